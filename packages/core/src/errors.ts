@@ -155,3 +155,9 @@ export function fileError(action: string, path: string, err: unknown, hint?: str
   const reason = err instanceof Error ? err.message.replace(/^[A-Z]+: /, '') : String(err);
   return new FileIoError(`${action} "${path}": ${reason}`, { cause: err, ...(hint ? { hint } : {}) });
 }
+
+/** Thrown when a WAL segment or a timeline history file is malformed. */
+export class WalFormatError extends PgFleetError {
+  readonly code = 83;
+  readonly id = 'wal-format';
+}
