@@ -19,6 +19,7 @@ export {
   chownR,
   isRoot,
   makeTempDir,
+  mkdirOwned,
   pgOsUser,
   run,
   runAs,
@@ -41,3 +42,24 @@ export {
   type TableDigest,
   type TablespaceInfo,
 } from './cluster.js';
+export {
+  escapeMapPath,
+  extractTar,
+  hasProgram,
+  parseTablespaceMap,
+  preparePlainRestore,
+  restoreTarByHand,
+  startRestored,
+  type Compression,
+  type HandRestoreOptions,
+  type HandRestoreResult,
+  type RestoredMode,
+  type StartRestoredOptions,
+} from './restore.js';
+export {
+  defaultReferenceMethod,
+  takeReferenceBackup,
+  type ReferenceBackup,
+  type ReferenceBackupOptions,
+  type ReferenceMethod,
+} from './reference-backup.js';

@@ -10,7 +10,8 @@
 // process between us and the command.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { chmod, chown, mkdtemp } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { trackDir } from './cleanup.js';
@@ -145,6 +146,22 @@ export async function chownOne(target: string): Promise<void> {
   if (!isRoot()) return;
   const user = pgOsUser();
   await chown(target, user.uid, user.gid);
+}
+
+/**
+ * mkdir -p where every directory created is owned by the PostgreSQL OS user (and gets mode),
+ * so that the user can reach the innermost one. Existing directories are left alone.
+ */
+export async function mkdirOwned(dir: string, mode = 0o700): Promise<void> {
+  const missing: string[] = [];
+  for (let current = path.resolve(dir); !existsSync(current); current = path.dirname(current)) {
+    missing.unshift(current);
+  }
+  for (const created of missing) {
+    await mkdir(created, { mode });
+    await chmod(created, mode);
+    await chownOne(created);
+  }
 }
 
 export interface MakeTempDirOptions {
