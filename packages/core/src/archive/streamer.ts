@@ -14,6 +14,8 @@
  * - `dispose()` releases resources after success or failure; it never throws.
  * - Buffers passed to content() may be reused by the caller after the promise resolves: a
  *   streamer that keeps data longer must copy it.
+ * - A streamer owns the streamer it feeds: its dispose() also disposes that one (as astreamer's
+ *   free does), and dispose() is idempotent, so disposing the head of a chain releases it all.
  */
 
 export type ChunkKind = 'unknown' | 'header' | 'contents' | 'trailer' | 'archive-trailer';
@@ -31,6 +33,10 @@ export interface TarMember {
   type: MemberType;
   /** Target of a symlink or hard link; null otherwise. */
   linkname: string | null;
+  /** Owner and group names from the header, when the parser saw them. An archiver writes
+   * "postgres" when absent, as PostgreSQL's tar.c always does. */
+  uname?: string;
+  gname?: string;
 }
 
 export interface Streamer {
