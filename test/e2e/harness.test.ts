@@ -95,6 +95,8 @@ describe('harness: reference backup, hand restore, promote', () => {
       const copy = await startRestored({ dataDir: restored.dataDir, version, mode: 'promote' });
       try {
         assert.equal(await scalar(copy, 'SELECT pg_is_in_recovery()'), false);
+        // Crash recovery from backup_label, no archive recovery: no timeline switch.
+        assert.equal(await scalar(copy, 'SELECT timeline_id FROM pg_control_checkpoint()'), 1);
         assert.equal(await scalar(copy, 'SHOW data_checksums'), 'on');
         assert.deepEqual(await copy.snapshot(), before);
 
