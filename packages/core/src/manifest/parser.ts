@@ -565,7 +565,8 @@ export async function readManifestFile(path: string): Promise<BackupManifest> {
     for await (const chunk of stream) parser.write(chunk as Buffer);
   } catch (err) {
     if (err instanceof ManifestError) throw err;
-    throw new FileIoError(`could not read file "${path}": ${osErrorText(err)}`, { cause: err });
+    const action = (err as NodeJS.ErrnoException).syscall === 'open' ? 'open' : 'read';
+    throw new FileIoError(`could not ${action} file "${path}": ${osErrorText(err)}`, { cause: err });
   } finally {
     stream.destroy();
   }

@@ -35,6 +35,8 @@ export interface VerifyProblem {
   path?: string;
   /** The run stopped after this problem. */
   fatal: boolean;
+  /** A full sentence on what to do, printed as a HINT line. */
+  hint?: string;
 }
 
 /** Thrown by report() to end a run early; carries nothing, the problem was already reported. */
@@ -114,9 +116,14 @@ export class VerifyContext {
   }
 
   /** Records a problem; throws StopVerification when the run must end now. */
-  report(kind: VerifyProblemKind, message: string, options: { path?: string; fatal?: boolean } = {}): void {
+  report(kind: VerifyProblemKind, message: string,
+    options: { path?: string; fatal?: boolean; hint?: string } = {}): void {
     const fatal = options.fatal === true || this.exitOnError;
-    const problem: VerifyProblem = { kind, message, fatal, ...(options.path !== undefined ? { path: options.path } : {}) };
+    const problem: VerifyProblem = {
+      kind, message, fatal,
+      ...(options.path !== undefined ? { path: options.path } : {}),
+      ...(options.hint !== undefined ? { hint: options.hint } : {}),
+    };
     this.problems.push(problem);
     this.onProblem?.(problem);
     if (fatal) throw new StopVerification();

@@ -7,12 +7,15 @@
 
 import { InternalError } from '../errors.js';
 import type { ChunkKind, Streamer, TarMember } from '../archive/streamer.js';
+import { isWalSegmentName } from './segment.js';
 import type { WalCheck, WalFileSink } from './wal-check.js';
 
 export interface WalCheckStreamerOptions {
   check: WalCheck;
   /** '' for pg_wal.tar, 'pg_wal/' for base.tar. */
   prefix: string;
+  /** Called once, just before the first segment member is handed to the check. */
+  beforeFirstSegment?: () => void;
   next?: Streamer | null;
 }
 
@@ -20,12 +23,14 @@ export class WalCheckStreamer implements Streamer {
   private readonly check: WalCheck;
   private readonly prefix: string;
   private readonly next: Streamer | null;
+  private beforeFirstSegment: (() => void) | null;
   private sink: WalFileSink | null = null;
 
   constructor(options: WalCheckStreamerOptions) {
     this.check = options.check;
     this.prefix = options.prefix;
     this.next = options.next ?? null;
+    this.beforeFirstSegment = options.beforeFirstSegment ?? null;
   }
 
   async content(member: TarMember | null, data: Buffer, kind: ChunkKind): Promise<void> {
@@ -36,7 +41,11 @@ export class WalCheckStreamer implements Streamer {
         const name = member.name.startsWith('./') ? member.name.slice(2) : member.name;
         if (member.type === 'file' && name.startsWith(this.prefix)) {
           const rest = name.slice(this.prefix.length);
-          if (!rest.includes('/')) this.sink = this.check.beginFile(rest, member.size);
+          if (isWalSegmentName(rest)) {
+            this.beforeFirstSegment?.();
+            this.beforeFirstSegment = null;
+            this.sink = this.check.beginFile(rest, member.size);
+          }
         }
         break;
       }

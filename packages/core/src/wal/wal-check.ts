@@ -92,7 +92,8 @@ export interface WalFileSink {
 
 export class WalCheck {
   private readonly ranges: readonly WalRangeSpec[];
-  readonly location: string;
+  /** Where the WAL is read from, for messages; may be changed until finish(). */
+  location: string;
   private readonly onProblem: (message: string, segment: string) => void;
   segmentSize: number | null;
   blockSize: number | null;
@@ -112,6 +113,20 @@ export class WalCheck {
     this.systemIdentifier = options.systemIdentifier ?? null;
     this.magic = options.serverMajor != null ? WAL_PAGE_MAGIC.get(options.serverMajor) ?? null : null;
     if (this.segmentSize !== null && isValidWalSegmentSize(this.segmentSize)) this.makePlan(this.segmentSize);
+  }
+
+  /**
+   * Supplies what pg_control and PG_VERSION say, once they have been read. Values already
+   * learned from WAL files are kept; null or undefined values change nothing.
+   */
+  configure(info: { segmentSize?: number | null; blockSize?: number | null; serverMajor?: number | null;
+    systemIdentifier?: bigint | null }): void {
+    if (this.plan === null && info.segmentSize != null && isValidWalSegmentSize(info.segmentSize)) {
+      this.makePlan(info.segmentSize);
+    }
+    if (this.blockSize === null && info.blockSize != null) this.blockSize = info.blockSize;
+    if (this.magic === null && info.serverMajor != null) this.magic = WAL_PAGE_MAGIC.get(info.serverMajor) ?? null;
+    if (this.systemIdentifier === null && info.systemIdentifier != null) this.systemIdentifier = info.systemIdentifier;
   }
 
   /** The required segments; null while the segment size is unknown. */

@@ -199,9 +199,10 @@ test('readManifestFile streams a file and names it in errors', async () => {
     const missing = join(dir, 'nope');
     await assert.rejects(readManifestFile(missing), (err: unknown) => {
       assert.ok(err instanceof FileIoError);
-      assert.equal(err.message, `could not read file "${missing}": no such file or directory`);
+      assert.equal(err.message, `could not open file "${missing}": no such file or directory`);
       return true;
     });
+    await assert.rejects(readManifestFile(dir), { name: 'FileIoError', message: `could not read file "${dir}": illegal operation on a directory` });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

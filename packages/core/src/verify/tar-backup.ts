@@ -1,0 +1,158 @@
+/**
+ * Verification of a tar-format backup directory, as pg_verifybackup 18 does it: the directory
+ * may hold base.tar, <oid>.tar and pg_wal.tar, each optionally .gz/.tgz, .lz4 or .zst (anything
+ * else is a problem). Tablespace archives and base.tar are streamed through the manifest
+ * verifier; base.tar's pg_wal/ members (-X fetch) and pg_wal.tar's members go to the WAL check.
+ * Manifest entries never seen in any archive are reported after the last archive.
+ */
+
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PgFleetError } from '../errors.js';
+import { readArchiveFile } from '../archive/archive-reader.js';
+import type { Streamer } from '../archive/streamer.js';
+import { ManifestVerifyStreamer } from '../manifest/verify-streamer.js';
+import type { VerifyContext } from '../manifest/verify-context.js';
+import type { WalCheck } from '../wal/wal-check.js';
+import { WalCheckStreamer } from '../wal/wal-check-streamer.js';
+import { osErrorText } from './os-error.js';
+
+const TAR_SUFFIX = /^(\.tar|\.tgz|\.tar\.gz|\.tar\.lz4|\.tar\.zst)$/;
+const OID_MAX = 0xFFFF_FFFF;
+
+export type TarArchiveKind = 'base' | 'wal' | 'tablespace';
+
+export interface TarArchiveFile {
+  name: string;
+  kind: TarArchiveKind;
+  /** For tablespace archives. */
+  tablespaceOid: number | null;
+}
+
+/** Classifies a file name found in a tar-format backup; null if it does not belong there. */
+export function classifyTarArchive(name: string): TarArchiveFile | null {
+  if (name.startsWith('base')) {
+    return TAR_SUFFIX.test(name.slice(4)) ? { name, kind: 'base', tablespaceOid: null } : null;
+  }
+  if (name.startsWith('pg_wal')) {
+    return TAR_SUFFIX.test(name.slice(6)) ? { name, kind: 'wal', tablespaceOid: null } : null;
+  }
+  const m = /^(\d+)(.*)$/.exec(name);
+  if (m === null) return null;
+  const oid = Number(m[1]);
+  if (oid <= 0 || oid > OID_MAX || !TAR_SUFFIX.test(m[2] ?? '')) return null;
+  return { name, kind: 'tablespace', tablespaceOid: oid };
+}
+
+export interface VerifyTarBackupOptions {
+  context: VerifyContext;
+  dir: string;
+  /** null: WAL is not checked (-n). */
+  wal: WalCheck | null;
+  /** -w: WAL is checked there instead of in the archives. */
+  walPath: string | null;
+  configureWal: () => void;
+  checkWalPath: (path: string) => Promise<void>;
+  /** Bytes of archive files done; `total` once, first. */
+  progress: (doneBytes: number, totalBytes?: number) => void;
+}
+
+export async function verifyTarBackup(options: VerifyTarBackupOptions): Promise<void> {
+  const { context, dir, wal } = options;
+  let names: string[];
+  try {
+    names = (await readdir(dir)).sort();
+  } catch (err) {
+    context.report('io', `could not open directory "${dir}": ${osErrorText(err)}`, { fatal: true });
+    return;
+  }
+
+  // First pass: what is there, and is it allowed to be there.
+  const archives: Array<TarArchiveFile & { size: number }> = [];
+  let walArchive: string | null = null;
+  for (const name of names) {
+    if (context.shouldIgnore(name)) continue;
+    let size: number;
+    try {
+      const st = await stat(join(dir, name));
+      if (!st.isFile()) {
+        context.report('unexpected', `file "${name}" is not a regular file`, { path: name });
+        continue;
+      }
+      size = st.size;
+    } catch (err) {
+      context.report('io', `could not stat file or directory "${name}": ${osErrorText(err)}`, { path: name });
+      continue;
+    }
+    const archive = classifyTarArchive(name);
+    if (archive === null) {
+      context.report('unexpected', `file "${name}" is not expected in a tar format backup`, { path: name });
+      continue;
+    }
+    if (archive.kind === 'wal') {
+      walArchive ??= join(dir, name);
+      continue;
+    }
+    archives.push({ ...archive, size });
+  }
+  // Tablespaces first, base.tar last: base.tar's WAL (-X fetch) then follows pg_control.
+  archives.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'base' ? 1 : -1));
+  options.progress(0, archives.reduce((n, a) => n + a.size, 0));
+
+  // Second pass: stream each archive through the verifier.
+  const walFromBase = wal !== null && options.walPath === null;
+  let baseName: string | null = null;
+  for (const archive of archives) {
+    let walStreamer: Streamer | null = null;
+    if (archive.kind === 'base') {
+      baseName = archive.name;
+      if (walFromBase) {
+        walStreamer = new WalCheckStreamer({ check: wal, prefix: 'pg_wal/', beforeFirstSegment: options.configureWal });
+      }
+    }
+    const verifier = new ManifestVerifyStreamer({
+      context, archiveName: archive.name, tablespaceOid: archive.tablespaceOid, next: walStreamer,
+    });
+    await readArchive(context, join(dir, archive.name), archive.name, verifier);
+    options.progress(archive.size);
+  }
+  context.reportMissing();
+
+  if (wal === null) return;
+  options.configureWal();
+  if (options.walPath !== null) {
+    await options.checkWalPath(options.walPath);
+  } else if (walArchive !== null) {
+    wal.location = walArchive.slice(dir.length + 1); // "pg_wal.tar.gz"
+    await checkWalArchive(wal, walArchive);
+  } else if (baseName !== null) {
+    wal.location = baseName;
+  } else {
+    context.report('wal', 'WAL archive not found', {
+      fatal: true,
+      hint: 'Specify the correct path using the option -w/--wal-path. Or you must use -n/--no-parse-wal when verifying a tar-format backup.',
+    });
+  }
+  wal.finish();
+}
+
+/** Feeds a pg_wal.tar[.*] archive (flat member names) to the WAL check. */
+export async function checkWalArchive(wal: WalCheck, path: string): Promise<void> {
+  const streamer = new WalCheckStreamer({ check: wal, prefix: '' });
+  try {
+    await readArchiveFile(path, streamer);
+  } catch (err) {
+    if (!(err instanceof PgFleetError)) throw err;
+    wal.problem(`could not read archive "${path}": ${err.message}`, '');
+  }
+}
+
+async function readArchive(context: VerifyContext, path: string, name: string, streamer: Streamer): Promise<void> {
+  try {
+    await readArchiveFile(path, streamer);
+  } catch (err) {
+    // A damaged archive cannot be checked further, like pg_verifybackup's fatal tar errors.
+    if (!(err instanceof PgFleetError)) throw err;
+    context.report('io', `could not read archive "${name}": ${err.message}`, { path: name, fatal: true });
+  }
+}
