@@ -7,3 +7,58 @@ export type { ChunkKind, MemberType, TarMember, Streamer } from './archive/strea
 export type {
   TablespaceInfo, BackupStart, BackupEnd, BaseBackupHandler, BaseBackupOptions,
 } from './replication/base-backup-events.js';
+
+// LSNs, WAL segments, timelines, WAL presence/continuity check
+export {
+  INVALID_LSN, MAX_LSN, addLsn, compareLsn, diffLsn, formatLsn, parseLsn, tryParseLsn,
+} from './wal/lsn.js';
+export type { Lsn } from './wal/lsn.js';
+export {
+  DEFAULT_WAL_SEGMENT_SIZE, MAX_WAL_SEGMENT_SIZE, MIN_WAL_SEGMENT_SIZE, isPartialWalSegmentName,
+  isTimelineHistoryFileName, isValidWalSegmentSize, isWalSegmentName, parseWalSegmentName,
+  parseWalSegmentSize, segmentNumber, segmentOffset, segmentStartLsn, segmentsPerXLogId,
+  timelineHistoryFileName, walSegmentName,
+} from './wal/segment.js';
+export type { WalSegmentId } from './wal/segment.js';
+export { parseTimelineHistory, timelineHistory, timelineOfLsn } from './wal/timeline.js';
+export type {
+  ParseTimelineHistoryOptions, TimelineHistoryEntry, TimelineSwitch,
+} from './wal/timeline.js';
+export { WAL_PAGE_MAGIC, WalCheck, requiredSegments } from './wal/wal-check.js';
+export type { RequiredSegment, WalCheckOptions, WalFileSink, WalRangeSpec } from './wal/wal-check.js';
+export { WalCheckStreamer } from './wal/wal-check-streamer.js';
+export type { WalCheckStreamerOptions } from './wal/wal-check-streamer.js';
+export { checkWalDirectory } from './wal/wal-check-directory.js';
+
+// backup_manifest: checksums, parser, writer, verification
+export {
+  CHECKSUM_ALGORITHMS, checksumLength, computeChecksum, createChecksum, parseChecksumAlgorithm,
+} from './manifest/checksum.js';
+export type { Checksum, ChecksumAlgorithm } from './manifest/checksum.js';
+export type {
+  BackupManifest, ManifestFile, ManifestVersion, ManifestWalRange,
+} from './manifest/manifest.js';
+export { ManifestParser, parseManifest, readManifestFile } from './manifest/parser.js';
+export type { ParseManifestOptions } from './manifest/parser.js';
+export {
+  ManifestWriter, escapeJsonString, formatManifestTime, writeManifest,
+} from './manifest/writer.js';
+export type { ManifestFileEntry, ManifestWriterOptions } from './manifest/writer.js';
+export {
+  CONTROL_CRC_OFFSET, PG_CONTROL_FILE_SIZE, describeControlFileProblem, readControlFile,
+} from './manifest/control-file.js';
+export type {
+  ControlFileInfo, ControlFileProblem, ControlFileReading,
+} from './manifest/control-file.js';
+export {
+  ALWAYS_IGNORED, StopVerification, VerifyContext, canonicalRelativePath,
+} from './manifest/verify-context.js';
+export type {
+  VerifyContextOptions, VerifyProblem, VerifyProblemKind,
+} from './manifest/verify-context.js';
+export { ManifestVerifyStreamer } from './manifest/verify-streamer.js';
+export type { ManifestVerifyStreamerOptions } from './manifest/verify-streamer.js';
+export { parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
+export type {
+  BackupFormat, VerifyBackupOptions, VerifyBackupResult, VerifyProgress,
+} from './verify/verify-backup.js';

@@ -57,14 +57,6 @@ export interface VerifyBackupResult {
   walSegmentsChecked: string[];
 }
 
-/** What the tar verifier tells the WAL step. */
-export interface TarWalSources {
-  /** pg_wal.tar[.*] path when present. */
-  walArchive: string | null;
-  /** base.tar[.*] file name when present (its pg_wal/ members were fed to the check). */
-  baseArchiveName: string | null;
-}
-
 export async function verifyBackup(dir: string, options: VerifyBackupOptions = {}): Promise<VerifyBackupResult> {
   const manifestPath = options.manifestPath ?? join(dir, 'backup_manifest');
   const manifest = await readManifestFile(manifestPath);

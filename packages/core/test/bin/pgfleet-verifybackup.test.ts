@@ -1,0 +1,200 @@
+// The pgfleet-verifybackup command line, on a small synthetic plain backup (a real pg_control
+// from initdb 15, one WAL segment with a valid first page), in-process through main() and once
+// as a real process.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { HELP_TEXT, main, parseVerifyBackupArgs } from '../../src/bin/pgfleet-verifybackup.js';
+import { ManifestWriter } from '../../src/manifest/writer.js';
+import { computeChecksum } from '../../src/manifest/checksum.js';
+import { PGFLEET_VERSION } from '../../src/version.js';
+
+const SEGMENT = '000000010000000000000002';
+let dir: string;
+
+function makeBackup(root: string): void {
+  const fixture = JSON.parse(readFileSync(new URL('../manifest/fixtures/pg-control-13-18.json', import.meta.url), 'utf8')) as { files: Record<string, string> };
+  const control = Buffer.alloc(8192);
+  Buffer.from(fixture.files['15']!, 'hex').copy(control);
+  const files: Record<string, Buffer> = {
+    'PG_VERSION': Buffer.from('15\n'),
+    'backup_label': Buffer.from('START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n'),
+    'base/1/1259': Buffer.alloc(8192, 7),
+    'base/1/1260': Buffer.alloc(100, 8),
+    'global/pg_control': control,
+  };
+  const writer = new ManifestWriter();
+  for (const [path, data] of Object.entries(files)) {
+    mkdirSync(join(root, path, '..'), { recursive: true });
+    writeFileSync(join(root, path), data);
+    writer.addFile({ path, size: data.length, lastModified: new Date(0), checksumAlgorithm: 'CRC32C', checksum: computeChecksum('CRC32C', data) });
+  }
+  writeFileSync(join(root, 'backup_manifest'), writer.finish([{ timeline: 1, startLsn: 0x2000028n, endLsn: 0x2000100n }]));
+  const segment = Buffer.alloc(16 * 1024 * 1024);
+  segment.writeUInt16LE(0xD110, 0);
+  segment.writeUInt16LE(0x0002, 2);
+  segment.writeUInt32LE(1, 4);
+  segment.writeBigUInt64LE(0x2000000n, 8);
+  segment.writeBigUInt64LE(control.readBigUInt64LE(0), 24);
+  segment.writeUInt32LE(16 * 1024 * 1024, 32);
+  segment.writeUInt32LE(8192, 36);
+  mkdirSync(join(root, 'pg_wal', 'archive_status'), { recursive: true });
+  writeFileSync(join(root, 'pg_wal', SEGMENT), segment);
+}
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'verifybackup-cli-'));
+  makeBackup(dir);
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function cli(argv: string[], options: { isTty?: boolean; now?: () => number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, {
+    stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; }, isTty: options.isTty ?? false,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  return { code, stdout, stderr };
+}
+
+let saves = 0;
+
+/** Replaces (or, with null, removes) a file for the duration of fn; the original waits outside the backup. */
+async function withFile(path: string, data: Buffer | null, fn: () => Promise<void>): Promise<void> {
+  const saved = `${dir}-saved-${saves++}`;
+  renameSync(path, saved);
+  try {
+    if (data !== null) writeFileSync(path, data);
+    await fn();
+  } finally {
+    rmSync(path, { force: true });
+    renameSync(saved, path);
+  }
+}
+
+test('a good backup: exit 0 and the success line, nothing with -q', async () => {
+  assert.deepEqual(await cli([dir]), { code: 0, stdout: 'backup successfully verified\n', stderr: '' });
+  assert.deepEqual(await cli(['-q', dir]), { code: 0, stdout: '', stderr: '' });
+});
+
+test('problems: one error line each, exit 1; -e stops at the first', async () => {
+  await withFile(join(dir, 'base/1/1259'), Buffer.alloc(8192, 9), async () => {
+    await withFile(join(dir, 'base/1/1260'), Buffer.alloc(101, 8), async () => {
+      assert.deepEqual(await cli([dir]), {
+        code: 1, stdout: '',
+        stderr: 'pgfleet-verifybackup: error: "base/1/1260" has size 101 on disk but size 100 in the manifest\n' +
+          'pgfleet-verifybackup: error: checksum mismatch for file "base/1/1259"\n',
+      });
+      assert.deepEqual(await cli(['--exit-on-error', dir]), {
+        code: 1, stdout: '', stderr: 'pgfleet-verifybackup: error: "base/1/1260" has size 101 on disk but size 100 in the manifest\n',
+      });
+      assert.deepEqual(await cli(['-s', '-i', 'base/1/1260', dir]), { code: 0, stdout: 'backup successfully verified\n', stderr: '' });
+      assert.deepEqual(await cli(['--skip-checksums', '--ignore=base/1/1260', '-q', dir]), { code: 0, stdout: '', stderr: '' });
+      assert.equal((await cli(['-i', 'base/1/1260', '-i', 'base/1/1259', dir])).code, 0);
+    });
+  });
+});
+
+test('WAL: missing segment, -n, and -w/--wal-directory elsewhere', async () => {
+  const moved = join(dir, '..', `${dir.split('/').pop()}-wal`);
+  renameSync(join(dir, 'pg_wal'), moved);
+  try {
+    mkdirSync(join(dir, 'pg_wal'));
+    assert.deepEqual(await cli([dir]), {
+      code: 1, stdout: '', stderr: `pgfleet-verifybackup: error: WAL segment "${SEGMENT}" is missing from "${join(dir, 'pg_wal')}"\n`,
+    });
+    assert.equal((await cli(['-n', dir])).code, 0);
+    assert.equal((await cli(['--no-parse-wal', dir])).code, 0);
+    assert.equal((await cli(['-w', moved, dir])).code, 0);
+    assert.equal((await cli([`--wal-path=${moved}`, dir])).code, 0);
+    assert.equal((await cli(['--wal-directory', moved, dir])).code, 0);
+  } finally {
+    rmSync(join(dir, 'pg_wal'), { recursive: true });
+    renameSync(moved, join(dir, 'pg_wal'));
+  }
+});
+
+test('-m reads the manifest from elsewhere; a missing or damaged manifest is fatal', async () => {
+  const elsewhere = join(dir, '..', `${dir.split('/').pop()}-manifest`);
+  renameSync(join(dir, 'backup_manifest'), elsewhere);
+  try {
+    assert.deepEqual(await cli([dir]), {
+      code: 1, stdout: '',
+      stderr: `pgfleet-verifybackup: error: could not open file "${join(dir, 'backup_manifest')}": no such file or directory\n`,
+    });
+    assert.equal((await cli(['-m', elsewhere, dir])).code, 0);
+    writeFileSync(join(dir, 'copy'), readFileSync(elsewhere).toString('utf8').replace('"Size": 100', '"Size": 101'));
+    assert.deepEqual(await cli(['--manifest-path', join(dir, 'copy'), dir]), {
+      code: 1, stdout: '',
+      stderr: `pgfleet-verifybackup: error: could not parse backup manifest "${join(dir, 'copy')}": manifest checksum mismatch\n` +
+        'HINT: The manifest was changed or damaged after the backup was taken.\n',
+    });
+  } finally {
+    rmSync(join(dir, 'copy'), { force: true });
+    renameSync(elsewhere, join(dir, 'backup_manifest'));
+  }
+});
+
+test('-P prints progress on stderr (at most once a second, and a final line)', async () => {
+  let clock = 0;
+  const r = await cli(['-P', dir], { now: () => (clock += 600) });
+  assert.equal(r.code, 0);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  assert.ok(lines.length >= 2);
+  for (const line of lines) assert.match(line, /^ *\d+\/\d+ kB \(\d+%\) verified$/);
+  assert.equal(lines.at(-1), '16/16 kB (100%) verified');
+  const tty = await cli(['-P', dir], { isTty: true });
+  assert.match(tty.stderr, /^ *0\/16 kB \(0%\) verified\r16\/16 kB \(100%\) verified\n$/);
+});
+
+test('usage errors carry a HINT, like pg_verifybackup', async () => {
+  const hint = 'HINT: Try "pgfleet-verifybackup --help" for more information.\n';
+  assert.deepEqual(await cli([]), { code: 1, stdout: '', stderr: `pgfleet-verifybackup: error: no backup directory specified\n${hint}` });
+  assert.deepEqual(await cli(['a', 'b']), { code: 1, stdout: '', stderr: `pgfleet-verifybackup: error: too many command-line arguments (first is "b")\n${hint}` });
+  assert.deepEqual(await cli(['-x', dir]), { code: 1, stdout: '', stderr: `pgfleet-verifybackup: error: unknown option '-x'\n${hint}` });
+  assert.deepEqual(await cli([dir, '-m']), { code: 1, stdout: '', stderr: `pgfleet-verifybackup: error: option '-m, --manifest-path <path>' argument missing\n${hint}` });
+  assert.deepEqual(await cli(['-P', '-q', dir]), { code: 1, stdout: '', stderr: 'pgfleet-verifybackup: error: cannot specify both -P/--progress and -q/--quiet\n' });
+  assert.deepEqual(await cli(['-F', 'x', dir]), { code: 1, stdout: '', stderr: 'pgfleet-verifybackup: error: invalid backup format "x", must be "plain" or "tar"\n' });
+});
+
+test('--help, -?, --version, -V', async () => {
+  for (const flag of ['--help', '-?']) assert.deepEqual(await cli([flag]), { code: 0, stdout: HELP_TEXT, stderr: '' });
+  assert.deepEqual(await cli([dir, '-?']), { code: 0, stdout: HELP_TEXT, stderr: '' });
+  for (const flag of ['--version', '-V']) {
+    assert.deepEqual(await cli([flag]), { code: 0, stdout: `pgfleet-verifybackup (pgfleet) ${PGFLEET_VERSION}\n`, stderr: '' });
+  }
+});
+
+test('parseVerifyBackupArgs maps options onto verifyBackup options', () => {
+  assert.deepEqual(parseVerifyBackupArgs(['-e', '-Fp', '-i', './a/', '-i', 'b', '-m', 'M', '-n', '-s', '-w', 'W', 'D']), {
+    action: 'verify', backupDir: 'D', quiet: false, progress: false,
+    options: { ignore: ['./a/', 'b'], skipChecksums: true, checkWal: false, exitOnError: true, format: 'plain', manifestPath: 'M', walPath: 'W' },
+  });
+  assert.deepEqual(parseVerifyBackupArgs(['--format=tar', 'D']), {
+    action: 'verify', backupDir: 'D', quiet: false, progress: false,
+    options: { ignore: [], skipChecksums: false, checkWal: true, exitOnError: false, format: 'tar' },
+  });
+});
+
+test('runs as a program: exit status and output', async () => {
+  const bin = fileURLToPath(new URL('../../src/bin/pgfleet-verifybackup.ts', import.meta.url));
+  const run = promisify(execFile);
+  const ok = await run(process.execPath, ['--import', 'tsx', bin, dir]);
+  assert.equal(ok.stdout, 'backup successfully verified\n');
+  await withFile(join(dir, 'base/1/1260'), null, async () => {
+    await assert.rejects(run(process.execPath, ['--import', 'tsx', bin, dir]), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 1);
+      assert.equal(err.stderr, 'pgfleet-verifybackup: error: "base/1/1260" is present in the manifest but not on disk\n');
+      return true;
+    });
+  });
+  assert.match(readFileSync(bin, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+});
