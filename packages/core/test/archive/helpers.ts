@@ -160,3 +160,20 @@ export function run(cmd: string, args: string[], options: { cwd?: string; input?
 export function haveCommand(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
+
+/** Text shaped like pgbench_accounts rows: compresses about as well as table data does. */
+export function tableLikeBytes(size: number): Buffer {
+  const parts: string[] = [];
+  let length = 0;
+  for (let i = 1; length < size; i++) {
+    const row = `${i}\t${(i * 7919) % 100000}\t${(i * 31) % 977}\t${' '.repeat(84)}\n`;
+    parts.push(row);
+    length += row.length;
+  }
+  return Buffer.from(parts.join('')).subarray(0, size);
+}
+
+/** Table-like text, incompressible bytes and zeros: every kind of block a compressor meets. */
+export function mixedData(): Buffer {
+  return Buffer.concat([tableLikeBytes(1_500_000), patternBytes(700_000, 11), Buffer.alloc(300_000), tableLikeBytes(123_457)]);
+}

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ArchiveFormatError } from '../../src/errors.js';
+import { Lz4Compressor } from '../../src/archive/lz4-compressor.js';
+import { Lz4Decompressor } from '../../src/archive/lz4-decompressor.js';
+import { Recorder, feed, haveCommand, mixedData, removeDir, run, tempDir } from './helpers.js';
+
+async function unlz4(data: Buffer, slice = 65_536 + 17): Promise<Buffer> {
+  const out = new Recorder();
+  await feed(new Lz4Decompressor(out, { archiveName: 'base.tar.lz4' }), data, slice);
+  return out.rawBytes();
+}
+
+describe('Lz4Decompressor', () => {
+  let dir: string;
+  let input: string;
+  const data = mixedData();
+  before(() => {
+    dir = tempDir('lz4d');
+    input = join(dir, 'data');
+    writeFileSync(input, data);
+  });
+  after(() => removeDir(dir));
+
+  // PostgreSQL writes linked 256 kB blocks without checksums (LZ4F defaults + blockSizeID 5);
+  // the lz4 tool writes independent 4 MB blocks with a content checksum.
+  const variants: string[][] = [[], ['-BD'], ['-B4', '-BD'], ['-B5', '-BD', '--no-frame-crc'], ['-BX', '--content-size'], ['-9', '-B6']];
+  for (const args of variants) {
+    it(`reads lz4 ${args.join(' ') || '(defaults)'} output, also in 321-byte slices`, { skip: !haveCommand('lz4') }, async () => {
+      const frame = run('lz4', ['-c', ...args, input]);
+      assert.deepEqual(await unlz4(frame), data);
+      if (args.length === 2) assert.deepEqual(await unlz4(frame, 321), data);
+    });
+  }
+
+  it('reads concatenated frames and skips skippable frames', async () => {
+    const out = new Recorder();
+    const ours = new Lz4Compressor(out);
+    await ours.content(null, data, 'unknown');
+    await ours.finalize();
+    const frame = out.rawBytes();
+    const skippable = Buffer.alloc(8 + 5);
+    skippable.writeUInt32LE(0x184d2a5a, 0);
+    skippable.writeUInt32LE(5, 4);
+    const twice = Buffer.concat([frame, skippable, frame]);
+    assert.deepEqual(await unlz4(twice, 1000), Buffer.concat([data, data]));
+  });
+
+  it('fails when the input ends inside a frame', async () => {
+    const frame = run('lz4', ['-c', '-BD', input]);
+    for (const cut of [3, 6, 11, 5000, frame.length - 2]) {
+      await assert.rejects(unlz4(frame.subarray(0, cut)), (err: unknown) => {
+        assert.ok(err instanceof ArchiveFormatError, `cut ${cut}`);
+        assert.equal(err.message, 'could not decompress "base.tar.lz4": the data ends in the middle of a frame', `cut ${cut}`);
+        return true;
+      });
+    }
+  });
+
+  it('fails on a bad magic number, header checksum or content checksum', async () => {
+    const frame = run('lz4', ['-c', input]);
+    const badMagic = Buffer.from(frame);
+    badMagic[0] = 0x05;
+    await assert.rejects(unlz4(badMagic), { message: 'could not decompress "base.tar.lz4": bad frame magic number 0x184d2205' });
+    const badHeader = Buffer.from(frame);
+    badHeader[6] = badHeader[6]! ^ 0xff;
+    await assert.rejects(unlz4(badHeader), { message: 'could not decompress "base.tar.lz4": frame header checksum mismatch' });
+    const badContent = Buffer.from(frame);
+    badContent[badContent.length - 1] = badContent[badContent.length - 1]! ^ 0xff;
+    await assert.rejects(unlz4(badContent), { message: 'could not decompress "base.tar.lz4": content checksum mismatch' });
+  });
+});
