@@ -56,6 +56,7 @@ class JsonStreamParser {
   // current string token, as UTF-8 bytes
   private strBuf = Buffer.alloc(256);
   private strLen = 0;
+  private strAscii = true;
   private unicodeDigits = '';
   private pendingHighSurrogate: number | null = null;
   // current number or literal token
@@ -72,14 +73,16 @@ class JsonStreamParser {
           if (c === 0x5c) { this.lex = Lex.Escape; continue; }
           if (c < 0x20) this.fail('control character in string');
           if (this.pendingHighSurrogate !== null) this.fail('unpaired Unicode surrogate in string');
-          // copy the run of ordinary bytes at once
-          let j = i + 1;
+          // copy the run of ordinary bytes
+          let j = i;
           while (j < chunk.length) {
             const d = chunk[j]!;
             if (d === 0x22 || d === 0x5c || d < 0x20) break;
+            if (this.strLen === this.strBuf.length) this.grow(1);
+            this.strBuf[this.strLen++] = d;
+            if (d >= 0x80) this.strAscii = false;
             j++;
           }
-          this.appendBytes(chunk.subarray(i, j));
           i = j - 1;
           continue;
         }
@@ -91,8 +94,9 @@ class JsonStreamParser {
           continue;
         case Lex.Number:
         case Lex.Literal:
-          if ((this.lex === Lex.Number && /[0-9+\-.eE]/.test(String.fromCharCode(c))) ||
-              (this.lex === Lex.Literal && c >= 0x61 && c <= 0x7a)) {
+          if (this.lex === Lex.Number
+            ? (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e || c === 0x45 || c === 0x65
+            : c >= 0x61 && c <= 0x7a) {
             this.word += String.fromCharCode(c);
             continue;
           }
@@ -161,6 +165,7 @@ class JsonStreamParser {
         if (this.expect !== Expect.Key && this.expect !== Expect.KeyOrObjectEnd) this.beforeValue('string');
         this.lex = Lex.String;
         this.strLen = 0;
+        this.strAscii = true;
         return;
       default:
         if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
@@ -205,10 +210,14 @@ class JsonStreamParser {
     if (this.pendingHighSurrogate !== null) this.fail('unpaired Unicode surrogate in string');
     this.lex = Lex.Between;
     let text: string;
-    try {
-      text = utf8.decode(this.strBuf.subarray(0, this.strLen));
-    } catch {
-      this.fail('string is not valid UTF-8');
+    if (this.strAscii) {
+      text = this.strBuf.toString('latin1', 0, this.strLen);
+    } else {
+      try {
+        text = utf8.decode(this.strBuf.subarray(0, this.strLen));
+      } catch {
+        this.fail('string is not valid UTF-8');
+      }
     }
     if (this.expect === Expect.Key || this.expect === Expect.KeyOrObjectEnd) {
       this.expect = Expect.Colon;
@@ -260,13 +269,16 @@ class JsonStreamParser {
   }
 
   private appendBytes(bytes: Uint8Array): void {
-    if (this.strLen + bytes.length > this.strBuf.length) {
-      const bigger = Buffer.alloc(Math.max(this.strBuf.length * 2, this.strLen + bytes.length));
-      this.strBuf.copy(bigger, 0, 0, this.strLen);
-      this.strBuf = bigger;
-    }
+    if (this.strLen + bytes.length > this.strBuf.length) this.grow(bytes.length);
     this.strBuf.set(bytes, this.strLen);
     this.strLen += bytes.length;
+    for (const b of bytes) if (b >= 0x80) this.strAscii = false;
+  }
+
+  private grow(extra: number): void {
+    const bigger = Buffer.alloc(Math.max(this.strBuf.length * 2, this.strLen + extra));
+    this.strBuf.copy(bigger, 0, 0, this.strLen);
+    this.strBuf = bigger;
   }
 }
 
