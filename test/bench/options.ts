@@ -1,0 +1,115 @@
+// Command-line options of `npm run bench` (test/bench/run.mjs forwards its arguments here).
+//
+// parseBenchOptions() turns argv into a complete BenchOptions (every default filled in) or
+// throws an Error whose message says which flag is wrong; --help returns {help: true}.
+// The dataset size is chosen with --scale (pgbench scale factor, exact) or --size-gb (converted
+// with the estimate in dataset.ts); --scale wins when both are given.
+
+import { parseArgs } from 'node:util';
+import { VARIANT_NAMES, type VariantName } from './variants.js';
+
+export const DEFAULT_SIZE_GB = 2.2;
+export const DEFAULT_RUNS = 3;
+export const DEFAULT_CACHE_DIR = '/var/tmp/pgfleet-bench';
+export const DEFAULT_TIMEOUT_S = 1800;
+
+export interface BenchOptions {
+  help: boolean;
+  /** pgbench scale factor; undefined means derive it from sizeGb. */
+  scale: number | undefined;
+  sizeGb: number;
+  runs: number;
+  rebuild: boolean;
+  cacheDir: string;
+  /** Where results go; default <repo>/bench-out (gitignored). */
+  outDir: string | undefined;
+  variants: VariantName[];
+  /** Replaces `node packages/core/dist/bin/pgfleet-basebackup.js` (split on whitespace). */
+  pgfleetCmd: string | undefined;
+  dropCaches: boolean;
+  /** Also run pgbackrest when it is installed. */
+  pgbackrest: boolean;
+  /** Kill one backup after this many seconds and record it as failed. */
+  timeoutS: number;
+}
+
+export const HELP_TEXT = `Usage: npm run bench -- [options]
+
+Times pgfleet-basebackup against pg_basebackup 15 on one PostgreSQL 15 cluster with a
+tablespace (built once, cached, reused).
+
+Options:
+  --size-gb N        dataset size to build, in GB (default ${DEFAULT_SIZE_GB})
+  --scale N          pgbench scale factor of the dataset (overrides --size-gb)
+  --rebuild          build the dataset again even if a cached copy exists
+  --runs N           measurements per tool and variant; the median is reported (default ${DEFAULT_RUNS})
+  --variants LIST    comma-separated subset of: ${VARIANT_NAMES.join(', ')}
+  --cache-dir DIR    where datasets and backup outputs live (default ${DEFAULT_CACHE_DIR})
+  --out-dir DIR      where the JSON and Markdown results go (default <repo>/bench-out)
+  --pgfleet-cmd CMD  command used instead of pgfleet-basebackup (env PGFLEET_BENCH_CMD),
+                     e.g. /usr/lib/postgresql/15/bin/pg_basebackup to test the bench itself
+  --no-drop-caches   do not drop the page cache before each measurement
+  --no-pgbackrest    do not run pgbackrest even if it is installed
+  --timeout-s N      give up on one backup after N seconds (default ${DEFAULT_TIMEOUT_S})
+  -h, --help         show this help
+`;
+
+function positiveNumber(flag: string, text: string, { integer }: { integer: boolean }): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new Error(`invalid value "${text}" for ${flag}: expected a positive ${integer ? 'integer' : 'number'}`);
+  }
+  return value;
+}
+
+function parseVariants(text: string): VariantName[] {
+  const names: VariantName[] = [];
+  for (const part of text.split(',')) {
+    const name = part.trim();
+    if (name === '') continue;
+    if (!(VARIANT_NAMES as readonly string[]).includes(name)) {
+      throw new Error(`unknown variant "${name}": choose from ${VARIANT_NAMES.join(', ')}`);
+    }
+    if (!names.includes(name as VariantName)) names.push(name as VariantName);
+  }
+  if (names.length === 0) throw new Error('--variants names no variant');
+  // Keep the canonical order whatever order the user typed.
+  return VARIANT_NAMES.filter((n) => names.includes(n));
+}
+
+export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      'size-gb': { type: 'string' },
+      scale: { type: 'string' },
+      rebuild: { type: 'boolean' },
+      runs: { type: 'string' },
+      variants: { type: 'string' },
+      'cache-dir': { type: 'string' },
+      'out-dir': { type: 'string' },
+      'pgfleet-cmd': { type: 'string' },
+      'no-drop-caches': { type: 'boolean' },
+      'no-pgbackrest': { type: 'boolean' },
+      'timeout-s': { type: 'string' },
+    },
+  });
+  const pgfleetCmd = values['pgfleet-cmd'] ?? (env['PGFLEET_BENCH_CMD']?.trim() || undefined);
+  return {
+    help: values.help === true,
+    scale: values.scale === undefined ? undefined : positiveNumber('--scale', values.scale, { integer: true }),
+    sizeGb: values['size-gb'] === undefined ? DEFAULT_SIZE_GB : positiveNumber('--size-gb', values['size-gb'], { integer: false }),
+    runs: values.runs === undefined ? DEFAULT_RUNS : positiveNumber('--runs', values.runs, { integer: true }),
+    rebuild: values.rebuild === true,
+    cacheDir: values['cache-dir'] ?? DEFAULT_CACHE_DIR,
+    outDir: values['out-dir'],
+    variants: values.variants === undefined ? [...VARIANT_NAMES] : parseVariants(values.variants),
+    pgfleetCmd,
+    dropCaches: values['no-drop-caches'] !== true,
+    pgbackrest: values['no-pgbackrest'] !== true,
+    timeoutS: values['timeout-s'] === undefined ? DEFAULT_TIMEOUT_S : positiveNumber('--timeout-s', values['timeout-s'], { integer: false }),
+  };
+}
