@@ -117,7 +117,8 @@ export async function receiveBaseBackup(io: ProtocolIo, syntax: ReplicationSynta
 interface ReceivedArchives {
   archives: string[];
   manifest: boolean;
-  /** The message after the archives (the end-position RowDescription), already read. */
+  /** The message after the archives (the end-position RowDescription, or an ErrorResponse
+   * that belongs to that phase), already read. */
   next: BackendMessage;
 }
 
@@ -173,7 +174,6 @@ async function receiveLegacyArchives(io: ProtocolIo, tablespaces: TablespaceInfo
     await handler.onManifestEnd();
     next = await io.receive();
   }
-  if (next.kind === 'errorResponse') throw new ServerErrorReceived(next.notice);
   return { archives, manifest, next };
 }
 
@@ -227,6 +227,5 @@ async function receiveArchiveStream(io: ProtocolIo, tablespaces: TablespaceInfo[
     throw new ProtocolError(`server sent ${archives.length} archives for ${tablespaces.length} tablespaces`);
   }
   const next = await io.receive();
-  if (next.kind === 'errorResponse') throw new ServerErrorReceived(next.notice);
   return { archives, manifest, next };
 }

@@ -150,9 +150,12 @@ type UriParser = (uri: string) => Record<string, unknown>;
 /** Parses a URI connection string with pg-connection-string into libpq keywords. */
 function parseUriConninfo(text: string): Record<string, string> {
   const parse = requireFromPg<UriParser & { parse?: UriParser }>('pg-connection-string');
+  // pg-connection-string acts on ssl* parameters (it reads certificate files and warns about
+  // sslmode semantics); sslmode is ours to interpret, so hide them from it and take them back.
+  const hidden = text.replace(/([?&])(ssl[a-z_]*)=/g, '$1pgfleet_hidden_$2=');
   let parsed: Record<string, unknown>;
   try {
-    parsed = (parse.parse ?? parse)(text);
+    parsed = (parse.parse ?? parse)(hidden);
   } catch {
     throw new InvalidOptionError('invalid connection URI', {
       hint: 'Write it as postgresql://user@host:port/dbname?keyword=value.',
@@ -163,7 +166,8 @@ function parseUriConninfo(text: string): Record<string, string> {
     if (value === null || value === undefined || value === '' || typeof value === 'object') continue;
     // pg-connection-string says "database" and adds an "ssl" flag of its own.
     if (key === 'ssl') continue;
-    out[key === 'database' ? 'dbname' : key] = String(value);
+    const name = key === 'database' ? 'dbname' : key.replace(/^pgfleet_hidden_/, '');
+    out[name] = String(value);
   }
   return out;
 }

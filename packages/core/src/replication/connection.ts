@@ -18,7 +18,6 @@
 
 import type { Duplex } from 'node:stream';
 import pg from 'pg';
-import { serialize } from 'pg-protocol';
 import {
   CancelledError, InternalError, InvalidOptionError, NotSupportedError, PgFleetError, ProtocolError, ServerError,
 } from '../errors.js';
@@ -36,7 +35,7 @@ import {
 } from './connection-options.js';
 import { MessageReader, type MessageReaderStats } from './message-reader.js';
 import {
-  drainToReadyForQuery, readCommandResults, serverErrorFor, ServerErrorReceived, textValue, unexpectedMessage,
+  readCommandResults, runCommand, ServerErrorReceived, textValue, unexpectedMessage,
   type CommandContext, type ProtocolIo, type ResultSet,
 } from './protocol-io.js';
 import {
@@ -320,30 +319,14 @@ export class ReplicationConnection {
     this.busy = true;
   }
 
-  /**
-   * Sends `text` and runs `run` on the response. ErrorResponse -> read on to ReadyForQuery
-   * and throw a ServerError prefixed with ctx.prefix; anything else -> destroy and rethrow.
-   */
+  /** Runs one command (runCommand) while holding the connection; a failure that is not a
+   * server error has destroyed it (through io.abort). */
   private async command<T>(text: string, prefix: string, run: (io: ProtocolIo, ctx: CommandContext) => Promise<T>): Promise<T> {
     this.begin();
-    const ctx: CommandContext = { prefix };
     try {
-      this.io.send(serialize.query(text));
-      const result = await run(this.io, ctx);
+      return await runCommand(this.io, text, prefix, run);
+    } finally {
       this.busy = false;
-      return result;
-    } catch (err) {
-      if (err instanceof ServerErrorReceived) {
-        try {
-          await drainToReadyForQuery(this.io);
-          this.busy = false;
-        } catch {
-          this.destroy();
-        }
-        throw serverErrorFor(ctx.prefix, err.notice);
-      }
-      this.destroy(err instanceof Error ? err : undefined);
-      throw err;
     }
   }
 

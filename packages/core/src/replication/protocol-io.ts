@@ -11,6 +11,7 @@
  * `could not send replication command "X": <server message>`.
  */
 
+import { serialize } from 'pg-protocol';
 import { ProtocolError, ServerError } from '../errors.js';
 import type { BackendMessage, FieldDescription, ServerNotice } from './backend-message.js';
 
@@ -130,4 +131,31 @@ export async function drainToReadyForQuery(io: ProtocolIo): Promise<void> {
 export function textValue(row: Array<Buffer | null>, index: number): string | null {
   const v = row[index];
   return v === undefined || v === null ? null : v.toString('utf8');
+}
+
+/**
+ * Sends `text` as a simple query and runs `run` on the response. An ErrorResponse (thrown by
+ * the runner as ServerErrorReceived) is read through to ReadyForQuery, so the connection stays
+ * usable, and becomes a ServerError prefixed with what was being done (ctx.prefix, which the
+ * runner may advance phase by phase). Any other failure aborts the connection and is rethrown.
+ */
+export async function runCommand<T>(io: ProtocolIo, text: string, prefix: string,
+  run: (io: ProtocolIo, ctx: CommandContext) => Promise<T>): Promise<T> {
+  const ctx: CommandContext = { prefix };
+  try {
+    io.send(serialize.query(text));
+    return await run(io, ctx);
+  } catch (err) {
+    if (err instanceof ServerErrorReceived) {
+      const error = serverErrorFor(ctx.prefix, err.notice);
+      try {
+        await drainToReadyForQuery(io);
+      } catch {
+        io.abort(error);
+      }
+      throw error;
+    }
+    io.abort(err instanceof Error ? err : new ProtocolError(String(err)));
+    throw err;
+  }
 }

@@ -144,7 +144,7 @@ export class ReplicationStream {
         } catch (err) {
           if (serverError !== null) throw serverErrorFor('unexpected termination of replication stream', serverError);
           // The server ended the stream and then closed the connection (shutdown).
-          if (this.serverDone && !this.clientDone) return { reason: 'server-ended', position: this.written };
+          if (this.endedByServer && next === null) return { reason: 'server-ended', position: this.written };
           throw err;
         }
       }
