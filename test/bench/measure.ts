@@ -205,7 +205,7 @@ export async function measure(opts: MeasureOptions): Promise<Measurement> {
     }
     let outputTail = tail.toString('utf8');
     if (spawnError) outputTail += `\ncould not start "${opts.command}": ${spawnError.message}`;
-    if (timedOut) outputTail += `\nkilled after ${Math.round(opts.timeoutMs / 1000)} s`;
+    if (timedOut) outputTail += `\nkilled after ${(opts.timeoutMs / 1000).toFixed(1)} s`;
     return {
       ok: code === 0 && !timedOut && !spawnError,
       wallMs,

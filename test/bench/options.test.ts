@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_CACHE_DIR, parseBenchOptions } from './options.js';
+
+test('defaults: 2.2 GB, 3 runs, every variant, drop caches, pgbackrest when installed', () => {
+  assert.deepEqual(parseBenchOptions([], {}), {
+    help: false,
+    scale: undefined,
+    sizeGb: 2.2,
+    runs: 3,
+    rebuild: false,
+    cacheDir: DEFAULT_CACHE_DIR,
+    outDir: undefined,
+    variants: ['tar', 'plain', 'gzip', 'lz4', 'zstd'],
+    pgfleetCmd: undefined,
+    dropCaches: true,
+    pgbackrest: true,
+    timeoutS: 1800,
+  });
+});
+
+test('flags are read, variants keep the canonical order without duplicates', () => {
+  const opts = parseBenchOptions(
+    ['--size-gb', '0.2', '--scale', '8', '--runs', '1', '--rebuild', '--variants', 'zstd, tar,zstd', '--no-drop-caches',
+      '--no-pgbackrest', '--cache-dir', '/x', '--out-dir', '/y', '--timeout-s', '60', '--pgfleet-cmd', 'a b'],
+    { PGFLEET_BENCH_CMD: 'ignored' },
+  );
+  assert.equal(opts.sizeGb, 0.2);
+  assert.equal(opts.scale, 8);
+  assert.equal(opts.runs, 1);
+  assert.equal(opts.rebuild, true);
+  assert.deepEqual(opts.variants, ['tar', 'zstd']);
+  assert.equal(opts.dropCaches, false);
+  assert.equal(opts.pgbackrest, false);
+  assert.equal(opts.cacheDir, '/x');
+  assert.equal(opts.outDir, '/y');
+  assert.equal(opts.timeoutS, 60);
+  assert.equal(opts.pgfleetCmd, 'a b');
+});
+
+test('PGFLEET_BENCH_CMD substitutes the pgfleet command when --pgfleet-cmd is absent', () => {
+  assert.equal(parseBenchOptions([], { PGFLEET_BENCH_CMD: ' /bin/x ' }).pgfleetCmd, '/bin/x');
+  assert.equal(parseBenchOptions([], { PGFLEET_BENCH_CMD: '  ' }).pgfleetCmd, undefined);
+});
+
+test('bad values are errors that name the flag', () => {
+  assert.throws(() => parseBenchOptions(['--runs', '0'], {}), { message: 'invalid value "0" for --runs: expected a positive integer' });
+  assert.throws(() => parseBenchOptions(['--runs', '1.5'], {}), { message: 'invalid value "1.5" for --runs: expected a positive integer' });
+  assert.throws(() => parseBenchOptions(['--size-gb', 'big'], {}), { message: 'invalid value "big" for --size-gb: expected a positive number' });
+  assert.throws(() => parseBenchOptions(['--variants', 'tar,bzip2'], {}), {
+    message: 'unknown variant "bzip2": choose from tar, plain, gzip, lz4, zstd',
+  });
+  assert.throws(() => parseBenchOptions(['--variants', ','], {}), { message: '--variants names no variant' });
+  assert.throws(() => parseBenchOptions(['--nope'], {}), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+});
