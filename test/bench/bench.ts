@@ -23,7 +23,7 @@ import { HELP_TEXT, parseBenchOptions, type BenchOptions } from './options.js';
 import { outputSize } from './output-size.js';
 import { dropPageCache } from './page-cache.js';
 import { runPgbackrest } from './pgbackrest.js';
-import { renderMarkdown, renderText, formatBytes, formatSeconds, type BenchReport } from './report.js';
+import { errorSummary, renderMarkdown, renderText, formatBytes, formatSeconds, type BenchReport } from './report.js';
 import { allTargetsPass, summariseVariant, TOOLS, type Sample, type ToolId } from './summary.js';
 import { backupArgs, type VariantName } from './variants.js';
 
@@ -113,7 +113,7 @@ async function backupOnce(ctx: RunContext, tool: ToolId, variant: VariantName, r
     sample.outputBytes = await outputSize([target.dataDir, ...target.tablespaceMap.map((m) => m.to)]);
   } else {
     const status = result.signal ? `signal ${result.signal}` : `exit code ${String(result.exitCode)}`;
-    sample.error = `${status}: ${result.outputTail.trim().split('\n').slice(-5).join('\n')}`;
+    sample.error = `${status}: ${result.outputTail.trim().split('\n').slice(-20).join('\n')}`;
   }
   await rm(base, { recursive: true, force: true });
   return sample;
@@ -121,7 +121,7 @@ async function backupOnce(ctx: RunContext, tool: ToolId, variant: VariantName, r
 
 function describe(sample: Sample): string {
   const head = `  ${sample.variant} run ${sample.run}/${sample.position === 1 ? 'first' : 'second'} ${sample.tool}:`;
-  if (!sample.ok) return `${head} FAILED ${(sample.error ?? '').split('\n').slice(-1)[0] ?? ''}`;
+  if (!sample.ok) return `${head} FAILED: ${errorSummary(sample.error ?? '')}`;
   const rss = sample.peakRssKb === null ? 'n/a' : `${Math.round(sample.peakRssKb / 1024)} MB`;
   return `${head} ${formatSeconds(sample.wallMs)}, peak RSS ${rss}, ${formatBytes(sample.outputBytes)}`;
 }
@@ -160,14 +160,14 @@ async function main(argv: string[]): Promise<number> {
         `${formatBytes(info.sizes.totalBytes)} (main directory ${formatBytes(info.sizes.mainBytes)} + tablespace ts1 ` +
         `${formatBytes(info.sizes.tablespaceBytes)}; sum of pg_database_size ${formatBytes(info.sizes.databasesBytes)})`,
     );
-    let pageCache: BenchReport['pageCache'] = 'not dropped (--no-drop-caches)';
+    let pageCache: BenchReport['pageCache'] = 'kept between backups (--no-drop-caches)';
     if (opts.dropCaches) {
-      pageCache = dropPageCache() ? 'dropped' : 'not dropped (not permitted)';
-      log(`page cache: ${pageCache} before each backup`);
+      pageCache = dropPageCache() ? 'dropped before each backup' : 'kept between backups (drop_caches not permitted)';
     }
+    log(`page cache: ${pageCache}`);
     await rm(outRoot, { recursive: true, force: true });
     await mkdir(outRoot, { recursive: true });
-    const ctx: RunContext = { opts, cluster, outRoot, tools, dropCaches: pageCache === 'dropped' };
+    const ctx: RunContext = { opts, cluster, outRoot, tools, dropCaches: pageCache === 'dropped before each backup' };
 
     const samples: Sample[] = [];
     for (const [index, variant] of opts.variants.entries()) {

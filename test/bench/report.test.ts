@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatBytes, formatSeconds, renderMarkdown, renderText, type BenchReport } from './report.js';
+import { errorSummary, formatBytes, formatSeconds, renderMarkdown, renderText, type BenchReport } from './report.js';
 import { allTargetsPass, summariseVariant, type Sample } from './summary.js';
 
 const MB = 2 ** 20;
@@ -32,7 +32,7 @@ function makeReport(samples: Sample[]): BenchReport {
       sizes: { mainBytes: 150 * MB, tablespaceBytes: 50 * MB, totalBytes: 200 * MB, databasesBytes: 199 * MB },
     },
     runs: 3,
-    pageCache: 'dropped',
+    pageCache: 'dropped before each backup',
     rssSource: 'gnu-time',
     rows,
     samples,
@@ -49,6 +49,26 @@ const samples: Sample[] = [
   sample({ tool: 'pg_basebackup', variant: 'gzip', wallMs: 40_000, outputBytes: 40 * MB }),
   sample({ tool: 'pgfleet', variant: 'gzip', ok: false, outputBytes: null, error: 'exit code 1: unsupported | really' }),
 ];
+
+test('error summary: status plus the most telling line of the output tail', () => {
+  const crash = [
+    'exit code 1: file:///x/dist/basebackup.js:23',
+    "import { A } from './b.js';",
+    "SyntaxError: The requested module './b.js' does not provide an export named 'A'",
+    '    at ModuleJob._instantiate (node:internal/modules/esm/module_job:213:21)',
+    '',
+    'Node.js v20.20.2',
+  ].join('\n');
+  assert.equal(errorSummary(crash), "exit code 1: SyntaxError: The requested module './b.js' does not provide an export named 'A'");
+  assert.equal(
+    errorSummary('exit code 1: pg_basebackup: error: could not connect\nHINT: Start the server.'),
+    'exit code 1: pg_basebackup: error: could not connect',
+  );
+  assert.equal(errorSummary('signal SIGKILL: working\nkilled after 1.0 s'), 'signal SIGKILL: killed after 1.0 s');
+  assert.equal(errorSummary('exit code 2: just this'), 'exit code 2: just this');
+  assert.equal(errorSummary('exit code 2:'), 'exit code 2: no output');
+  assert.equal(errorSummary('stanza-create: ERROR: [055]: unable to load info file'), 'stanza-create: ERROR: [055]: unable to load info file');
+});
 
 test('units follow pg_size_pretty', () => {
   assert.equal(formatBytes(1536 * MB), '1.50 GB');

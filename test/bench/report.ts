@@ -33,7 +33,10 @@ export interface BenchReport {
   dataset: DatasetInfo;
   runs: number;
   /** How the page cache was treated between measurements. */
-  pageCache: 'dropped' | 'not dropped (--no-drop-caches)' | 'not dropped (not permitted)';
+  pageCache:
+    | 'dropped before each backup'
+    | 'kept between backups (--no-drop-caches)'
+    | 'kept between backups (drop_caches not permitted)';
   rssSource: RssSource;
   rows: VariantRow[];
   samples: Sample[];
@@ -52,6 +55,20 @@ export function formatBytes(bytes: number | null): string {
 
 export function formatSeconds(ms: number | null): string {
   return ms === null ? 'n/a' : `${(ms / 1000).toFixed(2)} s`;
+}
+
+/**
+ * One line that says why a tool failed, out of its output tail: the status prefix ("exit code
+ * 1") and the last line that looks like an error message (a crash ends with a stack trace and
+ * the node version, which say nothing), else the last non-empty line.
+ */
+export function errorSummary(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const status = /^(exit code \S+|signal \S+):/.exec(lines[0] ?? '')?.[1];
+  const body = status ? [(lines[0] ?? '').slice(status.length + 1).trim(), ...lines.slice(1)].filter((l) => l !== '') : lines;
+  const telling = [...body].reverse().find((l) => /error|fatal|failed|could not|cannot|killed|no such|denied/i.test(l) && !/^at /.test(l));
+  const line = telling ?? body[body.length - 1] ?? 'no output';
+  return status ? `${status}: ${line}` : line;
 }
 
 function formatRss(kb: number | null): string {
@@ -110,7 +127,7 @@ function headline(report: BenchReport): string[] {
   const lines = [
     `dataset ${d.key}: ${formatBytes(d.sizes.totalBytes)} = main directory ${formatBytes(d.sizes.mainBytes)} ` +
       `(pgbench scale ${d.scale}) + tablespace ts1 ${formatBytes(d.sizes.tablespaceBytes)} (${d.eventsRows} rows)`,
-    `runs: ${report.runs} per tool and variant, median time, max peak RSS; tool order alternates; page cache ${report.pageCache} before each backup`,
+    `runs: ${report.runs} per tool and variant, median time, max peak RSS; tool order alternates; page cache ${report.pageCache}`,
     `peak RSS from ${report.rssSource === 'gnu-time' ? 'GNU time %M (max over the process and its children)' : '/proc VmHWM polled every 50 ms'}`,
     `pg_basebackup: ${report.pgBasebackup.command} (${report.pgBasebackup.version})`,
     `pgfleet: ${report.pgfleet.command} (${report.pgfleet.version})` +
@@ -125,7 +142,7 @@ function notes(report: BenchReport): string[] {
   for (const row of report.rows) {
     for (const tool of ['pg_basebackup', 'pgfleet'] as const) {
       for (const error of row[tool].errors) {
-        lines.push(`${row.variant} / ${tool} failed: ${error.trim().split('\n').slice(-3).join(' | ')}`);
+        lines.push(`${row.variant} / ${tool} failed: ${errorSummary(error)}`);
       }
     }
   }
@@ -137,7 +154,7 @@ function notes(report: BenchReport): string[] {
     lines.push(
       extra.ok
         ? `${extra.name}: ${formatSeconds(extra.medianMs)}, peak RSS ${formatRss(extra.peakRssKb)}, size ${formatBytes(extra.outputBytes)}`
-        : `${extra.name}: error: ${(extra.error ?? '').trim().split('\n').slice(-3).join(' | ')}`,
+        : `${extra.name}: error: ${errorSummary(extra.error ?? '')}`,
     );
   }
   if (report.extra.note) lines.push(report.extra.note);
