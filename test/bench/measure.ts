@@ -12,7 +12,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -148,6 +148,8 @@ export async function measure(opts: MeasureOptions): Promise<Measurement> {
   const useTime = !opts.forcePoll && (await hasGnuTime());
   const statDir = useTime ? await mkdtemp(path.join(os.tmpdir(), 'pgfleet-bench-time-')) : undefined;
   const statFile = statDir ? path.join(statDir, 'time') : undefined;
+  // GNU time runs as the target user too, and must be able to write its report.
+  if (statDir && opts.uid !== undefined) await chown(statDir, opts.uid, opts.gid ?? -1);
   const [command, args] = statFile
     ? [GNU_TIME, ['-f', `${TIME_MARKER} %e %M`, '-o', statFile, opts.command, ...opts.args]]
     : [opts.command, [...opts.args]];

@@ -107,6 +107,7 @@ export async function runPgbackrest(opts: PgbackrestOptions): Promise<Pgbackrest
           command: binary,
           args: [...base, `--compress-type=${compressType}`, '--type=full', 'backup'],
           timeoutMs: opts.timeoutMs,
+          cwd: opts.workDir,
           uid: user.uid,
           gid: user.gid,
         });
