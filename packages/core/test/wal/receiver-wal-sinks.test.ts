@@ -1,0 +1,160 @@
+// The two WAL sinks of the receiver (src/wal/wal-sinks.ts). Segments are 1 MB here (the
+// smallest valid size) to keep the test fast.
+
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DirectoryWalSink, TarWalSink, type WalSink } from '../../src/wal/wal-sinks.js';
+import type { ChunkKind, Streamer, TarMember } from '../../src/archive/streamer.js';
+
+const SEG = 1024 * 1024;
+const dirs: string[] = [];
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), 'pgfleet-walsink-'));
+  dirs.push(d);
+  return d;
+}
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const seg1 = '000000010000000000000002';
+const seg2 = '000000010000000000000003';
+const history = '00000002.history';
+const historyText = Buffer.from('1\t0/3000000\tno recovery target specified\n');
+
+/** The same sequence for both sinks: a complete segment, an incomplete one, a history file. */
+async function drive(sink: WalSink): Promise<void> {
+  await sink.writeHistoryFile(history, historyText);
+  await sink.open(seg1);
+  await sink.write(0, Buffer.alloc(300_000, 1));
+  await sink.write(300_000, Buffer.alloc(SEG - 300_000, 2));
+  await sink.close({ complete: true });
+  await sink.open(seg2);
+  await sink.write(0, Buffer.from('partial'));
+  await sink.write(7, Buffer.from(' segment'));
+  await sink.close({ complete: false });
+  await sink.finish();
+  await sink.dispose();
+}
+
+function expectedSegment1(): Buffer {
+  return Buffer.concat([Buffer.alloc(300_000, 1), Buffer.alloc(SEG - 300_000, 2)]);
+}
+
+function expectedSegment2(): Buffer {
+  const b = Buffer.alloc(SEG);
+  b.write('partial segment');
+  return b;
+}
+
+test('directory sink: full-size segments, .done only for complete ones and history files', async () => {
+  const dir = join(tmp(), 'pg_wal');
+  await drive(new DirectoryWalSink({ directory: dir, segmentSize: SEG, sync: true }));
+  assert.deepEqual(readdirSync(dir).sort(), [seg1, seg2, history, 'archive_status'].sort());
+  assert.deepEqual(readdirSync(join(dir, 'archive_status')).sort(), [`${seg1}.done`, `${history}.done`]);
+  assert.ok(readFileSync(join(dir, seg1)).equals(expectedSegment1()));
+  assert.ok(readFileSync(join(dir, seg2)).equals(expectedSegment2()), 'the incomplete segment is zero-padded to full size');
+  assert.ok(readFileSync(join(dir, history)).equals(historyText));
+  assert.equal(statSync(join(dir, seg1)).mode & 0o777, 0o600);
+  assert.equal(statSync(join(dir, 'archive_status')).mode & 0o777, 0o700);
+  assert.equal(statSync(join(dir, 'archive_status', `${seg1}.done`)).size, 0);
+});
+
+test('directory sink: segments are padded when opened; modes follow group access', async () => {
+  const dir = join(tmp(), 'wal');
+  const sink = new DirectoryWalSink({ directory: dir, segmentSize: SEG, sync: false, fileMode: 0o640, directoryMode: 0o750 });
+  await sink.open(seg1);
+  assert.equal(statSync(join(dir, seg1)).size, SEG, 'pre-allocated before any data');
+  await sink.write(10, Buffer.from('x'));
+  await assert.rejects(sink.write(5, Buffer.from('y')), { name: 'InternalError' });
+  await assert.rejects(sink.write(SEG - 1, Buffer.from('yy')), { name: 'InternalError' });
+  await assert.rejects(sink.open(seg2), { name: 'InternalError', message: `WAL file "${seg1}" is still open` });
+  await sink.close({ complete: false });
+  assert.equal(statSync(join(dir, seg1)).mode & 0o777, 0o640);
+  assert.equal(statSync(dir).mode & 0o777, 0o750);
+  await assert.rejects(sink.open('../escape'), { name: 'InternalError' });
+  await sink.dispose();
+});
+
+test('directory sink: a file system error names the file', async () => {
+  const parent = tmp();
+  writeFileSync(join(parent, 'not-a-dir'), '');
+  const sink = new DirectoryWalSink({ directory: join(parent, 'not-a-dir'), segmentSize: SEG });
+  await assert.rejects(sink.open(seg1), (err: unknown) => {
+    assert.equal((err as Error).name, 'FileIoError');
+    assert.match((err as Error).message, new RegExp(`^could not create directory "${join(parent, 'not-a-dir', 'archive_status')}": `));
+    return true;
+  });
+  await sink.dispose();
+});
+
+class Collector implements Streamer {
+  chunks: Buffer[] = [];
+  kinds = new Set<ChunkKind>();
+  finalized = 0;
+  disposed = 0;
+  async content(member: TarMember | null, data: Buffer, kind: ChunkKind): Promise<void> {
+    assert.equal(member, null);
+    this.kinds.add(kind);
+    this.chunks.push(Buffer.from(data));
+  }
+  async finalize(): Promise<void> {
+    this.finalized++;
+  }
+  async dispose(): Promise<void> {
+    this.disposed++;
+  }
+}
+
+test('tar sink: a pg_wal.tar that tar reads, with full-size members and the end-of-archive', async () => {
+  const out = new Collector();
+  await drive(new TarWalSink({ segmentSize: SEG, next: out }));
+  assert.deepEqual([...out.kinds], ['unknown']);
+  assert.equal(out.finalized, 1);
+  assert.equal(out.disposed, 1);
+  const bytes = Buffer.concat(out.chunks);
+  assert.equal(bytes.length % 512, 0);
+  assert.ok(bytes.subarray(-1024).every((b) => b === 0));
+  const dir = tmp();
+  const file = join(dir, 'pg_wal.tar');
+  writeFileSync(file, bytes);
+  const listing = execFileSync('tar', ['--numeric-owner', '-tvf', file], { encoding: 'utf8' }).trim().split('\n');
+  const entries = listing.map((l) => {
+    const f = l.split(/\s+/);
+    return [f[0], f[1], f[2], f.at(-1)];
+  });
+  assert.deepEqual(entries, [
+    ['-rw-------', '0/0', String(historyText.length), history],
+    ['-rw-------', '0/0', '0', `archive_status/${history}.done`],
+    ['-rw-------', '0/0', String(SEG), seg1],
+    ['-rw-------', '0/0', '0', `archive_status/${seg1}.done`],
+    ['-rw-------', '0/0', String(SEG), seg2],
+  ]);
+  const x = join(dir, 'x');
+  execFileSync('mkdir', [x]);
+  execFileSync('tar', ['-xf', file, '-C', x]);
+  assert.ok(readFileSync(join(x, seg1)).equals(expectedSegment1()));
+  assert.ok(readFileSync(join(x, seg2)).equals(expectedSegment2()));
+  assert.ok(readFileSync(join(x, history)).equals(historyText));
+  // Owner names as PostgreSQL's tar.c writes them.
+  assert.match(execFileSync('tar', ['-tvf', file], { encoding: 'utf8' }), /^-rw------- postgres\/postgres /);
+});
+
+test('tar sink: writes must be sequential; finish with a file open is an error; dispose once', async () => {
+  const out = new Collector();
+  const sink = new TarWalSink({ segmentSize: SEG, next: out });
+  await sink.open(seg1);
+  await sink.write(0, Buffer.from('abc'));
+  await assert.rejects(sink.write(10, Buffer.from('gap')), {
+    name: 'InternalError', message: `write of 3 bytes at offset 10 in WAL file "${seg1}" (at 3)`,
+  });
+  await assert.rejects(sink.finish(), { name: 'InternalError', message: `WAL file "${seg1}" is still open` });
+  await sink.dispose();
+  await sink.dispose();
+  assert.equal(out.disposed, 1);
+  assert.equal(out.finalized, 0);
+});
