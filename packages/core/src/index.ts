@@ -62,3 +62,29 @@ export { parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
 export type {
   BackupFormat, VerifyBackupOptions, VerifyBackupResult, VerifyProgress,
 } from './verify/verify-backup.js';
+
+// Replication protocol: connection and commands, BASE_BACKUP (both generations), streaming;
+// the WAL receiver of -X stream and its sinks
+export { ReplicationConnection } from './replication/connection.js';
+export type {
+  CreateReplicationSlotOptions, CreatedReplicationSlot, IdentifySystemResult, ReplicationSlotInfo,
+  TimelineHistoryFile,
+} from './replication/connection.js';
+export { parseConninfo } from './replication/connection-options.js';
+export type {
+  ReplicationConnectOptions, ReplicationConnectParams, SslMode,
+} from './replication/connection-options.js';
+export type { BaseBackupCommandResult } from './replication/base-backup.js';
+export { buildBaseBackupCommand, replicationSyntaxFor } from './replication/base-backup-command.js';
+export type { ReplicationSyntax } from './replication/base-backup-command.js';
+export { ReplicationStream } from './replication/replication-stream.js';
+export type {
+  ReplicationStreamEnd, ReplicationStreamHandler, StartReplicationOptions,
+} from './replication/replication-stream.js';
+export type { PrimaryKeepalive, XLogData } from './replication/xlog-stream-messages.js';
+export type { ServerNotice } from './replication/backend-message.js';
+export type { MessageReaderStats } from './replication/message-reader.js';
+export { WalReceiver } from './wal/receiver.js';
+export type { WalReceiverOptions, WalReceiverResult } from './wal/receiver.js';
+export { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
+export type { DirectoryWalSinkOptions, TarWalSinkOptions, WalSink } from './wal/wal-sinks.js';

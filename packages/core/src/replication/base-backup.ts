@@ -31,7 +31,7 @@ import {
 } from './protocol-io.js';
 
 /** What BASE_BACKUP produced, besides the handler calls. */
-export interface BaseBackupResult {
+export interface BaseBackupCommandResult {
   start: BackupStart;
   end: BackupEnd;
   /** Archive names in the order they arrived. */
@@ -77,7 +77,7 @@ function tablespaceRows(set: ResultSet): TablespaceInfo[] {
 
 /** Reads the BASE_BACKUP response; the handler receives everything; returns at ReadyForQuery. */
 export async function receiveBaseBackup(io: ProtocolIo, syntax: ReplicationSyntax, handler: BaseBackupHandler,
-  context: CommandContext): Promise<BaseBackupResult> {
+  context: CommandContext): Promise<BaseBackupCommandResult> {
   context.prefix = 'could not initiate base backup';
   const startPosition = positionRow(await readResultSet(io, 'starting the base backup'), 'could not initiate base backup');
   context.prefix = 'could not get backup header';

@@ -24,7 +24,7 @@ import {
 import { formatLsn, tryParseLsn } from '../wal/lsn.js';
 import { parseWalSegmentSize } from '../wal/segment.js';
 import type { BackendMessage, ServerNotice } from './backend-message.js';
-import { receiveBaseBackup, type BaseBackupResult } from './base-backup.js';
+import { receiveBaseBackup, type BaseBackupCommandResult } from './base-backup.js';
 import { buildBaseBackupCommand, replicationSyntaxFor, type ReplicationSyntax } from './base-backup-command.js';
 import type { BaseBackupHandler, BaseBackupOptions } from './base-backup-events.js';
 import { checkParameterName, quoteSlotName } from './command-text.js';
@@ -428,7 +428,7 @@ export class ReplicationConnection {
    * archives and manifest (base-backup-events.ts) and is awaited at every step. Resolves after
    * the server's final ReadyForQuery; onEnd has been called by then.
    */
-  async baseBackup(options: BaseBackupOptions, handler: BaseBackupHandler): Promise<BaseBackupResult> {
+  async baseBackup(options: BaseBackupOptions, handler: BaseBackupHandler): Promise<BaseBackupCommandResult> {
     const text = buildBaseBackupCommand(options, this.serverVersionNum);
     return this.command(text, 'could not initiate base backup',
       (io, ctx) => receiveBaseBackup(io, this.syntax, handler, ctx));
