@@ -150,10 +150,26 @@ export function isErrno(err: unknown, code?: string): err is NodeJS.ErrnoExcepti
     (code === undefined || (err as NodeJS.ErrnoException).code === code);
 }
 
+/**
+ * The text of an operating-system error as PostgreSQL's %m prints it: "no such file or
+ * directory", without Node's "ENOENT: " prefix and ", open '/x'" suffix (the caller already
+ * names the path).
+ */
+export function osErrorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const e = err as NodeJS.ErrnoException;
+  let text = e.message;
+  if (typeof e.code === 'string') text = text.replace(new RegExp(`^${e.code}: `), '');
+  if (typeof e.syscall === 'string') {
+    const at = text.lastIndexOf(`, ${e.syscall}`);
+    if (at >= 0) text = text.slice(0, at);
+  }
+  return text;
+}
+
 /** Wraps a file system error as FileIoError naming the path: `could not open file "x": ...`. */
 export function fileError(action: string, path: string, err: unknown, hint?: string): FileIoError {
-  const reason = err instanceof Error ? err.message.replace(/^[A-Z]+: /, '') : String(err);
-  return new FileIoError(`${action} "${path}": ${reason}`, { cause: err, ...(hint ? { hint } : {}) });
+  return new FileIoError(`${action} "${path}": ${osErrorText(err)}`, { cause: err, ...(hint ? { hint } : {}) });
 }
 
 /** Thrown when a WAL segment or a timeline history file is malformed. */
