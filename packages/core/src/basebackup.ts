@@ -1,0 +1,491 @@
+/**
+ * One base backup run: options -> connection -> BASE_BACKUP -> one streamer chain per archive
+ * -> result. This is the engine behind pgfleet-basebackup and the agent's Backup call; it
+ * prints nothing itself (a BackupReporter receives milestones and progress).
+ *
+ * Output contract (same as pg_basebackup 17):
+ * - tar format: <D>/base.tar, <D>/<oid>.tar per tablespace, <D>/pg_wal.tar (-X stream), each
+ *   with the compression suffix; <D>/backup_manifest. `-D -` writes base.tar to stdout with
+ *   backup_manifest injected into it.
+ * - plain format: the data directory in <D>, each tablespace in its (mapped) location with
+ *   pg_tblspc/<oid> symlinked there, pg_wal streamed into <D>/pg_wal (or --waldir, symlinked).
+ * - on failure, everything this run created is removed (unless noClean), except after a data
+ *   checksum failure, where the data is kept as pg_basebackup keeps it.
+ */
+import { mkdir, readdir, rename, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  DirectoryNotEmptyError, InvalidOptionError, NotSupportedError, ServerError, fileError, isErrno,
+} from './errors.js';
+import type { Streamer } from './archive/streamer.js';
+import type {
+  BackupStart, BaseBackupHandler, BaseBackupOptions, TablespaceInfo,
+} from './replication/base-backup-events.js';
+import { ReplicationConnection, type ReplicationConnectOptions } from './replication/connection.js';
+import { WalReceiver } from './wal/receiver.js';
+import { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
+import { TarParser } from './archive/tar-parser.js';
+import { TarArchiver } from './archive/tar-archiver.js';
+import { RecoveryConfigInjector } from './archive/recovery-injector.js';
+import { MemberAppender } from './archive/member-appender.js';
+import { buildPrimaryConninfo, recoveryConfigContents } from './archive/recovery-config.js';
+import { createCompressor, createDecompressor } from './archive/compression.js';
+import { compressionFromFileName, compressionSuffix, type CompressionSpec } from './archive/compression-spec.js';
+import { FileSink } from './archive/file-sink.js';
+import { StdoutSink } from './archive/stdout-sink.js';
+import { DirectoryExtractor } from './archive/directory-extractor.js';
+import { parseLsn } from './wal/lsn.js';
+
+export interface TablespaceMapping {
+  oldDir: string;
+  newDir: string;
+}
+
+export interface BaseBackupRunOptions {
+  /** libpq-style: connectionString (-d) plus host/port/user overrides; the rest from PG* env. */
+  connection: { connectionString?: string; host?: string; port?: number; user?: string };
+  /** 'never' (-w), 'force' (-W: ask before connecting), 'auto'. */
+  passwordPrompt: 'never' | 'force' | 'auto';
+  /** Output directory; '-' writes the base archive to stdout (tar format only). */
+  pgdata: string;
+  format: 'plain' | 'tar';
+  walMethod: 'none' | 'fetch' | 'stream';
+  slot: string | null;
+  createSlot: boolean;
+  temporarySlot: boolean;
+  compression: CompressionSpec;
+  writeRecoveryConf: boolean;
+  tablespaceMappings: TablespaceMapping[];
+  waldir: string | null;
+  checkpoint: 'fast' | 'spread';
+  label: string;
+  noClean: boolean;
+  sync: boolean;
+  progress: boolean;
+  estimateSize: boolean;
+  maxRateKbPerSec: number | null;
+  statusIntervalSec: number;
+  verbose: number;
+  manifest: boolean;
+  manifestChecksums: BaseBackupOptions['manifestChecksums'];
+  manifestForceEncode: boolean;
+  verifyChecksums: boolean;
+}
+
+export interface ProgressState {
+  doneBytes: number;
+  /** Sum of the server's size estimates, in kB (0 without estimates). */
+  totalKb: number;
+  tablespaceNum: number;
+  tablespaceCount: number;
+  /** The file being written (tar) or null. */
+  filename: string | null;
+}
+
+/** Receives what pg_basebackup prints: milestones (-v) and progress (-P). */
+export interface BackupReporter {
+  info(message: string): void;
+  progress(state: ProgressState, final: boolean): void;
+}
+
+export interface BackupTablespace {
+  oid: number;
+  location: string;
+  archive: string | null;
+}
+
+export interface BaseBackupResult {
+  systemIdentifier: string;
+  serverVersionNum: number;
+  timeline: number;
+  startLsn: string;
+  endLsn: string;
+  tablespaces: BackupTablespace[];
+  /** Archive files written (tar format), relative to pgdata. */
+  files: string[];
+  bytes: number;
+  startedAt: Date;
+  finishedAt: Date;
+}
+
+const silentReporter: BackupReporter = { info() {}, progress() {} };
+
+/** What this run created, so a failure can undo exactly that and nothing else. */
+class CleanupList {
+  private readonly entries: Array<{ path: string; created: boolean }> = [];
+  add(path: string, created: boolean): void {
+    this.entries.push({ path, created });
+  }
+  async run(report: (msg: string) => void): Promise<void> {
+    for (const { path, created } of [...this.entries].reverse()) {
+      try {
+        if (created) {
+          report(`removing directory "${path}"`);
+          await rm(path, { recursive: true, force: true });
+        } else {
+          report(`removing contents of directory "${path}"`);
+          for (const name of await readdir(path)) await rm(join(path, name), { recursive: true, force: true });
+        }
+      } catch {
+        report(`failed to remove "${path}"`);
+      }
+    }
+  }
+}
+
+/** pg_basebackup's verify_dir_is_empty_or_create. Returns whether the directory was created. */
+async function prepareEmptyDirectory(dir: string, mode: number, what: string): Promise<boolean> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) {
+      try {
+        await mkdir(dir, { recursive: true, mode });
+      } catch (mkErr) {
+        throw fileError('could not create directory', dir, mkErr);
+      }
+      return true;
+    }
+    if (isErrno(err, 'ENOTDIR')) {
+      throw new DirectoryNotEmptyError(`directory "${dir}" exists but is not a directory`);
+    }
+    throw fileError('could not access directory', dir, err);
+  }
+  if (entries.length > 0) {
+    throw new DirectoryNotEmptyError(`directory "${dir}" exists but is not empty`, {
+      hint: `Remove its contents or choose an empty or non-existent ${what}.`,
+    });
+  }
+  return false;
+}
+
+function serverVersionText(num: number): string {
+  return `${Math.floor(num / 10000)}.${num % 10000}`;
+}
+
+/** Builds the BASE_BACKUP option set exactly as pg_basebackup would for these options. */
+function baseBackupCommandOptions(opts: BaseBackupRunOptions, serverVersionNum: number): BaseBackupOptions {
+  const server = opts.compression.location === 'server' && opts.compression.method !== 'none';
+  if (server && serverVersionNum < 150000) {
+    throw new NotSupportedError(`server version ${serverVersionText(serverVersionNum)} does not support server-side compression`, {
+      hint: 'Use client-side compression (-Z client-gzip) with servers older than 15.',
+    });
+  }
+  return {
+    label: opts.label,
+    progress: opts.progress && opts.estimateSize,
+    checkpoint: opts.checkpoint,
+    wal: opts.walMethod === 'fetch',
+    wait: opts.walMethod === 'none',
+    maxRateKbPerSec: opts.maxRateKbPerSec,
+    tablespaceMap: opts.format === 'tar',
+    verifyChecksums: opts.verifyChecksums,
+    manifest: !opts.manifest ? 'no' : opts.manifestForceEncode ? 'force-encode' : 'yes',
+    manifestChecksums: opts.manifestChecksums,
+    compression: server
+      ? { method: opts.compression.method as 'gzip' | 'lz4' | 'zstd', detail: opts.compression.detail }
+      : null,
+  };
+}
+
+/** Runs one base backup. Throws a PgFleetError on failure after cleaning up. */
+export async function runBaseBackup(
+  opts: BaseBackupRunOptions,
+  reporter: BackupReporter = silentReporter,
+  connectOptions: Pick<ReplicationConnectOptions, 'signal' | 'promptPassword' | 'onNotice'> = {},
+): Promise<BaseBackupResult> {
+  const startedAt = new Date();
+  const cleanup = new CleanupList();
+  const toStdout = opts.pgdata === '-';
+  const verbose = (msg: string) => { if (opts.verbose > 0) reporter.info(msg); };
+
+  const conn = await ReplicationConnection.connect({ ...opts.connection, passwordPrompt: opts.passwordPrompt, ...connectOptions });
+  let receiver: WalReceiver | null = null;
+  let keepData = false;
+  const openStreamers: Streamer[] = [];
+  try {
+    const versionNum = conn.serverVersionNum;
+    if (versionNum < 130000 || versionNum >= 190000) {
+      throw new NotSupportedError(
+        `incompatible server version ${serverVersionText(versionNum)}`,
+        { hint: 'pgfleet-basebackup supports PostgreSQL 13 to 18.' },
+      );
+    }
+    const system = await conn.identifySystem();
+    const walSegmentSize = await conn.walSegmentSize();
+    const groupAccess = (await conn.show('data_directory_mode')) === '0750';
+    const dirMode = groupAccess ? 0o750 : 0o700;
+
+    // Output directories first, so that a bad target fails before the server does any work.
+    if (!toStdout) cleanup.add(opts.pgdata, await prepareEmptyDirectory(opts.pgdata, dirMode, 'directory with -D'));
+    if (opts.waldir !== null) {
+      cleanup.add(opts.waldir, await prepareEmptyDirectory(opts.waldir, dirMode, 'directory with --waldir'));
+      try {
+        await symlink(opts.waldir, join(opts.pgdata, 'pg_wal'));
+      } catch (err) {
+        throw fileError('could not create symbolic link', join(opts.pgdata, 'pg_wal'), err);
+      }
+    }
+
+    const recoveryText = opts.writeRecoveryConf
+      ? recoveryConfigContents({
+        serverVersionNum: versionNum,
+        primaryConninfo: buildPrimaryConninfo(conn.connectionParameters()),
+        slotName: opts.slot,
+      })
+      : null;
+
+    const mapLocation = (location: string): string => {
+      const m = opts.tablespaceMappings.find((t) => t.oldDir === location);
+      return m ? m.newDir : location;
+    };
+
+    const command = baseBackupCommandOptions(opts, versionNum);
+    const clientCompression = opts.compression.location === 'client' ? opts.compression : null;
+    const files: string[] = [];
+    const tablespaces: BackupTablespace[] = [];
+    let progress: ProgressState = { doneBytes: 0, totalKb: 0, tablespaceNum: 0, tablespaceCount: 0, filename: null };
+    let archiveBytes = 0;
+    let current: Streamer | null = null;
+    let baseStreamer: Streamer | null = null; // kept open when the manifest goes into base.tar
+    let manifestChunks: Buffer[] = [];
+    let manifestSink: Streamer | null = null;
+    let startInfo: BackupStart | null = null;
+    let endLsn = '';
+    let lastProgress = 0;
+
+    const report = (final: boolean) => {
+      if (!opts.progress) return;
+      const now = Date.now();
+      if (!final && now - lastProgress < 1000) return;
+      lastProgress = now;
+      reporter.progress({ ...progress }, final);
+    };
+
+    const buildArchiveChain = async (name: string, ts: TablespaceInfo): Promise<Streamer> => {
+      const isBase = ts.oid === null;
+      const serverCompressed = (compressionFromFileName(name) ?? 'none') !== 'none';
+      if (opts.format === 'plain') {
+        // Extract: the main archive into -D, a tablespace into its (mapped) location.
+        const root = isBase ? opts.pgdata : mapLocation(ts.location ?? '');
+        // pg_tblspc/<oid> symlinks arrive pointing at the original locations: map them (-T).
+        let chain: Streamer = new DirectoryExtractor({
+          root,
+          sync: opts.sync,
+          mapLinkTarget: (target, member) => (/^pg_tblspc\/[0-9]+$/.test(member.name) ? mapLocation(target) : target),
+          onFile: (f) => { progress.filename = f; },
+        });
+        if (isBase && recoveryText !== null) {
+          chain = new RecoveryConfigInjector(chain, { serverVersionNum: versionNum, contents: recoveryText, groupAccess });
+        }
+        chain = new TarParser(chain, { archiveName: name });
+        if (serverCompressed) chain = createDecompressor(compressionFromFileName(name) ?? 'none', chain);
+        return chain;
+      }
+      // Tar format: write the archive as it comes, unless something must be injected into it.
+      const injectManifest = isBase && toStdout && opts.manifest;
+      const injectRecovery = isBase && recoveryText !== null;
+      if ((injectManifest || injectRecovery) && serverCompressed) {
+        throw new InvalidOptionError(`cannot parse archive "${name}"`, {
+          hint: injectManifest
+            ? 'Using - as the output directory requires parsing the archive: use client-side compression.'
+            : 'The -R option requires parsing the archive: use client-side compression.',
+        });
+      }
+      const fileName = clientCompression && clientCompression.method !== 'none'
+        ? name + compressionSuffix(clientCompression.method) : name;
+      let chain: Streamer;
+      if (toStdout) {
+        chain = new StdoutSink();
+      } else {
+        chain = await FileSink.create(join(opts.pgdata, fileName), { sync: opts.sync });
+        files.push(fileName);
+      }
+      progress.filename = toStdout ? '-' : join(opts.pgdata, fileName);
+      if (clientCompression && clientCompression.method !== 'none') chain = createCompressor(clientCompression, chain);
+      if (injectManifest || injectRecovery) {
+        chain = new TarArchiver(chain);
+        if (injectManifest) {
+          const appender = new MemberAppender(chain);
+          baseStreamer = appender;
+          chain = appender;
+        }
+        if (injectRecovery) chain = new RecoveryConfigInjector(chain, { serverVersionNum: versionNum, contents: recoveryText, groupAccess });
+        chain = new TarParser(chain, { archiveName: name });
+      }
+      return chain;
+    };
+
+    const handler: BaseBackupHandler = {
+      onStart: async (start) => {
+        startInfo = start;
+        verbose('checkpoint completed');
+        verbose(`write-ahead log start point: ${start.startLsn} on timeline ${start.timeline}`);
+        const userTablespaces = start.tablespaces.filter((t) => t.oid !== null);
+        progress.tablespaceCount = start.tablespaces.length;
+        progress.totalKb = Math.floor(start.tablespaces.reduce((s, t) => s + (t.sizeEstimate ?? 0), 0) / 1024);
+        if (toStdout && userTablespaces.length > 0) {
+          throw new InvalidOptionError(`can only write single tablespace to stdout, database has ${start.tablespaces.length}`, {
+            hint: 'Write the backup to a directory with -D DIR instead of -D -.',
+          });
+        }
+        if (opts.format === 'plain') {
+          for (const m of opts.tablespaceMappings) {
+            if (!userTablespaces.some((t) => t.location === m.oldDir)) {
+              throw new InvalidOptionError(`tablespace mapping old directory "${m.oldDir}" does not match any tablespace`, {
+                hint: `The server's tablespaces are at: ${userTablespaces.map((t) => `"${t.location}"`).join(', ') || 'none'}.`,
+              });
+            }
+          }
+          for (const ts of userTablespaces) {
+            const loc = ts.location ?? '';
+            if (!loc.startsWith('/')) continue; // in-place tablespace: extracted below -D
+            const target = mapLocation(loc);
+            cleanup.add(target, await prepareEmptyDirectory(target, dirMode, 'directory with -T OLDDIR=NEWDIR'));
+          }
+        }
+        for (const ts of userTablespaces) tablespaces.push({ oid: ts.oid as number, location: ts.location ?? '', archive: null });
+        if (opts.walMethod === 'stream') {
+          verbose('starting background WAL receiver');
+          const sink = opts.format === 'plain'
+            ? new DirectoryWalSink({
+              directory: join(opts.pgdata, 'pg_wal'), segmentSize: walSegmentSize, sync: opts.sync,
+              fileMode: groupAccess ? 0o640 : 0o600, directoryMode: dirMode,
+            })
+            : new TarWalSink({
+              segmentSize: walSegmentSize,
+              next: await (async () => {
+                const walName = 'pg_wal.tar' + (clientCompression && clientCompression.method !== 'none' ? compressionSuffix(clientCompression.method) : '');
+                files.push(walName);
+                const file = await FileSink.create(join(opts.pgdata, walName), { sync: opts.sync });
+                return clientCompression && clientCompression.method !== 'none' ? createCompressor(clientCompression, file) : file;
+              })(),
+            });
+          receiver = await WalReceiver.start({
+            connect: () => ReplicationConnection.connect({ ...opts.connection, passwordPrompt: opts.passwordPrompt === 'force' ? 'auto' : opts.passwordPrompt, ...connectOptions }),
+            startLsn: start.startLsn,
+            timeline: start.timeline,
+            segmentSize: walSegmentSize,
+            systemId: system.systemId,
+            slot: opts.slot,
+            temporarySlot: opts.temporarySlot,
+            createSlot: opts.createSlot,
+            statusIntervalSec: opts.statusIntervalSec,
+            sink,
+            onSlotCreated: (slot, temporary) =>
+              verbose(temporary ? `created temporary replication slot "${slot}"` : `created replication slot "${slot}"`),
+            // A failed receiver must fail the backup now, not when the archives are done.
+            onError: (err) => conn.destroy(err),
+          });
+        }
+      },
+      onArchiveStart: async (name, ts) => {
+        progress.tablespaceNum += 1;
+        if (ts.oid !== null) {
+          const t = tablespaces.find((x) => x.oid === ts.oid);
+          if (t) t.archive = name;
+        }
+        current = await buildArchiveChain(name, ts);
+        openStreamers.push(current);
+      },
+      onArchiveData: async (data) => {
+        archiveBytes += data.length;
+        if (current) await current.content(null, data, 'unknown');
+        if (versionNum < 150000) progress.doneBytes += data.length;
+        report(false);
+      },
+      onArchiveEnd: async () => {
+        if (!current) return;
+        // With the manifest going into base.tar, base.tar stays open until the manifest is in.
+        if (baseStreamer === null) await current.finalize();
+        else manifestSink = current;
+        current = null;
+      },
+      onManifestStart: async () => {
+        manifestChunks = [];
+        if (!toStdout) {
+          const dir = opts.pgdata;
+          const sink = await FileSink.create(join(dir, 'backup_manifest.tmp'), { sync: opts.sync });
+          openStreamers.push(sink);
+          current = sink;
+        }
+      },
+      onManifestData: async (data) => {
+        if (toStdout) manifestChunks.push(Buffer.from(data));
+        else if (current) await current.content(null, data, 'unknown');
+      },
+      onManifestEnd: async () => {
+        if (toStdout && baseStreamer !== null && manifestSink !== null) {
+          await (baseStreamer as MemberAppender).append('backup_manifest', Buffer.concat(manifestChunks), { mode: groupAccess ? 0o640 : 0o600 });
+          await (manifestSink as Streamer).finalize();
+          manifestSink = null;
+        } else if (current) {
+          await current.finalize();
+          current = null;
+        }
+      },
+      onProgress: (bytes) => {
+        progress.doneBytes = bytes;
+        report(false);
+      },
+      onEnd: async (end) => {
+        endLsn = end.endLsn;
+      },
+    };
+
+    verbose('initiating base backup, waiting for checkpoint to complete');
+    try {
+      await conn.baseBackup(command, handler);
+    } catch (err) {
+      if (err instanceof ServerError && err.sqlState === 'XX001') keepData = true;
+      throw err;
+    }
+    if (baseStreamer !== null && manifestSink !== null) await (manifestSink as Streamer).finalize();
+    progress.filename = null;
+    report(true);
+    verbose(`write-ahead log end point: ${endLsn}`);
+
+    if (receiver !== null) {
+      verbose('waiting for background process to finish streaming ...');
+      await (receiver as WalReceiver).stopAt(parseLsn(endLsn));
+      receiver = null;
+    }
+    if (!toStdout && opts.manifest) {
+      verbose('renaming backup_manifest.tmp to backup_manifest');
+      await rename(join(opts.pgdata, 'backup_manifest.tmp'), join(opts.pgdata, 'backup_manifest'));
+      files.push('backup_manifest');
+    }
+    if (opts.sync) verbose('syncing data to disk ...');
+    verbose('base backup completed');
+    const s = startInfo as BackupStart | null;
+    return {
+      systemIdentifier: system.systemId,
+      serverVersionNum: versionNum,
+      timeline: s?.timeline ?? system.timeline,
+      startLsn: s?.startLsn ?? '',
+      endLsn,
+      tablespaces,
+      files,
+      bytes: archiveBytes,
+      startedAt,
+      finishedAt: new Date(),
+    };
+  } catch (err) {
+    if (receiver !== null) await (receiver as WalReceiver).abort().catch(() => {});
+    for (const s of openStreamers) await s.dispose().catch(() => {});
+    if (keepData) {
+      reporter.info(`data directory "${opts.pgdata}" kept after the checksum failure`);
+    } else if (opts.noClean) {
+      if (!toStdout) reporter.info(`data directory "${opts.pgdata}" not removed at user's request`);
+    } else {
+      await cleanup.run((m) => verbose(m));
+    }
+    throw err;
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
+
+/** Exposed for tests: the directory preparation rule. */
+export { prepareEmptyDirectory };

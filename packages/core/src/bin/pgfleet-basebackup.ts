@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * pgfleet-basebackup: a drop-in for pg_basebackup 17. Same options, same output files, exit
+ * status 0 on success and 1 on any error. Messages go to stderr as
+ * "pgfleet-basebackup: error: ..." followed by "HINT: ..." when the user can act on it.
+ */
+import { parseBaseBackupArgs, HELP_TEXT } from './basebackup-args.js';
+import { runBaseBackup, type ProgressState } from '../basebackup.js';
+import { PgFleetError } from '../errors.js';
+import { PGFLEET_VERSION } from '../version.js';
+
+const PROG = 'pgfleet-basebackup';
+const VERBOSE_FILENAME_LENGTH = 35;
+
+function formatProgress(p: ProgressState, verbose: boolean, final: boolean): string {
+  const totalKb = Math.max(p.totalKb, Math.floor(p.doneBytes / 1024));
+  const doneKb = Math.floor(p.doneBytes / 1024);
+  const percent = totalKb ? Math.min(100, Math.floor((doneKb * 100) / totalKb)) : 0;
+  const totalStr = String(totalKb);
+  const doneStr = String(doneKb).padStart(totalStr.length);
+  const tsWord = p.tablespaceCount === 1 ? 'tablespace' : 'tablespaces';
+  if (!verbose) return `${doneStr}/${totalStr} kB (${percent}%), ${p.tablespaceNum}/${p.tablespaceCount} ${tsWord}`;
+  if (final || p.filename === null) {
+    return `${doneStr}/${totalStr} kB (100%), ${p.tablespaceNum}/${p.tablespaceCount} ${tsWord} ${''.padEnd(VERBOSE_FILENAME_LENGTH + 5)}`;
+  }
+  const name = p.filename.length > VERBOSE_FILENAME_LENGTH
+    ? '...' + p.filename.slice(p.filename.length - VERBOSE_FILENAME_LENGTH + 3)
+    : p.filename.padEnd(VERBOSE_FILENAME_LENGTH);
+  return `${doneStr}/${totalStr} kB (${percent}%), ${p.tablespaceNum}/${p.tablespaceCount} ${tsWord} (${name})`;
+}
+
+function printError(err: unknown): void {
+  if (err instanceof PgFleetError) {
+    process.stderr.write(`${PROG}: error: ${err.message}\n`);
+    if (err.hint) process.stderr.write(`HINT: ${err.hint}\n`);
+  } else {
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`${PROG}: error: ${msg}\n`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseBaseBackupArgs(argv);
+  } catch (err) {
+    printError(err);
+    return 1;
+  }
+  if (parsed.action === 'help') {
+    process.stdout.write(HELP_TEXT);
+    return 0;
+  }
+  if (parsed.action === 'version') {
+    process.stdout.write(`${PROG} (pgfleet) ${PGFLEET_VERSION}\n`);
+    return 0;
+  }
+  const opts = parsed.options;
+  const isTty = process.stderr.isTTY === true;
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`${PROG}: received ${sig}, cleaning up\n`);
+    abort.abort(sig);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await runBaseBackup(opts, {
+      info: (m) => process.stderr.write(`${PROG}: ${m}\n`),
+      progress: (p, final) => {
+        process.stderr.write(formatProgress(p, opts.verbose > 0, final) + (!final && isTty ? '\r' : '\n'));
+      },
+    }, { signal: abort.signal });
+    return 0;
+  } catch (err) {
+    printError(err);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+}, (err) => {
+  printError(err);
+  process.exitCode = 1;
+});
