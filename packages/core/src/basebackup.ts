@@ -356,10 +356,13 @@ export async function runBaseBackup(
             : new TarWalSink({
               segmentSize: walSegmentSize,
               next: await (async () => {
-                const walName = 'pg_wal.tar' + (clientCompression && clientCompression.method !== 'none' ? compressionSuffix(clientCompression.method) : '');
+                // pg_basebackup's tar WAL method compresses with gzip only: under client lz4 or
+                // zstd (and server compression) pg_wal.tar stays uncompressed.
+                const walGzip = clientCompression !== null && clientCompression.method === 'gzip' ? clientCompression : null;
+                const walName = 'pg_wal.tar' + (walGzip ? compressionSuffix('gzip') : '');
                 files.push(walName);
                 const file = await FileSink.create(join(opts.pgdata, walName), { sync: opts.sync });
-                return clientCompression && clientCompression.method !== 'none' ? createCompressor(clientCompression, file) : file;
+                return walGzip ? createCompressor(walGzip, file) : file;
               })(),
             });
           receiver = await WalReceiver.start({
