@@ -8,6 +8,7 @@ import { parseBaseBackupArgs, HELP_TEXT } from './basebackup-args.js';
 import { runBaseBackup, type ProgressState } from '../basebackup.js';
 import { PgFleetError } from '../errors.js';
 import { PGFLEET_VERSION } from '../version.js';
+import { promptOnTerminal } from './terminal-prompt.js';
 
 const PROG = 'pgfleet-basebackup';
 const VERBOSE_FILENAME_LENGTH = 35;
@@ -70,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
       progress: (p, final) => {
         process.stderr.write(formatProgress(p, opts.verbose > 0, final) + (!final && isTty ? '\r' : '\n'));
       },
-    }, { signal: abort.signal });
+    }, { signal: abort.signal, promptPassword: promptOnTerminal });
     return 0;
   } catch (err) {
     printError(err);
