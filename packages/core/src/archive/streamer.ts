@@ -35,6 +35,9 @@ export interface TarMember {
   linkname: string | null;
   /** Owner and group names from the header, when the parser saw them. An archiver writes
    * "postgres" when absent, as PostgreSQL's tar.c always does. */
+  /** The name exactly as the archive wrote it, minus a trailing "/" (e.g. "./pg_wal/archive_status"),
+   * so that re-archiving reproduces it; a stage that renames a member must drop it. */
+  rawName?: string;
   uname?: string;
   gname?: string;
 }

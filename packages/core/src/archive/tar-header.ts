@@ -59,7 +59,7 @@ export function encodeTarHeader(member: TarMember): Buffer {
   if (typeflag === undefined) {
     throw new ArchiveFormatError(`cannot write tar member "${member.name}" of type "${member.type}"`);
   }
-  const nameBytes = Buffer.from(member.name, 'utf8');
+  const nameBytes = Buffer.from(member.rawName ?? member.name, 'utf8');
   if (nameBytes.length === 0) throw new ArchiveFormatError('tar member has empty name');
   if (nameBytes.length > TAR_MAX_NAME_BYTES) {
     throw new ArchiveFormatError(`tar member name "${member.name}" is longer than ${TAR_MAX_NAME_BYTES} bytes`, {

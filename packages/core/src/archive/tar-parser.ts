@@ -134,6 +134,8 @@ export class TarParser extends ChainedStreamer {
       ...(header.uname ? { uname: header.uname } : {}),
       ...(header.gname ? { gname: header.gname } : {}),
     };
+    const rawName = header.name.replace(/\/+$/, '');
+    if (rawName !== member.name) member.rawName = rawName;
     // tar-stream records where the member's data starts (after any pax/long-name headers).
     const dataStart = (header as { byteOffset?: number }).byteOffset ?? this.bytesIn;
     const hasData = size > 0 && type !== 'directory';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ArchiveFormatError, InternalError } from '../../src/errors.js';
@@ -112,5 +112,30 @@ describe('TarArchiver', () => {
       assert.equal(err.message, 'tar member "x" received 3 bytes but its header says 5');
       return true;
     });
+  });
+});
+
+describe('TarArchiver member names', () => {
+  let dir: string;
+  before(() => { dir = tempDir('tar-archiver-names'); });
+  after(() => removeDir(dir));
+
+  it('regression: "./pg_wal/archive_status/" keeps its name when base.tar is re-archived (-R)', async () => {
+    // The server names this directory with a leading "./"; re-archiving must not normalize it,
+    // or the member list differs from pg_basebackup's.
+    const src = join(dir, 'src');
+    makeTree(src);
+    const tarFile = join(dir, 'names.tar');
+    run('tar', ['--format=ustar', '-cf', tarFile, '-C', src, '.']);
+    const original = run('tar', ['-tf', tarFile]).toString().split('\n').filter(Boolean).sort();
+    assert.ok(original.some((n) => n.startsWith('./')), 'fixture has "./" names');
+    const out = new Recorder();
+    const parser = new TarParser(new TarArchiver(out));
+    await feed(parser, readFileSync(tarFile), 321);
+    await parser.finalize();
+    const copy = join(dir, 'copy.tar');
+    writeFileSync(copy, Buffer.concat(out.raw));
+    const copied = run('tar', ['-tf', copy]).toString().split('\n').filter(Boolean).sort();
+    assert.deepEqual(copied, original);
   });
 });
