@@ -47,8 +47,9 @@ export function quoteRoleName(name: string): string {
   return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replace(/"/g, '""')}"`;
 }
 
+/** "Hostname does not match" -> "hostname does not match"; acronyms ("SASL: ...") stay. */
 function lowerFirst(text: string): string {
-  return text.length > 0 ? text.charAt(0).toLowerCase() + text.slice(1) : text;
+  return /^[A-Z][a-z]/.test(text) ? text.charAt(0).toLowerCase() + text.slice(1) : text;
 }
 
 function unreachableHint(ctx: ConnectErrorContext): string {
@@ -62,7 +63,7 @@ function hbaHint(ctx: ConnectErrorContext, serverMessage: string): string {
   if (ctx.isSocket) {
     return `Add a line such as "local replication ${role} peer" to pg_hba.conf and reload the server.`;
   }
-  const from = /from host "([^"]+)"/.exec(serverMessage)?.[1];
+  const from = /(?:from|for) host "([^"]+)"/.exec(serverMessage)?.[1];
   const address = from === undefined ? '<client address>' : from.includes(':') ? `${from}/128` : `${from}/32`;
   return `Add a line such as "host replication ${role} ${address} scram-sha-256" to pg_hba.conf and reload the server.`;
 }

@@ -265,7 +265,8 @@ export function describeSocketError(err: Error): string {
     case 'EADDRNOTAVAIL': return 'cannot assign requested address';
     default: {
       const text = err.message.replace(/^(connect|read|write) [A-Z]+ \S+$/, code ?? err.message);
-      return text.length > 0 ? text.charAt(0).toLowerCase() + text.slice(1) : String(code ?? 'unknown error');
+      if (text.length === 0) return String(code ?? 'unknown error');
+      return /^[A-Z][a-z]/.test(text) ? text.charAt(0).toLowerCase() + text.slice(1) : text;
     }
   }
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, startCluster, type TestCluster } from '../../../../test/harness/index.js';
+import { chownOne, freePort, startCluster, versionsUnderTest, type TestCluster } from '../../../../test/harness/index.js';
 import { ReplicationConnection } from '../../src/replication/connection.js';
 import type { BaseBackupHandler, BaseBackupOptions, TablespaceInfo } from '../../src/replication/base-backup-events.js';
 import {
@@ -86,7 +86,10 @@ after(() => {
   for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
 });
 
-for (const version of [15, 14] as const) {
+// One server of each protocol generation by default; PGFLEET_TEST_VERSIONS selects others.
+const versions = process.env['PGFLEET_TEST_VERSIONS'] ? versionsUnderTest() : [15, 14] as const;
+
+for (const version of versions) {
   describe(`PostgreSQL ${version}`, () => {
     let cluster: TestCluster;
     before(async () => {
@@ -222,7 +225,9 @@ for (const version of [15, 14] as const) {
         assert.match(label, /^LABEL: pgfleet's test$/m);
         assert.match(label, new RegExp(`^START WAL LOCATION: ${result.start.startLsn.replace('/', '\\/')} `, 'm'));
         const manifest = captured.manifest.toString('utf8');
-        assert.match(manifest, /^\{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": \[/);
+        assert.match(manifest, version >= 17
+          ? /^\{ "PostgreSQL-Backup-Manifest-Version": 2,\n"System-Identifier": \d+,\n"Files": \[/
+          : /^\{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": \[/);
         assert.match(manifest, /"Manifest-Checksum": "[0-9a-f]{64}"\}\n$/);
         assert.ok(captured.progress.length > 0);
         const total = captured.archives.reduce((s, a) => s + a.bytes, 0);
@@ -249,12 +254,12 @@ for (const version of [15, 14] as const) {
       }
     });
 
-    if (version === 14) {
+    if (version < 15) {
       test('server-side compression needs 15', async () => {
         const conn = await connect();
         try {
           await assert.rejects(conn.baseBackup({ ...backupOptions, compression: { method: 'gzip', detail: null } }, fileHandler(tmp()).handler),
-            (err: unknown) => err instanceof NotSupportedError && err.message === 'server version 14 does not support server-side compression');
+            (err: unknown) => err instanceof NotSupportedError && err.message === `server version ${version} does not support server-side compression`);
         } finally {
           await conn.close();
         }
@@ -452,3 +457,79 @@ describe('connection failures (PostgreSQL 15)', () => {
     assert.equal(conn.isClosed, true);
   });
 });
+
+describe('TLS (PostgreSQL 15 with ssl = on)', () => {
+  let cluster: TestCluster;
+  let certDir: string;
+  before(async () => {
+    certDir = tmp();
+    for (const [name, cn] of [['server', '127.0.0.1'], ['other', 'other-ca']] as const) {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${cn}`,
+        '-addext', `subjectAltName=IP:127.0.0.1`, '-keyout', join(certDir, `${name}.key`), '-out', join(certDir, `${name}.crt`)],
+      { stdio: 'ignore' });
+    }
+    cluster = await startCluster({
+      version: 15,
+      hba: [
+        'local     all         all                   trust',
+        'host      all         postgres 127.0.0.1/32 trust',
+        'hostnossl replication plainonly 127.0.0.1/32 trust',
+        'host      replication postgres  127.0.0.1/32 trust',
+      ],
+    });
+    // The server reads its key as the PostgreSQL OS user and wants it private.
+    for (const f of ['server.crt', 'server.key']) {
+      execFileSync('cp', [join(certDir, f), join(cluster.dataDir, f)]);
+      chmodSync(join(cluster.dataDir, f), 0o600);
+      await chownOne(join(cluster.dataDir, f));
+    }
+    writeFileSync(join(cluster.dataDir, 'postgresql.auto.conf'), "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+    await chownOne(join(cluster.dataDir, 'postgresql.auto.conf'));
+    await cluster.stop();
+    await cluster.start();
+    await cluster.query('CREATE ROLE plainonly LOGIN REPLICATION');
+  });
+  after(async () => {
+    await cluster?.destroy();
+  });
+
+  const sslInUse = async (conn: ReplicationConnection): Promise<boolean> => {
+    const r = await cluster.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = $1', [conn.backendPid]);
+    return r.rows[0]?.ssl ?? false;
+  };
+  const open = (extra: object) => ReplicationConnection.connect({ host: '127.0.0.1', port: cluster.port, user: 'postgres', ...extra });
+
+  test('sslmode prefer (the default) uses TLS when the server offers it; disable does not', async () => {
+    const preferred = await open({});
+    assert.equal(await sslInUse(preferred), true);
+    assert.equal(preferred.connectionParameters()['sslmode'], 'prefer');
+    assert.ok((await preferred.identifySystem()).systemId.length > 0, 'commands work over TLS');
+    await preferred.close();
+    const plain = await open({ sslmode: 'disable' });
+    assert.equal(await sslInUse(plain), false);
+    await plain.close();
+  });
+
+  test('prefer falls back to plain text when pg_hba.conf rejects the TLS connection (hostnossl)', async () => {
+    const conn = await open({ user: 'plainonly' });
+    assert.equal(await sslInUse(conn), false);
+    await conn.close();
+    const err = await ReplicationConnection.connect({ host: '127.0.0.1', port: cluster.port, user: 'plainonly', sslmode: 'require' })
+      .then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof HbaRejectedError);
+    assert.equal((err as Error).message, `could not connect for replication to "127.0.0.1:${cluster.port}": no pg_hba.conf entry for replication connection from host "127.0.0.1", user "plainonly", SSL encryption`);
+  });
+
+  test('verify-full and verify-ca check the certificate against sslrootcert', async () => {
+    const full = await open({ sslmode: 'verify-full', sslrootcert: join(certDir, 'server.crt') });
+    assert.equal(await sslInUse(full), true);
+    await full.close();
+    const ca = await open({ sslmode: 'verify-ca', sslrootcert: join(certDir, 'server.crt') });
+    await ca.close();
+    const err = await open({ sslmode: 'verify-full', sslrootcert: join(certDir, 'other.crt') }).then(() => null, (e: unknown) => e);
+    assert.ok(err instanceof ConnectError, String(err));
+    assert.equal((err as Error).message, `could not connect for replication to "127.0.0.1:${cluster.port}": SSL error: self-signed certificate`);
+    assert.equal((err as ConnectError).hint, 'Check the server certificate against sslrootcert, or choose an sslmode that does not verify it.');
+  });
+});
+
