@@ -38,8 +38,8 @@ import type { WalSink } from './wal-sinks.js';
 export interface WalReceiverOptions {
   /** Opens the receiver's own replication connection; or give `connection`. */
   connect?: () => Promise<ReplicationConnection>;
-  /** Connection options, used when `connect` is not given. */
-  connection?: ReplicationConnectOptions;
+  /** Connection options or a connection string, used when `connect` is not given. */
+  connection?: ReplicationConnectOptions | string;
   sink: WalSink;
   /** The backup's start LSN; streaming starts at the beginning of its segment. */
   startLsn: string | Lsn;

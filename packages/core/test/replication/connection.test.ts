@@ -100,8 +100,8 @@ for (const version of versions) {
     });
     const connect = (extra: object = {}) => ReplicationConnection.connect({ host: '127.0.0.1', port: cluster.port, user: 'postgres', ...extra });
 
-    test('connects; version, grammar, pid and effective parameters', async () => {
-      const conn = await connect({ application_name: 'pgfleet-test' });
+    test('connects with a URI; version, grammar, pid and effective parameters', async () => {
+      const conn = await ReplicationConnection.connect(`postgresql://postgres@127.0.0.1:${cluster.port}/postgres?application_name=pgfleet-test`);
       try {
         assert.equal(Math.floor(conn.serverVersionNum / 10000), version);
         assert.equal(conn.syntax, version >= 15 ? 'options' : 'legacy');
@@ -121,8 +121,8 @@ for (const version of versions) {
       }
     });
 
-    test('the default application name is pgfleet; Unix socket connections work', async () => {
-      const conn = await ReplicationConnection.connect({ host: cluster.host, port: cluster.port, user: 'postgres' });
+    test('a keyword/value string; the default application name is pgfleet; Unix socket connections work', async () => {
+      const conn = await ReplicationConnection.connect(`host='${cluster.host}' port=${cluster.port} user=postgres`);
       try {
         assert.equal(conn.target, `${cluster.host}/.s.PGSQL.${cluster.port}`);
         const seen = await cluster.query<{ application_name: string }>('SELECT application_name FROM pg_stat_activity WHERE pid = $1', [conn.backendPid]);
