@@ -165,9 +165,9 @@ export class ReplicationConnection {
    * Opens a replication connection from a libpq connection string (keyword/value or URI) or
    * an object of libpq keywords (which may include a connectionString that the other keywords
    * override). Unset keywords come from PG* environment variables, then libpq's defaults.
-   * Failures are mapped to HbaRejectedError,
-   * AuthenticationError, PrivilegeError, TooManyConnectionsError, ConnectError or ServerError,
-   * each naming the server and carrying a HINT (connection-errors.ts).
+   * Failures are mapped to HbaRejectedError, AuthenticationError, PrivilegeError,
+   * TooManyConnectionsError, ConnectError or ServerError, each naming the server and carrying
+   * a HINT (connection-errors.ts).
    */
   static async connect(optionsOrConninfo: ReplicationConnectOptions | string = {}): Promise<ReplicationConnection> {
     const options: ReplicationConnectOptions = typeof optionsOrConninfo === 'string'
