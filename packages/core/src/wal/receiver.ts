@@ -127,14 +127,14 @@ export class WalReceiver {
         ? await options.connect()
         : await ReplicationConnection.connect(options.connection ?? {});
     } catch (err) {
-      await options.sink.dispose();
+      await options.sink.dispose().catch(() => undefined);
       throw err;
     }
     let receiver: WalReceiver;
     try {
       receiver = new WalReceiver(conn, options);
     } catch (err) {
-      await options.sink.dispose();
+      await options.sink.dispose().catch(() => undefined);
       await conn.close().catch(() => undefined);
       throw err;
     }
