@@ -395,7 +395,6 @@ export async function runBaseBackup(
       onArchiveData: async (data) => {
         archiveBytes += data.length;
         if (current) await current.content(null, data, 'unknown');
-        if (versionNum < 150000) progress.doneBytes += data.length;
         report(false);
       },
       onArchiveEnd: async () => {
