@@ -1,0 +1,38 @@
+// Shared helpers of the black-box pgfleet-basebackup / pgfleet-verifybackup end-to-end tests:
+// how to run the tools under test (or PostgreSQL's own, to validate the tests), how to look
+// into the archives with the system tar, and what a correctly restored copy must satisfy.
+
+export {
+  assertSucceeded,
+  baseBackupBinary,
+  binaryAt,
+  describeRun,
+  referenceBaseBackupBinary,
+  runBaseBackup,
+  runReferenceBaseBackup,
+  runSystemVerifyBackup,
+  runVerifyBackup,
+  spawnBaseBackup,
+  startTool,
+  verifyBackupBinary,
+  type RunningTool,
+  type ToolBinary,
+  type ToolRunOptions,
+} from './tools.js';
+export {
+  deleteTarMembers,
+  dirNames,
+  flipByte,
+  isWalSegmentName,
+  listTar,
+  tarMemberLocations,
+  walSegmentsIn,
+  type TarListing,
+  type TarMemberLocation,
+} from './archives.js';
+export {
+  assertRestoredCopy,
+  scalar,
+  tablespaceLinks,
+  type RestoredCopyExpectation,
+} from './restore-checks.js';
