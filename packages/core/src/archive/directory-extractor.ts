@@ -1,0 +1,296 @@
+/**
+ * Directory extractor: members in, files under one root directory out (pg_basebackup -Fp, the
+ * restore agent). One extractor per archive: base.tar into the data directory, each
+ * <oid>.tar into its tablespace's (mapped) location. The root is created if missing.
+ *
+ * - Directories are created (an existing directory is reused, as pg_basebackup allows for
+ *   pg_wal, archive_status, pg_tblspc...) and get the header's mode; regular files are created
+ *   exclusively with the header's mode and mtime; symlinks are created with the header's (or
+ *   mapLinkTarget's) target; hard links link to an earlier member. Missing parent directories
+ *   are created 0700. Directory mtimes are set at finalize (creating children changes them).
+ * - Safety: a member is rejected with UnsafePathError, before anything is written for it, when
+ *   its name (or a hard link's target) is absolute, has a ".." component or a NUL byte, or
+ *   leads through or onto a symlink this extractor created earlier; hard links must point at a
+ *   regular file. Files are opened with O_EXCL, so an existing file, symlink or directory at
+ *   the path is never written through. Symlinks that already existed in the root (the
+ *   orchestrator's pg_wal -> --waldir link) are trusted and followed.
+ * - With `owner`, everything created gets that uid/gid (lchown for symlinks).
+ * - With `sync`, finalize() fsyncs every file and directory created, deepest first, then the
+ *   root, as pg_basebackup's final fsync_pgdata does.
+ * - Device, FIFO and other special members are skipped (PostgreSQL never sends them).
+ *
+ * The pg_wal symlink for --waldir, tablespace symlinks' -T mapping policy and emptiness checks
+ * of the root are the caller's job.
+ */
+
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, stat, symlink, utimes, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { FileIoError, InternalError, UnsafePathError, fileError, isErrno } from '../errors.js';
+import type { ChunkKind, Streamer, TarMember } from './streamer.js';
+
+export interface DirectoryExtractorOptions {
+  /** Directory the archive's members are relative to. */
+  root: string;
+  /** fsync everything created at finalize(). */
+  sync?: boolean;
+  /** Give created files, directories and links this owner (needs privileges). */
+  owner?: { uid: number; gid: number } | null;
+  /** Rewrites a symlink's target (pg_basebackup maps pg_tblspc links with -T). */
+  mapLinkTarget?: (target: string, member: TarMember) => string;
+  /** Called with the absolute path of each member as its extraction starts (progress). */
+  onFile?: (path: string, member: TarMember) => void;
+}
+
+const SYNC_CONCURRENCY = 8;
+
+export class DirectoryExtractor implements Streamer {
+  private readonly root: string;
+  private rootReady = false;
+  /** Relative paths ("a/b") of symlinks this extractor created. */
+  private readonly createdLinks = new Set<string>();
+  private readonly createdFiles: string[] = [];
+  private readonly createdDirs = new Map<string, Date>();
+  private file: { handle: FileHandle; path: string; member: TarMember } | null = null;
+
+  constructor(private readonly options: DirectoryExtractorOptions) {
+    this.root = resolve(options.root);
+  }
+
+  async content(member: TarMember | null, data: Buffer, kind: ChunkKind): Promise<void> {
+    switch (kind) {
+      case 'header':
+        if (member === null) throw new InternalError('directory extractor received a header chunk without a member');
+        await this.begin(member);
+        return;
+      case 'contents':
+        if (this.file === null || data.length === 0) return;
+        await this.write(data);
+        return;
+      case 'trailer':
+        await this.endFile();
+        return;
+      case 'archive-trailer':
+        return;
+      case 'unknown':
+        throw new InternalError('directory extractor received raw bytes; put a tar parser before it');
+    }
+  }
+
+  async finalize(): Promise<void> {
+    if (this.file !== null) throw new InternalError(`archive ended while "${this.file.path}" was being extracted`);
+    // Deepest first, so setting a child's mtime cannot disturb its parent's afterwards.
+    const dirs = [...this.createdDirs.entries()].sort((a, b) => b[0].length - a[0].length);
+    for (const [path, mtime] of dirs) {
+      try {
+        await utimes(path, mtime, mtime);
+      } catch (err) {
+        throw fileError('could not set modification time of directory', path, err);
+      }
+    }
+    if (this.options.sync) {
+      await pool(this.createdFiles, SYNC_CONCURRENCY, (path) => fsyncPath(path, 'r'));
+      for (const [path] of dirs) await fsyncPath(path, 'r');
+      await fsyncPath(this.root, 'r');
+    }
+  }
+
+  async dispose(): Promise<void> {
+    const open = this.file;
+    this.file = null;
+    await open?.handle.close().catch(() => {});
+  }
+
+  /** Validates a member-relative name; returns its components. */
+  private components(name: string, member: TarMember, what: string): string[] {
+    if (name.includes('\0')) throw new UnsafePathError(`archive member "${member.name}" has a NUL byte in its ${what}`);
+    if (name.startsWith('/')) throw new UnsafePathError(`archive member "${member.name}" has an absolute ${what}`);
+    const parts = name.split('/').filter((c) => c !== '' && c !== '.');
+    if (parts.includes('..')) throw new UnsafePathError(`archive member "${member.name}" has a ".." component in its ${what}`);
+    for (let i = 1; i <= parts.length; i++) {
+      const prefix = parts.slice(0, i).join('/');
+      if (this.createdLinks.has(prefix)) {
+        throw new UnsafePathError(`archive member "${member.name}" would be written through symbolic link "${prefix}"`, {
+          hint: 'The archive creates a symbolic link and then writes through it; it was not extracted.',
+        });
+      }
+    }
+    return parts;
+  }
+
+  private async begin(member: TarMember): Promise<void> {
+    if (this.file !== null) throw new InternalError(`header of "${member.name}" before the end of "${this.file.path}"`);
+    const parts = this.components(member.name, member, 'name');
+    const path = parts.length === 0 ? this.root : join(this.root, ...parts);
+    await this.ensureRoot();
+    if (parts.length > 1) await this.ensureParent(path);
+    this.options.onFile?.(path, member);
+    switch (member.type) {
+      case 'directory':
+        await this.makeDirectory(path, member);
+        return;
+      case 'file':
+        await this.openFile(path, member);
+        return;
+      case 'symlink':
+        await this.makeSymlink(path, parts.join('/'), member);
+        return;
+      case 'link':
+        await this.makeHardLink(path, member);
+        return;
+      case 'other':
+        // Nothing is created; its contents chunks find no open file and are dropped.
+        return;
+    }
+  }
+
+  private async ensureRoot(): Promise<void> {
+    if (this.rootReady) return;
+    try {
+      await mkdir(this.root, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw fileError('could not create directory', this.root, err);
+    }
+    this.rootReady = true;
+  }
+
+  private async ensureParent(path: string): Promise<void> {
+    const parent = dirname(path);
+    try {
+      await mkdir(parent, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw fileError('could not create directory', parent, err);
+    }
+  }
+
+  private async makeDirectory(path: string, member: TarMember): Promise<void> {
+    try {
+      await mkdir(path, { mode: 0o700 });
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw fileError('could not create directory', path, err);
+      // Reuse an existing directory (pg_wal made by the WAL receiver, a --waldir symlink...).
+      const st = await stat(path).catch(() => null);
+      if (st === null || !st.isDirectory()) throw fileError('could not create directory', path, err);
+    }
+    try {
+      await chmod(path, member.mode & 0o7777);
+    } catch (err) {
+      throw fileError('could not set permissions on directory', path, err);
+    }
+    await this.chownPath(path, false);
+    this.createdDirs.set(path, member.mtime);
+  }
+
+  private async openFile(path: string, member: TarMember): Promise<void> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'wx', member.mode & 0o777);
+    } catch (err) {
+      if (isErrno(err, 'EEXIST')) {
+        const st = await lstat(path).catch(() => null);
+        if (st?.isSymbolicLink()) {
+          throw new UnsafePathError(`archive member "${member.name}" would be written through symbolic link "${member.name}"`);
+        }
+        throw new FileIoError(`could not create file "${path}": file exists`, { cause: err });
+      }
+      throw fileError('could not create file', path, err);
+    }
+    this.file = { handle, path, member };
+    try {
+      await handle.chmod(member.mode & 0o7777);
+    } catch (err) {
+      throw fileError('could not set permissions on file', path, err);
+    }
+  }
+
+  private async write(data: Buffer): Promise<void> {
+    const file = this.file!;
+    try {
+      let off = 0;
+      while (off < data.length) off += (await file.handle.write(data, off, data.length - off)).bytesWritten;
+    } catch (err) {
+      throw fileError('could not write to file', file.path, err);
+    }
+  }
+
+  private async endFile(): Promise<void> {
+    const file = this.file;
+    if (file === null) return;
+    this.file = null;
+    try {
+      await file.handle.utimes(file.member.mtime, file.member.mtime);
+      if (this.options.owner) await file.handle.chown(this.options.owner.uid, this.options.owner.gid);
+    } catch (err) {
+      await file.handle.close().catch(() => {});
+      throw fileError('could not set attributes of file', file.path, err);
+    }
+    try {
+      await file.handle.close();
+    } catch (err) {
+      throw fileError('could not close file', file.path, err);
+    }
+    this.createdFiles.push(file.path);
+  }
+
+  private async makeSymlink(path: string, relative: string, member: TarMember): Promise<void> {
+    const raw = member.linkname ?? '';
+    const target = this.options.mapLinkTarget ? this.options.mapLinkTarget(raw, member) : raw;
+    try {
+      await symlink(target, path);
+    } catch (err) {
+      throw fileError(`could not create symbolic link from "${path}" to`, target, err);
+    }
+    this.createdLinks.add(relative);
+    await this.chownPath(path, true);
+    try {
+      await lutimes(path, member.mtime, member.mtime);
+    } catch {
+      // Symlink times are cosmetic; some filesystems refuse them.
+    }
+  }
+
+  private async makeHardLink(path: string, member: TarMember): Promise<void> {
+    const targetParts = this.components(member.linkname ?? '', member, 'link target');
+    if (targetParts.length === 0) throw new UnsafePathError(`archive member "${member.name}" is a hard link without a target`);
+    const target = join(this.root, ...targetParts);
+    const st = await lstat(target).catch(() => null);
+    if (st === null || !st.isFile()) {
+      throw new UnsafePathError(`archive member "${member.name}" is a hard link to "${member.linkname}", which is not a regular file extracted before it`);
+    }
+    try {
+      await link(target, path);
+    } catch (err) {
+      throw fileError(`could not create hard link from "${path}" to`, target, err);
+    }
+  }
+
+  private async chownPath(path: string, isLink: boolean): Promise<void> {
+    const owner = this.options.owner;
+    if (!owner) return;
+    try {
+      if (isLink) await lchown(path, owner.uid, owner.gid);
+      else await chown(path, owner.uid, owner.gid);
+    } catch (err) {
+      throw fileError('could not change owner of', path, err);
+    }
+  }
+}
+
+async function fsyncPath(path: string, flags: string): Promise<void> {
+  let handle: FileHandle | null = null;
+  try {
+    handle = await open(path, flags);
+    await handle.sync();
+  } catch (err) {
+    throw fileError('could not fsync', path, err);
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}
+
+async function pool<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const run = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, run));
+}

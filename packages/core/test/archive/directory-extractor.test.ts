@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { UnsafePathError } from '../../src/errors.js';
+import { DirectoryExtractor } from '../../src/archive/directory-extractor.js';
+import { TarParser } from '../../src/archive/tar-parser.js';
+import { TAR_END_OF_ARCHIVE, encodeTarHeader, tarPaddingFor } from '../../src/archive/tar-header.js';
+import type { TarMember } from '../../src/archive/streamer.js';
+import { feed, makeTree, removeDir, run, tempDir } from './helpers.js';
+
+function m(name: string, type: TarMember['type'], extra: Partial<TarMember> = {}): TarMember {
+  return { name, size: 0, mode: type === 'directory' ? 0o750 : 0o640, uid: 0, gid: 0, mtime: new Date('2024-02-03T04:05:06Z'), type, linkname: null, ...extra };
+}
+
+/** A tar with arbitrary (even hostile) names, written header by header. */
+function tarOf(entries: Array<{ member: TarMember; data?: string }>): Buffer {
+  const parts: Buffer[] = [];
+  for (const { member, data } of entries) {
+    const body = Buffer.from(data ?? '');
+    const header = encodeTarHeaderUnchecked({ ...member, size: body.length });
+    parts.push(header, body, Buffer.alloc(tarPaddingFor(body.length)));
+  }
+  parts.push(TAR_END_OF_ARCHIVE);
+  return Buffer.concat(parts);
+}
+
+/** encodeTarHeader refuses nothing about ".." or "/": those checks belong to the extractor. */
+function encodeTarHeaderUnchecked(member: TarMember): Buffer {
+  return encodeTarHeader(member);
+}
+
+describe('DirectoryExtractor', () => {
+  let dir: string;
+  before(() => { dir = tempDir('extract'); });
+  after(() => removeDir(dir));
+
+  async function extract(tar: Buffer, root: string, options: Partial<ConstructorParameters<typeof DirectoryExtractor>[0]> = {}): Promise<void> {
+    const extractor = new DirectoryExtractor({ root, ...options });
+    const parser = new TarParser(extractor);
+    try {
+      await feed(parser, tar, 4096);
+    } finally {
+      await parser.dispose();
+    }
+  }
+
+  it('extracts what tar -x extracts: contents, modes, mtimes, links', async () => {
+    const tree = join(dir, 'tree');
+    mkdirSync(tree);
+    makeTree(tree);
+    run('chmod', ['0750', join(tree, 'base')]);
+    const tar = run('tar', ['-C', tree, '-cf', '-', '.']);
+    mkdirSync(join(dir, 'by-tar'));
+    run('tar', ['-C', join(dir, 'by-tar'), '-xpf', '-'], { input: tar });
+    const files: string[] = [];
+    await extract(tar, join(dir, 'ours'), { sync: true, onFile: (p) => files.push(p) });
+    run('diff', ['-r', '--no-dereference', join(dir, 'by-tar'), join(dir, 'ours')]);
+    const listing = (d: string): string => run('sh', ['-c', `cd ${d} && find . -mindepth 1 -printf '%p %y %m %s %T@ %l %n\\n' | sort`]).toString();
+    assert.equal(listing(join(dir, 'ours')), listing(join(dir, 'by-tar')));
+    assert.ok(files.includes(join(dir, 'ours', 'global', 'pg_control')));
+  });
+
+  it('gives everything the requested owner', async () => {
+    const tar = tarOf([{ member: m('d', 'directory') }, { member: m('d/f', 'file'), data: 'x' }, { member: m('l', 'symlink', { linkname: 'd/f' }) }]);
+    const root = join(dir, 'owned');
+    await extract(tar, root, { owner: { uid: 4321, gid: 4322 } });
+    for (const p of ['d', 'd/f']) assert.deepEqual([statSync(join(root, p)).uid, statSync(join(root, p)).gid], [4321, 4322], p);
+    assert.equal(lstatSync(join(root, 'l')).uid, 4321);
+    assert.equal(statSync(join(root, 'd')).mode & 0o7777, 0o750);
+    assert.equal(statSync(join(root, 'd/f')).mode & 0o7777, 0o640);
+  });
+
+  it('maps symlink targets and follows a symlink that was there before (pg_wal -> --waldir)', async () => {
+    const root = join(dir, 'pgdata');
+    const waldir = join(dir, 'waldir');
+    mkdirSync(root);
+    mkdirSync(waldir);
+    symlinkSync(waldir, join(root, 'pg_wal'));
+    const tar = tarOf([
+      { member: m('pg_wal', 'directory') },
+      { member: m('./pg_wal/archive_status', 'directory') },
+      { member: m('pg_wal/000000010000000000000001', 'file'), data: 'wal' },
+      { member: m('pg_tblspc/16384', 'symlink', { linkname: '/old/location' }) },
+    ]);
+    await extract(tar, root, { mapLinkTarget: (t) => (t === '/old/location' ? '/new/location' : t) });
+    assert.equal(readFileSync(join(waldir, '000000010000000000000001'), 'utf8'), 'wal');
+    assert.ok(existsSync(join(waldir, 'archive_status')));
+    assert.equal(readlinkSync(join(root, 'pg_tblspc/16384')), '/new/location');
+  });
+
+  const hostile: Array<[string, Array<{ member: TarMember; data?: string }>, string]> = [
+    ['../x', [{ member: m('../x', 'file'), data: 'evil' }], 'archive member "../x" has a ".." component in its name'],
+    ['/etc/x', [{ member: m('/etc/x', 'file'), data: 'evil' }], 'archive member "/etc/x" has an absolute name'],
+    ['a/../../x', [{ member: m('a', 'directory') }, { member: m('a/../../x', 'file'), data: 'evil' }], 'archive member "a/../../x" has a ".." component in its name'],
+    ['symlink then write through', [
+      { member: m('link', 'symlink', { linkname: '../outside' }) },
+      { member: m('link/x', 'file'), data: 'evil' },
+    ], 'archive member "link/x" would be written through symbolic link "link"'],
+    ['symlink then write onto it', [
+      { member: m('f', 'symlink', { linkname: '../outside/victim' }) },
+      { member: m('f', 'file'), data: 'evil' },
+    ], 'archive member "f" would be written through symbolic link "f"'],
+    ['symlink then mkdir through', [
+      { member: m('d', 'symlink', { linkname: '../outside' }) },
+      { member: m('./d/sub/', 'directory') },
+    ], 'archive member "d/sub" would be written through symbolic link "d"'],
+    ['hard link to ../', [{ member: m('h', 'link', { linkname: '../outside/victim' }) }], 'archive member "h" has a ".." component in its link target'],
+    ['hard link to /etc/passwd', [{ member: m('h', 'link', { linkname: '/etc/passwd' }) }], 'archive member "h" has an absolute link target'],
+    ['hard link to a symlink', [
+      { member: m('s', 'symlink', { linkname: '../outside/victim' }) },
+      { member: m('h', 'link', { linkname: 's' }) },
+    ], 'archive member "h" would be written through symbolic link "s"'],
+  ];
+
+  for (const [what, entries, message] of hostile) {
+    it(`rejects ${what} and writes nothing outside the root`, async () => {
+      const base = join(dir, `hostile-${what.replace(/\W+/g, '_')}`);
+      const outside = join(base, 'outside');
+      mkdirSync(outside, { recursive: true });
+      writeFileSync(join(outside, 'victim'), 'safe');
+      await assert.rejects(extract(tarOf(entries), join(base, 'root')), (err: unknown) => {
+        assert.ok(err instanceof UnsafePathError, String(err));
+        assert.equal(err.message, message);
+        return true;
+      });
+      assert.deepEqual(readdirSync(outside), ['victim']);
+      assert.equal(readFileSync(join(outside, 'victim'), 'utf8'), 'safe');
+      assert.equal(existsSync(join(base, 'x')), false);
+    });
+  }
+
+  it('refuses to overwrite an existing file', async () => {
+    const root = join(dir, 'existing');
+    mkdirSync(root);
+    writeFileSync(join(root, 'PG_VERSION'), 'old');
+    await assert.rejects(extract(tarOf([{ member: m('PG_VERSION', 'file'), data: '15\n' }]), root), {
+      message: `could not create file "${join(root, 'PG_VERSION')}": file exists`,
+    });
+    assert.equal(readFileSync(join(root, 'PG_VERSION'), 'utf8'), 'old');
+  });
+});
