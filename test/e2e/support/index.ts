@@ -36,3 +36,4 @@ export {
   tablespaceLinks,
   type RestoredCopyExpectation,
 } from './restore-checks.js';
+export { parseConninfo, primaryConninfoOf } from './conninfo.js';
