@@ -4,6 +4,61 @@
  */
 export * from './errors.js';
 export type { ChunkKind, MemberType, TarMember, Streamer } from './archive/streamer.js';
+
+// Archive streamers (astreamer-style chains): tar parsing/writing, -R and member injection,
+// compression, sinks, reading archive files
+export { ChainedStreamer, EMPTY_BUFFER } from './archive/chained-streamer.js';
+export {
+  TAR_BLOCK_SIZE, TAR_END_OF_ARCHIVE, TAR_MAX_NAME_BYTES, encodeTarHeader, tarPaddingFor,
+} from './archive/tar-header.js';
+export { TarParser, normalizeMemberName } from './archive/tar-parser.js';
+export type { TarParserOptions } from './archive/tar-parser.js';
+export { TarArchiver } from './archive/tar-archiver.js';
+export {
+  LIBPQ_CONNINFO_KEYWORDS, buildPrimaryConninfo, escapeConfigString, libpqConninfoOptions,
+  quoteConninfoValue, recoveryConfigContents,
+} from './archive/recovery-config.js';
+export type {
+  ConninfoParams, ConninfoValue, LibpqDefaultsOptions, PrimaryConninfoOptions, RecoveryConfigOptions,
+} from './archive/recovery-config.js';
+export { RecoveryConfigInjector } from './archive/recovery-injector.js';
+export type { RecoveryConfigInjectorOptions } from './archive/recovery-injector.js';
+export {
+  INJECTED_MEMBER_GID, INJECTED_MEMBER_UID, MemberAppender, injectMember, injectedMember,
+} from './archive/member-appender.js';
+export type { AppendedFile, InjectedMemberOptions } from './archive/member-appender.js';
+export {
+  ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL, compressionFromFileName, compressionSuffix, parseCompressionDetail,
+  parseCompressionSpec,
+} from './archive/compression-spec.js';
+export type {
+  CompressionLocation, CompressionMethod, CompressionSpec, ParseCompressionOptions,
+} from './archive/compression-spec.js';
+export { createCompressor, createDecompressor } from './archive/compression.js';
+export type { CompressorOptions } from './archive/compression.js';
+export { GzipCompressor } from './archive/gzip-compressor.js';
+export type { GzipCompressorOptions } from './archive/gzip-compressor.js';
+export { GzipDecompressor } from './archive/gzip-decompressor.js';
+export type { DecompressorOptions } from './archive/gzip-decompressor.js';
+export { Lz4Compressor } from './archive/lz4-compressor.js';
+export type { Lz4CompressorOptions } from './archive/lz4-compressor.js';
+export { Lz4Decompressor } from './archive/lz4-decompressor.js';
+export { ZstdCompressor } from './archive/zstd-compressor.js';
+export type { ZstdCompressorOptions } from './archive/zstd-compressor.js';
+export { ZstdDecompressor } from './archive/zstd-decompressor.js';
+export type { BlockParallelOptions } from './archive/block-parallel-compressor.js';
+export { Xxh32, xxh32 } from './archive/xxhash32.js';
+export { FileSink } from './archive/file-sink.js';
+export type { FileSinkOptions } from './archive/file-sink.js';
+export { StdoutSink, WritableSink } from './archive/stdout-sink.js';
+export type { WritableSinkOptions } from './archive/stdout-sink.js';
+export { DirectoryExtractor } from './archive/directory-extractor.js';
+export type { DirectoryExtractorOptions } from './archive/directory-extractor.js';
+export { readArchiveFile } from './archive/archive-reader.js';
+export type { ReadArchiveOptions } from './archive/archive-reader.js';
+export { CountingStreamer } from './archive/counting-streamer.js';
+export type { CountingOptions } from './archive/counting-streamer.js';
+export { TeeStreamer } from './archive/tee-streamer.js';
 export type {
   TablespaceInfo, BackupStart, BackupEnd, BaseBackupHandler, BaseBackupOptions,
 } from './replication/base-backup-events.js';
