@@ -177,3 +177,15 @@ export class WalFormatError extends PgFleetError {
   readonly code = 83;
   readonly id = 'wal-format';
 }
+
+/** Thrown when the agent is asked to write outside its allowedRoots. */
+export class NotAllowedError extends PgFleetError {
+  readonly code = 72;
+  readonly id = 'not-allowed';
+}
+
+/** Thrown when a PostgreSQL instance could not be started, stopped or reached by the agent. */
+export class InstanceError extends PgFleetError {
+  readonly code = 73;
+  readonly id = 'instance';
+}
