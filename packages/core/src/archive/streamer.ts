@@ -35,11 +35,12 @@ export interface TarMember {
   linkname: string | null;
   /** Owner and group names from the header, when the parser saw them. An archiver writes
    * "postgres" when absent, as PostgreSQL's tar.c always does. */
-  /** The name exactly as the archive wrote it, minus a trailing "/" (e.g. "./pg_wal/archive_status"),
-   * so that re-archiving reproduces it; a stage that renames a member must drop it. */
-  rawName?: string;
   uname?: string;
   gname?: string;
+  /** The name exactly as the header had it, when that differs from `name` (tar.c writes
+   * "./pg_wal/archive_status/" and "pg_tblspc/16384/"). An archiver writes it back as long as
+   * it still normalizes to `name`, so re-archived headers keep the server's spelling. */
+  rawName?: string;
 }
 
 export interface Streamer {

@@ -18,6 +18,14 @@ export const TAR_END_OF_ARCHIVE: Buffer = Buffer.alloc(2 * TAR_BLOCK_SIZE);
 /** Longest name or link target (in UTF-8 bytes) PostgreSQL's tar reader sees whole. */
 export const TAR_MAX_NAME_BYTES = 99;
 
+/** Strips leading "./" and trailing "/" as PROTOCOL.md §2.5 asks; "./" becomes ".". */
+export function normalizeMemberName(raw: string): string {
+  let name = raw;
+  while (name.startsWith('./')) name = name.slice(2);
+  while (name.length > 1 && name.endsWith('/')) name = name.slice(0, -1);
+  return name === '' ? '.' : name;
+}
+
 /** Number of zero bytes that pad `size` bytes of member data to a block boundary. */
 export function tarPaddingFor(size: number): number {
   const rest = size % TAR_BLOCK_SIZE;
@@ -59,13 +67,18 @@ export function encodeTarHeader(member: TarMember): Buffer {
   if (typeflag === undefined) {
     throw new ArchiveFormatError(`cannot write tar member "${member.name}" of type "${member.type}"`);
   }
-  const nameBytes = Buffer.from(member.rawName ?? member.name, 'utf8');
+  // Keep the parsed spelling ("./x/", "link/") unless a stage renamed the member.
+  const keepRaw = member.rawName !== undefined && normalizeMemberName(member.rawName) === member.name;
+  const written = keepRaw ? member.rawName!.replace(/\/+$/, '') : member.name;
+  const nameBytes = Buffer.from(written, 'utf8');
   if (nameBytes.length === 0) throw new ArchiveFormatError('tar member has empty name');
   if (nameBytes.length > TAR_MAX_NAME_BYTES) {
-    throw new ArchiveFormatError(`tar member name "${member.name}" is longer than ${TAR_MAX_NAME_BYTES} bytes`, {
+    throw new ArchiveFormatError(`tar member name "${written}" is longer than ${TAR_MAX_NAME_BYTES} bytes`, {
       hint: 'PostgreSQL reads only the 100-byte name field of a tar header, so longer names cannot be written.',
     });
   }
+  // tar.c ends directory (and symlink) names with "/"; a parsed symlink keeps one if it had it.
+  const slash = member.type === 'directory' || (keepRaw && member.rawName!.endsWith('/'));
   const hasLink = member.type === 'symlink' || member.type === 'link';
   const linkBytes = Buffer.from(hasLink ? member.linkname ?? '' : '', 'utf8');
   if (hasLink && linkBytes.length === 0) {
@@ -79,7 +92,7 @@ export function encodeTarHeader(member: TarMember): Buffer {
 
   const h = Buffer.alloc(TAR_BLOCK_SIZE);
   nameBytes.copy(h, 0);
-  if (member.type === 'directory') h[nameBytes.length] = 0x2f; // '/', as tar.c does
+  if (slash && nameBytes.length < 100) h[nameBytes.length] = 0x2f;
   putNumber(h, 100, 8, member.mode & 0o7777);
   putNumber(h, 108, 8, member.uid);
   putNumber(h, 116, 8, member.gid);

@@ -23,7 +23,9 @@ import tarStream from 'tar-stream';
 import { ArchiveFormatError, InternalError, PgFleetError } from '../errors.js';
 import { ChainedStreamer, EMPTY_BUFFER } from './chained-streamer.js';
 import type { ChunkKind, MemberType, Streamer, TarMember } from './streamer.js';
-import { TAR_BLOCK_SIZE, tarPaddingFor } from './tar-header.js';
+import { TAR_BLOCK_SIZE, normalizeMemberName, tarPaddingFor } from './tar-header.js';
+
+export { normalizeMemberName };
 
 export interface TarParserOptions {
   /** Archive name for error messages, e.g. "base.tar". */
@@ -31,14 +33,6 @@ export interface TarParserOptions {
 }
 
 const ZERO_BLOCK = Buffer.alloc(TAR_BLOCK_SIZE);
-
-/** Strips leading "./" and trailing "/" as PROTOCOL.md §2.5 asks; "./" becomes ".". */
-export function normalizeMemberName(raw: string): string {
-  let name = raw;
-  while (name.startsWith('./')) name = name.slice(2);
-  while (name.length > 1 && name.endsWith('/')) name = name.slice(0, -1);
-  return name === '' ? '.' : name;
-}
 
 function memberType(type: tarStream.Header['type'] | null | undefined): MemberType {
   switch (type) {
@@ -134,8 +128,8 @@ export class TarParser extends ChainedStreamer {
       ...(header.uname ? { uname: header.uname } : {}),
       ...(header.gname ? { gname: header.gname } : {}),
     };
-    const rawName = header.name.replace(/\/+$/, '');
-    if (rawName !== member.name) member.rawName = rawName;
+    // Kept so that an archiver can write the name back as the server spelled it.
+    if (header.name !== member.name) member.rawName = header.name;
     // tar-stream records where the member's data starts (after any pax/long-name headers).
     const dataStart = (header as { byteOffset?: number }).byteOffset ?? this.bytesIn;
     const hasData = size > 0 && type !== 'directory';

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { ArchiveFormatError, InternalError } from '../../src/errors.js';
 import { TarArchiver } from '../../src/archive/tar-archiver.js';
 import { TarParser } from '../../src/archive/tar-parser.js';
+import { encodeTarHeader } from '../../src/archive/tar-header.js';
 import { ChainedStreamer } from '../../src/archive/chained-streamer.js';
 import type { ChunkKind, TarMember } from '../../src/archive/streamer.js';
 import { Recorder, feed, makeTree, removeDir, run, tempDir } from './helpers.js';
@@ -137,5 +138,21 @@ describe('TarArchiver member names', () => {
     writeFileSync(copy, Buffer.concat(out.raw));
     const copied = run('tar', ['-tf', copy]).toString().split('\n').filter(Boolean).sort();
     assert.deepEqual(copied, original);
+  });
+});
+
+describe('encodeTarHeader names', () => {
+  const base: TarMember = { name: 'x', size: 0, mode: 0o700, uid: 0, gid: 0, mtime: new Date(0), type: 'file', linkname: null };
+  const nameField = (h: Buffer): string => h.subarray(0, 100).toString('latin1').replace(/\0.*$/s, '');
+
+  it('writes a symlink back with the trailing "/" tar.c gave it, and directories always with one', () => {
+    assert.equal(nameField(encodeTarHeader({ ...base, name: 'pg_tblspc/16384', rawName: 'pg_tblspc/16384/', type: 'symlink', linkname: '/srv/ts' })), 'pg_tblspc/16384/');
+    assert.equal(nameField(encodeTarHeader({ ...base, name: 'pg_wal/archive_status', rawName: './pg_wal/archive_status/', type: 'directory' })), './pg_wal/archive_status/');
+    assert.equal(nameField(encodeTarHeader({ ...base, name: 'base', type: 'directory' })), 'base/');
+    assert.equal(nameField(encodeTarHeader({ ...base, name: '.', rawName: './', type: 'directory' })), './');
+  });
+
+  it('uses the new name when a stage renamed a member but left rawName behind', () => {
+    assert.equal(nameField(encodeTarHeader({ ...base, name: 'renamed', rawName: './original' })), 'renamed');
   });
 });
