@@ -1,0 +1,8 @@
+// Original file: ../../proto/pgfleet/v1/controller.proto
+
+
+export interface ListAgentsRequest {
+}
+
+export interface ListAgentsRequest__Output {
+}

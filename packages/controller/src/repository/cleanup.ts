@@ -1,0 +1,41 @@
+/**
+ * Start-of-daemon cleanup: removes what an interrupted run left behind in a cluster's backups
+ * directory: staging directories (".tmp-<id>"), half-removed backups (".expire-<id>") and
+ * backup directories without backup.json (a crash between rename and metadata cannot happen
+ * with our write order, but a copy made by hand can). Directories whose backup.json exists but
+ * is invalid are kept (they may be worth a human's look) and reported. It must only run while
+ * no backup of that cluster is in flight: the daemon calls it before it serves.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileError } from '@pgfleet/core';
+import { readClusterCatalog } from './catalog.js';
+import { backupsDir } from './layout.js';
+import { fsyncDirectory } from './atomic-write.js';
+
+export interface CleanupResult {
+  removed: string[];
+  /** Unusable backups left in place, with the reason. */
+  kept: Array<{ path: string; reason: string }>;
+}
+
+export async function cleanupCluster(repository: string, cluster: string): Promise<CleanupResult> {
+  const dir = backupsDir(repository, cluster);
+  const catalog = await readClusterCatalog(repository, cluster);
+  const result: CleanupResult = { removed: [], kept: [] };
+  const doomed = catalog.inProgress.map((name) => join(dir, name));
+  for (const u of catalog.unusable) {
+    if (u.reason.startsWith('no backup.json')) doomed.push(u.path);
+    else result.kept.push({ path: u.path, reason: u.reason });
+  }
+  for (const path of doomed) {
+    try {
+      await rm(path, { recursive: true, force: true });
+    } catch (err) {
+      throw fileError('could not remove directory', path, err);
+    }
+    result.removed.push(path);
+  }
+  if (doomed.length > 0) await fsyncDirectory(dir);
+  return result;
+}

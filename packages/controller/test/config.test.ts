@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseFleetConfig, parseListenAddress, redactConninfo } from '../src/config.js';
+
+const FILE = '/etc/pgfleet/fleet.yaml';
+
+const GOOD = `
+listen: 127.0.0.1:7400
+repository: repo
+tls: { ca: certs/ca.crt, cert: certs/controller.crt, key: /abs/controller.key }
+parallel: 2
+agents:
+  - { name: db1, address: "db1.example.com:7401" }
+clusters:
+  - name: main
+    agent: db1
+    retention: { full: 3 }
+  - name: direct
+    conninfo: "host=10.0.0.5 user=backup password=secret"
+    retention: { full: 7 }
+    compression: client-gzip
+    checkpoint: spread
+    walMethod: fetch
+    maxRate: 1024
+`;
+
+test('a complete fleet.yaml is read with defaults and paths relative to the file', () => {
+  const c = parseFleetConfig(GOOD, FILE);
+  assert.deepEqual(c, {
+    path: FILE,
+    listen: { host: '127.0.0.1', port: 7400 },
+    repository: '/etc/pgfleet/repo',
+    tls: { ca: '/etc/pgfleet/certs/ca.crt', cert: '/etc/pgfleet/certs/controller.crt', key: '/abs/controller.key' },
+    insecure: false,
+    parallel: 2,
+    agents: [{ name: 'db1', address: 'db1.example.com:7401' }],
+    clusters: [
+      { name: 'main', agent: 'db1', conninfo: '', retention: { full: 3 }, compression: 'none', checkpoint: 'fast', walMethod: 'stream', maxRateKb: null },
+      { name: 'direct', agent: null, conninfo: 'host=10.0.0.5 user=backup password=secret', retention: { full: 7 }, compression: 'client-gzip', checkpoint: 'spread', walMethod: 'fetch', maxRateKb: 1024 },
+    ],
+  });
+});
+
+test('insecure mode needs no tls; the listen address defaults', () => {
+  const c = parseFleetConfig('repository: /r\ninsecure: true\n', FILE);
+  assert.equal(c.insecure, true);
+  assert.equal(c.tls, null);
+  assert.deepEqual(c.listen, { host: '127.0.0.1', port: 7400 });
+  assert.equal(c.parallel, 4);
+});
+
+function rejects(text: string, message: string, hint?: string): void {
+  assert.throws(() => parseFleetConfig(text, FILE), (err: Error & { hint?: string; code?: number }) => {
+    assert.equal(err.message, message);
+    assert.equal(err.hint, hint);
+    assert.equal(err.code, 31);
+    return true;
+  });
+}
+
+const P = `invalid configuration file "${FILE}"`;
+
+test('every invalid key is named in the error', () => {
+  rejects('insecure: true\n', `${P}: "repository" is required`, 'Set "repository" to the directory that holds the backups.');
+  rejects('repository: /r\n', `${P}: "tls" is required`, 'Set "tls" (ca, cert, key) for mutual TLS, or "insecure: true" for a local demo without TLS.');
+  rejects('repository: /r\ninsecure: true\nparalel: 3\n', `${P}: "paralel" is not a known key`,
+    'Known keys here: "listen", "repository", "tls", "insecure", "parallel", "agents", "clusters".');
+  rejects('repository: /r\ninsecure: yes\n', `${P}: "insecure" must be true or false`);
+  rejects('repository: /r\ninsecure: true\nlisten: nowhere\n', `${P}: "listen" must be HOST:PORT, not "nowhere"`);
+  rejects('repository: /r\ninsecure: true\nparallel: 0\n', `${P}: "parallel" must be a positive integer, not 0`);
+  rejects('repository: /r\ntls: { ca: a, cert: b }\n', `${P}: "tls.key" is required`, 'Run "pgfleet certs init DIR" to create a CA and certificates.');
+  rejects('repository: /r\ninsecure: true\ntls: { ca: a, cert: b, key: c }\n', `${P}: "insecure" cannot be combined with "tls"`, 'Remove one of them.');
+  rejects('repository: /r\ninsecure: true\nagents: [{ name: a }]\n', `${P}: "agents[0].address" is required`);
+  rejects('repository: /r\ninsecure: true\nagents: [{ name: a, address: "x:1" }, { name: a, address: "y:1" }]\n', `${P}: "agents[1].name" repeats agent name "a"`);
+  rejects('repository: /r\ninsecure: true\nagents: [{ name: "../x", address: "x:1" }]\n', `${P}: "agents[0].name" is not a valid name: "../x"`,
+    'Use letters, digits, ".", "_" and "-" (at most 63), starting with a letter or digit.');
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, agent: db9, retention: { full: 1 } }]\n', `${P}: "clusters[0].agent" names unknown agent "db9"`, 'Declare the agent under "agents".');
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, retention: { full: 1 } }]\n', `${P}: "clusters[0].conninfo" is required for a cluster without an agent`,
+    'Give a connection string the controller can use for replication, or an "agent".');
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x" }]\n', `${P}: "clusters[0].retention" is required`,
+    'Say how many full backups to keep, e.g. "retention: { full: 7 }".');
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1.5 } }]\n', `${P}: "clusters[0].retention.full" must be a positive integer, not 1.5`);
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1, diff: 2 } }]\n', `${P}: "clusters[0].retention.diff" is not a known key`, 'Known keys here: "full".');
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1 }, compression: "client-brotli" }]\n',
+    `${P}: "clusters[0].compression" is invalid: unrecognized compression algorithm: "brotli"`);
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1 }, maxRate: 8 }]\n', `${P}: "clusters[0].maxRate" must be between 32 and 1048576 (kB/s)`);
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1 }, walMethod: none }]\n', `${P}: "clusters[0].walMethod" must be "stream" or "fetch", not "none"`);
+  rejects('- a\n- b\n', `${P}: the document must be a mapping of keys`);
+  rejects('repository: [\n', `${P}: flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1`);
+});
+
+test('listen addresses', () => {
+  assert.deepEqual(parseListenAddress('[::1]:7400'), { host: '::1', port: 7400 });
+  assert.deepEqual(parseListenAddress('localhost:0'), { host: 'localhost', port: 0 });
+  assert.equal(parseListenAddress('localhost'), null);
+  assert.equal(parseListenAddress('a:70000'), null);
+});
+
+test('passwords are removed from connection strings shown to users', () => {
+  assert.equal(redactConninfo("host=a password=s3cret user=b"), 'host=a password=******** user=b');
+  assert.equal(redactConninfo("host=a password='se cret' user=b"), 'host=a password=******** user=b');
+  assert.equal(redactConninfo('postgresql://u:pw@h:5/db?password=x&sslmode=require'), 'postgresql://u:********@h:5/db?password=********&sslmode=require');
+  assert.equal(redactConninfo('postgresql://u@h/db'), 'postgresql://u@h/db');
+});

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { test } from 'node:test';
+import { readClusterCatalog } from '../../src/repository/catalog.js';
+import { expireCluster } from '../../src/repository/expire.js';
+import { backupsDir } from '../../src/repository/layout.js';
+import { fakeBackup, tempDir } from './fixtures.js';
+
+const IDS = ['20250101T000000Z', '20250102T000000Z', '20250102T000000Z-2', '20250103T000000Z', '20250104T000000Z'];
+
+test('expire keeps exactly the newest N full backups', async () => {
+  const repo = await tempDir();
+  for (const id of IDS) await fakeBackup(repo, 'a', id);
+  const plan = await expireCluster(repo, 'a', { keepFull: 2 });
+  assert.deepEqual(plan.remove.map((b) => b.metadata.id), IDS.slice(0, 3));
+  assert.deepEqual(plan.keep.map((b) => b.metadata.id), IDS.slice(3));
+  assert.deepEqual((await readdir(backupsDir(repo, 'a'))).sort(), IDS.slice(3));
+  // Running it again changes nothing.
+  const again = await expireCluster(repo, 'a', { keepFull: 2 });
+  assert.deepEqual(again.remove, []);
+});
+
+test('expire with fewer backups than N removes nothing; dry run touches nothing', async () => {
+  const repo = await tempDir();
+  for (const id of IDS.slice(0, 2)) await fakeBackup(repo, 'a', id);
+  assert.deepEqual((await expireCluster(repo, 'a', { keepFull: 3 })).remove, []);
+  const dry = await expireCluster(repo, 'a', { keepFull: 1, dryRun: true });
+  assert.deepEqual(dry.remove.map((b) => b.metadata.id), [IDS[0]]);
+  assert.equal((await readClusterCatalog(repo, 'a')).backups.length, 2);
+});
+
+test('expire skips backups in use and reports them kept', async () => {
+  const repo = await tempDir();
+  for (const id of IDS.slice(0, 3)) await fakeBackup(repo, 'a', id);
+  const plan = await expireCluster(repo, 'a', { keepFull: 1, inUse: (id) => id === IDS[0] });
+  assert.deepEqual(plan.remove.map((b) => b.metadata.id), [IDS[1]]);
+  assert.deepEqual(plan.keep.map((b) => b.metadata.id), [IDS[0], IDS[2]]);
+});
