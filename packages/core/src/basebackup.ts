@@ -22,6 +22,7 @@ import type {
   BackupStart, BaseBackupHandler, BaseBackupOptions, TablespaceInfo,
 } from './replication/base-backup-events.js';
 import { ReplicationConnection, type ReplicationConnectOptions } from './replication/connection.js';
+import { mergeConnectParams } from './replication/connection-options.js';
 import { WalReceiver } from './wal/receiver.js';
 import { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
 import { TarParser } from './archive/tar-parser.js';
@@ -160,6 +161,20 @@ async function prepareEmptyDirectory(dir: string, mode: number, what: string): P
   return false;
 }
 
+/**
+ * What libpq's PQconninfo() would start from for -R: the keywords the user gave (connection
+ * string, then -h/-p/-U), not the effective ones (libpq leaves host out when none was given);
+ * buildPrimaryConninfo adds the environment and libpq's defaults. A password typed at the
+ * prompt is the one effective value libpq also reports.
+ */
+function primaryConninfoParams(given: BaseBackupRunOptions['connection'], effective: Record<string, string>): Record<string, string> {
+  const params = mergeConnectParams(given);
+  if (params.password === undefined && process.env.PGPASSWORD === undefined && effective.password !== undefined) {
+    params.password = effective.password;
+  }
+  return params;
+}
+
 function serverVersionText(num: number): string {
   return `${Math.floor(num / 10000)}.${num % 10000}`;
 }
@@ -231,7 +246,7 @@ export async function runBaseBackup(
     const recoveryText = opts.writeRecoveryConf
       ? recoveryConfigContents({
         serverVersionNum: versionNum,
-        primaryConninfo: buildPrimaryConninfo(conn.connectionParameters()),
+        primaryConninfo: buildPrimaryConninfo(primaryConninfoParams(opts.connection, conn.connectionParameters())),
         slotName: opts.slot,
       })
       : null;
