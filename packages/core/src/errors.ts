@@ -189,3 +189,22 @@ export class InstanceError extends PgFleetError {
   readonly code = 73;
   readonly id = 'instance';
 }
+
+/** Thrown when a named cluster, agent or backup does not exist (pgfleet CLI and controller). */
+export class NotFoundError extends PgFleetError {
+  readonly code = 74;
+  readonly id = 'not-found';
+}
+
+/** Thrown when an operation conflicts with one in progress (a second backup of one cluster). */
+export class BusyError extends PgFleetError {
+  readonly code = 75;
+  readonly id = 'busy';
+}
+
+/** Thrown when two pgfleet processes cannot work together: protocol major versions differ,
+ * or the peer lacks a capability the operation needs. */
+export class IncompatibleVersionError extends PgFleetError {
+  readonly code = 53;
+  readonly id = 'incompatible-version';
+}
