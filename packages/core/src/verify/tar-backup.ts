@@ -53,7 +53,7 @@ export interface VerifyTarBackupOptions {
   walPath: string | null;
   configureWal: () => void;
   checkWalPath: (path: string) => Promise<void>;
-  /** Bytes of archive files done; `total` once, first. */
+  /** Archive file bytes read since the last call; `total` (all archives but WAL) once, first. */
   progress: (doneBytes: number, totalBytes?: number) => void;
 }
 
@@ -113,8 +113,11 @@ export async function verifyTarBackup(options: VerifyTarBackupOptions): Promise<
     const verifier = new ManifestVerifyStreamer({
       context, archiveName: archive.name, tablespaceOid: archive.tablespaceOid, next: walStreamer,
     });
-    await readArchive(context, join(dir, archive.name), archive.name, verifier);
-    options.progress(archive.size);
+    let seen = 0;
+    await readArchive(context, join(dir, archive.name), archive.name, verifier, (bytesRead) => {
+      options.progress(bytesRead - seen);
+      seen = bytesRead;
+    });
   }
   context.reportMissing();
 
@@ -147,9 +150,10 @@ export async function checkWalArchive(wal: WalCheck, path: string): Promise<void
   }
 }
 
-async function readArchive(context: VerifyContext, path: string, name: string, streamer: Streamer): Promise<void> {
+async function readArchive(context: VerifyContext, path: string, name: string, streamer: Streamer,
+  onProgress: (bytesRead: number) => void): Promise<void> {
   try {
-    await readArchiveFile(path, streamer);
+    await readArchiveFile(path, streamer, { onProgress });
   } catch (err) {
     // A damaged archive cannot be checked further, like pg_verifybackup's fatal tar errors.
     if (!(err instanceof PgFleetError)) throw err;

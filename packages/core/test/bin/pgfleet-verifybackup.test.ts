@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import tarStream from 'tar-stream';
 import { fileURLToPath } from 'node:url';
 import { HELP_TEXT, main, parseVerifyBackupArgs } from '../../src/bin/pgfleet-verifybackup.js';
 import { ManifestWriter } from '../../src/manifest/writer.js';
@@ -171,6 +172,50 @@ test('--help, -?, --version, -V', async () => {
   for (const flag of ['--version', '-V']) {
     assert.deepEqual(await cli([flag]), { code: 0, stdout: `pgfleet-verifybackup (pgfleet) ${PGFLEET_VERSION}\n`, stderr: '' });
   }
+});
+
+/** A tar file of the given members, written with tar-stream. */
+async function writeTar(path: string, members: Array<{ name: string; data: Buffer }>): Promise<void> {
+  const pack = tarStream.pack();
+  for (const m of members) pack.entry({ name: m.name, size: m.data.length, mode: 0o600 }, m.data);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  writeFileSync(path, Buffer.concat(chunks));
+}
+
+test('tar format: detected without PG_VERSION, forced with -F t', async () => {
+  const tarDir = `${dir}-tar`;
+  mkdirSync(tarDir);
+  try {
+    const members = ['PG_VERSION', 'backup_label', 'base/1/1259', 'base/1/1260', 'global/pg_control']
+      .map((name) => ({ name, data: readFileSync(join(dir, name)) }));
+    await writeTar(join(tarDir, 'base.tar'), members);
+    await writeTar(join(tarDir, 'pg_wal.tar'), [{ name: SEGMENT, data: readFileSync(join(dir, 'pg_wal', SEGMENT)) }]);
+    writeFileSync(join(tarDir, 'backup_manifest'), readFileSync(join(dir, 'backup_manifest')));
+    assert.deepEqual(await cli([tarDir]), { code: 0, stdout: 'backup successfully verified\n', stderr: '' });
+    const progress = await cli(['-P', '--format=t', tarDir]);
+    assert.equal(progress.code, 0);
+    assert.match(progress.stderr, /^(\s*\d+\/\d+ kB \(\d+%\) verified\n)*(\d+)\/\2 kB \(100%\) verified\n$/);
+    await writeTar(join(tarDir, 'pg_wal.tar'), []);
+    assert.deepEqual(await cli([tarDir]), {
+      code: 1, stdout: '', stderr: `pgfleet-verifybackup: error: WAL segment "${SEGMENT}" is missing from "pg_wal.tar"\n`,
+    });
+    rmSync(join(tarDir, 'pg_wal.tar'));
+    rmSync(join(tarDir, 'base.tar'));
+    assert.equal((await cli(['-n', tarDir])).code, 1); // every file is missing now
+    assert.deepEqual((await cli([tarDir])).stderr.split('\n').slice(-3), [
+      'pgfleet-verifybackup: error: WAL archive not found',
+      'HINT: Specify the correct path using the option -w/--wal-path. Or you must use -n/--no-parse-wal when verifying a tar-format backup.',
+      '',
+    ]);
+  } finally {
+    rmSync(tarDir, { recursive: true, force: true });
+  }
+  const forced = await cli(['-F', 't', '-n', dir]);
+  assert.equal(forced.code, 1);
+  assert.match(forced.stderr, /^pgfleet-verifybackup: error: file "PG_VERSION" is not expected in a tar format backup$/m);
+  assert.match(forced.stderr, /^pgfleet-verifybackup: error: file "base" is not a regular file$/m);
 });
 
 test('parseVerifyBackupArgs maps options onto verifyBackup options', () => {

@@ -7,10 +7,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
-  appendFileSync, copyFileSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync,
+  appendFileSync, copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import tarStream from 'tar-stream';
 import { makeTempDir, run, startCluster, systemBin, type TestCluster } from '../../../../test/harness/index.js';
 import { verifyBackup, type VerifyBackupOptions } from '../../src/verify/verify-backup.js';
 import { parseManifest, readManifestFile } from '../../src/manifest/parser.js';
@@ -288,5 +290,151 @@ describe('manifest writer against real manifests', () => {
     await assert.rejects(verifyBackup(join(work, 'nope')), {
       name: 'FileIoError', message: `could not open file "${join(work, 'nope', 'backup_manifest')}": no such file or directory`,
     });
+  });
+});
+
+/** A scratch copy of a tar backup directory, so that each case damages its own copy. */
+let copies = 0;
+async function copyBackup(dir: string): Promise<string> {
+  const copy = join(work, `copy-${copies++}`);
+  await run('cp', ['-r', dir, copy]);
+  return copy;
+}
+
+/**
+ * Rewrites an uncompressed tar through tar-stream: members for which `keep` is false are
+ * dropped, `replace` may swap a member's data, `extra` members are appended. (GNU tar
+ * --delete drops the last member of a PostgreSQL tar too, so it is no use here.)
+ */
+async function rewriteTar(path: string, edits: {
+  keep?: (name: string) => boolean; replace?: (name: string, data: Buffer) => Buffer;
+  extra?: Array<{ name: string; data: Buffer }>;
+}): Promise<void> {
+  const extract = tarStream.extract();
+  const pack = tarStream.pack();
+  const done = (async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of pack) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  })();
+  const input = Readable.from([readFileSync(path)]);
+  input.pipe(extract);
+  for await (const entry of extract) {
+    const parts: Buffer[] = [];
+    for await (const chunk of entry) parts.push(chunk as Buffer);
+    const name = entry.header.name;
+    if (edits.keep && !edits.keep(name)) continue;
+    let data = Buffer.concat(parts);
+    if (edits.replace) data = edits.replace(name, data);
+    pack.entry({ ...entry.header, size: data.length }, data);
+  }
+  for (const e of edits.extra ?? []) pack.entry({ name: e.name, size: e.data.length, mode: 0o600 }, e.data);
+  pack.finalize();
+  writeFileSync(path, await done);
+}
+
+/** Offset of a member's data in an uncompressed ustar archive (PostgreSQL writes no long names). */
+function memberDataOffset(tar: Buffer, name: string): { offset: number; size: number } {
+  for (let o = 0; o + 512 <= tar.length;) {
+    const header = tar.subarray(o, o + 512);
+    if (header.every((b) => b === 0)) break;
+    const memberName = header.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
+    const size = Number.parseInt(header.subarray(124, 136).toString('ascii').replace(/\0.*$/s, '').trim(), 8);
+    if (memberName === name) return { offset: o + 512, size };
+    o += 512 + Math.ceil(size / 512) * 512;
+  }
+  throw new Error(`no member "${name}"`);
+}
+
+describe('tar backups', () => {
+  test('pg_basebackup tar backups verify, with -X stream (pg_wal.tar) and -X fetch (WAL in base.tar)', async () => {
+    for (const dir of [backups.tarStream, backups.tarFetch]) {
+      const result = await verifyBackup(dir);
+      assert.deepEqual(result.problems, [], dir);
+      assert.equal(result.format, 'tar');
+      assert.equal(result.filesMatched,
+        result.manifest.files.filter((f) => !/^(pg_wal|postgresql\.auto\.conf)(\/|$)/.test(f.path)).length);
+      const expected = requiredSegments(result.manifest.walRanges, 16 * 1024 * 1024).map((s) => s.name);
+      assert.deepEqual(result.walSegmentsChecked, expected);
+    }
+    assert.ok(readdirSync(backups.tarStream).includes('pg_wal.tar'));
+    assert.ok(!readdirSync(backups.tarFetch).includes('pg_wal.tar'));
+  });
+
+  test('compressed archives verify (gzip, lz4, zstd)', async () => {
+    const copy = await copyBackup(backups.tarStream);
+    const oidTar = readdirSync(copy).find((n) => /^\d+\.tar$/.test(n))!;
+    await run('gzip', [join(copy, 'base.tar')]);
+    await run('lz4', ['-q', '--rm', join(copy, oidTar), join(copy, `${oidTar}.lz4`)]);
+    await run('zstd', ['-q', '--rm', join(copy, 'pg_wal.tar')]);
+    assert.deepEqual(readdirSync(copy).sort(), [`${oidTar}.lz4`, 'backup_manifest', 'base.tar.gz', 'pg_wal.tar.zst'].sort());
+    assert.deepEqual(await problemsOf(copy), []);
+    renameSync(join(copy, 'base.tar.gz'), join(copy, 'base.tgz'));
+    assert.deepEqual(await problemsOf(copy), []);
+  });
+
+  test('one byte changed in base.tar and in a tablespace archive', async () => {
+    const manifest = await readManifestFile(join(backups.tarStream, 'backup_manifest'));
+    const { baseFile, tablespaceFile } = pickFiles(manifest);
+    const oid = tablespaceFile.split('/')[1]!;
+    for (const [archive, memberName, path] of [
+      ['base.tar', baseFile, baseFile],
+      [`${oid}.tar`, tablespaceFile.slice(`pg_tblspc/${oid}/`.length), tablespaceFile],
+    ] as const) {
+      const copy = await copyBackup(backups.tarStream);
+      const tar = readFileSync(join(copy, archive));
+      const { offset } = memberDataOffset(tar, memberName);
+      tar[offset + 100]! ^= 0x40;
+      writeFileSync(join(copy, archive), tar);
+      assert.deepEqual(await problemsOf(copy), [`checksum mismatch for file "${path}" in archive "${archive}"`]);
+      assert.deepEqual(await problemsOf(copy, { skipChecksums: true }), []);
+      rmSync(copy, { recursive: true });
+    }
+  });
+
+  test('a member missing, an extra member, a stray file', async () => {
+    const manifest = await readManifestFile(join(backups.tarStream, 'backup_manifest'));
+    const { baseFile } = pickFiles(manifest);
+    const copy = await copyBackup(backups.tarStream);
+    await rewriteTar(join(copy, 'base.tar'), { keep: (n) => n !== baseFile });
+    assert.deepEqual(await problemsOf(copy), [`"${baseFile}" is present in the manifest but not on disk`]);
+    await rewriteTar(join(copy, 'base.tar'), { extra: [{ name: 'base/extra_file', data: Buffer.from('x') }] });
+    assert.deepEqual(await problemsOf(copy), [
+      'file "base/extra_file" is present in archive "base.tar" but not in the manifest',
+      `"${baseFile}" is present in the manifest but not on disk`,
+    ]);
+    writeFileSync(join(copy, 'junk.txt'), 'x');
+    assert.deepEqual((await problemsOf(copy, { ignore: ['base/extra_file', baseFile] })), [
+      'file "junk.txt" is not expected in a tar format backup']);
+    rmSync(copy, { recursive: true });
+  });
+
+  test('a WAL segment missing from pg_wal.tar, or truncated in it', async () => {
+    const manifest = await readManifestFile(join(backups.tarStream, 'backup_manifest'));
+    const segment = requiredSegments(manifest.walRanges, 16 * 1024 * 1024)[0]!.name;
+    const copy = await copyBackup(backups.tarStream);
+    const walTar = join(copy, 'pg_wal.tar');
+    await rewriteTar(walTar, { keep: (n) => n !== segment });
+    assert.deepEqual(await problemsOf(copy), [`WAL segment "${segment}" is missing from "pg_wal.tar"`]);
+    assert.deepEqual(await problemsOf(copy, { checkWal: false }), []);
+    await rewriteTar(walTar, { extra: [{ name: segment, data: Buffer.alloc(8 * 1024 * 1024) }] });
+    assert.deepEqual(await problemsOf(copy), [
+      `WAL segment "${segment}" in "pg_wal.tar" has size 8388608, but the WAL segment size is 16777216`]);
+    // -w pointing at a directory holding the good WAL instead
+    const goodWal = join(work, 'good-wal');
+    mkdirSync(goodWal, { recursive: true });
+    await run('tar', ['-x', '-f', join(backups.tarStream, 'pg_wal.tar'), '-C', goodWal]);
+    assert.deepEqual(await problemsOf(copy, { walPath: goodWal }), []);
+    assert.deepEqual(await problemsOf(copy, { walPath: join(backups.tarStream, 'pg_wal.tar') }), []);
+    rmSync(copy, { recursive: true });
+  });
+
+  test('-X fetch: a WAL segment missing from base.tar', async () => {
+    const manifest = await readManifestFile(join(backups.tarFetch, 'backup_manifest'));
+    const segment = requiredSegments(manifest.walRanges, 16 * 1024 * 1024).at(-1)!.name;
+    const copy = await copyBackup(backups.tarFetch);
+    await rewriteTar(join(copy, 'base.tar'), { keep: (n) => n !== `pg_wal/${segment}` });
+    assert.deepEqual(await problemsOf(copy), [`WAL segment "${segment}" is missing from "base.tar"`]);
+    rmSync(copy, { recursive: true });
   });
 });
