@@ -114,6 +114,8 @@ export type {
 export { ManifestVerifyStreamer } from './manifest/verify-streamer.js';
 export type { ManifestVerifyStreamerOptions } from './manifest/verify-streamer.js';
 export { parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
+export { classifyTarArchive } from './verify/tar-backup.js';
+export type { TarArchiveFile, TarArchiveKind } from './verify/tar-backup.js';
 export type {
   BackupFormat, VerifyBackupOptions, VerifyBackupResult, VerifyProgress,
 } from './verify/verify-backup.js';
