@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   const tarDir = join(work, 'backup-tar');
   step('backup in tar format (pg_basebackup -F t compatible)');
   await runTool('pgfleet-basebackup', ['-D', tarDir, '-F', 't', '-X', 'stream', '-c', 'fast', '-P', '-v'], source.env);
-  await runTool('pgfleet-verifybackup', ['-n', tarDir], {});
+  await runTool('pgfleet-verifybackup', [tarDir], {});
 
   const restored = join(work, 'restored');
   const newTs = join(work, 'relocated-tablespace');
