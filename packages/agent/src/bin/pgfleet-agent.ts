@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+/**
+ * pgfleet-agent: the database host's side of pgfleet.
+ *
+ *   pgfleet-agent restore --from DIR -D PGDATA --mode standby|promote|none [-T OLDDIR=NEWDIR]...
+ *       [--waldir DIR] [--primary-conninfo STR] [--start] [--port N] [--socket-dir DIR]
+ *       [--user ROLE] [--owner USER] [--pg-bin DIR]... [--no-verify] [--no-sync] [--json]
+ *   pgfleet-agent serve --config agent.yaml [--insecure]
+ *   pgfleet-agent certs --out DIR [--host NAME]...
+ *
+ * Exit status: 0 on success, else the error catalogue's code (see @pgfleet/core errors.ts);
+ * 1 for an unexpected failure.
+ */
+
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CancelledError } from '@pgfleet/core';
+import { openBackupDirectory } from '../restore/layout.js';
+import { parseRecoveryMode, parseTablespaceMapping, type RecoveryMode, type TablespaceMapping } from '../restore/options.js';
+import { restoreBackup } from '../restore/restore.js';
+import { AGENT_VERSION } from '../version.js';
+import { PROGRAM, formatReport, info, printError } from './cli-output.js';
+
+function collect<T>(parse: (v: string) => T) {
+  return (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || !Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number (1-65535)');
+  return n;
+}
+
+interface RestoreFlags {
+  from: string;
+  pgdata: string;
+  tablespaceMapping?: TablespaceMapping[];
+  waldir?: string;
+  mode?: RecoveryMode;
+  primaryConninfo?: string;
+  start?: boolean;
+  port?: number;
+  socketDir?: string;
+  user?: string;
+  owner?: string;
+  pgBin?: string[];
+  verify: boolean;
+  sync: boolean;
+  json?: boolean;
+  startTimeout?: number;
+}
+
+async function runRestore(flags: RestoreFlags): Promise<number> {
+  if (!flags.mode) {
+    info('error: no recovery mode given');
+    process.stderr.write('HINT: Choose what the restored copy becomes with --mode standby, --mode promote or --mode none.\n');
+    return 31;
+  }
+  const controller = new AbortController();
+  const onSignal = (): void => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const source = await openBackupDirectory(flags.from);
+    const report = await restoreBackup(source, {
+      dataDir: flags.pgdata,
+      tablespaceMappings: flags.tablespaceMapping ?? [],
+      walDir: flags.waldir ?? null,
+      mode: flags.mode,
+      primaryConninfo: flags.primaryConninfo ?? null,
+      start: flags.start ?? false,
+      port: flags.port ?? null,
+      socketDir: flags.socketDir ?? null,
+      owner: flags.owner ?? null,
+      connectUser: flags.user ?? null,
+      pgBin: flags.pgBin ?? [],
+      verify: flags.verify,
+      sync: flags.sync,
+      ...(flags.startTimeout ? { startTimeoutSeconds: flags.startTimeout } : {}),
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'plan') info(event.statement);
+        else if (event.type === 'warning') info(`warning: ${event.message}`);
+      },
+    });
+    if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else process.stdout.write(formatReport(report, flags.from));
+    return 0;
+  } catch (err) {
+    if (controller.signal.aborted && !(err instanceof CancelledError)) return printError(new CancelledError('the restore was cancelled'));
+    return printError(err);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command(PROGRAM)
+    .description('pgfleet agent: restores backups on a database host and serves the pgfleet controller')
+    .version(AGENT_VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('restore')
+    .description('restore a backup directory (tar or plain layout) into a new data directory')
+    .requiredOption('--from <dir>', 'backup directory (pg_basebackup/pgfleet tar layout, or plain)')
+    .requiredOption('-D, --pgdata <dir>', 'new data directory (absent or empty)')
+    .option('-T, --tablespace-mapping <olddir=newdir>', 'restore the tablespace at OLDDIR into NEWDIR (repeatable)', collect(parseTablespaceMapping))
+    .option('--waldir <dir>', 'put pg_wal there, as a symbolic link (absent or empty)')
+    .addOption(new Option('--mode <mode>', 'what the restored copy becomes: standby, promote or none').argParser(parseRecoveryMode))
+    .option('--primary-conninfo <conninfo>', 'standby: the primary to stream from (replaces the backup\'s)')
+    .option('--start', 'start the restored instance and report on it')
+    .option('--port <n>', 'port to start on (default: the restored configuration\'s)', parsePort)
+    .option('--socket-dir <dir>', 'unix socket directory to start with (default: the system temp directory)')
+    .option('-U, --user <role>', 'role for the report connection (default: PGUSER, else the owner\'s name)')
+    .option('--owner <osuser>', 'OS user owning the files and running the server (root only; default postgres)')
+    .option('--pg-bin <dir>', 'directory with PostgreSQL server binaries (repeatable; searched first)', collect(String))
+    .option('--start-timeout <seconds>', 'how long to wait for the start and the promotion (default 300)', (v) => parsePort(v))
+    .option('--no-verify', 'do not check files against backup_manifest')
+    .option('--no-sync', 'do not fsync (faster, unsafe; for tests)')
+    .option('--json', 'print the report as JSON on stdout')
+    .action(async (flags: RestoreFlags) => {
+      process.exitCode = await runRestore(flags);
+    });
+
+  program
+    .command('serve')
+    .description('run the gRPC agent server')
+    .requiredOption('--config <file>', 'agent.yaml')
+    .option('--insecure', 'serve without TLS (local demos only)')
+    .action(async (flags: { config: string; insecure?: boolean }) => {
+      const { runServe } = await import('./serve-command.js');
+      process.exitCode = await runServe(flags);
+    });
+
+  program
+    .command('certs')
+    .description('make a CA, a server certificate and a client certificate with openssl (for tests and small setups)')
+    .requiredOption('--out <dir>', 'directory to write ca.crt, server.crt/key, client.crt/key into')
+    .option('--host <name>', 'server host name or IP address for the certificate (repeatable; default localhost, 127.0.0.1)', collect(String))
+    .option('--days <n>', 'validity in days (default 825)', (v) => parsePort(v))
+    .action(async (flags: { out: string; host?: string[]; days?: number }) => {
+      const { makeCertificates } = await import('../grpc/certs.js');
+      try {
+        const files = await makeCertificates({ outDir: flags.out, hosts: flags.host ?? ['localhost', '127.0.0.1'], days: flags.days ?? 825 });
+        for (const f of Object.values(files)) process.stdout.write(`${f}\n`);
+        process.exitCode = 0;
+      } catch (err) {
+        process.exitCode = printError(err);
+      }
+    });
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 31;
+      return;
+    }
+    process.exitCode = printError(err);
+  }
+}
+
+await main();

@@ -1,0 +1,111 @@
+/**
+ * What a restore is asked to do, as the engine receives it from the command line or from a
+ * gRPC RestoreSpec, and the parsing of the pieces that have a textual form: the recovery mode
+ * and pg_basebackup-style `-T OLDDIR=NEWDIR` tablespace mappings (`\=` for a literal "=",
+ * both directories absolute).
+ */
+
+import path from 'node:path';
+import { InvalidOptionError } from '@pgfleet/core';
+
+export type RecoveryMode = 'standby' | 'promote' | 'none';
+
+export const RECOVERY_MODES: readonly RecoveryMode[] = ['standby', 'promote', 'none'];
+
+export interface TablespaceMapping {
+  /** The tablespace's location as the backup records it. */
+  oldDir: string;
+  newDir: string;
+}
+
+export type RestoreEvent =
+  | { type: 'plan'; mode: RecoveryMode; statement: string; dataDir: string }
+  | { type: 'progress'; phase: 'extract' | 'verify' | 'finish' | 'start'; file: string; bytesDone: number; bytesTotal: number }
+  | { type: 'warning'; message: string };
+
+export interface RestoreOptions {
+  /** The new data directory: absent or empty. */
+  dataDir: string;
+  tablespaceMappings?: readonly TablespaceMapping[];
+  /** pg_wal becomes a symbolic link to this directory (absent or empty). */
+  walDir?: string | null;
+  /** Always explicit. */
+  mode: RecoveryMode;
+  /** standby: replaces the primary_conninfo a -R backup carries. */
+  primaryConninfo?: string | null;
+  /** Start the restored instance with pg_ctl and report on it. */
+  start?: boolean;
+  /** Port to start on; by default the restored configuration's. */
+  port?: number | null;
+  /** Unix socket directory for the started instance; os.tmpdir() by default. */
+  socketDir?: string | null;
+  /** OS user owning the restored files and running the server (root only); "postgres" by default. */
+  owner?: string | null;
+  /** Role for the report's connection; PGUSER, else the owner's name. */
+  connectUser?: string | null;
+  /** Directories holding PostgreSQL binaries, searched before the usual places. */
+  pgBin?: readonly string[];
+  /** When set, every directory written must lie within one of these (the agent's allowedRoots). */
+  allowedRoots?: readonly string[] | null;
+  /** Check files against backup_manifest while extracting (default true). */
+  verify?: boolean;
+  /** fsync everything before reporting success (default true; tests may turn it off). */
+  sync?: boolean;
+  /** Seconds to wait for the server to accept connections / leave recovery (default 300). */
+  startTimeoutSeconds?: number;
+  signal?: AbortSignal;
+  onEvent?: (event: RestoreEvent) => void;
+}
+
+export function parseRecoveryMode(text: string): RecoveryMode {
+  if ((RECOVERY_MODES as readonly string[]).includes(text)) return text as RecoveryMode;
+  throw new InvalidOptionError(`invalid recovery mode "${text}", must be "standby", "promote" or "none"`);
+}
+
+/**
+ * Parses "OLDDIR=NEWDIR" as pg_basebackup does: "\=" stands for a literal "=", a lone "="
+ * separates, both sides must be absolute; paths are canonicalized (no trailing "/", no "."
+ * or ".." components).
+ */
+export function parseTablespaceMapping(arg: string): TablespaceMapping {
+  let oldDir = '';
+  let newDir = '';
+  let seenSeparator = false;
+  for (let i = 0; i < arg.length; i++) {
+    const c = arg[i] as string;
+    if (c === '\\' && arg[i + 1] === '=') {
+      if (seenSeparator) newDir += '=';
+      else oldDir += '=';
+      i++;
+    } else if (c === '=') {
+      if (seenSeparator) throw new InvalidOptionError(`multiple "=" signs in tablespace mapping "${arg}"`);
+      seenSeparator = true;
+    } else if (seenSeparator) {
+      newDir += c;
+    } else {
+      oldDir += c;
+    }
+  }
+  if (!seenSeparator || oldDir === '' || newDir === '') {
+    throw new InvalidOptionError(`invalid tablespace mapping format "${arg}", must be "OLDDIR=NEWDIR"`);
+  }
+  if (!path.isAbsolute(oldDir)) {
+    throw new InvalidOptionError(`old directory is not an absolute path in tablespace mapping "${arg}"`);
+  }
+  if (!path.isAbsolute(newDir)) {
+    throw new InvalidOptionError(`new directory is not an absolute path in tablespace mapping "${arg}"`);
+  }
+  return { oldDir: path.resolve(oldDir), newDir: path.resolve(newDir) };
+}
+
+/** The sentence printed before anything is written: what the restored copy will be. */
+export function describeMode(mode: RecoveryMode, dataDir: string): string {
+  switch (mode) {
+    case 'standby':
+      return `restoring into "${dataDir}" as a standby (--mode standby): it will stay in recovery, read-only by design, and follow its primary_conninfo`;
+    case 'promote':
+      return `restoring into "${dataDir}" as a new primary (--mode promote): once consistent it leaves recovery and accepts writes on a new timeline`;
+    case 'none':
+      return `restoring into "${dataDir}" with files only (--mode none): recovery configuration exactly as in the backup`;
+  }
+}

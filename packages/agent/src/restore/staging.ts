@@ -1,0 +1,217 @@
+/**
+ * Staging directories: a restore never writes into a target directly. Each target (data
+ * directory, --waldir, each tablespace location) gets a sibling staging directory on the same
+ * file system, named
+ *
+ *     <parent>/.pgfleet-staging.<target name>.<pid>.<random>
+ *
+ * Everything is extracted and prepared there, and only at the very end is each staging
+ * directory renamed onto its target (rename(2) is atomic and replaces an empty directory). A
+ * restore that fails removes its staging directories; one that is killed leaves them behind,
+ * under that recognisable name, and the next restore to the same target removes those whose
+ * process is gone. Parent directories created for a target are removed again on failure when
+ * they are still empty.
+ *
+ * A target that is an (empty) mount point cannot be renamed onto, and its parent is another
+ * file system. Its staging directory is made inside it instead (`<target>/.pgfleet-staging.
+ * <pid>.<random>`) and commit moves the staging directory's entries up one by one: each move
+ * is atomic, the whole commit is not (a kill during those few renames leaves a partial target,
+ * which the next restore refuses as non-empty).
+ */
+
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileError, isErrno } from '@pgfleet/core';
+import type { OsOwner } from './owner.js';
+
+export const STAGING_PREFIX = '.pgfleet-staging.';
+
+function stagingPattern(target: string): string {
+  return `${STAGING_PREFIX}${path.basename(target)}.`;
+}
+
+/** True when `dir` exists and is the root of a mounted file system. */
+export async function isMountPoint(dir: string): Promise<boolean> {
+  try {
+    const [own, parent] = await Promise.all([stat(dir), stat(path.dirname(dir))]);
+    return own.isDirectory() && (own.dev !== parent.dev || own.ino === parent.ino);
+  } catch {
+    return false;
+  }
+}
+
+/** Names inside a mount-point target that are staging directories (ignored by emptiness checks). */
+export function isStagingName(name: string): boolean {
+  return name.startsWith(STAGING_PREFIX);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
+
+/**
+ * Removes staging directories a killed restore left next to `target` (their process is gone).
+ * Returns the paths removed.
+ */
+export async function removeLeftoverStaging(target: string): Promise<string[]> {
+  const removed: string[] = [];
+  await removeLeftoversIn(path.dirname(target), stagingPattern(target), removed);
+  await removeLeftoversIn(target, STAGING_PREFIX, removed);
+  return removed;
+}
+
+async function removeLeftoversIn(parent: string, prefix: string, removed: string[]): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)\.[0-9a-f]+$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && processAlive(pid)) continue;
+    const leftover = path.join(parent, name);
+    try {
+      await rm(leftover, { recursive: true, force: true });
+    } catch (err) {
+      throw fileError('could not remove leftover staging directory', leftover, err);
+    }
+    removed.push(leftover);
+  }
+}
+
+export class StagingDirectory {
+  /** Where the content is prepared. */
+  readonly path: string;
+  /** Mode the target gets (0700, or 0750 for a backup with group access); set before commit. */
+  mode = 0o700;
+  private readonly createdParents: string[] = [];
+  private created = false;
+  private committed = false;
+
+  /**
+   * `inside`: the target is an existing mount point; stage within it (see the module comment).
+   */
+  constructor(readonly target: string, private readonly owner: OsOwner, private readonly inside = false) {
+    const unique = `${process.pid}.${randomBytes(4).toString('hex')}`;
+    this.path = inside
+      ? path.join(target, `${STAGING_PREFIX}${unique}`)
+      : path.join(path.dirname(target), `${stagingPattern(target)}${unique}`);
+  }
+
+  /** Creates missing parents of the target (owned by the owner, 0700) and the staging directory. */
+  async create(): Promise<void> {
+    const parent = path.dirname(this.target);
+    const missing: string[] = [];
+    for (let dir = parent; ; dir = path.dirname(dir)) {
+      try {
+        await stat(dir);
+        break;
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw fileError('could not access directory', dir, err);
+        missing.unshift(dir);
+        if (path.dirname(dir) === dir) break;
+      }
+    }
+    for (const dir of missing) {
+      try {
+        await mkdir(dir, { mode: 0o700 });
+      } catch (err) {
+        if (!isErrno(err, 'EEXIST')) throw fileError('could not create directory', dir, err);
+        continue;
+      }
+      this.createdParents.unshift(dir);
+      await this.giveToOwner(dir);
+    }
+    try {
+      await mkdir(this.path, { mode: 0o700 });
+    } catch (err) {
+      throw fileError('could not create directory', this.path, err);
+    }
+    this.created = true;
+    await this.giveToOwner(this.path);
+  }
+
+  /** Moves the prepared content onto the target (which must be absent or an empty directory). */
+  async commit(): Promise<void> {
+    if (this.inside) {
+      await this.commitInside();
+      return;
+    }
+    try {
+      await rename(this.path, this.target);
+    } catch (err) {
+      throw fileError(`could not rename "${this.path}" to`, this.target, err,
+        isErrno(err, 'ENOTEMPTY') || isErrno(err, 'EEXIST')
+          ? 'Something wrote into the target while the restore ran; the restore was undone.'
+          : undefined);
+    }
+    this.committed = true;
+  }
+
+  /** Undoes commit() (used when a later target could not be committed). */
+  async uncommit(): Promise<void> {
+    if (!this.committed) return;
+    if (this.inside) {
+      await mkdir(this.path, { mode: 0o700 });
+      for (const name of this.moved.splice(0)) await rename(path.join(this.target, name), path.join(this.path, name));
+    } else {
+      await rename(this.target, this.path);
+    }
+    this.committed = false;
+  }
+
+  private readonly moved: string[] = [];
+
+  private async commitInside(): Promise<void> {
+    this.committed = true;
+    let names: string[];
+    try {
+      names = await readdir(this.path);
+    } catch (err) {
+      throw fileError('could not open directory', this.path, err);
+    }
+    for (const name of names) {
+      const to = path.join(this.target, name);
+      try {
+        await rename(path.join(this.path, name), to);
+      } catch (err) {
+        throw fileError(`could not rename "${path.join(this.path, name)}" to`, to, err);
+      }
+      this.moved.push(name);
+    }
+    try {
+      await rmdir(this.path);
+      // The mount point itself keeps its own inode: give it the staging directory's mode/owner.
+      await this.giveToOwner(this.target, this.mode);
+    } catch (err) {
+      throw fileError('could not finish moving into', this.target, err);
+    }
+  }
+
+  /** Removes the staging directory and the parents create() made; never throws. */
+  async discard(): Promise<void> {
+    if (this.committed && this.inside && this.moved.length > 0) await this.uncommit().catch(() => undefined);
+    if (this.committed) return;
+    if (this.created) await rm(this.path, { recursive: true, force: true }).catch(() => undefined);
+    for (const dir of this.createdParents) await rmdir(dir).catch(() => undefined);
+  }
+
+  private async giveToOwner(dir: string, mode = 0o700): Promise<void> {
+    try {
+      await chmod(dir, mode);
+      if (this.owner.chown) await chown(dir, this.owner.uid, this.owner.gid);
+    } catch (err) {
+      throw fileError('could not set owner and permissions of directory', dir, err);
+    }
+  }
+}

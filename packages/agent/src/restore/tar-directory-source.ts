@@ -1,0 +1,69 @@
+/**
+ * A backup directory in pg_basebackup's tar layout (pg_basebackup -F t or pgfleet-basebackup):
+ * base.tar, <oid>.tar and pg_wal.tar, each uncompressed, gzip (.tar.gz or .tgz), lz4 or zstd,
+ * plus backup_manifest. Other files (backup.json, notes) are ignored. Two archives of the same
+ * kind (base.tar and base.tar.gz) are refused as ambiguous.
+ */
+
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidOptionError, fileError, isErrno } from '@pgfleet/core';
+import { readArchiveFile } from '../core-archive.js';
+import { archiveOrder, classifyArchiveName, type ArchiveBegin, type ArchiveInfo, type BackupSource } from './source.js';
+
+export class TarDirectorySource implements BackupSource {
+  readonly layout = 'tar' as const;
+  readonly tablespaceLocations = null;
+  readonly dataDirectoryMode = null;
+
+  private constructor(readonly location: string, readonly archives: readonly ArchiveInfo[], private readonly hasManifest: boolean) {}
+
+  /** Lists a directory; null when it holds no base archive (not this layout). */
+  static async open(dir: string): Promise<TarDirectorySource | null> {
+    let names: string[];
+    try {
+      names = (await readdir(dir)).sort();
+    } catch (err) {
+      throw fileError('could not open backup directory', dir, err);
+    }
+    const archives: ArchiveInfo[] = [];
+    for (const name of names) {
+      const info = classifyArchiveName(name);
+      if (info === null) continue;
+      const clash = archives.find((a) => a.kind === info.kind && a.oid === info.oid);
+      if (clash) {
+        throw new InvalidOptionError(`backup directory "${dir}" holds both "${clash.name}" and "${name}"`, {
+          hint: 'Keep only the archive that belongs to this backup.',
+        });
+      }
+      const st = await stat(path.join(dir, name));
+      if (!st.isFile()) continue;
+      archives.push({ ...info, size: st.size });
+    }
+    if (!archives.some((a) => a.kind === 'base')) return null;
+    archives.sort(archiveOrder);
+    return new TarDirectorySource(dir, archives, names.includes('backup_manifest'));
+  }
+
+  async readManifest(): Promise<Buffer | null> {
+    if (!this.hasManifest) return null;
+    const file = path.join(this.location, 'backup_manifest');
+    try {
+      return await readFile(file);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return null;
+      throw fileError('could not read file', file, err);
+    }
+  }
+
+  async stream(begin: ArchiveBegin, progress: (info: ArchiveInfo, bytesDone: number) => void, signal?: AbortSignal): Promise<void> {
+    for (const info of this.archives) {
+      const next = await begin(info);
+      await readArchiveFile(path.join(this.location, info.name), next, {
+        compression: info.compression,
+        onProgress: (bytes) => progress(info, bytes),
+        ...(signal ? { signal } : {}),
+      });
+    }
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Checks made before anything is written: every target directory (data directory, --waldir,
+ * each tablespace's location) must be absent or an empty directory, targets must not overlap
+ * each other, and, for the agent, must lie within its allowedRoots. Paths are canonicalized
+ * first (symbolic links in the existing part of a path resolved), so that containment and
+ * overlap are judged on where data would really go.
+ */
+
+import { lstat, readdir, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { DirectoryNotEmptyError, InvalidOptionError, NotAllowedError, fileError, isErrno } from '@pgfleet/core';
+
+/**
+ * The absolute path with symbolic links resolved in its longest existing prefix; the missing
+ * rest is appended as given (after "." and ".." are folded).
+ */
+export async function canonicalPath(p: string): Promise<string> {
+  const absolute = path.resolve(p);
+  const missing: string[] = [];
+  let current = absolute;
+  for (;;) {
+    try {
+      const real = await realpath(current);
+      return missing.length === 0 ? real : path.join(real, ...missing.reverse());
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ENOTDIR')) throw fileError('could not resolve path', current, err);
+      const parent = path.dirname(current);
+      if (parent === current) return absolute;
+      missing.push(path.basename(current));
+      current = parent;
+    }
+  }
+}
+
+/** True when `child` is `parent` or below it (both canonical). */
+export function isWithin(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel) && rel !== '..');
+}
+
+export type TargetState = 'absent' | 'empty';
+
+/**
+ * Fails unless `dir` is absent or an empty directory. `what` names it in the message
+ * ("data directory", "tablespace \"ts1\" directory", "WAL directory"). Staging directories
+ * of restores into a mount point (".pgfleet-staging.*") do not count as content.
+ */
+export async function checkTargetUsable(dir: string, what: string): Promise<TargetState> {
+  let st;
+  try {
+    st = await lstat(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return 'absent';
+    throw fileError(`could not access ${what}`, dir, err);
+  }
+  if (!st.isDirectory()) {
+    throw new DirectoryNotEmptyError(`${what} "${dir}" exists but is not a directory`, {
+      hint: 'Remove it or choose another location; pgfleet-agent never overwrites existing files.',
+    });
+  }
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    throw fileError(`could not open ${what}`, dir, err);
+  }
+  if (entries.some((name) => !name.startsWith('.pgfleet-staging.'))) {
+    throw new DirectoryNotEmptyError(`${what} "${dir}" exists but is not empty`, {
+      hint: 'Remove its contents or choose another directory; pgfleet-agent never restores over existing files.',
+    });
+  }
+  return 'empty';
+}
+
+export interface NamedTarget {
+  path: string;
+  what: string;
+}
+
+/** Targets must be distinct and none may lie within another. */
+export function checkNoOverlap(targets: readonly NamedTarget[]): void {
+  for (let i = 0; i < targets.length; i++) {
+    for (let j = 0; j < targets.length; j++) {
+      if (i === j) continue;
+      const a = targets[i] as NamedTarget;
+      const b = targets[j] as NamedTarget;
+      if (a.path === b.path && i < j) {
+        throw new InvalidOptionError(`${a.what} and ${b.what} are the same directory "${a.path}"`);
+      }
+      if (a.path !== b.path && isWithin(a.path, b.path)) {
+        throw new InvalidOptionError(`${a.what} "${a.path}" lies within ${b.what} "${b.path}"`, {
+          hint: 'Give each target its own directory, none inside another.',
+        });
+      }
+    }
+  }
+}
+
+/** Fails unless the (canonical) path lies within one of the (canonical) roots; null = anywhere. */
+export function checkAllowed(target: NamedTarget, roots: readonly string[] | null | undefined): void {
+  if (roots === null || roots === undefined) return;
+  if (roots.some((root) => isWithin(target.path, root))) return;
+  throw new NotAllowedError(`${target.what} "${target.path}" is outside the directories this agent may write to`, {
+    hint: roots.length === 0
+      ? 'The agent has no allowedRoots configured; add the directory to allowedRoots in agent.yaml.'
+      : `Choose a directory under ${roots.map((r) => `"${r}"`).join(', ')}, or add it to allowedRoots in agent.yaml.`,
+  });
+}
