@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { receiveAgentBackup } from '../../src/daemon/agent-backup-stream.js';
+import type { BackupEvent__Output } from '../../src/gen/agent-backup/pgfleet/v1/backup/BackupEvent.js';
+import { tempDir } from '../repository/fixtures.js';
+
+const PEER = 'agent "db1"';
+
+const started: BackupEvent__Output = {
+  event: 'started',
+  started: { startLsn: '0/2000028', timeline: 1, systemIdentifier: '7', serverVersionNum: 150000, tablespaces: [{ oid: 16400, location: '/ts', archive: '' }], estimatedBytes: '300' },
+};
+
+function fileEvents(name: string, chunks: Buffer[], extra: { size?: number; oid?: number; location?: string } = {}): BackupEvent__Output[] {
+  return [
+    { event: 'fileBegin', fileBegin: { name, size: String(extra.size ?? 0), tablespaceOid: extra.oid ?? 0, tablespaceLocation: extra.location ?? '' } },
+    ...chunks.map((data): BackupEvent__Output => ({ event: 'data', data })),
+    { event: 'fileEnd', fileEnd: {} },
+  ];
+}
+
+function result(files: string[]): BackupEvent__Output {
+  return {
+    event: 'result',
+    result: {
+      systemIdentifier: '7', serverVersionNum: 150000, timeline: 1, startLsn: '0/2000028', endLsn: '0/2000100',
+      tablespaces: [{ oid: 16400, location: '/ts', archive: '16400.tar' }], files, bytes: '300',
+      startedAt: '2025-01-01T00:00:00Z', finishedAt: '2025-01-01T00:00:01Z', compression: 'none', walMethod: 'stream',
+    },
+  };
+}
+
+async function* replay(events: BackupEvent__Output[]): AsyncGenerator<BackupEvent__Output> {
+  for (const e of events) yield e;
+}
+
+const BASE = Buffer.from('base archive bytes: 0123456789');
+const MANIFEST = Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1}\n');
+
+function goodStream(baseChunks: Buffer[] = [BASE]): BackupEvent__Output[] {
+  return [
+    started,
+    ...fileEvents('base.tar', baseChunks, { size: BASE.length }),
+    { event: 'progress', progress: { doneBytes: '200', totalBytes: '300' } },
+    ...fileEvents('16400.tar', [Buffer.from('ts')], { oid: 16400, location: '/ts' }),
+    ...fileEvents('pg_wal.tar', [Buffer.from('wal')]),
+    ...fileEvents('backup_manifest', [MANIFEST]),
+    result(['base.tar', '16400.tar', 'pg_wal.tar', 'backup_manifest']),
+  ];
+}
+
+test('a complete stream is written file by file with its metadata', async () => {
+  const dir = await tempDir();
+  const seen: Array<{ doneBytes: number; totalBytes: number; receivedBytes: number }> = [];
+  const outcome = await receiveAgentBackup(replay(goodStream()), { dir, peer: PEER, onProgress: (p) => seen.push(p) });
+  assert.deepEqual((await readdir(dir)).sort(), ['16400.tar', 'backup_manifest', 'base.tar', 'pg_wal.tar']);
+  assert.deepEqual(await readFile(join(dir, 'base.tar')), BASE);
+  assert.deepEqual(await readFile(join(dir, 'backup_manifest')), MANIFEST);
+  assert.deepEqual(outcome.files.map((f) => [f.name, f.size, f.tablespaceOid, f.tablespaceLocation]), [
+    ['base.tar', BASE.length, null, null], ['16400.tar', 2, 16400, '/ts'], ['pg_wal.tar', 3, null, null], ['backup_manifest', MANIFEST.length, null, null],
+  ]);
+  assert.equal(outcome.result.endLsn, '0/2000100');
+  assert.equal(outcome.started.startLsn, '0/2000028');
+  assert.deepEqual(seen.at(-1), { doneBytes: 200, totalBytes: 300, receivedBytes: BASE.length + 2 + 3 + MANIFEST.length });
+});
+
+test('file content is the same wherever the data chunks are split', async () => {
+  for (let cut = 0; cut <= BASE.length; cut += 1) {
+    for (const chunks of [[BASE.subarray(0, cut), BASE.subarray(cut)], [...BASE].map((b) => Buffer.from([b]))]) {
+      const dir = await tempDir();
+      await receiveAgentBackup(replay(goodStream(chunks)), { dir, peer: PEER });
+      assert.deepEqual(await readFile(join(dir, 'base.tar')), BASE, `cut at ${cut}`);
+    }
+  }
+});
+
+async function rejectsWith(events: BackupEvent__Output[], problem: string): Promise<void> {
+  const dir = await tempDir();
+  await assert.rejects(receiveAgentBackup(replay(events), { dir, peer: PEER }), (err: Error & { code?: number }) => {
+    assert.equal(err.message, `backup stream from agent "db1": ${problem}`);
+    assert.equal(err.code, 50);
+    return true;
+  });
+}
+
+test('grammar violations, bad names and truncation are protocol errors naming the agent', async () => {
+  const good = goodStream();
+  const all = ['base.tar', '16400.tar', 'pg_wal.tar', 'backup_manifest'];
+  await rejectsWith([], 'ended before the backup was complete');
+  await rejectsWith(good.slice(0, 3), 'ended in the middle of file "base.tar"');
+  await rejectsWith(good.slice(0, -1), 'ended before the backup was complete');
+  await rejectsWith(good.slice(1), '"file_begin" before "started"');
+  await rejectsWith([started, started], 'second "started" event');
+  await rejectsWith([{ event: 'progress', progress: { doneBytes: '1', totalBytes: '2' } }], '"progress" before "started"');
+  await rejectsWith([started, { event: 'data', data: Buffer.from('x') }], '"data" outside a file');
+  await rejectsWith([started, { event: 'fileEnd', fileEnd: {} }], '"file_end" outside a file');
+  await rejectsWith([started, ...fileEvents('base.tar', []).slice(0, 1), ...fileEvents('pg_wal.tar', [])], '"file_begin" while "base.tar" is still open');
+  await rejectsWith([started, ...fileEvents('base.tar', []).slice(0, 1), result(['base.tar'])], '"result" while "base.tar" is still open');
+  await rejectsWith([...good, { event: 'progress', progress: { doneBytes: '1', totalBytes: '2' } }], 'event "progress" after the result');
+  await rejectsWith([started, ...fileEvents('../etc/passwd', [])], 'unexpected file name "../etc/passwd"');
+  await rejectsWith([started, ...fileEvents('backup.json', [])], 'unexpected file name "backup.json"');
+  await rejectsWith([started, ...fileEvents('0.tar', [])], 'unexpected file name "0.tar"');
+  await rejectsWith([started, ...fileEvents('base.tar', []), ...fileEvents('base.tar', [])], 'file "base.tar" sent twice');
+  await rejectsWith([started, ...fileEvents('base.tar', [Buffer.from('abc')], { size: 4 })], 'file "base.tar" announced 4 bytes, 3 sent');
+  await rejectsWith([...good.slice(0, -1), result(all.slice(1))],
+    'result lists files "16400.tar", "backup_manifest", "pg_wal.tar", received "16400.tar", "backup_manifest", "base.tar", "pg_wal.tar"');
+  await rejectsWith([started, ...fileEvents('base.tar', []), result(['base.tar'])], 'no "backup_manifest" received');
+  await rejectsWith([started, ...fileEvents('backup_manifest', []), result(['backup_manifest'])], 'no "base.tar" received');
+  await rejectsWith([started, { event: undefined } as BackupEvent__Output], 'event of unknown type (newer agent?)');
+});
+
+test('a failing source stream propagates its own error', async () => {
+  const dir = await tempDir();
+  async function* broken(): AsyncGenerator<BackupEvent__Output> {
+    yield started;
+    yield* fileEvents('base.tar', [Buffer.from('x')]).slice(0, 2);
+    throw new Error('connection reset');
+  }
+  await assert.rejects(receiveAgentBackup(broken(), { dir, peer: PEER }), { message: 'connection reset' });
+});
