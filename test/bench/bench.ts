@@ -169,6 +169,7 @@ async function main(argv: string[]): Promise<number> {
     await mkdir(outRoot, { recursive: true });
     const ctx: RunContext = { opts, cluster, outRoot, tools, dropCaches: pageCache === 'dropped before each backup' };
 
+    const loadAtStart = os.loadavg()[0] ?? 0;
     const samples: Sample[] = [];
     for (const [index, variant] of opts.variants.entries()) {
       for (let run = 1; run <= opts.runs; run++) {
@@ -201,6 +202,7 @@ async function main(argv: string[]): Promise<number> {
       node: process.version,
       cpus: os.cpus().length,
       memoryBytes: os.totalmem(),
+      loadAverage: { start: loadAtStart, end: os.loadavg()[0] ?? 0 },
       pgBasebackup: { command: pgBasebackup.command, version: versionOf(pgBasebackup) },
       pgfleet: { command: [pgfleet.command, ...pgfleet.args].join(' '), version: versionOf(pgfleet), substituted: opts.pgfleetCmd !== undefined },
       dataset: info,

@@ -18,6 +18,7 @@ function makeReport(samples: Sample[]): BenchReport {
     node: 'v20.0.0',
     cpus: 2,
     memoryBytes: 24 * 2 ** 30,
+    loadAverage: { start: 0.5, end: 2.25 },
     pgBasebackup: { command: '/usr/bin/pg_basebackup', version: 'pg_basebackup 15' },
     pgfleet: { command: 'node pgfleet-basebackup.js', version: 'pgfleet 0.1.0', substituted: false },
     dataset: {
@@ -99,6 +100,10 @@ test('markdown table: every row has as many cells as the header, pipes escaped',
   for (const line of tableLines) assert.equal(cells(line), cells(tableLines[0] as string), line);
   assert.match(md, /^- gzip \/ pgfleet failed: exit code 1: unsupported \\\| really$/m);
   assert.match(md, /^\|( --- \|)( ---: \|){8}( --- \|)$/m);
+});
+
+test('the headline gives the load average around the measurements', () => {
+  assert.match(renderText(makeReport(samples)), /^machine: 2 CPUs, 24\.00 GB RAM, load average 0\.50 at start, 2\.25 at end; node v20\.0\.0, commit abc1234$/m);
 });
 
 test('a substituted pgfleet command is flagged in the headline', () => {

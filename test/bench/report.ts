@@ -28,6 +28,8 @@ export interface BenchReport {
   node: string;
   cpus: number;
   memoryBytes: number;
+  /** 1-minute load average when the measurements began and ended (other work skews timings). */
+  loadAverage: { start: number; end: number };
   pgBasebackup: { command: string; version: string };
   pgfleet: { command: string; version: string; substituted: boolean };
   dataset: DatasetInfo;
@@ -132,7 +134,8 @@ function headline(report: BenchReport): string[] {
     `pg_basebackup: ${report.pgBasebackup.command} (${report.pgBasebackup.version})`,
     `pgfleet: ${report.pgfleet.command} (${report.pgfleet.version})` +
       (report.pgfleet.substituted ? ' -- SUBSTITUTED, not pgfleet-basebackup' : ''),
-    `machine: ${report.cpus} CPUs, ${formatBytes(report.memoryBytes)} RAM, node ${report.node}, commit ${report.commit ?? 'unknown'}`,
+    `machine: ${report.cpus} CPUs, ${formatBytes(report.memoryBytes)} RAM, load average ${report.loadAverage.start.toFixed(2)} at start, ` +
+      `${report.loadAverage.end.toFixed(2)} at end; node ${report.node}, commit ${report.commit ?? 'unknown'}`,
   ];
   return lines;
 }
