@@ -1,0 +1,37 @@
+/** `pgfleet certs init DIR`: a private CA and certificates for the controller, the CLI and agents. */
+import type { Command } from 'commander';
+import { InvalidOptionError } from '@pgfleet/core';
+import { initCertificates, type CertTool } from '../tls/certs-init.js';
+import type { CommandContext } from './command-context.js';
+import { printJson } from './output.js';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+export function registerCerts(program: Command, ctx: CommandContext): void {
+  const certs = program.command('certs').description('manage TLS certificates');
+  certs.command('init')
+    .description('create a CA and certificates in DIR (existing files are kept, missing ones added)')
+    .argument('<dir>', 'output directory')
+    .option('--agent <name>', 'an agent to make a certificate for (repeatable; default "agent")', collect, [])
+    .option('--host <name>', 'extra host name or IP address for every certificate (repeatable)', collect, [])
+    .option('--days <n>', 'validity of the leaf certificates in days', '825')
+    .option('--tool <tool>', 'openssl, node or auto (openssl when installed)', 'auto')
+    .option('--json', 'print the result as JSON')
+    .action(async (dir: string, opts: { agent: string[]; host: string[]; days: string; tool: string; json?: boolean }) => {
+      if (!['auto', 'openssl', 'node'].includes(opts.tool)) {
+        throw new InvalidOptionError(`invalid value "${opts.tool}" for option --tool`, { hint: 'Use openssl, node or auto.' });
+      }
+      if (!/^\d+$/.test(opts.days)) throw new InvalidOptionError(`invalid value "${opts.days}" for option --days`);
+      const result = await initCertificates({
+        dir, agents: opts.agent, hosts: opts.host, days: Number(opts.days), tool: opts.tool as CertTool | 'auto',
+      });
+      if (opts.json) {
+        printJson(ctx.io, result);
+      } else {
+        ctx.io.stdout(`${result.caCreated ? 'created a new CA' : 'used the existing CA'} in "${dir}" (${result.tool})\n`);
+        for (const f of result.created) ctx.io.stdout(`created "${f}"\n`);
+        for (const k of result.kept) ctx.io.stdout(`kept existing "${k}" certificate\n`);
+      }
+      ctx.setExitCode(0);
+    });
+}

@@ -1,0 +1,86 @@
+/**
+ * The CLI's connection to the controller daemon. Address: --controller, else
+ * PGFLEET_CONTROLLER, else 127.0.0.1:7400. TLS (mutual): --ca/--cert/--key, else
+ * PGFLEET_CA/PGFLEET_CERT/PGFLEET_KEY, else --certs DIR / PGFLEET_CERTS holding ca.crt,
+ * cli.crt and cli.key (what `pgfleet certs init DIR` writes). Plaintext only with --insecure
+ * (or PGFLEET_INSECURE=1). Every call first checks the controller's protocol version.
+ */
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { InvalidOptionError } from '@pgfleet/core';
+import { DEFAULT_LISTEN } from '../config.js';
+import type { ControllerClient as GeneratedControllerClient } from '../gen/controller/pgfleet/v1/Controller.js';
+import type { ControllerInfo__Output } from '../gen/controller/pgfleet/v1/ControllerInfo.js';
+import { controllerDefinition, serviceDefinition } from '../rpc/proto.js';
+import { fromServiceError } from '../rpc/wire-errors.js';
+import { clientCredentials, readTlsFiles } from '../tls/credentials.js';
+import { CONTROLLER_PROTOCOL_VERSION, PGFLEET_VERSION, checkProtocolCompatibility } from '../version.js';
+
+export interface ConnectionOptions {
+  controller?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  certs?: string;
+  insecure?: boolean;
+}
+
+export interface ControllerConnection {
+  client: GeneratedControllerClient;
+  address: string;
+  peer: string;
+  info: ControllerInfo__Output;
+  close(): void;
+}
+
+type UnaryMethod<Req, Res> = (req: Req, callback: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
+
+/** Calls a unary method, mapping failures to catalogue errors naming the controller. */
+export function callUnary<Req, Res>(conn: Pick<ControllerConnection, 'peer'>, method: UnaryMethod<Req, Res>, req: Req, name: string): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    method(req, (err, res) => (err || res === undefined ? reject(fromServiceError(err, { peer: conn.peer, method: name })) : resolve(res)));
+  });
+}
+
+/** Iterates a server stream, mapping failures to catalogue errors naming the controller. */
+export async function* readStream<T>(conn: Pick<ControllerConnection, 'peer'>, stream: grpc.ClientReadableStream<T>, name: string): AsyncGenerator<T> {
+  try {
+    for await (const item of stream) yield item as T;
+  } catch (err) {
+    throw fromServiceError(err, { peer: conn.peer, method: name });
+  }
+}
+
+export async function connectController(options: ConnectionOptions, env: NodeJS.ProcessEnv = process.env): Promise<ControllerConnection> {
+  const address = options.controller ?? env['PGFLEET_CONTROLLER'] ?? DEFAULT_LISTEN;
+  const insecure = options.insecure === true || env['PGFLEET_INSECURE'] === '1';
+  let credentials: grpc.ChannelCredentials;
+  if (insecure) {
+    credentials = clientCredentials(null);
+  } else {
+    const dir = options.certs ?? env['PGFLEET_CERTS'];
+    const ca = options.ca ?? env['PGFLEET_CA'] ?? (dir ? join(dir, 'ca.crt') : undefined);
+    const cert = options.cert ?? env['PGFLEET_CERT'] ?? (dir ? join(dir, 'cli.crt') : undefined);
+    const key = options.key ?? env['PGFLEET_KEY'] ?? (dir ? join(dir, 'cli.key') : undefined);
+    if (!ca || !cert || !key) {
+      throw new InvalidOptionError('no client certificate configured', {
+        hint: 'Give --certs DIR (or PGFLEET_CERTS) with ca.crt, cli.crt and cli.key, or --ca, --cert and --key; --insecure only for a daemon running without TLS.',
+      });
+    }
+    credentials = clientCredentials(await readTlsFiles({ ca, cert, key }));
+  }
+  const Ctor = grpc.makeClientConstructor(serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'), 'Controller');
+  const client = new Ctor(address, credentials, {
+    'grpc.max_receive_message_length': 8 * 1024 * 1024,
+  }) as unknown as GeneratedControllerClient;
+  const peer = `controller "${address}"`;
+  try {
+    const info = await callUnary({ peer }, client.getControllerInfo.bind(client) as UnaryMethod<object, ControllerInfo__Output>,
+      { clientVersion: PGFLEET_VERSION, clientProtocolVersion: CONTROLLER_PROTOCOL_VERSION }, 'GetControllerInfo');
+    checkProtocolCompatibility(CONTROLLER_PROTOCOL_VERSION, info.protocolVersion, { peer, self: 'pgfleet CLI' });
+    return { client, address, peer, info, close: () => client.close() };
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * `pgfleet restore CLUSTER [--backup ID|latest] --agent NAME -D PGDATA [-T OLD=NEW]...
+ *  --mode standby|promote|none [--start] [--port N]`: the daemon streams the backup to the
+ * agent, which restores it (relocating tablespaces, rewriting tablespace_map), optionally starts
+ * it and reports what PostgreSQL itself says: recovery state, timeline, tablespace locations.
+ * The agent's statement of what the copy will be is printed before anything is written.
+ */
+import { isAbsolute } from 'node:path';
+import type { Command } from 'commander';
+import { InvalidOptionError } from '@pgfleet/core';
+import type { RestoreBackupEvent__Output } from '../gen/controller/pgfleet/v1/RestoreBackupEvent.js';
+import { connectController, readStream } from './client.js';
+import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
+import { formatBytes, formatDuration, formatProgress, printJson } from './output.js';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/** pg_basebackup's -T OLDDIR=NEWDIR ("\=" for a literal "="), both absolute. */
+export function parseTablespaceMapping(text: string): { oldDir: string; newDir: string } {
+  let oldDir = '';
+  let newDir = '';
+  let seenEq = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i] as string;
+    if (c === '\\' && text[i + 1] === '=') {
+      if (seenEq) newDir += '='; else oldDir += '=';
+      i += 1;
+    } else if (c === '=') {
+      if (seenEq) throw new InvalidOptionError('multiple "=" signs in tablespace mapping');
+      seenEq = true;
+    } else if (seenEq) {
+      newDir += c;
+    } else {
+      oldDir += c;
+    }
+  }
+  if (!seenEq || oldDir === '' || newDir === '') throw new InvalidOptionError(`invalid tablespace mapping format "${text}", must be "OLDDIR=NEWDIR"`);
+  if (!isAbsolute(oldDir)) throw new InvalidOptionError(`old directory is not an absolute path in tablespace mapping: ${oldDir}`);
+  if (!isAbsolute(newDir)) throw new InvalidOptionError(`new directory is not an absolute path in tablespace mapping: ${newDir}`);
+  return { oldDir, newDir };
+}
+
+export function registerRestore(program: Command, ctx: CommandContext): void {
+  addConnectionOptions(program.command('restore').description('restore a backup through an agent'))
+    .argument('<cluster>', 'cluster whose backup to restore')
+    .option('--backup <id>', 'backup id or "latest"', 'latest')
+    .requiredOption('--agent <name>', 'agent that restores (the target host)')
+    .requiredOption('-D, --pgdata <dir>', 'target data directory on the agent\'s host (absent or empty)')
+    .option('-T, --tablespace-mapping <OLD=NEW>', 'relocate the tablespace at OLD to NEW (repeatable)', collect, [])
+    .option('--mode <mode>', 'what the copy becomes: standby, promote or none')
+    .option('--start', 'start the restored instance and report on it')
+    .option('--port <n>', 'port for the started instance')
+    .option('--waldir <dir>', 'put pg_wal in this directory (symbolic link)')
+    .option('--primary-conninfo <conninfo>', 'standby mode: connection to the primary')
+    .option('--json', 'print the result as JSON')
+    .action(async (cluster: string, opts: Record<string, unknown>) => {
+      const mappings = (opts['tablespaceMapping'] as string[]).map(parseTablespaceMapping);
+      const portText = opts['port'] as string | undefined;
+      if (portText !== undefined && !/^[1-9][0-9]{0,4}$/.test(portText)) throw new InvalidOptionError(`invalid port number: "${portText}"`);
+      const json = opts['json'] === true;
+      const say = (line: string): void => { if (!json) ctx.io.stderr(line + '\n'); };
+      const conn = await connectController(connectionOptions(opts), ctx.io.env);
+      let done: RestoreBackupEvent__Output | null = null;
+      let plan = '';
+      let last = 0;
+      const every = ctx.io.isTty ? 1000 : 5000;
+      try {
+        const stream = conn.client.restoreBackup({
+          cluster, backupId: opts['backup'] as string, agent: opts['agent'] as string, pgdata: opts['pgdata'] as string,
+          tablespaceMappings: mappings, mode: (opts['mode'] as string | undefined) ?? '', start: opts['start'] === true,
+          port: portText ? Number(portText) : 0, waldir: (opts['waldir'] as string | undefined) ?? '',
+          primaryConninfo: (opts['primaryConninfo'] as string | undefined) ?? '',
+        });
+        for await (const ev of readStream<RestoreBackupEvent__Output>(conn, stream, 'RestoreBackup')) {
+          if (ev.kind === 'STARTED') {
+            say(`restoring backup ${ev.backupId} of cluster "${cluster}" (${formatBytes(Number(ev.totalBytes))}) on agent "${ev.agent}"`);
+          } else if (ev.kind === 'PLAN') {
+            plan = ev.message;
+            say(ev.message);
+          } else if (ev.kind === 'PROGRESS') {
+            const now = Date.now();
+            if (now - last < every) continue;
+            last = now;
+            say(`${ev.phase}${ev.file ? ` ${ev.file}` : ''}: ${formatProgress({ doneBytes: Number(ev.doneBytes), totalBytes: Number(ev.totalBytes), rateBytesPerSecond: ev.rateBytesPerSecond, etaSeconds: ev.etaSeconds })}`);
+          } else if (ev.kind === 'DONE') {
+            done = ev;
+          }
+        }
+      } finally {
+        conn.close();
+      }
+      const r = done as RestoreBackupEvent__Output | null;
+      if (r === null) {
+        ctx.setExitCode(0);
+        return;
+      }
+      const tablespaces = r.tablespaces.map((t) => ({ oid: t.oid, originalLocation: t.originalLocation, location: t.location }));
+      if (json) {
+        printJson(ctx.io, {
+          cluster, backupId: r.backupId, agent: r.agent, plan, dataDirectory: r.dataDirectory, mode: r.mode, major: r.major,
+          walDir: r.walDir || null, verified: r.verified, bytes: Number(r.bytes), durationMs: Number(r.durationMs), warnings: r.warnings,
+          tablespaces,
+          instance: r.started ? { inRecovery: r.inRecovery, recoveryState: r.recoveryState, timeline: r.timeline, port: r.port, serverVersion: r.serverVersion } : null,
+        });
+      } else {
+        ctx.io.stdout(`restored backup ${r.backupId} into "${r.dataDirectory}" on agent "${r.agent}" (mode ${r.mode}, ${formatBytes(Number(r.bytes))} in ${formatDuration(Number(r.durationMs) / 1000)})\n`);
+        for (const t of tablespaces) ctx.io.stdout(`tablespace ${t.oid}: "${t.location}" (was "${t.originalLocation}")\n`);
+        for (const w of r.warnings) ctx.io.stdout(`warning: ${w}\n`);
+        if (r.started) {
+          ctx.io.stdout(`server ${r.serverVersion} running on port ${r.port}: ${r.inRecovery ? 'in recovery (read-only)' : 'read-write'}${r.recoveryState ? ` (${r.recoveryState})` : ''}, timeline ${r.timeline}\n`);
+        }
+      }
+      ctx.setExitCode(0);
+    });
+}

@@ -1,0 +1,205 @@
+/**
+ * One cluster's backup into the repository, all or nothing:
+ *   reserve an id and a staging directory -> take the backup into it (through the cluster's
+ *   agent, or directly over the replication protocol) -> verify it against its backup_manifest
+ *   (files and WAL) -> commit (backup.json written last, directory renamed into place).
+ * On any failure the staging directory is removed before the error is rethrown, so nothing of
+ * the attempt is ever listed or left behind; a crash of the daemon itself leaves a ".tmp-*"
+ * directory that the next start removes.
+ * Progress goes to `emit` (throttled): bytes, total estimate, rate and ETA.
+ */
+import { VerifyError, verifyBackup } from '@pgfleet/core';
+import type { ClusterConfig } from '../config.js';
+import { parseCompressionSpec, runBaseBackup, type BaseBackupRunOptions } from '../core-api.js';
+import type { BackupMetadata, BackupMetadataTablespace } from '../repository/backup-metadata.js';
+import { METADATA_FORMAT } from '../repository/backup-metadata.js';
+import { abortBackup, beginBackup, commitBackup, listStagedFiles, type StagedBackup } from '../repository/staging.js';
+import { AGENT_PROTOCOL_VERSION, PGFLEET_VERSION } from '../version.js';
+import type { AgentClient } from './agent-client.js';
+import { receiveAgentBackup } from './agent-backup-stream.js';
+import { ProgressMeter, type ProgressReading } from './progress-meter.js';
+
+export type ClusterBackupEvent =
+  | { kind: 'started'; cluster: string; backupId: string; via: string }
+  | ({ kind: 'progress' | 'verifying'; cluster: string; backupId: string } & ProgressReading)
+  | { kind: 'completed'; cluster: string; backupId: string; metadata: BackupMetadata; path: string };
+
+export interface ClusterBackupOptions {
+  repository: string;
+  cluster: ClusterConfig;
+  /** The cluster's agent, or null for a direct backup. */
+  agent: AgentClient | null;
+  signal?: AbortSignal;
+  emit?: (event: ClusterBackupEvent) => void;
+  /** Minimum interval between progress events (default 500 ms). */
+  progressIntervalMs?: number;
+}
+
+/** What a backup run tells us, whichever way it ran. */
+interface TakenBackup {
+  systemIdentifier: string;
+  serverVersionNum: number;
+  timeline: number;
+  startLsn: string;
+  endLsn: string;
+  tablespaces: BackupMetadataTablespace[];
+  dataBytes: number;
+}
+
+export async function backupCluster(options: ClusterBackupOptions): Promise<{ metadata: BackupMetadata; path: string }> {
+  const { cluster } = options;
+  const emit = options.emit ?? (() => {});
+  const staged = await beginBackup(options.repository, cluster.name);
+  const via = options.agent ? `agent:${options.agent.name}` : 'direct';
+  const interval = options.progressIntervalMs ?? 500;
+  const meter = new ProgressMeter();
+  let lastEmit = 0;
+  const progress = (kind: 'progress' | 'verifying', done: number, total: number, force = false): void => {
+    const now = Date.now();
+    if (!force && now - lastEmit < interval) return;
+    lastEmit = now;
+    emit({ kind, cluster: cluster.name, backupId: staged.id, ...meter.update(done, total, now) });
+  };
+
+  try {
+    emit({ kind: 'started', cluster: cluster.name, backupId: staged.id, via });
+    const label = `pgfleet ${cluster.name} ${staged.id}`;
+    const taken = options.agent
+      ? await takeThroughAgent(options.agent, cluster, staged, label, progress, options.signal)
+      : await takeDirect(cluster, staged, label, progress, options.signal);
+
+    // Verify what is on disk before it may become usable.
+    const verifyMeter = new ProgressMeter();
+    progress('verifying', 0, 0, true);
+    const verified = await verifyBackup(staged.dir, {
+      format: 'tar',
+      onProgress: (p) => {
+        const now = Date.now();
+        if (now - lastEmit < interval) return;
+        lastEmit = now;
+        emit({ kind: 'verifying', cluster: cluster.name, backupId: staged.id, ...verifyMeter.update(p.doneBytes, p.totalBytes, now) });
+      },
+    });
+    if (!verified.ok) {
+      const first = verified.problems[0];
+      const more = verified.problems.length > 1 ? ` (and ${verified.problems.length - 1} more problems)` : '';
+      throw new VerifyError(`backup of cluster "${cluster.name}" does not match its manifest: ${first?.message ?? 'unknown problem'}${more}`, {
+        ...(first?.hint ? { hint: first.hint } : {}),
+      });
+    }
+    options.signal?.throwIfAborted();
+
+    // The archive of each tablespace as stored (with the client compression suffix).
+    const stored = (await listStagedFiles(staged.dir)).map((f) => f.name);
+    const tablespaces = taken.tablespaces.map((t) => ({
+      ...t,
+      archive: stored.find((n) => n === `${t.oid}.tar` || n.startsWith(`${t.oid}.tar.`)) ?? t.archive,
+    }));
+
+    const finishedAt = new Date();
+    const committed = await commitBackup(staged, {
+      format: METADATA_FORMAT,
+      id: staged.id,
+      cluster: cluster.name,
+      type: 'full',
+      status: 'ok',
+      label,
+      startLsn: taken.startLsn,
+      endLsn: taken.endLsn,
+      timeline: taken.timeline,
+      systemIdentifier: taken.systemIdentifier,
+      serverVersionNum: taken.serverVersionNum,
+      tablespaces,
+      dataBytes: taken.dataBytes,
+      compression: cluster.compression,
+      walMethod: cluster.walMethod,
+      via,
+      startedAt: staged.startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      verifiedAt: finishedAt.toISOString(),
+      pgfleetVersion: PGFLEET_VERSION,
+    });
+    emit({ kind: 'completed', cluster: cluster.name, backupId: staged.id, ...committed });
+    return committed;
+  } catch (err) {
+    await abortBackup(staged);
+    throw err;
+  }
+}
+
+type Progress = (kind: 'progress', done: number, total: number, force?: boolean) => void;
+
+async function takeDirect(cluster: ClusterConfig, staged: StagedBackup, label: string, progress: Progress, signal?: AbortSignal): Promise<TakenBackup> {
+  const options: BaseBackupRunOptions = {
+    connection: { connectionString: cluster.conninfo },
+    // A daemon has no terminal: passwords come from the conninfo, PGPASSWORD or .pgpass.
+    passwordPrompt: 'never',
+    pgdata: staged.dir,
+    format: 'tar',
+    walMethod: cluster.walMethod,
+    slot: null,
+    createSlot: false,
+    temporarySlot: cluster.walMethod === 'stream',
+    compression: parseCompressionSpec(cluster.compression),
+    writeRecoveryConf: false,
+    tablespaceMappings: [],
+    waldir: null,
+    checkpoint: cluster.checkpoint,
+    label,
+    noClean: false,
+    sync: true,
+    progress: true,
+    estimateSize: true,
+    maxRateKbPerSec: cluster.maxRateKb,
+    statusIntervalSec: 10,
+    verbose: 0,
+    manifest: true,
+    manifestChecksums: 'CRC32C',
+    manifestForceEncode: false,
+    verifyChecksums: true,
+  };
+  const result = await runBaseBackup(options, {
+    info() {},
+    progress: (state, final) => progress('progress', state.doneBytes, state.totalKb * 1024, final),
+  }, signal ? { signal } : {});
+  return {
+    systemIdentifier: result.systemIdentifier,
+    serverVersionNum: result.serverVersionNum,
+    timeline: result.timeline,
+    startLsn: result.startLsn,
+    endLsn: result.endLsn,
+    tablespaces: result.tablespaces.map((t) => ({ oid: t.oid, location: t.location, archive: t.archive ?? '' })),
+    dataBytes: result.bytes,
+  };
+}
+
+async function takeThroughAgent(
+  agent: AgentClient, cluster: ClusterConfig, staged: StagedBackup, label: string, progress: Progress, signal?: AbortSignal,
+): Promise<TakenBackup> {
+  const events = agent.backup({
+    conninfo: cluster.conninfo,
+    label,
+    checkpoint: cluster.checkpoint,
+    walMethod: cluster.walMethod,
+    compression: cluster.compression,
+    manifestChecksums: 'CRC32C',
+    maxRateKb: cluster.maxRateKb ?? 0,
+    protocolVersion: AGENT_PROTOCOL_VERSION,
+  }, signal);
+  const outcome = await receiveAgentBackup(events, {
+    dir: staged.dir,
+    peer: agent.peer,
+    onProgress: (p) => progress('progress', p.doneBytes > 0 ? p.doneBytes : p.receivedBytes, p.totalBytes),
+  });
+  const r = outcome.result;
+  progress('progress', Number(r.bytes), Number(r.bytes), true);
+  return {
+    systemIdentifier: r.systemIdentifier,
+    serverVersionNum: r.serverVersionNum,
+    timeline: r.timeline,
+    startLsn: r.startLsn,
+    endLsn: r.endLsn,
+    tablespaces: r.tablespaces.map((t) => ({ oid: t.oid, location: t.location, archive: t.archive })),
+    dataBytes: Number(r.bytes),
+  };
+}

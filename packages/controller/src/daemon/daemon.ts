@@ -1,0 +1,84 @@
+/**
+ * The controller daemon: `startDaemon(config)` cleans the repository of whatever an earlier
+ * run left (staging and half-expired directories: a crash mid-backup never leaves a usable
+ * backup nor partial files after the next start), binds the gRPC server (mutual TLS unless
+ * `insecure`) and serves controller.proto. `stop()` aborts running work (which removes its
+ * staging directories) and closes the server and the agent channels.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ConnectError } from '@pgfleet/core';
+import type { FleetConfig } from '../config.js';
+import { cleanupCluster } from '../repository/cleanup.js';
+import { controllerDefinition, serviceDefinition } from '../rpc/proto.js';
+import { readTlsFiles, serverCredentials, type TlsMaterial } from '../tls/credentials.js';
+import { AgentClient, CHANNEL_OPTIONS } from './agent-client.js';
+import { createControllerHandlers, type DaemonLogger } from './controller-service.js';
+import { ClusterLocks } from './fleet-runner.js';
+
+export interface RunningDaemon {
+  /** The bound port (useful with port 0). */
+  port: number;
+  address: string;
+  stop(): Promise<void>;
+}
+
+export interface StartDaemonOptions {
+  logger?: DaemonLogger;
+}
+
+export const stderrLogger: DaemonLogger = {
+  info: (m) => process.stderr.write(`${new Date().toISOString()} pgfleet: ${m}\n`),
+  error: (m) => process.stderr.write(`${new Date().toISOString()} pgfleet: error: ${m}\n`),
+};
+
+export async function startDaemon(config: FleetConfig, options: StartDaemonOptions = {}): Promise<RunningDaemon> {
+  const logger = options.logger ?? stderrLogger;
+  const tls: TlsMaterial | null = config.tls ? await readTlsFiles(config.tls) : null;
+
+  for (const c of config.clusters) {
+    const { removed, kept } = await cleanupCluster(config.repository, c.name);
+    for (const r of removed) logger.info(`removed leftover "${r}"`);
+    for (const k of kept) logger.error(`unusable backup "${k.path}" left in place: ${k.reason}`);
+  }
+
+  const agents = new Map(config.agents.map((a) => [a.name, new AgentClient(a, tls)]));
+  const shutdown = new AbortController();
+  const server = new grpc.Server(CHANNEL_OPTIONS);
+  server.addService(
+    serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'),
+    createControllerHandlers({
+      config, agents, locks: new ClusterLocks(), inUse: new Map(), logger, shutdown: shutdown.signal,
+    }),
+  );
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${host}:${config.listen.port}`, serverCredentials(tls), (err, bound) => {
+      if (err) {
+        reject(new ConnectError(`could not listen on "${config.listen.host}:${config.listen.port}": ${err.message}`, {
+          hint: 'Is another pgfleet daemon running? Change "listen" or stop the other process.',
+        }));
+      } else {
+        resolve(bound);
+      }
+    });
+  });
+  const address = `${config.listen.host}:${port}`;
+  logger.info(`controller listening on ${address} (${tls ? 'mutual TLS' : 'INSECURE, no TLS'}), repository "${config.repository}"`);
+
+  let stopped = false;
+  return {
+    port,
+    address,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      shutdown.abort(new Error('daemon shutting down'));
+      // Let running work see the abort and clean up, then close.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 10_000);
+        server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+      });
+      for (const a of agents.values()) a.close();
+    },
+  };
+}
