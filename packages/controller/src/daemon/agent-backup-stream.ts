@@ -11,9 +11,9 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ProtocolError, fileError } from '@pgfleet/core';
-import type { BackupEvent__Output } from '../gen/agent-backup/pgfleet/v1/backup/BackupEvent.js';
-import type { BackupResult__Output } from '../gen/agent-backup/pgfleet/v1/backup/BackupResult.js';
-import type { BackupStarted__Output } from '../gen/agent-backup/pgfleet/v1/backup/BackupStarted.js';
+import type { BackupEvent__Output } from '../gen/agent/pgfleet/v1/BackupEvent.js';
+import type { BackupResult__Output } from '../gen/agent/pgfleet/v1/BackupResult.js';
+import type { BackupStarted__Output } from '../gen/agent/pgfleet/v1/BackupStarted.js';
 
 const FILE_NAME = /^(?:(?:base|pg_wal|[1-9][0-9]*)\.tar(?:\.gz|\.lz4|\.zst)?|backup_manifest)$/;
 

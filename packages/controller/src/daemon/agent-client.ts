@@ -1,6 +1,5 @@
 /**
- * The controller's client of one agent (agent.proto, plus the proposed Backup messages of
- * BACKUP-RPC.md). Every call checks the agent's protocol version first (GetInfo, cached for
+ * The controller's client of one agent (agent.proto: GetInfo, Backup, Restore). Every call checks the agent's protocol version first (GetInfo, cached for
  * the life of the channel) and every failure comes back as a catalogue error naming the agent
  * (wire-errors.ts). Mutual TLS with the controller's own certificate unless insecure.
  */
@@ -11,9 +10,9 @@ import type { AgentClient as GeneratedAgentClient } from '../gen/agent/pgfleet/v
 import type { AgentInfo__Output } from '../gen/agent/pgfleet/v1/AgentInfo.js';
 import type { RestoreEvent__Output } from '../gen/agent/pgfleet/v1/RestoreEvent.js';
 import type { RestoreRequest } from '../gen/agent/pgfleet/v1/RestoreRequest.js';
-import type { BackupEvent__Output } from '../gen/agent-backup/pgfleet/v1/backup/BackupEvent.js';
-import type { BackupRequest } from '../gen/agent-backup/pgfleet/v1/backup/BackupRequest.js';
-import { agentBackupMethod, agentDefinition, serviceDefinition } from '../rpc/proto.js';
+import type { BackupEvent__Output } from '../gen/agent/pgfleet/v1/BackupEvent.js';
+import type { BackupRequest } from '../gen/agent/pgfleet/v1/BackupRequest.js';
+import { agentDefinition, serviceDefinition } from '../rpc/proto.js';
 import { fromServiceError } from '../rpc/wire-errors.js';
 import { clientCredentials, type TlsMaterial } from '../tls/credentials.js';
 import { AGENT_PROTOCOL_VERSION, PGFLEET_VERSION, checkProtocolCompatibility } from '../version.js';
@@ -75,10 +74,7 @@ export class AgentClient {
   async *backup(request: BackupRequest, signal?: AbortSignal): AsyncGenerator<BackupEvent__Output> {
     await this.requireCapability('backup', 'take backups',
       'Upgrade the agent to a release with the Backup call, or remove "agent" from the cluster so that the controller connects to the server directly.');
-    const method = agentBackupMethod();
-    const call = (this.client as unknown as grpc.Client).makeServerStreamRequest(
-      method.path, method.requestSerialize, method.responseDeserialize, request, new grpc.Metadata(), {},
-    ) as grpc.ClientReadableStream<BackupEvent__Output>;
+    const call = this.client.backup(request);
     const onAbort = (): void => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {

@@ -1,14 +1,13 @@
 /**
  * Loads the wire contracts at run time with @grpc/proto-loader, using the same options the
  * type generator uses (package.json "gen": longs=String, enums=String, defaults, oneofs), so
- * the objects on the wire have the shapes of src/gen. Each file is loaded on its own: they
- * share the package pgfleet.v1 and must not collide.
+ * the objects on the wire have the shapes of src/gen. Each file is loaded on its own (they
+ * share the package pgfleet.v1):
  *   controller.proto  the controller's service (the CLI's client and the daemon's server)
- *   agent.proto       the agent's service (GetInfo, Restore, Instance)
- *   agent-backup.proto  the proposed Backup messages (proto/pgfleet/v1/BACKUP-RPC.md)
+ *   agent.proto       the agent's service (GetInfo, Backup, Restore, Instance)
  */
 import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
 const LOADER_OPTIONS: protoLoader.Options = {
@@ -21,7 +20,6 @@ const LOADER_OPTIONS: protoLoader.Options = {
 
 /** proto/pgfleet/v1 of the repository (from src/rpc or dist/rpc alike). */
 export const PROTO_DIR = fileURLToPath(new URL('../../../../proto/pgfleet/v1/', import.meta.url));
-const PACKAGE_PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 
 const cache = new Map<string, protoLoader.PackageDefinition>();
 
@@ -42,24 +40,9 @@ export function agentDefinition(): protoLoader.PackageDefinition {
   return loadDefinition(PROTO_DIR + 'agent.proto');
 }
 
-export function agentBackupDefinition(): protoLoader.PackageDefinition {
-  return loadDefinition(PACKAGE_PROTO_DIR + 'agent-backup.proto');
-}
-
 /** The service definition `name` ("pgfleet.v1.Controller") of a loaded file. */
 export function serviceDefinition(def: protoLoader.PackageDefinition, name: string): grpc.ServiceDefinition {
   const svc = def[name];
   if (svc === undefined || 'format' in svc) throw new Error(`service "${name}" not found in the loaded proto definition`);
   return svc as grpc.ServiceDefinition;
-}
-
-/**
- * The agent's Backup method as the proposal defines it, at the path the agent serves it:
- * /pgfleet.v1.Agent/Backup (the proposal's own service name only exists to carry the method).
- */
-export function agentBackupMethod(): grpc.MethodDefinition<object, object> {
-  const svc = serviceDefinition(agentBackupDefinition(), 'pgfleet.v1.backup.BackupProposal');
-  const method = svc['Backup'];
-  if (!method) throw new Error('method "Backup" missing from agent-backup.proto');
-  return { ...method, path: '/pgfleet.v1.Agent/Backup', originalName: 'Backup' } as grpc.MethodDefinition<object, object>;
 }

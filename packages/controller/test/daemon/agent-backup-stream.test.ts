@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { receiveAgentBackup } from '../../src/daemon/agent-backup-stream.js';
-import type { BackupEvent__Output } from '../../src/gen/agent-backup/pgfleet/v1/backup/BackupEvent.js';
+import type { BackupEvent__Output } from '../../src/gen/agent/pgfleet/v1/BackupEvent.js';
 import { tempDir } from '../repository/fixtures.js';
 
 const PEER = 'agent "db1"';
