@@ -29,6 +29,8 @@ export interface ControllerConnection {
   client: GeneratedControllerClient;
   address: string;
   peer: string;
+  /** The channel uses TLS. */
+  tls: boolean;
   info: ControllerInfo__Output;
   close(): void;
 }
@@ -36,18 +38,18 @@ export interface ControllerConnection {
 type UnaryMethod<Req, Res> = (req: Req, callback: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
 
 /** Calls a unary method, mapping failures to catalogue errors naming the controller. */
-export function callUnary<Req, Res>(conn: Pick<ControllerConnection, 'peer'>, method: UnaryMethod<Req, Res>, req: Req, name: string): Promise<Res> {
+export function callUnary<Req, Res>(conn: Pick<ControllerConnection, 'peer' | 'tls'>, method: UnaryMethod<Req, Res>, req: Req, name: string): Promise<Res> {
   return new Promise<Res>((resolve, reject) => {
-    method(req, (err, res) => (err || res === undefined ? reject(fromServiceError(err, { peer: conn.peer, method: name })) : resolve(res)));
+    method(req, (err, res) => (err || res === undefined ? reject(fromServiceError(err, { peer: conn.peer, method: name, tls: conn.tls })) : resolve(res)));
   });
 }
 
 /** Iterates a server stream, mapping failures to catalogue errors naming the controller. */
-export async function* readStream<T>(conn: Pick<ControllerConnection, 'peer'>, stream: grpc.ClientReadableStream<T>, name: string): AsyncGenerator<T> {
+export async function* readStream<T>(conn: Pick<ControllerConnection, 'peer' | 'tls'>, stream: grpc.ClientReadableStream<T>, name: string): AsyncGenerator<T> {
   try {
     for await (const item of stream) yield item as T;
   } catch (err) {
-    throw fromServiceError(err, { peer: conn.peer, method: name });
+    throw fromServiceError(err, { peer: conn.peer, method: name, tls: conn.tls });
   }
 }
 
@@ -75,10 +77,10 @@ export async function connectController(options: ConnectionOptions, env: NodeJS.
   }) as unknown as GeneratedControllerClient;
   const peer = `controller "${address}"`;
   try {
-    const info = await callUnary({ peer }, client.getControllerInfo.bind(client) as UnaryMethod<object, ControllerInfo__Output>,
+    const info = await callUnary({ peer, tls: !insecure }, client.getControllerInfo.bind(client) as UnaryMethod<object, ControllerInfo__Output>,
       { clientVersion: PGFLEET_VERSION, clientProtocolVersion: CONTROLLER_PROTOCOL_VERSION }, 'GetControllerInfo');
     checkProtocolCompatibility(CONTROLLER_PROTOCOL_VERSION, info.protocolVersion, { peer, self: 'pgfleet CLI' });
-    return { client, address, peer, info, close: () => client.close() };
+    return { client, address, peer, tls: !insecure, info, close: () => client.close() };
   } catch (err) {
     client.close();
     throw err;

@@ -34,11 +34,13 @@ export class AgentClient {
   readonly peer: string;
   private readonly client: GeneratedAgentClient;
   private info: AgentInfo__Output | null = null;
+  private readonly tls: boolean;
 
   constructor(config: AgentConfig, tls: TlsMaterial | null) {
     this.name = config.name;
     this.address = config.address;
     this.peer = `agent "${config.name}"`;
+    this.tls = tls !== null;
     const Ctor = grpc.makeClientConstructor(serviceDefinition(agentDefinition(), 'pgfleet.v1.Agent'), 'Agent');
     this.client = new Ctor(config.address, clientCredentials(tls), CHANNEL_OPTIONS) as unknown as GeneratedAgentClient;
   }
@@ -50,7 +52,7 @@ export class AgentClient {
       this.client.getInfo(
         { protocolVersion: AGENT_PROTOCOL_VERSION, client: `pgfleet-controller ${PGFLEET_VERSION}` },
         { deadline: Date.now() + GET_INFO_TIMEOUT_MS },
-        (err, value) => (err || !value ? reject(fromServiceError(err, { peer: this.peer, method: 'GetInfo' })) : resolve(value)),
+        (err, value) => (err || !value ? reject(fromServiceError(err, { peer: this.peer, method: 'GetInfo', tls: this.tls })) : resolve(value)),
       );
     });
     checkProtocolCompatibility(AGENT_PROTOCOL_VERSION, info.protocolVersion, { peer: this.peer, self: 'controller' });
@@ -81,11 +83,16 @@ export class AgentClient {
       for await (const event of call) yield event as BackupEvent__Output;
     } catch (err) {
       if (signal?.aborted) throw new CancelledError(`backup on ${this.peer} cancelled`);
-      throw fromServiceError(err, { peer: this.peer, method: 'Backup' });
+      throw fromServiceError(err, { peer: this.peer, method: 'Backup', tls: this.tls });
     } finally {
       signal?.removeEventListener('abort', onAbort);
       call.cancel();
     }
+  }
+
+  /** Whether the channel uses TLS (for error hints). */
+  get usesTls(): boolean {
+    return this.tls;
   }
 
   /** Opens the agent's Restore stream (bidirectional); errors are mapped by the caller. */

@@ -158,7 +158,7 @@ export async function relayRestore(options: RelayOptions): Promise<RestoreReport
         }
       }
     } catch (err) {
-      throw fromServiceError(err, { peer: agent.peer, method: 'Restore' });
+      throw fromServiceError(err, { peer: agent.peer, method: 'Restore', tls: agent.usesTls });
     }
   })();
 

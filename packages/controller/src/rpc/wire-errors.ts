@@ -10,7 +10,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as core from '@pgfleet/core';
 import {
-  AuthenticationError, CancelledError, ConnectError, InternalError, NotSupportedError, PgFleetError,
+  AuthenticationError, ConnectError, InternalError, NotSupportedError, PgFleetError,
   ProtocolError,
 } from '@pgfleet/core';
 
@@ -99,6 +99,8 @@ export interface FromServiceErrorContext {
   peer: string;
   /** The RPC, for "does not implement" messages. */
   method?: string;
+  /** The channel uses TLS (a refused certificate then looks like a failed connection). */
+  tls?: boolean;
 }
 
 /** Turns a failed call's error back into a catalogue error (see the module comment). */
@@ -112,7 +114,7 @@ export function fromServiceError(err: unknown, context: FromServiceErrorContext)
     const code = Number(metadataText(se.metadata, ERROR_CODE_KEY) ?? '99');
     return errorFromId(id, Number.isInteger(code) ? code : 99, details, metadataText(se.metadata, ERROR_HINT_KEY));
   }
-  const detail = details.replace(/^No connection established\. Last error: /, '');
+  const detail = cleanDetail(details);
   switch (se.code) {
     case grpc.status.UNAVAILABLE:
       if (isTlsFailure(detail)) {
@@ -121,14 +123,20 @@ export function fromServiceError(err: unknown, context: FromServiceErrorContext)
         });
       }
       return new ConnectError(`could not connect to ${context.peer}: ${lowerFirst(detail)}`, {
-        hint: 'Check that the process is running and listening on that address.',
+        hint: context.tls
+          ? 'Check that it is running and listening on that address, and that it accepts this certificate (signed by the same CA, see "pgfleet certs init").'
+          : 'Check that it is running and listening on that address.',
       });
     case grpc.status.UNIMPLEMENTED:
       return new NotSupportedError(`${context.peer} does not implement ${context.method ? `"${context.method}"` : 'this call'}`, {
         hint: 'Upgrade it to a pgfleet version with this feature.',
       });
     case grpc.status.CANCELLED:
-      return new CancelledError(`call to ${context.peer} cancelled`);
+      // Our own cancellations are recognised by the caller before it gets here: this one came
+      // from the other side or the connection (a peer killed mid-call looks like this).
+      return new ConnectError(`${context.peer} ended the call abruptly`, {
+        hint: 'Check whether it is still running; its log may say why.',
+      });
     case grpc.status.DEADLINE_EXCEEDED:
       return new ConnectError(`${context.peer} did not answer in time`);
     case grpc.status.UNAUTHENTICATED:
@@ -137,6 +145,15 @@ export function fromServiceError(err: unknown, context: FromServiceErrorContext)
     default:
       return new ProtocolError(`${context.peer} failed with gRPC status ${grpc.status[se.code] ?? se.code}: ${lowerFirst(detail)}`);
   }
+}
+
+/** grpc-js's connection failure text without its decorations (timestamps, empty notes). */
+function cleanDetail(details: string): string {
+  return details
+    .replace(/^No connection established\. Last error: /, '')
+    .replace(/\. Resolution note: ?$/, '')
+    .replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/, '')
+    .replace(/^error: /i, '');
 }
 
 function isTlsFailure(detail: string): boolean {

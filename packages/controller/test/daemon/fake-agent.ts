@@ -1,0 +1,59 @@
+// An in-process agent for unit tests of the controller's side of agent.proto (version
+// negotiation, capability checks, Backup stream handling, error propagation). It never fakes
+// PostgreSQL: a Backup script either replays events or streams files taken from a real server.
+import * as grpc from '@grpc/grpc-js';
+import type { AgentHandlers } from '../../src/gen/agent/pgfleet/v1/Agent.js';
+import type { AgentInfo } from '../../src/gen/agent/pgfleet/v1/AgentInfo.js';
+import type { BackupEvent } from '../../src/gen/agent/pgfleet/v1/BackupEvent.js';
+import type { BackupRequest__Output } from '../../src/gen/agent/pgfleet/v1/BackupRequest.js';
+import { agentDefinition, serviceDefinition } from '../../src/rpc/proto.js';
+import { toServiceError } from '../../src/rpc/wire-errors.js';
+import { serverCredentials, type TlsMaterial } from '../../src/tls/credentials.js';
+
+export interface FakeAgentOptions {
+  info?: Partial<AgentInfo>;
+  tls?: TlsMaterial | null;
+  /** Writes the events of one Backup call; throwing ends the call with that error. */
+  backup?: (req: BackupRequest__Output, write: (e: BackupEvent) => Promise<void>, call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>) => Promise<void>;
+}
+
+export interface FakeAgent {
+  address: string;
+  requests: BackupRequest__Output[];
+  /** Set when the controller cancelled a Backup call. */
+  cancelled: boolean;
+  stop(): Promise<void>;
+  kill(): void;
+}
+
+export async function startFakeAgent(options: FakeAgentOptions = {}): Promise<FakeAgent> {
+  const server = new grpc.Server();
+  const state: FakeAgent = {
+    address: '', requests: [], cancelled: false,
+    stop: () => new Promise((r) => server.tryShutdown(() => r())),
+    kill: () => server.forceShutdown(),
+  };
+  const handlers: Partial<AgentHandlers> = {
+    GetInfo: (_call, cb) => cb(null, {
+      agentVersion: '0.1.0', protocolVersion: '1.0', hostname: 'fake', capabilities: ['restore', 'backup'], ...options.info,
+    }),
+    Backup: (call) => {
+      state.requests.push(call.request);
+      call.on('cancelled', () => { state.cancelled = true; });
+      const write = (e: BackupEvent): Promise<void> => new Promise((resolve) => {
+        if (call.cancelled) { resolve(); return; }
+        if (call.write(e)) resolve(); else call.once('drain', () => resolve());
+      });
+      (options.backup ?? (async () => {}))(call.request, write, call).then(
+        () => call.end(),
+        (err: unknown) => call.emit('error', toServiceError(err)),
+      );
+    },
+  };
+  server.addService(serviceDefinition(agentDefinition(), 'pgfleet.v1.Agent'), handlers as grpc.UntypedServiceImplementation);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync('127.0.0.1:0', serverCredentials(options.tls ?? null), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  state.address = `127.0.0.1:${port}`;
+  return state;
+}
