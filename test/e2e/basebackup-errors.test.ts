@@ -42,7 +42,6 @@ const binary = baseBackupBinary();
 const candidates = versionsUnderTest().filter((v) => v <= binary.maxServerVersion);
 const version = candidates.includes(15) ? 15 : candidates[candidates.length - 1];
 const PASSWORD = 'right horse battery';
-const PGFLEET_ONLY = `pgfleet's own texts: ${binary.name} is the reference binary`;
 
 interface Expectation {
   /** Text the error line must contain, whichever tool (usually the server's message). */
@@ -268,7 +267,7 @@ describe(`${binary.name}: failures exit 1, say why, and leave nothing behind`, {
     });
   });
 
-  test('SIGINT in the middle of the backup removes what was written', { skip: !binary.isPgfleet && `${PGFLEET_ONLY}; pg_basebackup dies of SIGINT without cleanup` }, async () => {
+  test('SIGINT in the middle of the backup removes what was written', { skip: !binary.isPgfleet && `${binary.name} is not pgfleet: pg_basebackup dies of SIGINT without cleaning up` }, async () => {
     await waitForWalSenders(cluster, 0);
     const dir = path.join(work, 'sigint');
     const tablespaceDir = path.join(work, 'sigint-ts');
