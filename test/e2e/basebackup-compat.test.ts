@@ -2,12 +2,13 @@
 //
 // For servers 13, 14 and 15 (the ones the system pg_basebackup 15 accepts), on one cluster
 // with two tablespaces and data per version:
-//   - `-F t -X stream -c fast`, and once per version with client or server compression (-z on
-//     13, -Z client-lz4 on 14, -Z server-gzip on 15): the names in the output directory and
-//     the member names inside every archive equal pg_basebackup 15's for the same cluster and
-//     flags (WAL segment names, which differ from one backup to the next, are compared as a
-//     shape; archive_status/*.done entries, whose presence depends on timing, must name a
-//     segment of the same archive);
+//   - `-F t -X stream -c fast`, once per version with client or server compression (-z on
+//     13, -Z client-lz4 on 14, -Z server-gzip on 15), and with -R: the names in the output
+//     directory, and the name, type, mode and numeric owner of every member of every archive
+//     equal pg_basebackup 15's for the same cluster and flags (WAL segment names, which differ
+//     from one backup to the next, are compared as a shape; archive_status/*.done entries,
+//     whose presence depends on timing, must name a segment of the same archive); with -R the
+//     standby.signal and postgresql.auto.conf inside base.tar are byte-identical too;
 //   - `-F p -X stream -R -T ...` connecting with -h/-p/-U: standby.signal exists and
 //     postgresql.auto.conf is byte-identical to pg_basebackup's (so primary_conninfo carries
 //     the same parameters), and the system pg_verifybackup 15 accepts the backup (our manifest,
@@ -35,7 +36,8 @@ import {
   describeRun,
   dirNames,
   isWalSegmentName,
-  listTar,
+  listTarVerbose,
+  readTarMember,
   parseConninfo,
   primaryConninfoOf,
   runBaseBackup,
@@ -54,26 +56,28 @@ const COMPRESSED_FLAGS: Partial<Record<PgVersion, string[]>> = {
 };
 
 /**
- * Member names of every archive in a tar-format backup directory, normalised so that two
- * backups of the same idle cluster compare equal: in pg_wal.tar each WAL segment becomes
+ * Every archive of a tar-format backup directory as `tar -tv --numeric-owner` shows it, one
+ * "mode uid/gid name" line per member (sizes and times left out), normalised so that two
+ * backups of the same idle cluster compare equal: in pg_wal.tar each WAL segment name becomes
  * "<segment>" (deduplicated) and archive_status entries are checked, then dropped.
  */
 async function archiveInventory(dir: string): Promise<Record<string, string[]>> {
   const inventory: Record<string, string[]> = {};
   for (const file of await dirNames(dir)) {
     if (!/\.tar(\.|$)/.test(file)) continue;
-    const listing = await listTar(path.join(dir, file));
-    assert.equal(listing.result.code, 0, `tar -t ${file}: ${listing.result.stderr}`);
-    let names = listing.names;
+    let entries = await listTarVerbose(path.join(dir, file));
     if (file.startsWith('pg_wal.tar')) {
-      const segments = new Set(names.filter(isWalSegmentName));
-      for (const name of names.filter((n) => n.startsWith('archive_status/'))) {
-        const match = /^archive_status\/([0-9A-F]{24})\.done$/.exec(name);
-        assert.ok(match && segments.has(match[1] as string), `${dir}/${file}: ${name} names a segment of the archive`);
+      const segments = new Set(entries.map((e) => e.name).filter(isWalSegmentName));
+      for (const entry of entries.filter((e) => e.name.startsWith('archive_status/'))) {
+        const match = /^archive_status\/([0-9A-F]{24})\.done$/.exec(entry.name);
+        assert.ok(match && segments.has(match[1] as string), `${dir}/${file}: ${entry.name} names a segment of the archive`);
       }
-      names = [...new Set(names.filter((n) => !n.startsWith('archive_status/')).map((n) => (isWalSegmentName(n) ? '<segment>' : n)))];
+      entries = entries
+        .filter((e) => !e.name.startsWith('archive_status/'))
+        .map((e) => (isWalSegmentName(e.name) ? { ...e, name: '<segment>' } : e));
     }
-    inventory[file] = [...names].sort();
+    const lines = entries.map((e) => `${e.mode} ${e.owner} ${e.name}${e.linkTarget === undefined ? '' : ` -> ${e.linkTarget}`}`);
+    inventory[file] = [...new Set(lines)].sort();
   }
   return inventory;
 }
@@ -99,17 +103,20 @@ describe(`${binary.name} writes what pg_basebackup 15 writes`, () => {
       let work: string;
 
       before(async () => {
-        source = await startCluster({ version, tablespaces: 2, data: true });
+        // No autovacuum: a VACUUM between two backups would add _fsm/_vm files to one of them.
+        source = await startCluster({ version, tablespaces: 2, data: true, settings: ['autovacuum = off'] });
         work = await makeTempDir(`pgfleet-e2e-compat-pg${version}`);
       });
       after(async () => {
         await source?.destroy();
       });
 
-      const compareTar = async (name: string, flags: string[]): Promise<void> => {
+      /** Both tools with the same flags; returns the two output directories once their inventories matched. */
+      const compareTar = async (name: string, flags: string[]): Promise<{ ours: string; reference: string }> => {
         const ours = path.join(work, `${name}-ours`);
         const reference = path.join(work, `${name}-reference`);
-        const common = ['-F', 't', '-X', 'stream', '-c', 'fast', '-N', ...flags, '-d', source.connectionString];
+        const connection = flags.includes('-h') ? [] : ['-d', source.connectionString];
+        const common = ['-F', 't', '-X', 'stream', '-c', 'fast', '-N', ...flags, ...connection];
         assertSucceeded(`${binary.name} -D ${ours} ${common.join(' ')}`, await runBaseBackup(['-D', ours, ...common]));
         assertSucceeded(`pg_basebackup -D ${reference} ${common.join(' ')}`, await runReferenceBaseBackup(['-D', reference, ...common]));
 
@@ -117,9 +124,10 @@ describe(`${binary.name} writes what pg_basebackup 15 writes`, () => {
         assert.deepEqual(await dirNames(ours), await dirNames(reference), 'same files in the output directory');
         // Not vacuous: the reference lists the cluster's files, its tablespaces and WAL.
         const baseFile = Object.keys(expected).find((f) => f.startsWith('base.tar')) as string;
-        assert.ok((expected[baseFile] ?? []).includes('global/pg_control'));
+        assert.ok((expected[baseFile] ?? []).some((line) => line.endsWith(' global/pg_control')));
         assert.equal(Object.keys(expected).length, 2 + source.tablespaces.length);
         assert.deepEqual(await archiveInventory(ours), expected, 'same members in every archive');
+        return { ours, reference };
       };
 
       test('-F t -X stream: same file names and tar member names as pg_basebackup 15', async () => {
@@ -129,6 +137,21 @@ describe(`${binary.name} writes what pg_basebackup 15 writes`, () => {
       const compressed = COMPRESSED_FLAGS[version] ?? [];
       test(`-F t -X stream ${compressed.join(' ')}: same file names and tar member names as pg_basebackup 15`, async () => {
         await compareTar('compressed', compressed);
+      });
+
+      test('-F t -X stream -R: base.tar carries the same standby.signal and postgresql.auto.conf as pg_basebackup 15\'s', async () => {
+        // -h/-p/-U and no dbname: pg_basebackup 15 and 17 then write the same primary_conninfo
+        // (17 adds dbname=... when the connection string or PGDATABASE names a database).
+        const { ours, reference } = await compareTar('recovery', ['-R', '-h', source.tcpHost, '-p', String(source.port), '-U', source.user]);
+        for (const member of ['standby.signal', 'postgresql.auto.conf']) {
+          assert.equal(
+            await readTarMember(path.join(ours, 'base.tar'), member),
+            await readTarMember(path.join(reference, 'base.tar'), member),
+            `${member} in base.tar`,
+          );
+        }
+        const conninfo = primaryConninfoOf(await readTarMember(path.join(ours, 'base.tar'), 'postgresql.auto.conf'));
+        assert.equal(conninfo && parseConninfo(conninfo)['port'], String(source.port));
       });
 
       test('-F p -R -T: same standby.signal and postgresql.auto.conf as pg_basebackup 15; pg_verifybackup 15 accepts it', async () => {

@@ -27,6 +27,42 @@ export async function listTar(file: string): Promise<TarListing> {
   return { result, names: result.stdout.split('\n').filter((line) => line !== '') };
 }
 
+/** One member as `tar -tv --numeric-owner` shows it, minus size and time. */
+export interface TarEntry {
+  /** "-rw-------", "drwx------", "lrwxrwxrwx", ... */
+  mode: string;
+  /** Numeric "uid/gid" from the header. */
+  owner: string;
+  name: string;
+  /** Symbolic link target, for links. */
+  linkTarget?: string;
+}
+
+/** `tar -tv --numeric-owner` parsed; throws if tar fails or a line does not parse. */
+export async function listTarVerbose(file: string): Promise<TarEntry[]> {
+  const result = await run('tar', ['-tv', '--numeric-owner', ...compressorArgs(file), '-f', file]);
+  return result.stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      // "-rw------- 101/104  225 2024-01-01 12:00 backup_label" or "... name -> target"
+      const match = /^(\S{10})\s+(\d+\/\d+)\s+\d+\s+\S+\s+\S+\s(.*)$/.exec(line);
+      if (!match) throw new Error(`unexpected tar -tv line in "${file}": ${line}`);
+      const [, mode, owner, rest] = match as unknown as [string, string, string, string];
+      if (mode.startsWith('l')) {
+        const arrow = rest.indexOf(' -> ');
+        return { mode, owner, name: rest.slice(0, arrow), linkTarget: rest.slice(arrow + 4) };
+      }
+      return { mode, owner, name: rest };
+    });
+}
+
+/** The content of one member (`tar -xO`), as text. */
+export async function readTarMember(file: string, member: string): Promise<string> {
+  const result = await run('tar', ['-x', '-O', ...compressorArgs(file), '-f', file, member]);
+  return result.stdout;
+}
+
 /** Names in a directory, sorted. */
 export async function dirNames(dir: string): Promise<string[]> {
   return (await readdir(dir)).sort();

@@ -25,8 +25,11 @@ export {
   flipByte,
   isWalSegmentName,
   listTar,
+  listTarVerbose,
+  readTarMember,
   tarMemberLocations,
   walSegmentsIn,
+  type TarEntry,
   type TarListing,
   type TarMemberLocation,
 } from './archives.js';
