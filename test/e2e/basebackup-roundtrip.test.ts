@@ -10,7 +10,8 @@
 //   (b) plain format with -T OLD=NEW for both tablespaces: the tablespaces are written to the
 //       new directories, pg_tblspc symlinks point there, and the same restore checks pass.
 // Flags vary by version so that every WAL method and compression variant is used once
-// (-X stream/fetch, -z, -Z client-lz4/zstd, -Z server-gzip/lz4/zstd, --no-sync or not),
+// (-X stream/fetch, -z, -Z client-lz4/zstd, -Z server-gzip/lz4/zstd, --no-sync or not,
+// --waldir in plain format),
 // without multiplying the runtime: see VARIANTS.
 //
 // Validate the test itself with PGFLEET_BASEBACKUP_BIN=/usr/lib/postgresql/15/bin/pg_basebackup
@@ -18,10 +19,11 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
+  chownR,
   makeTempDir,
   parseTablespaceMap,
   preparePlainRestore,
@@ -46,10 +48,12 @@ import {
 interface Variant {
   /** Flags besides -D, -F, -c fast and the connection. */
   flags: string[];
+  /** Plain format: also --waldir=<dir> (pg_wal becomes a symlink to it). */
+  waldir?: boolean;
 }
 
 const VARIANTS: Record<PgVersion, { tar: Variant; plain: Variant }> = {
-  13: { tar: { flags: ['-X', 'stream', '-z', '-N'] }, plain: { flags: ['-X', 'stream', '-N'] } },
+  13: { tar: { flags: ['-X', 'stream', '-z', '-N'] }, plain: { flags: ['-X', 'stream', '-N'], waldir: true } },
   14: { tar: { flags: ['-X', 'fetch', '-Z', 'client-zstd', '-N'] }, plain: { flags: ['-X', 'fetch', '-N'] } },
   15: {
     tar: { flags: ['-X', 'stream', '-Z', 'server-lz4', '-N'] },
@@ -57,7 +61,7 @@ const VARIANTS: Record<PgVersion, { tar: Variant; plain: Variant }> = {
   },
   // fsync left on once per format.
   16: { tar: { flags: ['-X', 'stream'] }, plain: { flags: ['-X', 'stream', '-Z', 'server-gzip', '-N'] } },
-  17: { tar: { flags: ['-X', 'fetch', '-Z', 'server-gzip', '-N'] }, plain: { flags: ['-X', 'stream'] } },
+  17: { tar: { flags: ['-X', 'fetch', '-Z', 'server-gzip', '-N'] }, plain: { flags: ['-X', 'stream'], waldir: true } },
   18: { tar: { flags: ['-X', 'stream', '-Z', 'client-lz4', '-N'] }, plain: { flags: ['-X', 'fetch', '-N'] } },
 };
 
@@ -153,11 +157,17 @@ describe(`${binary.name}: backup, restore, start, query`, () => {
         }
       });
 
-      test(`plain ${variant.plain.flags.join(' ')} -T OLD=NEW: tablespaces relocated, copy starts and is writable`, async () => {
+      const plainFlags = [...variant.plain.flags, ...(variant.plain.waldir ? ['--waldir=<dir>'] : [])];
+      test(`plain ${plainFlags.join(' ')} -T OLD=NEW: tablespaces relocated, copy starts and is writable`, async () => {
         const dataDir = path.join(work, 'plain-data');
+        const waldir = path.join(work, 'plain-waldir');
         const targets = new Map(source.tablespaces.map((ts) => [ts.oid, path.join(work, `plain-new-${ts.name}`)]));
         const mappings = source.tablespaces.flatMap((ts) => ['-T', `${ts.location}=${targets.get(ts.oid) as string}`]);
-        const args = ['-D', dataDir, '-F', 'p', '-c', 'fast', ...variant.plain.flags, ...mappings, '-d', source.connectionString];
+        const args = [
+          '-D', dataDir, '-F', 'p', '-c', 'fast', ...variant.plain.flags,
+          ...(variant.plain.waldir ? [`--waldir=${waldir}`] : []),
+          ...mappings, '-d', source.connectionString,
+        ];
         assertSucceeded(`${binary.name} ${args.join(' ')}`, await runBaseBackup(args));
 
         const names = await dirNames(dataDir);
@@ -165,6 +175,11 @@ describe(`${binary.name}: backup, restore, start, query`, () => {
           assert.ok(names.includes(name), `plain backup has ${name}: ${names.join(', ')}`);
         }
         assert.ok(!names.includes('tablespace_map'), 'plain format writes symlinks, not tablespace_map');
+        if (variant.plain.waldir) {
+          assert.equal(await readlink(path.join(dataDir, 'pg_wal')), waldir, 'pg_wal is a symlink to --waldir');
+          // Written as root like the rest; the server's OS user must own it.
+          await chownR(waldir);
+        }
         assert.ok(walSegmentsIn(await readdir(path.join(dataDir, 'pg_wal'))).length > 0, 'pg_wal holds WAL segments');
         for (const ts of source.tablespaces) {
           const target = targets.get(ts.oid) as string;
