@@ -5,7 +5,7 @@
  */
 
 import { PgFleetError } from '@pgfleet/core';
-import { reportInstance, type ConnectTarget } from './report.js';
+import { ConnectFailure, reportInstance, type ConnectTarget } from './report.js';
 
 const target = JSON.parse(process.argv[2] ?? '{}') as ConnectTarget;
 try {
@@ -14,5 +14,6 @@ try {
 } catch (err) {
   const message = err instanceof Error ? err.message : String(err);
   const hint = err instanceof PgFleetError ? err.hint : undefined;
-  process.stdout.write(JSON.stringify({ ok: false, message, ...(hint ? { hint } : {}) }));
+  const retryable = err instanceof ConnectFailure && err.retryable;
+  process.stdout.write(JSON.stringify({ ok: false, message, retryable, ...(hint ? { hint } : {}) }));
 }

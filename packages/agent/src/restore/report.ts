@@ -43,6 +43,15 @@ export interface InstanceReport {
   walReceiver: WalReceiverReport | null;
 }
 
+/** A connection attempt failed in a way that may pass (server starting up, socket not there yet). */
+export class ConnectFailure extends InstanceError {
+  constructor(message: string, readonly retryable: boolean, details: { hint?: string; cause?: unknown } = {}) {
+    super(message, details);
+  }
+}
+
+const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', '57P03']);
+
 export interface ConnectTarget {
   socketDir: string;
   port: number;
@@ -65,10 +74,12 @@ export async function connectInstance(target: ConnectTarget): Promise<pg.Client>
     }
   }
   const message = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new InstanceError(`could not connect to the instance on socket "${target.socketDir}" port ${target.port} as role "${target.user}": ${message}`, {
-    cause: lastError,
-    hint: 'Name a role that may connect over the unix socket with --user (or PGUSER).',
-  });
+  const code = (lastError as { code?: string } | null)?.code ?? '';
+  throw new ConnectFailure(`could not connect to the instance on socket "${target.socketDir}" port ${target.port} as role "${target.user}": ${message}`,
+    RETRYABLE_CODES.has(code), {
+      cause: lastError,
+      hint: 'Name a role that may connect over the unix socket with --user (or PGUSER).',
+    });
 }
 
 async function optionalScalar(client: pg.Client, sql: string): Promise<unknown> {
@@ -145,7 +156,8 @@ export async function reportInstanceAs(owner: OsOwner, target: ConnectTarget, ti
   const here = fileURLToPath(import.meta.url);
   const isTs = here.endsWith('.ts');
   const child = path.join(path.dirname(here), `report-child.${isTs ? 'ts' : 'js'}`);
-  const args = [...(isTs ? ['--import', 'tsx'] : []), child, JSON.stringify(target)];
+  // Running from sources (tests): the child needs tsx too, resolved from here, not its cwd.
+  const args = [...(isTs ? ['--import', import.meta.resolve('tsx')] : []), child, JSON.stringify(target)];
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, args, {
       cwd: os.tmpdir(), env: ownerEnv(owner), stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, ...ownerSpawnIds(owner),
@@ -157,7 +169,7 @@ export async function reportInstanceAs(owner: OsOwner, target: ConnectTarget, ti
     proc.on('error', (e) => reject(new InstanceError(`could not run the report as OS user "${owner.name}": ${e.message}`, { cause: e })));
     proc.on('close', (code) => {
       const text = Buffer.concat(out).toString('utf8');
-      type ChildAnswer = { ok: true; report: InstanceReport } | { ok: false; message: string; hint?: string };
+      type ChildAnswer = { ok: true; report: InstanceReport } | { ok: false; message: string; hint?: string; retryable?: boolean };
       let parsed: ChildAnswer | null;
       try {
         parsed = JSON.parse(text) as ChildAnswer;
@@ -165,7 +177,7 @@ export async function reportInstanceAs(owner: OsOwner, target: ConnectTarget, ti
         parsed = null;
       }
       if (parsed?.ok) resolve(parsed.report);
-      else if (parsed && !parsed.ok) reject(new InstanceError(parsed.message, parsed.hint ? { hint: parsed.hint } : {}));
+      else if (parsed && !parsed.ok) reject(new ConnectFailure(parsed.message, parsed.retryable === true, parsed.hint ? { hint: parsed.hint } : {}));
       else reject(new InstanceError(`the report process failed (exit code ${String(code)}): ${Buffer.concat(err).toString('utf8').trim().split('\n').slice(-5).join(' ')}`));
     });
   });

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { InstanceError, fileError, isErrno } from '@pgfleet/core';
 import { ownerEnv, ownerSpawnIds, type OsOwner } from './owner.js';
 import { findSetting } from './recovery.js';
-import { reportInstanceAs, type ConnectTarget, type InstanceReport } from './report.js';
+import { ConnectFailure, reportInstanceAs, type ConnectTarget, type InstanceReport } from './report.js';
 
 export const START_LOG = path.join('log', 'pgfleet-agent-start.log');
 
@@ -131,6 +131,8 @@ export async function waitForPromotion(
         const report = await reportInstanceAs(owner, target);
         if (!report.inRecovery) return report;
       } catch (err) {
+        // Only "not ready yet" is worth waiting for; a wrong role or a broken child is not.
+        if (!(err instanceof ConnectFailure && err.retryable)) throw err;
         lastError = err;
       }
     }
