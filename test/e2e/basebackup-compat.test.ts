@@ -13,6 +13,8 @@
 //     postgresql.auto.conf is byte-identical to pg_basebackup's (so primary_conninfo carries
 //     the same parameters), and the system pg_verifybackup 15 accepts the backup (our manifest,
 //     checksums, and WAL as read by pg_waldump).
+// `-D - -F t -X fetch -z` (tar on stdout, one tablespace only): the same members as
+// pg_basebackup 15's stream (backup_manifest inside), and the stream restores and starts.
 // For server 16, pg_verifybackup 15 is run on our plain backup too (manifest version 1).
 //
 // With PGFLEET_BASEBACKUP_BIN=/usr/lib/postgresql/15/bin/pg_basebackup the comparisons are
@@ -20,12 +22,14 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   makeTempDir,
+  restoreTarByHand,
   startCluster,
+  startRestored,
   versionsUnderTest,
   type PgVersion,
   type TestCluster,
@@ -64,22 +68,26 @@ const COMPRESSED_FLAGS: Partial<Record<PgVersion, string[]>> = {
 async function archiveInventory(dir: string): Promise<Record<string, string[]>> {
   const inventory: Record<string, string[]> = {};
   for (const file of await dirNames(dir)) {
-    if (!/\.tar(\.|$)/.test(file)) continue;
-    let entries = await listTarVerbose(path.join(dir, file));
-    if (file.startsWith('pg_wal.tar')) {
-      const segments = new Set(entries.map((e) => e.name).filter(isWalSegmentName));
-      for (const entry of entries.filter((e) => e.name.startsWith('archive_status/'))) {
-        const match = /^archive_status\/([0-9A-F]{24})\.done$/.exec(entry.name);
-        assert.ok(match && segments.has(match[1] as string), `${dir}/${file}: ${entry.name} names a segment of the archive`);
-      }
-      entries = entries
-        .filter((e) => !e.name.startsWith('archive_status/'))
-        .map((e) => (isWalSegmentName(e.name) ? { ...e, name: '<segment>' } : e));
-    }
-    const lines = entries.map((e) => `${e.mode} ${e.owner} ${e.name}${e.linkTarget === undefined ? '' : ` -> ${e.linkTarget}`}`);
-    inventory[file] = [...new Set(lines)].sort();
+    if (/\.tar(\.|$)/.test(file)) inventory[file] = await tarInventory(path.join(dir, file));
   }
   return inventory;
+}
+
+/** One archive's "mode uid/gid name" lines, sorted (see archiveInventory). */
+async function tarInventory(file: string): Promise<string[]> {
+  let entries = await listTarVerbose(file);
+  if (path.basename(file).startsWith('pg_wal.tar')) {
+    const segments = new Set(entries.map((e) => e.name).filter(isWalSegmentName));
+    for (const entry of entries.filter((e) => e.name.startsWith('archive_status/'))) {
+      const match = /^archive_status\/([0-9A-F]{24})\.done$/.exec(entry.name);
+      assert.ok(match && segments.has(match[1] as string), `${file}: ${entry.name} names a segment of the archive`);
+    }
+    entries = entries
+      .filter((e) => !e.name.startsWith('archive_status/'))
+      .map((e) => (isWalSegmentName(e.name) ? { ...e, name: '<segment>' } : e));
+  }
+  const lines = entries.map((e) => `${e.mode} ${e.owner} ${e.name}${e.linkTarget === undefined ? '' : ` -> ${e.linkTarget}`}`);
+  return [...new Set(lines)].sort();
 }
 
 /**
@@ -180,6 +188,48 @@ describe(`${binary.name} writes what pg_basebackup 15 writes`, () => {
         const verified = await runSystemVerifyBackup(verifyArgs);
         assert.equal(verified.code, 0, describeRun(`pg_verifybackup ${verifyArgs.join(' ')}`, verified));
         assert.equal(verified.stdout, 'backup successfully verified\n');
+      });
+    });
+  }
+
+  const stdoutVersion = ([15, 14, 13] as const).find((v) => selected.includes(v));
+  if (stdoutVersion !== undefined) {
+    describe(`PostgreSQL ${stdoutVersion}, no tablespaces`, () => {
+      let source: TestCluster;
+      let work: string;
+      before(async () => {
+        source = await startCluster({ version: stdoutVersion, data: true, settings: ['autovacuum = off'] });
+        work = await makeTempDir(`pgfleet-e2e-compat-stdout-pg${stdoutVersion}`);
+      });
+      after(async () => {
+        await source?.destroy();
+      });
+
+      test('-D - -F t -X fetch -z: the same gzip tar on stdout as pg_basebackup 15 (manifest inside), and it restores', async () => {
+        const expected = await source.snapshot();
+        const args = ['-D', '-', '-F', 't', '-X', 'fetch', '-z', '-c', 'fast', '-d', source.connectionString];
+        const restoreDir = path.join(work, 'ours');
+        await mkdir(restoreDir);
+        const ours = path.join(restoreDir, 'base.tar.gz');
+        const reference = path.join(work, 'reference.tar.gz');
+        assertSucceeded(`${binary.name} ${args.join(' ')}`, await runBaseBackup(args, { stdoutTo: ours }));
+        assertSucceeded(`pg_basebackup ${args.join(' ')}`, await runReferenceBaseBackup(args, { stdoutTo: reference }));
+
+        const expectedMembers = await tarInventory(reference);
+        assert.ok(expectedMembers.some((line) => line.endsWith(' backup_manifest')), 'pg_basebackup puts the manifest in the stream');
+        assert.ok(expectedMembers.some((line) => /pg_wal\/[0-9A-F]{24}$/.test(line)), '-X fetch puts WAL in the stream');
+        // Segment names (in pg_wal/ and pg_wal/archive_status/) differ from one backup to the next.
+        const normalise = (lines: string[]): string[] => [...new Set(lines.map((l) => l.replace(/(pg_wal\/.*)[0-9A-F]{24}/, '$1<segment>')))];
+        assert.deepEqual(normalise(await tarInventory(ours)), normalise(expectedMembers));
+
+        const restored = await restoreTarByHand({ backupDir: restoreDir, targetDir: path.join(work, 'restored') });
+        const copy = await startRestored({ dataDir: restored.dataDir, version: stdoutVersion, mode: 'promote' });
+        try {
+          assert.deepEqual(await copy.snapshot(), expected);
+          await copy.query("INSERT INTO t_main VALUES (900002, 'written after restore', NULL)");
+        } finally {
+          await copy.destroy();
+        }
       });
     });
   }

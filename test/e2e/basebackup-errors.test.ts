@@ -13,6 +13,7 @@
 //     which pg_basebackup leaves),
 //   - the output directory is not empty (left exactly as it was),
 //   - invalid flags (-F x, -X bogus),
+//   - tar to stdout (-D -) from a server with a user tablespace (nothing on stdout),
 //   - SIGINT to the process group (Ctrl-C) in the middle of a rate-limited plain backup with a
 //     relocated tablespace: the data directory and the new tablespace directory are removed and
 //     the server's WAL senders go away.
@@ -190,6 +191,20 @@ describe(`${binary.name}: failures exit 1, say why, and leave nothing behind`, {
       },
     });
     assert.ok(!existsSync(dir), 'no output directory');
+  });
+
+  test('tar to stdout (-D -) with a user tablespace: refused, nothing written', async () => {
+    const result = await runBaseBackup(['-D', '-', '-F', 't', '-X', 'fetch', '-c', 'fast', ...connectArgs('postgres')], {
+      env: { PGPASSWORD: PASSWORD },
+    });
+    assertFailure('-D - with tablespaces', result, {
+      contains: 'can only write single tablespace to stdout, database has 2',
+      pgfleet: {
+        message: 'can only write single tablespace to stdout, database has 2',
+        hint: 'Write the backup to a directory with -D DIR instead of -D -.',
+      },
+    });
+    assert.equal(result.stdout, '', 'nothing on stdout');
   });
 
   test('output directory not empty: refused, left untouched', async () => {

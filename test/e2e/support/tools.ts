@@ -15,6 +15,7 @@
 // (detached): with no controlling terminal, a password prompt cannot hang a test.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, systemBin, type RunResult } from '../../harness/index.js';
 
@@ -91,6 +92,8 @@ export interface ToolRunOptions {
   cwd?: string;
   /** Killed (SIGKILL) after this long; the result then has signal "SIGKILL". Default 180 s. */
   timeoutMs?: number;
+  /** Write stdout (binary, e.g. `-D -` tar output) to this file instead of collecting it as text. */
+  stdoutTo?: string;
 }
 
 /** A started tool: the child process and its eventual result (never rejects on exit status). */
@@ -131,7 +134,10 @@ export function startTool(binary: ToolBinary, args: readonly string[], opts: Too
   });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout?.on('data', (b: Buffer) => out.push(b));
+  const sink = opts.stdoutTo === undefined ? undefined : createWriteStream(opts.stdoutTo);
+  const sinkClosed = sink ? new Promise<void>((resolve) => sink.on('close', () => resolve())) : Promise.resolve();
+  if (sink) child.stdout?.pipe(sink);
+  else child.stdout?.on('data', (b: Buffer) => out.push(b));
   child.stderr?.on('data', (b: Buffer) => err.push(b));
   child.stdin?.on('error', () => undefined);
   child.stdin?.end();
@@ -154,7 +160,10 @@ export function startTool(binary: ToolBinary, args: readonly string[], opts: Too
       clearTimeout(grace);
       child.stdout?.destroy();
       child.stderr?.destroy();
-      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      sink?.end();
+      void sinkClosed.then(() =>
+        resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+      );
     };
     child.on('error', (error) => {
       settled = true;
