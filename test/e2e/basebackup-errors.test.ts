@@ -18,6 +18,9 @@
 //     relocated tablespace: the data directory and the new tablespace directory are removed and
 //     the server's WAL senders go away.
 // One server (15, or the newest version selected that the tool supports), shared by all cases.
+// A second one, with data checksums and one damaged block: the backup fails with exit 1,
+// stderr names the damaged file, the output is kept (pg_basebackup keeps it after a checksum
+// failure), and --no-verify-checksums succeeds.
 //
 // With PGFLEET_BASEBACKUP_BIN=/usr/lib/postgresql/15/bin/pg_basebackup every case runs except
 // the pgfleet texts (HINT lines) and SIGINT: pg_basebackup dies of SIGINT without cleaning up
@@ -37,7 +40,7 @@ import {
   type RunResult,
   type TestCluster,
 } from '../harness/index.js';
-import { baseBackupBinary, describeRun, runBaseBackup, spawnBaseBackup } from './support/index.js';
+import { baseBackupBinary, describeRun, flipByte, runBaseBackup, spawnBaseBackup } from './support/index.js';
 
 const binary = baseBackupBinary();
 const candidates = versionsUnderTest().filter((v) => v <= binary.maxServerVersion);
@@ -314,5 +317,45 @@ describe(`${binary.name}: failures exit 1, say why, and leave nothing behind`, {
     } finally {
       running.killGroup();
     }
+  });
+});
+
+describe(`${binary.name}: a data checksum failure in the source`, { skip: version === undefined && 'no selected server version is supported by the tool' }, () => {
+  let cluster: TestCluster;
+  let work: string;
+  let relation: string;
+  const v = version ?? 15;
+
+  before(async () => {
+    cluster = await startCluster({ version: v, initdbArgs: ['--data-checksums'] });
+    await cluster.query("CREATE TABLE t_bad AS SELECT i, 'row ' || i AS label FROM generate_series(1, 2000) i; CHECKPOINT");
+    const result = await cluster.query<{ path: string }>("SELECT pg_relation_filepath('t_bad') AS path");
+    relation = result.rows[0]?.path ?? '';
+    // Damage block 0 on disk while the server is down, so that no clean copy sits in shared buffers.
+    await cluster.stop();
+    await flipByte(path.join(cluster.dataDir, relation), 4000);
+    await cluster.start();
+    work = await makeTempDir(`pgfleet-e2e-checksum-pg${v}`);
+  });
+  after(async () => {
+    await cluster?.destroy();
+  });
+
+  test('exit 1, the corrupt file is named, and the backup is kept for inspection (as pg_basebackup does)', async () => {
+    const dir = path.join(work, 'verify');
+    const result = await runBaseBackup(['-D', dir, '-F', 't', '-X', 'stream', '-c', 'fast', '-d', cluster.connectionString]);
+    assertFailure('checksum failure', result, { contains: 'checksum error occurred' });
+    // pg_basebackup relays the server's WARNING: checksum verification failed in file "./base/5/16384", block 0: ...
+    assert.ok(result.stderr.includes(relation), `stderr names the damaged file "${relation}"\n${describeRun('checksum failure', result)}`);
+    assert.ok(existsSync(dir), 'the output directory is kept');
+    assert.ok((await readdir(dir)).includes('base.tar'), 'with the data received');
+  });
+
+  test('--no-verify-checksums: the backup succeeds', async () => {
+    const dir = path.join(work, 'no-verify');
+    const result = await runBaseBackup(['-D', dir, '-F', 't', '-X', 'stream', '-c', 'fast', '--no-verify-checksums', '-d', cluster.connectionString]);
+    assert.equal(result.code, 0, describeRun('--no-verify-checksums', result));
+    assert.ok(!result.stderr.includes('checksum'), result.stderr);
+    assert.deepEqual(await readdir(dir), ['backup_manifest', 'base.tar', 'pg_wal.tar']);
   });
 });
