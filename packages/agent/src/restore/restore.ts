@@ -50,7 +50,7 @@ import { StagingDirectory, isMountPoint, removeLeftoverStaging } from './staging
 import { readPostmasterPid, startInstance, waitForPromotion } from './start.js';
 import { fixOwnership, fsyncAll } from './finish.js';
 import { parseTablespaceMap, formatTablespaceMap, planTablespaces, type PlannedTablespace } from './tablespaces.js';
-import { canonicalPath, checkAllowed, checkNoOverlap, checkTargetUsable, type NamedTarget } from './validate.js';
+import { canonicalPath, checkAllowed, checkNoOverlap, checkReachable, checkTargetUsable, type NamedTarget } from './validate.js';
 
 export interface RestoredTablespace {
   oid: number;
@@ -215,6 +215,7 @@ class RestoreRun {
     this.emit({ type: 'plan', mode: o.mode, statement, dataDir: this.dataDir });
 
     for (const t of this.explicitTargets) await checkTargetUsable(t.path, t.what);
+    if (this.owner.chown) for (const t of this.explicitTargets) await checkReachable(t, this.owner);
 
     if (o.verify !== false) {
       const bytes = await this.source.readManifest();
@@ -389,6 +390,9 @@ class RestoreRun {
       } else {
         await checkTargetUsable(t.location, `directory of tablespace ${t.oid}`);
       }
+    }
+    if (this.owner.chown) {
+      for (const t of external) await checkReachable({ path: t.location, what: `directory of tablespace ${t.oid}` }, this.owner);
     }
     this.plan = plan;
     for (const t of external) {

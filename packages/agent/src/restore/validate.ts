@@ -6,7 +6,7 @@
  * overlap are judged on where data would really go.
  */
 
-import { lstat, readdir, realpath } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DirectoryNotEmptyError, InvalidOptionError, NotAllowedError, fileError, isErrno } from '@pgfleet/core';
 
@@ -105,4 +105,34 @@ export function checkAllowed(target: NamedTarget, roots: readonly string[] | nul
       ? 'The agent has no allowedRoots configured; add the directory to allowedRoots in agent.yaml.'
       : `Choose a directory under ${roots.map((r) => `"${r}"`).join(', ')}, or add it to allowedRoots in agent.yaml.`,
   });
+}
+
+/**
+ * Fails when the OS user that will run the server could not reach `target`: every existing
+ * directory above it must be searchable by that user (by its owner, group or other bits; the
+ * user's primary group is the one considered). Checked before anything is written, because
+ * PostgreSQL would otherwise fail at startup with "Permission denied", after the whole restore.
+ */
+export async function checkReachable(target: NamedTarget, user: { name: string; uid: number; gid: number }): Promise<void> {
+  if (user.uid === 0) return;
+  const ancestors: string[] = [];
+  for (let dir = path.dirname(target.path); ; dir = path.dirname(dir)) {
+    ancestors.unshift(dir);
+    if (path.dirname(dir) === dir) break;
+  }
+  for (const dir of ancestors) {
+    let st;
+    try {
+      st = await stat(dir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return; // created by the restore, for that user
+      throw fileError('could not access directory', dir, err);
+    }
+    const bit = st.uid === user.uid ? 0o100 : st.gid === user.gid ? 0o010 : 0o001;
+    if ((st.mode & bit) === 0) {
+      throw new InvalidOptionError(`OS user "${user.name}" cannot reach ${target.what} "${target.path}": directory "${dir}" is not searchable by it`, {
+        hint: `Let "${user.name}" search that directory (chmod o+x or a group), or choose another location.`,
+      });
+    }
+  }
 }
