@@ -2,7 +2,8 @@
 //
 // For servers 13, 14 and 15 (the ones the system pg_basebackup 15 accepts), on one cluster
 // with two tablespaces and data per version:
-//   - `-F t -X stream -c fast`, once per version with client or server compression (-z on
+//   - `-F t -X stream -c fast -v` (the -v lines must be pg_basebackup's, in its order, with
+//     LSNs, slot pid and paths abstracted), once per version with client or server compression (-z on
 //     13, -Z client-lz4 on 14, -Z server-gzip on 15), and with -R: the names in the output
 //     directory, and the name, type, mode and numeric owner of every member of every archive
 //     equal pg_basebackup 15's for the same cluster and flags (WAL segment names, which differ
@@ -32,6 +33,7 @@ import {
   startRestored,
   versionsUnderTest,
   type PgVersion,
+  type RunResult,
   type TestCluster,
 } from '../harness/index.js';
 import {
@@ -119,14 +121,20 @@ describe(`${binary.name} writes what pg_basebackup 15 writes`, () => {
         await source?.destroy();
       });
 
-      /** Both tools with the same flags; returns the two output directories once their inventories matched. */
-      const compareTar = async (name: string, flags: string[]): Promise<{ ours: string; reference: string }> => {
+      /** Both tools with the same flags; returns the two output directories and runs once their inventories matched. */
+      const compareTar = async (
+        name: string,
+        flags: string[],
+        opts: { noSync?: boolean } = {},
+      ): Promise<{ ours: string; reference: string; oursRun: RunResult; referenceRun: RunResult }> => {
         const ours = path.join(work, `${name}-ours`);
         const reference = path.join(work, `${name}-reference`);
         const connection = flags.includes('-h') ? [] : ['-d', source.connectionString];
-        const common = ['-F', 't', '-X', 'stream', '-c', 'fast', '-N', ...flags, ...connection];
-        assertSucceeded(`${binary.name} -D ${ours} ${common.join(' ')}`, await runBaseBackup(['-D', ours, ...common]));
-        assertSucceeded(`pg_basebackup -D ${reference} ${common.join(' ')}`, await runReferenceBaseBackup(['-D', reference, ...common]));
+        const common = ['-F', 't', '-X', 'stream', '-c', 'fast', ...(opts.noSync === false ? [] : ['-N']), ...flags, ...connection];
+        const oursRun = await runBaseBackup(['-D', ours, ...common]);
+        assertSucceeded(`${binary.name} -D ${ours} ${common.join(' ')}`, oursRun);
+        const referenceRun = await runReferenceBaseBackup(['-D', reference, ...common]);
+        assertSucceeded(`pg_basebackup -D ${reference} ${common.join(' ')}`, referenceRun);
 
         const expected = await archiveInventory(reference);
         assert.deepEqual(await dirNames(ours), await dirNames(reference), 'same files in the output directory');
@@ -135,11 +143,26 @@ describe(`${binary.name} writes what pg_basebackup 15 writes`, () => {
         assert.ok((expected[baseFile] ?? []).some((line) => line.endsWith(' global/pg_control')));
         assert.equal(Object.keys(expected).length, 2 + source.tablespaces.length);
         assert.deepEqual(await archiveInventory(ours), expected, 'same members in every archive');
-        return { ours, reference };
+        return { ours, reference, oursRun, referenceRun };
       };
 
-      test('-F t -X stream: same file names and tar member names as pg_basebackup 15', async () => {
-        await compareTar('tar', []);
+      test('-F t -X stream -v: same file names and tar members as pg_basebackup 15, same -v milestones in the same order', async () => {
+        const { ours, reference, oursRun, referenceRun } = await compareTar('tar', ['-v'], { noSync: false });
+        // Scripts read these lines: compare them with the program name, LSNs, slot pid and directory abstracted.
+        const milestones = (stderr: string, dir: string): string[] =>
+          stderr
+            .split('\n')
+            .filter((line) => line !== '')
+            .map((line) =>
+              line
+                .replace(/^(pgfleet-basebackup|pg_basebackup): /, '')
+                .replaceAll(dir, '<dir>')
+                .replace(/\b[0-9A-F]+\/[0-9A-F]+\b/g, '<lsn>')
+                .replace(/pg_basebackup_\d+/, 'pg_basebackup_<pid>'),
+            );
+        const expected = milestones(referenceRun.stderr, reference);
+        assert.ok(expected.includes('syncing data to disk ...'), referenceRun.stderr);
+        assert.deepEqual(milestones(oursRun.stderr, ours), expected, oursRun.stderr);
       });
 
       const compressed = COMPRESSED_FLAGS[version] ?? [];
