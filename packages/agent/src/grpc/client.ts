@@ -1,0 +1,139 @@
+/**
+ * A client of the agent's gRPC service, for programs and tests (the controller has its own):
+ * GetInfo, Instance, and Restore of a backup directory in tar layout, streamed as agent.proto
+ * says (RestoreSpec with the file list, then backup_manifest, base.tar, <oid>.tar..., pg_wal.tar,
+ * each in 256 KiB chunks, honouring write() backpressure). Failures are rethrown as the
+ * catalogue error the agent sent (errors.ts).
+ */
+
+import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { InvalidOptionError, ProtocolError, fileError } from '@pgfleet/core';
+import type { AgentTlsFiles } from '../config.js';
+import type { AgentClient as GeneratedClient } from '../gen/pgfleet/v1/Agent.js';
+import type { AgentInfo__Output } from '../gen/pgfleet/v1/AgentInfo.js';
+import type { InstanceRequest } from '../gen/pgfleet/v1/InstanceRequest.js';
+import type { InstanceStatus__Output } from '../gen/pgfleet/v1/InstanceStatus.js';
+import type { RestoreEvent__Output } from '../gen/pgfleet/v1/RestoreEvent.js';
+import type { RestoreReport__Output } from '../gen/pgfleet/v1/RestoreReport.js';
+import type { RestoreRequest } from '../gen/pgfleet/v1/RestoreRequest.js';
+import type { RestoreSpec } from '../gen/pgfleet/v1/RestoreSpec.js';
+import { archiveOrder, classifyArchiveName } from '../restore/source.js';
+import { PROTOCOL_VERSION } from '../version.js';
+import { fromServiceError } from './errors.js';
+import { agentProto } from './proto.js';
+import { clientCredentials } from './tls.js';
+
+const CHUNK = 256 * 1024;
+
+export interface AgentClientOptions {
+  /** host:port */
+  address: string;
+  /** Client certificate, key and the CA the agent's certificate is signed by; null: plaintext. */
+  tls: AgentTlsFiles | null;
+}
+
+/** The files of a tar-layout backup directory in the order a restore stream sends them. */
+export async function backupFilesOf(dir: string): Promise<Array<{ name: string; size: number }>> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    throw fileError('could not open backup directory', dir, err);
+  }
+  const archives = names.map((n) => classifyArchiveName(n)).filter((a) => a !== null).sort(archiveOrder);
+  if (!archives.some((a) => a.kind === 'base')) {
+    throw new InvalidOptionError(`directory "${dir}" holds no base.tar`, { hint: 'Only tar-layout backups can be sent to an agent.' });
+  }
+  const files = [...(names.includes('backup_manifest') ? ['backup_manifest'] : []), ...archives.map((a) => a.name)];
+  return Promise.all(files.map(async (name) => ({ name, size: (await stat(path.join(dir, name))).size })));
+}
+
+export class AgentClient {
+  private constructor(private readonly client: GeneratedClient, readonly address: string) {}
+
+  static async connect(options: AgentClientOptions): Promise<AgentClient> {
+    const Ctor = agentProto().pgfleet.v1.Agent;
+    const client = new Ctor(options.address, await clientCredentials(options.tls));
+    return new AgentClient(client, options.address);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  getInfo(): Promise<AgentInfo__Output> {
+    return new Promise((resolve, reject) => {
+      this.client.getInfo({ protocolVersion: PROTOCOL_VERSION, client: 'pgfleet-agent client' }, (err, info) => {
+        if (err || !info) reject(fromServiceError(err, this.address));
+        else resolve(info);
+      });
+    });
+  }
+
+  instance(request: InstanceRequest): Promise<InstanceStatus__Output> {
+    return new Promise((resolve, reject) => {
+      this.client.instance(request, (err, status) => {
+        if (err || !status) reject(fromServiceError(err, this.address));
+        else resolve(status);
+      });
+    });
+  }
+
+  /** Streams `backupDir` to the agent's Restore; resolves with its report. */
+  async restore(
+    spec: Omit<RestoreSpec, 'files'>,
+    backupDir: string,
+    options: { onEvent?: (event: RestoreEvent__Output) => void; signal?: AbortSignal } = {},
+  ): Promise<RestoreReport__Output> {
+    const files = await backupFilesOf(backupDir);
+    const call = this.client.restore();
+    const stopSending = new AbortController();
+    const onAbort = (): void => call.cancel();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const write = async (message: RestoreRequest): Promise<void> => {
+      if (stopSending.signal.aborted) return;
+      if (!call.write(message)) await once(call, 'drain', { signal: stopSending.signal }).catch(() => undefined);
+    };
+    const sending = (async (): Promise<void> => {
+      await write({ spec: { ...spec, files: files.map((f) => ({ name: f.name, size: String(f.size) })) } });
+      for (const f of files) {
+        if (stopSending.signal.aborted) return;
+        const file = path.join(backupDir, f.name);
+        await write({ fileBegin: { name: f.name, size: String(f.size) } });
+        try {
+          for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) {
+            if (stopSending.signal.aborted) return;
+            await write({ data: chunk as Buffer });
+          }
+        } catch (err) {
+          throw fileError('could not read file', file, err);
+        }
+        await write({ fileEnd: {} });
+      }
+      call.end();
+    })();
+
+    let report: RestoreReport__Output | null = null;
+    try {
+      for await (const event of call as AsyncIterable<RestoreEvent__Output>) {
+        if (event.report) report = event.report;
+        options.onEvent?.(event);
+      }
+    } catch (err) {
+      // The agent failed (or we were cancelled): stop sending, report the agent's error.
+      stopSending.abort();
+      await sending.catch(() => undefined);
+      throw fromServiceError(err, this.address);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+    await sending;
+    if (report === null) throw new ProtocolError(`the restore stream from agent "${this.address}" ended without a report`);
+    return report;
+  }
+}

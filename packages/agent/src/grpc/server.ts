@@ -1,0 +1,347 @@
+/**
+ * The agent's gRPC server (proto/pgfleet/v1/agent.proto): GetInfo, Restore, Instance; Backup
+ * answers UNIMPLEMENTED (issue 4). Every directory a call names must lie within the
+ * configuration's allowedRoots (NotAllowedError otherwise), and restored files belong to its
+ * osUser. Errors leave as a gRPC status plus the catalogue metadata (errors.ts).
+ *
+ * Restore reads the client's stream one message at a time (the engine's awaits are the
+ * backpressure) and answers with the plan, progress and the report. A cancelled call aborts
+ * the restore, which then removes everything it wrote. stop() cancels running restores the
+ * same way before the server goes down.
+ */
+
+import { lstat, readdir, readFile, readlink, statfs } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { InstanceError, InvalidOptionError, NotSupportedError, PgFleetError } from '@pgfleet/core';
+import type { AgentConfig } from '../config.js';
+import type { AgentHandlers } from '../gen/pgfleet/v1/Agent.js';
+import type { AgentInfo } from '../gen/pgfleet/v1/AgentInfo.js';
+import type { DataDirectory } from '../gen/pgfleet/v1/DataDirectory.js';
+import type { InstanceRequest__Output } from '../gen/pgfleet/v1/InstanceRequest.js';
+import type { InstanceStatus } from '../gen/pgfleet/v1/InstanceStatus.js';
+import type { RecoveryMode__Output } from '../gen/pgfleet/v1/RecoveryMode.js';
+import type { RestoreEvent } from '../gen/pgfleet/v1/RestoreEvent.js';
+import type { RestoreReport } from '../gen/pgfleet/v1/RestoreReport.js';
+import type { RestoreRequest__Output } from '../gen/pgfleet/v1/RestoreRequest.js';
+import type { RestoreSpec__Output } from '../gen/pgfleet/v1/RestoreSpec.js';
+import type { RecoveryMode, TablespaceMapping } from '../restore/options.js';
+import { resolveOwner } from '../restore/owner.js';
+import { findInstallations, installationFor } from '../restore/pg-install.js';
+import { reportInstanceAs, type InstanceReport } from '../restore/report.js';
+import { restoreBackup, type RestoreReport as EngineReport } from '../restore/restore.js';
+import { STAGING_PREFIX } from '../restore/staging.js';
+import { readPostmasterPid, startInstance, stopInstance } from '../restore/start.js';
+import { canonicalPath, checkAllowed } from '../restore/validate.js';
+import { AGENT_VERSION, PROTOCOL_VERSION } from '../version.js';
+import { toServiceError } from './errors.js';
+import { agentProto } from './proto.js';
+import { StreamBackupSource } from './stream-source.js';
+import { serverCredentials } from './tls.js';
+
+export const CAPABILITIES = ['restore', 'restore-tar', 'restore-gzip', 'restore-lz4', 'restore-zstd', 'instance', 'verify-manifest'];
+
+const MODES: Record<RecoveryMode__Output, RecoveryMode | null> = {
+  RECOVERY_MODE_UNSPECIFIED: null,
+  RECOVERY_MODE_NONE: 'none',
+  RECOVERY_MODE_STANDBY: 'standby',
+  RECOVERY_MODE_PROMOTE: 'promote',
+};
+
+export interface AgentServerOptions {
+  /** One line per call and per failure (default: nothing). */
+  log?: (line: string) => void;
+}
+
+/** Checks a client's "MAJOR.MINOR" against ours; empty means "did not say". */
+export function checkProtocolVersion(theirs: string): void {
+  if (theirs === '') return;
+  const major = (v: string): string => v.split('.')[0] ?? '';
+  if (major(theirs) !== major(PROTOCOL_VERSION)) {
+    throw new NotSupportedError(`protocol version "${theirs}" of the client is not supported by this agent (protocol ${PROTOCOL_VERSION})`, {
+      hint: 'Use a client and an agent of the same major protocol version.',
+    });
+  }
+}
+
+function absolute(p: string, what: string): string {
+  if (!path.isAbsolute(p)) throw new InvalidOptionError(`${what} "${p}" is not an absolute path`);
+  return path.resolve(p);
+}
+
+export function instanceStatusOf(dataDir: string, pid: number, port: number, socketDir: string, r: InstanceReport | null): InstanceStatus {
+  return {
+    dataDir, running: true, pid, port, socketDir,
+    serverVersion: r?.serverVersion ?? '',
+    inRecovery: r?.inRecovery ?? false,
+    recoveryState: r?.recoveryState ?? '',
+    timeline: r?.timeline ?? 0,
+    tablespaces: r?.tablespaces.map((t) => ({ name: t.name, oid: t.oid, location: t.location })) ?? [],
+    walReceiver: r?.walReceiver ?? null,
+  };
+}
+
+export function reportToWire(r: EngineReport): RestoreReport {
+  return {
+    dataDir: r.dataDir,
+    mode: r.mode,
+    major: r.major,
+    tablespaces: r.tablespaces,
+    walDir: r.walDir ?? '',
+    verify: { verified: r.verify.verified, filesChecked: r.verify.filesChecked, checksumAlgorithm: r.verify.checksumAlgorithm ?? '' },
+    bytes: String(r.bytes),
+    durationMs: String(r.durationMs),
+    warnings: r.warnings,
+    instance: r.instance ? instanceStatusOf(r.instance.dataDir, r.instance.pid, r.instance.port, r.instance.socketDir, r.instance) : null,
+  };
+}
+
+export class AgentServer {
+  private readonly server = new grpc.Server();
+  private readonly running = new Set<AbortController>();
+  private boundPort = 0;
+  private readonly log: (line: string) => void;
+
+  private constructor(private readonly config: AgentConfig, options: AgentServerOptions) {
+    this.log = options.log ?? (() => undefined);
+  }
+
+  /** Binds config.listen and starts serving. */
+  static async start(config: AgentConfig, options: AgentServerOptions = {}): Promise<AgentServer> {
+    const agent = new AgentServer(config, options);
+    // Fail now, not at the first call, when osUser does not exist.
+    resolveOwner(config.osUser);
+    agent.server.addService(agentProto().pgfleet.v1.Agent.service, agent.handlers());
+    const credentials = await serverCredentials(config.tls);
+    agent.boundPort = await new Promise<number>((resolve, reject) => {
+      agent.server.bindAsync(config.listen, credentials, (err, port) => (err ? reject(new InvalidOptionError(`could not listen on "${config.listen}": ${err.message}`, { cause: err })) : resolve(port)));
+    });
+    return agent;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Cancels running restores (they clean up), then shuts down (forcefully after `graceMs`). */
+  async stop(graceMs = 10_000): Promise<void> {
+    for (const c of this.running) c.abort();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private handlers(): AgentHandlers {
+    return {
+      GetInfo: (call, callback) => {
+        this.getInfo(call.request.protocolVersion).then(
+          (info) => callback(null, info),
+          (err: unknown) => callback(this.fail('GetInfo', call.getPeer(), err)),
+        );
+      },
+      Instance: (call, callback) => {
+        this.instance(call.request).then(
+          (status) => callback(null, status),
+          (err: unknown) => callback(this.fail('Instance', call.getPeer(), err)),
+        );
+      },
+      Restore: (call) => {
+        void this.restore(call);
+      },
+      Backup: (call) => {
+        call.emit('error', toServiceError(new NotSupportedError('this agent cannot take backups yet', {
+          hint: 'Upgrade the agent, or back the cluster up directly over the replication protocol.',
+        })));
+      },
+    };
+  }
+
+  private fail(method: string, peer: string, err: unknown): grpc.ServiceError {
+    const text = err instanceof PgFleetError ? err.format() : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    this.log(`${method} from ${peer} failed: ${text}`);
+    return toServiceError(err) as grpc.ServiceError;
+  }
+
+  // ---- GetInfo ------------------------------------------------------------------------------
+
+  private async getInfo(protocolVersion: string): Promise<AgentInfo> {
+    checkProtocolVersion(protocolVersion);
+    const installations = await findInstallations(this.config.pgBin);
+    const dataDirectories: DataDirectory[] = [];
+    for (const root of this.config.allowedRoots) await this.findDataDirectories(root, 3, dataDirectories);
+    const diskSpace = [];
+    for (const root of this.config.allowedRoots) {
+      try {
+        const s = await statfs(root);
+        diskSpace.push({ path: root, totalBytes: String(s.blocks * s.bsize), availableBytes: String(s.bavail * s.bsize) });
+      } catch {
+        diskSpace.push({ path: root, totalBytes: '0', availableBytes: '0' });
+      }
+    }
+    return {
+      agentVersion: AGENT_VERSION,
+      protocolVersion: PROTOCOL_VERSION,
+      hostname: os.hostname(),
+      capabilities: CAPABILITIES,
+      postgres: installations.map((i) => ({ major: i.major, version: i.version, binDir: i.binDir })),
+      dataDirectories,
+      diskSpace,
+      allowedRoots: this.config.allowedRoots,
+      osUser: this.config.osUser,
+    };
+  }
+
+  private async findDataDirectories(dir: string, depth: number, out: DataDirectory[]): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    if (names.includes('PG_VERSION') && names.includes('global')) {
+      const major = Number.parseInt(await readFile(path.join(dir, 'PG_VERSION'), 'utf8').catch(() => ''), 10) || 0;
+      const pm = await readPostmasterPid(dir).catch(() => null);
+      const tablespaces = [];
+      for (const oid of await readdir(path.join(dir, 'pg_tblspc')).catch(() => [] as string[])) {
+        const location = await readlink(path.join(dir, 'pg_tblspc', oid)).catch(() => null);
+        if (location !== null) tablespaces.push({ name: '', oid: Number(oid), location });
+      }
+      out.push({ path: dir, major, running: pm?.alive ?? false, pid: pm?.alive ? pm.pid : 0, port: pm?.alive ? pm.port : 0, tablespaces });
+      return;
+    }
+    if (depth === 0) return;
+    for (const name of names.sort()) {
+      if (name.startsWith(STAGING_PREFIX)) continue;
+      const p = path.join(dir, name);
+      const st = await lstat(p).catch(() => null);
+      if (st?.isDirectory()) await this.findDataDirectories(p, depth - 1, out);
+    }
+  }
+
+  // ---- Restore ------------------------------------------------------------------------------
+
+  private async restore(call: grpc.ServerDuplexStream<RestoreRequest__Output, RestoreEvent>): Promise<void> {
+    const peer = call.getPeer();
+    const controller = new AbortController();
+    this.running.add(controller);
+    call.on('cancelled', () => controller.abort());
+    const messages = call[Symbol.asyncIterator]() as AsyncIterator<RestoreRequest__Output>;
+    const send = (event: RestoreEvent): void => {
+      if (!call.cancelled && !call.writableEnded) call.write(event);
+    };
+    try {
+      const first = await messages.next();
+      if (first.done || first.value.item !== 'spec' || !first.value.spec) {
+        throw new InvalidOptionError('a restore stream must start with its RestoreSpec');
+      }
+      const spec = first.value.spec;
+      this.log(`Restore from ${peer}: "${spec.dataDir}" (${spec.mode})`);
+      const options = await this.restoreOptions(spec);
+      const source = new StreamBackupSource(spec.files, messages, `gRPC stream from ${peer}`);
+      const report = await restoreBackup(source, {
+        ...options,
+        signal: controller.signal,
+        onEvent: (event) => {
+          if (event.type === 'plan') send({ plan: { mode: event.mode, statement: event.statement, dataDir: event.dataDir } });
+          else if (event.type === 'progress') {
+            send({ progress: { phase: event.phase, file: event.file, bytesDone: String(event.bytesDone), bytesTotal: String(event.bytesTotal) } });
+          }
+        },
+      });
+      send({ report: reportToWire(report) });
+      this.log(`Restore from ${peer}: "${report.dataDir}" restored`);
+      call.end();
+    } catch (err) {
+      if (!call.cancelled) call.emit('error', this.fail('Restore', peer, err));
+      else this.log(`Restore from ${peer}: cancelled by the client`);
+    } finally {
+      this.running.delete(controller);
+    }
+  }
+
+  private async restoreOptions(spec: RestoreSpec__Output): Promise<Parameters<typeof restoreBackup>[1]> {
+    const mode = MODES[spec.mode];
+    if (mode === null || mode === undefined) {
+      throw new InvalidOptionError('no recovery mode given', { hint: 'Set RestoreSpec.mode to STANDBY, PROMOTE or NONE.' });
+    }
+    const mappings: TablespaceMapping[] = spec.tablespaceMappings.map((m) => ({
+      oldDir: absolute(m.oldDir, 'tablespace mapping old directory'),
+      newDir: absolute(m.newDir, 'tablespace mapping new directory'),
+    }));
+    let socketDir = this.config.socketDir;
+    if (spec.socketDir) {
+      socketDir = absolute(spec.socketDir, 'socket directory');
+      checkAllowed({ path: await canonicalPath(socketDir), what: 'socket directory' }, this.config.allowedRoots);
+    }
+    return {
+      dataDir: absolute(spec.dataDir, 'data directory'),
+      tablespaceMappings: mappings,
+      walDir: spec.walDir ? absolute(spec.walDir, 'WAL directory') : null,
+      mode,
+      primaryConninfo: spec.primaryConninfo || null,
+      start: spec.start,
+      port: spec.port || null,
+      socketDir,
+      owner: this.config.osUser,
+      connectUser: spec.connectUser || this.config.connectUser,
+      pgBin: this.config.pgBin,
+      allowedRoots: this.config.allowedRoots,
+    };
+  }
+
+  // ---- Instance -----------------------------------------------------------------------------
+
+  private async instance(req: InstanceRequest__Output): Promise<InstanceStatus> {
+    const dataDir = await canonicalPath(absolute(req.dataDir, 'data directory'));
+    checkAllowed({ path: dataDir, what: 'data directory' }, this.config.allowedRoots);
+    const owner = resolveOwner(this.config.osUser);
+    const user = req.connectUser || this.config.connectUser || owner.name;
+    const majorOf = async (): Promise<number> => {
+      const text = await readFile(path.join(dataDir, 'PG_VERSION'), 'utf8').catch(() => null);
+      const major = Number.parseInt(text ?? '', 10);
+      if (!Number.isInteger(major)) throw new InstanceError(`"${dataDir}" is not a data directory: it has no PG_VERSION`);
+      return major;
+    };
+    const status = async (): Promise<InstanceStatus> => {
+      const pm = await readPostmasterPid(dataDir);
+      if (!pm?.alive) {
+        return { dataDir, running: false, pid: 0, port: 0, socketDir: '', serverVersion: '', inRecovery: false, recoveryState: '', timeline: 0, tablespaces: [], walReceiver: null };
+      }
+      const report = await reportInstanceAs(owner, { socketDir: pm.socketDir, port: pm.port, user }).catch(() => null);
+      return instanceStatusOf(dataDir, pm.pid, pm.port, pm.socketDir, report);
+    };
+    switch (req.action) {
+      case 'ACTION_STATUS':
+        await majorOf();
+        return status();
+      case 'ACTION_START': {
+        const pm = await readPostmasterPid(dataDir);
+        if (pm?.alive) throw new InstanceError(`an instance is already running in "${dataDir}" (pid ${pm.pid})`);
+        const installation = await installationFor(await majorOf(), this.config.pgBin);
+        let socketDir = this.config.socketDir;
+        if (req.socketDir) {
+          socketDir = absolute(req.socketDir, 'socket directory');
+          checkAllowed({ path: await canonicalPath(socketDir), what: 'socket directory' }, this.config.allowedRoots);
+        }
+        await startInstance({ dataDir, binDir: installation.binDir, owner, port: req.port || null, socketDir });
+        return status();
+      }
+      case 'ACTION_STOP': {
+        const installation = await installationFor(await majorOf(), this.config.pgBin);
+        const pm = await readPostmasterPid(dataDir);
+        if (pm?.alive) await stopInstance({ dataDir, binDir: installation.binDir, owner });
+        return status();
+      }
+      default:
+        throw new InvalidOptionError('no instance action given', { hint: 'Set InstanceRequest.action to STATUS, START or STOP.' });
+    }
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The BackupSource of a Restore call: the files the client announced in RestoreSpec.files,
+ * read from the call as FileBegin, data chunks, FileEnd. backup_manifest (optional) must come
+ * first, then base.tar[...], the <oid>.tar[...] archives, pg_wal.tar[...]; each file must come
+ * in the announced order, with the announced size (when not 0). Data is decompressed and
+ * parsed as it arrives; the call is read one message at a time (grpc-js reads the next message
+ * only when asked), so a slow disk slows the sender down rather than filling memory.
+ */
+
+import { ArchiveFormatError, CancelledError, InvalidOptionError, ProtocolError, type Streamer } from '@pgfleet/core';
+import { TarParser, createDecompressor } from '../core-archive.js';
+import type { BackupFile__Output } from '../gen/pgfleet/v1/BackupFile.js';
+import type { RestoreRequest__Output } from '../gen/pgfleet/v1/RestoreRequest.js';
+import { archiveOrder, classifyArchiveName, type ArchiveBegin, type ArchiveInfo, type BackupSource } from '../restore/source.js';
+
+const MAX_MANIFEST = 1024 * 1024 * 1024;
+
+export class StreamBackupSource implements BackupSource {
+  readonly layout = 'tar' as const;
+  readonly tablespaceLocations = null;
+  readonly dataDirectoryMode = null;
+  readonly archives: readonly ArchiveInfo[];
+  private readonly hasManifest: boolean;
+
+  constructor(
+    files: readonly BackupFile__Output[],
+    private readonly messages: AsyncIterator<RestoreRequest__Output>,
+    readonly location: string,
+  ) {
+    const archives: ArchiveInfo[] = [];
+    let manifest = false;
+    files.forEach((f, i) => {
+      if (f.name === 'backup_manifest') {
+        if (i !== 0) throw new InvalidOptionError('"backup_manifest" must be the first file of a restore stream');
+        manifest = true;
+        return;
+      }
+      const info = classifyArchiveName(f.name);
+      if (info === null) {
+        throw new InvalidOptionError(`file "${f.name}" does not belong in a restore stream`, {
+          hint: 'Send backup_manifest, base.tar[.gz|.lz4|.zst], <oid>.tar[...] and pg_wal.tar[...] only.',
+        });
+      }
+      if (archives.some((a) => a.kind === info.kind && a.oid === info.oid)) throw new InvalidOptionError(`file "${f.name}" is announced twice`);
+      archives.push({ ...info, size: Number(f.size) || null });
+    });
+    const sorted = [...archives].sort(archiveOrder);
+    if (sorted.some((a, i) => a !== archives[i])) {
+      throw new InvalidOptionError('the files of a restore stream must come in the order backup_manifest, base.tar, <oid>.tar by OID, pg_wal.tar');
+    }
+    if (!archives.some((a) => a.kind === 'base')) throw new InvalidOptionError('a restore stream needs a base.tar');
+    this.archives = archives;
+    this.hasManifest = manifest;
+  }
+
+  private async next(what: string): Promise<RestoreRequest__Output> {
+    const step = await this.messages.next();
+    if (step.done) throw new ProtocolError(`the restore stream from ${this.location} ended while ${what}`);
+    return step.value;
+  }
+
+  private async expectBegin(name: string): Promise<void> {
+    const m = await this.next(`"${name}" was expected`);
+    if (m.item !== 'fileBegin' || !m.fileBegin) throw new ProtocolError(`the restore stream sent "${m.item ?? 'nothing'}" where the start of "${name}" was expected`);
+    if (m.fileBegin.name !== name) throw new ProtocolError(`the restore stream sent file "${m.fileBegin.name}" where "${name}" was announced`);
+  }
+
+  /** Data chunks of the current file until its FileEnd; returns the byte count. */
+  private async readData(name: string, expected: number | null, each: (data: Buffer) => Promise<void>): Promise<number> {
+    let bytes = 0;
+    for (;;) {
+      const m = await this.next(`"${name}" was being received`);
+      if (m.item === 'data') {
+        const data = m.data ?? Buffer.alloc(0);
+        bytes += data.length;
+        if (expected !== null && bytes > expected) break;
+        if (data.length > 0) await each(data);
+      } else if (m.item === 'fileEnd') {
+        break;
+      } else {
+        throw new ProtocolError(`the restore stream sent "${m.item ?? 'nothing'}" inside file "${name}"`);
+      }
+    }
+    if (expected !== null && bytes !== expected) {
+      throw new ArchiveFormatError(`file "${name}" of the restore stream has ${bytes} bytes, but ${expected} were announced`);
+    }
+    return bytes;
+  }
+
+  async readManifest(): Promise<Buffer | null> {
+    if (!this.hasManifest) return null;
+    await this.expectBegin('backup_manifest');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    await this.readData('backup_manifest', null, async (data) => {
+      size += data.length;
+      if (size > MAX_MANIFEST) throw new InvalidOptionError('backup_manifest of the restore stream is larger than 1 GiB');
+      chunks.push(Buffer.from(data));
+    });
+    return Buffer.concat(chunks);
+  }
+
+  async stream(begin: ArchiveBegin, progress: (info: ArchiveInfo, bytesDone: number) => void, signal?: AbortSignal): Promise<void> {
+    for (const info of this.archives) {
+      await this.expectBegin(info.name);
+      const next = await begin(info);
+      const chain: Streamer = createDecompressor(info.compression, new TarParser(next, { archiveName: info.name }), { archiveName: info.name });
+      try {
+        let done = 0;
+        await this.readData(info.name, info.size, async (data) => {
+          if (signal?.aborted) throw new CancelledError('the restore was cancelled');
+          await chain.content(null, data, 'unknown');
+          done += data.length;
+          progress(info, done);
+        });
+        await chain.finalize();
+      } finally {
+        await chain.dispose();
+      }
+    }
+    const extra = await this.messages.next();
+    if (!extra.done) throw new ProtocolError(`the restore stream sent "${extra.value.item ?? 'something'}" after its last announced file`);
+  }
+}
