@@ -8,6 +8,8 @@
 //       <oid>.tar): "checksum mismatch for file "<path>"",
 //       a relation file missing (plain; deleted from base.tar): ""<path>" is present in the
 //       manifest but not on disk",
+//       (plain) a relation file truncated: ""<path>" has size N on disk but size M in the
+//       manifest", and an extra file: ""<path>" is present on disk but not in the manifest",
 //       the backup's first WAL segment missing (from pg_wal/; from pg_wal.tar): an error line
 //       about WAL, which for pgfleet names the segment.
 // Every corrupted copy is made from a backup the same tool accepted, so the rejection is due
@@ -18,7 +20,7 @@
 // reads tar backups from 18 on).
 
 import assert from 'node:assert/strict';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -174,7 +176,21 @@ describe(`${verifier.name}: accepts good backups, rejects damaged ones`, { skip:
       await expectRejected(copy, `"${mainRelation}" is present in the manifest but not on disk`);
     });
 
-    test('the first WAL segment missing from pg_wal', async () => {
+    test('a relation file truncated', async () => {
+      const copy = await copyOf(dirs.oursPlain);
+      const file = path.join(copy, mainRelation);
+      const { size } = await stat(file);
+      await truncate(file, 8192);
+      await expectRejected(copy, `"${mainRelation}" has size 8192 on disk but size ${size} in the manifest`);
+    });
+
+    test('an extra file', async () => {
+      const copy = await copyOf(dirs.oursPlain);
+      await writeFile(path.join(copy, 'global', 'extra_file'), 'not from the server\n');
+      await expectRejected(copy, '"global/extra_file" is present on disk but not in the manifest');
+    });
+
+    test('the first WAL segment missing from pg_wal (and -n, which skips the WAL check, accepts it)', async () => {
       const copy = await copyOf(dirs.oursPlain);
       const segments = walSegmentsIn(await readdir(path.join(copy, 'pg_wal')));
       const first = segments[0];
@@ -182,6 +198,8 @@ describe(`${verifier.name}: accepts good backups, rejects damaged ones`, { skip:
       await rm(path.join(copy, 'pg_wal', first));
       // pg_verifybackup 15 says "could not find any WAL file" / "WAL parsing failed"; pgfleet names the segment.
       await expectRejected(copy, 'WAL', first);
+      const skipped = await runVerifyBackup(['-n', copy]);
+      assert.equal(skipped.code, 0, describeRun(`${verifier.name} -n ${copy}`, skipped));
     });
   });
 
