@@ -14,8 +14,12 @@
 //     postgresql.auto.conf is byte-identical to pg_basebackup's (so primary_conninfo carries
 //     the same parameters), and the system pg_verifybackup 15 accepts the backup (our manifest,
 //     checksums, and WAL as read by pg_waldump).
-// `-D - -F t -X fetch -z` (tar on stdout, one tablespace only): the same members as
-// pg_basebackup 15's stream (backup_manifest inside), and the stream restores and starts.
+// On one more server without tablespaces (15, or 14/13): `-D - -F t -X fetch -z` (tar on
+// stdout) gives the same members as pg_basebackup 15's stream (backup_manifest inside) and
+// restores; -C -S -R creates the same persistent slot and primary_slot_name line; -R over the
+// Unix socket with a keyword/value connection string (application_name) gives the same
+// postgresql.auto.conf; --manifest-checksums=SHA256 --manifest-force-encode is accepted by
+// pg_verifybackup; --no-manifest writes no manifest.
 // For server 16, pg_verifybackup 15 is run on our plain backup too (manifest version 1).
 //
 // With PGFLEET_BASEBACKUP_BIN=/usr/lib/postgresql/15/bin/pg_basebackup the comparisons are
@@ -217,7 +221,7 @@ describe(`${binary.name} writes what pg_basebackup 15 writes`, () => {
 
   const stdoutVersion = ([15, 14, 13] as const).find((v) => selected.includes(v));
   if (stdoutVersion !== undefined) {
-    describe(`PostgreSQL ${stdoutVersion}, no tablespaces`, () => {
+    describe(`PostgreSQL ${stdoutVersion}, no tablespaces: stdout, slots, socket, manifest options`, () => {
       let source: TestCluster;
       let work: string;
       before(async () => {
@@ -253,6 +257,56 @@ describe(`${binary.name} writes what pg_basebackup 15 writes`, () => {
         } finally {
           await copy.destroy();
         }
+      });
+
+      /** Both tools, same flags and connection; the two output directories. */
+      const both = async (name: string, args: (who: 'ours' | 'reference') => string[]): Promise<{ ours: string; reference: string }> => {
+        const ours = path.join(work, `${name}-ours`);
+        const reference = path.join(work, `${name}-reference`);
+        const oursArgs = ['-D', ours, '-c', 'fast', '-N', ...args('ours')];
+        const refArgs = ['-D', reference, '-c', 'fast', '-N', ...args('reference')];
+        assertSucceeded(`${binary.name} ${oursArgs.join(' ')}`, await runBaseBackup(oursArgs));
+        assertSucceeded(`pg_basebackup ${refArgs.join(' ')}`, await runReferenceBaseBackup(refArgs));
+        return { ours, reference };
+      };
+
+      test('-C -S SLOT -R: a persistent physical slot, primary_slot_name written as pg_basebackup writes it', async () => {
+        const { ours, reference } = await both('slot', (who) => ['-F', 't', '-X', 'stream', '-R', '-C', '-S', `slot_${who}`, '-d', source.connectionString]);
+        const oursConf = await readTarMember(path.join(ours, 'base.tar'), 'postgresql.auto.conf');
+        const refConf = await readTarMember(path.join(reference, 'base.tar'), 'postgresql.auto.conf');
+        assert.match(refConf, /^primary_slot_name = 'slot_reference'$/m);
+        assert.equal(oursConf, refConf.replace('slot_reference', 'slot_ours'));
+        const slots = await source.query<{ slot_name: string; slot_type: string; temporary: boolean; reserved: boolean }>(
+          "SELECT slot_name, slot_type, temporary, restart_lsn IS NOT NULL AS reserved FROM pg_replication_slots WHERE slot_name LIKE 'slot\\_%' ORDER BY 1",
+        );
+        assert.deepEqual(slots.rows, [
+          { slot_name: 'slot_ours', slot_type: 'physical', temporary: false, reserved: true },
+          { slot_name: 'slot_reference', slot_type: 'physical', temporary: false, reserved: true },
+        ]);
+        await source.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'slot\\_%'");
+      });
+
+      test('-R over the Unix socket, keyword/value connection string with application_name: same primary_conninfo', async () => {
+        const conninfo = `host=${source.host} port=${source.port} user=${source.user} application_name=standby_one`;
+        const { ours, reference } = await both('socket', () => ['-F', 't', '-X', 'stream', '-R', '-d', conninfo]);
+        const refConf = await readTarMember(path.join(reference, 'base.tar'), 'postgresql.auto.conf');
+        const params = parseConninfo(primaryConninfoOf(refConf) ?? '');
+        assert.equal(params['host'], source.host);
+        assert.equal(params['application_name'], 'standby_one');
+        assert.equal(await readTarMember(path.join(ours, 'base.tar'), 'postgresql.auto.conf'), refConf);
+      });
+
+      test('--manifest-checksums=SHA256 --manifest-force-encode (plain): pg_verifybackup accepts it; --no-manifest writes none', async () => {
+        const { ours } = await both('sha256', () => ['-F', 'p', '-X', 'stream', '--manifest-checksums=SHA256', '--manifest-force-encode', '-d', source.connectionString]);
+        const manifest = JSON.parse(await readFile(path.join(ours, 'backup_manifest'), 'utf8')) as { Files: Array<Record<string, unknown>> };
+        assert.ok(manifest.Files.length > 100);
+        assert.ok(manifest.Files.every((f) => typeof f['Encoded-Path'] === 'string' && f['Checksum-Algorithm'] === 'SHA256'));
+        const verified = await runSystemVerifyBackup([...noParseWal(stdoutVersion), ours]);
+        assert.equal(verified.code, 0, describeRun(`pg_verifybackup ${ours}`, verified));
+
+        const none = await both('no-manifest', () => ['-F', 't', '-X', 'fetch', '--no-manifest', '-d', source.connectionString]);
+        assert.deepEqual(await dirNames(none.reference), ['base.tar']);
+        assert.deepEqual(await dirNames(none.ours), ['base.tar']);
       });
     });
   }
