@@ -215,7 +215,11 @@ export async function runBaseBackup(
   const toStdout = opts.pgdata === '-';
   const verbose = (msg: string) => { if (opts.verbose > 0) reporter.info(msg); };
 
-  const conn = await ReplicationConnection.connect({ ...opts.connection, passwordPrompt: opts.passwordPrompt, ...connectOptions });
+  // Every handler below awaits its streamers, which copy what they keep: the connections can
+  // read into recycled buffers.
+  const conn = await ReplicationConnection.connect({
+    ...opts.connection, passwordPrompt: opts.passwordPrompt, recycleReadBuffers: true, ...connectOptions,
+  });
   let receiver: WalReceiver | null = null;
   let keepData = false;
   const openStreamers: Streamer[] = [];
@@ -381,7 +385,10 @@ export async function runBaseBackup(
               })(),
             });
           receiver = await WalReceiver.start({
-            connect: () => ReplicationConnection.connect({ ...opts.connection, passwordPrompt: opts.passwordPrompt === 'force' ? 'auto' : opts.passwordPrompt, ...connectOptions }),
+            connect: () => ReplicationConnection.connect({
+              ...opts.connection, passwordPrompt: opts.passwordPrompt === 'force' ? 'auto' : opts.passwordPrompt,
+              recycleReadBuffers: true, ...connectOptions,
+            }),
             startLsn: start.startLsn,
             timeline: start.timeline,
             segmentSize: walSegmentSize,

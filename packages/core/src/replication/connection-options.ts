@@ -64,6 +64,14 @@ export interface ReplicationConnectOptions extends ReplicationConnectParams {
   onNotice?: (notice: ServerNotice) => void;
   /** Backpressure threshold of the message reader (bytes). */
   highWaterBytes?: number;
+  /**
+   * Read into a few recycled buffers instead of a new buffer per socket read (MessageReader's
+   * slab mode): much less allocation and garbage collection for bulk data, but a CopyData body
+   * handed to a handler (onArchiveData, onManifestData, onXLogData) is valid only until the
+   * handler's promise settles, so a handler must copy what it keeps longer. Not used under TLS.
+   * Default false.
+   */
+  recycleReadBuffers?: boolean;
   /** Aborting it destroys the connection; the command in progress fails with CancelledError. */
   signal?: AbortSignal;
 }

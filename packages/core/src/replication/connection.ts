@@ -34,6 +34,7 @@ import {
   type PasswordSource, type ReplicationConnectOptions, type ResolvedConnectParams,
 } from './connection-options.js';
 import { MessageReader, type MessageReaderStats } from './message-reader.js';
+import { OwnedReadSocket } from './owned-read-socket.js';
 import {
   readCommandResults, runCommand, ServerErrorReceived, textValue, unexpectedMessage,
   type CommandContext, type ProtocolIo, type ResultSet,
@@ -246,6 +247,9 @@ export class ReplicationConnection {
     if (resolved.connectTimeoutSeconds > 0) config.connectionTimeoutMillis = resolved.connectTimeoutSeconds * 1000;
     if (resolved.keepalivesIdleSeconds !== null) config.keepAliveInitialDelayMillis = resolved.keepalivesIdleSeconds * 1000;
 
+    // Slab mode needs a socket that reads into our buffers; TLS reads its socket itself.
+    const owned = options.recycleReadBuffers === true && tls === false ? new OwnedReadSocket() : null;
+    if (owned !== null) config.stream = () => owned.socket;
     const client = new pg.Client(config);
     const statuses = new Map<string, string>();
     const connection = (client as unknown as { connection: NodeJS.EventEmitter & { stream: Duplex } }).connection;
@@ -270,6 +274,7 @@ export class ReplicationConnection {
     socket.removeAllListeners('data');
     const reader = new MessageReader(socket, {
       peer: describeTarget(resolved),
+      ...(owned !== null ? { ownedReads: owned } : {}),
       ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
     });
     let conn: ReplicationConnection;

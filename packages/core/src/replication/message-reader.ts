@@ -7,8 +7,18 @@
  * much the server sends and however slow the consumer is: a consumer that awaits its own slow
  * work between next() calls slows the server down through TCP flow control.
  *
- * Message bodies are views into the socket's chunks (no copy) unless a frame spans chunks. Node
- * allocates a fresh buffer per socket read, so a view stays valid as long as it is referenced.
+ * Two ways to get the bytes:
+ * - 'data' events of any Duplex (TLS sockets, test streams). Message bodies are views into the
+ *   socket's chunks (no copy) unless a frame spans chunks. Node allocates a fresh buffer per
+ *   read, so a view stays valid as long as it is referenced.
+ * - slab mode, with an OwnedReadSocket (`ownedReads`): the socket reads straight into slabs of
+ *   `slabBytes` that this reader recycles, so gigabytes of backup data cost no allocations and
+ *   no garbage collection. A frame that does not fit in what is left of a slab moves, with
+ *   whatever follows it, to the start of the next slab, so every body is one contiguous view.
+ *   Bodies are views into a slab, and a slab is reused once nothing refers to it any more: a
+ *   message's body is valid only until the following next() call. DataRow columns, which
+ *   result-set readers keep across messages, are copied out. Use it only with consumers that
+ *   follow that rule (the base backup and WAL receivers do: they await each handler).
  *
  * When the socket ends or fails, messages already queued are delivered first (a FATAL
  * ErrorResponse right before the server closes the connection must not be lost), then every
@@ -17,7 +27,8 @@
 
 import type { Duplex } from 'node:stream';
 import { ConnectError, InternalError, ProtocolError, type PgFleetError } from '../errors.js';
-import { decodeBackendMessage, describeMessageType, type BackendMessage } from './backend-message.js';
+import { BackendCode, decodeBackendMessage, describeMessageType, type BackendMessage } from './backend-message.js';
+import type { ReadTarget, ReadTargetHost } from './owned-read-socket.js';
 
 export interface MessageReaderOptions {
   /** How errors name the server: "host:port" or a socket path. */
@@ -26,6 +37,13 @@ export interface MessageReaderOptions {
   highWaterBytes?: number;
   /** Largest message body accepted; a larger length means a corrupt stream. Default 1 GiB. */
   maxMessageBytes?: number;
+  /** Slab mode: `socket` is this host's socket (an OwnedReadSocket's), and bodies live in
+   * recycled slabs. */
+  ownedReads?: ReadTargetHost;
+  /** Slab mode: slab size. Default 256 KiB (at least twice minReadBytes). */
+  slabBytes?: number;
+  /** Slab mode: the room offered to one socket read. Default 64 KiB (node's own read size). */
+  minReadBytes?: number;
 }
 
 export interface MessageReaderStats {
@@ -33,17 +51,28 @@ export interface MessageReaderStats {
   maxQueuedBytes: number;
   /** How many times the socket was paused. */
   pauses: number;
+  /** Slab mode: slabs allocated (the rest of the reads went into recycled ones). */
+  slabsAllocated: number;
+}
+
+/** A block of memory socket reads go into (slab mode); `refs` counts undelivered or held bodies in it. */
+interface Slab {
+  buf: Buffer;
+  refs: number;
 }
 
 interface QueuedMessage {
   message: BackendMessage;
   size: number;
+  slab: Slab | null;
 }
 
 const HEADER_BYTES = 5;
+/** Slab mode: recycled slabs kept beyond the one being filled. */
+const SPARE_SLABS = 4;
 
 export class MessageReader {
-  readonly stats: MessageReaderStats = { maxQueuedBytes: 0, pauses: 0 };
+  readonly stats: MessageReaderStats = { maxQueuedBytes: 0, pauses: 0, slabsAllocated: 0 };
   private readonly peer: string;
   private readonly highWater: number;
   private readonly maxBody: number;
@@ -56,8 +85,8 @@ export class MessageReader {
   private terminal: PgFleetError | null = null;
   private socketError: Error | null = null;
 
-  // Frame assembly state: a header split across chunks goes to `head`; a body split across
-  // chunks is collected in `parts` until complete.
+  // 'data' mode frame assembly: a header split across chunks goes to `head`; a body split
+  // across chunks is collected in `parts` until complete.
   private readonly head = Buffer.alloc(HEADER_BYTES);
   private headFill = 0;
   private code = 0;
@@ -65,11 +94,34 @@ export class MessageReader {
   private parts: Buffer[] = [];
   private partsFill = 0;
 
+  // Slab mode: bytes [parseOff, fill) of `slab` are read but not yet parsed; `held` is the slab
+  // of the body last handed out by next().
+  private readonly owned: ReadTargetHost | null;
+  private readonly slabBytes: number;
+  private readonly minRead: number;
+  private readonly maxRead: number;
+  private slab: Slab | null = null;
+  private parseOff = 0;
+  private fill = 0;
+  private spare: Slab[] = [];
+  private held: Slab | null = null;
+  private readonly target: ReadTarget;
+
   constructor(private readonly socket: Duplex, options: MessageReaderOptions) {
     this.peer = options.peer;
     this.highWater = options.highWaterBytes ?? 256 * 1024;
     this.maxBody = options.maxMessageBytes ?? 1024 * 1024 * 1024;
-    socket.on('data', this.onData);
+    this.owned = options.ownedReads ?? null;
+    if (this.owned !== null && this.owned.socket !== socket) {
+      throw new InternalError('the owned-read socket given to the message reader is not its socket');
+    }
+    this.minRead = Math.max(1, options.minReadBytes ?? 64 * 1024);
+    this.slabBytes = Math.max(options.slabBytes ?? 256 * 1024, 2 * this.minRead);
+    // Reads of node's usual size: the queue's bound stays highWaterBytes plus one such read.
+    this.maxRead = this.minRead;
+    this.target = { readBuffer: () => this.readBuffer(), onRead: (n, buffer) => this.onSlabRead(n, buffer) };
+    if (this.owned !== null) this.owned.setTarget(this.target);
+    else socket.on('data', this.onData);
     socket.on('error', this.onError);
     socket.on('end', this.onEnd);
     socket.on('close', this.onEnd);
@@ -87,8 +139,15 @@ export class MessageReader {
     return this.terminal !== null && this.queueHead >= this.queue.length;
   }
 
-  /** The next message. Only one next() may be pending at a time. */
+  /**
+   * The next message. Only one next() may be pending at a time. In slab mode this call ends
+   * the validity of the body returned by the previous one.
+   */
   next(): Promise<BackendMessage> {
+    if (this.held !== null) {
+      this.release(this.held);
+      this.held = null;
+    }
     if (this.queueHead < this.queue.length) {
       return Promise.resolve(this.shift());
     }
@@ -106,13 +165,16 @@ export class MessageReader {
     this.queue = [];
     this.queueHead = 0;
     this.queuedBytes = 0;
+    this.held = null;
+    this.spare = [];
     this.setTerminal(reason ?? new InternalError(`replication connection to "${this.peer}" is closed`));
     this.detach();
   }
 
   /** Removes the socket listeners (the socket itself is left alone). */
   detach(): void {
-    this.socket.off('data', this.onData);
+    if (this.owned !== null) this.owned.setTarget(null);
+    else this.socket.off('data', this.onData);
     this.socket.off('error', this.onError);
     this.socket.off('end', this.onEnd);
     this.socket.off('close', this.onEnd);
@@ -130,6 +192,7 @@ export class MessageReader {
       this.queueHead = 0;
     }
     this.queuedBytes -= item.size;
+    this.held = item.slab;
     if (this.paused && this.queuedBytes <= this.highWater / 2 && this.terminal === null) {
       this.paused = false;
       this.socket.resume();
@@ -137,14 +200,15 @@ export class MessageReader {
     return item.message;
   }
 
-  private push(message: BackendMessage, size: number): void {
+  private push(message: BackendMessage, size: number, slab: Slab | null): void {
     if (this.waiter !== null && this.queueHead >= this.queue.length) {
       const { resolve } = this.waiter;
       this.waiter = null;
+      this.held = slab;
       resolve(message);
       return;
     }
-    this.queue.push({ message, size });
+    this.queue.push({ message, size, slab });
     this.queuedBytes += size;
     if (this.queuedBytes > this.stats.maxQueuedBytes) this.stats.maxQueuedBytes = this.queuedBytes;
   }
@@ -163,6 +227,38 @@ export class MessageReader {
     this.setTerminal(error);
     this.detach();
     this.socket.destroy();
+  }
+
+  /** Decodes one frame and queues it; false (after failing the reader) on a protocol error. */
+  private deliver(code: number, body: Buffer, slab: Slab | null): boolean {
+    let message: BackendMessage;
+    try {
+      // Result-set readers keep DataRow columns across next() calls: they must not live in a slab.
+      message = decodeBackendMessage(code, slab !== null && code === BackendCode.DataRow ? Buffer.from(body) : body);
+    } catch (err) {
+      this.fail(err instanceof ProtocolError ? err : new ProtocolError(String(err)));
+      return false;
+    }
+    if (slab !== null) slab.refs++;
+    this.push(message, body.length + HEADER_BYTES, slab);
+    return true;
+  }
+
+  private checkLength(code: number, total: number): boolean {
+    if (total < 4 || total - 4 > this.maxBody) {
+      this.fail(new ProtocolError(`invalid length ${total} in ${describeMessageType(code)} from "${this.peer}"`));
+      return false;
+    }
+    return true;
+  }
+
+  private pauseIfFull(): boolean {
+    if (!this.paused && this.queuedBytes > this.highWater) {
+      this.paused = true;
+      this.stats.pauses++;
+      this.socket.pause();
+    }
+    return !this.paused;
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -186,12 +282,7 @@ export class MessageReader {
           this.code = this.head[0] as number;
           total = this.head.readUInt32BE(1);
         }
-        if (total < 4 || total - 4 > this.maxBody) {
-          this.fail(new ProtocolError(
-            `invalid length ${total} in ${describeMessageType(this.code)} from "${this.peer}"`,
-          ));
-          return;
-        }
+        if (!this.checkLength(this.code, total)) return;
         this.bodyLen = total - 4;
         this.parts = [];
         this.partsFill = 0;
@@ -213,21 +304,88 @@ export class MessageReader {
       }
       const code = this.code;
       this.bodyLen = -1;
-      let message: BackendMessage;
-      try {
-        message = decodeBackendMessage(code, body);
-      } catch (err) {
-        this.fail(err instanceof ProtocolError ? err : new ProtocolError(String(err)));
-        return;
-      }
-      this.push(message, body.length + HEADER_BYTES);
+      if (!this.deliver(code, body, null)) return;
     }
-    if (!this.paused && this.queuedBytes > this.highWater) {
-      this.paused = true;
-      this.stats.pauses++;
-      this.socket.pause();
-    }
+    this.pauseIfFull();
   };
+
+  // ---- slab mode ----
+
+  private newSlab(minBytes: number): Slab {
+    if (minBytes <= this.slabBytes) {
+      const recycled = this.spare.pop();
+      if (recycled !== undefined) return recycled;
+    }
+    this.stats.slabsAllocated++;
+    return { buf: Buffer.allocUnsafe(Math.max(minBytes, this.slabBytes)), refs: 0 };
+  }
+
+  /** A slab nothing refers to any more goes back to the spares (unless it is being filled). */
+  private release(slab: Slab): void {
+    slab.refs--;
+    if (slab.refs === 0 && slab !== this.slab && slab.buf.length === this.slabBytes && this.spare.length < SPARE_SLABS) {
+      this.spare.push(slab);
+    }
+  }
+
+  /** Room for the next read: the rest of the current slab, or a fresh slab. */
+  private readBuffer(): Buffer {
+    let slab = this.slab;
+    if (slab !== null && slab.refs === 0 && this.parseOff === this.fill) {
+      // Everything read so far has been consumed: start over at the beginning.
+      this.parseOff = 0;
+      this.fill = 0;
+    }
+    if (slab === null || slab.buf.length - this.fill < this.minRead) {
+      // Move the unparsed tail (an incomplete frame) to the start of a new slab, with room for
+      // the whole frame when its length is already known.
+      const pending = this.fill - this.parseOff;
+      let frameBytes = 0;
+      if (slab !== null && pending >= HEADER_BYTES) frameBytes = 1 + slab.buf.readUInt32BE(this.parseOff + 1);
+      const next = this.newSlab(Math.max(pending, frameBytes) + this.minRead);
+      this.slab = next;
+      if (slab !== null) {
+        slab.buf.copy(next.buf, 0, this.parseOff, this.fill);
+        // A slab still referred to goes to the spares when its last body is released.
+        if (slab.refs === 0 && slab.buf.length === this.slabBytes && this.spare.length < SPARE_SLABS) this.spare.push(slab);
+      }
+      slab = next;
+      this.parseOff = 0;
+      this.fill = pending;
+    }
+    return slab.buf.subarray(this.fill, Math.min(slab.buf.length, this.fill + this.maxRead));
+  }
+
+  private onSlabRead(n: number, buffer: Buffer): boolean {
+    if (this.terminal !== null) return false;
+    let slab = this.slab;
+    if (slab === null || buffer.buffer !== slab.buf.buffer || buffer.byteOffset !== slab.buf.byteOffset + this.fill) {
+      // Not the room we offered (the first read after the handover): copy it in.
+      const room = this.readBuffer();
+      if (room.length < n) {
+        const bigger = this.newSlab(this.fill - this.parseOff + n);
+        (this.slab as Slab).buf.copy(bigger.buf, 0, this.parseOff, this.fill);
+        this.fill -= this.parseOff;
+        this.parseOff = 0;
+        this.slab = bigger;
+      }
+      slab = this.slab as Slab;
+      buffer.copy(slab.buf, this.fill, 0, n);
+    }
+    this.fill += n;
+    const buf = slab.buf;
+    while (this.fill - this.parseOff >= HEADER_BYTES) {
+      const code = buf[this.parseOff] as number;
+      const total = buf.readUInt32BE(this.parseOff + 1);
+      if (!this.checkLength(code, total)) return false;
+      const end = this.parseOff + 1 + total;
+      if (end > this.fill) break;
+      const body = buf.subarray(this.parseOff + HEADER_BYTES, end);
+      this.parseOff = end;
+      if (!this.deliver(code, body, slab)) return false;
+    }
+    return this.pauseIfFull();
+  }
 
   private readonly onError = (err: Error): void => {
     this.socketError ??= err;
@@ -235,7 +393,7 @@ export class MessageReader {
 
   private readonly onEnd = (): void => {
     if (this.terminal !== null) return;
-    const midMessage = this.bodyLen >= 0 || this.headFill > 0;
+    const midMessage = this.bodyLen >= 0 || this.headFill > 0 || this.fill > this.parseOff;
     const reason = this.socketError !== null
       ? describeSocketError(this.socketError)
       : 'server closed the connection unexpectedly';

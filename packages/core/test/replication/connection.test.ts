@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chownOne, freePort, startCluster, versionsUnderTest, type TestCluster } from '../../../../test/harness/index.js';
 import { ReplicationConnection } from '../../src/replication/connection.js';
+import { verifyBackup } from '../../src/verify/verify-backup.js';
 import type { BaseBackupHandler, BaseBackupOptions, TablespaceInfo } from '../../src/replication/base-backup-events.js';
 import {
   AuthenticationError, ConnectError, HbaRejectedError, NotSupportedError, PgFleetError, PrivilegeError,
@@ -198,61 +199,73 @@ for (const version of versions) {
       assert.equal((await cluster.query('SELECT 1 FROM pg_replication_slots')).rowCount, 0);
     });
 
-    test('BASE_BACKUP: archives tar can list, terminated, manifest, tablespace info', async () => {
-      const dir = tmp();
-      const conn = await connect();
-      try {
-        const { handler, captured } = fileHandler(dir);
-        const result = await conn.baseBackup(backupOptions, handler);
-        const ts = cluster.tablespaces[0]!;
-        assert.deepEqual(result.archives, [`${ts.oid}.tar`, 'base.tar']);
-        assert.deepEqual(captured.events, [
-          'start 1', `archive ${ts.oid}.tar`, 'archive end', 'archive base.tar', 'archive end', 'manifest', 'manifest end', 'end 1',
-        ]);
-        assert.deepEqual(captured.archives.map((a) => [a.tablespace.oid, a.tablespace.location]), [[ts.oid, ts.location], [null, null]]);
-        assert.ok(captured.archives.every((a) => (a.tablespace.sizeEstimate ?? 0) > 0), 'PROGRESS gives size estimates');
-        const base = tarList(join(dir, 'base.tar'));
-        assert.equal(base[0], 'backup_label');
-        assert.ok(base.includes('tablespace_map'));
-        assert.ok(base.includes('global/pg_control'));
-        assert.ok(tarList(join(dir, `${ts.oid}.tar`)).some((n) => n.startsWith(`PG_${version}_`)));
-        for (const a of captured.archives) {
-          const bytes = execFileSync('tail', ['-c', '1024', a.file]);
-          assert.ok(bytes.length === 1024 && bytes.every((b) => b === 0), `${a.name} ends with two zero blocks`);
-          assert.equal(a.bytes % 512, 0);
+    // Both reading modes: a new buffer per socket read, and recycled slabs (what runBaseBackup uses).
+    for (const recycleReadBuffers of [false, true]) {
+      const mode = { recycleReadBuffers };
+      const suffix = recycleReadBuffers ? ' (recycled read buffers)' : '';
+      test(`BASE_BACKUP${suffix}: archives tar can list, terminated, manifest, tablespace info`, async () => {
+        const dir = tmp();
+        const conn = await connect(mode);
+        try {
+          const { handler, captured } = fileHandler(dir);
+          const result = await conn.baseBackup(backupOptions, handler);
+          const ts = cluster.tablespaces[0]!;
+          assert.deepEqual(result.archives, [`${ts.oid}.tar`, 'base.tar']);
+          assert.deepEqual(captured.events, [
+            'start 1', `archive ${ts.oid}.tar`, 'archive end', 'archive base.tar', 'archive end', 'manifest', 'manifest end', 'end 1',
+          ]);
+          assert.deepEqual(captured.archives.map((a) => [a.tablespace.oid, a.tablespace.location]), [[ts.oid, ts.location], [null, null]]);
+          assert.ok(captured.archives.every((a) => (a.tablespace.sizeEstimate ?? 0) > 0), 'PROGRESS gives size estimates');
+          const base = tarList(join(dir, 'base.tar'));
+          assert.equal(base[0], 'backup_label');
+          assert.ok(base.includes('tablespace_map'));
+          assert.ok(base.includes('global/pg_control'));
+          assert.ok(tarList(join(dir, `${ts.oid}.tar`)).some((n) => n.startsWith(`PG_${version}_`)));
+          for (const a of captured.archives) {
+            const bytes = execFileSync('tail', ['-c', '1024', a.file]);
+            assert.ok(bytes.length === 1024 && bytes.every((b) => b === 0), `${a.name} ends with two zero blocks`);
+            assert.equal(a.bytes % 512, 0);
+          }
+          const label = execFileSync('tar', ['-xOf', join(dir, 'base.tar'), 'backup_label'], { encoding: 'utf8' });
+          assert.match(label, /^LABEL: pgfleet's test$/m);
+          assert.match(label, new RegExp(`^START WAL LOCATION: ${result.start.startLsn.replace('/', '\\/')} `, 'm'));
+          const manifest = captured.manifest.toString('utf8');
+          assert.match(manifest, version >= 17
+            ? /^\{ "PostgreSQL-Backup-Manifest-Version": 2,\n"System-Identifier": \d+,\n"Files": \[/
+            : /^\{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": \[/);
+          assert.match(manifest, /"Manifest-Checksum": "[0-9a-f]{64}"\}\n$/);
+          assert.ok(captured.progress.length > 0);
+          const total = captured.archives.reduce((s, a) => s + a.bytes, 0);
+          const last = captured.progress.at(-1)!;
+          assert.ok(last > 0 && last <= total, `progress ${last} of ${total}`);
+          assert.ok(result.end.endLsn !== result.start.startLsn);
+          assert.equal((await conn.identifySystem()).timeline, 1, 'usable after the backup');
+          // Every file's checksum matches the manifest: no byte was lost or overwritten.
+          writeFileSync(join(dir, 'backup_manifest'), captured.manifest);
+          const verified = await verifyBackup(dir, { format: 'tar', checkWal: false });
+          assert.deepEqual(verified.problems, []);
+          assert.ok(verified.filesMatched > 900, `${verified.filesMatched} files checked`);
+        } finally {
+          await conn.close();
         }
-        const label = execFileSync('tar', ['-xOf', join(dir, 'base.tar'), 'backup_label'], { encoding: 'utf8' });
-        assert.match(label, /^LABEL: pgfleet's test$/m);
-        assert.match(label, new RegExp(`^START WAL LOCATION: ${result.start.startLsn.replace('/', '\\/')} `, 'm'));
-        const manifest = captured.manifest.toString('utf8');
-        assert.match(manifest, version >= 17
-          ? /^\{ "PostgreSQL-Backup-Manifest-Version": 2,\n"System-Identifier": \d+,\n"Files": \[/
-          : /^\{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": \[/);
-        assert.match(manifest, /"Manifest-Checksum": "[0-9a-f]{64}"\}\n$/);
-        assert.ok(captured.progress.length > 0);
-        const total = captured.archives.reduce((s, a) => s + a.bytes, 0);
-        const last = captured.progress.at(-1)!;
-        assert.ok(last > 0 && last <= total, `progress ${last} of ${total}`);
-        assert.ok(result.end.endLsn !== result.start.startLsn);
-        assert.equal((await conn.identifySystem()).timeline, 1, 'usable after the backup');
-      } finally {
-        await conn.close();
-      }
-    });
+      });
 
-    test('backpressure: a slow handler keeps the read queue bounded', async () => {
-      const dir = tmp();
-      const highWaterBytes = 128 * 1024;
-      const conn = await connect({ highWaterBytes });
-      try {
-        const { handler } = fileHandler(dir, 4);
-        await conn.baseBackup({ ...backupOptions, manifest: 'no', progress: false }, handler);
-        assert.ok(conn.readerStats.pauses > 0, 'the socket was paused');
-        assert.ok(conn.readerStats.maxQueuedBytes <= highWaterBytes + 128 * 1024, `max queued ${conn.readerStats.maxQueuedBytes}`);
-      } finally {
-        await conn.close();
-      }
-    });
+      test(`backpressure${suffix}: a slow handler keeps the read queue bounded`, async () => {
+        const dir = tmp();
+        const highWaterBytes = 128 * 1024;
+        const conn = await connect({ highWaterBytes, ...mode });
+        try {
+          const { handler } = fileHandler(dir, 4);
+          await conn.baseBackup({ ...backupOptions, manifest: 'no', progress: false }, handler);
+          assert.ok(conn.readerStats.pauses > 0, 'the socket was paused');
+          assert.ok(conn.readerStats.maxQueuedBytes <= highWaterBytes + 128 * 1024, `max queued ${conn.readerStats.maxQueuedBytes}`);
+          if (recycleReadBuffers) assert.ok(conn.readerStats.slabsAllocated <= 8, `${conn.readerStats.slabsAllocated} slabs`);
+          else assert.equal(conn.readerStats.slabsAllocated, 0);
+        } finally {
+          await conn.close();
+        }
+      });
+    }
 
     if (version < 15) {
       test('server-side compression needs 15', async () => {

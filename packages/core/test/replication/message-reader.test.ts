@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MessageReader } from '../../src/replication/message-reader.js';
+import { OwnedReadSocket, type ReadTarget, type ReadTargetHost } from '../../src/replication/owned-read-socket.js';
 import { ConnectError, ProtocolError } from '../../src/errors.js';
 import {
   commandComplete, copyData, copyDone, copyOutResponse, cut, dataRow, errorResponse, frame, cstr,
@@ -199,6 +200,216 @@ test('backpressure: a stalled consumer stops the socket; queue and memory stay b
     assert.ok(drainWaits > 0, 'the server had to wait for the client');
   } finally {
     client.destroy();
+    server.close();
+  }
+});
+
+// ---- slab mode (OwnedReadSocket's reads go into the reader's recycled slabs) ----
+
+/**
+ * Stands in for an OwnedReadSocket: delivers bytes as node does with `onread`, into the buffer
+ * the target offers (several reads when a chunk is larger than the room), and stops while the
+ * target has paused the socket.
+ */
+class FakeReadHost implements ReadTargetHost {
+  readonly socket = new PassThrough();
+  target: ReadTarget | null = null;
+  reads = 0;
+  private pending: Buffer[] = [];
+  private stopped = false;
+
+  constructor() {
+    this.socket.on('resume', () => {
+      this.stopped = false;
+      setImmediate(() => this.pump());
+    });
+  }
+
+  setTarget(target: ReadTarget | null): void {
+    this.target = target;
+  }
+
+  write(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pump();
+  }
+
+  end(): void {
+    this.pending.push(Buffer.alloc(0));
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.pending.length > 0 && this.target !== null) {
+      const chunk = this.pending[0]!;
+      if (chunk.length === 0) {
+        this.pending.shift();
+        this.socket.end();
+        this.socket.resume();
+        return;
+      }
+      const room = this.target.readBuffer();
+      const n = Math.min(room.length, chunk.length);
+      chunk.copy(room, 0, 0, n);
+      this.pending[0] = chunk.subarray(n);
+      if (n === chunk.length) this.pending.shift();
+      this.reads++;
+      if (!this.target.onRead(n, room)) this.stopped = true;
+    }
+  }
+}
+
+function feedSlabs(chunks: Buffer[], options: { slabBytes?: number; minReadBytes?: number; highWaterBytes?: number; firstReadForeign?: boolean } = {}): { reader: MessageReader; host: FakeReadHost } {
+  const host = new FakeReadHost();
+  const reader = new MessageReader(host.socket, { peer: 'test', ownedReads: host, ...options });
+  const rest = [...chunks];
+  if (options.firstReadForeign && rest.length > 0) {
+    // The first read after the handover lands in a buffer the reader did not offer.
+    const first = rest.shift()!;
+    host.target!.onRead(first.length, Buffer.concat([first, Buffer.alloc(3, 0xee)]));
+  }
+  for (const c of rest) host.write(c);
+  host.end();
+  return { reader, host };
+}
+
+/** Reads to the end, snapshotting each message at once (a slab body is valid until next()). */
+async function readAllNow(reader: MessageReader): Promise<{ messages: unknown[]; error: Error }> {
+  const messages: unknown[] = [];
+  for (;;) {
+    try {
+      messages.push((plain([await reader.next()]) as unknown[])[0]);
+    } catch (error) {
+      return { messages, error: error as Error };
+    }
+  }
+}
+
+const tinySlabs = { slabBytes: 64, minReadBytes: 16 };
+
+test('slab mode: the same messages as data mode whatever the chunking, slab size and first read', async () => {
+  const whole = plain((await readAll(feed([sample]))).messages);
+  for (const options of [{}, tinySlabs, { slabBytes: 2048, minReadBytes: 100 }]) {
+    for (let i = 0; i <= sample.length; i++) {
+      const { messages, error } = await readAllNow(feedSlabs(cut(sample, [i]), options).reader);
+      assert.deepEqual(messages, whole, `split at ${i} with ${JSON.stringify(options)}`);
+      assert.equal(error.message, 'lost connection to "test": server closed the connection unexpectedly');
+      const foreign = await readAllNow(feedSlabs(cut(sample, [i]), { ...options, firstReadForeign: true }).reader);
+      assert.deepEqual(foreign.messages, whole, `split at ${i}, first read foreign`);
+    }
+  }
+  const bytes = [...Array(sample.length).keys()];
+  const { messages } = await readAllNow(feedSlabs(cut(sample, bytes.slice(1)), tinySlabs).reader);
+  assert.deepEqual(messages, whole);
+});
+
+test('slab mode: slabs are recycled, and a body stays intact until the next call', async () => {
+  const count = 2000;
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < count; i++) chunks.push(copyData(Buffer.alloc(1000 + (i % 300), i % 251)));
+  const stream = Buffer.concat(chunks);
+  // Delivered in odd-sized pieces so that frames straddle reads and slab ends.
+  const points: number[] = [];
+  for (let p = 777; p < stream.length; p += 777 + (p % 1500)) points.push(p);
+  const { reader } = feedSlabs(cut(stream, points), { slabBytes: 8192, minReadBytes: 1024, highWaterBytes: 16 * 1024 });
+  for (let i = 0; i < count; i++) {
+    const m = await reader.next();
+    assert.ok(m.kind === 'copyData');
+    assert.equal(m.data.length, 1000 + (i % 300));
+    // Let more reads land (and slabs turn over) while this body is held.
+    if (i % 97 === 0) await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(m.data.every((b) => b === i % 251), `message ${i} intact`);
+  }
+  await assert.rejects(reader.next(), ConnectError);
+  assert.ok(reader.stats.slabsAllocated <= 8, `${reader.stats.slabsAllocated} slabs for ${stream.length} bytes`);
+});
+
+test('slab mode: DataRow columns outlive later messages', async () => {
+  const filler = Array.from({ length: 50 }, (_, i) => copyData(Buffer.alloc(500, i)));
+  const { reader } = feedSlabs([Buffer.concat([rowDescription(['a']), dataRow(['keep me']), ...filler, commandComplete('X')])], tinySlabs);
+  await reader.next();
+  const row = await reader.next();
+  assert.ok(row.kind === 'dataRow');
+  for (let i = 0; i < 51; i++) await reader.next();
+  assert.equal(row.values[0]?.toString(), 'keep me');
+});
+
+test('slab mode: truncated stream and invalid length', async () => {
+  const frames = [commandComplete('A'), copyData(Buffer.alloc(300, 1))];
+  const bytes = Buffer.concat(frames);
+  for (let end = frames[0]!.length + 1; end < bytes.length; end++) {
+    const { messages, error } = await readAllNow(feedSlabs([bytes.subarray(0, end)], tinySlabs).reader);
+    assert.equal(messages.length, 1);
+    assert.equal(error.message, 'lost connection to "test": server closed the connection unexpectedly in the middle of a message', `end ${end}`);
+  }
+  const { reader, host } = feedSlabs([commandComplete('X'), Buffer.from([0x64, 0, 0, 0, 3])], tinySlabs);
+  const { messages, error } = await readAllNow(reader);
+  assert.equal(messages.length, 1);
+  assert.ok(error instanceof ProtocolError);
+  assert.equal(error.message, 'invalid length 3 in CopyData message ("d") from "test"');
+  assert.ok(host.socket.destroyed, 'a corrupt stream destroys the socket');
+});
+
+test('slab mode over a real socket: handover after startup, backpressure, bounded memory', async () => {
+  const highWater = 256 * 1024;
+  const payload = Buffer.alloc(32 * 1024 - 7, 0x61);
+  const message = copyData(payload);
+  const total = 64 * 1024 * 1024;
+  let sent = 0;
+  const server = net.createServer((sock) => {
+    // A startup answer first; the bulk data only once the client asks for it, as a server
+    // sends a COPY only after the command.
+    sock.write(readyForQuery());
+    sock.once('data', () => {
+      const pump = (): void => {
+        while (sent < total) {
+          sent += message.length;
+          if (!sock.write(message)) {
+            sock.once('drain', pump);
+            return;
+          }
+        }
+        sock.end();
+      };
+      pump();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const owned = new OwnedReadSocket();
+  owned.socket.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  // Before the handover, reads arrive as 'data' events (what pg's startup parser needs).
+  const [startup] = await once(owned.socket, 'data') as [Buffer];
+  assert.deepEqual(startup, readyForQuery());
+  owned.socket.removeAllListeners('data');
+  const reader = new MessageReader(owned.socket, { peer: 'test', highWaterBytes: highWater, ownedReads: owned });
+  try {
+    owned.socket.write('go');
+    let received = 0;
+    const first = await reader.next();
+    assert.equal(first.kind, 'copyData');
+    received += message.length;
+    await sleep(300);
+    assert.ok(reader.pendingBytes <= highWater + 256 * 1024, `queued ${reader.pendingBytes}`);
+    assert.ok(sent < 24 * 1024 * 1024, `server got ${sent} bytes out during the stall`);
+    for (;;) {
+      let m;
+      try {
+        m = await reader.next();
+      } catch {
+        break;
+      }
+      assert.ok(m.kind === 'copyData');
+      assert.equal(m.data.length, payload.length);
+      assert.equal(m.data[0], 0x61);
+      assert.equal(m.data[payload.length - 1], 0x61);
+      received += m.data.length + 5;
+    }
+    assert.equal(received, sent);
+    assert.ok(reader.stats.pauses > 0);
+    assert.ok(reader.stats.slabsAllocated <= 8, `${reader.stats.slabsAllocated} slabs`);
+  } finally {
+    owned.socket.destroy();
     server.close();
   }
 });
