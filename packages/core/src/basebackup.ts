@@ -12,7 +12,7 @@
  * - on failure, everything this run created is removed (unless noClean), except after a data
  *   checksum failure, where the data is kept as pg_basebackup keeps it.
  */
-import { mkdir, readdir, rename, rm, symlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DirectoryNotEmptyError, InvalidOptionError, NotSupportedError, ServerError, fileError, isErrno,
@@ -22,7 +22,7 @@ import type {
   BackupStart, BaseBackupHandler, BaseBackupOptions, TablespaceInfo,
 } from './replication/base-backup-events.js';
 import { ReplicationConnection, type ReplicationConnectOptions } from './replication/connection.js';
-import { mergeConnectParams } from './replication/connection-options.js';
+import { mergeConnectParams, parseConninfo } from './replication/connection-options.js';
 import { WalReceiver } from './wal/receiver.js';
 import { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
 import { TarParser } from './archive/tar-parser.js';
@@ -175,6 +175,17 @@ function primaryConninfoParams(given: BaseBackupRunOptions['connection'], effect
   return params;
 }
 
+async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch((err: unknown) => { throw fileError('could not open directory', dir, err); });
+  try {
+    await handle.sync();
+  } catch (err) {
+    throw fileError('could not fsync directory', dir, err);
+  } finally {
+    await handle.close();
+  }
+}
+
 function serverVersionText(num: number): string {
   return `${Math.floor(num / 10000)}.${num % 10000}`;
 }
@@ -250,7 +261,11 @@ export async function runBaseBackup(
     const recoveryText = opts.writeRecoveryConf
       ? recoveryConfigContents({
         serverVersionNum: versionNum,
-        primaryConninfo: buildPrimaryConninfo(primaryConninfoParams(opts.connection, conn.connectionParameters())),
+        // pg_basebackup 17 names the database given with -d, for logical slot synchronization.
+        primaryConninfo: buildPrimaryConninfo(primaryConninfoParams(opts.connection, conn.connectionParameters()), {
+          dbname: opts.connection.connectionString !== undefined
+            ? parseConninfo(opts.connection.connectionString).dbname ?? null : null,
+        }),
         slotName: opts.slot,
       })
       : null;
@@ -475,12 +490,15 @@ export async function runBaseBackup(
       await (receiver as WalReceiver).stopAt(parseLsn(endLsn));
       receiver = null;
     }
+    // Every file was fsynced as its sink finished (unless -N); the manifest becomes final only
+    // after that, and its rename is made durable, as pg_basebackup orders it.
+    if (opts.sync) verbose('syncing data to disk ...');
     if (!toStdout && opts.manifest) {
       verbose('renaming backup_manifest.tmp to backup_manifest');
       await rename(join(opts.pgdata, 'backup_manifest.tmp'), join(opts.pgdata, 'backup_manifest'));
       files.push('backup_manifest');
+      if (opts.sync) await fsyncDirectory(opts.pgdata);
     }
-    if (opts.sync) verbose('syncing data to disk ...');
     verbose('base backup completed');
     const s = startInfo as BackupStart | null;
     return {

@@ -71,7 +71,17 @@ async function main(argv: string[]): Promise<number> {
       progress: (p, final) => {
         process.stderr.write(formatProgress(p, opts.verbose > 0, final) + (!final && isTty ? '\r' : '\n'));
       },
-    }, { signal: abort.signal, promptPassword: promptOnTerminal });
+    }, {
+      signal: abort.signal,
+      promptPassword: promptOnTerminal,
+      // libpq's default notice processor: the server's WARNINGs (a damaged block during a
+      // checksum-verified backup) and NOTICEs (WAL archiving not enabled) reach the user.
+      onNotice: (n) => {
+        process.stderr.write(`${n.severity}:  ${n.message}\n`);
+        if (n.detail) process.stderr.write(`DETAIL:  ${n.detail}\n`);
+        if (n.hint) process.stderr.write(`HINT:  ${n.hint}\n`);
+      },
+    });
     return 0;
   } catch (err) {
     printError(err);
