@@ -153,8 +153,8 @@ export function makeTree(root: string, options: { longName?: boolean } = {}): vo
   }
 }
 
-export function run(cmd: string, args: string[], options: { cwd?: string; input?: Buffer } = {}): Buffer {
-  return execFileSync(cmd, args, { cwd: options.cwd, input: options.input, maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'pipe'] });
+export function run(cmd: string, args: string[], options: { cwd?: string; input?: Buffer; env?: NodeJS.ProcessEnv } = {}): Buffer {
+  return execFileSync(cmd, args, { cwd: options.cwd, input: options.input, env: options.env, maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 export function haveCommand(cmd: string): boolean {

@@ -2,13 +2,13 @@
  * Against the real thing: PostgreSQL 15's pg_basebackup -Ft with and without -R on a throw-away
  * cluster. Parsing its plain base.tar and re-archiving it with our -R injector must give the
  * same member list, modes, owners and sizes as pg_basebackup -R, the same postgresql.auto.conf,
- * and byte-identical headers for every member that was not edited. Skipped when the PostgreSQL
- * 15 binaries or root (to run the server as "postgres") are missing. Takes a few seconds.
+ * and byte-identical headers for every member that was not edited. The server comes from the
+ * shared harness (test/harness); skipped without the PostgreSQL 15 binaries. Takes a few seconds.
  */
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildPrimaryConninfo, recoveryConfigContents } from '../../src/archive/recovery-config.js';
@@ -16,14 +16,9 @@ import { RecoveryConfigInjector } from '../../src/archive/recovery-injector.js';
 import { TarArchiver } from '../../src/archive/tar-archiver.js';
 import { TarParser } from '../../src/archive/tar-parser.js';
 import { Recorder, feed, removeDir, run, tempDir } from './helpers.js';
+import { SYSTEM_PG15_BIN, startCluster, type TestCluster } from '../../../../test/harness/index.js';
 
-const BIN = '/usr/lib/postgresql/15/bin';
-const usable = existsSync(join(BIN, 'pg_basebackup')) && process.getuid?.() === 0;
-
-function asPostgres(cmd: string, args: string[]): Buffer {
-  // A clean environment: no PG* variables from the test runner reach libpq.
-  return execFileSync('runuser', ['-u', 'postgres', '--', 'env', '-i', 'HOME=/var/lib/postgresql', 'PATH=/usr/bin:/bin', join(BIN, cmd), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-}
+const usable = existsSync(join(SYSTEM_PG15_BIN, 'pg_basebackup'));
 
 /** name -> 512-byte header, for the members of a tar (stops at the end-of-archive block). */
 function headers(tar: Buffer): Map<string, Buffer> {
@@ -39,30 +34,33 @@ function headers(tar: Buffer): Map<string, Buffer> {
   return out;
 }
 
-describe('-R on a real PostgreSQL 15 base.tar', { skip: !usable && 'needs PostgreSQL 15 binaries and root' }, () => {
+describe('-R on a real PostgreSQL 15 base.tar', { skip: !usable && 'needs PostgreSQL 15 binaries' }, () => {
   let dir: string;
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  let cluster: TestCluster | undefined;
 
-  before(() => {
+  /** pg_basebackup with a clean environment: no PG* variables from the test runner reach libpq,
+   * and HOME is the test directory, so the passfile default is known. */
+  const pgBaseBackup = (args: string[]): Buffer => {
+    if (cluster === undefined) throw new Error('no cluster');
+    return run(join(SYSTEM_PG15_BIN, 'pg_basebackup'),
+      ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', ...args],
+      { env: { PATH: '/usr/bin:/bin', HOME: dir } });
+  };
+
+  before(async () => {
     dir = tempDir('pg15-recovery');
-    run('chown', ['postgres:', dir]);
-    asPostgres('initdb', ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync']);
-    asPostgres('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-o', `-k ${dir} -c listen_addresses='' -p ${port} -c fsync=off`, 'start']);
-    asPostgres('pg_basebackup', ['-h', dir, '-p', String(port), '-D', join(dir, 'plain'), '-Ft', '-X', 'none', '-c', 'fast', '--no-sync']);
-    asPostgres('pg_basebackup', ['-h', dir, '-p', String(port), '-D', join(dir, 'withR'), '-Ft', '-X', 'none', '-c', 'fast', '--no-sync', '-R']);
+    cluster = await startCluster({ version: 15 });
+    pgBaseBackup(['-D', join(dir, 'plain'), '-Ft', '-X', 'none', '-c', 'fast', '--no-sync']);
+    pgBaseBackup(['-D', join(dir, 'withR'), '-Ft', '-X', 'none', '-c', 'fast', '--no-sync', '-R']);
   });
 
-  after(() => {
-    if (dir === undefined) return;
-    try {
-      asPostgres('pg_ctl', ['-D', join(dir, 'data'), '-w', '-m', 'immediate', 'stop']);
-    } finally {
-      removeDir(dir);
-    }
+  after(async () => {
+    await cluster?.destroy();
+    if (dir !== undefined) removeDir(dir);
   });
 
   it('gives what pg_basebackup -R gives', async () => {
-    const conninfo = buildPrimaryConninfo({ host: dir, port }, { env: {}, osUser: 'postgres', homeDir: '/var/lib/postgresql' });
+    const conninfo = buildPrimaryConninfo({ host: '127.0.0.1', port: cluster!.port, user: 'postgres' }, { env: {}, osUser: userInfo().username, homeDir: dir });
     const text = recoveryConfigContents({ serverVersionNum: 150000, primaryConninfo: conninfo });
     const out = new Recorder();
     const plain = readFileSync(join(dir, 'plain', 'base.tar'));
