@@ -98,10 +98,16 @@ export async function relayRestore(options: RelayOptions): Promise<RestoreReport
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const write = async (message: RestoreRequest): Promise<void> => {
-    if (stop.signal.aborted) throw stop.signal.reason ?? new Error('stopped');
-    if (!call.write(message)) await once(call, 'drain', { signal: stop.signal });
+    if (stop.signal.aborted) throw stop.signal.reason;
+    if (call.write(message)) return;
+    try {
+      await once(call, 'drain', { signal: stop.signal });
+    } catch (err) {
+      throw stop.signal.aborted ? stop.signal.reason : err;
+    }
   };
 
+  let sendDone = false;
   const sending = (async (): Promise<void> => {
     await write({
       spec: {
@@ -130,12 +136,13 @@ export async function relayRestore(options: RelayOptions): Promise<RestoreReport
           }
         }
       } catch (err) {
-        if (stop.signal.aborted) throw err;
+        if (stop.signal.aborted) throw stop.signal.reason;
         throw fileError('could not read file', path, err);
       }
       await write({ fileEnd: {} });
     }
     emit({ kind: 'progress', phase: 'send', file: '', ...sendMeter.update(sent, totalBytes, Date.now()) });
+    sendDone = true;
     call.end();
   })();
 
@@ -160,6 +167,9 @@ export async function relayRestore(options: RelayOptions): Promise<RestoreReport
     } catch (err) {
       throw fromServiceError(err, { peer: agent.peer, method: 'Restore', tls: agent.usesTls });
     }
+    // An agent that ends the call while files are still being sent would leave the sender
+    // waiting for 'drain' forever.
+    if (!sendDone) stop.abort(new ProtocolError(`${agent.peer} ended the restore before all files were sent`));
   })();
 
   // Whichever side fails first stops the other. The agent's error explains more than ours

@@ -134,7 +134,7 @@ test('mutual TLS: an agent whose certificate is not from the fleet CA is refused
   agents.push(agent);
   const rogueController = new AgentClient({ name: 'db1', address: agent.address }, { ...(await load('rogue', 'controller')), ca: controllerTls.ca });
   clients.push(rogueController);
-  await assert.rejects(rogueController.getInfo(), (err: Error & { code?: number }) => {
+  await assert.rejects(rogueController.getInfo(), (err: Error & { code?: number; hint?: string }) => {
     // The agent refuses the handshake; grpc-js only tells the client that it failed.
     assert.equal(err.message, 'could not connect to agent "db1": failed to connect');
     assert.equal(err.hint, 'Check that it is running and listening on that address, and that it accepts this certificate (signed by the same CA, see "pgfleet certs init").');

@@ -64,7 +64,7 @@ function streamTaken(options: StreamOptions = {}) {
     let sent = 0;
     const files = r.files.filter((n) => n !== options.skip);
     for (const name of files) {
-      let data = await readFile(join(taken.dir, name));
+      let data: Buffer = await readFile(join(taken.dir, name));
       if (options.mangle) data = options.mangle(name, data);
       const oid = /^(\d+)\.tar/.exec(name)?.[1];
       const ts = oid ? r.tablespaces.find((t) => t.oid === Number(oid)) : undefined;

@@ -6,6 +6,8 @@ import type { AgentHandlers } from '../../src/gen/agent/pgfleet/v1/Agent.js';
 import type { AgentInfo } from '../../src/gen/agent/pgfleet/v1/AgentInfo.js';
 import type { BackupEvent } from '../../src/gen/agent/pgfleet/v1/BackupEvent.js';
 import type { BackupRequest__Output } from '../../src/gen/agent/pgfleet/v1/BackupRequest.js';
+import type { RestoreEvent } from '../../src/gen/agent/pgfleet/v1/RestoreEvent.js';
+import type { RestoreRequest__Output } from '../../src/gen/agent/pgfleet/v1/RestoreRequest.js';
 import { agentDefinition, serviceDefinition } from '../../src/rpc/proto.js';
 import { toServiceError } from '../../src/rpc/wire-errors.js';
 import { serverCredentials, type TlsMaterial } from '../../src/tls/credentials.js';
@@ -15,6 +17,8 @@ export interface FakeAgentOptions {
   tls?: TlsMaterial | null;
   /** Writes the events of one Backup call; throwing ends the call with that error. */
   backup?: (req: BackupRequest__Output, write: (e: BackupEvent) => Promise<void>, call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>) => Promise<void>;
+  /** Handles one Restore call; throwing ends the call with that error. */
+  restore?: (call: grpc.ServerDuplexStream<RestoreRequest__Output, RestoreEvent>) => Promise<void>;
 }
 
 export interface FakeAgent {
@@ -45,6 +49,12 @@ export async function startFakeAgent(options: FakeAgentOptions = {}): Promise<Fa
         if (call.write(e)) resolve(); else call.once('drain', () => resolve());
       });
       (options.backup ?? (async () => {}))(call.request, write, call).then(
+        () => call.end(),
+        (err: unknown) => call.emit('error', toServiceError(err)),
+      );
+    },
+    Restore: (call) => {
+      (options.restore ?? (async () => {}))(call).then(
         () => call.end(),
         (err: unknown) => call.emit('error', toServiceError(err)),
       );
