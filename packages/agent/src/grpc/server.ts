@@ -233,7 +233,9 @@ export class AgentServer {
     const controller = new AbortController();
     this.running.add(controller);
     call.on('cancelled', () => controller.abort());
-    const messages = call[Symbol.asyncIterator]() as AsyncIterator<RestoreRequest__Output>;
+    // Not call[Symbol.asyncIterator](): that destroys the whole duplex once the client's side
+    // ends, and the report could then never be written.
+    const messages = call.iterator({ destroyOnReturn: false }) as AsyncIterator<RestoreRequest__Output>;
     const send = (event: RestoreEvent): void => {
       if (!call.cancelled && !call.writableEnded) call.write(event);
     };
