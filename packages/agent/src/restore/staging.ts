@@ -78,7 +78,8 @@ async function removeLeftoversIn(parent: string, prefix: string, removed: string
     const m = /^(\d+)\.[0-9a-f]+$/.exec(name.slice(prefix.length));
     if (!m) continue;
     const pid = Number(m[1]);
-    if (pid !== process.pid && processAlive(pid)) continue;
+    // A live process (this one included: the agent runs restores concurrently) still owns it.
+    if (processAlive(pid)) continue;
     const leftover = path.join(parent, name);
     try {
       await rm(leftover, { recursive: true, force: true });

@@ -1,0 +1,262 @@
+// The restore engine in-process on crafted backups (no PostgreSQL: --start is covered by the
+// end-to-end tests): layout of the result, tablespace relocation, recovery configuration,
+// ownership and modes, manifest verification, and that every failure leaves nothing behind.
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import {
+  ArchiveFormatError, DirectoryNotEmptyError, InvalidOptionError, NotAllowedError, UnsafePathError, VerifyError, computeChecksum, writeManifest,
+} from '@pgfleet/core';
+import { openBackupDirectory } from '../../src/restore/layout.js';
+import type { RestoreEvent, RestoreOptions } from '../../src/restore/options.js';
+import { resolveOwner } from '../../src/restore/owner.js';
+import { PROMOTE_BLOCK_BEGIN } from '../../src/restore/recovery.js';
+import { restoreBackup } from '../../src/restore/restore.js';
+import { BACKUP_LABEL, craftTarBackup, makeDir, makeTar } from '../helpers/fixtures.js';
+
+const owner = resolveOwner(null);
+
+async function restore(from: string, options: Omit<RestoreOptions, 'owner'>): Promise<Awaited<ReturnType<typeof restoreBackup>>> {
+  return restoreBackup(await openBackupDirectory(from), { sync: false, owner: owner.name, ...options });
+}
+
+/** Everything in `dir` (names only, recursively), for "nothing was left" checks. */
+async function listing(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const visit = async (p: string, rel: string): Promise<void> => {
+    for (const name of (await readdir(p)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      out.push(r);
+      const st = await lstat(path.join(p, name));
+      if (st.isDirectory()) await visit(path.join(p, name), r);
+    }
+  };
+  if (existsSync(dir)) await visit(dir, '');
+  return out;
+}
+
+describe('restoreBackup (tar layout)', () => {
+  test('promote, two tablespaces mapped: files, links, rewritten map, WAL, recovery settings, owner, modes', async () => {
+    const root = await makeDir();
+    const backup = path.join(root, 'backup');
+    const ts = new Map([[16384, '/old/ts1'], [16385, '/old/ts\\2']]);
+    await craftTarBackup(backup, { tablespaces: ts, gzip: true });
+    const target = path.join(root, 'restore');
+    const dataDir = path.join(target, 'data');
+    const events: RestoreEvent[] = [];
+    const report = await restore(backup, {
+      dataDir, mode: 'promote', sync: true,
+      tablespaceMappings: [{ oldDir: '/old/ts1', newDir: path.join(target, 'ts1') }, { oldDir: '/old/ts\\2', newDir: path.join(target, 'ts2') }],
+      onEvent: (e) => events.push(e),
+    });
+    assert.equal(events[0]?.type, 'plan');
+    assert.deepEqual(report.tablespaces, [
+      { oid: 16384, originalLocation: '/old/ts1', location: path.join(target, 'ts1') },
+      { oid: 16385, originalLocation: '/old/ts\\2', location: path.join(target, 'ts2') },
+    ]);
+    assert.equal(report.major, 15);
+    assert.equal(report.layout, 'tar');
+    assert.deepEqual(report.verify, { verified: false, filesChecked: 0, checksumAlgorithm: null, walSegmentsChecked: 0 });
+    assert.deepEqual(report.warnings, ['the backup has no backup_manifest: files are restored without checking them']);
+    assert.equal(report.instance, null);
+
+    assert.deepEqual(await readdir(target), ['data', 'ts1', 'ts2']);
+    assert.equal(await readlink(path.join(dataDir, 'pg_tblspc', '16384')), path.join(target, 'ts1'));
+    assert.equal(await readlink(path.join(dataDir, 'pg_tblspc', '16385')), path.join(target, 'ts2'));
+    assert.equal(await readFile(path.join(dataDir, 'tablespace_map'), 'utf8'), `16384 ${path.join(target, 'ts1')}\n16385 ${path.join(target, 'ts2')}\n`);
+    assert.equal(await readFile(path.join(target, 'ts2', 'PG_15_202209061', '1', '1234'), 'utf8'), 'relation of tablespace 16385\n');
+    assert.deepEqual(await readdir(path.join(dataDir, 'pg_wal')), ['000000010000000000000002', 'archive_status']);
+    assert.deepEqual(await readdir(path.join(dataDir, 'pg_wal', 'archive_status')), ['000000010000000000000002.done']);
+    assert.ok(existsSync(path.join(dataDir, 'recovery.signal')));
+    assert.ok(!existsSync(path.join(dataDir, 'standby.signal')), 'the -R standby.signal is gone');
+    const autoConf = await readFile(path.join(dataDir, 'postgresql.auto.conf'), 'utf8');
+    assert.ok(!autoConf.includes('primary_conninfo'));
+    assert.ok(autoConf.includes(PROMOTE_BLOCK_BEGIN));
+    for (const p of [dataDir, path.join(target, 'ts1'), path.join(target, 'ts2')]) {
+      const st = await stat(p);
+      assert.equal(st.mode & 0o777, 0o700, p);
+      assert.equal(st.uid, owner.uid, p);
+    }
+    for (const rel of await listing(dataDir)) {
+      assert.equal((await lstat(path.join(dataDir, rel))).uid, owner.uid, `owner of ${rel}`);
+    }
+  });
+
+  test('--waldir: pg_wal is a link to it, WAL extracted there', async () => {
+    const root = await makeDir();
+    const backup = path.join(root, 'backup');
+    await craftTarBackup(backup);
+    const dataDir = path.join(root, 'data');
+    const walDir = path.join(root, 'wal');
+    const report = await restore(backup, { dataDir, walDir, mode: 'none' });
+    assert.equal(report.walDir, walDir);
+    assert.equal(await readlink(path.join(dataDir, 'pg_wal')), walDir);
+    assert.deepEqual(await readdir(walDir), ['000000010000000000000002', 'archive_status']);
+    assert.deepEqual((await readdir(root)).sort(), ['backup', 'data', 'wal']);
+    // none: the backup's standby configuration is kept exactly
+    assert.ok(existsSync(path.join(dataDir, 'standby.signal')));
+    assert.match(await readFile(path.join(dataDir, 'postgresql.auto.conf'), 'utf8'), /primary_conninfo = 'host=src port=5432'/);
+  });
+
+  test('standby with --primary-conninfo replaces the backup\'s', async () => {
+    const root = await makeDir();
+    const backup = path.join(root, 'backup');
+    await craftTarBackup(backup);
+    const dataDir = path.join(root, 'data');
+    await restore(backup, { dataDir, mode: 'standby', primaryConninfo: 'host=elsewhere port=6543' });
+    assert.match(await readFile(path.join(dataDir, 'postgresql.auto.conf'), 'utf8'), /^primary_conninfo = 'host=elsewhere port=6543'$/m);
+    assert.ok(existsSync(path.join(dataDir, 'standby.signal')));
+  });
+
+  test('a tablespace without -T goes to its original location when that is absent', async () => {
+    const root = await makeDir();
+    const backup = path.join(root, 'backup');
+    const original = path.join(root, 'original-ts');
+    await craftTarBackup(backup, { tablespaces: new Map([[16384, original]]) });
+    const report = await restore(backup, { dataDir: path.join(root, 'data'), mode: 'none' });
+    assert.deepEqual(report.tablespaces, [{ oid: 16384, originalLocation: original, location: original }]);
+    assert.ok(existsSync(path.join(original, 'PG_15_202209061', '1', '1234')));
+  });
+
+  test('an old-style base.tar with pg_tblspc links and no tablespace_map: the links give the locations', async () => {
+    const root = await makeDir();
+    const backup = path.join(root, 'backup');
+    await craftTarBackup(backup, {
+      tablespaces: new Map([[16384, '/old/ts1']]), withMap: false,
+      extra: [{ name: 'pg_tblspc/16384', type: 'symlink', linkname: '/old/ts1' }],
+    });
+    const dataDir = path.join(root, 'data');
+    const report = await restore(backup, { dataDir, mode: 'none', tablespaceMappings: [{ oldDir: '/old/ts1', newDir: path.join(root, 'ts1') }] });
+    assert.equal(report.tablespaces[0]?.location, path.join(root, 'ts1'));
+    assert.equal(await readlink(path.join(dataDir, 'pg_tblspc', '16384')), path.join(root, 'ts1'));
+    assert.ok(!existsSync(path.join(dataDir, 'tablespace_map')), 'no map is invented');
+  });
+});
+
+describe('restoreBackup: refusals and failures leave nothing behind', () => {
+  async function expectNothingLeft(root: string, keep: string[]): Promise<void> {
+    assert.deepEqual((await readdir(root)).sort(), keep.sort());
+  }
+
+  test('no recovery mode, -T matching nothing, overlapping targets, allowedRoots', async () => {
+    const root = await makeDir();
+    const backup = path.join(root, 'backup');
+    await craftTarBackup(backup, { tablespaces: new Map([[16384, '/old/ts1']]) });
+    const dataDir = path.join(root, 'data');
+    await assert.rejects(restore(backup, { dataDir, mode: '' as never }), (err: unknown) =>
+      err instanceof InvalidOptionError && err.format() === 'no recovery mode given\nHINT: Choose one with --mode standby, --mode promote or --mode none.');
+    await assert.rejects(restore(backup, { dataDir, mode: 'none', tablespaceMappings: [{ oldDir: '/old/tsX', newDir: path.join(root, 'x') }] }),
+      { message: 'tablespace mapping "/old/tsX" matches no tablespace in the backup' });
+    await assert.rejects(restore(backup, { dataDir, mode: 'none', walDir: path.join(dataDir, 'wal') }),
+      { message: `WAL directory "${path.join(dataDir, 'wal')}" lies within data directory "${dataDir}"` });
+    await assert.rejects(restore(backup, { dataDir, mode: 'none', allowedRoots: [path.join(root, 'allowed')] }), (err: unknown) => err instanceof NotAllowedError);
+    // Default location of the tablespace (/old/ts1) outside allowedRoots:
+    await assert.rejects(restore(backup, { dataDir: path.join(root, 'allowed', 'data'), mode: 'none', allowedRoots: [path.join(root, 'allowed')] }),
+      (err: unknown) => err instanceof NotAllowedError && err.message === 'directory of tablespace 16384 "/old/ts1" is outside the directories this agent may write to');
+    await assert.rejects(restore(backup, { dataDir, mode: 'promote', primaryConninfo: 'host=x' }),
+      { message: '--primary-conninfo is only allowed with --mode standby' });
+    await expectNothingLeft(root, ['backup']);
+  });
+
+  test('a non-empty tablespace target found while the base archive streams: staging removed', async () => {
+    const root = await makeDir();
+    const backup = path.join(root, 'backup');
+    const original = path.join(root, 'busy-ts');
+    await mkdir(original);
+    await writeFile(path.join(original, 'x'), '');
+    await craftTarBackup(backup, { tablespaces: new Map([[16384, original]]) });
+    await assert.rejects(restore(backup, { dataDir: path.join(root, 'data'), mode: 'none' }), (err: unknown) =>
+      err instanceof DirectoryNotEmptyError &&
+      err.format() === `original location of tablespace 16384 "${original}" exists but is not empty\nHINT: It may belong to the instance the backup was taken from; restore the tablespace elsewhere with -T "${original}=NEWDIR".`);
+    await expectNothingLeft(root, ['backup', 'busy-ts']);
+  });
+
+  test('a tablespace archive missing, no backup_label, an escaping member', async () => {
+    const root = await makeDir();
+    const backup = path.join(root, 'backup');
+    await craftTarBackup(backup, { tablespaces: new Map([[16384, '/old/ts1']]) });
+    const { rm } = await import('node:fs/promises');
+    await rm(path.join(backup, '16384.tar'));
+    await assert.rejects(restore(backup, { dataDir: path.join(root, 'data'), mode: 'none', tablespaceMappings: [{ oldDir: '/old/ts1', newDir: path.join(root, 'ts1') }] }),
+      (err: unknown) => err instanceof ArchiveFormatError && err.message === 'the backup has no archive for tablespace 16384 ("/old/ts1")');
+    await expectNothingLeft(root, ['backup']);
+
+    const nolabel = path.join(root, 'nolabel');
+    await mkdir(nolabel);
+    await writeFile(path.join(nolabel, 'base.tar'), await makeTar([{ name: 'PG_VERSION', body: '15\n' }]));
+    await assert.rejects(restore(nolabel, { dataDir: path.join(root, 'data'), mode: 'none' }), { message: 'the backup has no backup_label' });
+    await expectNothingLeft(root, ['backup', 'nolabel']);
+
+    const evil = path.join(root, 'evil');
+    await mkdir(evil);
+    await writeFile(path.join(evil, 'base.tar'), await makeTar([{ name: 'backup_label', body: BACKUP_LABEL }, { name: 'a/../../../x', body: 'x' }]));
+    await assert.rejects(restore(evil, { dataDir: path.join(root, 'data'), mode: 'none' }), (err: unknown) =>
+      err instanceof UnsafePathError && err.message === 'archive member "a/../../../x" has a ".." component in its name');
+    await expectNothingLeft(root, ['backup', 'evil', 'nolabel']);
+  });
+
+  test('a data directory target that is a symbolic link to an empty directory is restored through it', async () => {
+    const root = await makeDir();
+    const backup = path.join(root, 'backup');
+    await craftTarBackup(backup);
+    await mkdir(path.join(root, 'real'));
+    await symlink(path.join(root, 'real'), path.join(root, 'link'));
+    const report = await restore(backup, { dataDir: path.join(root, 'link'), mode: 'none' });
+    assert.equal(report.dataDir, path.join(root, 'real'));
+    assert.ok(existsSync(path.join(root, 'real', 'PG_VERSION')));
+    assert.ok((await lstat(path.join(root, 'link'))).isSymbolicLink());
+  });
+});
+
+describe('restoreBackup: verification against backup_manifest', () => {
+  async function backupWithManifest(dir: string, corrupt?: (files: Map<string, Buffer>) => void): Promise<void> {
+    const files = new Map<string, Buffer>([
+      ['backup_label', Buffer.from(BACKUP_LABEL)],
+      ['PG_VERSION', Buffer.from('15\n')],
+      ['base/1/1259', Buffer.alloc(16384, 9)],
+    ]);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'backup_manifest'), writeManifest({
+      version: 1, systemIdentifier: null, walRanges: [],
+      files: [...files].map(([p, data]) => ({ path: p, size: data.length, lastModified: null, checksumAlgorithm: 'CRC32C' as const, checksum: computeChecksum('CRC32C', data) })),
+    }));
+    corrupt?.(files);
+    await writeFile(path.join(dir, 'base.tar'), await makeTar([...files].map(([name, body]) => ({ name, body }))));
+  }
+
+  test('a matching backup is verified file by file', async () => {
+    const root = await makeDir();
+    await backupWithManifest(path.join(root, 'backup'));
+    const report = await restore(path.join(root, 'backup'), { dataDir: path.join(root, 'data'), mode: 'none' });
+    assert.deepEqual(report.verify, { verified: true, filesChecked: 3, checksumAlgorithm: 'CRC32C', walSegmentsChecked: 0 });
+  });
+
+  test('a checksum mismatch, a size mismatch, a missing file and an extra file each fail; nothing is left', async () => {
+    const cases: Array<[string, (f: Map<string, Buffer>) => void, string]> = [
+      ['checksum', (f) => { (f.get('base/1/1259') as Buffer)[100] = 0; }, 'checksum mismatch for file "base/1/1259" in archive "base.tar"'],
+      ['size', (f) => { f.set('base/1/1259', Buffer.alloc(100, 9)); }, 'file "base/1/1259" has size 100 in archive "base.tar" but size 16384 in the manifest'],
+      ['missing', (f) => { f.delete('base/1/1259'); }, '"base/1/1259" is present in the manifest but not on disk'],
+      ['extra', (f) => { f.set('base/1/9999', Buffer.from('?')); }, 'file "base/1/9999" is present in archive "base.tar" but not in the manifest'],
+    ];
+    for (const [label, corrupt, message] of cases) {
+      const root = await makeDir();
+      await backupWithManifest(path.join(root, 'backup'), corrupt);
+      await assert.rejects(restore(path.join(root, 'backup'), { dataDir: path.join(root, 'data'), mode: 'none' }), (err: unknown) => {
+        assert.ok(err instanceof VerifyError, `${label}: ${String(err)}`);
+        assert.equal(err.message, message, label);
+        return true;
+      });
+      assert.deepEqual(await readdir(root), ['backup'], label);
+    }
+  });
+
+  test('--no-verify (verify: false) skips the manifest', async () => {
+    const root = await makeDir();
+    await backupWithManifest(path.join(root, 'backup'), (f) => { (f.get('base/1/1259') as Buffer)[0] = 0; });
+    const report = await restore(path.join(root, 'backup'), { dataDir: path.join(root, 'data'), mode: 'none', verify: false });
+    assert.equal(report.verify.verified, false);
+  });
+});
