@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { InvalidOptionError } from '@pgfleet/core';
+import { loadAgentConfig, parseAgentConfig } from '../src/config.js';
+import { makeDir } from './helpers/fixtures.js';
+
+const tls = { ca: 'ca.crt', cert: 'server.crt', key: 'server.key' };
+
+function fails(doc: unknown, message: string, hint?: string, options: { insecure?: boolean } = {}): void {
+  assert.throws(() => parseAgentConfig(doc, 'agent.yaml', '/etc/pgfleet', options), (err: unknown) => {
+    assert.ok(err instanceof InvalidOptionError);
+    assert.equal(err.message, `invalid agent configuration "agent.yaml": ${message}`);
+    if (hint !== undefined) assert.equal(err.hint, hint);
+    return true;
+  });
+}
+
+describe('agent.yaml', () => {
+  test('a full configuration; relative paths from the file\'s directory; defaults', () => {
+    const c = parseAgentConfig({ listen: '0.0.0.0:7443', tls, allowedRoots: ['/srv/pg', 'rel'], pgBin: '/usr/lib/postgresql/16/bin' }, 'agent.yaml', '/etc/pgfleet');
+    assert.deepEqual(c, {
+      listen: '0.0.0.0:7443',
+      tls: { ca: '/etc/pgfleet/ca.crt', cert: '/etc/pgfleet/server.crt', key: '/etc/pgfleet/server.key' },
+      insecure: false,
+      allowedRoots: ['/srv/pg', '/etc/pgfleet/rel'],
+      pgBin: ['/usr/lib/postgresql/16/bin'],
+      osUser: 'postgres',
+      socketDir: null,
+      connectUser: null,
+      source: 'agent.yaml',
+    });
+  });
+  test('insecure (in the file or from --insecure) drops TLS', () => {
+    assert.equal(parseAgentConfig({ listen: ':1', insecure: true, allowedRoots: ['/a'] }, 'f', '/').tls, null);
+    assert.equal(parseAgentConfig({ listen: ':1', tls, allowedRoots: ['/a'] }, 'f', '/', { insecure: true }).tls, null);
+  });
+  test('mistakes are refused with what is wrong', () => {
+    fails([], 'the document must be a mapping');
+    fails({ listen: ':1', tls, allowedRoot: ['/a'] }, 'unknown key "allowedRoot"');
+    fails({ tls, allowedRoots: ['/a'] }, '"listen" is missing');
+    fails({ listen: 'localhost', tls, allowedRoots: ['/a'] }, '"listen" must be host:port, not "localhost"');
+    fails({ listen: ':1', allowedRoots: ['/a'] }, 'no "tls" section',
+      'Give tls: {ca, cert, key} (pgfleet-agent certs makes test certificates), or run with --insecure for a local demo.');
+    fails({ listen: ':1', tls: { ca: 'x', cert: 'y' }, allowedRoots: ['/a'] }, '"tls.key" is missing');
+    fails({ listen: ':1', tls }, '"allowedRoots" is empty', 'Name the directories restores may write into, e.g. allowedRoots: [/srv/postgres].');
+    fails({ listen: ':1', tls, allowedRoots: ['/'] }, '"allowedRoots" must not contain "/"');
+    fails({ listen: ':1', tls, allowedRoots: [1] }, '"allowedRoots" must be a directory or a list of directories');
+  });
+  test('loadAgentConfig reads YAML', async () => {
+    const dir = await makeDir();
+    const file = path.join(dir, 'agent.yaml');
+    await writeFile(file, 'listen: 127.0.0.1:0\ninsecure: true\nallowedRoots: [/srv]\nosUser: pg\n');
+    const c = await loadAgentConfig(file);
+    assert.equal(c.osUser, 'pg');
+    await writeFile(file, 'listen: [\n');
+    await assert.rejects(loadAgentConfig(file), (err: unknown) => err instanceof InvalidOptionError && err.message.startsWith(`invalid agent configuration "${file}": `));
+    await assert.rejects(loadAgentConfig(path.join(dir, 'none.yaml')), { message: `could not read agent configuration "${path.join(dir, 'none.yaml')}": no such file or directory` });
+  });
+});
