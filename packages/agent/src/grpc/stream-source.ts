@@ -7,8 +7,7 @@
  * only when asked), so a slow disk slows the sender down rather than filling memory.
  */
 
-import { ArchiveFormatError, CancelledError, InvalidOptionError, ProtocolError, type Streamer } from '@pgfleet/core';
-import { TarParser, createDecompressor } from '../core-archive.js';
+import { ArchiveFormatError, CancelledError, InvalidOptionError, ProtocolError, TarParser, createDecompressor, type Streamer } from '@pgfleet/core';
 import type { BackupFile__Output } from '../gen/pgfleet/v1/BackupFile.js';
 import type { RestoreRequest__Output } from '../gen/pgfleet/v1/RestoreRequest.js';
 import { archiveOrder, classifyArchiveName, type ArchiveBegin, type ArchiveInfo, type BackupSource } from '../restore/source.js';

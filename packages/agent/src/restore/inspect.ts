@@ -8,8 +8,7 @@
  * PostgreSQL base archive), long before the archive ends.
  */
 
-import { InternalError, type ChunkKind, type Streamer, type TarMember } from '@pgfleet/core';
-import { ChainedStreamer } from '../core-archive.js';
+import { ChainedStreamer, InternalError, type ChunkKind, type Streamer, type TarMember } from '@pgfleet/core';
 
 export const REMEMBERED_FILES = ['tablespace_map', 'backup_label', 'PG_VERSION'] as const;
 export type RememberedFile = (typeof REMEMBERED_FILES)[number];

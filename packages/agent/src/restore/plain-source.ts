@@ -19,8 +19,7 @@
 import type { Dirent } from 'node:fs';
 import { lstat, open, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ArchiveFormatError, CancelledError, fileError, isErrno, type Streamer, type TarMember } from '@pgfleet/core';
-import { EMPTY_BUFFER } from '../core-archive.js';
+import { ArchiveFormatError, CancelledError, EMPTY_BUFFER, fileError, isErrno, type Streamer, type TarMember } from '@pgfleet/core';
 import type { ArchiveBegin, ArchiveInfo, BackupSource } from './source.js';
 
 const CHUNK = 256 * 1024;

@@ -34,11 +34,10 @@
 import { chmod, lchown, lstat, mkdir, readlink, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  ArchiveFormatError, CancelledError, DirectoryNotEmptyError, InternalError, InvalidOptionError, ManifestVerifyStreamer,
-  NotSupportedError, PgFleetError, StopVerification, VerifyContext, VerifyError, WalCheck, checkWalDirectory, fileError,
-  isErrno, parseManifest, type BackupManifest, type Streamer, type VerifyProblem,
+  ArchiveFormatError, CancelledError, DirectoryExtractor, DirectoryNotEmptyError, InternalError, InvalidOptionError,
+  ManifestVerifyStreamer, NotSupportedError, PgFleetError, StopVerification, VerifyContext, VerifyError, WalCheck,
+  checkWalDirectory, fileError, isErrno, parseManifest, type BackupManifest, type Streamer, type VerifyProblem,
 } from '@pgfleet/core';
-import { DirectoryExtractor } from '../core-archive.js';
 import { BaseArchiveInspector, type BaseArchiveFacts, type RememberedFile } from './inspect.js';
 import { RECOVERY_MODES, describeMode, type RecoveryMode, type RestoreEvent, type RestoreOptions } from './options.js';
 import { resolveOwner, type OsOwner } from './owner.js';

@@ -9,8 +9,7 @@
  * check their targets after that.
  */
 
-import type { Streamer } from '@pgfleet/core';
-import type { CompressionMethod } from '../core-archive.js';
+import type { CompressionMethod, Streamer } from '@pgfleet/core';
 
 export type ArchiveKind = 'base' | 'tablespace' | 'wal';
 

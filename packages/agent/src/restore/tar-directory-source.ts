@@ -7,8 +7,7 @@
 
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidOptionError, fileError, isErrno } from '@pgfleet/core';
-import { readArchiveFile } from '../core-archive.js';
+import { InvalidOptionError, fileError, isErrno, readArchiveFile } from '@pgfleet/core';
 import { archiveOrder, classifyArchiveName, type ArchiveBegin, type ArchiveInfo, type BackupSource } from './source.js';
 
 export class TarDirectorySource implements BackupSource {

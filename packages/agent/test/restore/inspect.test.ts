@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { TarParser } from '../../src/core-archive.js';
+import { TarParser } from '@pgfleet/core';
 import { BaseArchiveInspector, type RememberedFile } from '../../src/restore/inspect.js';
 import { makeTar, RecordingStreamer } from '../helpers/fixtures.js';
 
