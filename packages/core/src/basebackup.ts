@@ -71,6 +71,17 @@ export interface BaseBackupRunOptions {
   manifestChecksums: BaseBackupOptions['manifestChecksums'];
   manifestForceEncode: boolean;
   verifyChecksums: boolean;
+  /**
+   * Tar format only: where the files go instead of `pgdata` (which is then not touched). Called
+   * once per file of pg_basebackup's layout ("base.tar.gz", "16384.tar", "pg_wal.tar",
+   * "backup_manifest"), in the order they are written; the returned Streamer receives the
+   * file's bytes as 'unknown' chunks. The agent's Backup RPC streams a backup this way.
+   */
+  output?: BackupOutput;
+}
+
+export interface BackupOutput {
+  createFile(name: string): Promise<Streamer>;
 }
 
 export interface ProgressState {
@@ -223,7 +234,15 @@ export async function runBaseBackup(
 ): Promise<BaseBackupResult> {
   const startedAt = new Date();
   const cleanup = new CleanupList();
-  const toStdout = opts.pgdata === '-';
+  const toStdout = opts.pgdata === '-' && opts.output === undefined;
+  const toDirectory = !toStdout && opts.output === undefined;
+  if (opts.output !== undefined && opts.format !== 'tar') {
+    throw new InvalidOptionError('a backup output stream needs tar format');
+  }
+  /** A file of the backup's layout: into -D, or through the caller's output. */
+  const createFile = (name: string): Promise<Streamer> => (opts.output !== undefined
+    ? opts.output.createFile(name)
+    : FileSink.create(join(opts.pgdata, name), { sync: opts.sync }));
   const verbose = (msg: string) => { if (opts.verbose > 0) reporter.info(msg); };
 
   // Every handler below awaits its streamers, which copy what they keep: the connections can
@@ -248,7 +267,7 @@ export async function runBaseBackup(
     const dirMode = groupAccess ? 0o750 : 0o700;
 
     // Output directories first, so that a bad target fails before the server does any work.
-    if (!toStdout) cleanup.add(opts.pgdata, await prepareEmptyDirectory(opts.pgdata, dirMode, 'directory with -D'));
+    if (toDirectory) cleanup.add(opts.pgdata, await prepareEmptyDirectory(opts.pgdata, dirMode, 'directory with -D'));
     if (opts.waldir !== null) {
       cleanup.add(opts.waldir, await prepareEmptyDirectory(opts.waldir, dirMode, 'directory with --waldir'));
       try {
@@ -333,7 +352,7 @@ export async function runBaseBackup(
       if (toStdout) {
         chain = new StdoutSink();
       } else {
-        chain = await FileSink.create(join(opts.pgdata, fileName), { sync: opts.sync });
+        chain = await createFile(fileName);
         files.push(fileName);
       }
       progress.filename = toStdout ? '-' : join(opts.pgdata, fileName);
@@ -395,7 +414,7 @@ export async function runBaseBackup(
                 const walGzip = clientCompression !== null && clientCompression.method === 'gzip' ? clientCompression : null;
                 const walName = 'pg_wal.tar' + (walGzip ? compressionSuffix('gzip') : '');
                 files.push(walName);
-                const file = await FileSink.create(join(opts.pgdata, walName), { sync: opts.sync });
+                const file = await createFile(walName);
                 return walGzip ? createCompressor(walGzip, file) : file;
               })(),
             });
@@ -444,8 +463,8 @@ export async function runBaseBackup(
       onManifestStart: async () => {
         manifestChunks = [];
         if (!toStdout) {
-          const dir = opts.pgdata;
-          const sink = await FileSink.create(join(dir, 'backup_manifest.tmp'), { sync: opts.sync });
+          // In a directory the manifest becomes final by rename once everything is on disk.
+          const sink = await createFile(toDirectory ? 'backup_manifest.tmp' : 'backup_manifest');
           openStreamers.push(sink);
           current = sink;
         }
@@ -493,7 +512,8 @@ export async function runBaseBackup(
     // Every file was fsynced as its sink finished (unless -N); the manifest becomes final only
     // after that, and its rename is made durable, as pg_basebackup orders it.
     if (opts.sync) verbose('syncing data to disk ...');
-    if (!toStdout && opts.manifest) {
+    if (!toDirectory && opts.manifest && !toStdout) files.push('backup_manifest');
+    if (toDirectory && opts.manifest) {
       verbose('renaming backup_manifest.tmp to backup_manifest');
       await rename(join(opts.pgdata, 'backup_manifest.tmp'), join(opts.pgdata, 'backup_manifest'));
       files.push('backup_manifest');

@@ -1,0 +1,79 @@
+/**
+ * runBaseBackup's `output` seam (what the agent's Backup RPC streams through): every file of
+ * pg_basebackup's tar layout goes to the caller's streamers, in order, and nothing is written
+ * into pgdata. The files, put in a directory, are a backup: the hand restore of the harness
+ * (system tar, tablespace_map rewritten) starts and holds the source's data.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runBaseBackup, type BaseBackupRunOptions } from '../src/basebackup.js';
+import { parseCompressionSpec } from '../src/archive/compression-spec.js';
+import type { ChunkKind, Streamer, TarMember } from '../src/archive/streamer.js';
+import { InvalidOptionError } from '../src/errors.js';
+import {
+  makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster,
+} from '../../../test/harness/index.js';
+
+class MemoryFile implements Streamer {
+  readonly parts: Buffer[] = [];
+  finalized = false;
+  async content(_m: TarMember | null, data: Buffer, _k: ChunkKind): Promise<void> {
+    this.parts.push(Buffer.from(data));
+  }
+  async finalize(): Promise<void> { this.finalized = true; }
+  async dispose(): Promise<void> {}
+}
+
+function options(cluster: TestCluster, extra: Partial<BaseBackupRunOptions>): BaseBackupRunOptions {
+  return {
+    connection: { host: '127.0.0.1', port: cluster.port, user: 'postgres' },
+    passwordPrompt: 'never', pgdata: '', format: 'tar', walMethod: 'stream', slot: null,
+    createSlot: false, temporarySlot: true, compression: parseCompressionSpec('none'),
+    writeRecoveryConf: false, tablespaceMappings: [], waldir: null, checkpoint: 'fast',
+    label: 'output seam', noClean: false, sync: false, progress: false, estimateSize: true,
+    maxRateKbPerSec: null, statusIntervalSec: 10, verbose: 0, manifest: true,
+    manifestChecksums: 'CRC32C', manifestForceEncode: false, verifyChecksums: true, ...extra,
+  };
+}
+
+describe('runBaseBackup with an output', () => {
+  let source: TestCluster;
+  before(async () => { source = await startCluster({ version: 15, tablespaces: 1, data: { rows: 300 } }); });
+  after(async () => { await source?.destroy(); });
+
+  it('streams every file of the tar layout to the caller; the files restore and start', async () => {
+    const files = new Map<string, MemoryFile>();
+    const result = await runBaseBackup(options(source, {
+      compression: parseCompressionSpec('gzip'),
+      output: { createFile: async (name) => { const f = new MemoryFile(); files.set(name, f); return f; } },
+    }));
+    const oid = source.tablespaces[0]!.oid;
+    assert.deepEqual([...files.keys()].sort(), [`${oid}.tar.gz`, 'backup_manifest', 'base.tar.gz', 'pg_wal.tar.gz'].sort());
+    assert.ok([...files.values()].every((f) => f.finalized));
+    assert.deepEqual([...result.files].sort(), [...files.keys()].sort());
+
+    const dir = await makeTempDir('pgfleet-output-');
+    for (const [name, f] of files) writeFileSync(join(dir, name), Buffer.concat(f.parts));
+    const target = join(await makeTempDir('pgfleet-output-restore-'), 'data');
+    const newTs = join(await makeTempDir('pgfleet-output-ts-'), 'ts');
+    await restoreTarByHand({ backupDir: dir, targetDir: target, tablespaceTargets: new Map([[oid, newTs]]) });
+    const copy = await startRestored({ dataDir: target, version: 15, mode: 'promote' });
+    try {
+      assert.deepEqual(await copy.snapshot(), await source.snapshot());
+      const loc = await copy.query<{ l: string }>('SELECT pg_tablespace_location($1) AS l', [oid]);
+      assert.equal(loc.rows[0]!.l, newTs);
+    } finally {
+      await copy.destroy();
+    }
+  });
+
+  it('refuses plain format and leaves pgdata alone', async () => {
+    const pgdata = join(await makeTempDir('pgfleet-output-plain-'), 'never');
+    await assert.rejects(runBaseBackup(options(source, {
+      format: 'plain', pgdata, output: { createFile: async () => new MemoryFile() },
+    })), (err: unknown) => err instanceof InvalidOptionError && err.message === 'a backup output stream needs tar format');
+    assert.equal(existsSync(pgdata), false);
+  });
+});
