@@ -419,14 +419,21 @@ class RestoreRun {
       location: 'pg_wal',
       onProblem: (message) => problems.push(message),
     });
+    // A base archive without pg_wal (it is always in PostgreSQL's) must still read as "missing".
+    await mkdir(walDir, { recursive: true, mode: 0o700 }).catch(() => undefined);
     await checkWalDirectory(check, walDir);
     check.finish();
     this.walSegmentsChecked = check.checkedSegments.length;
-    if (problems.length > 0) {
-      throw new VerifyError(`the backup's WAL is not usable: ${problems[0] as string}`, {
-        hint: 'The backup needs this WAL to become consistent; take it with -X stream or -X fetch, or restore the WAL archive too.',
-      });
+    if (problems.length === 0) return;
+    // Only a promoted copy must become consistent from the backup's own WAL; a standby (or
+    // files only) may still get it from a primary or an archive.
+    if (this.options.mode !== 'promote') {
+      this.warn(`the backup's WAL is incomplete (${problems[0] as string}); the copy needs it from its primary or a WAL archive`);
+      return;
     }
+    throw new VerifyError(`the backup's WAL is not usable: ${problems[0] as string}`, {
+      hint: 'A promoted copy needs the WAL of the backup to become consistent; take the backup with -X stream or -X fetch.',
+    });
   }
 
   // ---- 5. staging ---------------------------------------------------------------------------

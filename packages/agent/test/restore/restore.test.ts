@@ -212,7 +212,7 @@ describe('restoreBackup: refusals and failures leave nothing behind', () => {
 });
 
 describe('restoreBackup: verification against backup_manifest', () => {
-  async function backupWithManifest(dir: string, corrupt?: (files: Map<string, Buffer>) => void): Promise<void> {
+  async function backupWithManifest(dir: string, corrupt?: (files: Map<string, Buffer>) => void, walRanges: Array<{ timeline: number; startLsn: bigint; endLsn: bigint }> = []): Promise<void> {
     const files = new Map<string, Buffer>([
       ['backup_label', Buffer.from(BACKUP_LABEL)],
       ['PG_VERSION', Buffer.from('15\n')],
@@ -220,7 +220,7 @@ describe('restoreBackup: verification against backup_manifest', () => {
     ]);
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'backup_manifest'), writeManifest({
-      version: 1, systemIdentifier: null, walRanges: [],
+      version: 1, systemIdentifier: null, walRanges,
       files: [...files].map(([p, data]) => ({ path: p, size: data.length, lastModified: null, checksumAlgorithm: 'CRC32C' as const, checksum: computeChecksum('CRC32C', data) })),
     }));
     corrupt?.(files);
@@ -251,6 +251,20 @@ describe('restoreBackup: verification against backup_manifest', () => {
       });
       assert.deepEqual(await readdir(root), ['backup'], label);
     }
+  });
+
+  test('WAL the manifest needs but the backup lacks: an error for promote, a warning otherwise', async () => {
+    const root = await makeDir();
+    await backupWithManifest(path.join(root, 'backup'), undefined, [{ timeline: 1, startLsn: 0x2000028n, endLsn: 0x2000100n }]);
+    await assert.rejects(restore(path.join(root, 'backup'), { dataDir: path.join(root, 'data'), mode: 'promote' }), (err: unknown) => {
+      assert.ok(err instanceof VerifyError);
+      assert.equal(err.format(), 'the backup\'s WAL is not usable: WAL segment "000000010000000000000002" is missing from "pg_wal"\nHINT: A promoted copy needs the WAL of the backup to become consistent; take the backup with -X stream or -X fetch.');
+      return true;
+    });
+    assert.deepEqual(await readdir(root), ['backup']);
+    await writeFile(path.join(root, 'backup', 'postgresql.auto.conf'), '');
+    const report = await restore(path.join(root, 'backup'), { dataDir: path.join(root, 'data'), mode: 'none' });
+    assert.deepEqual(report.warnings, ['the backup\'s WAL is incomplete (WAL segment "000000010000000000000002" is missing from "pg_wal"); the copy needs it from its primary or a WAL archive']);
   });
 
   test('--no-verify (verify: false) skips the manifest', async () => {
