@@ -1,12 +1,17 @@
 /**
  * File sink: writes the bytes it receives (any chunk kind; in practice raw archive bytes) to a
  * new file. FileSink.create() creates the file exclusively (O_CREAT|O_EXCL: an existing file
- * or symlink at the path is an error, never overwritten). Small chunks (tar headers, padding)
- * are gathered into writes of up to 1 MiB; each content() resolves once its data is written or
- * copied, so a slow disk slows the chain down. finalize() flushes, optionally fsyncs and
- * closes. dispose() before a successful finalize() closes the file and, unless told otherwise,
- * removes it, so a failed backup does not leave a half-written archive behind. The directory
- * entry itself is not fsynced: callers that need that fsync the directory once at the end.
+ * or symlink at the path is an error, never overwritten). Chunks are copied into two buffers of
+ * about 1 MiB that are written in order on the threadpool while the caller goes on: content()
+ * resolves once its data is copied, and waits only when the other buffer is still being
+ * written, so a slow disk slows the chain down, but the chain does not stop for every write (a
+ * compressor's output blocks used to be written while it waited: lz4 backups took 7.9 s instead
+ * of 5.2). The copy is cheap next to the kernel's own. A write error fails the next content()
+ * or finalize(). finalize() writes the rest, optionally fsyncs and closes.
+ * dispose() before a successful finalize() waits for the write in progress, closes the file
+ * and, unless told otherwise, removes it, so a failed backup does not leave a half-written
+ * archive behind. The directory entry itself is not fsynced: callers that need that fsync the
+ * directory once at the end.
  */
 
 import { open, unlink, type FileHandle } from 'node:fs/promises';
@@ -20,21 +25,44 @@ export interface FileSinkOptions {
   mode?: number;
   /** Remove the file when disposed without a successful finalize() (default true). */
   removeOnFailure?: boolean;
+  /** Size of each write (default 1 MiB - 4 KiB, see below). */
+  bufferBytes?: number;
+  /** Buffers being filled or written at once (default 2: one filled while one is written; 1: no overlap). */
+  buffers?: number;
 }
 
-const BUFFER_SIZE = 1 << 20;
+/**
+ * Not 1 MiB: writes of exactly 1 MiB at 1 MiB-aligned offsets let the kernel (Linux 6.18, ext4
+ * with large folios) put them in 1 MiB page-cache folios, and on the bench VM right after a
+ * page cache drop that cost 2.9 s of system time per 2.2 GB instead of 0.65 s with writes of
+ * 1 MiB - 4 KiB (and a whole backup 6.7 s of CPU instead of 2.4 s).
+ */
+const DEFAULT_BUFFER_BYTES = 1024 * 1024 - 4096;
+const DEFAULT_BUFFERS = 2;
 
 export class FileSink implements Streamer {
-  private readonly buffer = Buffer.allocUnsafe(BUFFER_SIZE);
+  private readonly bufferBytes: number;
+  private readonly maxBuffers: number;
+  private allocated = 0;
+  private readonly free: Buffer[] = [];
+  private current: Buffer | null = null;
   private fill = 0;
+  /** Submitted writes, oldest first; each removes itself when done (they finish in order). */
+  private readonly pending: Array<Promise<void>> = [];
+  private chain: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
   private written = 0;
+  private buffered = 0;
   private state: 'open' | 'finalized' | 'disposed' = 'open';
 
   private constructor(
     readonly path: string,
     private readonly handle: FileHandle,
     private readonly options: FileSinkOptions,
-  ) {}
+  ) {
+    this.bufferBytes = Math.max(512, options.bufferBytes ?? DEFAULT_BUFFER_BYTES);
+    this.maxBuffers = Math.max(1, options.buffers ?? DEFAULT_BUFFERS);
+  }
 
   /** Creates `path` exclusively and returns a sink writing to it. */
   static async create(path: string, options: FileSinkOptions = {}): Promise<FileSink> {
@@ -54,24 +82,27 @@ export class FileSink implements Streamer {
 
   /** Bytes handed to this sink so far. */
   get bytes(): number {
-    return this.written + this.fill;
+    return this.written + this.buffered + this.fill;
   }
 
   async content(_member: TarMember | null, data: Buffer, _kind: ChunkKind): Promise<void> {
-    if (data.length === 0) return;
-    if (this.fill + data.length > BUFFER_SIZE) await this.flush();
-    if (data.length >= BUFFER_SIZE / 4) {
-      // Bytes still buffered come first: a large chunk must never overtake them.
-      await this.flush();
-      await this.write(data);
-    } else {
-      data.copy(this.buffer, this.fill);
-      this.fill += data.length;
+    this.throwIfFailed();
+    let off = 0;
+    while (off < data.length) {
+      if (this.current === null) this.current = await this.takeBuffer();
+      const n = Math.min(data.length - off, this.current.length - this.fill);
+      data.copy(this.current, this.fill, off, off + n);
+      this.fill += n;
+      off += n;
+      if (this.fill === this.current.length) this.submit();
     }
   }
 
   async finalize(): Promise<void> {
-    await this.flush();
+    this.throwIfFailed();
+    if (this.fill > 0) this.submit();
+    await this.chain;
+    this.throwIfFailed();
     if (this.options.sync) {
       try {
         await this.handle.sync();
@@ -90,27 +121,61 @@ export class FileSink implements Streamer {
   async dispose(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'disposed';
+    // Never close the descriptor under a write in progress.
+    await this.chain;
     await this.handle.close().catch(() => {});
     if (this.options.removeOnFailure ?? true) await unlink(this.path).catch(() => {});
   }
 
-  private async flush(): Promise<void> {
-    if (this.fill === 0) return;
-    const pending = this.buffer.subarray(0, this.fill);
-    this.fill = 0;
-    await this.write(pending);
+  private throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure;
   }
 
-  private async write(data: Buffer): Promise<void> {
+  /** A free buffer; when all are being written, waits for the oldest write. */
+  private async takeBuffer(): Promise<Buffer> {
+    for (;;) {
+      const buffer = this.free.pop();
+      if (buffer !== undefined) return buffer;
+      if (this.allocated < this.maxBuffers) {
+        this.allocated++;
+        return Buffer.allocUnsafe(this.bufferBytes);
+      }
+      await this.pending[0];
+      this.throwIfFailed();
+    }
+  }
+
+  /** Queues the current buffer for writing, after the writes before it. */
+  private submit(): void {
+    const buffer = this.current as Buffer;
+    const length = this.fill;
+    this.current = null;
+    this.fill = 0;
+    this.buffered += length;
+    const job = this.chain.then(async () => {
+      try {
+        if (this.failure === null && this.state !== 'disposed') await this.write(buffer, length);
+      } catch (err) {
+        this.failure ??= err;
+      }
+      this.buffered -= length;
+      this.free.push(buffer);
+      this.pending.shift();
+    });
+    this.chain = job;
+    this.pending.push(job);
+  }
+
+  private async write(data: Buffer, length: number): Promise<void> {
     let off = 0;
     try {
-      while (off < data.length) {
-        const { bytesWritten } = await this.handle.write(data, off, data.length - off);
+      while (off < length) {
+        const { bytesWritten } = await this.handle.write(data, off, length - off);
         off += bytesWritten;
       }
     } catch (err) {
       throw fileError('could not write to file', this.path, err);
     }
-    this.written += data.length;
+    this.written += length;
   }
 }

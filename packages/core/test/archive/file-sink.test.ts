@@ -70,6 +70,67 @@ describe('FileSink', () => {
     assert.equal(existsSync(kept), true);
   });
 
+  it('keeps order across buffer boundaries, whatever the buffer count, and reports bytes', async () => {
+    for (const buffers of [1, 2, 3]) {
+      const path = join(dir, `order-${buffers}.bin`);
+      const sink = await FileSink.create(path, { bufferBytes: 1000, buffers });
+      const parts: Buffer[] = [];
+      const scratch = Buffer.alloc(2500);
+      for (let i = 0; i < 200; i++) {
+        // Sizes around, below and above the buffer size; one scratch buffer reused for all.
+        const n = (i * 137) % 2500;
+        scratch.fill(i % 251, 0, n);
+        await sink.content(null, scratch.subarray(0, n), 'unknown');
+        parts.push(Buffer.alloc(n, i % 251));
+      }
+      const expected = Buffer.concat(parts);
+      assert.equal(sink.bytes, expected.length);
+      await sink.finalize();
+      assert.deepEqual(readFileSync(path), expected, `${buffers} buffers`);
+    }
+  });
+
+  it('a failed write fails the next call, names the file, and the file is removed on dispose', async () => {
+    const path = join(dir, 'enospc.tar');
+    const sink = await FileSink.create(path, { bufferBytes: 1024 });
+    // Stand-in for a full disk: the handle's write fails as the kernel would.
+    const handle = (sink as unknown as { handle: { write: (...args: unknown[]) => Promise<unknown> } }).handle;
+    handle.write = async () => { throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' }); };
+    await sink.content(null, Buffer.alloc(1024), 'unknown');
+    const failure = await sink.content(null, Buffer.alloc(4096), 'unknown').then(() => sink.finalize()).then(() => null, (err: unknown) => err);
+    assert.ok(failure instanceof FileIoError);
+    assert.equal(failure.message, `could not write to file "${path}": no space left on device`);
+    await assert.rejects(sink.finalize(), { message: failure.message });
+    await sink.dispose();
+    assert.equal(existsSync(path), false);
+  });
+
+  it('dispose waits for the write in progress before closing and removing', async () => {
+    const path = join(dir, 'dispose-busy.tar');
+    const sink = await FileSink.create(path, { bufferBytes: 4096 });
+    const handle = (sink as unknown as { handle: { write: (...args: unknown[]) => Promise<{ bytesWritten: number }>; fd: number } }).handle;
+    const realWrite = handle.write.bind(handle);
+    let inWrite = false;
+    let closedDuringWrite = false;
+    handle.write = async (...args: unknown[]) => {
+      inWrite = true;
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const result = await realWrite(...args);
+      inWrite = false;
+      return result;
+    };
+    const realClose = (handle as unknown as { close: () => Promise<void> }).close.bind(handle);
+    (handle as unknown as { close: () => Promise<void> }).close = async () => {
+      if (inWrite) closedDuringWrite = true;
+      await realClose();
+    };
+    await sink.content(null, Buffer.alloc(4096, 1), 'unknown');
+    assert.ok(inWrite, 'the first buffer is being written');
+    await sink.dispose();
+    assert.equal(closedDuringWrite, false);
+    assert.equal(existsSync(path), false);
+  });
+
   it('names the path when the directory does not exist', async () => {
     const path = join(dir, 'missing', 'x.tar');
     await assert.rejects(FileSink.create(path), { message: `could not create file "${path}": no such file or directory` });
