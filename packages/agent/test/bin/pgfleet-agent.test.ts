@@ -1,0 +1,51 @@
+// The command line's argument handling and error output, as a user sees them (the restore
+// itself is covered by the engine's tests and the end-to-end tests).
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { makeDir } from '../helpers/fixtures.js';
+
+const script = fileURLToPath(new URL('../../src/bin/pgfleet-agent.ts', import.meta.url));
+
+function agent(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), script, ...args], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('pgfleet-agent command line', () => {
+  test('usage errors exit 31 with a message and, where useful, a HINT', () => {
+    assert.deepEqual(agent('restore', '--from', '/x', '-D', '/y'), {
+      code: 31, stdout: '',
+      stderr: 'pgfleet-agent: error: no recovery mode given\nHINT: Choose what the restored copy becomes with --mode standby, --mode promote or --mode none.\n',
+    });
+    assert.deepEqual(agent('restore', '--from', '/x', '-D', '/y', '--mode', 'primary'), {
+      code: 31, stdout: '', stderr: 'pgfleet-agent: error: invalid recovery mode "primary", must be "standby", "promote" or "none"\n',
+    });
+    assert.deepEqual(agent('restore', '--from', '/x', '-D', '/y', '--mode', 'none', '-T', '/a'), {
+      code: 31, stdout: '', stderr: 'pgfleet-agent: error: invalid tablespace mapping format "/a", must be "OLDDIR=NEWDIR"\n',
+    });
+    const missing = agent('restore', '-D', '/y', '--mode', 'none');
+    assert.equal(missing.code, 31);
+    assert.equal(missing.stderr, "error: required option '--from <dir>' not specified\n");
+  });
+
+  test('a restore error exits with its catalogue code', async () => {
+    const dir = await makeDir();
+    const r = agent('restore', '--from', path.join(dir, 'none'), '-D', path.join(dir, 'data'), '--mode', 'none');
+    assert.deepEqual(r, { code: 71, stdout: '', stderr: `pgfleet-agent: error: could not open backup directory "${path.join(dir, 'none')}": no such file or directory\n` });
+  });
+
+  test('serve refuses a configuration without TLS unless --insecure', async () => {
+    const dir = await makeDir();
+    const file = path.join(dir, 'agent.yaml');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(file, 'listen: 127.0.0.1:0\nallowedRoots: [/srv]\n');
+    assert.deepEqual(agent('serve', '--config', file), {
+      code: 31, stdout: '',
+      stderr: `pgfleet-agent: error: invalid agent configuration "${file}": no "tls" section\nHINT: Give tls: {ca, cert, key} (pgfleet-agent certs makes test certificates), or run with --insecure for a local demo.\n`,
+    });
+  });
+});
