@@ -181,7 +181,7 @@ describe('pgfleet-agent serve: gRPC with mutual TLS', { timeout: 300_000 }, () =
     }
   });
 
-  test('a client without a certificate signed by the agent\'s CA, or without TLS, is refused', async () => {
+  test('a client without a certificate, with one from another CA, or without TLS is refused', async () => {
     const otherCerts = path.join(work, 'other-ca');
     assert.equal((await runAgent(['certs', '--out', otherCerts])).code, 0);
     const before = await entriesOf(allowed);
@@ -203,6 +203,16 @@ describe('pgfleet-agent serve: gRPC with mutual TLS', { timeout: 300_000 }, () =
       } finally {
         stranger.close();
       }
+    }
+    // TLS with the right CA but no client certificate at all.
+    const { agentProto } = await import('../../packages/agent/src/grpc/proto.js');
+    const grpc = await import('@grpc/grpc-js');
+    const raw = new (agentProto().pgfleet.v1.Agent)(address, grpc.credentials.createSsl(await readFile(path.join(certs, 'ca.crt'))));
+    try {
+      const err = await new Promise<{ code?: number } | null>((resolve) => raw.getInfo({ protocolVersion: '1.0', client: 'no cert' }, (e) => resolve(e)));
+      assert.equal(err?.code, grpc.status.UNAVAILABLE, 'refused during the TLS handshake');
+    } finally {
+      raw.close();
     }
     assert.deepEqual(await entriesOf(allowed), before, 'nothing was written');
   });
