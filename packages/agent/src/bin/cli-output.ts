@@ -2,7 +2,8 @@
  * How pgfleet-agent prints: messages on stderr prefixed with the program name; errors as
  * "pgfleet-agent: error: <message>" plus a "HINT: ..." line; a restore report as a few
  * readable lines (stdout) or, with --json, as one JSON document (stdout) and nothing else on
- * stdout.
+ * stdout; a failure with --json is also one JSON document on stdout, {"error": {id, code,
+ * message, hint}}.
  */
 
 import { PgFleetError } from '@pgfleet/core';
@@ -12,6 +13,14 @@ export const PROGRAM = 'pgfleet-agent';
 
 export function info(message: string): void {
   process.stderr.write(`${PROGRAM}: ${message}\n`);
+}
+
+/** With --json: the error as one JSON document on stdout (stderr still gets the text). */
+export function printJsonError(err: unknown): void {
+  const e = err instanceof PgFleetError
+    ? { id: err.id, code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) }
+    : { id: 'internal', code: 1, message: err instanceof Error ? err.message : String(err) };
+  process.stdout.write(`${JSON.stringify({ error: e }, null, 2)}\n`);
 }
 
 /** Prints an error and returns the exit code (the catalogue code; 1 for unknown errors). */

@@ -18,7 +18,7 @@ import { openBackupDirectory } from '../restore/layout.js';
 import { parseRecoveryMode, parseTablespaceMapping, type RecoveryMode, type TablespaceMapping } from '../restore/options.js';
 import { restoreBackup } from '../restore/restore.js';
 import { AGENT_VERSION } from '../version.js';
-import { PROGRAM, formatReport, info, printError } from './cli-output.js';
+import { PROGRAM, formatReport, info, printError, printJsonError } from './cli-output.js';
 
 function collect<T>(parse: (v: string) => T) {
   return (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
@@ -85,8 +85,9 @@ async function runRestore(flags: RestoreFlags): Promise<number> {
     if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else process.stdout.write(formatReport(report, flags.from));
     return 0;
-  } catch (err) {
-    if (controller.signal.aborted && !(err instanceof CancelledError)) return printError(new CancelledError('the restore was cancelled'));
+  } catch (caught) {
+    const err = controller.signal.aborted && !(caught instanceof CancelledError) ? new CancelledError('the restore was cancelled') : caught;
+    if (flags.json) printJsonError(err);
     return printError(err);
   } finally {
     process.off('SIGINT', onSignal);

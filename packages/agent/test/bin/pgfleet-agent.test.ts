@@ -38,6 +38,13 @@ describe('pgfleet-agent command line', () => {
     assert.deepEqual(r, { code: 71, stdout: '', stderr: `pgfleet-agent: error: could not open backup directory "${path.join(dir, 'none')}": no such file or directory\n` });
   });
 
+  test('--json: a failure is also a JSON document on stdout', async () => {
+    const dir = await makeDir();
+    const r = agent('restore', '--from', path.join(dir, 'none'), '-D', path.join(dir, 'data'), '--mode', 'none', '--json');
+    assert.equal(r.code, 71);
+    assert.deepEqual(JSON.parse(r.stdout), { error: { id: 'file-io', code: 71, message: `could not open backup directory "${path.join(dir, 'none')}": no such file or directory` } });
+  });
+
   test('serve refuses a configuration without TLS unless --insecure', async () => {
     const dir = await makeDir();
     const file = path.join(dir, 'agent.yaml');
