@@ -28,12 +28,12 @@ async function craftBackup(dir: string, members: Array<{ name: string; type?: 'f
   await mkdir(dir, { recursive: true });
   const pack = tarStream.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (b: Buffer) => chunks.push(b));
+  pack.on('data', (b: unknown) => chunks.push(b as Buffer));
   const done = new Promise<void>((resolve, reject) => {
     pack.on('end', resolve);
     pack.on('error', reject);
   });
-  const add = (header: tarStream.Headers, body?: string): Promise<void> =>
+  const add = (header: Partial<tarStream.Header> & { name: string }, body?: string): Promise<void> =>
     new Promise((resolve, reject) => pack.entry(header, body ?? '', (err) => (err ? reject(err) : resolve())));
   await add({ name: 'PG_VERSION', mode: 0o600 }, '15\n');
   await add({ name: 'backup_label', mode: 0o600 }, 'START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n');
@@ -77,7 +77,13 @@ describe('pgfleet-agent restore: refusals and failures leave nothing behind', ()
       PROMOTE_LINE(dataDir) +
       `pgfleet-agent: error: data directory "${dataDir}" exists but is not empty\n` +
       'HINT: Remove its contents or choose another directory; pgfleet-agent never restores over existing files.\n');
-    assert.equal(outcome.result.stdout, '');
+    // --json (as the helper runs it): the error as a document on stdout as well
+    assert.deepEqual(JSON.parse(outcome.result.stdout), {
+      error: {
+        id: 'directory-not-empty', code: 70, message: `data directory "${dataDir}" exists but is not empty`,
+        hint: 'Remove its contents or choose another directory; pgfleet-agent never restores over existing files.',
+      },
+    });
     assert.deepEqual(await entriesOf(dataDir), ['keep.txt']);
     assert.equal(await readFile(path.join(dataDir, 'keep.txt'), 'utf8'), 'precious\n');
     assert.deepEqual(await entriesOf(dir), parentBefore, 'no staging directory, no tablespace directory');

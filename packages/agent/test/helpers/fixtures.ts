@@ -22,7 +22,7 @@ export interface FixtureMember {
 export async function makeTar(members: readonly FixtureMember[]): Promise<Buffer> {
   const pack = tarStream.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (b: Buffer) => chunks.push(b));
+  pack.on('data', (b: unknown) => chunks.push(b as Buffer));
   const done = new Promise<void>((resolve, reject) => {
     pack.on('end', resolve);
     pack.on('error', reject);
@@ -30,9 +30,11 @@ export async function makeTar(members: readonly FixtureMember[]): Promise<Buffer
   for (const m of members) {
     const type = m.type ?? 'file';
     await new Promise<void>((resolve, reject) => {
-      const header: tarStream.Headers = { name: m.name, type, mode: m.mode ?? (type === 'directory' ? 0o700 : type === 'symlink' ? 0o777 : 0o600), mtime: new Date(1_700_000_000_000) };
+      const header: Partial<tarStream.Header> & { name: string } = { name: m.name, type, mode: m.mode ?? (type === 'directory' ? 0o700 : type === 'symlink' ? 0o777 : 0o600), mtime: new Date(1_700_000_000_000) };
       if (type === 'symlink') header.linkname = m.linkname ?? '';
-      pack.entry(header, type === 'file' ? (m.body ?? '') : undefined, (err) => (err ? reject(err) : resolve()));
+      const done = (err?: unknown): void => (err ? reject(err as Error) : resolve());
+      if (type === 'file') pack.entry(header, m.body ?? '', done);
+      else pack.entry(header, done);
     });
   }
   pack.finalize();
