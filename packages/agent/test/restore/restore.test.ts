@@ -156,6 +156,8 @@ describe('restoreBackup: refusals and failures leave nothing behind', () => {
     // Default location of the tablespace (/old/ts1) outside allowedRoots:
     await assert.rejects(restore(backup, { dataDir: path.join(root, 'allowed', 'data'), mode: 'none', allowedRoots: [path.join(root, 'allowed')] }),
       (err: unknown) => err instanceof NotAllowedError && err.message === 'directory of tablespace 16384 "/old/ts1" is outside the directories this agent may write to');
+    await assert.rejects(restore(backup, { dataDir: path.join(backup, 'data'), mode: 'none' }),
+      { message: `data directory "${path.join(backup, 'data')}" overlaps the backup "${backup}"` });
     await assert.rejects(restore(backup, { dataDir, mode: 'promote', primaryConninfo: 'host=x' }),
       { message: '--primary-conninfo is only allowed with --mode standby' });
     await expectNothingLeft(root, ['backup']);
