@@ -7,6 +7,7 @@
 //    link the archive made) are rejected with nothing written outside the target;
 //  - a restore killed with SIGKILL leaves the target absent, its staging directory is clearly
 //    named, and the next restore to the same target removes it and succeeds (then starts);
+//  - a start that fails after the restore (port in use) says why, with the log's last lines;
 //  - a backup of a cluster with group access (initdb -g) is restored 0750 and starts; a target
 //    the PostgreSQL OS user could not reach is refused before anything is written.
 
@@ -201,6 +202,19 @@ describe('pgfleet-agent restore: refusals and failures leave nothing behind', ()
       await client.end();
     }
     await stopStartedInstance(dataDir);
+  });
+
+  test('a start that fails (port in use) is reported with the log and a HINT; the restored files stay', async () => {
+    const dir = path.join(work, 'port-taken');
+    const dataDir = path.join(dir, 'data');
+    const outcome = await agentRestore({
+      from: backup, dataDir, version: 15, mode: 'promote', mappings: mappingsInto(dir), extra: ['--start', '--port', String(source.port)],
+    });
+    assert.equal(outcome.result.code, 73, describeRun('restore', outcome.result));
+    assert.match(outcome.result.stderr, new RegExp(`error: could not start the restored instance in "${dataDir}": pg_ctl exited with code 1\\n` +
+      `HINT: Port ${source.port} is in use \\(the instance the backup came from\\?\\); choose another with --port\\. Its log ".*pgfleet-agent-start.log" ends with:\\n`));
+    assert.match(outcome.result.stderr, /Address already in use/);
+    assert.ok(existsSync(path.join(dataDir, 'PG_VERSION')), 'the restore itself is complete and kept');
   });
 
   test('a backup of a cluster with group access is restored 0750 and starts; a target its OS user cannot reach is refused first', async () => {

@@ -102,8 +102,10 @@ export async function startInstance(options: StartOptions): Promise<StartedInsta
   const result = await runAsOwner(owner, pgCtl, args, dataDir, (timeout + 30) * 1000);
   if (result.code !== 0) {
     const log = await tail(logFile, 15);
+    const portTaken = /Address already in use|could not create lock file ".*\.s\.PGSQL\.[0-9]+\.lock"/.test(log);
     throw new InstanceError(`could not start the restored instance in "${dataDir}": pg_ctl exited with code ${String(result.code)}`, {
-      hint: `Its log "${logFile}" ends with:\n${log || (result.stderr || result.stdout).trim()}`,
+      hint: (portTaken ? `Port ${port} is in use (the instance the backup came from?); choose another with --port. ` : '') +
+        `Its log "${logFile}" ends with:\n${log || (result.stderr || result.stdout).trim()}`,
     });
   }
   return { port, socketDir, logFile };
