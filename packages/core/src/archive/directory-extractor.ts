@@ -17,6 +17,13 @@
  * - With `owner`, everything created gets that uid/gid (lchown for symlinks).
  * - With `sync`, finalize() fsyncs every file and directory created, deepest first, then the
  *   root, as pg_basebackup's final fsync_pgdata does.
+ * - Speed: names are checked at once, in member order, but every file system operation (mkdir,
+ *   open, write, utimes, close...) runs in the background, one at a time and in member order
+ *   (IoQueue), while the archive keeps flowing: file contents are copied into three ~1 MiB
+ *   buffers that small files share. So an operation's error (an existing file, a full disk) is
+ *   thrown by a later content() or by finalize(), and files are complete only once finalize()
+ *   has resolved. Awaiting each operation in turn made -Fp backups 2.6x slower than
+ *   pg_basebackup's, the main thread idle most of the time.
  * - Device, FIFO and other special members are skipped (PostgreSQL never sends them).
  *
  * The pg_wal symlink for --waldir, tablespace symlinks' -T mapping policy and emptiness checks
@@ -26,6 +33,7 @@
 import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, stat, symlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { FileIoError, InternalError, UnsafePathError, fileError, isErrno } from '../errors.js';
+import { IoQueue } from './io-queue.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
 
 export interface DirectoryExtractorOptions {
@@ -42,6 +50,33 @@ export interface DirectoryExtractorOptions {
 }
 
 const SYNC_CONCURRENCY = 8;
+/** Write buffers: file contents are copied into these and written in the background. */
+const SLAB_BYTES = 1024 * 1024 - 4096; // not 1 MiB: see FileSink's DEFAULT_BUFFER_BYTES
+const MAX_SLABS = 3;
+
+/** A file being extracted; `handle` is set by its open job. */
+interface OpenFile {
+  path: string;
+  member: TarMember;
+  handle: FileHandle | null;
+}
+
+/** A write buffer shared by consecutive files; reused once every write from it is done. */
+interface Slab {
+  buf: Buffer;
+  fill: number;
+  writes: number;
+  retired: boolean;
+}
+
+/** The process umask, or null where it cannot be read (worker threads). */
+function currentUmask(): number | null {
+  try {
+    return process.umask();
+  } catch {
+    return null;
+  }
+}
 
 export class DirectoryExtractor implements Streamer {
   private readonly root: string;
@@ -50,13 +85,25 @@ export class DirectoryExtractor implements Streamer {
   private readonly createdLinks = new Set<string>();
   private readonly createdFiles: string[] = [];
   private readonly createdDirs = new Map<string, Date>();
-  private file: { handle: FileHandle; path: string; member: TarMember } | null = null;
+  /** Directories known to exist (created here or made as parents): no mkdir -p for them. */
+  private readonly knownDirs = new Set<string>();
+  private file: OpenFile | null = null;
+  /** Every file operation runs here, in member order, while the archive keeps flowing. */
+  private readonly io = new IoQueue();
+  private readonly openHandles = new Set<FileHandle>();
+  private readonly umask = currentUmask();
+  private slab: Slab | null = null;
+  /** Where the current file's bytes not yet queued for writing start in `slab`. */
+  private segmentStart = 0;
+  private readonly spareSlabs: Slab[] = [];
+  private slabCount = 0;
 
   constructor(private readonly options: DirectoryExtractorOptions) {
     this.root = resolve(options.root);
   }
 
   async content(member: TarMember | null, data: Buffer, kind: ChunkKind): Promise<void> {
+    this.io.check();
     switch (kind) {
       case 'header':
         if (member === null) throw new InternalError('directory extractor received a header chunk without a member');
@@ -64,7 +111,7 @@ export class DirectoryExtractor implements Streamer {
         return;
       case 'contents':
         if (this.file === null || data.length === 0) return;
-        await this.write(data);
+        await this.append(data);
         return;
       case 'trailer':
         await this.endFile();
@@ -78,6 +125,7 @@ export class DirectoryExtractor implements Streamer {
 
   async finalize(): Promise<void> {
     if (this.file !== null) throw new InternalError(`archive ended while "${this.file.path}" was being extracted`);
+    await this.io.drain();
     // Deepest first, so setting a child's mtime cannot disturb its parent's afterwards.
     const dirs = [...this.createdDirs.entries()].sort((a, b) => b[0].length - a[0].length);
     for (const [path, mtime] of dirs) {
@@ -95,9 +143,11 @@ export class DirectoryExtractor implements Streamer {
   }
 
   async dispose(): Promise<void> {
-    const open = this.file;
     this.file = null;
-    await open?.handle.close().catch(() => {});
+    await this.io.settle();
+    // Files whose close was skipped after a failure.
+    for (const handle of this.openHandles) await handle.close().catch(() => {});
+    this.openHandles.clear();
   }
 
   /** Validates a member-relative name; returns its components. */
@@ -117,48 +167,62 @@ export class DirectoryExtractor implements Streamer {
     return parts;
   }
 
+  /**
+   * Checks run here, at once, in member order (so a symlink member is known before the next
+   * member's name is checked); the file operations are queued.
+   */
   private async begin(member: TarMember): Promise<void> {
     if (this.file !== null) throw new InternalError(`header of "${member.name}" before the end of "${this.file.path}"`);
     const parts = this.components(member.name, member, 'name');
     const path = parts.length === 0 ? this.root : join(this.root, ...parts);
-    await this.ensureRoot();
-    if (parts.length > 1) await this.ensureParent(path);
+    if (!this.rootReady) {
+      this.rootReady = true;
+      this.knownDirs.add(this.root);
+      await this.io.add(() => this.ensureDirectory(this.root));
+    }
+    if (parts.length > 1) {
+      const parent = dirname(path);
+      if (!this.knownDirs.has(parent)) {
+        this.knownDirs.add(parent);
+        await this.io.add(() => this.ensureDirectory(parent));
+      }
+    }
     this.options.onFile?.(path, member);
     switch (member.type) {
       case 'directory':
-        await this.makeDirectory(path, member);
+        this.knownDirs.add(path);
+        this.createdDirs.set(path, member.mtime);
+        await this.io.add(() => this.makeDirectory(path, member));
         return;
-      case 'file':
-        await this.openFile(path, member);
+      case 'file': {
+        const file: OpenFile = { path, member, handle: null };
+        this.file = file;
+        await this.io.add(() => this.openFile(file));
         return;
-      case 'symlink':
-        await this.makeSymlink(path, parts.join('/'), member);
+      }
+      case 'symlink': {
+        const relative = parts.join('/');
+        this.createdLinks.add(relative);
+        await this.io.add(() => this.makeSymlink(path, member));
         return;
-      case 'link':
-        await this.makeHardLink(path, member);
+      }
+      case 'link': {
+        const targetParts = this.components(member.linkname ?? '', member, 'link target');
+        if (targetParts.length === 0) throw new UnsafePathError(`archive member "${member.name}" is a hard link without a target`);
+        await this.io.add(() => this.makeHardLink(path, join(this.root, ...targetParts), member));
         return;
+      }
       case 'other':
         // Nothing is created; its contents chunks find no open file and are dropped.
         return;
     }
   }
 
-  private async ensureRoot(): Promise<void> {
-    if (this.rootReady) return;
+  private async ensureDirectory(path: string): Promise<void> {
     try {
-      await mkdir(this.root, { recursive: true, mode: 0o700 });
+      await mkdir(path, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw fileError('could not create directory', this.root, err);
-    }
-    this.rootReady = true;
-  }
-
-  private async ensureParent(path: string): Promise<void> {
-    const parent = dirname(path);
-    try {
-      await mkdir(parent, { recursive: true, mode: 0o700 });
-    } catch (err) {
-      throw fileError('could not create directory', parent, err);
+      throw fileError('could not create directory', path, err);
     }
   }
 
@@ -177,10 +241,10 @@ export class DirectoryExtractor implements Streamer {
       throw fileError('could not set permissions on directory', path, err);
     }
     await this.chownPath(path, false);
-    this.createdDirs.set(path, member.mtime);
   }
 
-  private async openFile(path: string, member: TarMember): Promise<void> {
+  private async openFile(file: OpenFile): Promise<void> {
+    const { path, member } = file;
     let handle: FileHandle;
     try {
       handle = await open(path, 'wx', member.mode & 0o777);
@@ -194,19 +258,81 @@ export class DirectoryExtractor implements Streamer {
       }
       throw fileError('could not create file', path, err);
     }
-    this.file = { handle, path, member };
-    try {
-      await handle.chmod(member.mode & 0o7777);
-    } catch (err) {
-      throw fileError('could not set permissions on file', path, err);
+    file.handle = handle;
+    this.openHandles.add(handle);
+    // open() applied the umask; set the mode only if that (or a special bit) changed it.
+    const wanted = member.mode & 0o7777;
+    if (this.umask === null || wanted !== (member.mode & 0o777 & ~this.umask)) {
+      try {
+        await handle.chmod(wanted);
+      } catch (err) {
+        throw fileError('could not set permissions on file', path, err);
+      }
     }
   }
 
-  private async write(data: Buffer): Promise<void> {
-    const file = this.file!;
+  /** Copies file contents into the write buffers; full buffers are queued for writing. */
+  private async append(data: Buffer): Promise<void> {
+    let off = 0;
+    while (off < data.length) {
+      if (this.slab === null) {
+        this.slab = await this.takeSlab();
+        this.segmentStart = 0;
+      }
+      const slab = this.slab;
+      const n = Math.min(data.length - off, slab.buf.length - slab.fill);
+      data.copy(slab.buf, slab.fill, off, off + n);
+      slab.fill += n;
+      off += n;
+      if (slab.fill === slab.buf.length) {
+        await this.queueSegment();
+        this.slab = null;
+        slab.retired = true;
+        if (slab.writes === 0) this.freeSlab(slab);
+      }
+    }
+  }
+
+  /** Queues the write of the current file's bytes buffered so far. */
+  private async queueSegment(): Promise<void> {
+    const slab = this.slab;
+    const file = this.file;
+    if (slab === null || file === null || slab.fill === this.segmentStart) return;
+    const start = this.segmentStart;
+    const end = slab.fill;
+    this.segmentStart = end;
+    slab.writes++;
+    await this.io.add(() => this.write(file, slab.buf, start, end), () => {
+      slab.writes--;
+      if (slab.retired && slab.writes === 0) this.freeSlab(slab);
+    });
+  }
+
+  private async takeSlab(): Promise<Slab> {
+    for (;;) {
+      const spare = this.spareSlabs.pop();
+      if (spare !== undefined) return spare;
+      if (this.slabCount < MAX_SLABS) {
+        this.slabCount++;
+        return { buf: Buffer.allocUnsafe(SLAB_BYTES), fill: 0, writes: 0, retired: false };
+      }
+      this.io.check();
+      await this.io.progress();
+    }
+  }
+
+  private freeSlab(slab: Slab): void {
+    slab.fill = 0;
+    slab.writes = 0;
+    slab.retired = false;
+    this.spareSlabs.push(slab);
+  }
+
+  private async write(file: OpenFile, buf: Buffer, start: number, end: number): Promise<void> {
+    const handle = file.handle as FileHandle;
     try {
-      let off = 0;
-      while (off < data.length) off += (await file.handle.write(data, off, data.length - off)).bytesWritten;
+      let off = start;
+      while (off < end) off += (await handle.write(buf, off, end - off)).bytesWritten;
     } catch (err) {
       throw fileError('could not write to file', file.path, err);
     }
@@ -215,23 +341,31 @@ export class DirectoryExtractor implements Streamer {
   private async endFile(): Promise<void> {
     const file = this.file;
     if (file === null) return;
+    await this.queueSegment();
     this.file = null;
+    this.createdFiles.push(file.path);
+    await this.io.add(() => this.closeFile(file));
+  }
+
+  private async closeFile(file: OpenFile): Promise<void> {
+    const handle = file.handle as FileHandle;
     try {
-      await file.handle.utimes(file.member.mtime, file.member.mtime);
-      if (this.options.owner) await file.handle.chown(this.options.owner.uid, this.options.owner.gid);
+      await handle.utimes(file.member.mtime, file.member.mtime);
+      if (this.options.owner) await handle.chown(this.options.owner.uid, this.options.owner.gid);
     } catch (err) {
-      await file.handle.close().catch(() => {});
+      this.openHandles.delete(handle);
+      await handle.close().catch(() => {});
       throw fileError('could not set attributes of file', file.path, err);
     }
+    this.openHandles.delete(handle);
     try {
-      await file.handle.close();
+      await handle.close();
     } catch (err) {
       throw fileError('could not close file', file.path, err);
     }
-    this.createdFiles.push(file.path);
   }
 
-  private async makeSymlink(path: string, relative: string, member: TarMember): Promise<void> {
+  private async makeSymlink(path: string, member: TarMember): Promise<void> {
     const raw = member.linkname ?? '';
     const target = this.options.mapLinkTarget ? this.options.mapLinkTarget(raw, member) : raw;
     try {
@@ -239,7 +373,6 @@ export class DirectoryExtractor implements Streamer {
     } catch (err) {
       throw fileError(`could not create symbolic link from "${path}" to`, target, err);
     }
-    this.createdLinks.add(relative);
     await this.chownPath(path, true);
     try {
       await lutimes(path, member.mtime, member.mtime);
@@ -248,10 +381,7 @@ export class DirectoryExtractor implements Streamer {
     }
   }
 
-  private async makeHardLink(path: string, member: TarMember): Promise<void> {
-    const targetParts = this.components(member.linkname ?? '', member, 'link target');
-    if (targetParts.length === 0) throw new UnsafePathError(`archive member "${member.name}" is a hard link without a target`);
-    const target = join(this.root, ...targetParts);
+  private async makeHardLink(path: string, target: string, member: TarMember): Promise<void> {
     const st = await lstat(target).catch(() => null);
     if (st === null || !st.isFile()) {
       throw new UnsafePathError(`archive member "${member.name}" is a hard link to "${member.linkname}", which is not a regular file extracted before it`);

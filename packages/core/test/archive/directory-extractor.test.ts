@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { UnsafePathError } from '../../src/errors.js';
@@ -7,7 +7,7 @@ import { DirectoryExtractor } from '../../src/archive/directory-extractor.js';
 import { TarParser } from '../../src/archive/tar-parser.js';
 import { TAR_END_OF_ARCHIVE, encodeTarHeader, tarPaddingFor } from '../../src/archive/tar-header.js';
 import type { TarMember } from '../../src/archive/streamer.js';
-import { feed, makeTree, removeDir, run, tempDir } from './helpers.js';
+import { feed, makeTree, patternBytes, removeDir, run, tempDir } from './helpers.js';
 
 function m(name: string, type: TarMember['type'], extra: Partial<TarMember> = {}): TarMember {
   return { name, size: 0, mode: type === 'directory' ? 0o750 : 0o640, uid: 0, gid: 0, mtime: new Date('2024-02-03T04:05:06Z'), type, linkname: null, ...extra };
@@ -59,6 +59,63 @@ describe('DirectoryExtractor', () => {
     const listing = (d: string): string => run('sh', ['-c', `cd ${d} && find . -mindepth 1 -printf '%p %y %m %s %T@ %l %n\\n' | sort`]).toString();
     assert.equal(listing(join(dir, 'ours')), listing(join(dir, 'by-tar')));
     assert.ok(files.includes(join(dir, 'ours', 'global', 'pg_control')));
+  });
+
+  it('many files across the write buffers, large ones, modes the umask would strip: same as tar -x', async () => {
+    const tree = join(dir, 'many');
+    mkdirSync(join(tree, 'base/5'), { recursive: true });
+    // 2.5 MB spans three write buffers; the small files share them.
+    writeFileSync(join(tree, 'base/5/big'), patternBytes(2_500_000, 9));
+    for (let i = 0; i < 300; i++) writeFileSync(join(tree, 'base/5', String(1000 + i)), patternBytes((i * 613) % 9000, i % 200));
+    writeFileSync(join(tree, 'group-writable'), 'g');
+    chmodSync(join(tree, 'group-writable'), 0o664);
+    writeFileSync(join(tree, 'setgid'), 's');
+    chmodSync(join(tree, 'setgid'), 0o2750);
+    const when = new Date('2024-05-06T07:08:09Z');
+    for (const f of readdirSync(join(tree, 'base/5'))) utimesSync(join(tree, 'base/5', f), when, when);
+    const tar = run('tar', ['-C', tree, '-cf', '-', '.']);
+    mkdirSync(join(dir, 'many-by-tar'));
+    run('tar', ['-C', join(dir, 'many-by-tar'), '-xpf', '-'], { input: tar });
+    const root = join(dir, 'many-ours');
+    const extractor = new DirectoryExtractor({ root, sync: true });
+    const parser = new TarParser(extractor);
+    try {
+      await feed(parser, tar, 7777);
+    } finally {
+      await parser.dispose();
+    }
+    run('diff', ['-r', '--no-dereference', join(dir, 'many-by-tar'), root]);
+    const listing = (d: string): string => run('sh', ['-c', `cd ${d} && find . -mindepth 1 -printf '%p %y %m %s %T@ %l %n\\n' | sort`]).toString();
+    assert.equal(listing(root), listing(join(dir, 'many-by-tar')));
+    assert.equal(statSync(join(root, 'group-writable')).mode & 0o7777, 0o664);
+    assert.equal(statSync(join(root, 'setgid')).mode & 0o7777, 0o2750);
+  });
+
+  it('a failing file operation fails a later call and leaves no descriptor open', async () => {
+    const root = join(dir, 'late-failure');
+    mkdirSync(root);
+    writeFileSync(join(root, 'taken'), 'old');
+    const extractor = new DirectoryExtractor({ root });
+    const before = readdirSync('/proc/self/fd').length;
+    await extractor.content(m('a', 'file', { size: 3 }), Buffer.alloc(0), 'header');
+    await extractor.content(m('a', 'file', { size: 3 }), Buffer.from('abc'), 'contents');
+    await extractor.content(m('a', 'file', { size: 3 }), Buffer.alloc(0), 'trailer');
+    // The open of "taken" fails in the background; the error comes with a later call.
+    let failure: unknown = null;
+    try {
+      await extractor.content(m('taken', 'file', { size: 1 }), Buffer.alloc(0), 'header');
+      await extractor.content(m('taken', 'file', { size: 1 }), Buffer.from('x'), 'contents');
+      await extractor.content(m('taken', 'file', { size: 1 }), Buffer.alloc(0), 'trailer');
+      await extractor.finalize();
+    } catch (err) {
+      failure = err;
+    }
+    assert.ok(failure instanceof Error);
+    assert.equal(failure.message, `could not create file "${join(root, 'taken')}": file exists`);
+    await extractor.dispose();
+    assert.equal(readFileSync(join(root, 'a'), 'utf8'), 'abc');
+    assert.equal(readFileSync(join(root, 'taken'), 'utf8'), 'old');
+    assert.equal(readdirSync('/proc/self/fd').length, before);
   });
 
   it('gives everything the requested owner', async () => {
