@@ -38,20 +38,28 @@ export interface RunningCli {
   done: Promise<CliResult>;
 }
 
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 300_000): RunningCli {
   const child = spawn(process.execPath, [...cliArgv(), ...args], { cwd: REPO, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d; });
   child.stderr?.setEncoding('utf8').on('data', (d: string) => { err += d; });
+  // A hung command must fail the test with what it printed, not hang the suite.
+  const timer = setTimeout(() => {
+    err += `\n[test: pgfleet ${args.join(' ')} killed after ${timeoutMs} ms]\n`;
+    child.kill('SIGKILL');
+  }, timeoutMs);
   const done = new Promise<CliResult>((resolve) => {
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout: out, stderr: err }));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: out, stderr: err });
+    });
   });
   return { child, stdout: () => out, stderr: () => err, done };
 }
 
-export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return spawnCli(args, env).done;
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs?: number): Promise<CliResult> {
+  return spawnCli(args, env, timeoutMs).done;
 }
 
 /** Runs the CLI and parses its --json output; fails with the whole output when it did not work. */
