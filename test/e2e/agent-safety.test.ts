@@ -147,6 +147,7 @@ describe('pgfleet-agent restore: refusals and failures leave nothing behind', ()
     const cases: Array<{ label: string; members: Parameters<typeof craftBackup>[1]; message: (dir: string) => string }> = [
       { label: 'dotdot', members: [{ name: '../x' }], message: () => 'archive member "../x" has a ".." component in its name' },
       { label: 'deep-dotdot', members: [{ name: 'base/../../x' }], message: () => 'archive member "base/../../x" has a ".." component in its name' },
+      { label: 'absolute', members: [{ name: `${work}/x` }], message: () => `archive member "${work}/x" has an absolute name` },
       {
         label: 'symlink',
         members: [{ name: 'evil', type: 'symlink', linkname: '..' }, { name: 'evil/x' }],
