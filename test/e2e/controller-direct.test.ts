@@ -10,7 +10,7 @@
 //   - the controller SIGKILLed mid-backup: partial files stay until the next start, which
 //     removes them; nothing is ever listed as usable;
 //   - expire keeps exactly the newest N full backups; verify detects a damaged backup;
-//   - a CLI without a valid certificate is refused.
+//   - a CLI without a valid certificate is refused (none, another CA's, an agent's).
 //
 // Server versions: 15 (with a tablespace) and 17; a third, rate-limited 15 for the kill tests.
 
@@ -123,12 +123,18 @@ describe('controller with direct clusters', () => {
     assert.equal(ba.serverVersionNum >= 150000 && ba.serverVersionNum < 160000, true);
     assert.equal(bb.serverVersionNum >= 170000 && bb.serverVersionNum < 180000, true);
     const system = await a.query('SELECT system_identifier::text AS id FROM pg_control_system()');
-    assert.equal(ba.systemIdentifier, system.rows[0].id);
+    assert.equal(ba.systemIdentifier, system.rows[0]?.id);
 
     const all = await listed();
     assert.deepEqual(all.map((x) => `${x.cluster}/${x.id}`).sort(), [`a/${ba.id}`, `b/${bb.id}`]);
     assert.deepEqual(all.find((x) => x.cluster === 'a'), ba);
     assert.deepEqual(await listed('b'), [bb]);
+
+    const clusters = await cliJson<Array<{ name: string; agent: string | null; conninfo: string; backups: number; latestBackup: string | null }>>(['clusters'], env);
+    assert.deepEqual(clusters.map((c) => [c.name, c.agent, c.backups, c.latestBackup]), [
+      ['a', null, 1, ba.id], ['b', null, 1, bb.id], ['slow', null, 0, null], ['victim', null, 0, null],
+    ]);
+    assert.equal(clusters[0]?.conninfo, a.connectionString);
   });
 
   test('a stored backup restores by hand (system tar, tablespace moved) into a server holding the source data', async () => {
@@ -143,7 +149,7 @@ describe('controller with direct clusters', () => {
     try {
       assert.deepEqual(await copy.snapshot(), expected);
       const loc = await copy.query('SELECT pg_tablespace_location($1::oid) AS loc', [oid]);
-      assert.equal(loc.rows[0].loc, tsTarget);
+      assert.equal(loc.rows[0]?.loc, tsTarget);
       await copy.query('CREATE TABLE written_after_restore (x int)');
     } finally {
       await copy.destroy();
@@ -234,6 +240,11 @@ describe('controller with direct clusters', () => {
     assert.equal(refused.code, 40, refused.stderr);
     assert.match(refused.stderr, /^pgfleet: error: could not connect to controller "127\.0\.0\.1:\d+": failed to connect\n/);
     assert.match(refused.stderr, /HINT: Check that it is running and listening on that address, and that it accepts this certificate/);
+
+    // An agent's certificate, although signed by the fleet CA, is for serving only.
+    const agentCert = await runCli(['backups', '--ca', path.join(certs, 'ca.crt'), '--cert', path.join(certs, 'agent-db1.crt'), '--key', path.join(certs, 'agent-db1.key')], { PGFLEET_CONTROLLER: controller.address });
+    assert.equal(agentCert.code, 40, agentCert.stderr);
+    assert.match(agentCert.stderr, /^pgfleet: error: could not connect to controller "127\.0\.0\.1:\d+": failed to connect\n/);
 
     const plaintext = await runCli(['backups', '--insecure'], { PGFLEET_CONTROLLER: controller.address });
     assert.equal(plaintext.code, 40, plaintext.stderr);

@@ -6,8 +6,11 @@
  *   DIR/cli.crt, cli.key                the pgfleet CLI (client)
  *   DIR/agent-<name>.crt, .key          one per agent (server for the controller)
  *
- * Every leaf certificate is valid for both serverAuth and clientAuth, carries CN=<its name>
- * and subjectAltName DNS:localhost, IP:127.0.0.1, IP:::1, DNS:<its name> plus the --host
+ * Each certificate may only do its job (extendedKeyUsage): the controller serverAuth and
+ * clientAuth (it serves the CLI and calls the agents), the CLI clientAuth only, an agent
+ * serverAuth only, so that a database host's agent certificate cannot be used to call the
+ * controller (and through it restore any backup anywhere). Every leaf carries CN=<its name>
+ * and subjectAltName DNS:localhost, IP:127.0.0.1, IP:::1, DNS:<agent name> plus the --host
  * values. Keys are ECDSA P-256, files 0600 in a 0700 directory.
  *
  * Existing files are never overwritten: when DIR already holds ca.crt and ca.key, that CA
@@ -98,15 +101,18 @@ export async function initCertificates(options: InitCertificatesOptions): Promis
       continue;
     }
     const cn = leaf.startsWith('agent-') ? leaf.slice('agent-'.length) : `pgfleet-${leaf}`;
+    const usages: Usage[] = leaf === 'controller' ? ['server', 'client'] : leaf === 'cli' ? ['client'] : ['server'];
     const altNames = unique(['localhost', '127.0.0.1', '::1', ...(NAME_PATTERN.test(cn) && !cn.startsWith('pgfleet-') ? [cn] : []), ...hosts]);
-    await issuer.createLeaf({ crt, key, caCrt, caKey, cn, altNames, days });
+    await issuer.createLeaf({ crt, key, caCrt, caKey, cn, altNames, days, usages });
     result.created.push(crt, key);
   }
   return result;
 }
 
+type Usage = 'server' | 'client';
+
 interface LeafRequest {
-  crt: string; key: string; caCrt: string; caKey: string; cn: string; altNames: string[]; days: number;
+  crt: string; key: string; caCrt: string; caKey: string; cn: string; altNames: string[]; days: number; usages: Usage[];
 }
 
 interface Issuer {
@@ -149,7 +155,7 @@ const opensslIssuer: Issuer = {
       await writeFile(ext, [
         'basicConstraints=critical,CA:FALSE',
         'keyUsage=critical,digitalSignature,keyEncipherment',
-        'extendedKeyUsage=serverAuth,clientAuth',
+        `extendedKeyUsage=${req.usages.map((u) => (u === 'server' ? 'serverAuth' : 'clientAuth')).join(',')}`,
         'subjectKeyIdentifier=hash',
         'authorityKeyIdentifier=keyid',
         `subjectAltName=${req.altNames.map((n) => (/^[0-9.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}`,
@@ -212,7 +218,7 @@ const nodeIssuer: Issuer = {
     const pair = newKeyPair();
     const pem = createCertificate({
       subject: req.cn, issuer: caCn, publicKey: pair.publicKey, signingKey: caKey, issuerPublicKey: caPub,
-      ...validity(req.days), isCA: false, altNames: req.altNames,
+      ...validity(req.days), isCA: false, altNames: req.altNames, usages: req.usages,
     });
     await writeKey(req.key, pair.privateKey);
     await writeCert(req.crt, pem);

@@ -117,6 +117,8 @@ export interface CertificateSpec {
   isCA: boolean;
   /** Host names and IP addresses (leaf certificates). */
   altNames: string[];
+  /** extendedKeyUsage of a leaf: what it may be used for. */
+  usages?: Array<'server' | 'client'>;
 }
 
 /** Builds and signs the certificate; returns PEM text. */
@@ -134,7 +136,8 @@ export function createCertificate(spec: CertificateSpec): string {
     extension(OID.authorityKeyIdentifier, false, sequence(tlv(0x80, keyIdentifier(issuerSpki)))),
   ];
   if (!spec.isCA) {
-    extensions.push(extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth), oid(OID.clientAuth))));
+    const usages = spec.usages ?? ['server', 'client'];
+    extensions.push(extension(OID.extKeyUsage, false, sequence(...usages.map((u) => oid(u === 'server' ? OID.serverAuth : OID.clientAuth)))));
     if (spec.altNames.length > 0) {
       const names = spec.altNames.map((n) => (isIP(n) ? tlv(0x87, ipBytes(n)) : tlv(0x82, Buffer.from(n, 'ascii'))));
       extensions.push(extension(OID.subjectAltName, false, sequence(...names)));
