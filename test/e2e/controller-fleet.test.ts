@@ -16,7 +16,9 @@
 //   - an agent whose certificate is not from the fleet CA is refused (TLS), and its cluster's
 //     backup fails saying so.
 // The restore uses A's agent backup when agents can take backups, otherwise a direct backup of
-// A (cluster "a-direct"): the restore path through the agent is the same.
+// A (cluster "a-direct"): the restore path through the agent is the same. Clusters used only
+// by some tests (a-direct, a-slow, rogue) live on a second daemon, so that `backup --all` on
+// the first one means exactly A, B and C.
 
 import assert from 'node:assert/strict';
 import { mkdir, readlink, writeFile } from 'node:fs/promises';
@@ -60,6 +62,10 @@ let certs: string;
 let repository: string;
 let controller: ControllerProcess;
 let env: NodeJS.ProcessEnv;
+/** A second daemon for the extra clusters, so that `backup --all` on the first means A, B, C. */
+let aux: ControllerProcess;
+let auxEnv: NodeJS.ProcessEnv;
+let auxRepository: string;
 const agents = new Map<string, { tool: RunningTool; address: string; root: string; config: string }>();
 let agentsCanBackup = false;
 const startedDataDirs: string[] = [];
@@ -118,24 +124,32 @@ before(async () => {
   ]);
 
   repository = path.join(work, 'repo');
+  const tlsLine = `tls: { ca: ${certs}/ca.crt, cert: ${certs}/controller.crt, key: ${certs}/controller.key }`;
+  const agentLines = ['agents:', ...[...agents.entries()].map(([name, a]) => `  - { name: ${name}, address: "${a.address}" }`)];
   const config = path.join(work, 'fleet.yaml');
   await writeFile(config, [
-    'listen: 127.0.0.1:0',
-    `repository: ${repository}`,
-    `tls: { ca: ${certs}/ca.crt, cert: ${certs}/controller.crt, key: ${certs}/controller.key }`,
-    'parallel: 3',
-    'agents:',
-    ...[...agents.entries()].map(([name, a]) => `  - { name: ${name}, address: "${a.address}" }`),
+    'listen: 127.0.0.1:0', `repository: ${repository}`, tlsLine, 'parallel: 3', ...agentLines,
     'clusters:',
     `  - { name: a, agent: db1, conninfo: "${A.connectionString}", retention: { full: 3 }, compression: client-gzip }`,
     `  - { name: b, agent: db2, conninfo: "${B.connectionString}", retention: { full: 3 } }`,
     `  - { name: c, conninfo: "${C.connectionString}", retention: { full: 3 } }`,
-    `  - { name: a-direct, conninfo: "${A.connectionString}", retention: { full: 3 }, compression: client-gzip }`,
-    `  - { name: rogue, agent: db3, retention: { full: 1 } }`,
     '',
   ].join('\n'));
-  controller = await startController(config);
+  auxRepository = path.join(work, 'repo-aux');
+  const auxConfig = path.join(work, 'fleet-aux.yaml');
+  await writeFile(auxConfig, [
+    'listen: 127.0.0.1:0', `repository: ${auxRepository}`, tlsLine, ...agentLines,
+    'clusters:',
+    `  - { name: a-direct, conninfo: "${A.connectionString}", retention: { full: 3 }, compression: client-gzip }`,
+    // About 25 MB at 1 MB/s through db1: slow enough to kill the agent in the middle.
+    `  - { name: a-slow, agent: db1, conninfo: "${A.connectionString}", retention: { full: 1 }, maxRate: 1024 }`,
+    `  - { name: c, conninfo: "${C.connectionString}", retention: { full: 3 } }`,
+    '  - { name: rogue, agent: db3, retention: { full: 1 } }',
+    '',
+  ].join('\n'));
+  [controller, aux] = await Promise.all([startController(config), startController(auxConfig)]);
   env = { PGFLEET_CONTROLLER: controller.address, PGFLEET_CERTS: certs };
+  auxEnv = { PGFLEET_CONTROLLER: aux.address, PGFLEET_CERTS: certs };
 });
 
 after(async () => {
@@ -143,6 +157,7 @@ after(async () => {
     await runAs(path.join(binDir(15), 'pg_ctl'), ['stop', '-w', '-m', 'fast', '-D', dataDir], { allowFailure: true });
   }
   await controller?.stop();
+  await aux?.stop();
   for (const a of agents.values()) {
     if (a.tool.child.pid && a.tool.child.exitCode === null) process.kill(a.tool.child.pid, 'SIGTERM');
     await a.tool.result.catch(() => undefined);
@@ -167,25 +182,35 @@ describe('controller with agents and a direct cluster', () => {
     assert.match(rogue?.error?.message ?? '', /^TLS handshake with agent "db3" failed: /);
   });
 
-  test('backup --all: three verified backups (two through agents, one direct), and backups --json lists exactly the usable ones', async (t) => {
-    const result = await runCli(['backup', 'a', 'b', 'c', 'rogue', '--json'], env);
+  test('an agent whose certificate is not from the fleet CA is refused, and its cluster fails saying so', async () => {
+    const result = await runCli(['backup', 'rogue', 'c', '--json'], auxEnv);
     const parsed = JSON.parse(result.stdout) as BackupResultJson;
+    assert.deepEqual(parsed.backups.map((x) => x.cluster), ['c']);
     const rogue = parsed.failures.find((f) => f.cluster === 'rogue');
     assert.equal(rogue?.error.code, 41);
     assert.match(rogue?.error.message ?? '', /^TLS handshake with agent "db3" failed: /);
-    assert.ok(parsed.backups.some((x) => x.cluster === 'c' && x.via === 'direct'));
+    assert.equal(result.code, 41);
+  });
+
+  test('backup --all: three verified backups (two through agents, one direct), and backups --json lists exactly the usable ones', async (t) => {
+    const result = await runCli(['backup', '--all', '--json'], env);
+    const parsed = JSON.parse(result.stdout) as BackupResultJson;
     if (!agentsCanBackup) {
+      assert.deepEqual(parsed.backups.map((x) => `${x.cluster}:${x.via}`), ['c:direct']);
       for (const [cluster, agent] of [['a', 'db1'], ['b', 'db2']]) {
         const f = parsed.failures.find((x) => x.cluster === cluster);
         assert.equal(f?.error.code, 53, JSON.stringify(f));
         assert.match(f?.error.message ?? '', new RegExp(`^agent "${agent}" cannot take backups \\(pgfleet-agent [^,]+, no "backup" capability\\)$`));
         assert.equal(f?.error.hint, 'Upgrade the agent to a release with the Backup call, or remove "agent" from the cluster so that the controller connects to the server directly.');
       }
-      assert.deepEqual((await listTree(path.join(repository, 'a', 'backups'))), []);
+      assert.equal(result.code, 53);
+      assert.deepEqual(await listTree(path.join(repository, 'a', 'backups')), []);
+      assert.deepEqual((await cliJson<BackupJson[]>(['backups'], env)).map((x) => x.cluster), ['c']);
       t.skip('the agents do not implement Backup yet: checked the capability error instead');
       return;
     }
-    assert.deepEqual(parsed.failures.map((f) => f.cluster), ['rogue']);
+    assert.deepEqual(parsed.failures, []);
+    assert.equal(result.code, 0);
     assert.deepEqual(parsed.backups.map((x) => `${x.cluster}:${x.via}`).sort(), ['a:agent:db1', 'b:agent:db2', 'c:direct']);
     const listed = await cliJson<BackupJson[]>(['backups'], env);
     assert.deepEqual(listed.map((x) => `${x.cluster}/${x.id}`).sort(), parsed.backups.map((x) => `${x.cluster}/${x.id}`).sort());
@@ -197,12 +222,14 @@ describe('controller with agents and a direct cluster', () => {
 
   test("a backup of A restored through agent db2 with its tablespace relocated starts read-write and holds A's data", async () => {
     let source = 'a';
+    let daemonEnv = env;
     if (!agentsCanBackup) {
       source = 'a-direct';
-      const direct = await cliJson<BackupResultJson>(['backup', 'a-direct'], env);
+      daemonEnv = auxEnv;
+      const direct = await cliJson<BackupResultJson>(['backup', 'a-direct'], auxEnv);
       assert.deepEqual(direct.failures, []);
     }
-    const backups = await cliJson<BackupJson[]>(['backups', source], env);
+    const backups = await cliJson<BackupJson[]>(['backups', source], daemonEnv);
     const backup = backups.at(-1) as BackupJson;
     const ts = A.tablespaces[0] as { oid: number; location: string };
     assert.deepEqual(backup.tablespaces.map((x) => [x.oid, x.location]), [[ts.oid, ts.location]]);
@@ -222,9 +249,9 @@ describe('controller with agents and a direct cluster', () => {
     const restored = await runCli([
       'restore', source, '--backup', backup.id, '--agent', 'db2', '-D', dataDir, '-T', `${ts.location}=${tsDir}`,
       '--mode', 'promote', '--start', '--port', String(port), '--json',
-    ], env, 120_000);
+    ], daemonEnv, 120_000);
     startedDataDirs.push(dataDir);
-    assert.equal(restored.code, 0, `${restored.stderr}\n--- controller:\n${controller.log()}\n--- agent db2:\n${agents.get('db2')?.tool.stderrSoFar()}`);
+    assert.equal(restored.code, 0, `${restored.stderr}\n--- controller:\n${(daemonEnv === env ? controller : aux).log()}\n--- agent db2:\n${agents.get('db2')?.tool.stderrSoFar()}`);
     const report = JSON.parse(restored.stdout) as {
       dataDirectory: string; mode: string; tablespaces: Array<{ oid: number; originalLocation: string; location: string }>;
       instance: { inRecovery: boolean; port: number; timeline: number } | null; plan: string;
@@ -256,16 +283,17 @@ describe('controller with agents and a direct cluster', () => {
       t.skip('the agents do not implement Backup yet');
       return;
     }
-    const run = spawnCli(['backup', 'a', 'c', '--json'], env);
-    await waitFor('the backup through db1 to be under way', () => stagingHasBytes(repository, 'a', 64 * 1024));
+    const run = spawnCli(['backup', 'a-slow', 'c', '--json'], auxEnv);
+    await waitFor('the backup through db1 to be under way', () => stagingHasBytes(auxRepository, 'a-slow', 64 * 1024));
     agents.get('db1')?.tool.killGroup();
     const result = await run.done;
     const parsed = JSON.parse(result.stdout) as BackupResultJson;
     assert.deepEqual(parsed.backups.map((x) => x.cluster), ['c']);
     assert.equal(parsed.failures.length, 1);
-    assert.equal(parsed.failures[0]?.cluster, 'a');
+    assert.equal(parsed.failures[0]?.cluster, 'a-slow');
     assert.equal(parsed.failures[0]?.error.code, 40, JSON.stringify(parsed.failures[0]));
     assert.equal(result.code, 40);
-    assert.ok(!(await listTree(path.join(repository, 'a', 'backups'))).some((f) => f.startsWith('.tmp-')));
+    assert.deepEqual(await listTree(path.join(auxRepository, 'a-slow', 'backups')), []);
+    assert.deepEqual(await cliJson<BackupJson[]>(['backups', 'a-slow'], auxEnv), []);
   });
 });
