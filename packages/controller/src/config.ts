@@ -16,8 +16,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { InvalidOptionError, fileError } from '@pgfleet/core';
-import { parseCompressionSpec } from './core-api.js';
+import { InvalidOptionError, fileError, parseCompressionSpec } from '@pgfleet/core';
 
 export interface TlsFiles {
   ca: string;

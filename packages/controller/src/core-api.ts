@@ -1,6 +1,6 @@
 /**
  * The parts of @pgfleet/core the controller uses that the package index does not export yet
- * (runBaseBackup, parseCompressionSpec, PGFLEET_VERSION). They are loaded from core's built
+ * (runBaseBackup and its types, PGFLEET_VERSION). They are loaded from core's built
  * files by relative path, in this one place, so that switching to `from '@pgfleet/core'` once
  * the index exports them is a one-file change. Everything else comes from '@pgfleet/core'.
  */
@@ -8,8 +8,4 @@ export { runBaseBackup } from '../../core/dist/basebackup.js';
 export type {
   BackupReporter, BackupTablespace, BaseBackupResult, BaseBackupRunOptions, ProgressState,
 } from '../../core/dist/basebackup.js';
-export {
-  compressionSuffix, parseCompressionSpec,
-} from '../../core/dist/archive/compression-spec.js';
-export type { CompressionSpec } from '../../core/dist/archive/compression-spec.js';
 export { PGFLEET_VERSION } from '../../core/dist/version.js';

@@ -8,9 +8,9 @@
  * directory that the next start removes.
  * Progress goes to `emit` (throttled): bytes, total estimate, rate and ETA.
  */
-import { VerifyError, verifyBackup } from '@pgfleet/core';
+import { VerifyError, parseCompressionSpec, verifyBackup } from '@pgfleet/core';
 import type { ClusterConfig } from '../config.js';
-import { parseCompressionSpec, runBaseBackup, type BaseBackupRunOptions } from '../core-api.js';
+import { runBaseBackup, type BaseBackupRunOptions } from '../core-api.js';
 import type { BackupMetadata, BackupMetadataTablespace } from '../repository/backup-metadata.js';
 import { METADATA_FORMAT } from '../repository/backup-metadata.js';
 import { abortBackup, beginBackup, commitBackup, listStagedFiles, type StagedBackup } from '../repository/staging.js';
