@@ -46,10 +46,14 @@ export function callUnary<Req, Res>(conn: Pick<ControllerConnection, 'peer' | 't
 
 /** Iterates a server stream, mapping failures to catalogue errors naming the controller. */
 export async function* readStream<T>(conn: Pick<ControllerConnection, 'peer' | 'tls'>, stream: grpc.ClientReadableStream<T>, name: string): AsyncGenerator<T> {
+  let received = 0;
   try {
-    for await (const item of stream) yield item as T;
+    for await (const item of stream) {
+      received += 1;
+      yield item as T;
+    }
   } catch (err) {
-    throw fromServiceError(err, { peer: conn.peer, method: name, tls: conn.tls });
+    throw fromServiceError(err, { peer: conn.peer, method: name, tls: conn.tls, midCall: received > 0 });
   }
 }
 

@@ -79,11 +79,15 @@ export class AgentClient {
     const call = this.client.backup(request);
     const onAbort = (): void => call.cancel();
     signal?.addEventListener('abort', onAbort, { once: true });
+    let received = 0;
     try {
-      for await (const event of call) yield event as BackupEvent__Output;
+      for await (const event of call) {
+        received += 1;
+        yield event as BackupEvent__Output;
+      }
     } catch (err) {
       if (signal?.aborted) throw new CancelledError(`backup on ${this.peer} cancelled`);
-      throw fromServiceError(err, { peer: this.peer, method: 'Backup', tls: this.tls });
+      throw fromServiceError(err, { peer: this.peer, method: 'Backup', tls: this.tls, midCall: received > 0 });
     } finally {
       signal?.removeEventListener('abort', onAbort);
       call.cancel();

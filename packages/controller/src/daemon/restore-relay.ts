@@ -147,9 +147,11 @@ export async function relayRestore(options: RelayOptions): Promise<RestoreReport
   })();
 
   let report: RestoreReport__Output | null = null;
+  let receivedEvents = 0;
   const receiving = (async (): Promise<void> => {
     try {
       for await (const ev of call as AsyncIterable<RestoreEvent__Output>) {
+        receivedEvents += 1;
         const event = ev as RestoreEvent__Output;
         if (event.event === 'plan' && event.plan) {
           emit({ kind: 'plan', mode: event.plan.mode, statement: event.plan.statement, dataDir: event.plan.dataDir });
@@ -165,7 +167,7 @@ export async function relayRestore(options: RelayOptions): Promise<RestoreReport
         }
       }
     } catch (err) {
-      throw fromServiceError(err, { peer: agent.peer, method: 'Restore', tls: agent.usesTls });
+      throw fromServiceError(err, { peer: agent.peer, method: 'Restore', tls: agent.usesTls, midCall: receivedEvents > 0 });
     }
     // An agent that ends the call while files are still being sent would leave the sender
     // waiting for 'drain' forever.

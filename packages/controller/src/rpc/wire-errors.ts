@@ -101,6 +101,8 @@ export interface FromServiceErrorContext {
   method?: string;
   /** The channel uses TLS (a refused certificate then looks like a failed connection). */
   tls?: boolean;
+  /** The call was under way (messages received): a failure is a lost connection. */
+  midCall?: boolean;
 }
 
 /** Turns a failed call's error back into a catalogue error (see the module comment). */
@@ -117,6 +119,11 @@ export function fromServiceError(err: unknown, context: FromServiceErrorContext)
   const detail = cleanDetail(details);
   switch (se.code) {
     case grpc.status.UNAVAILABLE:
+      if (context.midCall) {
+        return new ConnectError(`lost the connection to ${context.peer}: ${lowerFirst(detail)}`, {
+          hint: 'Check whether it is still running; its log may say why.',
+        });
+      }
       if (isTlsFailure(detail)) {
         return new AuthenticationError(`TLS handshake with ${context.peer} failed: ${lowerFirst(detail)}`, {
           hint: 'Check that both sides use certificates signed by the same CA (pgfleet certs init) and that the peer accepts this certificate.',

@@ -57,4 +57,7 @@ test('plain gRPC failures become errors naming the peer', () => {
     assert.equal(err.code, exit, details);
   }
   assert.ok(fromServiceError(plain(grpc.status.INTERNAL, 'x'), ctx) instanceof ProtocolError);
+  // Once messages have arrived, UNAVAILABLE means the peer went away (killed, network).
+  const lost = fromServiceError(plain(grpc.status.UNAVAILABLE, 'read ECONNRESET'), { ...ctx, midCall: true });
+  assert.deepEqual([lost.message, lost.hint, lost.code], ['lost the connection to agent "db1": read ECONNRESET', 'Check whether it is still running; its log may say why.', 40]);
 });
