@@ -101,7 +101,7 @@ describe('pgfleet-agent serve: gRPC with mutual TLS', { timeout: 300_000 }, () =
     assert.equal(info.agentVersion, '0.1.0');
     assert.equal(info.protocolVersion, '1.0');
     assert.ok(info.capabilities.includes('restore'));
-    assert.ok(!info.capabilities.includes('backup'), 'Backup is not implemented yet');
+    assert.ok(info.capabilities.includes('backup'));
     assert.ok(info.postgres.some((p) => p.major === 15 && p.binDir === binDir(15)), JSON.stringify(info.postgres));
     assert.deepEqual(info.allowedRoots, [allowed]);
     assert.equal(info.osUser, 'postgres');

@@ -1,6 +1,6 @@
 /**
  * A client of the agent's gRPC service, for programs and tests (the controller has its own):
- * GetInfo, Instance, and Restore of a backup directory in tar layout, streamed as agent.proto
+ * GetInfo, Instance, Backup into a directory (backup-receive.ts), and Restore of a backup directory in tar layout, streamed as agent.proto
  * says (RestoreSpec with the file list, then backup_manifest, base.tar, <oid>.tar..., pg_wal.tar,
  * each in 256 KiB chunks, honouring write() backpressure). Failures are rethrown as the
  * catalogue error the agent sent (errors.ts).
@@ -16,6 +16,9 @@ import type { AgentTlsFiles } from '../config.js';
 import type { AgentClient as GeneratedClient } from '../gen/pgfleet/v1/Agent.js';
 import type { AgentInfo__Output } from '../gen/pgfleet/v1/AgentInfo.js';
 import type { InstanceRequest } from '../gen/pgfleet/v1/InstanceRequest.js';
+import type { BackupEvent__Output } from '../gen/pgfleet/v1/BackupEvent.js';
+import type { BackupRequest } from '../gen/pgfleet/v1/BackupRequest.js';
+import type { BackupResult__Output } from '../gen/pgfleet/v1/BackupResult.js';
 import type { InstanceStatus__Output } from '../gen/pgfleet/v1/InstanceStatus.js';
 import type { RestoreEvent__Output } from '../gen/pgfleet/v1/RestoreEvent.js';
 import type { RestoreReport__Output } from '../gen/pgfleet/v1/RestoreReport.js';
@@ -23,6 +26,7 @@ import type { RestoreRequest } from '../gen/pgfleet/v1/RestoreRequest.js';
 import type { RestoreSpec } from '../gen/pgfleet/v1/RestoreSpec.js';
 import { archiveOrder, classifyArchiveName } from '../restore/source.js';
 import { PROTOCOL_VERSION } from '../version.js';
+import { receiveBackupStream } from './backup-receive.js';
 import { fromServiceError } from './errors.js';
 import { agentProto } from './proto.js';
 import { clientCredentials } from './tls.js';
@@ -135,5 +139,28 @@ export class AgentClient {
     await sending;
     if (report === null) throw new ProtocolError(`the restore stream from agent "${this.address}" ended without a report`);
     return report;
+  }
+
+  /**
+   * Runs the agent's Backup and writes the files it streams into `dir` (created if absent,
+   * must be empty); resolves with the agent's result. Aborting `signal` cancels the call.
+   */
+  async backup(
+    request: BackupRequest,
+    dir: string,
+    options: { onEvent?: (event: BackupEvent__Output) => void; signal?: AbortSignal } = {},
+  ): Promise<BackupResult__Output> {
+    const call = this.client.backup({ protocolVersion: PROTOCOL_VERSION, ...request });
+    const onAbort = (): void => call.cancel();
+    if (options.signal?.aborted) call.cancel();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await receiveBackupStream(call as AsyncIterable<BackupEvent__Output>, { dir, peer: this.address, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
+    } catch (err) {
+      call.cancel();
+      throw fromServiceError(err, this.address);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
   }
 }

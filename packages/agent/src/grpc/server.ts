@@ -1,13 +1,13 @@
 /**
- * The agent's gRPC server (proto/pgfleet/v1/agent.proto): GetInfo, Restore, Instance; Backup
- * answers UNIMPLEMENTED (issue 4). Every directory a call names must lie within the
+ * The agent's gRPC server (proto/pgfleet/v1/agent.proto): GetInfo, Restore, Instance, Backup
+ * (backup.ts: a base backup of a local server streamed to the caller, issue 4). Every directory a call names must lie within the
  * configuration's allowedRoots (NotAllowedError otherwise), and restored files belong to its
  * osUser. Errors leave as a gRPC status plus the catalogue metadata (errors.ts).
  *
  * Restore reads the client's stream one message at a time (the engine's awaits are the
  * backpressure) and answers with the plan, progress and the report. A cancelled call aborts
  * the restore, which then removes everything it wrote. stop() cancels running restores the
- * same way before the server goes down.
+ * same way before the server goes down; a cancelled Backup (or stop()) aborts runBaseBackup.
  */
 
 import { lstat, readdir, readFile, readlink, statfs } from 'node:fs/promises';
@@ -18,6 +18,8 @@ import { InstanceError, InvalidOptionError, NotSupportedError, PgFleetError } fr
 import type { AgentConfig } from '../config.js';
 import type { AgentHandlers } from '../gen/pgfleet/v1/Agent.js';
 import type { AgentInfo } from '../gen/pgfleet/v1/AgentInfo.js';
+import type { BackupEvent } from '../gen/pgfleet/v1/BackupEvent.js';
+import type { BackupRequest__Output } from '../gen/pgfleet/v1/BackupRequest.js';
 import type { DataDirectory } from '../gen/pgfleet/v1/DataDirectory.js';
 import type { InstanceRequest__Output } from '../gen/pgfleet/v1/InstanceRequest.js';
 import type { InstanceStatus } from '../gen/pgfleet/v1/InstanceStatus.js';
@@ -35,12 +37,13 @@ import { STAGING_PREFIX } from '../restore/staging.js';
 import { readPostmasterPid, startInstance, stopInstance } from '../restore/start.js';
 import { canonicalPath, checkAllowed } from '../restore/validate.js';
 import { AGENT_VERSION, PROTOCOL_VERSION } from '../version.js';
+import { serveBackupCall } from './backup.js';
 import { toServiceError } from './errors.js';
 import { agentProto } from './proto.js';
 import { StreamBackupSource } from './stream-source.js';
 import { serverCredentials } from './tls.js';
 
-export const CAPABILITIES = ['restore', 'restore-tar', 'restore-gzip', 'restore-lz4', 'restore-zstd', 'instance', 'verify-manifest'];
+export const CAPABILITIES = ['restore', 'restore-tar', 'restore-gzip', 'restore-lz4', 'restore-zstd', 'instance', 'verify-manifest', 'backup'];
 
 const MODES: Record<RecoveryMode__Output, RecoveryMode | null> = {
   RECOVERY_MODE_UNSPECIFIED: null,
@@ -157,9 +160,7 @@ export class AgentServer {
         void this.restore(call);
       },
       Backup: (call) => {
-        call.emit('error', toServiceError(new NotSupportedError('this agent cannot take backups yet', {
-          hint: 'Upgrade the agent, or back the cluster up directly over the replication protocol.',
-        })));
+        void this.backup(call);
       },
     };
   }
@@ -297,6 +298,25 @@ export class AgentServer {
       pgBin: this.config.pgBin,
       allowedRoots: this.config.allowedRoots,
     };
+  }
+
+  // ---- Backup (backup.ts) -------------------------------------------------------------------
+
+  private async backup(call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>): Promise<void> {
+    const peer = call.getPeer();
+    const controller = new AbortController();
+    this.running.add(controller);
+    call.on('cancelled', () => controller.abort());
+    try {
+      checkProtocolVersion(call.request.protocolVersion);
+      this.log(`Backup from ${peer}: ${call.request.dataDir || call.request.conninfo || 'local server'} (${call.request.label})`);
+      await serveBackupCall(call, { config: this.config, log: (line) => this.log(`Backup from ${peer}: ${line}`), signal: controller.signal });
+    } catch (err) {
+      if (!call.cancelled) call.emit('error', this.fail('Backup', peer, err));
+      else this.log(`Backup from ${peer}: cancelled by the client`);
+    } finally {
+      this.running.delete(controller);
+    }
   }
 
   // ---- Instance -----------------------------------------------------------------------------

@@ -60,18 +60,19 @@ describe('AgentServer (in-process, plaintext)', () => {
     }
   });
 
-  test('Backup is not implemented yet (UNIMPLEMENTED + catalogue error)', async () => {
+  test('Backup without a conninfo or data directory is refused (INVALID_ARGUMENT + catalogue error)', async () => {
     const raw = new (agentProto().pgfleet.v1.Agent)(address, grpc.credentials.createInsecure());
     try {
-      const call = raw.backup({ dataDir: '/x' });
+      const call = raw.backup({ label: 'x' });
       const err = await new Promise<grpc.ServiceError>((resolve) => {
         call.on('error', resolve);
         call.on('data', () => undefined);
       });
-      assert.equal(err.code, grpc.status.UNIMPLEMENTED);
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
       const back = fromServiceError(err, address);
-      assert.ok(back instanceof NotSupportedError);
-      assert.equal(back.message, 'this agent cannot take backups yet');
+      assert.ok(back instanceof InvalidOptionError);
+      assert.equal(back.message, 'a backup request needs a conninfo or a data directory');
+      assert.equal(back.hint, 'Set BackupRequest.conninfo to the local server\'s connection string, or data_dir to its data directory.');
     } finally {
       raw.close();
     }

@@ -1,0 +1,157 @@
+// The agent's Backup call, against a real `pgfleet-agent serve` process with mutual TLS and a
+// PostgreSQL 15 cluster with a tablespace and data:
+//  - Backup over the local Unix socket (client gzip, -X stream): the stream follows the
+//    grammar (started first, files one at a time, result last), the files written to a
+//    directory are pg_basebackup's tar layout, verify against their manifest (WAL included),
+//    and restore by hand (system tar, tablespace moved) into a copy that starts, is promoted
+//    and holds the source's data; the result names the tablespace, LSNs, timeline, system id;
+//  - Backup of a data directory (connection taken from its postmaster.pid), rate-limited and
+//    cancelled by the client after the first data chunk: the client gets CancelledError, the
+//    server's WAL sender and temporary slot go away, and the agent's spool directory is empty.
+
+import assert from 'node:assert/strict';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CancelledError, verifyBackup } from '@pgfleet/core';
+import { binDir, makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
+import { AgentClient } from '../../packages/agent/src/index.js';
+import { runAgent, spawnAgent } from './agent-support.js';
+import { describeRun, type RunningTool } from './support/index.js';
+
+describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
+  let source: TestCluster;
+  let work: string;
+  let spool: string;
+  let agent: RunningTool;
+  let client: AgentClient;
+  /** The agent's spool directories in its TMPDIR (tsx keeps its own cache there too). */
+  const spooled = async (): Promise<string[]> => (await readdir(spool)).filter((n) => n.startsWith('pgfleet-agent-backup-'));
+
+  before(async () => {
+    source = await startCluster({ version: 15, tablespaces: 1, data: true, settings: ['autovacuum = off'] });
+    work = await makeTempDir('pgfleet-e2e-agent-backup');
+    spool = path.join(work, 'tmp');
+    await mkdir(spool);
+    const certs = path.join(work, 'certs');
+    const made = await runAgent(['certs', '--out', certs]);
+    assert.equal(made.code, 0, describeRun('pgfleet-agent certs', made));
+    const config = path.join(work, 'agent.yaml');
+    await writeFile(config, [
+      'listen: 127.0.0.1:0',
+      'tls:',
+      '  ca: certs/ca.crt',
+      '  cert: certs/server.crt',
+      '  key: certs/server.key',
+      `allowedRoots: [${JSON.stringify(source.baseDir)}]`,
+      `pgBin: ${JSON.stringify(binDir(15))}`,
+      'osUser: postgres',
+      'connectUser: postgres',
+      '',
+    ].join('\n'));
+    agent = spawnAgent(['serve', '--config', config], { timeoutMs: 600_000, env: { TMPDIR: spool } });
+    const deadline = Date.now() + 30_000;
+    let port = '';
+    while (Date.now() < deadline && port === '') {
+      port = /listening on 127\.0\.0\.1:([0-9]+) \(mutual TLS\)/.exec(agent.stderrSoFar())?.[1] ?? '';
+      if (port === '') await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(port, `agent did not start listening:\n${agent.stderrSoFar()}`);
+    client = await AgentClient.connect({
+      address: `127.0.0.1:${port}`,
+      tls: { ca: path.join(certs, 'ca.crt'), cert: path.join(certs, 'client.crt'), key: path.join(certs, 'client.key') },
+    });
+  });
+
+  after(async () => {
+    client?.close();
+    if (agent?.child.pid) {
+      process.kill(agent.child.pid, 'SIGTERM');
+      const result = await agent.result;
+      assert.equal(result.code, 0, describeRun('pgfleet-agent serve', result));
+    }
+    await source?.destroy();
+  });
+
+  test('GetInfo announces "backup"', async () => {
+    assert.ok((await client.getInfo()).capabilities.includes('backup'));
+  });
+
+  test('Backup over the local socket: the streamed files verify, restore, start and hold the source data', async () => {
+    const expected = await source.snapshot();
+    const dir = path.join(work, 'backup');
+    const order: string[] = [];
+    const result = await client.backup({
+      conninfo: `host=${source.host} port=${source.port} user=postgres dbname=postgres`,
+      label: 'agent e2e', checkpoint: 'fast', walMethod: 'stream', compression: 'client-gzip',
+    }, dir, {
+      onEvent: (e) => {
+        if (e.event === 'fileBegin') order.push(`begin ${e.fileBegin?.name}`);
+        else if (e.event === 'fileEnd') order.push('end');
+        else if (e.event !== 'data' && e.event !== 'progress') order.push(e.event ?? '');
+      },
+    });
+    const oid = source.tablespaces[0]!.oid;
+    // started first, result last, each file opened and closed before the next (the server
+    // sends the tablespace before the main directory); pg_wal.tar (written while the data
+    // archives arrive) is held back and sent after them.
+    assert.deepEqual(order, ['started', `begin ${oid}.tar.gz`, 'end', 'begin base.tar.gz', 'end', 'begin backup_manifest', 'end', 'begin pg_wal.tar.gz', 'end', 'result']);
+    assert.deepEqual((await readdir(dir)).sort(), [`${oid}.tar.gz`, 'backup_manifest', 'base.tar.gz', 'pg_wal.tar.gz']);
+    assert.deepEqual([...result.files].sort(), (await readdir(dir)).sort());
+    assert.deepEqual(result.tablespaces.map((t) => ({ oid: t.oid, location: t.location, archive: t.archive })),
+      [{ oid, location: source.tablespaces[0]!.location, archive: `${oid}.tar.gz` }]);
+    const ids = await source.query<{ id: string; tli: number }>('SELECT system_identifier::text AS id, (SELECT timeline_id FROM pg_control_checkpoint()) AS tli FROM pg_control_system()');
+    assert.equal(result.systemIdentifier, ids.rows[0]!.id);
+    assert.equal(result.timeline, ids.rows[0]!.tli);
+    assert.ok(result.serverVersionNum >= 150000 && result.serverVersionNum < 160000, String(result.serverVersionNum));
+    assert.match(result.startLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+    assert.match(result.endLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+    assert.ok(Number(result.bytes) > 0);
+    assert.deepEqual(await spooled(), [], 'the spool directory is removed');
+
+    const verified = await verifyBackup(dir);
+    assert.deepEqual(verified.problems, []);
+    assert.equal(verified.ok, true);
+    assert.ok(verified.walSegmentsChecked.length > 0);
+
+    const target = path.join(await makeTempDir('pgfleet-e2e-agent-backup-restore'), 'data');
+    const newTs = path.join(await makeTempDir('pgfleet-e2e-agent-backup-ts'), 'ts');
+    await restoreTarByHand({ backupDir: dir, targetDir: target, tablespaceTargets: new Map([[oid, newTs]]) });
+    const copy = await startRestored({ dataDir: target, version: 15, mode: 'promote' });
+    try {
+      assert.deepEqual(await copy.snapshot(), expected);
+      const loc = await copy.query<{ l: string }>('SELECT pg_tablespace_location($1) AS l', [oid]);
+      assert.equal(loc.rows[0]!.l, newTs);
+    } finally {
+      await copy.destroy();
+    }
+  });
+
+  test('a Backup the client cancels stops on the server and leaves nothing behind', async () => {
+    const dir = path.join(work, 'cancelled');
+    const controller = new AbortController();
+    let data = 0;
+    await assert.rejects(client.backup({
+      dataDir: source.dataDir, label: 'agent e2e cancel', checkpoint: 'fast', walMethod: 'stream', maxRateKb: 32,
+    }, dir, {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.event === 'data' && ++data === 1) controller.abort();
+      },
+    }), (err: unknown) => err instanceof CancelledError);
+    assert.equal(data, 1);
+    const deadline = Date.now() + 20_000;
+    let left: { senders: number; slots: number } = { senders: -1, slots: -1 };
+    while (Date.now() < deadline) {
+      const r = await source.query<{ senders: number; slots: number }>(
+        'SELECT (SELECT count(*) FROM pg_stat_replication)::int AS senders, (SELECT count(*) FROM pg_replication_slots)::int AS slots');
+      left = r.rows[0]!;
+      if (left.senders === 0 && left.slots === 0 && (await spooled()).length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(left, { senders: 0, slots: 0 });
+    assert.deepEqual(await spooled(), []);
+    // The agent still serves.
+    assert.ok((await client.getInfo()).capabilities.includes('backup'));
+  });
+});
