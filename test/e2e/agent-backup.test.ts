@@ -7,14 +7,16 @@
 //    and holds the source's data; the result names the tablespace, LSNs, timeline, system id;
 //  - Backup of a data directory (connection taken from its postmaster.pid), rate-limited and
 //    cancelled by the client after the first data chunk: the client gets CancelledError, the
-//    server's WAL sender and temporary slot go away, and the agent's spool directory is empty.
+//    server's WAL sender and temporary slot go away, and the agent's spool directory is empty;
+//  - a server that cannot be reached: the agent's ConnectError (message and hint) is rethrown
+//    client-side as the same class, and nothing is written.
 
 import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CancelledError, verifyBackup } from '@pgfleet/core';
-import { binDir, makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
+import { CancelledError, ConnectError, verifyBackup } from '@pgfleet/core';
+import { binDir, freePort, makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
 import { AgentClient } from '../../packages/agent/src/index.js';
 import { runAgent, spawnAgent } from './agent-support.js';
 import { describeRun, type RunningTool } from './support/index.js';
@@ -153,5 +155,17 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
     assert.deepEqual(await spooled(), []);
     // The agent still serves.
     assert.ok((await client.getInfo()).capabilities.includes('backup'));
+  });
+
+  test('a Backup whose server cannot be reached fails with the catalogue error, rethrown client-side', async () => {
+    const port = await freePort();
+    const dir = path.join(work, 'unreachable');
+    const err = await client.backup({ conninfo: `host=127.0.0.1 port=${port} user=postgres`, checkpoint: 'fast' }, dir).then(
+      () => assert.fail('the backup succeeded'), (e: unknown) => e);
+    assert.ok(err instanceof ConnectError, String(err));
+    assert.equal(err.message, `could not connect for replication to "127.0.0.1:${port}": connection refused`);
+    assert.equal(err.hint, `Check that the server is running on host "127.0.0.1" and accepts TCP/IP connections on port ${port}.`);
+    assert.deepEqual(await readdir(dir), []);
+    assert.deepEqual(await spooled(), []);
   });
 });

@@ -78,6 +78,23 @@ describe('AgentServer (in-process, plaintext)', () => {
     }
   });
 
+  test('Backup with an invalid checkpoint is refused before connecting', async () => {
+    const raw = new (agentProto().pgfleet.v1.Agent)(address, grpc.credentials.createInsecure());
+    try {
+      const call = raw.backup({ conninfo: 'host=/nonexistent port=1', checkpoint: 'slow' });
+      const err = await new Promise<grpc.ServiceError>((resolve) => {
+        call.on('error', resolve);
+        call.on('data', () => undefined);
+      });
+      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
+      const back = fromServiceError(err, address);
+      assert.ok(back instanceof InvalidOptionError);
+      assert.equal(back.message, 'invalid checkpoint argument "slow", must be "fast" or "spread"');
+    } finally {
+      raw.close();
+    }
+  });
+
   test('Restore over the stream into an allowed root; the data directory then shows in GetInfo', async () => {
     const dataDir = path.join(allowed, 'one', 'data');
     const events: string[] = [];
