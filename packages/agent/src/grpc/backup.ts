@@ -114,12 +114,12 @@ class EventWriter {
   constructor(private readonly call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>, private readonly signal: AbortSignal) {}
 
   async send(event: BackupEvent): Promise<void> {
-    if (this.signal.aborted || this.call.cancelled) throw new CancelledError('the backup was cancelled by the client');
+    if (this.signal.aborted || this.call.cancelled) throw new CancelledError('the backup was cancelled');
     if (!this.call.write(event)) {
       try {
         await once(this.call, 'drain', { signal: this.signal });
       } catch {
-        throw new CancelledError('the backup was cancelled by the client');
+        throw new CancelledError('the backup was cancelled');
       }
     }
   }
