@@ -1,11 +1,5 @@
-/**
- * The parts of @pgfleet/core the controller uses that the package index does not export yet
- * (runBaseBackup and its types, PGFLEET_VERSION). They are loaded from core's built
- * files by relative path, in this one place, so that switching to `from '@pgfleet/core'` once
- * the index exports them is a one-file change. Everything else comes from '@pgfleet/core'.
- */
-export { runBaseBackup } from '../../core/dist/basebackup.js';
+/** The base backup engine and version from @pgfleet/core, re-exported in one place. */
+export { runBaseBackup, PGFLEET_VERSION } from '@pgfleet/core';
 export type {
   BackupReporter, BackupTablespace, BaseBackupResult, BaseBackupRunOptions, ProgressState,
-} from '../../core/dist/basebackup.js';
-export { PGFLEET_VERSION } from '../../core/dist/version.js';
+} from '@pgfleet/core';

@@ -145,3 +145,11 @@ export { WalReceiver } from './wal/receiver.js';
 export type { WalReceiverOptions, WalReceiverResult } from './wal/receiver.js';
 export { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
 export type { DirectoryWalSinkOptions, TarWalSinkOptions, WalSink } from './wal/wal-sinks.js';
+
+// One base backup run (the engine behind pgfleet-basebackup and the agent's Backup call)
+export { runBaseBackup, prepareEmptyDirectory } from './basebackup.js';
+export type {
+  BaseBackupRunOptions, BaseBackupResult, BackupOutput, BackupReporter, BackupTablespace,
+  ProgressState, TablespaceMapping,
+} from './basebackup.js';
+export { PGFLEET_VERSION } from './version.js';
