@@ -5,6 +5,7 @@
 //    directory are pg_basebackup's tar layout, verify against their manifest (WAL included),
 //    and restore by hand (system tar, tablespace moved) into a copy that starts, is promoted
 //    and holds the source's data; the result names the tablespace, LSNs, timeline, system id;
+//  - -X fetch with server-side zstd: the layout has no pg_wal.tar and still verifies;
 //  - Backup of a data directory (connection taken from its postmaster.pid), rate-limited and
 //    cancelled by the client after the first data chunk: the client gets CancelledError, the
 //    server's WAL sender and temporary slot go away, and the agent's spool directory is empty;
@@ -127,6 +128,23 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
     } finally {
       await copy.destroy();
     }
+  });
+
+  test('Backup with -X fetch and server-side zstd: no pg_wal.tar, the WAL is in base.tar.zst, and the files verify', async () => {
+    const dir = path.join(work, 'fetch-zstd');
+    const kinds: string[] = [];
+    const result = await client.backup({
+      conninfo: `host=${source.host} port=${source.port} user=postgres`,
+      checkpoint: 'fast', walMethod: 'fetch', compression: 'server-zstd',
+    }, dir, { onEvent: (e) => { if (e.event === 'started' || e.event === 'result') kinds.push(e.event); } });
+    const oid = source.tablespaces[0]!.oid;
+    assert.deepEqual(kinds, ['started', 'result']);
+    assert.deepEqual((await readdir(dir)).sort(), [`${oid}.tar.zst`, 'backup_manifest', 'base.tar.zst']);
+    assert.equal(result.walMethod, 'fetch');
+    assert.equal(result.compression, 'server-zstd');
+    const verified = await verifyBackup(dir);
+    assert.deepEqual(verified.problems, []);
+    assert.ok(verified.walSegmentsChecked.length > 0);
   });
 
   test('a Backup the client cancels stops on the server and leaves nothing behind', async () => {
