@@ -159,7 +159,8 @@ after(async () => {
   await controller?.stop();
   await aux?.stop();
   for (const a of agents.values()) {
-    if (a.tool.child.pid && a.tool.child.exitCode === null) process.kill(a.tool.child.pid, 'SIGTERM');
+    // A process the test already killed has a signalCode and no exitCode: do not signal it again.
+    if (a.tool.child.pid && a.tool.child.exitCode === null && a.tool.child.signalCode === null) process.kill(a.tool.child.pid, 'SIGTERM');
     await a.tool.result.catch(() => undefined);
   }
 });
