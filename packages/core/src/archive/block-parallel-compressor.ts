@@ -14,6 +14,7 @@
 import { availableParallelism } from 'node:os';
 import { ChainedStreamer } from './chained-streamer.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
+import { YoungGarbageCollector } from './young-garbage.js';
 
 export interface BlockParallelOptions {
   /** Bytes of input per block; 1 MiB by default. */
@@ -35,6 +36,7 @@ export abstract class BlockParallelCompressor extends ChainedStreamer {
   private fill = 0;
   private started = false;
   private readonly inFlight: Array<Promise<Buffer>> = [];
+  private readonly garbage = new YoungGarbageCollector();
 
   constructor(next: Streamer, options: BlockParallelOptions = {}) {
     super(next);
@@ -91,5 +93,7 @@ export abstract class BlockParallelCompressor extends ChainedStreamer {
     const out = await this.inFlight[0]!;
     this.inFlight.shift();
     if (out.length > 0) await this.next.content(null, out, 'unknown');
+    // The block and its output are garbage now.
+    this.garbage.add(this.blockSize + out.length);
   }
 }

@@ -24,6 +24,7 @@ import { ArchiveFormatError, InternalError, PgFleetError } from '../errors.js';
 import { ChainedStreamer, EMPTY_BUFFER } from './chained-streamer.js';
 import type { ChunkKind, MemberType, Streamer, TarMember } from './streamer.js';
 import { TAR_BLOCK_SIZE, normalizeMemberName, tarPaddingFor } from './tar-header.js';
+import { YoungGarbageCollector } from './young-garbage.js';
 
 export { normalizeMemberName };
 
@@ -61,6 +62,8 @@ export class TarParser extends ChainedStreamer {
   private current: { name: string; end: number } | null = null;
   private readonly wakers = new Set<() => void>();
   private extractDone = false;
+  /** Every chunk is copied for tar-stream; the copies are garbage soon after. */
+  private readonly garbage = new YoungGarbageCollector();
 
   constructor(next: Streamer, options: TarParserOptions = {}) {
     super(next);
@@ -93,6 +96,7 @@ export class TarParser extends ChainedStreamer {
     this.bytesIn += data.length;
     // tar-stream keeps the buffer until it has parsed it; the caller may reuse it after we return.
     const accepted = this.extract.write(Buffer.from(data));
+    this.garbage.add(data.length);
     if (!accepted) await this.until('drain');
     this.throwIfFailed();
   }
