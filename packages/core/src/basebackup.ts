@@ -186,6 +186,17 @@ function primaryConninfoParams(given: BaseBackupRunOptions['connection'], effect
   return params;
 }
 
+async function fsyncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r').catch((err: unknown) => { throw fileError('could not open file', path, err); });
+  try {
+    await handle.sync();
+  } catch (err) {
+    throw fileError('could not fsync file', path, err);
+  } finally {
+    await handle.close();
+  }
+}
+
 async function fsyncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r').catch((err: unknown) => { throw fileError('could not open directory', dir, err); });
   try {
@@ -239,10 +250,20 @@ export async function runBaseBackup(
   if (opts.output !== undefined && opts.format !== 'tar') {
     throw new InvalidOptionError('a backup output stream needs tar format');
   }
+  /**
+   * What to fsync once everything is received (unless -N). As pg_basebackup does, files are
+   * not synced one by one as they are completed: an fsync in the middle of the stream stalls
+   * it (up to 0.6 s per archive measured), while at the end most of the data is on disk already.
+   */
+  const syncAtEnd: Array<() => Promise<void>> = [];
   /** A file of the backup's layout: into -D, or through the caller's output. */
-  const createFile = (name: string): Promise<Streamer> => (opts.output !== undefined
-    ? opts.output.createFile(name)
-    : FileSink.create(join(opts.pgdata, name), { sync: opts.sync }));
+  const createFile = async (name: string): Promise<Streamer> => {
+    if (opts.output !== undefined) return opts.output.createFile(name);
+    const path = join(opts.pgdata, name);
+    const sink = await FileSink.create(path, { sync: false });
+    if (opts.sync) syncAtEnd.push(() => fsyncFile(path));
+    return sink;
+  };
   const verbose = (msg: string) => { if (opts.verbose > 0) reporter.info(msg); };
 
   // Every handler below awaits its streamers, which copy what they keep: the connections can
@@ -323,12 +344,14 @@ export async function runBaseBackup(
         // Extract: the main archive into -D, a tablespace into its (mapped) location.
         const root = isBase ? opts.pgdata : mapLocation(ts.location ?? '');
         // pg_tblspc/<oid> symlinks arrive pointing at the original locations: map them (-T).
-        let chain: Streamer = new DirectoryExtractor({
+        const extractor = new DirectoryExtractor({
           root,
-          sync: opts.sync,
+          sync: false,
           mapLinkTarget: (target, member) => (/^pg_tblspc\/[0-9]+$/.test(member.name) ? mapLocation(target) : target),
           onFile: (f) => { progress.filename = f; },
         });
+        if (opts.sync) syncAtEnd.push(() => extractor.syncCreated());
+        let chain: Streamer = extractor;
         if (isBase && recoveryText !== null) {
           chain = new RecoveryConfigInjector(chain, { serverVersionNum: versionNum, contents: recoveryText, groupAccess });
         }
@@ -509,9 +532,12 @@ export async function runBaseBackup(
       await (receiver as WalReceiver).stopAt(parseLsn(endLsn));
       receiver = null;
     }
-    // Every file was fsynced as its sink finished (unless -N); the manifest becomes final only
-    // after that, and its rename is made durable, as pg_basebackup orders it.
-    if (opts.sync) verbose('syncing data to disk ...');
+    // Everything is made durable first (unless -N); the manifest becomes final only after
+    // that, and its rename is made durable, as pg_basebackup orders it.
+    if (opts.sync) {
+      verbose('syncing data to disk ...');
+      for (const sync of syncAtEnd) await sync();
+    }
     if (!toDirectory && opts.manifest && !toStdout) files.push('backup_manifest');
     if (toDirectory && opts.manifest) {
       verbose('renaming backup_manifest.tmp to backup_manifest');

@@ -135,11 +135,20 @@ export class DirectoryExtractor implements Streamer {
         throw fileError('could not set modification time of directory', path, err);
       }
     }
-    if (this.options.sync) {
-      await pool(this.createdFiles, SYNC_CONCURRENCY, (path) => fsyncPath(path, 'r'));
-      for (const [path] of dirs) await fsyncPath(path, 'r');
-      await fsyncPath(this.root, 'r');
-    }
+    if (this.options.sync) await this.syncCreated();
+  }
+
+  /**
+   * fsyncs every file and directory this extractor created, deepest directories first, then
+   * the root: what finalize() does with `sync`. For a caller that syncs everything at the end
+   * of a longer job, as pg_basebackup does, instead of archive by archive. Call it after
+   * finalize().
+   */
+  async syncCreated(): Promise<void> {
+    const dirs = [...this.createdDirs.keys()].sort((a, b) => b.length - a.length);
+    await pool(this.createdFiles, SYNC_CONCURRENCY, (path) => fsyncPath(path, 'r'));
+    for (const path of dirs) await fsyncPath(path, 'r');
+    await fsyncPath(this.root, 'r');
   }
 
   async dispose(): Promise<void> {

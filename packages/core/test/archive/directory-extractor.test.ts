@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { UnsafePathError } from '../../src/errors.js';
@@ -116,6 +116,17 @@ describe('DirectoryExtractor', () => {
     assert.equal(readFileSync(join(root, 'a'), 'utf8'), 'abc');
     assert.equal(readFileSync(join(root, 'taken'), 'utf8'), 'old');
     assert.equal(readdirSync('/proc/self/fd').length, before);
+  });
+
+  it('syncCreated() fsyncs what it created, later, on request', async () => {
+    const root = join(dir, 'sync-later');
+    const extractor = new DirectoryExtractor({ root });
+    const parser = new TarParser(extractor);
+    await feed(parser, tarOf([{ member: m('d', 'directory') }, { member: m('d/f', 'file'), data: 'x' }]), 512);
+    await extractor.syncCreated();
+    // It goes through the files it created: one that vanished is an error naming it.
+    rmSync(join(root, 'd/f'));
+    await assert.rejects(extractor.syncCreated(), { message: `could not fsync "${join(root, 'd/f')}": no such file or directory` });
   });
 
   it('gives everything the requested owner', async () => {
