@@ -236,6 +236,11 @@ export async function serveBackupCall(
       }
       await writer.send({ fileEnd: {} });
     }
+    // The spool is gone before the caller hears the result: a finished call leaves nothing.
+    if (spoolDir !== null) {
+      await rm(spoolDir, { recursive: true, force: true }).catch(() => undefined);
+      spoolDir = null;
+    }
     await writer.send({
       result: {
         systemIdentifier: result.systemIdentifier,
