@@ -78,6 +78,13 @@ export interface BaseBackupRunOptions {
    * file's bytes as 'unknown' chunks. The agent's Backup RPC streams a backup this way.
    */
   output?: BackupOutput;
+  /**
+   * Write the backup's files (tar format) with blocking writes on the calling thread, as
+   * pg_basebackup does, instead of on the threadpool. Default true: on the 2-CPU bench machine a
+   * 2.2 GB tar backup took 2.65 s of CPU and 4.6 s instead of 3.70 s and 7.0 s. A daemon that
+   * must keep its event loop responsive while a slow disk catches up sets it to false.
+   */
+  blockingWrites?: boolean;
 }
 
 export interface BackupOutput {
@@ -260,7 +267,7 @@ export async function runBaseBackup(
   const createFile = async (name: string): Promise<Streamer> => {
     if (opts.output !== undefined) return opts.output.createFile(name);
     const path = join(opts.pgdata, name);
-    const sink = await FileSink.create(path, { sync: false });
+    const sink = await FileSink.create(path, { sync: false, blocking: opts.blockingWrites ?? true });
     if (opts.sync) syncAtEnd.push(() => fsyncFile(path));
     return sink;
   };

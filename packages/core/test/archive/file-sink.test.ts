@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileIoError } from '../../src/errors.js';
@@ -71,9 +71,9 @@ describe('FileSink', () => {
   });
 
   it('keeps order across buffer boundaries, whatever the buffer count, and reports bytes', async () => {
-    for (const buffers of [1, 2, 3]) {
-      const path = join(dir, `order-${buffers}.bin`);
-      const sink = await FileSink.create(path, { bufferBytes: 1000, buffers });
+    for (const [buffers, blocking] of [[1, false], [2, false], [3, false], [2, true]] as const) {
+      const path = join(dir, `order-${buffers}-${blocking}.bin`);
+      const sink = await FileSink.create(path, { bufferBytes: 1000, buffers, blocking });
       const parts: Buffer[] = [];
       const scratch = Buffer.alloc(2500);
       for (let i = 0; i < 200; i++) {
@@ -86,7 +86,7 @@ describe('FileSink', () => {
       const expected = Buffer.concat(parts);
       assert.equal(sink.bytes, expected.length);
       await sink.finalize();
-      assert.deepEqual(readFileSync(path), expected, `${buffers} buffers`);
+      assert.deepEqual(readFileSync(path), expected, `${buffers} buffers, blocking ${blocking}`);
     }
   });
 
@@ -101,6 +101,20 @@ describe('FileSink', () => {
     assert.ok(failure instanceof FileIoError);
     assert.equal(failure.message, `could not write to file "${path}": no space left on device`);
     await assert.rejects(sink.finalize(), { message: failure.message });
+    await sink.dispose();
+    assert.equal(existsSync(path), false);
+  });
+
+  it('blocking: a failed write fails that call, names the file, and the file is removed on dispose', async () => {
+    const path = join(dir, 'blocking-ebadf.tar');
+    const sink = await FileSink.create(path, { bufferBytes: 1024, blocking: true });
+    // Stand-in for an I/O error: the descriptor is gone under the sink.
+    closeSync((sink as unknown as { handle: { fd: number } }).handle.fd);
+    await sink.content(null, Buffer.alloc(1000), 'unknown');
+    await assert.rejects(sink.content(null, Buffer.alloc(100), 'unknown'), {
+      message: `could not write to file "${path}": bad file descriptor`,
+    });
+    await assert.rejects(sink.finalize(), { message: `could not write to file "${path}": bad file descriptor` });
     await sink.dispose();
     assert.equal(existsSync(path), false);
   });
