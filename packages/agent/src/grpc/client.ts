@@ -151,14 +151,20 @@ export class AgentClient {
     options: { onEvent?: (event: BackupEvent__Output) => void; signal?: AbortSignal } = {},
   ): Promise<BackupResult__Output> {
     const call = this.client.backup({ protocolVersion: PROTOCOL_VERSION, ...request });
+    // grpc-js may end the stream before it emits the call's error: keep the error and the
+    // final status, so that an early end is reported as what the agent said, not as a short stream.
+    let callError: unknown = null;
+    call.on('error', (err) => { callError ??= err; });
+    const finalStatus = new Promise<void>((resolve) => call.on('status', () => resolve()));
     const onAbort = (): void => call.cancel();
     if (options.signal?.aborted) call.cancel();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       return await receiveBackupStream(call as AsyncIterable<BackupEvent__Output>, { dir, peer: this.address, ...(options.onEvent ? { onEvent: options.onEvent } : {}) });
     } catch (err) {
+      if (callError === null) await Promise.race([finalStatus, new Promise((r) => setTimeout(r, 2000))]);
       call.cancel();
-      throw fromServiceError(err, this.address);
+      throw fromServiceError(callError ?? err, this.address);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
