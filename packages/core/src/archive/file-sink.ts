@@ -27,7 +27,7 @@ export interface FileSinkOptions {
   mode?: number;
   /** Remove the file when disposed without a successful finalize() (default true). */
   removeOnFailure?: boolean;
-  /** Size of each write (default 1 MiB - 4 KiB, see below). */
+  /** Size of each write (default 1 MiB - 4 KiB, or 16 KiB when blocking; see below). */
   bufferBytes?: number;
   /** Buffers being filled or written at once (default 2: one filled while one is written; 1: no overlap). */
   buffers?: number;
@@ -46,6 +46,14 @@ export interface FileSinkOptions {
  * 1 MiB - 4 KiB (and a whole backup 6.7 s of CPU instead of 2.4 s).
  */
 const DEFAULT_BUFFER_BYTES = 1024 * 1024 - 4096;
+/**
+ * Blocking writes are 16 KiB, about what pg_basebackup's stdio writes are (4 + 28 KiB): the
+ * kernel then keeps the page cache in small folios, and copying into them cost 0.3 s of system
+ * time per 2.2 GB instead of 1.9 s with ~1 MiB writes (perf, bench VM, cold cache). A whole tar
+ * backup: 2.21/2.40 s of CPU (min/median) instead of 2.66/3.07; 8 KiB: 2.98/3.44 (more
+ * calls), 32 KiB: 2.38/2.59, 64 KiB: 3.18/3.35.
+ */
+const BLOCKING_WRITE_BYTES = 16 * 1024;
 const DEFAULT_BUFFERS = 2;
 
 export class FileSink implements Streamer {
@@ -68,7 +76,7 @@ export class FileSink implements Streamer {
     private readonly handle: FileHandle,
     private readonly options: FileSinkOptions,
   ) {
-    this.bufferBytes = Math.max(512, options.bufferBytes ?? DEFAULT_BUFFER_BYTES);
+    this.bufferBytes = Math.max(512, options.bufferBytes ?? (options.blocking ? BLOCKING_WRITE_BYTES : DEFAULT_BUFFER_BYTES));
     this.maxBuffers = Math.max(1, options.buffers ?? DEFAULT_BUFFERS);
   }
 
@@ -95,6 +103,10 @@ export class FileSink implements Streamer {
 
   async content(_member: TarMember | null, data: Buffer, _kind: ChunkKind): Promise<void> {
     this.throwIfFailed();
+    if (this.options.blocking) {
+      this.contentBlocking(data);
+      return;
+    }
     let off = 0;
     while (off < data.length) {
       if (this.current === null) this.current = await this.takeBuffer();
@@ -150,6 +162,35 @@ export class FileSink implements Streamer {
       }
       await this.pending[0];
       this.throwIfFailed();
+    }
+  }
+
+  /**
+   * Blocking mode: every write is bufferBytes long (but the last), at a multiple of it. Whole
+   * pieces of `data` are written straight from it (it is not kept: the write is done when this
+   * returns); only what does not fill a piece is copied, to be completed by the next chunk.
+   */
+  private contentBlocking(data: Buffer): void {
+    const size = this.bufferBytes;
+    let off = 0;
+    if (this.fill > 0) {
+      const buffer = this.current as Buffer;
+      const n = Math.min(size - this.fill, data.length);
+      data.copy(buffer, this.fill, 0, n);
+      this.fill += n;
+      off = n;
+      if (this.fill < size) return;
+      this.fill = 0;
+      this.writeBlocking(buffer, size);
+    }
+    while (data.length - off >= size) {
+      this.writeBlocking(off === 0 && data.length === size ? data : data.subarray(off, off + size), size);
+      off += size;
+    }
+    if (off < data.length) {
+      this.current ??= Buffer.allocUnsafe(size);
+      data.copy(this.current, 0, off);
+      this.fill = data.length - off;
     }
   }
 
