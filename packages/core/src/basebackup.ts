@@ -354,6 +354,7 @@ export async function runBaseBackup(
         const extractor = new DirectoryExtractor({
           root,
           sync: false,
+          blockingWrites: opts.blockingWrites ?? true,
           mapLinkTarget: (target, member) => (/^pg_tblspc\/[0-9]+$/.test(member.name) ? mapLocation(target) : target),
           onFile: (f) => { progress.filename = f; },
         });

@@ -61,8 +61,8 @@ describe('DirectoryExtractor', () => {
     assert.ok(files.includes(join(dir, 'ours', 'global', 'pg_control')));
   });
 
-  it('many files across the write buffers, large ones, modes the umask would strip: same as tar -x', async () => {
-    const tree = join(dir, 'many');
+  for (const blockingWrites of [false, true]) it(`many files across the write buffers, large ones, modes the umask would strip: same as tar -x${blockingWrites ? ' (blocking writes)' : ''}`, async () => {
+    const tree = join(dir, `many-${blockingWrites}`);
     mkdirSync(join(tree, 'base/5'), { recursive: true });
     // 2.5 MB spans three write buffers; the small files share them.
     writeFileSync(join(tree, 'base/5/big'), patternBytes(2_500_000, 9));
@@ -74,19 +74,20 @@ describe('DirectoryExtractor', () => {
     const when = new Date('2024-05-06T07:08:09Z');
     for (const f of readdirSync(join(tree, 'base/5'))) utimesSync(join(tree, 'base/5', f), when, when);
     const tar = run('tar', ['-C', tree, '-cf', '-', '.']);
-    mkdirSync(join(dir, 'many-by-tar'));
-    run('tar', ['-C', join(dir, 'many-by-tar'), '-xpf', '-'], { input: tar });
-    const root = join(dir, 'many-ours');
-    const extractor = new DirectoryExtractor({ root, sync: true });
+    const byTar = join(dir, `many-by-tar-${blockingWrites}`);
+    mkdirSync(byTar);
+    run('tar', ['-C', byTar, '-xpf', '-'], { input: tar });
+    const root = join(dir, `many-ours-${blockingWrites}`);
+    const extractor = new DirectoryExtractor({ root, sync: true, blockingWrites });
     const parser = new TarParser(extractor);
     try {
       await feed(parser, tar, 7777);
     } finally {
       await parser.dispose();
     }
-    run('diff', ['-r', '--no-dereference', join(dir, 'many-by-tar'), root]);
+    run('diff', ['-r', '--no-dereference', byTar, root]);
     const listing = (d: string): string => run('sh', ['-c', `cd ${d} && find . -mindepth 1 -printf '%p %y %m %s %T@ %l %n\\n' | sort`]).toString();
-    assert.equal(listing(root), listing(join(dir, 'many-by-tar')));
+    assert.equal(listing(root), listing(byTar));
     assert.equal(statSync(join(root, 'group-writable')).mode & 0o7777, 0o664);
     assert.equal(statSync(join(root, 'setgid')).mode & 0o7777, 0o2750);
   });
