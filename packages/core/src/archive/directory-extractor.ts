@@ -14,7 +14,8 @@
  *   regular file. Files are opened with O_EXCL, so an existing file, symlink or directory at
  *   the path is never written through. Symlinks that already existed in the root (the
  *   orchestrator's pg_wal -> --waldir link) are trusted and followed.
- * - With `owner`, everything created gets that uid/gid (lchown for symlinks).
+ * - With `owner`, everything created gets that uid/gid (lchown for symlinks), including the
+ *   root and parent directories made because the archive did not list them.
  * - With `sync`, finalize() fsyncs every file and directory created, deepest first, then the
  *   root, as pg_basebackup's final fsync_pgdata does.
  * - Speed: names are checked at once, in member order, but every file system operation (mkdir,
@@ -93,6 +94,8 @@ export class DirectoryExtractor implements Streamer {
   private readonly createdLinks = new Set<string>();
   private readonly createdFiles: string[] = [];
   private readonly createdDirs = new Map<string, Date>();
+  /** Directories made by mkdir -p (the root, unlisted parents), outermost first. */
+  private readonly implicitDirs: string[] = [];
   /** Directories known to exist (created here or made as parents): no mkdir -p for them. */
   private readonly knownDirs = new Set<string>();
   private file: OpenFile | null = null;
@@ -153,7 +156,7 @@ export class DirectoryExtractor implements Streamer {
    * finalize().
    */
   async syncCreated(): Promise<void> {
-    const dirs = [...this.createdDirs.keys()].sort((a, b) => b.length - a.length);
+    const dirs = [...new Set([...this.createdDirs.keys(), ...this.implicitDirs])].filter((d) => d !== this.root).sort((a, b) => b.length - a.length);
     await pool(this.createdFiles, SYNC_CONCURRENCY, (path) => fsyncPath(path, 'r'));
     for (const path of dirs) await fsyncPath(path, 'r');
     await fsyncPath(this.root, 'r');
@@ -235,11 +238,26 @@ export class DirectoryExtractor implements Streamer {
     }
   }
 
+  /**
+   * mkdir -p for the root and for parents the archive did not list: every directory this
+   * makes gets the owner and is fsynced by syncCreated(), like the members' directories.
+   */
   private async ensureDirectory(path: string): Promise<void> {
+    let first: string | undefined;
     try {
-      await mkdir(path, { recursive: true, mode: 0o700 });
+      first = await mkdir(path, { recursive: true, mode: 0o700 });
     } catch (err) {
       throw fileError('could not create directory', path, err);
+    }
+    if (first === undefined) return;
+    const made: string[] = [];
+    for (let dir = path; ; dir = dirname(dir)) {
+      made.push(dir);
+      if (dir === first || dirname(dir) === dir) break;
+    }
+    for (const dir of made.reverse()) {
+      await this.chownPath(dir, false);
+      this.implicitDirs.push(dir);
     }
   }
 

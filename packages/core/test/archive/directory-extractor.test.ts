@@ -140,6 +140,19 @@ describe('DirectoryExtractor', () => {
     assert.equal(statSync(join(root, 'd/f')).mode & 0o7777, 0o640);
   });
 
+  it('gives the owner to the root and to parents the archive did not list', async () => {
+    // Made by mkdir -p: "owned-implicit", "owned-implicit/root", "x" and "x/y" (only "x/y/f" is listed).
+    const root = join(dir, 'owned-implicit', 'root');
+    const owner = { uid: 4321, gid: 4322 };
+    const extractor = new DirectoryExtractor({ root, owner });
+    await feed(new TarParser(extractor), tarOf([{ member: m('x/y/f', 'file'), data: 'x' }]), 512);
+    for (const p of [join(dir, 'owned-implicit'), root, join(root, 'x'), join(root, 'x/y'), join(root, 'x/y/f')]) {
+      assert.deepEqual([statSync(p).uid, statSync(p).gid], [4321, 4322], p);
+    }
+    assert.notEqual(statSync(dir).uid, 4321, 'an existing parent keeps its owner');
+    await extractor.syncCreated();
+  });
+
   it('maps symlink targets and follows a symlink that was there before (pg_wal -> --waldir)', async () => {
     const root = join(dir, 'pgdata');
     const waldir = join(dir, 'waldir');
