@@ -2,7 +2,8 @@
  * verifyBackup(dir): checks a backup directory against its backup_manifest, as pg_verifybackup
  * does, for plain backups (a data directory) and tar backups (base.tar[.gz|.tgz|.lz4|.zst],
  * <oid>.tar..., pg_wal.tar...), then checks the WAL the manifest's WAL-Ranges need (see
- * wal/wal-check.ts): in <dir>/pg_wal (plain), pg_wal.tar or base.tar's pg_wal/ (tar), or -w.
+ * wal/wal-check.ts), segments and page headers first, then every record's header and CRC
+ * (wal/record-reader.ts): in <dir>/pg_wal (plain), pg_wal.tar or base.tar's pg_wal/ (tar), or -w.
  *
  * The format is detected from PG_VERSION (present: plain), as pg_verifybackup 18 does.
  * Throws only when nothing can be verified: ManifestError (manifest invalid), FileIoError
@@ -36,8 +37,13 @@ export interface VerifyBackupOptions {
   /** Relative paths to leave out (-i); a directory covers everything below it. */
   ignore?: readonly string[];
   skipChecksums?: boolean;
-  /** Check the WAL needed by the backup (default true; -n turns it off). */
+  /** Check the WAL needed by the backup (default true; -n turns it off, records included). */
   checkWal?: boolean;
+  /**
+   * With checkWal: also read every WAL record of the manifest's ranges and check its header and
+   * CRC, as pg_waldump does for pg_verifybackup (default true).
+   */
+  decodeWalRecords?: boolean;
   /** Where the WAL is (-w): a directory, or a pg_wal.tar[.gz|.lz4|.zst] file. */
   walPath?: string;
   /** Stop at the first problem (-e). */
@@ -55,6 +61,8 @@ export interface VerifyBackupResult {
   filesMatched: number;
   /** Required WAL segments that were found and read. */
   walSegmentsChecked: string[];
+  /** WAL records read and found valid (0 when records are not decoded). */
+  walRecordsChecked: number;
 }
 
 export async function verifyBackup(dir: string, options: VerifyBackupOptions = {}): Promise<VerifyBackupResult> {
@@ -79,6 +87,7 @@ export async function verifyBackup(dir: string, options: VerifyBackupOptions = {
   const wal = new WalCheck({
     ranges: manifest.walRanges,
     location: walLocation,
+    decodeRecords: options.decodeWalRecords ?? true,
     onProblem: (message, segment) => context.report('wal', message, segment ? { path: segment } : {}),
   });
   const progress = { doneBytes: 0, totalBytes: 0 };
@@ -125,6 +134,7 @@ export async function verifyBackup(dir: string, options: VerifyBackupOptions = {
     problems: context.problems,
     filesMatched: context.matchedCount,
     walSegmentsChecked: [...wal.checkedSegments],
+    walRecordsChecked: wal.walRecordsRead,
   };
 }
 

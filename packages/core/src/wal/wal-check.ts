@@ -10,7 +10,12 @@
  *    xlp_sysid, xlp_seg_size and xlp_xlog_blcksz match the cluster's;
  *  - xlp_pageaddr is the page's own LSN (a recycled or misplaced segment fails this);
  *  - xlp_tli never goes backwards within a segment and is not newer than the range's timeline.
- * What it does not do: decode records or their CRCs (pg_waldump does that).
+ * With `decodeRecords`, each range's records are also read and CRC-checked as pg_waldump does
+ * (record-reader.ts), from the same bytes as they pass: segments of a range must then arrive in
+ * order (they do from a directory, which is read in name order, and from the archives
+ * pg_basebackup and the server write). A range's record problem (at most one: reading stops at
+ * the first) is reported by finish(), and only when none of the range's segments was missing or
+ * had a page or size problem, since those already explain why its records cannot be read.
  *
  * Files are fed as byte streams (from a directory or from tar members), so memory stays at
  * one page header. When the segment size is not known beforehand (no readable pg_control), it
@@ -18,6 +23,7 @@
  */
 
 import { formatLsn, type Lsn } from './lsn.js';
+import { WalRecordReader } from './record-reader.js';
 import {
   DEFAULT_WAL_SEGMENT_SIZE, isValidWalSegmentSize, isWalSegmentName, segmentNumber, segmentStartLsn,
   walSegmentName,
@@ -55,6 +61,8 @@ export interface WalCheckOptions {
   location: string;
   /** Receives each problem (one line); may throw to stop the check. */
   onProblem: (message: string, segment: string) => void;
+  /** Also read every record of every range and check its header and CRC (default false). */
+  decodeRecords?: boolean;
 }
 
 export interface RequiredSegment {
@@ -63,19 +71,21 @@ export interface RequiredSegment {
   segno: bigint;
   /** Pages starting before this offset in the segment must be valid. */
   checkEnd: number;
+  /** Index of the range (in the ranges given) that needs this segment. */
+  range: number;
 }
 
 /** The segments each range needs (segment of Start-LSN .. segment of End-LSN - 1). */
 export function requiredSegments(ranges: readonly WalRangeSpec[], segmentSize: number): RequiredSegment[] {
   const result: RequiredSegment[] = [];
   const size = BigInt(segmentSize);
-  for (const r of ranges) {
+  for (const [index, r] of ranges.entries()) {
     const first = segmentNumber(r.startLsn, segmentSize);
     const last = r.endLsn > r.startLsn ? segmentNumber(r.endLsn - 1n, segmentSize) : first;
     for (let segno = first; segno <= last; segno++) {
       const start = segmentStartLsn(segno, segmentSize);
       const checkEnd = r.endLsn > start && r.endLsn - start < size ? Number(r.endLsn - start) : segmentSize;
-      result.push({ name: walSegmentName(r.timeline, segno, segmentSize), timeline: r.timeline, segno, checkEnd });
+      result.push({ name: walSegmentName(r.timeline, segno, segmentSize), timeline: r.timeline, segno, checkEnd, range: index });
     }
   }
   return result;
@@ -99,6 +109,12 @@ export class WalCheck {
   blockSize: number | null;
   systemIdentifier: bigint | null;
   magic: number | null;
+  serverMajor: number | null;
+  private readonly decodeRecords: boolean;
+  /** Record readers by range index, made when the range's first segment is read. */
+  private readonly recordReaders = new Map<number, WalRecordReader>();
+  /** Ranges with a missing segment or a page or size problem: their records are not judged. */
+  private readonly troubledRanges = new Set<number>();
   private plan: Map<string, RequiredSegment> | null = null;
   private readonly found = new Set<string>();
   /** Names of the required segments read, in the order they were read. */
@@ -112,6 +128,8 @@ export class WalCheck {
     this.blockSize = options.blockSize ?? null;
     this.systemIdentifier = options.systemIdentifier ?? null;
     this.magic = options.serverMajor != null ? WAL_PAGE_MAGIC.get(options.serverMajor) ?? null : null;
+    this.serverMajor = options.serverMajor ?? null;
+    this.decodeRecords = options.decodeRecords ?? false;
     if (this.segmentSize !== null && isValidWalSegmentSize(this.segmentSize)) this.makePlan(this.segmentSize);
   }
 
@@ -126,6 +144,7 @@ export class WalCheck {
     }
     if (this.blockSize === null && info.blockSize != null) this.blockSize = info.blockSize;
     if (this.magic === null && info.serverMajor != null) this.magic = WAL_PAGE_MAGIC.get(info.serverMajor) ?? null;
+    if (this.serverMajor === null && info.serverMajor != null) this.serverMajor = info.serverMajor;
     if (this.systemIdentifier === null && info.systemIdentifier != null) this.systemIdentifier = info.systemIdentifier;
   }
 
@@ -159,9 +178,24 @@ export class WalCheck {
     if (this.plan === null) this.makePlan(DEFAULT_WAL_SEGMENT_SIZE);
     for (const r of this.plan!.values()) {
       if (!this.found.has(r.name)) {
+        this.troubledRanges.add(r.range);
         this.onProblem(`WAL segment "${r.name}" is missing from "${this.location}"`, r.name);
       }
     }
+    if (!this.decodeRecords) return;
+    for (const [index, reader] of [...this.recordReaders.entries()].sort((a, b) => a[0] - b[0])) {
+      if (this.troubledRanges.has(index)) continue;
+      reader.end();
+      const problem = reader.problem;
+      if (problem !== null) this.onProblem(problem.message, problem.segment);
+    }
+  }
+
+  /** Records read and found valid so far, all ranges together. */
+  get walRecordsRead(): number {
+    let n = 0;
+    for (const reader of this.recordReaders.values()) n += reader.recordsRead;
+    return n;
   }
 
   // --- used by SegmentReader
@@ -183,12 +217,35 @@ export class WalCheck {
   }
 
   reportSize(name: string, size: number): void {
+    this.markTroubled(name);
     this.onProblem(
       `WAL segment "${name}" in "${this.location}" has size ${size}, but the WAL segment size is ${this.segmentSize}`, name);
   }
 
   problem(message: string, name: string): void {
+    this.markTroubled(name);
     this.onProblem(message, name);
+  }
+
+  /** The record reader of a required segment's range, positioned at that segment; null if not decoding. */
+  recordReaderFor(required: RequiredSegment): WalRecordReader | null {
+    if (!this.decodeRecords || this.segmentSize === null) return null;
+    let reader = this.recordReaders.get(required.range);
+    if (reader === undefined) {
+      const range = this.ranges[required.range]!;
+      reader = new WalRecordReader({
+        timeline: range.timeline, startLsn: range.startLsn, endLsn: range.endLsn, segmentSize: this.segmentSize,
+        blockSize: this.blockSize ?? DEFAULT_WAL_BLOCK_SIZE, serverMajor: this.serverMajor ?? majorOfMagic(this.magic),
+      });
+      this.recordReaders.set(required.range, reader);
+    }
+    reader.beginSegment(required.segno);
+    return reader;
+  }
+
+  private markTroubled(name: string): void {
+    const required = this.plan?.get(name);
+    if (required !== undefined) this.troubledRanges.add(required.range);
   }
 
   private makePlan(segmentSize: number): void {
@@ -204,6 +261,8 @@ class SegmentReader implements WalFileSink {
   private pageStart = 0;
   private lastTli = 0;
   private done = false;
+  /** The range's record reader, from the end of the first page header on. */
+  private records: WalRecordReader | null = null;
 
   constructor(private readonly check: WalCheck, private readonly name: string,
     private required: RequiredSegment | null, private readonly declaredSize: number | null) {}
@@ -221,6 +280,7 @@ class SegmentReader implements WalFileSink {
         // Still collecting this page's header.
         const n = Math.min(chunk.length - i, this.pageStart + headerSize - this.offset);
         this.header.set(chunk.subarray(i, i + n), this.headerFill);
+        this.records?.write(chunk.subarray(i, i + n));
         this.headerFill += n;
         this.offset += n;
         i += n;
@@ -229,6 +289,7 @@ class SegmentReader implements WalFileSink {
         // Skip to the next page.
         const nextPage = this.pageStart + pageSize;
         const n = Math.min(chunk.length - i, nextPage - this.offset);
+        this.records?.write(chunk.subarray(i, i + n));
         this.offset += n;
         i += n;
         if (this.offset === nextPage) {
@@ -242,6 +303,7 @@ class SegmentReader implements WalFileSink {
   }
 
   end(): void {
+    this.records?.endSegment();
     if (this.required === null && this.pageStart === 0 && this.headerFill < LONG_HEADER_SIZE) {
       // Too short to learn anything from: judge it by name against the default geometry.
       if (this.check.learnFrom(this.name, Buffer.alloc(LONG_HEADER_SIZE)) !== null) {
@@ -274,6 +336,12 @@ class SegmentReader implements WalFileSink {
     if (problem !== null) {
       this.check.problem(problem, this.name);
       this.done = true;
+      return;
+    }
+    if (this.pageStart === 0 && this.records === null) {
+      // The record reader starts here, with the header bytes it has not seen.
+      this.records = this.check.recordReaderFor(this.required!);
+      this.records?.write(h);
     }
   }
 
@@ -319,6 +387,12 @@ class SegmentReader implements WalFileSink {
     this.lastTli = tli;
     return null;
   }
+}
+
+/** The server major version whose page magic this is (null if unknown). */
+function majorOfMagic(magic: number | null): number | null {
+  for (const [major, m] of WAL_PAGE_MAGIC) if (m === magic) return major;
+  return null;
 }
 
 function hex4(n: number): string {

@@ -19,6 +19,9 @@ import { parseManifest, readManifestFile } from '../../src/manifest/parser.js';
 import { ManifestWriter, writeManifest } from '../../src/manifest/writer.js';
 import { computeChecksum } from '../../src/manifest/checksum.js';
 import { requiredSegments } from '../../src/wal/wal-check.js';
+import { WalRecordReader } from '../../src/wal/record-reader.js';
+import { formatLsn, parseLsn } from '../../src/wal/lsn.js';
+import { walSegmentName } from '../../src/wal/segment.js';
 import type { BackupManifest } from '../../src/manifest/manifest.js';
 
 let cluster: TestCluster;
@@ -201,6 +204,48 @@ describe('plain backups', () => {
         assert.equal((await pgVerifybackup(dir)).code, 1);
       });
     }
+  });
+
+  test('WAL records: the records pg_waldump lists are read; a byte changed in one fails as in pg_verifybackup', async () => {
+    const dir = backups.plainStream;
+    const manifest = await readManifestFile(join(dir, 'backup_manifest'));
+    const range = manifest.walRanges[0]!;
+    const segmentSize = 16 * 1024 * 1024;
+    const records: Array<{ lsn: bigint; totalLength: number }> = [];
+    const reader = new WalRecordReader({
+      timeline: range.timeline, startLsn: range.startLsn, endLsn: range.endLsn, segmentSize, serverMajor: 15,
+      onRecord: (r) => records.push(r),
+    });
+    for (const segment of requiredSegments(manifest.walRanges, segmentSize)) {
+      reader.beginSegment(segment.segno);
+      reader.write(readFileSync(join(dir, 'pg_wal', segment.name)));
+      reader.endSegment();
+    }
+    reader.end();
+    assert.equal(reader.problem, null);
+    assert.equal(reader.complete, true);
+    const ours = records.filter((r) => r.lsn >= range.startLsn).map((r) => formatLsn(r.lsn));
+    const waldump = await run(systemBin('pg_waldump'), ['-p', join(dir, 'pg_wal'), '-t', String(range.timeline),
+      '-s', formatLsn(range.startLsn), '-e', formatLsn(range.endLsn)]);
+    const theirs = [...waldump.stdout.matchAll(/ lsn: ([0-9A-F]+\/[0-9A-F]+),/g)].map((m) => formatLsn(parseLsn(m[1]!)));
+    assert.ok(theirs.length >= 2, waldump.stdout);
+    assert.deepEqual(ours, theirs);
+
+    // one byte in the middle of a record's data, on one page, not the first nor the last
+    const inner = records.filter((r) => r.lsn > range.startLsn && r.lsn !== records.at(-1)!.lsn && r.totalLength > 32 &&
+      Number(r.lsn % 8192n) + r.totalLength <= 8192);
+    const victim = inner[Math.floor(inner.length / 2)];
+    assert.ok(victim, 'a record to damage');
+    const segment = walSegmentName(range.timeline, victim.lsn / BigInt(segmentSize), segmentSize);
+    const offset = Number(victim.lsn % BigInt(segmentSize)) + 24 + Math.floor((victim.totalLength - 24) / 2);
+    await withChange(join(dir, 'pg_wal', segment), (d) => { d[offset] ^= 0x01; return d; }, async () => {
+      assert.deepEqual(await problemsOf(dir), [`WAL record at ${formatLsn(victim.lsn)} in "${segment}" has an incorrect CRC`]);
+      assert.deepEqual(await problemsOf(dir, { decodeWalRecords: false }), []);
+      assert.deepEqual(await problemsOf(dir, { checkWal: false }), []);
+      const pg = await pgVerifybackup(dir);
+      assert.equal(pg.code, 1);
+      assert.match(pg.stderr, new RegExp(`incorrect resource manager data checksum in record at ${formatLsn(victim.lsn)}`));
+    });
   });
 
   test('WAL in another directory with walPath', async () => {
