@@ -1,7 +1,8 @@
 /**
  * `pgfleet backup CLUSTER...|--all [--parallel N]`: asks the daemon to back the clusters up and
  * shows its event stream: start, progress (bytes, rate, ETA; at most every second on a
- * terminal, every 5 s otherwise), verification, result or failure per cluster, then a summary.
+ * terminal, every 5 s otherwise, the first one interval after the start: progress-lines.ts),
+ * verification, result or failure per cluster, then a summary.
  * Exit code: 0 when every cluster was backed up, else the catalogue code of the first failed
  * cluster (in the order given). --json: {backups: [...], failures: [...]} at the end.
  */
@@ -12,7 +13,8 @@ import { errorFromId } from '../rpc/wire-errors.js';
 import { backupJson, type BackupJson } from './backup-json.js';
 import { connectController, readStream } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
-import { formatBytes, formatDuration, formatProgress, printError, printJson } from './output.js';
+import { formatBytes, formatDuration, printError, printJson } from './output.js';
+import { ProgressLines } from './progress-lines.js';
 
 export function registerBackup(program: Command, ctx: CommandContext): void {
   addConnectionOptions(program.command('backup').description('back up clusters now'))
@@ -30,8 +32,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       const order = [...clusters];
       const completed: BackupJson[] = [];
       const failures: Array<{ cluster: string; error: { id: string; code: number; message: string; hint: string } }> = [];
-      const lastShown = new Map<string, number>();
-      const every = ctx.io.isTty ? 1000 : 5000;
+      const progress = new ProgressLines(ctx.io.isTty ? 1000 : 5000);
       const say = (line: string): void => { if (!json) ctx.io.stderr(line + '\n'); };
       try {
         const stream = conn.client.backupClusters({ clusters, all: opts['all'] === true, parallel: parallelText ? Number(parallelText) : 0 });
@@ -43,15 +44,13 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
               break;
             case 'STARTED':
               say(`${who}: backup ${ev.backupId} started (${ev.via === 'direct' ? 'direct' : ev.via.replace(/^agent:/, 'agent ')})`);
+              progress.started(ev.cluster, Date.now());
               break;
             case 'PROGRESS':
             case 'VERIFYING': {
-              const now = Date.now();
-              const key = `${ev.cluster}/${ev.kind}`;
-              if (now - (lastShown.get(key) ?? 0) < every) break;
-              lastShown.set(key, now);
               const p = { doneBytes: Number(ev.doneBytes), totalBytes: Number(ev.totalBytes), rateBytesPerSecond: ev.rateBytesPerSecond, etaSeconds: ev.etaSeconds };
-              say(`${who}: ${ev.kind === 'VERIFYING' ? 'verifying: ' : ''}${formatProgress(p)}`);
+              const line = progress.line(ev.cluster, ev.kind === 'VERIFYING' ? 'verify' : 'transfer', p, Date.now());
+              if (line !== null) say(`${who}: ${line}`);
               break;
             }
             case 'COMPLETED': {
