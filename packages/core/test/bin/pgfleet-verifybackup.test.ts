@@ -1,5 +1,5 @@
 // The pgfleet-verifybackup command line, on a small synthetic plain backup (a real pg_control
-// from initdb 15, one WAL segment with a valid first page), in-process through main() and once
+// from initdb 15, one WAL segment with a valid first page holding the range's two records), in-process through main() and once
 // as a real process.
 
 import { after, before, test } from 'node:test';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import tarStream from 'tar-stream';
+import { crc32c } from '@node-rs/crc32';
 import { fileURLToPath } from 'node:url';
 import { HELP_TEXT, main, parseVerifyBackupArgs } from '../../src/bin/pgfleet-verifybackup.js';
 import { ManifestWriter } from '../../src/manifest/writer.js';
@@ -45,8 +46,21 @@ function makeBackup(root: string): void {
   segment.writeBigUInt64LE(control.readBigUInt64LE(0), 24);
   segment.writeUInt32LE(16 * 1024 * 1024, 32);
   segment.writeUInt32LE(8192, 36);
+  // the range's records: 0/2000028 (104 bytes) and 0/2000090 (112 bytes), ending at 0/2000100
+  writeRecord(segment, 0x28, 104, 0x1FFFF80n);
+  writeRecord(segment, 0x90, 112, 0x2000028n);
   mkdirSync(join(root, 'pg_wal', 'archive_status'), { recursive: true });
   writeFileSync(join(root, 'pg_wal', SEGMENT), segment);
+}
+
+/** A WAL record with a CRC computed as the server does (data first, then the header up to xl_crc). */
+function writeRecord(segment: Buffer, offset: number, length: number, prev: bigint): void {
+  const record = segment.subarray(offset, offset + length);
+  record.writeUInt32LE(length, 0);
+  record.writeBigUInt64LE(prev, 8);
+  record[17] = 8; // RM_STANDBY_ID
+  for (let i = 24; i < length; i++) record[i] = i;
+  record.writeUInt32LE(crc32c(record.subarray(0, 20), crc32c(record.subarray(24))) >>> 0, 20);
 }
 
 before(() => {
@@ -154,6 +168,20 @@ test('-P prints progress on stderr (at most once a second, and a final line)', a
   assert.equal(lines.at(-1), '16/16 kB (100%) verified');
   const tty = await cli(['-P', dir], { isTty: true });
   assert.match(tty.stderr, /^ *0\/16 kB \(0%\) verified\r16\/16 kB \(100%\) verified\n$/);
+});
+
+test('WAL: one byte changed in a record is an error naming the record and its segment; -n skips it', async () => {
+  const path = join(dir, 'pg_wal', SEGMENT);
+  const segment = readFileSync(path);
+  segment[0x90 + 50]! ^= 1;
+  await withFile(path, segment, async () => {
+    assert.deepEqual(await cli([dir]), {
+      code: 1, stdout: '',
+      stderr: `pgfleet-verifybackup: error: WAL record at 0/2000090 in "${SEGMENT}" has an incorrect CRC\n`,
+    });
+    assert.equal((await cli(['-n', dir])).code, 0);
+    assert.equal((await cli(['--no-parse-wal', dir])).code, 0);
+  });
 });
 
 test('usage errors carry a HINT, like pg_verifybackup', async () => {

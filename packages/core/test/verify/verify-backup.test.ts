@@ -238,7 +238,7 @@ describe('plain backups', () => {
     assert.ok(victim, 'a record to damage');
     const segment = walSegmentName(range.timeline, victim.lsn / BigInt(segmentSize), segmentSize);
     const offset = Number(victim.lsn % BigInt(segmentSize)) + 24 + Math.floor((victim.totalLength - 24) / 2);
-    await withChange(join(dir, 'pg_wal', segment), (d) => { d[offset] ^= 0x01; return d; }, async () => {
+    await withChange(join(dir, 'pg_wal', segment), (d) => { d[offset]! ^= 0x01; return d; }, async () => {
       assert.deepEqual(await problemsOf(dir), [`WAL record at ${formatLsn(victim.lsn)} in "${segment}" has an incorrect CRC`]);
       assert.deepEqual(await problemsOf(dir, { decodeWalRecords: false }), []);
       assert.deepEqual(await problemsOf(dir, { checkWal: false }), []);

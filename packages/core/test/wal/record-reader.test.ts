@@ -349,18 +349,18 @@ const at = (name: string): string => formatLsn(BigInt(F.lsn[name]!));
 
 test('one byte changed in a record\'s data, or in its header: incorrect CRC', () => {
   for (const [name, delta] of [['d', 4000], ['d', 8400], ['l', 200], ['c', 4], ['k', 7000]] as const) {
-    const bad = damaged(F.lsn[name]! + delta, (seg, off) => { seg[off] ^= 0x10; });
+    const bad = damaged(F.lsn[name]! + delta, (seg, off) => { seg[off]! ^= 0x10; });
     const r = decode(bad, { startLsn: F.start, endLsn: F.end });
     const segment = `00000001000000000000000${Math.floor(F.lsn[name]! / SEG)}`;
     assert.equal(r.problem, `WAL record at ${at(name)} in "${segment}" has an incorrect CRC`, `${name}+${delta}`);
     assert.equal(r.complete, false);
   }
   // in a record before START (read to find START): reported too, as pg_waldump fails there
-  const beforeStart = damaged(F.lsn.b! + 30, (seg, off) => { seg[off] ^= 1; });
+  const beforeStart = damaged(F.lsn.b! + 30, (seg, off) => { seg[off]! ^= 1; });
   assert.equal(decode(beforeStart, { startLsn: F.start, endLsn: F.end }).problem,
     `WAL record at ${at('b')} in "000000010000000000000001" has an incorrect CRC`);
   // after END: not read
-  const afterEnd = damaged(Number(F.end) + 40, (seg, off) => { seg[off] ^= 1; });
+  const afterEnd = damaged(Number(F.end) + 40, (seg, off) => { seg[off]! ^= 1; });
   assert.equal(decode(afterEnd, { startLsn: F.start, endLsn: F.end }).problem, null);
 });
 
@@ -548,7 +548,7 @@ test('WalCheck decodeRecords: good WAL passes, and every record in the range is 
 });
 
 test('WalCheck decodeRecords: one byte changed in a record is reported once, after the page checks', () => {
-  const bad = damaged(F.lsn.l! + 100, (seg, off) => { seg[off] ^= 0x40; });
+  const bad = damaged(F.lsn.l! + 100, (seg, off) => { seg[off]! ^= 0x40; });
   assert.deepEqual(runCheck(names(bad)).problems,
     [`WAL record at ${at('l')} in "000000010000000000000002" has an incorrect CRC`]);
   // not without decodeRecords (the page headers are all fine)
@@ -556,7 +556,7 @@ test('WalCheck decodeRecords: one byte changed in a record is reported once, aft
 });
 
 test('WalCheck decodeRecords: a missing segment or a bad page header is reported alone', () => {
-  const bad = damaged(F.lsn.d! + 100, (seg, off) => { seg[off] ^= 0x40; });
+  const bad = damaged(F.lsn.d! + 100, (seg, off) => { seg[off]! ^= 0x40; });
   // segment 2 missing: records are judged only in ranges whose segments all passed the
   // segment and page checks, so the damaged record in segment 1 goes unreported
   assert.deepEqual(runCheck(names(bad).slice(0, 1)).problems,
