@@ -1,30 +1,17 @@
 /** controller.proto's BackupRecord as the CLI's JSON (the backup.json fields, numbers as numbers). */
 import type { BackupRecord__Output } from '../gen/controller/pgfleet/v1/BackupRecord.js';
+import type { BackupMetadata } from '../repository/backup-metadata.js';
 
-export interface BackupJson {
-  id: string;
-  cluster: string;
+/**
+ * backup.json's fields (repository/backup-metadata.ts, without its format tag) as they arrive
+ * over the wire, where the enumerations are plain strings, plus where the backup lives.
+ */
+export type BackupJson = Omit<BackupMetadata, 'format' | 'type' | 'status' | 'walMethod'> & {
   type: string;
   status: string;
-  label: string;
-  startLsn: string;
-  endLsn: string;
-  timeline: number;
-  systemIdentifier: string;
-  serverVersionNum: number;
-  tablespaces: Array<{ oid: number; location: string; archive: string }>;
-  files: Array<{ name: string; size: number }>;
-  sizeBytes: number;
-  dataBytes: number;
-  compression: string;
   walMethod: string;
-  via: string;
-  startedAt: string;
-  finishedAt: string;
-  verifiedAt: string;
-  pgfleetVersion: string;
   path: string;
-}
+};
 
 export function backupJson(r: BackupRecord__Output): BackupJson {
   return {
