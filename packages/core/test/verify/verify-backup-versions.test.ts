@@ -2,7 +2,7 @@
 // servers above 15): verifyBackup accepts them, which exercises the version 2 manifest with its
 // System-Identifier against a real pg_control of control version 1700 and 1800 (whose CRC sits
 // at another offset), and the WAL page magic of each version. Damage to pg_control is fatal for
-// version 2 manifests only. Versions: PGFLEET_TEST_VERSIONS narrows the set, as for the e2e tests.
+// version 2 manifests only. WAL records are decoded (record-reader.ts) on WAL of each version. Versions: PGFLEET_TEST_VERSIONS narrows the set, as for the e2e tests.
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,6 +49,8 @@ for (const version of VERSIONS) {
     assert.equal(result.manifest.version, v2 ? 2 : 1);
     assert.equal(result.manifest.systemIdentifier, v2 ? sysid : null);
     assert.deepEqual(result.walSegmentsChecked, requiredSegments(result.manifest.walRanges, 16 * 1024 * 1024).map((s) => s.name));
+    // every record of the range read and CRC-checked, with this version's WAL
+    assert.ok(result.walRecordsChecked >= 2, `${result.walRecordsChecked} WAL records read`);
 
     // A manifest claiming another system: fatal for version 2 (checked against pg_control).
     const manifestPath = join(dir, 'backup_manifest');

@@ -109,6 +109,7 @@ describe('plain backups', () => {
       const expected = requiredSegments(result.manifest.walRanges, 16 * 1024 * 1024).map((s) => s.name);
       assert.ok(expected.length >= 1);
       assert.deepEqual(result.walSegmentsChecked, expected);
+      assert.ok(result.walRecordsChecked >= 2, `${result.walRecordsChecked} WAL records read in ${dir}`);
       assert.equal((await pgVerifybackup(dir)).code, 0);
     }
   });
@@ -401,6 +402,7 @@ describe('tar backups', () => {
         result.manifest.files.filter((f) => !/^(pg_wal|postgresql\.auto\.conf)(\/|$)/.test(f.path)).length);
       const expected = requiredSegments(result.manifest.walRanges, 16 * 1024 * 1024).map((s) => s.name);
       assert.deepEqual(result.walSegmentsChecked, expected);
+      assert.ok(result.walRecordsChecked >= 2, `${result.walRecordsChecked} WAL records read in ${dir}`);
     }
     assert.ok(readdirSync(backups.tarStream).includes('pg_wal.tar'));
     assert.ok(!readdirSync(backups.tarFetch).includes('pg_wal.tar'));
