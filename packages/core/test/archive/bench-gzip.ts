@@ -14,9 +14,12 @@ import zlib from 'node:zlib';
 import { GzipCompressor } from '../../src/archive/gzip-compressor.js';
 import type { Streamer } from '../../src/archive/streamer.js';
 
-const file = process.argv[2];
+function usage(): never {
+  throw new Error('usage: bench-gzip.ts FILE [LEVEL]');
+}
+
+const file = process.argv[2] ?? usage();
 const level = Number(process.argv[3] ?? 6);
-if (!file) throw new Error('usage: bench-gzip.ts FILE [LEVEL]');
 const data = readFileSync(file);
 const CHUNK = 32 * 1024; // what a server sends per CopyData message
 const mb = data.length / 1e6;

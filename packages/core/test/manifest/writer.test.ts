@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import {
   escapeJsonString, formatManifestTime, ManifestWriter, writeManifest, type ManifestFileEntry,
 } from '../../src/manifest/writer.js';
+import type { ManifestFile } from '../../src/manifest/manifest.js';
 import { parseManifest } from '../../src/manifest/parser.js';
 import { InvalidOptionError } from '../../src/errors.js';
 
@@ -17,6 +18,14 @@ const FILES: ManifestFileEntry[] = [
   { path: 'base/1/1259', size: 8192, lastModified: '2024-12-31 23:59:59 GMT', checksumAlgorithm: 'NONE', checksum: Buffer.alloc(0) },
   { path: 'odd "name"\n\u0001', size: 0, lastModified: MTIME, checksumAlgorithm: 'SHA224', checksum: Buffer.alloc(28, 1) },
 ];
+/**
+ * writeManifest is declared for parsed files (ManifestFile: text times, Buffer digests) but
+ * hands each one to ManifestWriter.addFile, which takes the wider ManifestFileEntry (a Date to
+ * format, any Uint8Array): these tests feed it the wider form on purpose.
+ */
+function asParsedFiles(entries: ManifestFileEntry[]): ManifestFile[] {
+  return entries as ManifestFile[];
+}
 const RANGES = [
   { timeline: 2, startLsn: 0x5000000n, endLsn: 0x1_0500_0138n },
   { timeline: 1, startLsn: 0x2000028n, endLsn: 0x5000000n },
@@ -46,7 +55,7 @@ test('writes a version 1 manifest with no files as servers 13-16 do', () => {
 
 test('our output parses back to the same entries, in both path forms', () => {
   for (const forceEncode of [false, true]) {
-    const bytes = writeManifest({ version: 2, systemIdentifier: 42n, files: FILES.map((f) => ({ ...f })), walRanges: RANGES }, { forceEncode });
+    const bytes = writeManifest({ version: 2, systemIdentifier: 42n, files: asParsedFiles(FILES.map((f) => ({ ...f }))), walRanges: RANGES }, { forceEncode });
     assert.equal(bytes.includes('"Encoded-Path"'), forceEncode);
     const m = parseManifest(bytes);
     assert.equal(m.version, 2);
@@ -66,7 +75,7 @@ test('streaming through onData gives the same bytes as collecting', () => {
   for (const f of FILES) w.addFile(f);
   assert.equal(w.finish(RANGES).length, 0);
   assert.ok(chunks.length > 3);
-  assert.deepEqual(Buffer.concat(chunks), writeManifest({ version: 1, systemIdentifier: null, files: FILES, walRanges: RANGES }));
+  assert.deepEqual(Buffer.concat(chunks), writeManifest({ version: 1, systemIdentifier: null, files: asParsedFiles(FILES), walRanges: RANGES }));
 });
 
 test('escapes strings exactly like the server', () => {
