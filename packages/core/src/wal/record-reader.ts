@@ -30,11 +30,12 @@
  * Special cases, as in xlogreader.c (checked in PostgreSQL 13 to 18):
  *  - XLOG_SWITCH (rmgr XLOG, info 0x40): the rest of its segment is unused; the next record
  *    starts at the next segment.
- *  - XLP_FIRST_IS_OVERWRITE_CONTRECORD (0x0008; in 15, and in 13.5 and 14.0 on): recovery
- *    found a record whose continuation was never written, and the server wrote new WAL over
- *    the place where the continuation should have been, marking that page with this flag. A
- *    reader that meets the flag where it expects a continuation drops the incomplete record and
- *    reads on from that page; the new record's xl_prev is the record before the dropped one.
+ *  - XLP_FIRST_IS_OVERWRITE_CONTRECORD (0x0008; from 15, and in the 13 and 14 minor releases
+ *    of late 2021 on): recovery found a record whose continuation was never written, and the
+ *    server wrote new WAL over the place where the continuation should have been, marking that
+ *    page with this flag (its first record is an XLOG_OVERWRITE_CONTRECORD). A reader that
+ *    meets the flag where it expects a continuation drops the incomplete record and reads on
+ *    from that page; the new record's xl_prev is the record before the dropped one.
  *  - A page that says it starts with continuation data where a new record must start is an
  *    error ("contrecord is requested").
  */
@@ -202,11 +203,6 @@ export class WalRecordReader {
   /** Records read and found valid (those before the start LSN included). */
   get recordsRead(): number {
     return this.recordCount;
-  }
-
-  /** The segment the reader needs next (or is reading); null once done. */
-  get expectedSegment(): bigint | null {
-    return this.state === State.Done ? null : this.segno ?? this.nextSegno;
   }
 
   /**
@@ -465,8 +461,8 @@ export class WalRecordReader {
   /** A record still being read when reading reaches the end LSN extends past it. */
   private checkEndNotReached(): void {
     if (this.offset >= this.endOffset) {
-      this.failRecord('past-end',
-        `is ${this.totalLength} bytes long and does not end before the end of the WAL range at ${formatLsn(this.endLsn)}`);
+      const length = this.recordFill >= 4 ? `is ${this.totalLength} bytes long and ` : '';
+      this.failRecord('past-end', `${length}does not end before the end of the WAL range at ${formatLsn(this.endLsn)}`);
     }
   }
 
