@@ -10,14 +10,16 @@
  * - plain format: the data directory in <D>, each tablespace in its (mapped) location with
  *   pg_tblspc/<oid> symlinked there, pg_wal streamed into <D>/pg_wal (or --waldir, symlinked).
  * - on failure, everything this run created is removed (unless noClean), except after a data
- *   checksum failure, where the data is kept as pg_basebackup keeps it.
+ *   checksum failure (ERROR XX001 once all data was sent), where nothing is removed, as
+ *   pg_basebackup does: the archives or extracted files, pg_wal / pg_wal.tar as far as WAL was
+ *   streamed, backup_manifest.tmp (not renamed) and the tablespace directories all stay.
  */
 import { mkdir, open, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DirectoryNotEmptyError, InvalidOptionError, NotSupportedError, ServerError, fileError, isErrno,
 } from './errors.js';
-import type { Streamer } from './archive/streamer.js';
+import type { ChunkKind, Streamer, TarMember } from './archive/streamer.js';
 import type {
   BackupStart, BaseBackupHandler, BaseBackupOptions, TablespaceInfo,
 } from './replication/base-backup-events.js';
@@ -152,6 +154,37 @@ class CleanupList {
   }
 }
 
+/**
+ * A file of the backup in -D. Disposed before it was finalized (the run failed), it is removed,
+ * unless the run keeps what it received (-n, or a data checksum failure, after which
+ * pg_basebackup removes nothing and its WAL streamer, killed mid-segment, leaves pg_wal.tar as
+ * far as it had got): the file is then flushed and closed as it stands, an unfinished archive.
+ */
+class BackupFile implements Streamer {
+  private finalized = false;
+  constructor(private readonly sink: FileSink, private readonly keep: () => boolean) {}
+
+  content(member: TarMember | null, data: Buffer, kind: ChunkKind): Promise<void> {
+    return this.sink.content(member, data, kind);
+  }
+
+  async finalize(): Promise<void> {
+    await this.sink.finalize();
+    this.finalized = true;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.finalized) return;
+    if (this.keep()) {
+      // A flush that fails (disk full) still leaves the file and closes it.
+      await this.sink.finalize().catch(() => this.sink.dispose());
+      return;
+    }
+    await this.sink.dispose();
+    await rm(this.sink.path, { force: true }).catch(() => {});
+  }
+}
+
 /** pg_basebackup's verify_dir_is_empty_or_create. Returns whether the directory was created. */
 async function prepareEmptyDirectory(dir: string, mode: number, what: string): Promise<boolean> {
   let entries: string[];
@@ -263,13 +296,15 @@ export async function runBaseBackup(
    * it (up to 0.6 s per archive measured), while at the end most of the data is on disk already.
    */
   const syncAtEnd: Array<() => Promise<void>> = [];
+  /** Set by a data checksum failure: everything received stays, as pg_basebackup leaves it. */
+  let keepData = false;
   /** A file of the backup's layout: into -D, or through the caller's output. */
   const createFile = async (name: string): Promise<Streamer> => {
     if (opts.output !== undefined) return opts.output.createFile(name);
     const path = join(opts.pgdata, name);
-    const sink = await FileSink.create(path, { sync: false, blocking: opts.blockingWrites ?? true });
+    const sink = await FileSink.create(path, { sync: false, blocking: opts.blockingWrites ?? true, removeOnFailure: false });
     if (opts.sync) syncAtEnd.push(() => fsyncFile(path));
-    return sink;
+    return new BackupFile(sink, () => keepData || opts.noClean);
   };
   const verbose = (msg: string) => { if (opts.verbose > 0) reporter.info(msg); };
 
@@ -279,7 +314,6 @@ export async function runBaseBackup(
     ...opts.connection, passwordPrompt: opts.passwordPrompt, recycleReadBuffers: true, ...connectOptions,
   });
   let receiver: WalReceiver | null = null;
-  let keepData = false;
   const openStreamers: Streamer[] = [];
   try {
     const versionNum = conn.serverVersionNum;
@@ -571,7 +605,7 @@ export async function runBaseBackup(
     if (receiver !== null) await (receiver as WalReceiver).abort().catch(() => {});
     for (const s of openStreamers) await s.dispose().catch(() => {});
     if (keepData) {
-      reporter.info(`data directory "${opts.pgdata}" kept after the checksum failure`);
+      if (toDirectory) reporter.info(`data directory "${opts.pgdata}" kept after the checksum failure`);
     } else if (opts.noClean) {
       if (!toStdout) reporter.info(`data directory "${opts.pgdata}" not removed at user's request`);
     } else {
