@@ -12,6 +12,7 @@
  *     osUser: postgres                # owns restored data directories, runs pg_ctl
  *     socketDir: /var/run/postgresql  # unix socket directory for instances the agent starts (default /tmp)
  *     connectUser: postgres           # role for status queries (default: osUser's name)
+ *     shutdownGraceSeconds: 30        # SIGTERM: how long cancelled calls get to undo their work
  *
  * Relative file names are relative to the configuration file. Unknown keys are an error (a
  * typo in allowedRoots must not silently allow nothing, or everything).
@@ -38,11 +39,15 @@ export interface AgentConfig {
   osUser: string;
   socketDir: string | null;
   connectUser: string | null;
+  /** On SIGTERM/SIGINT, how long cancelled calls may take to finish before the agent exits anyway. */
+  shutdownGraceSeconds: number;
   /** The file it was read from (for messages). */
   source: string;
 }
 
-const KEYS = new Set(['listen', 'tls', 'insecure', 'allowedRoots', 'pgBin', 'osUser', 'socketDir', 'connectUser']);
+const KEYS = new Set(['listen', 'tls', 'insecure', 'allowedRoots', 'pgBin', 'osUser', 'socketDir', 'connectUser', 'shutdownGraceSeconds']);
+
+export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 30;
 
 function invalid(file: string, what: string, hint?: string): InvalidOptionError {
   return new InvalidOptionError(`invalid agent configuration "${file}": ${what}`, hint ? { hint } : {});
@@ -100,6 +105,10 @@ export function parseAgentConfig(doc: unknown, file: string, baseDir: string, op
     throw invalid(file, '"allowedRoots" is empty', 'Name the directories restores may write into, e.g. allowedRoots: [/srv/postgres].');
   }
   if (allowedRoots.some((r) => r === '/')) throw invalid(file, '"allowedRoots" must not contain "/"');
+  const grace = d['shutdownGraceSeconds'] ?? DEFAULT_SHUTDOWN_GRACE_SECONDS;
+  if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 1 || grace > 3600) {
+    throw invalid(file, '"shutdownGraceSeconds" must be a whole number of seconds from 1 to 3600');
+  }
   return {
     listen,
     tls: insecure ? null : tls,
@@ -109,6 +118,7 @@ export function parseAgentConfig(doc: unknown, file: string, baseDir: string, op
     osUser: str('osUser', false) ?? 'postgres',
     socketDir: str('socketDir', false) ? abs(str('socketDir', false) as string) : null,
     connectUser: str('connectUser', false),
+    shutdownGraceSeconds: grace,
     source: file,
   };
 }

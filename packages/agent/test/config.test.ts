@@ -29,6 +29,7 @@ describe('agent.yaml', () => {
       osUser: 'postgres',
       socketDir: null,
       connectUser: null,
+      shutdownGraceSeconds: 30,
       source: 'agent.yaml',
     });
   });
@@ -47,6 +48,10 @@ describe('agent.yaml', () => {
     fails({ listen: ':1', tls }, '"allowedRoots" is empty', 'Name the directories restores may write into, e.g. allowedRoots: [/srv/postgres].');
     fails({ listen: ':1', tls, allowedRoots: ['/'] }, '"allowedRoots" must not contain "/"');
     fails({ listen: ':1', tls, allowedRoots: [1] }, '"allowedRoots" must be a directory or a list of directories');
+    for (const grace of [0, 1.5, '10', 3601]) {
+      fails({ listen: ':1', tls, allowedRoots: ['/a'], shutdownGraceSeconds: grace }, '"shutdownGraceSeconds" must be a whole number of seconds from 1 to 3600');
+    }
+    assert.equal(parseAgentConfig({ listen: ':1', tls, allowedRoots: ['/a'], shutdownGraceSeconds: 5 }, 'f', '/').shutdownGraceSeconds, 5);
   });
   test('loadAgentConfig reads YAML', async () => {
     const dir = await makeDir();

@@ -6,15 +6,20 @@
  *
  * Restore reads the client's stream one message at a time (the engine's awaits are the
  * backpressure) and answers with the plan, progress and the report. A cancelled call aborts
- * the restore, which then removes everything it wrote. stop() cancels running restores the
- * same way before the server goes down; a cancelled Backup (or stop()) aborts runBaseBackup.
+ * the restore, which then removes everything it wrote. A cancelled Backup aborts runBaseBackup.
+ *
+ * stop(graceMs) is the agent's shutdown: it cancels every call in flight (Restore, Backup,
+ * Instance) with the reason "shutdown", so that each undoes its work and ends with a
+ * CancelledError saying the agent is shutting down; it then waits for them and for grpc's
+ * tryShutdown, at most graceMs, after which it forces the server down (forceShutdown) and
+ * reports what did not finish. Calls arriving while it stops are cancelled at once.
  */
 
 import { lstat, readdir, readFile, readlink, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { InstanceError, InvalidOptionError, NotSupportedError, PgFleetError } from '@pgfleet/core';
+import { CancelledError, InstanceError, InvalidOptionError, NotSupportedError, PgFleetError } from '@pgfleet/core';
 import type { AgentConfig } from '../config.js';
 import type { AgentHandlers } from '../gen/pgfleet/v1/Agent.js';
 import type { AgentInfo } from '../gen/pgfleet/v1/AgentInfo.js';
@@ -37,6 +42,7 @@ import { STAGING_PREFIX } from '../restore/staging.js';
 import { readPostmasterPid, startInstance, stopInstance } from '../restore/start.js';
 import { canonicalPath, checkAllowed } from '../restore/validate.js';
 import { AGENT_VERSION, PROTOCOL_VERSION } from '../version.js';
+import { untilAborted } from './abortable.js';
 import { serveBackupCall } from './backup.js';
 import { toServiceError } from './errors.js';
 import { agentProto } from './proto.js';
@@ -55,6 +61,20 @@ const MODES: Record<RecoveryMode__Output, RecoveryMode | null> = {
 export interface AgentServerOptions {
   /** One line per call and per failure (default: nothing). */
   log?: (line: string) => void;
+}
+
+/** stop()'s default grace period. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
+
+/** The AbortSignal reason of calls cancelled by stop(). */
+const SHUTDOWN = 'shutdown';
+
+/** What stop() did: the calls it cancelled, and those still running when it forced the end. */
+export interface ShutdownSummary {
+  cancelled: string[];
+  unfinished: string[];
+  /** The grace period ran out and the server was forced down. */
+  forced: boolean;
 }
 
 /** Checks a client's "MAJOR.MINOR" against ours; empty means "did not say". */
@@ -102,7 +122,10 @@ export function reportToWire(r: EngineReport): RestoreReport {
 
 export class AgentServer {
   private readonly server = new grpc.Server();
-  private readonly running = new Set<AbortController>();
+  /** Calls in flight and what they are doing (for the shutdown's log lines). */
+  private readonly running = new Map<AbortController, string>();
+  private idleWaiters: Array<() => void> = [];
+  private stopping = false;
   private boundPort = 0;
   private readonly log: (line: string) => void;
 
@@ -127,19 +150,69 @@ export class AgentServer {
     return this.boundPort;
   }
 
-  /** Cancels running restores (they clean up), then shuts down (forcefully after `graceMs`). */
-  async stop(graceMs = 10_000): Promise<void> {
-    for (const c of this.running) c.abort();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
+  /** Descriptions of the calls in flight. */
+  get calls(): string[] {
+    return [...this.running.values()];
+  }
+
+  /**
+   * Cancels every call in flight (each undoes its work and tells its client the agent is
+   * shutting down), waits for them and for grpc's tryShutdown, and forces the server down after
+   * `graceMs`. Logs what it cancelled and what did not finish.
+   */
+  async stop(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<ShutdownSummary> {
+    this.stopping = true;
+    const cancelled = this.calls;
+    if (cancelled.length > 0) this.log(`cancelling ${cancelled.length} call(s) in flight: ${cancelled.join('; ')}`);
+    for (const c of this.running.keys()) c.abort(SHUTDOWN);
+    const idle = new Promise<void>((resolve) => {
+      if (this.running.size === 0) resolve();
+      else this.idleWaiters.push(resolve);
     });
+    const shutDown = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    let timer: NodeJS.Timeout | undefined;
+    const forced = await Promise.race([
+      Promise.all([idle, shutDown]).then(() => false),
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), graceMs); }),
+    ]);
+    clearTimeout(timer);
+    const unfinished = forced ? this.calls : [];
+    if (forced) {
+      this.log(`the grace period of ${Number((graceMs / 1000).toFixed(1))} s is over` +
+        (unfinished.length > 0 ? `; abandoning ${unfinished.length} call(s) that did not finish: ${unfinished.join('; ')}` : '') +
+        '; forcing the server down');
+      this.server.forceShutdown();
+    }
+    return { cancelled, unfinished, forced };
+  }
+
+  /** Registers a call in flight; the controller is aborted by a client cancel or by stop(). */
+  private track(description: string): AbortController {
+    const controller = new AbortController();
+    this.running.set(controller, description);
+    if (this.stopping) controller.abort(SHUTDOWN);
+    return controller;
+  }
+
+  private describe(controller: AbortController, description: string): void {
+    if (this.running.has(controller)) this.running.set(controller, description);
+  }
+
+  private untrack(controller: AbortController): void {
+    this.running.delete(controller);
+    if (this.running.size === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** The error a call cancelled by stop() ends with; others pass unchanged. */
+  private shutdownError(signal: AbortSignal, err: unknown, what: string, hint: string): unknown {
+    if (signal.reason !== SHUTDOWN) return err;
+    // A cancellation that could not be completed says so itself (with its own hint).
+    if (err instanceof CancelledError && err.hint !== undefined) return err;
+    return new CancelledError(`the agent is shutting down: ${what} was cancelled`, { cause: err, hint });
   }
 
   private handlers(): AgentHandlers {
@@ -151,10 +224,15 @@ export class AgentServer {
         );
       },
       Instance: (call, callback) => {
-        this.instance(call.request).then(
+        const peer = call.getPeer();
+        const req = call.request;
+        const controller = this.track(`Instance ${req.action.replace(/^ACTION_/, '')} from ${peer} on "${req.dataDir}"`);
+        call.on('cancelled', () => controller.abort('client'));
+        this.instance(req, controller.signal).then(
           (status) => callback(null, status),
-          (err: unknown) => callback(this.fail('Instance', call.getPeer(), err)),
-        );
+          (err: unknown) => callback(this.fail('Instance', peer, this.shutdownError(controller.signal, err,
+            `the instance call on "${req.dataDir}" (${req.action})`, 'The instance was left as it was at that moment; ask for its status once the agent is back.'))),
+        ).finally(() => this.untrack(controller));
       },
       Restore: (call) => {
         void this.restore(call);
@@ -231,24 +309,26 @@ export class AgentServer {
 
   private async restore(call: grpc.ServerDuplexStream<RestoreRequest__Output, RestoreEvent>): Promise<void> {
     const peer = call.getPeer();
-    const controller = new AbortController();
-    this.running.add(controller);
-    call.on('cancelled', () => controller.abort());
+    const controller = this.track(`Restore from ${peer}`);
+    call.on('cancelled', () => controller.abort('client'));
     // Not call[Symbol.asyncIterator](): that destroys the whole duplex once the client's side
     // ends, and the report could then never be written.
     const messages = call.iterator({ destroyOnReturn: false }) as AsyncIterator<RestoreRequest__Output>;
     const send = (event: RestoreEvent): void => {
       if (!call.cancelled && !call.writableEnded) call.write(event);
     };
+    let target = '';
     try {
-      const first = await messages.next();
+      const first = await untilAborted(messages.next(), controller.signal, () => new CancelledError('the restore was cancelled'));
       if (first.done || first.value.item !== 'spec' || !first.value.spec) {
         throw new InvalidOptionError('a restore stream must start with its RestoreSpec');
       }
       const spec = first.value.spec;
+      target = spec.dataDir;
+      this.describe(controller, `Restore from ${peer} into "${spec.dataDir}"`);
       this.log(`Restore from ${peer}: "${spec.dataDir}" (${spec.mode})`);
       const options = await this.restoreOptions(spec);
-      const source = new StreamBackupSource(spec.files, messages, `gRPC stream from ${peer}`);
+      const source = new StreamBackupSource(spec.files, messages, `gRPC stream from ${peer}`, controller.signal);
       const report = await restoreBackup(source, {
         ...options,
         signal: controller.signal,
@@ -262,11 +342,13 @@ export class AgentServer {
       send({ report: reportToWire(report) });
       this.log(`Restore from ${peer}: "${report.dataDir}" restored`);
       call.end();
-    } catch (err) {
+    } catch (caught) {
+      const err = this.shutdownError(controller.signal, caught, target ? `the restore into "${target}"` : 'the restore',
+        'The restore was undone and nothing of it is left; run it again once the agent is back.');
       if (!call.cancelled) call.emit('error', this.fail('Restore', peer, err));
       else this.log(`Restore from ${peer}: cancelled by the client`);
     } finally {
-      this.running.delete(controller);
+      this.untrack(controller);
     }
   }
 
@@ -304,24 +386,26 @@ export class AgentServer {
 
   private async backup(call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>): Promise<void> {
     const peer = call.getPeer();
-    const controller = new AbortController();
-    this.running.add(controller);
-    call.on('cancelled', () => controller.abort());
+    const of = call.request.dataDir || call.request.conninfo || 'local server';
+    const controller = this.track(`Backup from ${peer} of ${of}`);
+    call.on('cancelled', () => controller.abort('client'));
     try {
       checkProtocolVersion(call.request.protocolVersion);
-      this.log(`Backup from ${peer}: ${call.request.dataDir || call.request.conninfo || 'local server'} (${call.request.label})`);
+      this.log(`Backup from ${peer}: ${of} (${call.request.label})`);
       await serveBackupCall(call, { config: this.config, log: (line) => this.log(`Backup from ${peer}: ${line}`), signal: controller.signal });
-    } catch (err) {
+    } catch (caught) {
+      const err = this.shutdownError(controller.signal, caught, 'the backup',
+        'The agent kept nothing of it; take the backup again once the agent is back.');
       if (!call.cancelled) call.emit('error', this.fail('Backup', peer, err));
       else this.log(`Backup from ${peer}: cancelled by the client`);
     } finally {
-      this.running.delete(controller);
+      this.untrack(controller);
     }
   }
 
   // ---- Instance -----------------------------------------------------------------------------
 
-  private async instance(req: InstanceRequest__Output): Promise<InstanceStatus> {
+  private async instance(req: InstanceRequest__Output, signal: AbortSignal): Promise<InstanceStatus> {
     const dataDir = await canonicalPath(absolute(req.dataDir, 'data directory'));
     checkAllowed({ path: dataDir, what: 'data directory' }, this.config.allowedRoots);
     const owner = resolveOwner(this.config.osUser);
@@ -337,7 +421,11 @@ export class AgentServer {
       if (!pm?.alive) {
         return { dataDir, running: false, pid: 0, port: 0, socketDir: '', serverVersion: '', inRecovery: false, recoveryState: '', timeline: 0, tablespaces: [], walReceiver: null };
       }
-      const report = await reportInstanceAs(owner, { socketDir: pm.socketDir, port: pm.port, user }).catch(() => null);
+      if (signal.aborted) throw new CancelledError(`the status of the instance in "${dataDir}" was cancelled`);
+      const report = await reportInstanceAs(owner, { socketDir: pm.socketDir, port: pm.port, user }, { dataDir, signal }).catch((err: unknown) => {
+        if (err instanceof CancelledError) throw err;
+        return null;
+      });
       return instanceStatusOf(dataDir, pm.pid, pm.port, pm.socketDir, report);
     };
     switch (req.action) {
@@ -353,13 +441,13 @@ export class AgentServer {
           socketDir = absolute(req.socketDir, 'socket directory');
           checkAllowed({ path: await canonicalPath(socketDir), what: 'socket directory' }, this.config.allowedRoots);
         }
-        await startInstance({ dataDir, binDir: installation.binDir, owner, port: req.port || null, socketDir });
+        await startInstance({ dataDir, binDir: installation.binDir, owner, port: req.port || null, socketDir, signal });
         return status();
       }
       case 'ACTION_STOP': {
         const installation = await installationFor(await majorOf(), this.config.pgBin);
         const pm = await readPostmasterPid(dataDir);
-        if (pm?.alive) await stopInstance({ dataDir, binDir: installation.binDir, owner });
+        if (pm?.alive) await stopInstance({ dataDir, binDir: installation.binDir, owner, signal });
         return status();
       }
       default:

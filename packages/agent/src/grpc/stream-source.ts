@@ -4,13 +4,16 @@
  * first, then base.tar[...], the <oid>.tar[...] archives, pg_wal.tar[...]; each file must come
  * in the announced order, with the announced size (when not 0). Data is decompressed and
  * parsed as it arrives; the call is read one message at a time (grpc-js reads the next message
- * only when asked), so a slow disk slows the sender down rather than filling memory.
+ * only when asked), so a slow disk slows the sender down rather than filling memory. Waiting
+ * for the client's next message ends at once when the signal given to the constructor aborts
+ * (a stalled client must not hold a cancelled restore or the agent's shutdown).
  */
 
 import { ArchiveFormatError, CancelledError, InvalidOptionError, ProtocolError, TarParser, createDecompressor, type Streamer } from '@pgfleet/core';
 import type { BackupFile__Output } from '../gen/pgfleet/v1/BackupFile.js';
 import type { RestoreRequest__Output } from '../gen/pgfleet/v1/RestoreRequest.js';
 import { archiveOrder, classifyArchiveName, type ArchiveBegin, type ArchiveInfo, type BackupSource } from '../restore/source.js';
+import { untilAborted } from './abortable.js';
 
 const MAX_MANIFEST = 1024 * 1024 * 1024;
 
@@ -25,6 +28,7 @@ export class StreamBackupSource implements BackupSource {
     files: readonly BackupFile__Output[],
     private readonly messages: AsyncIterator<RestoreRequest__Output>,
     readonly location: string,
+    private readonly signal?: AbortSignal,
   ) {
     const archives: ArchiveInfo[] = [];
     let manifest = false;
@@ -52,8 +56,12 @@ export class StreamBackupSource implements BackupSource {
     this.hasManifest = manifest;
   }
 
+  private receive(): Promise<IteratorResult<RestoreRequest__Output>> {
+    return untilAborted(this.messages.next(), this.signal, () => new CancelledError('the restore was cancelled'));
+  }
+
   private async next(what: string): Promise<RestoreRequest__Output> {
-    const step = await this.messages.next();
+    const step = await this.receive();
     if (step.done) throw new ProtocolError(`the restore stream from ${this.location} ended while ${what}`);
     return step.value;
   }
@@ -117,7 +125,7 @@ export class StreamBackupSource implements BackupSource {
         await chain.dispose();
       }
     }
-    const extra = await this.messages.next();
+    const extra = await this.receive();
     if (!extra.done) throw new ProtocolError(`the restore stream sent "${extra.value.item ?? 'something'}" after its last announced file`);
   }
 }

@@ -51,8 +51,13 @@ export interface RestoreOptions {
   verify?: boolean;
   /** fsync everything before reporting success (default true; tests may turn it off). */
   sync?: boolean;
-  /** Seconds to wait for the server to accept connections / leave recovery (default 300). */
+  /** Seconds to wait, in all, for the server to accept connections and (promote) to leave recovery (default 300). */
   startTimeoutSeconds?: number;
+  /**
+   * Aborting cancels the restore (CancelledError): before the commit its staging directories
+   * are removed; after it (while starting and reporting) the started server is stopped and the
+   * committed targets are removed too, so a cancelled restore leaves nothing either way.
+   */
   signal?: AbortSignal;
   onEvent?: (event: RestoreEvent) => void;
 }

@@ -8,18 +8,23 @@
  * that does not exist). Authentication follows the restored pg_hba.conf for "local"
  * connections; a password comes from PGPASSWORD or ~/.pgpass as libpq conventions say.
  *
+ * Every wait is bounded: the connection attempt (CONNECT_TIMEOUT_MS), each query
+ * (QUERY_TIMEOUT_MS, also sent as statement_timeout), and reportInstanceAs() as a whole (its
+ * timeout; the child is killed then). An AbortSignal ends reportInstanceAs() at once with
+ * CancelledError (the child is killed).
+ *
  * Timeline: a primary's is the one its current WAL file is on (pg_walfile_name of the insert
  * position), which is right immediately after promotion, before the end-of-recovery
  * checkpoint has updated pg_control. A standby's is the WAL receiver's received_tli, else the
  * last checkpoint's.
  */
 
-import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { InstanceError } from '@pgfleet/core';
+import { CancelledError, InstanceError } from '@pgfleet/core';
+import { runChild } from './child-process.js';
 import { ownerEnv, ownerSpawnIds, type OsOwner } from './owner.js';
 
 export interface TablespaceReport {
@@ -52,17 +57,31 @@ export class ConnectFailure extends InstanceError {
 
 const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ENOENT', '57P03']);
 
+/** A local server that has not completed the startup handshake by then is not going to. */
+export const CONNECT_TIMEOUT_MS = 15_000;
+/** The report's queries are catalogue lookups: milliseconds, unless something is stuck. */
+export const QUERY_TIMEOUT_MS = 15_000;
+/** Default bound of reportInstanceAs() as a whole (child start, connect, queries). */
+export const REPORT_TIMEOUT_MS = 60_000;
+
 export interface ConnectTarget {
   socketDir: string;
   port: number;
   user: string;
 }
 
+function describeTarget(target: ConnectTarget): string {
+  return `socket "${target.socketDir}" port ${target.port} as role "${target.user}"`;
+}
+
 /** Opens a client on the instance's socket ("postgres", else "template1"). */
 export async function connectInstance(target: ConnectTarget): Promise<pg.Client> {
   let lastError: unknown = null;
   for (const database of ['postgres', 'template1']) {
-    const client = new pg.Client({ host: target.socketDir, port: target.port, user: target.user, database });
+    const client = new pg.Client({
+      host: target.socketDir, port: target.port, user: target.user, database,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS, statement_timeout: QUERY_TIMEOUT_MS,
+    });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -75,8 +94,11 @@ export async function connectInstance(target: ConnectTarget): Promise<pg.Client>
   }
   const message = lastError instanceof Error ? lastError.message : String(lastError);
   const code = (lastError as { code?: string } | null)?.code ?? '';
-  throw new ConnectFailure(`could not connect to the instance on socket "${target.socketDir}" port ${target.port} as role "${target.user}": ${message}`,
-    RETRYABLE_CODES.has(code), {
+  // pg's own connect timeout has no code; a server busy starting up may pass, so it is retried
+  // (within the caller's overall bound).
+  const timedOut = /connection timeout/i.test(message);
+  throw new ConnectFailure(`could not connect to the instance on ${describeTarget(target)}: ${message}`,
+    RETRYABLE_CODES.has(code) || timedOut, {
       cause: lastError,
       hint: 'Name a role that may connect over the unix socket with --user (or PGUSER).',
     });
@@ -146,39 +168,74 @@ export async function reportInstance(target: ConnectTarget): Promise<InstanceRep
   }
 }
 
+export interface ReportOptions {
+  /** Bound of the whole report (child included); default REPORT_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Aborting ends the report at once with CancelledError (the child is killed). */
+  signal?: AbortSignal;
+  /** The instance's data directory, named in errors. */
+  dataDir?: string;
+}
+
+function timedOutError(target: ConnectTarget, options: ReportOptions, timeoutMs: number): InstanceError {
+  const which = options.dataDir ? `the instance in "${options.dataDir}"` : 'the instance';
+  return new InstanceError(`${which} did not answer the report query within ${Number((timeoutMs / 1000).toFixed(1))} seconds (${describeTarget(target)})`, {
+    hint: 'The server does not complete the connection or the queries; look at its log, and at pg_hba.conf for the role.',
+  });
+}
+
+function cancelledError(options: ReportOptions): CancelledError {
+  return new CancelledError(options.dataDir ? `the report of the instance in "${options.dataDir}" was cancelled` : 'the instance report was cancelled');
+}
+
+/** reportInstance() bounded by the options' timeout and signal, in this process. */
+async function reportHere(target: ConnectTarget, options: ReportOptions, timeoutMs: number): Promise<InstanceReport> {
+  if (options.signal?.aborted) throw cancelledError(options);
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stop = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOutError(target, options, timeoutMs)), timeoutMs);
+    onAbort = (): void => reject(cancelledError(options));
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    // The pg timeouts end the abandoned attempt soon after a timeout or an abort.
+    return await Promise.race([reportInstance(target), stop]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 /**
  * reportInstance() in a child process running as `owner` (when we are root): so that "peer"
  * authentication, the usual rule for local connections (Debian: "local all postgres peer"),
  * sees the owner's OS user rather than root. The child is this package's report-child module.
+ * Bounded by options.timeoutMs (the child is killed, InstanceError); options.signal kills it at
+ * once (CancelledError).
  */
-export async function reportInstanceAs(owner: OsOwner, target: ConnectTarget, timeoutMs = 60_000): Promise<InstanceReport> {
-  if (!owner.chown) return reportInstance(target);
+export async function reportInstanceAs(owner: OsOwner, target: ConnectTarget, options: ReportOptions = {}): Promise<InstanceReport> {
+  const timeoutMs = options.timeoutMs ?? REPORT_TIMEOUT_MS;
+  if (!owner.chown) return reportHere(target, options, timeoutMs);
+  if (options.signal?.aborted) throw cancelledError(options);
   const here = fileURLToPath(import.meta.url);
   const isTs = here.endsWith('.ts');
   const child = path.join(path.dirname(here), `report-child.${isTs ? 'ts' : 'js'}`);
   // Running from sources (tests): the child needs tsx too, resolved from here, not its cwd.
   const args = [...(isTs ? ['--import', import.meta.resolve('tsx')] : []), child, JSON.stringify(target)];
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, args, {
-      cwd: os.tmpdir(), env: ownerEnv(owner), stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, ...ownerSpawnIds(owner),
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    proc.stdout.on('data', (b: Buffer) => out.push(b));
-    proc.stderr.on('data', (b: Buffer) => err.push(b));
-    proc.on('error', (e) => reject(new InstanceError(`could not run the report as OS user "${owner.name}": ${e.message}`, { cause: e })));
-    proc.on('close', (code) => {
-      const text = Buffer.concat(out).toString('utf8');
-      type ChildAnswer = { ok: true; report: InstanceReport } | { ok: false; message: string; hint?: string; retryable?: boolean };
-      let parsed: ChildAnswer | null;
-      try {
-        parsed = JSON.parse(text) as ChildAnswer;
-      } catch {
-        parsed = null;
-      }
-      if (parsed?.ok) resolve(parsed.report);
-      else if (parsed && !parsed.ok) reject(new ConnectFailure(parsed.message, parsed.retryable === true, parsed.hint ? { hint: parsed.hint } : {}));
-      else reject(new InstanceError(`the report process failed (exit code ${String(code)}): ${Buffer.concat(err).toString('utf8').trim().split('\n').slice(-5).join(' ')}`));
-    });
+  const result = await runChild(process.execPath, args, {
+    cwd: os.tmpdir(), env: ownerEnv(owner), ...ownerSpawnIds(owner), timeoutMs, signal: options.signal, killSignal: 'SIGKILL',
   });
+  if (result.killed === 'aborted') throw cancelledError(options);
+  if (result.killed === 'timeout') throw timedOutError(target, options, timeoutMs);
+  type ChildAnswer = { ok: true; report: InstanceReport } | { ok: false; message: string; hint?: string; retryable?: boolean };
+  let parsed: ChildAnswer | null;
+  try {
+    parsed = JSON.parse(result.stdout) as ChildAnswer;
+  } catch {
+    parsed = null;
+  }
+  if (parsed?.ok) return parsed.report;
+  if (parsed && !parsed.ok) throw new ConnectFailure(parsed.message, parsed.retryable === true, parsed.hint ? { hint: parsed.hint } : {});
+  throw new InstanceError(`the report process failed (exit code ${String(result.code)}): ${result.stderr.trim().split('\n').slice(-5).join(' ')}`);
 }

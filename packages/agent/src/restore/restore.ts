@@ -26,6 +26,9 @@
  *     restore made; targets are left as they were.
  *  7. With `start`: pg_ctl start as the owner, wait until it accepts connections (promote: until
  *     it has left recovery, then drop the promote settings), and report what the server says.
+ *     All of it within one deadline (startTimeoutSeconds); a failure here leaves the restored
+ *     files (and a server that did come up) in place and says why. A cancellation here (the
+ *     signal) stops the server and removes the committed targets: cancelled means undone.
  * The original tablespace directories are never written to or read from: data comes from the
  * archives only, and an original location is only ever inspected (is it empty?) when no -T
  * mapping moves that tablespace.
@@ -43,10 +46,10 @@ import { RECOVERY_MODES, describeMode, type RecoveryMode, type RestoreEvent, typ
 import { resolveOwner, type OsOwner } from './owner.js';
 import { installationFor, type PostgresInstallation } from './pg-install.js';
 import { applyRecoveryMode, removePromoteBlock } from './recovery.js';
-import { reportInstanceAs, type InstanceReport } from './report.js';
+import { REPORT_TIMEOUT_MS, reportInstanceAs, type InstanceReport } from './report.js';
 import type { ArchiveInfo, BackupSource } from './source.js';
 import { StagingDirectory, isMountPoint, removeLeftoverStaging } from './staging.js';
-import { readPostmasterPid, startInstance, waitForPromotion } from './start.js';
+import { readPostmasterPid, startInstance, stopInstance, waitForPromotion } from './start.js';
 import { fixOwnership, fsyncAll } from './finish.js';
 import { parseTablespaceMap, formatTablespaceMap, planTablespaces, type PlannedTablespace } from './tablespaces.js';
 import { canonicalPath, checkAllowed, checkNoOverlap, checkReachable, checkTargetUsable, type NamedTarget } from './validate.js';
@@ -120,6 +123,8 @@ class RestoreRun {
   private lastProgress = 0;
   private readonly bytesTotal: number;
   private walSegmentsChecked = 0;
+  /** pg_ctl start was run (a postmaster may exist even if it did not return). */
+  private startAttempted = false;
 
   constructor(private readonly source: BackupSource, private readonly options: RestoreOptions) {
     this.emit = options.onEvent ?? (() => undefined);
@@ -138,6 +143,11 @@ class RestoreRun {
       throw this.translate(err);
     }
     const instance = this.options.start ? await this.startAndReport() : null;
+    // Cancelled after all, before the caller heard of it: cancelled still means undone.
+    if (this.options.signal?.aborted) {
+      await this.undoCommitted();
+      throw new CancelledError('the restore was cancelled');
+    }
     const plan = this.plan ?? [];
     return {
       dataDir: this.dataDir,
@@ -573,25 +583,72 @@ class RestoreRun {
 
   private async startAndReport(): Promise<StartedInstanceReport> {
     const o = this.options;
-    const installation = this.installation ?? (await installationFor(this.major ?? 0, o.pgBin ?? []));
-    const timeout = o.startTimeoutSeconds ?? 300;
-    this.emit({ type: 'progress', phase: 'start', file: '', bytesDone: this.bytesBefore, bytesTotal: this.bytesTotal });
-    const started = await startInstance({
-      dataDir: this.dataDir, binDir: installation.binDir, owner: this.owner,
-      port: o.port ?? null, socketDir: o.socketDir ?? null, timeoutSeconds: timeout,
-    });
-    const target = {
-      socketDir: started.socketDir, port: started.port,
-      user: o.connectUser || process.env['PGUSER'] || this.owner.name,
-    };
-    let report: InstanceReport;
-    if (o.mode === 'promote') {
-      report = await waitForPromotion(this.dataDir, this.owner, target, timeout, started.logFile);
-      await removePromoteBlock(this.dataDir);
-    } else {
-      report = await reportInstanceAs(this.owner, target);
+    const signal = o.signal;
+    try {
+      this.checkCancelled();
+      const installation = this.installation ?? (await installationFor(this.major ?? 0, o.pgBin ?? []));
+      this.installation = installation;
+      const timeout = o.startTimeoutSeconds ?? 300;
+      const deadline = Date.now() + timeout * 1000;
+      this.emit({ type: 'progress', phase: 'start', file: '', bytesDone: this.bytesBefore, bytesTotal: this.bytesTotal });
+      this.startAttempted = true;
+      const started = await startInstance({
+        dataDir: this.dataDir, binDir: installation.binDir, owner: this.owner,
+        port: o.port ?? null, socketDir: o.socketDir ?? null, timeoutSeconds: timeout, ...(signal ? { signal } : {}),
+      });
+      const target = {
+        socketDir: started.socketDir, port: started.port,
+        user: o.connectUser || process.env['PGUSER'] || this.owner.name,
+      };
+      let report: InstanceReport;
+      if (o.mode === 'promote') {
+        report = await waitForPromotion({
+          dataDir: this.dataDir, owner: this.owner, target, deadline, timeoutSeconds: timeout, logFile: started.logFile, ...(signal ? { signal } : {}),
+        });
+        await removePromoteBlock(this.dataDir);
+      } else {
+        report = await reportInstanceAs(this.owner, target, {
+          dataDir: this.dataDir, timeoutMs: Math.max(1000, Math.min(deadline - Date.now(), REPORT_TIMEOUT_MS)), ...(signal ? { signal } : {}),
+        });
+      }
+      const pid = (await readPostmasterPid(this.dataDir))?.pid ?? 0;
+      return { ...report, dataDir: this.dataDir, pid, port: started.port, socketDir: started.socketDir, logFile: started.logFile };
+    } catch (err) {
+      // A cancellation undoes the restore; any other failure keeps the files (module comment).
+      if (!signal?.aborted) throw err;
+      await this.undoCommitted();
+      throw new CancelledError('the restore was cancelled');
     }
-    const pid = (await readPostmasterPid(this.dataDir))?.pid ?? 0;
-    return { ...report, dataDir: this.dataDir, pid, port: started.port, socketDir: started.socketDir, logFile: started.logFile };
+  }
+
+  /**
+   * Undoes a committed restore whose start was cancelled: stops the server it started (pg_ctl
+   * stop -m immediate: the copy is thrown away), then moves the targets back into their
+   * staging directories and removes those. A server that cannot be confirmed stopped keeps its
+   * files, and the error says so.
+   */
+  private async undoCommitted(): Promise<void> {
+    const installation = this.installation;
+    // pg_ctl may have been killed before the postmaster wrote its pid file: give it a moment.
+    let pm = await readPostmasterPid(this.dataDir).catch(() => null);
+    for (let i = 0; pm === null && i < 10 && this.startAttempted; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      pm = await readPostmasterPid(this.dataDir).catch(() => null);
+    }
+    if (pm?.alive) {
+      if (installation === null) throw new InternalError(`an instance runs in "${this.dataDir}" but no installation was chosen`);
+      try {
+        await stopInstance({ dataDir: this.dataDir, binDir: installation.binDir, owner: this.owner, mode: 'immediate', timeoutSeconds: 20 });
+      } catch (err) {
+        throw new CancelledError(`the restore into "${this.dataDir}" was cancelled after its instance had started, and the instance could not be stopped; the restored files were kept`, {
+          cause: err,
+          hint: `Stop it with "pg_ctl stop -D ${this.dataDir}" and remove the restored directories by hand.`,
+        });
+      }
+    }
+    for (const s of [...this.stagings].reverse()) {
+      await s.uncommit().catch(() => undefined);
+      await s.discard();
+    }
   }
 }

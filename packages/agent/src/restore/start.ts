@@ -11,37 +11,34 @@
  * the server accepts connections (a standby: once it is consistent). For --mode promote the
  * engine then waits until pg_is_in_recovery() is false.
  *
+ * Every wait is bounded and abortable: pg_ctl gets `-t` and is killed 30 s after that if it is
+ * still running; the promotion wait has a deadline; an AbortSignal kills pg_ctl or ends the
+ * wait at once (CancelledError). A timeout is an InstanceError naming the data directory and
+ * what was waited for, with the server log's last lines; the server itself is left as it is
+ * (the caller decides whether to stop it).
+ *
  * Status comes from postmaster.pid (pid, port, socket directory) and, when the server
  * answers, from report.ts.
  */
 
-import { spawn } from 'node:child_process';
 import { access, chown, mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { InstanceError, fileError, isErrno } from '@pgfleet/core';
+import { CancelledError, InstanceError, fileError, isErrno } from '@pgfleet/core';
+import { runChild, type ChildResult } from './child-process.js';
 import { ownerEnv, ownerSpawnIds, type OsOwner } from './owner.js';
 import { findSetting } from './recovery.js';
-import { ConnectFailure, reportInstanceAs, type ConnectTarget, type InstanceReport } from './report.js';
+import { ConnectFailure, REPORT_TIMEOUT_MS, reportInstanceAs, type ConnectTarget, type InstanceReport } from './report.js';
 
 export const START_LOG = path.join('log', 'pgfleet-agent-start.log');
 
-interface CommandResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+/** How long a pg_ctl may run beyond its own -t before it is killed. */
+const PG_CTL_SLACK_MS = 30_000;
 
-function runAsOwner(owner: OsOwner, cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: ownerEnv(owner), stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, ...ownerSpawnIds(owner) });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => reject(new InstanceError(`could not run "${cmd}": ${e.message}`, { cause: e })));
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
-  });
+function runAsOwner(
+  owner: OsOwner, cmd: string, args: string[], cwd: string, options: { timeoutMs: number; signal?: AbortSignal | undefined },
+): Promise<ChildResult> {
+  return runChild(cmd, args, { cwd, env: ownerEnv(owner), ...ownerSpawnIds(owner), timeoutMs: options.timeoutMs, signal: options.signal });
 }
 
 function shellQuote(value: string): string {
@@ -74,7 +71,10 @@ export interface StartOptions {
   owner: OsOwner;
   port?: number | null;
   socketDir?: string | null;
+  /** pg_ctl start -t (default 300). */
   timeoutSeconds?: number;
+  /** Aborting kills pg_ctl: CancelledError (the server may be running; see stopInstance). */
+  signal?: AbortSignal;
 }
 
 export interface StartedInstance {
@@ -99,7 +99,14 @@ export async function startInstance(options: StartOptions): Promise<StartedInsta
   }
   const pgCtl = path.join(options.binDir, 'pg_ctl');
   const args = ['start', '-w', '-t', String(timeout), '-D', dataDir, '-l', logFile, '-o', `-p ${port} -k ${shellQuote(socketDir)}`];
-  const result = await runAsOwner(owner, pgCtl, args, dataDir, (timeout + 30) * 1000);
+  const result = await runAsOwner(owner, pgCtl, args, dataDir, { timeoutMs: timeout * 1000 + PG_CTL_SLACK_MS, signal: options.signal });
+  if (result.killed === 'aborted') throw new CancelledError(`the start of the restored instance in "${dataDir}" was cancelled`);
+  if (result.killed === 'timeout' || /server did not start in time/.test(result.stdout + result.stderr)) {
+    throw new InstanceError(`the restored instance in "${dataDir}" did not accept connections within ${timeout} seconds`, {
+      hint: 'It may still be starting (a standby that lacks WAL waits for its primary or archive), and it was left as it is. ' +
+        `Its log "${logFile}" ends with:\n${(await tail(logFile, 15)) || '(empty)'}`,
+    });
+  }
   if (result.code !== 0) {
     const log = await tail(logFile, 15);
     const portTaken = /Address already in use|could not create lock file ".*\.s\.PGSQL\.[0-9]+\.lock"/.test(log);
@@ -111,17 +118,32 @@ export async function startInstance(options: StartOptions): Promise<StartedInsta
   return { port, socketDir, logFile };
 }
 
+export interface PromotionWait {
+  dataDir: string;
+  owner: OsOwner;
+  target: ConnectTarget;
+  /** Date.now() value after which the wait fails. */
+  deadline: number;
+  /** The seconds the deadline stands for (named in the error). */
+  timeoutSeconds: number;
+  logFile: string;
+  signal?: AbortSignal;
+}
+
 /**
  * Waits until the instance has left recovery (promotion done) and returns its report; fails
- * after the timeout. PostgreSQL removes recovery.signal when archive recovery ends, so the
- * cheap check is that file; the report (run as the owner) then confirms.
+ * at the deadline (InstanceError) or when the signal aborts (CancelledError). PostgreSQL
+ * removes recovery.signal when archive recovery ends, so the cheap check is that file; the
+ * report (run as the owner, each attempt bounded by what is left of the deadline) then confirms.
  */
-export async function waitForPromotion(
-  dataDir: string, owner: OsOwner, target: ConnectTarget, timeoutSeconds: number, logFile: string,
-): Promise<InstanceReport> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
+export async function waitForPromotion(wait: PromotionWait): Promise<InstanceReport> {
+  const { dataDir, owner, target, deadline, signal } = wait;
+  const cancelled = (): CancelledError => new CancelledError(`the wait for the restored instance in "${dataDir}" to leave recovery was cancelled`);
   let lastError: unknown = null;
-  while (Date.now() < deadline) {
+  for (;;) {
+    if (signal?.aborted) throw cancelled();
+    const left = deadline - Date.now();
+    if (left <= 0) break;
     let signalled = true;
     try {
       await access(path.join(dataDir, 'recovery.signal'));
@@ -130,26 +152,59 @@ export async function waitForPromotion(
     }
     if (!signalled) {
       try {
-        const report = await reportInstanceAs(owner, target);
+        const report = await reportInstanceAs(owner, target, { timeoutMs: Math.min(left, REPORT_TIMEOUT_MS), dataDir, ...(signal ? { signal } : {}) });
         if (!report.inRecovery) return report;
       } catch (err) {
+        if (err instanceof CancelledError) throw cancelled();
         // Only "not ready yet" is worth waiting for; a wrong role or a broken child is not.
         if (!(err instanceof ConnectFailure && err.retryable)) throw err;
         lastError = err;
       }
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(Math.min(200, Math.max(0, deadline - Date.now())), signal);
   }
-  throw new InstanceError(`the restored instance did not leave recovery within ${timeoutSeconds} seconds`, {
+  throw new InstanceError(`the restored instance in "${dataDir}" did not leave recovery within ${wait.timeoutSeconds} seconds`, {
     cause: lastError,
-    hint: `Its log "${logFile}" ends with:\n${await tail(logFile, 15)}`,
+    hint: 'It was left running, still in recovery. ' +
+      `Its log "${wait.logFile}" ends with:\n${(await tail(wait.logFile, 15)) || '(empty)'}`,
   });
 }
 
-export async function stopInstance(options: { dataDir: string; binDir: string; owner: OsOwner; timeoutSeconds?: number }): Promise<void> {
+/** setTimeout as a promise that an abort ends early (resolving: the caller checks the signal). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+export interface StopOptions {
+  dataDir: string;
+  binDir: string;
+  owner: OsOwner;
+  /** pg_ctl stop -t (default 120). */
+  timeoutSeconds?: number;
+  /** pg_ctl stop -m (default fast). */
+  mode?: 'smart' | 'fast' | 'immediate';
+  signal?: AbortSignal;
+}
+
+export async function stopInstance(options: StopOptions): Promise<void> {
   const timeout = options.timeoutSeconds ?? 120;
   const result = await runAsOwner(options.owner, path.join(options.binDir, 'pg_ctl'),
-    ['stop', '-w', '-t', String(timeout), '-m', 'fast', '-D', options.dataDir], options.dataDir, (timeout + 30) * 1000);
+    ['stop', '-w', '-t', String(timeout), '-m', options.mode ?? 'fast', '-D', options.dataDir], options.dataDir,
+    { timeoutMs: timeout * 1000 + PG_CTL_SLACK_MS, signal: options.signal });
+  if (result.killed === 'aborted') throw new CancelledError(`the stop of the instance in "${options.dataDir}" was cancelled`);
+  if (result.killed === 'timeout') {
+    throw new InstanceError(`the instance in "${options.dataDir}" did not stop within ${timeout} seconds`, {
+      hint: 'Look at its log; "pg_ctl stop -m immediate" stops it without waiting for clients.',
+    });
+  }
   if (result.code !== 0) {
     throw new InstanceError(`could not stop the instance in "${options.dataDir}": ${(result.stderr || result.stdout).trim()}`);
   }

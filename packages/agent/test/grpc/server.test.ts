@@ -4,11 +4,11 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readlink } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { InstanceError, InvalidOptionError, NotAllowedError, NotSupportedError } from '@pgfleet/core';
+import { CancelledError, InstanceError, InvalidOptionError, NotAllowedError, NotSupportedError } from '@pgfleet/core';
 import { parseAgentConfig } from '../../src/config.js';
 import { AgentClient } from '../../src/grpc/client.js';
 import { agentProto } from '../../src/grpc/proto.js';
@@ -129,5 +129,88 @@ describe('AgentServer (in-process, plaintext)', () => {
     await assert.rejects(client.instance({ action: 'ACTION_START', dataDir: '/etc' }), (err: unknown) => err instanceof NotAllowedError);
     assert.deepEqual(await readdir(allowed), ['one']);
     assert.ok(!existsSync(path.join(root, 'outside')));
+  });
+});
+
+describe('AgentServer.stop(): the shutdown cancels calls in flight, bounded by its grace period', () => {
+  test('a Restore whose client stalls mid-stream is cancelled and undone; the client is told why', async () => {
+    const root = await makeDir();
+    const allowed = path.join(root, 'allowed');
+    const backup = path.join(root, 'backup');
+    await craftTarBackup(backup, { gzip: true });
+    const config = parseAgentConfig({ listen: '127.0.0.1:0', insecure: true, allowedRoots: [allowed], osUser: resolveOwner(null).name }, 'agent.yaml', root);
+    const lines: string[] = [];
+    const server = await AgentServer.start(config, { log: (line) => lines.push(line) });
+    const address = `127.0.0.1:${server.port}`;
+    const raw = new (agentProto().pgfleet.v1.Agent)(address, grpc.credentials.createInsecure());
+    try {
+      const dataDir = path.join(allowed, 'copy', 'data');
+      const base = await readFile(path.join(backup, 'base.tar.gz'));
+      const call = raw.restore();
+      const events: string[] = [];
+      const ended = new Promise<unknown>((resolve) => {
+        call.on('data', (e: { event?: string }) => events.push(e.event ?? ''));
+        call.on('error', resolve);
+        call.on('end', () => resolve(null));
+      });
+      const files = [{ name: 'base.tar.gz', size: String(base.length) }, { name: 'pg_wal.tar.gz', size: '1' }];
+      call.write({ spec: { dataDir, mode: 'RECOVERY_MODE_PROMOTE', files } });
+      call.write({ fileBegin: { name: 'base.tar.gz', size: String(base.length) } });
+      call.write({ data: base.subarray(0, 100) });
+      // ... and nothing more: the agent waits for the next message, which never comes.
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && !(await readdir(path.join(allowed, 'copy')).catch(() => [] as string[])).some((n) => n.startsWith('.pgfleet-staging.data.'))) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(events.includes('progress'), `the restore is under way: ${events.join(',')}`);
+      const t0 = Date.now();
+      const summary = await server.stop(5000);
+      assert.ok(Date.now() - t0 < 4000, `stopped in ${Date.now() - t0} ms, well within the grace period`);
+      assert.equal(summary.forced, false);
+      assert.deepEqual(summary.unfinished, []);
+      assert.equal(summary.cancelled.length, 1);
+      assert.match(summary.cancelled[0] as string, new RegExp(`^Restore from [^ ]+ into "${dataDir}"$`));
+      assert.equal(lines.filter((l) => l.startsWith('cancelling')).join('\n'), `cancelling 1 call(s) in flight: ${summary.cancelled[0]}`);
+      const err = fromServiceError(await ended, address);
+      assert.ok(err instanceof CancelledError, String(err));
+      assert.equal(err.message, `the agent is shutting down: the restore into "${dataDir}" was cancelled`);
+      assert.equal(err.hint, 'The restore was undone and nothing of it is left; run it again once the agent is back.');
+      assert.ok(!existsSync(allowed), 'staging directory and the parents it made are gone');
+    } finally {
+      raw.close();
+      await server.stop(1000);
+    }
+  });
+
+  test('a call that does not end within the grace period is abandoned and the server forced down', async () => {
+    const root = await makeDir();
+    const config = parseAgentConfig({ listen: '127.0.0.1:0', insecure: true, allowedRoots: [path.join(root, 'allowed')], osUser: resolveOwner(null).name }, 'agent.yaml', root);
+    const lines: string[] = [];
+    const server = await AgentServer.start(config, { log: (line) => lines.push(line) });
+    // A Restore whose client never sends its spec; the call is made to look stuck (ignoring
+    // its cancellation) by keeping its registry entry: stop() must still return after the
+    // grace period, force the server down and say what it abandoned.
+    const raw = new (agentProto().pgfleet.v1.Agent)(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+    try {
+      const call = raw.restore();
+      call.on('error', () => undefined);
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && server.calls.length === 0) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(server.calls.map((c) => c.replace(/ from \S+/, ' from PEER')), ['Restore from PEER']);
+      // Hold the call past its cancellation: the registry entry stays, as a stuck call's would.
+      const stuck = (server as unknown as { untrack(c: AbortController): void });
+      const original = stuck.untrack.bind(server);
+      stuck.untrack = () => undefined;
+      const t0 = Date.now();
+      const summary = await server.stop(300);
+      const elapsed = Date.now() - t0;
+      assert.ok(elapsed >= 280 && elapsed < 2000, `${elapsed} ms`);
+      assert.equal(summary.forced, true);
+      assert.equal(summary.unfinished.length, 1);
+      assert.match(lines.at(-1) ?? '', /^the grace period of 0.3 s is over; abandoning 1 call\(s\) that did not finish: Restore from \S+; forcing the server down$/);
+      stuck.untrack = original;
+    } finally {
+      raw.close();
+    }
   });
 });

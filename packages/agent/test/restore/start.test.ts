@@ -1,9 +1,19 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { configuredPort, readPostmasterPid } from '../../src/restore/start.js';
+import { CancelledError, InstanceError } from '@pgfleet/core';
+import { resolveOwner } from '../../src/restore/owner.js';
+import { START_LOG, configuredPort, readPostmasterPid, startInstance, waitForPromotion } from '../../src/restore/start.js';
 import { makeDir } from '../helpers/fixtures.js';
+
+/** A directory with a fake `pg_ctl` running `script` (sh), executable by the owner. */
+async function fakePgCtl(script: string): Promise<string> {
+  const bin = await makeDir();
+  await writeFile(path.join(bin, 'pg_ctl'), `#!/bin/sh\n${script}\n`);
+  await chmod(path.join(bin, 'pg_ctl'), 0o755);
+  return bin;
+}
 
 describe('start helpers', () => {
   test('configuredPort: postgresql.auto.conf wins over postgresql.conf; 5432 by default', async () => {
@@ -21,5 +31,81 @@ describe('start helpers', () => {
     assert.deepEqual(await readPostmasterPid(dir), { pid: process.pid, port: 5999, socketDir: '/tmp/sock', alive: true });
     await writeFile(path.join(dir, 'postmaster.pid'), `999999999\n${dir}\n1700000000\n5999\n/tmp/sock\n`);
     assert.equal((await readPostmasterPid(dir))?.alive, false);
+  });
+});
+
+describe('start: every wait is bounded and cancellable', () => {
+  const owner = resolveOwner(null);
+
+  test('startInstance: pg_ctl giving up ("did not start in time") is an InstanceError naming the data directory, with the log', async () => {
+    const dataDir = await makeDir();
+    // pg_ctl's arguments: start -w -t T -D DIR -l LOGFILE ...: $8 is the log file.
+    const bin = await fakePgCtl([
+      'printf "LOG:  waiting for WAL to become available at 0/2000028\\n" >> "$8"',
+      'echo "waiting for server to start.... stopped waiting"',
+      'echo "pg_ctl: server did not start in time" >&2',
+      'exit 1',
+    ].join('\n'));
+    const logFile = path.join(dataDir, START_LOG);
+    await assert.rejects(startInstance({ dataDir, binDir: bin, owner, port: 5999, timeoutSeconds: 7 }), (err: unknown) => {
+      assert.ok(err instanceof InstanceError, String(err));
+      assert.equal(err.message, `the restored instance in "${dataDir}" did not accept connections within 7 seconds`);
+      assert.equal(err.hint, 'It may still be starting (a standby that lacks WAL waits for its primary or archive), and it was left as it is. ' +
+        `Its log "${logFile}" ends with:\nLOG:  waiting for WAL to become available at 0/2000028`);
+      return true;
+    });
+  });
+
+  test('startInstance: an abort kills pg_ctl at once (CancelledError)', async () => {
+    const dataDir = await makeDir();
+    const bin = await fakePgCtl('exec sleep 60');
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const t0 = Date.now();
+    await assert.rejects(startInstance({ dataDir, binDir: bin, owner, port: 5999, signal: controller.signal }),
+      (err: unknown) => err instanceof CancelledError && err.message === `the start of the restored instance in "${dataDir}" was cancelled`);
+    assert.ok(Date.now() - t0 < 3000, `${Date.now() - t0} ms`);
+  });
+
+  test('startInstance: a pg_ctl whose background job keeps its output open does not hold the result', async () => {
+    const dataDir = await makeDir();
+    // Exits at once, leaving a grandchild with its stdout: only the exit may count.
+    const bin = await fakePgCtl('sleep 60 &\nexit 0');
+    const t0 = Date.now();
+    const started = await startInstance({ dataDir, binDir: bin, owner, port: 5999 });
+    assert.equal(started.port, 5999);
+    assert.ok(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
+  });
+
+  const promotion = async (timeoutMs: number, signal?: AbortSignal): Promise<unknown> => {
+    const dataDir = await makeDir();
+    // recovery.signal stays: the server never leaves recovery. No server is asked.
+    await writeFile(path.join(dataDir, 'recovery.signal'), '');
+    const logFile = path.join(dataDir, START_LOG);
+    await mkdir(path.dirname(logFile));
+    await writeFile(logFile, 'LOG:  entering standby mode\nLOG:  redo starts at 0/2000028\n');
+    return waitForPromotion({
+      dataDir, owner, target: { socketDir: dataDir, port: 5999, user: 'postgres' },
+      deadline: Date.now() + timeoutMs, timeoutSeconds: timeoutMs / 1000, logFile, ...(signal ? { signal } : {}),
+    }).catch((err: unknown) => ({ err, dataDir, logFile }));
+  };
+
+  test('waitForPromotion: still in recovery at the deadline is an InstanceError naming the data directory, with the log', async () => {
+    const t0 = Date.now();
+    const { err, dataDir, logFile } = await promotion(400) as { err: unknown; dataDir: string; logFile: string };
+    assert.ok(Date.now() - t0 < 3000);
+    assert.ok(err instanceof InstanceError, String(err));
+    assert.equal(err.message, `the restored instance in "${dataDir}" did not leave recovery within 0.4 seconds`);
+    assert.equal(err.hint, `It was left running, still in recovery. Its log "${logFile}" ends with:\nLOG:  entering standby mode\nLOG:  redo starts at 0/2000028`);
+  });
+
+  test('waitForPromotion: an abort ends the wait at once (CancelledError)', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 150);
+    const t0 = Date.now();
+    const { err, dataDir } = await promotion(60_000, controller.signal) as { err: unknown; dataDir: string };
+    assert.ok(Date.now() - t0 < 2000, `${Date.now() - t0} ms`);
+    assert.ok(err instanceof CancelledError, String(err));
+    assert.equal(err.message, `the wait for the restored instance in "${dataDir}" to leave recovery was cancelled`);
   });
 });
