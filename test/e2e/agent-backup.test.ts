@@ -5,6 +5,7 @@
 //    directory are pg_basebackup's tar layout, verify against their manifest (WAL included),
 //    and restore by hand (system tar, tablespace moved) into a copy that starts, is promoted
 //    and holds the source's data; the result names the tablespace, LSNs, timeline, system id;
+//    `started` already carries the system id, server version, timeline and start LSN;
 //  - -X fetch with server-side zstd: the layout has no pg_wal.tar and still verifies;
 //  - Backup of a data directory (connection taken from its postmaster.pid), rate-limited and
 //    cancelled by the client after the first data chunk: the client gets CancelledError, the
@@ -19,6 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import { CancelledError, ConnectError, verifyBackup } from '@pgfleet/core';
 import { binDir, freePort, makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
 import { AgentClient } from '../../packages/agent/src/index.js';
+import type { BackupStarted__Output } from '../../packages/agent/src/gen/pgfleet/v1/BackupStarted.js';
 import { runAgent, spawnAgent } from './agent-support.js';
 import { describeRun, type RunningTool } from './support/index.js';
 
@@ -84,11 +86,13 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
     const expected = await source.snapshot();
     const dir = path.join(work, 'backup');
     const order: string[] = [];
+    let started: BackupStarted__Output | null = null;
     const result = await client.backup({
       conninfo: `host=${source.host} port=${source.port} user=postgres dbname=postgres`,
       label: 'agent e2e', checkpoint: 'fast', walMethod: 'stream', compression: 'client-gzip',
     }, dir, {
       onEvent: (e) => {
+        if (e.event === 'started') started = e.started ?? null;
         if (e.event === 'fileBegin') order.push(`begin ${e.fileBegin?.name}`);
         else if (e.event === 'fileEnd') order.push('end');
         else if (e.event !== 'data' && e.event !== 'progress') order.push(e.event ?? '');
@@ -107,6 +111,14 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
     assert.equal(result.systemIdentifier, ids.rows[0]!.id);
     assert.equal(result.timeline, ids.rows[0]!.tli);
     assert.ok(result.serverVersionNum >= 150000 && result.serverVersionNum < 160000, String(result.serverVersionNum));
+    const version = await source.query<{ num: string }>("SELECT current_setting('server_version_num') AS num");
+    assert.equal(result.serverVersionNum, Number(version.rows[0]!.num));
+    // `started` already says which server and where the backup starts: the same as `result`.
+    const s = started as BackupStarted__Output | null;
+    assert.deepEqual(
+      s && { systemIdentifier: s.systemIdentifier, serverVersionNum: s.serverVersionNum, timeline: s.timeline, startLsn: s.startLsn },
+      { systemIdentifier: ids.rows[0]!.id, serverVersionNum: result.serverVersionNum, timeline: result.timeline, startLsn: result.startLsn },
+    );
     assert.match(result.startLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.match(result.endLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.ok(Number(result.bytes) > 0);

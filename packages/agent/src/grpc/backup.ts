@@ -13,9 +13,11 @@
  * stops the WAL receiver and drops the temporary slot; nothing is left on the agent's disk.
  *
  * `started` is sent lazily, when the first file is created (the server has then answered with
- * its start point): start LSN and timeline come from the engine's verbose milestone; the
- * system identifier and server version are only known from runBaseBackup's result (empty/0 in
- * `started`, filled in `result`).
+ * its start point): start LSN and timeline come from the engine's verbose milestone. The
+ * system identifier and server version come from a short replication connection opened just
+ * before the backup (IDENTIFY_SYSTEM, and the server_version the server reports at startup):
+ * runBaseBackup's reporter does not hand them over before its result. That connection is
+ * closed (the server's WAL sender gone) before the backup's own connections are opened.
  */
 
 import { once } from 'node:events';
@@ -28,6 +30,7 @@ import {
   CancelledError,
   FileSink,
   InvalidOptionError,
+  ReplicationConnection,
   fileError,
   parseCompressionSpec,
   type ChunkKind,
@@ -109,6 +112,18 @@ export function backupRunOptions(req: BackupRequest__Output, connection: Connect
   };
 }
 
+/** The server's system identifier and version number, as `started` carries them. */
+export async function identifyServer(connection: Connection, signal?: AbortSignal): Promise<{ systemIdentifier: string; serverVersionNum: number }> {
+  const conn = await ReplicationConnection.connect({ ...connection, passwordPrompt: 'never', ...(signal ? { signal } : {}) });
+  try {
+    const system = await conn.identifySystem();
+    return { systemIdentifier: system.systemId, serverVersionNum: conn.serverVersionNum };
+  } finally {
+    // Waits for the server to close its end: its WAL sender slot is free for the backup.
+    await conn.close();
+  }
+}
+
 /** Writes events to the call in order, waiting for 'drain' when gRPC's buffer is full. */
 class EventWriter {
   constructor(private readonly call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>, private readonly signal: AbortSignal) {}
@@ -184,12 +199,13 @@ export async function serveBackupCall(
   let startLsn = '';
   let timeline = 0;
   let estimatedBytes = 0;
+  let server = { systemIdentifier: '', serverVersionNum: 0 };
 
   const sendStarted = async (): Promise<void> => {
     if (startedSent) return;
     startedSent = true;
     await writer.send({
-      started: { startLsn, timeline, systemIdentifier: '', serverVersionNum: 0, tablespaces: [], estimatedBytes: String(estimatedBytes) },
+      started: { startLsn, timeline, ...server, tablespaces: [], estimatedBytes: String(estimatedBytes) },
     });
   };
 
@@ -211,6 +227,8 @@ export async function serveBackupCall(
         return new LiveFile(writer, () => { liveOpen = false; });
       },
     });
+    // After the options were checked: an invalid request is refused before anything connects.
+    server = await identifyServer(connection, context.signal);
     const result = await runBaseBackup(options, {
       info: (message) => {
         const m = /^write-ahead log start point: (\S+) on timeline ([0-9]+)$/.exec(message);
