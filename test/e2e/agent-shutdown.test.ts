@@ -8,7 +8,9 @@
 //    period. Before the shutdown was bounded, the agent outlived the signal until pg_ctl's own
 //    timeout (300 s), and the client got no answer;
 //  - while the client stalls in the middle of its stream (the agent waits for the next
-//    message): the same, before any server exists.
+//    message): the same, before any server exists;
+//  - during a (rate-limited) Backup: the client gets the same kind of error, the source
+//    server's WAL sender and temporary slot go away, and the agent's spool stays empty.
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -58,7 +60,7 @@ interface ServedAgent {
   allowed: string;
 }
 
-describe('pgfleet-agent serve: SIGTERM during a restore', { timeout: 240_000 }, () => {
+describe('pgfleet-agent serve: SIGTERM during a call', { timeout: 240_000 }, () => {
   let source: TestCluster;
   let work: string;
   /** A tar backup without WAL (-X none): a standby made from it needs WAL from its primary. */
@@ -78,7 +80,7 @@ describe('pgfleet-agent serve: SIGTERM during a restore', { timeout: 240_000 }, 
     await source?.destroy();
   });
 
-  async function serve(name: string): Promise<ServedAgent> {
+  async function serve(name: string, env: Record<string, string> = {}): Promise<ServedAgent> {
     const allowed = path.join(work, name);
     await mkdir(allowed);
     await chownOne(allowed);
@@ -93,7 +95,7 @@ describe('pgfleet-agent serve: SIGTERM during a restore', { timeout: 240_000 }, 
       `shutdownGraceSeconds: ${GRACE_SECONDS}`,
       '',
     ].join('\n'));
-    const agent = spawnAgent(['serve', '--config', config], { timeoutMs: 200_000 });
+    const agent = spawnAgent(['serve', '--config', config], { timeoutMs: 200_000, env });
     agents.push(agent);
     let port = '';
     await waitFor('the agent to listen', () => {
@@ -194,6 +196,40 @@ describe('pgfleet-agent serve: SIGTERM during a restore', { timeout: 240_000 }, 
       assert.deepEqual(await entriesOf(allowed), [], 'nothing is left');
     } finally {
       raw.close();
+    }
+  });
+
+  test('during a Backup: the backup is aborted on the server, nothing is kept, the client is told why', async () => {
+    const spool = path.join(work, 'backup-tmp');
+    await mkdir(spool);
+    const { agent, address } = await serve('backup-agent', { TMPDIR: spool });
+    const client = await AgentClient.connect({ address, tls: null });
+    try {
+      let data = 0;
+      const backingUp = client.backup({
+        conninfo: `host=${source.host} port=${source.port} user=postgres`, label: 'shutdown e2e', checkpoint: 'fast', walMethod: 'stream', maxRateKb: 32,
+      }, path.join(work, 'backup-received'), { onEvent: (e) => { if (e.event === 'data') data += 1; } });
+      const outcome = backingUp.then(() => null, (err: unknown) => err);
+      await waitFor('the backup to send data', () => data > 0, 60_000, () => agent.stderrSoFar());
+
+      const stopped = await terminate(agent);
+      assert.equal(stopped.code, 0, stopped.text);
+      assert.ok(stopped.elapsedMs < 10_000, `exited after ${stopped.elapsedMs} ms\n${stopped.text}`);
+      assert.match(stopped.stderr, /cancelling 1 call\(s\) in flight: Backup from \S+ of host=/);
+      const err = await outcome;
+      assert.ok(err instanceof CancelledError, String(err));
+      assert.equal(err.message, 'the agent is shutting down: the backup was cancelled');
+      assert.equal(err.hint, 'The agent kept nothing of it; take the backup again once the agent is back.');
+      assert.deepEqual((await entriesOf(spool)).filter((n) => n.startsWith('pgfleet-agent-backup-')), [], 'the spool is removed');
+      let left = { senders: -1, slots: -1 };
+      await waitFor('the WAL sender and the temporary slot to go', async () => {
+        const r = await source.query<{ senders: number; slots: number }>(
+          'SELECT (SELECT count(*) FROM pg_stat_replication)::int AS senders, (SELECT count(*) FROM pg_replication_slots)::int AS slots');
+        left = r.rows[0] as { senders: number; slots: number };
+        return left.senders === 0 && left.slots === 0;
+      }, 20_000, () => JSON.stringify(left));
+    } finally {
+      client.close();
     }
   });
 });
