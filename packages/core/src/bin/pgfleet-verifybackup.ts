@@ -3,8 +3,8 @@
  * pgfleet-verifybackup: checks a backup against its backup_manifest, with pg_verifybackup's
  * options: -e, -F p|t (detected when absent), -i (repeatable), -m, -n, -P, -q, -s,
  * -w/--wal-path/--wal-directory, -V, -?. Instead of running pg_waldump it checks the WAL
- * itself (presence, size and page-header continuity; see wal/wal-check.ts), for plain and tar
- * backups alike. Every problem is printed to stderr as "pgfleet-verifybackup: error: ..."
+ * itself (presence, size and page-header continuity, see wal/wal-check.ts; then every record's
+ * header and CRC, see wal/record-reader.ts), for plain and tar backups alike; -n skips both. Every problem is printed to stderr as "pgfleet-verifybackup: error: ..."
  * (with a "HINT: ..." line when there is advice); "backup successfully verified" goes to
  * stdout unless -q. Exit status 0 when the backup verified, 1 on any problem.
  */

@@ -41,6 +41,7 @@
  */
 
 import { crc32c } from '@node-rs/crc32';
+import { WalFormatError } from '../errors.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import { walSegmentName } from './segment.js';
 
@@ -188,6 +189,11 @@ export class WalRecordReader {
   /** The first problem found; null while none. */
   get problem(): WalRecordProblem | null {
     return this.problemFound;
+  }
+
+  /** Throws the first problem as a WalFormatError (for callers that stop at the first problem). */
+  throwIfProblem(): void {
+    if (this.problemFound !== null) throw new WalFormatError(this.problemFound.message);
   }
 
   /** True once every record starting before the end LSN was read and found valid. */

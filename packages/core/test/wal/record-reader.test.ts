@@ -13,6 +13,7 @@ import {
 import { formatLsn } from '../../src/wal/lsn.js';
 import { walSegmentName } from '../../src/wal/segment.js';
 import { WalCheck, type WalCheckOptions } from '../../src/wal/wal-check.js';
+import { WalFormatError } from '../../src/errors.js';
 
 const SEG = 1024 * 1024;
 const PAGE = 8192;
@@ -444,6 +445,16 @@ test('a page claiming continuation data where a new record starts (after h ends 
   });
   assert.equal(decode(bad, { startLsn: F.start, endLsn: F.end }).problem,
     `WAL page at ${formatLsn(BigInt(page))} in "000000010000000000000001" starts with continuation data, but a new record must start at ${at('i')}`);
+});
+
+test('throwIfProblem: the first problem as a WalFormatError (code 83)', () => {
+  const reader = new WalRecordReader({ timeline: 1, startLsn: F.start, endLsn: F.end, segmentSize: SEG });
+  reader.beginSegment(1n);
+  reader.write(F.segments[0]![1]);
+  reader.throwIfProblem(); // nothing wrong so far
+  reader.end();
+  assert.throws(() => reader.throwIfProblem(), (err: unknown) => err instanceof WalFormatError && err.code === 83 &&
+    err.message === `WAL record at ${at('k')} in "000000010000000000000001" is incomplete: the available WAL ends at 0/200000`);
 });
 
 test('segments out of order, or the first one not the one holding START', () => {
