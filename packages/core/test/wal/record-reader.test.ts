@@ -583,3 +583,16 @@ test('WalCheck decodeRecords: segments given out of order are reported', () => {
   assert.deepEqual(runCheck(files).problems,
     ['WAL segment "000000010000000000000002" came before "000000010000000000000001": WAL records can only be checked in order']);
 });
+
+test('WalCheck decodeRecords: two ranges (a timeline switch at a record start), each read from its own files', () => {
+  // timeline 2 began at l: its segment 2 holds timeline 1's WAL up to there, then its own
+  const switchLsn = BigInt(F.lsn.l!);
+  const ranges = [{ timeline: 1, startLsn: F.start, endLsn: switchLsn }, { timeline: 2, startLsn: switchLsn, endLsn: F.end }];
+  const files: Array<[string, Buffer]> = [...names(F.segments), [walSegmentName(2, 2n, SEG), F.segments[1]![1]]];
+  const good = runCheck(files, { ranges });
+  assert.deepEqual(good.problems, []);
+  // timeline 1: a..k; timeline 2: from the start of segment 2's first page: k's end is skipped, then l, m
+  assert.equal(good.check.walRecordsRead, 11 + 2);
+  const bad: Array<[string, Buffer]> = [...names(F.segments), [walSegmentName(2, 2n, SEG), damaged(F.lsn.m! + 30, (seg, off) => { seg[off]! ^= 1; })[1]![1]]];
+  assert.deepEqual(runCheck(bad, { ranges }).problems, [`WAL record at ${at('m')} in "000000020000000000000002" has an incorrect CRC`]);
+});
