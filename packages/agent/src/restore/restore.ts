@@ -49,7 +49,7 @@ import { applyRecoveryMode, removePromoteBlock } from './recovery.js';
 import { REPORT_TIMEOUT_MS, reportInstanceAs, type InstanceReport } from './report.js';
 import type { ArchiveInfo, BackupSource } from './source.js';
 import { StagingDirectory, isMountPoint, removeLeftoverStaging } from './staging.js';
-import { readPostmasterPid, startInstance, stopInstance, waitForPromotion } from './start.js';
+import { processAlive, readPostmasterPid, startInstance, stopInstance, waitForPromotion } from './start.js';
 import { fixOwnership, fsyncAll } from './finish.js';
 import { parseTablespaceMap, formatTablespaceMap, planTablespaces, type PlannedTablespace } from './tablespaces.js';
 import { canonicalPath, checkAllowed, checkNoOverlap, checkReachable, checkTargetUsable, type NamedTarget } from './validate.js';
@@ -640,12 +640,19 @@ class RestoreRun {
       try {
         await stopInstance({ dataDir: this.dataDir, binDir: installation.binDir, owner: this.owner, mode: 'immediate', timeoutSeconds: 20 });
       } catch (err) {
+        // pg_ctl may fail only because the server went away meanwhile.
+        if (!processAlive(pm.pid)) return this.removeCommitted();
         throw new CancelledError(`the restore into "${this.dataDir}" was cancelled after its instance had started, and the instance could not be stopped; the restored files were kept`, {
           cause: err,
           hint: `Stop it with "pg_ctl stop -D ${this.dataDir}" and remove the restored directories by hand.`,
         });
       }
     }
+    await this.removeCommitted();
+  }
+
+  /** Moves the committed targets back into their staging directories and removes those. */
+  private async removeCommitted(): Promise<void> {
     for (const s of [...this.stagings].reverse()) {
       await s.uncommit().catch(() => undefined);
       await s.discard();

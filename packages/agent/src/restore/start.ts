@@ -21,6 +21,7 @@
  * answers, from report.ts.
  */
 
+import { readFileSync } from 'node:fs';
 import { access, chown, mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -230,14 +231,25 @@ export async function readPostmasterPid(dataDir: string): Promise<PostmasterInfo
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
   const socketDir = (lines[4] ?? '').trim();
-  let alive = false;
-  if (Number.isInteger(pid) && pid > 0) {
-    try {
-      process.kill(pid, 0);
-      alive = true;
-    } catch (err) {
-      alive = isErrno(err, 'EPERM');
-    }
+  return { pid, port, socketDir, alive: Number.isInteger(pid) && pid > 0 && processAlive(pid) };
+}
+
+/**
+ * The process exists and is not a zombie. A postmaster whose pg_ctl was killed is reparented
+ * to PID 1, and a PID 1 that does not reap (a container's) leaves it a zombie: gone in every
+ * way that matters, yet kill(pid, 0) still succeeds.
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return isErrno(err, 'EPERM');
   }
-  return { pid, port, socketDir, alive };
+  try {
+    // Field 3 of /proc/<pid>/stat, after the parenthesized command name.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): kill() said it exists
+  }
 }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { CancelledError, InstanceError } from '@pgfleet/core';
 import { resolveOwner } from '../../src/restore/owner.js';
-import { START_LOG, configuredPort, readPostmasterPid, startInstance, waitForPromotion } from '../../src/restore/start.js';
+import { START_LOG, configuredPort, processAlive, readPostmasterPid, startInstance, waitForPromotion } from '../../src/restore/start.js';
 import { makeDir } from '../helpers/fixtures.js';
 
 /** A directory with a fake `pg_ctl` running `script` (sh), executable by the owner. */
@@ -31,6 +32,24 @@ describe('start helpers', () => {
     assert.deepEqual(await readPostmasterPid(dir), { pid: process.pid, port: 5999, socketDir: '/tmp/sock', alive: true });
     await writeFile(path.join(dir, 'postmaster.pid'), `999999999\n${dir}\n1700000000\n5999\n/tmp/sock\n`);
     assert.equal((await readPostmasterPid(dir))?.alive, false);
+  });
+});
+
+describe('processAlive', () => {
+  test('a zombie is not alive, though kill(pid, 0) succeeds on it', async () => {
+    // The background job ends after its shell has become "sleep 5", which never reaps it.
+    const parent = spawn('/bin/sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (b: Buffer) => resolve(b.toString()))));
+      const deadline = Date.now() + 3000;
+      while (Date.now() < deadline && processAlive(pid)) await new Promise((r) => setTimeout(r, 20));
+      assert.doesNotThrow(() => process.kill(pid, 0), 'the zombie still has its pid');
+      assert.equal(processAlive(pid), false);
+      assert.equal(processAlive(process.pid), true);
+      assert.equal(processAlive(999_999_999), false);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });
 
