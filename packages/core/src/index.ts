@@ -84,6 +84,8 @@ export type { RequiredSegment, WalCheckOptions, WalFileSink, WalRangeSpec } from
 export { WalCheckStreamer } from './wal/wal-check-streamer.js';
 export type { WalCheckStreamerOptions } from './wal/wal-check-streamer.js';
 export { checkWalDirectory } from './wal/wal-check-directory.js';
+export { WAL_RECORD_HEADER_SIZE, WAL_RECORD_MAX_SIZE, WalRecordReader } from './wal/record-reader.js';
+export type { WalRecordInfo, WalRecordProblem, WalRecordProblemKind, WalRecordReaderOptions } from './wal/record-reader.js';
 
 // backup_manifest: checksums, parser, writer, verification
 export {
