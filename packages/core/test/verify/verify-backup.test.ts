@@ -370,7 +370,7 @@ async function rewriteTar(path: string, edits: {
     for await (const chunk of entry) parts.push(chunk as Buffer);
     const name = entry.header.name;
     if (edits.keep && !edits.keep(name)) continue;
-    let data = Buffer.concat(parts);
+    let data: Buffer = Buffer.concat(parts);
     if (edits.replace) data = edits.replace(name, data);
     pack.entry({ ...entry.header, size: data.length }, data);
   }
