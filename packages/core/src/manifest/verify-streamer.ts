@@ -8,11 +8,17 @@
  *
  * Entries never seen are reported by VerifyContext.reportMissing() once every archive of the
  * backup has been streamed. Chunks are passed on unchanged to `next` when there is one.
+ *
+ * When the manifest comes after the archives (a backup being received: the server sends
+ * backup_manifest last), nothing can be matched while the data streams. The receiver then
+ * computes each member's size and checksum itself as it passes (ObservedMember) and hands them
+ * to verifyObserved() once the manifest is in: the same checks, with the same messages, without
+ * reading the archive again.
  */
 
 import { InternalError } from '../errors.js';
 import type { ChunkKind, Streamer, TarMember } from '../archive/streamer.js';
-import { createChecksum, type Checksum } from './checksum.js';
+import { createChecksum, type Checksum, type ChecksumAlgorithm } from './checksum.js';
 import type { ManifestFile } from './manifest.js';
 import { PG_CONTROL_FILE_SIZE } from './control-file.js';
 import { canonicalRelativePath, CONTROL_FILE_PATH, type VerifyContext } from './verify-context.js';
@@ -24,6 +30,23 @@ export interface ManifestVerifyStreamerOptions {
   /** The tablespace OID for `<oid>.tar`; null for base.tar. */
   tablespaceOid: number | null;
   next?: Streamer | null;
+}
+
+/** What was seen of one archive member while it streamed, before the manifest was known. */
+export interface ObservedMember {
+  /** The member's header: only its name, size and type are needed. */
+  member: Pick<TarMember, 'name' | 'size' | 'type'>;
+  /** Contents bytes that streamed past. */
+  bytes: number;
+  /** The algorithm `digest` was computed with (the one the manifest was asked to use). */
+  algorithm: ChecksumAlgorithm;
+  /** Checksum of the contents; null when not computed (directories, links). */
+  digest: Buffer | null;
+  /**
+   * The first PG_CONTROL_FILE_SIZE bytes of base.tar's global/pg_control and PG_VERSION (the
+   * control-file checks and the WAL check need them); null for every other member.
+   */
+  head: Buffer | null;
 }
 
 export class ManifestVerifyStreamer implements Streamer {
@@ -85,7 +108,31 @@ export class ManifestVerifyStreamer implements Streamer {
     if (this.next !== null) await this.next.dispose();
   }
 
-  private beginMember(member: TarMember): void {
+  /**
+   * Checks one member of this archive from what was observed while it streamed, exactly as if
+   * it had streamed through content() now. Throws InternalError when the manifest wants a
+   * checksum of another algorithm than the one observed: the caller must check that first.
+   */
+  verifyObserved(observed: ObservedMember): void {
+    this.beginMember(observed.member);
+    const entry = this.entry;
+    if (this.checksum !== null && entry !== null) {
+      const digest = observed.digest;
+      if (digest === null || entry.checksumAlgorithm !== observed.algorithm) {
+        throw new InternalError(`file "${entry.path}" in archive "${this.archiveName}" has a ${entry.checksumAlgorithm} ` +
+          `checksum in the manifest, but ${digest === null ? 'no checksum' : observed.algorithm} was computed`);
+      }
+      this.checksum = { algorithm: observed.algorithm, update: () => {}, digest: () => digest };
+      this.checksumBytes = observed.bytes;
+    }
+    if (this.captured !== null) {
+      if (observed.head !== null) this.captured.push(observed.head);
+      this.capturedBytes = observed.bytes;
+    }
+    this.endMember();
+  }
+
+  private beginMember(member: Pick<TarMember, 'name' | 'size' | 'type'>): void {
     this.entry = null;
     this.checksum = null;
     this.checksumBytes = 0;

@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { ManifestVerifyStreamer } from '../../src/manifest/verify-streamer.js';
+import { ManifestVerifyStreamer, type ObservedMember } from '../../src/manifest/verify-streamer.js';
 import { canonicalRelativePath, StopVerification, VerifyContext, type VerifyProblem } from '../../src/manifest/verify-context.js';
 import { computeChecksum, type ChecksumAlgorithm } from '../../src/manifest/checksum.js';
+import { PG_CONTROL_FILE_SIZE } from '../../src/manifest/control-file.js';
+import { InternalError } from '../../src/errors.js';
 import { parseManifest } from '../../src/manifest/parser.js';
 import { ManifestWriter } from '../../src/manifest/writer.js';
 import type { MemberType, Streamer, TarMember } from '../../src/archive/streamer.js';
@@ -54,22 +56,60 @@ const tablespaceMembers = (files: Record<string, Buffer>): Array<[TarMember, Buf
   Object.entries(files).filter(([p]) => p.startsWith('pg_tblspc/16384/'))
     .map(([p, d]): [TarMember, Buffer] => [member(p.slice('pg_tblspc/16384/'.length), d.length), d]);
 
-async function verify(files: Record<string, Buffer>, options: { manifestFiles?: Record<string, Buffer>; ignore?: string[];
-  skipChecksums?: boolean; exitOnError?: boolean; algorithm?: ChecksumAlgorithm; version?: 1 | 2; sysid?: bigint } = {}): Promise<string[]> {
+type VerifyOptions = { manifestFiles?: Record<string, Buffer>; ignore?: string[];
+  skipChecksums?: boolean; exitOnError?: boolean; algorithm?: ChecksumAlgorithm; version?: 1 | 2; sysid?: bigint };
+
+/** What a receiver remembers of an archive as it streams, before the manifest is known. */
+function observe(members: Array<[TarMember, Buffer]>, options: { base: boolean; algorithm: ChecksumAlgorithm }): ObservedMember[] {
+  return members.map(([m, data]) => {
+    const regular = m.type === 'file';
+    const keepHead = options.base && (m.name === 'global/pg_control' || m.name === 'PG_VERSION');
+    return {
+      member: { name: m.name, size: m.size, type: m.type },
+      bytes: data.length,
+      algorithm: options.algorithm,
+      digest: regular ? computeChecksum(options.algorithm, data) : null,
+      head: keepHead ? data.subarray(0, PG_CONTROL_FILE_SIZE) : null,
+    };
+  });
+}
+
+/**
+ * Runs the verifier over the archives of `files`, either streaming them (`streamed`) or from
+ * what was observed of them beforehand (`observed`); the problems, fatal ones marked.
+ */
+async function verifyBy(mode: 'streamed' | 'observed', files: Record<string, Buffer>, options: VerifyOptions): Promise<{ problems: string[]; context: VerifyContext }> {
   const problems: VerifyProblem[] = [];
   const context = new VerifyContext({
     manifest: manifestFor(options.manifestFiles ?? FILES, options), ignore: options.ignore ?? [],
     skipChecksums: options.skipChecksums ?? false, exitOnError: options.exitOnError ?? false, onProblem: (p) => problems.push(p),
   });
+  const algorithm = options.algorithm ?? 'CRC32C';
   try {
-    await stream(new ManifestVerifyStreamer({ context, archiveName: '16384.tar', tablespaceOid: 16384 }), tablespaceMembers(files));
-    await stream(new ManifestVerifyStreamer({ context, archiveName: 'base.tar', tablespaceOid: null }), baseMembers(files));
+    const archives: Array<[string, number | null, Array<[TarMember, Buffer]>]> = [
+      ['16384.tar', 16384, tablespaceMembers(files)], ['base.tar', null, baseMembers(files)]];
+    for (const [archiveName, tablespaceOid, members] of archives) {
+      const verifier = new ManifestVerifyStreamer({ context, archiveName, tablespaceOid });
+      if (mode === 'streamed') await stream(verifier, members);
+      else for (const o of observe(members, { base: tablespaceOid === null, algorithm })) verifier.verifyObserved(o);
+    }
     context.reportMissing();
   } catch (err) {
     if (!(err instanceof StopVerification)) throw err;
   }
   assert.deepEqual(context.problems, problems);
-  return problems.map((p) => (p.fatal ? `FATAL ${p.message}` : p.message));
+  return { problems: problems.map((p) => (p.fatal ? `FATAL ${p.message}` : p.message)), context };
+}
+
+/** Both ways must give the same problems (and learn the same from pg_control and PG_VERSION). */
+async function verify(files: Record<string, Buffer>, options: VerifyOptions = {}): Promise<string[]> {
+  const streamed = await verifyBy('streamed', files, options);
+  const observed = await verifyBy('observed', files, options);
+  assert.deepEqual(observed.problems, streamed.problems);
+  assert.equal(observed.context.pgVersion, streamed.context.pgVersion);
+  assert.deepEqual(observed.context.controlFile, streamed.context.controlFile);
+  assert.equal(observed.context.matchedCount, streamed.context.matchedCount);
+  return streamed.problems;
 }
 
 test('accepts archives that match the manifest, with every checksum algorithm', async () => {
@@ -137,4 +177,39 @@ test('canonicalRelativePath folds the path as canonicalize_path does', () => {
   assert.equal(canonicalRelativePath('/abs/x'), 'abs/x');
   assert.equal(canonicalRelativePath('a/../b'), 'b');
   assert.equal(canonicalRelativePath('../a'), '../a');
+});
+
+test('verifyObserved learns pg_control and PG_VERSION from the kept heads', async () => {
+  const { context } = await verifyBy('observed', FILES, {});
+  assert.equal(context.pgVersion, '17');
+  assert.equal(context.controlFile?.systemIdentifier, SYSID);
+  assert.equal(context.matchedCount, 5);
+});
+
+test('verifyObserved refuses a checksum of another algorithm than the manifest\'s', () => {
+  const context = new VerifyContext({ manifest: manifestFor(FILES, { algorithm: 'SHA256' }) });
+  const verifier = new ManifestVerifyStreamer({ context, archiveName: 'base.tar', tablespaceOid: null });
+  const data = FILES['base/1/1259']!;
+  assert.throws(() => verifier.verifyObserved({
+    member: { name: 'base/1/1259', size: data.length, type: 'file' }, bytes: data.length, algorithm: 'CRC32C',
+    digest: computeChecksum('CRC32C', data), head: null,
+  }), (err: unknown) => err instanceof InternalError &&
+    err.message === 'file "base/1/1259" in archive "base.tar" has a SHA256 checksum in the manifest, but CRC32C was computed');
+  // Without checksums to compare there is nothing to refuse.
+  const skipping = new VerifyContext({ manifest: manifestFor(FILES, { algorithm: 'SHA256' }), skipChecksums: true });
+  new ManifestVerifyStreamer({ context: skipping, archiveName: 'base.tar', tablespaceOid: null }).verifyObserved({
+    member: { name: 'base/1/1259', size: data.length, type: 'file' }, bytes: data.length, algorithm: 'CRC32C', digest: null, head: null,
+  });
+  assert.deepEqual(skipping.problems, []);
+});
+
+test('verifyObserved: fewer bytes observed than the header said is reported as pg_verifybackup does', () => {
+  const context = new VerifyContext({ manifest: manifestFor(FILES) });
+  const data = FILES['base/1/1259']!;
+  new ManifestVerifyStreamer({ context, archiveName: 'base.tar', tablespaceOid: null }).verifyObserved({
+    member: { name: 'base/1/1259', size: data.length, type: 'file' }, bytes: 100, algorithm: 'CRC32C',
+    digest: computeChecksum('CRC32C', data.subarray(0, 100)), head: null,
+  });
+  assert.deepEqual(context.problems.map((p) => p.message),
+    ['file "base/1/1259" in archive "base.tar" should contain 20000 bytes, but 100 bytes were read']);
 });
