@@ -16,20 +16,16 @@
 // 18 on): pg_waldump's message names the same LSN.
 
 import assert from 'node:assert/strict';
-import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeTempDir, startCluster, versionsUnderTest, type TestCluster } from '../harness/index.js';
 import {
-  assertSucceeded, baseBackupBinary, describeRun, flipByte, runBaseBackup, runVerifyBackup, tarMemberLocations,
-  verifyBackupBinary,
+  RECORD_HEADER, SEGMENT_SIZE, assertSucceeded, baseBackupBinary, describeRun, flipByte, formatLsn, pickMiddleRecord, readAt,
+  runBaseBackup, runVerifyBackup, segmentName, tarMemberLocations, verifyBackupBinary, walRange, walkRecords,
 } from './support/index.js';
 
 const verifier = verifyBackupBinary();
 const maker = baseBackupBinary();
-const SEGMENT_SIZE = 16 * 1024 * 1024;
-const PAGE = 8192;
-const RECORD_HEADER = 24;
 
 const versions = ([13, 15, 18] as const).filter((v) => versionsUnderTest().includes(v) && v <= maker.maxServerVersion &&
   (verifier.isPgfleet || verifier.referenceMajor === v));
@@ -38,82 +34,6 @@ const clusters: TestCluster[] = [];
 after(async () => {
   for (const c of clusters) await c.destroy();
 });
-
-function parseLsn(text: string): bigint {
-  const [hi, lo] = text.split('/');
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
-}
-
-function formatLsn(lsn: bigint): string {
-  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xFFFFFFFFn).toString(16).toUpperCase()}`;
-}
-
-function segmentName(timeline: number, lsn: bigint): string {
-  const segno = lsn / BigInt(SEGMENT_SIZE);
-  const perId = 0x1_0000_0000n / BigInt(SEGMENT_SIZE);
-  const hex = (n: bigint | number): string => n.toString(16).toUpperCase().padStart(8, '0');
-  return hex(timeline) + hex(segno / perId) + hex(segno % perId);
-}
-
-interface WalRange { timeline: number; start: bigint; end: bigint }
-
-async function walRange(dir: string): Promise<WalRange> {
-  const manifest = JSON.parse(await readFile(path.join(dir, 'backup_manifest'), 'utf8')) as {
-    'WAL-Ranges': Array<{ Timeline: number; 'Start-LSN': string; 'End-LSN': string }>;
-  };
-  assert.equal(manifest['WAL-Ranges'].length, 1);
-  const r = manifest['WAL-Ranges'][0]!;
-  return { timeline: r.Timeline, start: parseLsn(r['Start-LSN']), end: parseLsn(r['End-LSN']) };
-}
-
-/** Reads `length` bytes of WAL at `lsn` (one segment) through `read(segment, offset, length)`. */
-type WalBytes = (segment: string, offset: number, length: number) => Promise<Buffer>;
-
-/**
- * The records from START to END, by xl_tot_len alone: start, length, and whether the record
- * lies on a single page. START is a record start (the checkpoint's redo pointer).
- */
-async function walkRecords(range: WalRange, read: WalBytes): Promise<Array<{ lsn: bigint; length: number; onePage: boolean }>> {
-  const records: Array<{ lsn: bigint; length: number; onePage: boolean }> = [];
-  let pos = range.start;
-  while (pos < range.end) {
-    if (pos % BigInt(PAGE) === 0n) pos += pos % BigInt(SEGMENT_SIZE) === 0n ? 40n : 24n;
-    const offset = Number(pos % BigInt(SEGMENT_SIZE));
-    const length = (await read(segmentName(range.timeline, pos), offset, 4)).readUInt32LE(0);
-    assert.ok(length >= RECORD_HEADER, `record length ${length} at ${formatLsn(pos)}`);
-    records.push({ lsn: pos, length, onePage: (offset % PAGE) + length <= PAGE });
-    let left = length;
-    let p = pos;
-    for (;;) {
-      const n = Math.min(left, PAGE - Number(p % BigInt(PAGE)));
-      p += BigInt(n);
-      left -= n;
-      if (left === 0) break;
-      p += p % BigInt(SEGMENT_SIZE) === 0n ? 40n : 24n;
-    }
-    pos = (p + 7n) & ~7n;
-  }
-  return records;
-}
-
-/** The record to damage: one with data, on one page, as near the middle of the range as possible. */
-function pickMiddleRecord(records: Array<{ lsn: bigint; length: number; onePage: boolean }>): { lsn: bigint; length: number } {
-  const inner = records.slice(1, -1).filter((r) => r.onePage && r.length >= RECORD_HEADER + 8);
-  assert.ok(inner.length > 0, `a record with data between the first and the last of ${records.length}`);
-  return inner[Math.floor(inner.length / 2)]!;
-}
-
-async function readAt(file: string, offset: number, length: number): Promise<Buffer> {
-  const handle = await open(file, 'r');
-  try {
-    const buffer = Buffer.alloc(length);
-    const { bytesRead } = await handle.read(buffer, 0, length, offset);
-    assert.equal(bytesRead, length);
-    return buffer;
-  } finally {
-    await handle.close();
-  }
-}
 
 async function expectVerified(args: string[]): Promise<void> {
   const result = await runVerifyBackup(args);

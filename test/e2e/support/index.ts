@@ -40,3 +40,7 @@ export {
   type RestoredCopyExpectation,
 } from './restore-checks.js';
 export { parseConninfo, primaryConninfoOf } from './conninfo.js';
+export {
+  RECORD_HEADER, SEGMENT_SIZE, formatLsn, parseLsn, pickMiddleRecord, readAt, segmentName, walRange, walkRecords,
+  type WalBytes, type WalRange,
+} from './wal-records.js';
