@@ -2,7 +2,8 @@
 //  - a non-empty data directory or tablespace target is refused, with a HINT, and left as it
 //    was; so is a tablespace's ORIGINAL location when no -T moves it (the source's, here);
 //  - a corrupted archive is detected (checksum against backup_manifest) before anything is
-//    started, and nothing is left behind;
+//    started, and nothing is left behind; so is a damaged WAL record for --mode promote
+//    (standby and none only warn: the copy may get the WAL from a primary or an archive);
 //  - archive members that escape their root ("../x", absolute names, writes through a symbolic
 //    link the archive made) are rejected with nothing written outside the target;
 //  - a restore killed with SIGKILL leaves the target absent, its staging directory is clearly
@@ -19,7 +20,10 @@ import { after, before, describe, test } from 'node:test';
 import tarStream from 'tar-stream';
 import { makeTempDir, startCluster, type TestCluster } from '../harness/index.js';
 import { agentRestore, connectStarted, entriesOf, hashTree, spawnAgent, stopStartedInstance } from './agent-support.js';
-import { assertSucceeded, describeRun, flipByte, runBaseBackup, tarMemberLocations } from './support/index.js';
+import {
+  RECORD_HEADER, SEGMENT_SIZE, assertSucceeded, describeRun, flipByte, formatLsn, pickMiddleRecord, readAt, runBaseBackup,
+  segmentName, tarMemberLocations, walRange, walkRecords,
+} from './support/index.js';
 
 const PROMOTE_LINE = (dir: string): string =>
   `pgfleet-agent: restoring into "${dir}" as a new primary (--mode promote): once consistent it leaves recovery and accepts writes on a new timeline\n`;
@@ -141,6 +145,38 @@ describe('pgfleet-agent restore: refusals and failures leave nothing behind', ()
       `pgfleet-agent: error: checksum mismatch for file "${victim.name}" in archive "base.tar"\n` +
       'HINT: The backup is damaged or incomplete; nothing was restored.\n');
     assert.deepEqual(await entriesOf(dir), ['backup'], 'no data directory, tablespace directory or staging left');
+  });
+
+  test('a WAL record damaged in pg_wal.tar: promote is refused before anything starts, nothing is left; --mode none only warns', async () => {
+    const dir = path.join(work, 'wal-record');
+    const copy = path.join(dir, 'backup');
+    await mkdir(copy, { recursive: true });
+    for (const name of await readdir(backup)) await copyFile(path.join(backup, name), path.join(copy, name));
+    const archive = path.join(copy, 'pg_wal.tar');
+    const members = await tarMemberLocations(archive);
+    const dataOffset = (segment: string): number => {
+      const member = members.find((m) => m.name === segment);
+      assert.ok(member, `${segment} in pg_wal.tar`);
+      return member.dataOffset;
+    };
+    const range = await walRange(copy);
+    const records = await walkRecords(range, (segment, offset, length) => readAt(archive, dataOffset(segment) + offset, length));
+    const victim = pickMiddleRecord(records);
+    const segment = segmentName(range.timeline, victim.lsn);
+    const offset = Number(victim.lsn % BigInt(SEGMENT_SIZE)) + RECORD_HEADER + Math.floor((victim.length - RECORD_HEADER) / 2);
+    // Only the record's CRC covers this byte: pg_wal files are not in backup_manifest.
+    await flipByte(archive, dataOffset(segment) + offset);
+    const problem = `WAL record at ${formatLsn(victim.lsn)} in "${segment}" has an incorrect CRC`;
+
+    const dataDir = path.join(dir, 'data');
+    const outcome = await agentRestore({ from: copy, dataDir, version: 15, mode: 'promote', mappings: mappingsInto(dir), start: true });
+    assert.equal(outcome.result.code, 81, describeRun('restore', outcome.result));
+    assert.match(outcome.result.stderr, new RegExp(`error: the backup's WAL is not usable: [^\\n]*${problem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`));
+    assert.deepEqual(await entriesOf(dir), ['backup'], 'no data directory, tablespace directory or staging left');
+
+    const filesOnly = await agentRestore({ from: copy, dataDir: path.join(dir, 'files'), version: 15, mode: 'none', mappings: mappingsInto(dir) });
+    assert.equal(filesOnly.result.code, 0, describeRun('restore', filesOnly.result));
+    assert.match(filesOnly.result.stderr, new RegExp(`warning: the backup's WAL is incomplete \\([^\\n]*${problem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   });
 
   test('members escaping the target ("../x", absolute, through an archived symlink) are rejected; nothing is written outside', async () => {

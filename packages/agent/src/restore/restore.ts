@@ -428,6 +428,9 @@ class RestoreRun {
       systemIdentifier: control?.systemIdentifier ?? null,
       location: 'pg_wal',
       onProblem: (message) => problems.push(message),
+      // Every record's CRC, as pg_waldump checks it: a damaged record would otherwise surface
+      // only when the started server stops recovery short of consistency.
+      decodeRecords: true,
     });
     // A base archive without pg_wal (it is always in PostgreSQL's) must still read as "missing".
     await mkdir(walDir, { recursive: true, mode: 0o700 }).catch(() => undefined);
