@@ -14,7 +14,7 @@ function m(name: string, type: TarMember['type'], extra: Partial<TarMember> = {}
 }
 
 /** A tar with arbitrary (even hostile) names, written header by header. */
-function tarOf(entries: Array<{ member: TarMember; data?: string }>): Buffer {
+function tarOf(entries: Array<{ member: TarMember; data?: string | Buffer }>): Buffer {
   const parts: Buffer[] = [];
   for (const { member, data } of entries) {
     const body = Buffer.from(data ?? '');
@@ -61,8 +61,8 @@ describe('DirectoryExtractor', () => {
     assert.ok(files.includes(join(dir, 'ours', 'global', 'pg_control')));
   });
 
-  for (const blockingWrites of [false, true]) it(`many files across the write buffers, large ones, modes the umask would strip: same as tar -x${blockingWrites ? ' (blocking writes)' : ''}`, async () => {
-    const tree = join(dir, `many-${blockingWrites}`);
+  for (const blocking of [false, true]) it(`many files across the write buffers, large ones, modes the umask would strip: same as tar -x${blocking ? ' (blocking)' : ''}`, async () => {
+    const tree = join(dir, `many-${blocking}`);
     mkdirSync(join(tree, 'base/5'), { recursive: true });
     // 2.5 MB spans three write buffers; the small files share them.
     writeFileSync(join(tree, 'base/5/big'), patternBytes(2_500_000, 9));
@@ -74,11 +74,11 @@ describe('DirectoryExtractor', () => {
     const when = new Date('2024-05-06T07:08:09Z');
     for (const f of readdirSync(join(tree, 'base/5'))) utimesSync(join(tree, 'base/5', f), when, when);
     const tar = run('tar', ['-C', tree, '-cf', '-', '.']);
-    const byTar = join(dir, `many-by-tar-${blockingWrites}`);
+    const byTar = join(dir, `many-by-tar-${blocking}`);
     mkdirSync(byTar);
     run('tar', ['-C', byTar, '-xpf', '-'], { input: tar });
-    const root = join(dir, `many-ours-${blockingWrites}`);
-    const extractor = new DirectoryExtractor({ root, sync: true, blockingWrites });
+    const root = join(dir, `many-ours-${blocking}`);
+    const extractor = new DirectoryExtractor({ root, sync: true, blocking });
     const parser = new TarParser(extractor);
     try {
       await feed(parser, tar, 7777);
@@ -130,32 +130,32 @@ describe('DirectoryExtractor', () => {
     await assert.rejects(extractor.syncCreated(), { message: `could not fsync "${join(root, 'd/f')}": no such file or directory` });
   });
 
-  it('gives everything the requested owner', async () => {
+  for (const blocking of [false, true]) it(`gives everything the requested owner${blocking ? ' (blocking)' : ''}`, async () => {
     const tar = tarOf([{ member: m('d', 'directory') }, { member: m('d/f', 'file'), data: 'x' }, { member: m('l', 'symlink', { linkname: 'd/f' }) }]);
-    const root = join(dir, 'owned');
-    await extract(tar, root, { owner: { uid: 4321, gid: 4322 } });
+    const root = join(dir, `owned-${blocking}`);
+    await extract(tar, root, { owner: { uid: 4321, gid: 4322 }, blocking });
     for (const p of ['d', 'd/f']) assert.deepEqual([statSync(join(root, p)).uid, statSync(join(root, p)).gid], [4321, 4322], p);
     assert.equal(lstatSync(join(root, 'l')).uid, 4321);
     assert.equal(statSync(join(root, 'd')).mode & 0o7777, 0o750);
     assert.equal(statSync(join(root, 'd/f')).mode & 0o7777, 0o640);
   });
 
-  it('gives the owner to the root and to parents the archive did not list', async () => {
+  for (const blocking of [false, true]) it(`gives the owner to the root and to parents the archive did not list${blocking ? ' (blocking)' : ''}`, async () => {
     // Made by mkdir -p: "owned-implicit", "owned-implicit/root", "x" and "x/y" (only "x/y/f" is listed).
-    const root = join(dir, 'owned-implicit', 'root');
+    const root = join(dir, `owned-implicit-${blocking}`, 'root');
     const owner = { uid: 4321, gid: 4322 };
-    const extractor = new DirectoryExtractor({ root, owner });
+    const extractor = new DirectoryExtractor({ root, owner, blocking });
     await feed(new TarParser(extractor), tarOf([{ member: m('x/y/f', 'file'), data: 'x' }]), 512);
-    for (const p of [join(dir, 'owned-implicit'), root, join(root, 'x'), join(root, 'x/y'), join(root, 'x/y/f')]) {
+    for (const p of [join(dir, `owned-implicit-${blocking}`), root, join(root, 'x'), join(root, 'x/y'), join(root, 'x/y/f')]) {
       assert.deepEqual([statSync(p).uid, statSync(p).gid], [4321, 4322], p);
     }
     assert.notEqual(statSync(dir).uid, 4321, 'an existing parent keeps its owner');
     await extractor.syncCreated();
   });
 
-  it('maps symlink targets and follows a symlink that was there before (pg_wal -> --waldir)', async () => {
-    const root = join(dir, 'pgdata');
-    const waldir = join(dir, 'waldir');
+  for (const blocking of [false, true]) it(`maps symlink targets and follows a symlink that was there before (pg_wal -> --waldir)${blocking ? ' (blocking)' : ''}`, async () => {
+    const root = join(dir, `pgdata-${blocking}`);
+    const waldir = join(dir, `waldir-${blocking}`);
     mkdirSync(root);
     mkdirSync(waldir);
     symlinkSync(waldir, join(root, 'pg_wal'));
@@ -165,13 +165,13 @@ describe('DirectoryExtractor', () => {
       { member: m('pg_wal/000000010000000000000001', 'file'), data: 'wal' },
       { member: m('pg_tblspc/16384', 'symlink', { linkname: '/old/location' }) },
     ]);
-    await extract(tar, root, { mapLinkTarget: (t) => (t === '/old/location' ? '/new/location' : t) });
+    await extract(tar, root, { blocking, mapLinkTarget: (t) => (t === '/old/location' ? '/new/location' : t) });
     assert.equal(readFileSync(join(waldir, '000000010000000000000001'), 'utf8'), 'wal');
     assert.ok(existsSync(join(waldir, 'archive_status')));
     assert.equal(readlinkSync(join(root, 'pg_tblspc/16384')), '/new/location');
   });
 
-  const hostile: Array<[string, Array<{ member: TarMember; data?: string }>, string]> = [
+  const hostile: Array<[string, Array<{ member: TarMember; data?: string | Buffer }>, string]> = [
     ['../x', [{ member: m('../x', 'file'), data: 'evil' }], 'archive member "../x" has a ".." component in its name'],
     ['/etc/x', [{ member: m('/etc/x', 'file'), data: 'evil' }], 'archive member "/etc/x" has an absolute name'],
     ['a/../../x', [{ member: m('a', 'directory') }, { member: m('a/../../x', 'file'), data: 'evil' }], 'archive member "a/../../x" has a ".." component in its name'],
@@ -195,13 +195,13 @@ describe('DirectoryExtractor', () => {
     ], 'archive member "h" would be written through symbolic link "s"'],
   ];
 
-  for (const [what, entries, message] of hostile) {
-    it(`rejects ${what} and writes nothing outside the root`, async () => {
-      const base = join(dir, `hostile-${what.replace(/\W+/g, '_')}`);
+  for (const [what, entries, message] of hostile) for (const blocking of [false, true]) {
+    it(`rejects ${what} and writes nothing outside the root${blocking ? ' (blocking)' : ''}`, async () => {
+      const base = join(dir, `hostile-${what.replace(/\W+/g, '_')}-${blocking}`);
       const outside = join(base, 'outside');
       mkdirSync(outside, { recursive: true });
       writeFileSync(join(outside, 'victim'), 'safe');
-      await assert.rejects(extract(tarOf(entries), join(base, 'root')), (err: unknown) => {
+      await assert.rejects(extract(tarOf(entries), join(base, 'root'), { blocking }), (err: unknown) => {
         assert.ok(err instanceof UnsafePathError, String(err));
         assert.equal(err.message, message);
         return true;
@@ -212,13 +212,94 @@ describe('DirectoryExtractor', () => {
     });
   }
 
-  it('refuses to overwrite an existing file', async () => {
-    const root = join(dir, 'existing');
+  for (const blocking of [false, true]) it(`refuses to overwrite an existing file${blocking ? ' (blocking)' : ''}`, async () => {
+    const root = join(dir, `existing-${blocking}`);
     mkdirSync(root);
     writeFileSync(join(root, 'PG_VERSION'), 'old');
-    await assert.rejects(extract(tarOf([{ member: m('PG_VERSION', 'file'), data: '15\n' }]), root), {
+    await assert.rejects(extract(tarOf([{ member: m('PG_VERSION', 'file'), data: '15\n' }]), root, { blocking }), {
       message: `could not create file "${join(root, 'PG_VERSION')}": file exists`,
     });
     assert.equal(readFileSync(join(root, 'PG_VERSION'), 'utf8'), 'old');
+  });
+  it('blocking: a failing file operation fails the call that caused it and leaves no descriptor open', async () => {
+    const root = join(dir, 'blocking-failure');
+    mkdirSync(root);
+    writeFileSync(join(root, 'taken'), 'old');
+    const extractor = new DirectoryExtractor({ root, blocking: true });
+    const before = readdirSync('/proc/self/fd').length;
+    await extractor.content(m('a', 'file', { size: 3 }), Buffer.alloc(0), 'header');
+    await extractor.content(m('a', 'file', { size: 3 }), Buffer.from('abc'), 'contents');
+    // Written and closed when the call returns, not at finalize().
+    assert.equal(readdirSync('/proc/self/fd').length, before + 1);
+    await extractor.content(m('a', 'file', { size: 3 }), Buffer.alloc(0), 'trailer');
+    assert.equal(readFileSync(join(root, 'a'), 'utf8'), 'abc');
+    assert.equal(readdirSync('/proc/self/fd').length, before);
+    await assert.rejects(extractor.content(m('taken', 'file', { size: 1 }), Buffer.alloc(0), 'header'), {
+      message: `could not create file "${join(root, 'taken')}": file exists`,
+    });
+    await extractor.dispose();
+    assert.equal(readFileSync(join(root, 'taken'), 'utf8'), 'old');
+    assert.equal(readdirSync('/proc/self/fd').length, before);
+  });
+
+  it('blocking: dispose() in the middle of a file closes it', async () => {
+    const root = join(dir, 'blocking-dispose');
+    const extractor = new DirectoryExtractor({ root, blocking: true });
+    const before = readdirSync('/proc/self/fd').length;
+    await extractor.content(m('f', 'file', { size: 100_000 }), Buffer.alloc(0), 'header');
+    await extractor.content(m('f', 'file', { size: 100_000 }), patternBytes(40_000, 1), 'contents');
+    assert.equal(readdirSync('/proc/self/fd').length, before + 1);
+    await extractor.dispose();
+    assert.equal(readdirSync('/proc/self/fd').length, before);
+  });
+
+  it('blocking: writes 16 KiB pieces at 16 KiB offsets straight from the chunks, whatever their size; a chunk can be reused at once', async () => {
+    const size = 5 * 16384 + 1234;
+    const content = patternBytes(size, 5);
+    const tar = tarOf([{ member: m('f', 'file'), data: content }, { member: m('g', 'file'), data: 'tail' }]);
+    // Every chunk is overwritten right after content() returns: nothing may keep a reference.
+    for (const step of [1, 100, 16383, 16384, 16385, 40_000, tar.length]) {
+      const root = join(dir, `pieces-${step}`);
+      const parser = new TarParser(new DirectoryExtractor({ root, blocking: true }));
+      const chunk = Buffer.alloc(step);
+      for (let off = 0; off < tar.length; off += step) {
+        const n = tar.copy(chunk, 0, off, off + step);
+        await parser.content(null, chunk.subarray(0, n), 'unknown');
+        chunk.fill(0xee);
+      }
+      await parser.finalize();
+      await parser.dispose();
+      assert.deepEqual(readFileSync(join(root, 'f')), content, `step ${step}`);
+      assert.equal(readFileSync(join(root, 'g'), 'utf8'), 'tail', `step ${step}`);
+    }
+    // The write sizes and offsets themselves, as the kernel saw them.
+    const root = join(dir, 'pieces-strace');
+    const script = `
+      import { DirectoryExtractor } from ${JSON.stringify(new URL('../../src/archive/directory-extractor.ts', import.meta.url).href)};
+      import { TarParser } from ${JSON.stringify(new URL('../../src/archive/tar-parser.ts', import.meta.url).href)};
+      import { readFileSync } from 'node:fs';
+      const tar = readFileSync(0);
+      const parser = new TarParser(new DirectoryExtractor({ root: ${JSON.stringify(root)}, blocking: true }));
+      for (let off = 0; off < tar.length; off += 10_000) await parser.content(null, tar.subarray(off, off + 10_000), 'unknown');
+      await parser.finalize();
+    `;
+    const traceFile = join(dir, 'pieces.strace');
+    run('strace', ['-f', '-qq', '-e', 'trace=openat,write', '-e', 'signal=none', '-o', traceFile,
+      process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { input: tar });
+    const trace = readFileSync(traceFile, 'utf8');
+    assert.deepEqual(readFileSync(join(root, 'f')), content);
+    // Writes per file, in order (descriptors are reused: the latest open of a number wins).
+    const writes = new Map<string, number[]>();
+    const files = new Map<string, string>();
+    for (const line of trace.split('\n')) {
+      const open = /openat\(AT_FDCWD, "([^"]*)", [^)]*\)\s+=\s+(\d+)/.exec(line);
+      if (open) files.set(open[2]!, open[1]!);
+      const write = /write\((\d+), .*, \d+\)\s+=\s+(\d+)/.exec(line);
+      const name = write ? files.get(write[1]!) : undefined;
+      if (write && name !== undefined) writes.set(name, [...(writes.get(name) ?? []), Number(write[2])]);
+    }
+    const writesTo = (name: string): number[] | undefined => writes.get(join(root, name));
+    assert.deepEqual(writesTo('f'), [16384, 16384, 16384, 16384, 16384, 1234]);
+    assert.deepEqual(writesTo('g'), [4]);
   });
 });
