@@ -7,10 +7,13 @@
  * (base.tar, <oid>.tar, pg_wal.tar, each optionally .gz/.lz4/.zst, and backup_manifest), each
  * at most once. Any violation is a ProtocolError naming the agent; files already written stay
  * for the caller to remove with the staging directory.
+ * With `observe`, each file's bytes are also handed to the caller's streamer as they are
+ * written (the backup is verified as it arrives); it is finalized at file_end, disposed when
+ * the stream fails.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ProtocolError, fileError } from '@pgfleet/core';
+import { ProtocolError, fileError, type Streamer } from '@pgfleet/core';
 import type { BackupEvent__Output } from '../gen/agent/pgfleet/v1/BackupEvent.js';
 import type { BackupResult__Output } from '../gen/agent/pgfleet/v1/BackupResult.js';
 import type { BackupStarted__Output } from '../gen/agent/pgfleet/v1/BackupStarted.js';
@@ -38,6 +41,8 @@ export interface ReceiveAgentBackupOptions {
   onStarted?: (started: BackupStarted__Output) => void;
   /** Server-side bytes (from progress events) and received bytes, whenever either changes. */
   onProgress?: (progress: { doneBytes: number; totalBytes: number; receivedBytes: number }) => void;
+  /** A streamer that also receives each file's bytes ('unknown' chunks), e.g. a verifier. */
+  observe?: (name: string) => Streamer;
 }
 
 interface OpenFile {
@@ -45,6 +50,7 @@ interface OpenFile {
   handle: FileHandle;
   path: string;
   expected: number;
+  observer: Streamer | null;
 }
 
 export async function receiveAgentBackup(
@@ -103,18 +109,20 @@ export async function receiveAgentBackup(
             tablespaceLocation: begin.tablespaceLocation !== '' ? begin.tablespaceLocation : null,
           };
           files.push(file);
-          current = { file, handle, path, expected: Number(begin.size) };
+          current = { file, handle, path, expected: Number(begin.size), observer: options.observe?.(name) ?? null };
           break;
         }
         case 'data': {
           if (current === null) fail('"data" outside a file');
           const open: OpenFile = current;
           const chunk = event.data ?? Buffer.alloc(0);
-          try {
-            await open.handle.write(chunk);
-          } catch (err) {
+          // Written and observed at the same time: the disk and the decompression overlap.
+          const write = open.handle.write(chunk).then(() => {}, (err: unknown) => {
             throw fileError('could not write to file', open.path, err);
-          }
+          });
+          // Both settle before going on (the handle may be closed right after a failure).
+          const settled = await Promise.allSettled([write, open.observer?.content(null, chunk, 'unknown')]);
+          for (const s of settled) if (s.status === 'rejected') throw s.reason;
           open.file.size += chunk.length;
           receivedBytes += chunk.length;
           progress();
@@ -134,6 +142,7 @@ export async function receiveAgentBackup(
           if (done.expected > 0 && done.expected !== done.file.size) {
             fail(`file "${done.file.name}" announced ${done.expected} bytes, ${done.file.size} sent`);
           }
+          await done.observer?.finalize();
           break;
         }
         case 'result': {
@@ -148,7 +157,10 @@ export async function receiveAgentBackup(
     }
   } finally {
     const left = current as OpenFile | null;
-    if (left !== null) await left.handle.close().catch(() => {});
+    if (left !== null) {
+      await left.handle.close().catch(() => {});
+      await left.observer?.dispose().catch(() => {});
+    }
   }
 
   if (result === null) {

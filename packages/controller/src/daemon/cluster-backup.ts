@@ -1,14 +1,17 @@
 /**
  * One cluster's backup into the repository, all or nothing:
  *   reserve an id and a staging directory -> take the backup into it (through the cluster's
- *   agent, or directly over the replication protocol) -> verify it against its backup_manifest
- *   (files and WAL) -> commit (backup.json written last, directory renamed into place).
+ *   agent, or directly over the replication protocol), each archive's members checksummed as
+ *   they arrive -> once backup_manifest is in, compare with it and check the WAL (the data is
+ *   not read again: arrival-verifier.ts) -> commit (backup.json written last, directory
+ *   renamed into place).
  * On any failure the staging directory is removed before the error is rethrown, so nothing of
  * the attempt is ever listed or left behind; a crash of the daemon itself leaves a ".tmp-*"
  * directory that the next start removes.
  * Progress goes to `emit` (throttled): bytes, total estimate, rate and ETA.
  */
-import { VerifyError, parseCompressionSpec, verifyBackup } from '@pgfleet/core';
+import { join } from 'node:path';
+import { FileSink, TeeStreamer, VerifyError, parseCompressionSpec, type Streamer } from '@pgfleet/core';
 import type { ClusterConfig } from '../config.js';
 import { runBaseBackup, type BaseBackupRunOptions } from '../core-api.js';
 import type { BackupMetadata, BackupMetadataTablespace } from '../repository/backup-metadata.js';
@@ -17,6 +20,7 @@ import { abortBackup, beginBackup, commitBackup, listStagedFiles, type StagedBac
 import { AGENT_PROTOCOL_VERSION, PGFLEET_VERSION } from '../version.js';
 import type { AgentClient } from './agent-client.js';
 import { receiveAgentBackup } from './agent-backup-stream.js';
+import { ArrivalVerifier } from './arrival-verifier.js';
 import { ProgressMeter, type ProgressReading } from './progress-meter.js';
 
 export type ClusterBackupEvent =
@@ -61,18 +65,20 @@ export async function backupCluster(options: ClusterBackupOptions): Promise<{ me
     emit({ kind, cluster: cluster.name, backupId: staged.id, ...meter.update(done, total, now) });
   };
 
+  // The controller asks for CRC-32C manifest checksums, so that is what is computed on arrival.
+  const verifier = new ArrivalVerifier({ dir: staged.dir, algorithm: MANIFEST_CHECKSUMS });
   try {
     emit({ kind: 'started', cluster: cluster.name, backupId: staged.id, via });
     const label = `pgfleet ${cluster.name} ${staged.id}`;
     const taken = options.agent
-      ? await takeThroughAgent(options.agent, cluster, staged, label, progress, options.signal)
-      : await takeDirect(cluster, staged, label, progress, options.signal);
+      ? await takeThroughAgent(options.agent, cluster, staged, label, progress, verifier, options.signal)
+      : await takeDirect(cluster, staged, label, progress, verifier, options.signal);
 
-    // Verify what is on disk before it may become usable.
+    // The members were checksummed as they arrived: compare them with the manifest (and read
+    // the WAL) before the backup may become usable.
     const verifyMeter = new ProgressMeter();
     progress('verifying', 0, 0, true);
-    const verified = await verifyBackup(staged.dir, {
-      format: 'tar',
+    const verified = await verifier.finish({
       onProgress: (p) => {
         const now = Date.now();
         if (now - lastEmit < interval) return;
@@ -122,14 +128,19 @@ export async function backupCluster(options: ClusterBackupOptions): Promise<{ me
     emit({ kind: 'completed', cluster: cluster.name, backupId: staged.id, ...committed });
     return committed;
   } catch (err) {
+    await verifier.dispose();
     await abortBackup(staged);
     throw err;
   }
 }
 
+const MANIFEST_CHECKSUMS = 'CRC32C';
+
 type Progress = (kind: 'progress', done: number, total: number, force?: boolean) => void;
 
-async function takeDirect(cluster: ClusterConfig, staged: StagedBackup, label: string, progress: Progress, signal?: AbortSignal): Promise<TakenBackup> {
+async function takeDirect(
+  cluster: ClusterConfig, staged: StagedBackup, label: string, progress: Progress, verifier: ArrivalVerifier, signal?: AbortSignal,
+): Promise<TakenBackup> {
   const options: BaseBackupRunOptions = {
     connection: { connectionString: cluster.conninfo },
     // A daemon has no terminal: passwords come from the conninfo, PGPASSWORD or .pgpass.
@@ -154,9 +165,16 @@ async function takeDirect(cluster: ClusterConfig, staged: StagedBackup, label: s
     statusIntervalSec: 10,
     verbose: 0,
     manifest: true,
-    manifestChecksums: 'CRC32C',
+    manifestChecksums: MANIFEST_CHECKSUMS,
     manifestForceEncode: false,
     verifyChecksums: true,
+    // Each file goes to the staging directory and, at the same time, to the verifier.
+    output: {
+      async createFile(name: string): Promise<Streamer> {
+        const file = await FileSink.create(join(staged.dir, name), { removeOnFailure: false, blocking: true });
+        return new TeeStreamer([file, verifier.observe(name)]);
+      },
+    },
   };
   const result = await runBaseBackup(options, {
     info() {},
@@ -174,7 +192,8 @@ async function takeDirect(cluster: ClusterConfig, staged: StagedBackup, label: s
 }
 
 async function takeThroughAgent(
-  agent: AgentClient, cluster: ClusterConfig, staged: StagedBackup, label: string, progress: Progress, signal?: AbortSignal,
+  agent: AgentClient, cluster: ClusterConfig, staged: StagedBackup, label: string, progress: Progress, verifier: ArrivalVerifier,
+  signal?: AbortSignal,
 ): Promise<TakenBackup> {
   const events = agent.backup({
     conninfo: cluster.conninfo,
@@ -182,13 +201,14 @@ async function takeThroughAgent(
     checkpoint: cluster.checkpoint,
     walMethod: cluster.walMethod,
     compression: cluster.compression,
-    manifestChecksums: 'CRC32C',
+    manifestChecksums: MANIFEST_CHECKSUMS,
     maxRateKb: cluster.maxRateKb ?? 0,
     protocolVersion: AGENT_PROTOCOL_VERSION,
   }, signal);
   const outcome = await receiveAgentBackup(events, {
     dir: staged.dir,
     peer: agent.peer,
+    observe: (name) => verifier.observe(name),
     onProgress: (p) => progress('progress', p.doneBytes > 0 ? p.doneBytes : p.receivedBytes, p.totalBytes),
   });
   const r = outcome.result;
