@@ -14,7 +14,7 @@
  *   pg_basebackup does: the archives or extracted files, pg_wal / pg_wal.tar as far as WAL was
  *   streamed, backup_manifest.tmp (not renamed) and the tablespace directories all stay.
  */
-import { mkdir, open, readdir, rename, rm, symlink } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DirectoryNotEmptyError, InvalidOptionError, NotSupportedError, ServerError, fileError, isErrno,
@@ -37,6 +37,7 @@ import { compressionFromFileName, compressionSuffix, type CompressionSpec } from
 import { FileSink } from './archive/file-sink.js';
 import { StdoutSink } from './archive/stdout-sink.js';
 import { DirectoryExtractor } from './archive/directory-extractor.js';
+import { fsyncDirectory, fsyncFile } from './fs-sync.js';
 import { parseLsn } from './wal/lsn.js';
 
 export interface TablespaceMapping {
@@ -224,28 +225,6 @@ function primaryConninfoParams(given: BaseBackupRunOptions['connection'], effect
     params.password = effective.password;
   }
   return params;
-}
-
-async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r').catch((err: unknown) => { throw fileError('could not open file', path, err); });
-  try {
-    await handle.sync();
-  } catch (err) {
-    throw fileError('could not fsync file', path, err);
-  } finally {
-    await handle.close();
-  }
-}
-
-async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r').catch((err: unknown) => { throw fileError('could not open directory', dir, err); });
-  try {
-    await handle.sync();
-  } catch (err) {
-    throw fileError('could not fsync directory', dir, err);
-  } finally {
-    await handle.close();
-  }
 }
 
 function serverVersionText(num: number): string {

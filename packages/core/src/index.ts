@@ -3,6 +3,7 @@
  * Explicit named re-exports only; each module documents its own contract.
  */
 export * from './errors.js';
+export { fsyncDirectory, fsyncFile } from './fs-sync.js';
 export type { ChunkKind, MemberType, TarMember, Streamer } from './archive/streamer.js';
 
 // Archive streamers (astreamer-style chains): tar parsing/writing, -R and member injection,

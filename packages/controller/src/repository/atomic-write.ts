@@ -7,41 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { fileError } from '@pgfleet/core';
+import { fileError, fsyncDirectory, fsyncFile } from '@pgfleet/core';
 
-/** fsync a directory, so that entries created, renamed or removed in it survive a crash. */
-export async function fsyncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-  } catch (err) {
-    throw fileError('could not open directory', dir, err);
-  }
-  try {
-    await handle.sync();
-  } catch (err) {
-    throw fileError('could not fsync directory', dir, err);
-  } finally {
-    await handle.close();
-  }
-}
-
-/** fsync one file by path. */
-export async function fsyncFile(path: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(path, 'r');
-  } catch (err) {
-    throw fileError('could not open file', path, err);
-  }
-  try {
-    await handle.sync();
-  } catch (err) {
-    throw fileError('could not fsync file', path, err);
-  } finally {
-    await handle.close();
-  }
-}
+export { fsyncDirectory, fsyncFile };
 
 export interface WriteFileAtomicOptions {
   mode?: number;
