@@ -21,8 +21,7 @@ import tarStream from 'tar-stream';
 import { makeTempDir, startCluster, type TestCluster } from '../harness/index.js';
 import { agentRestore, connectStarted, entriesOf, hashTree, spawnAgent, stopStartedInstance } from './agent-support.js';
 import {
-  RECORD_HEADER, SEGMENT_SIZE, assertSucceeded, describeRun, flipByte, formatLsn, pickMiddleRecord, readAt, runBaseBackup,
-  segmentName, tarMemberLocations, walRange, walkRecords,
+  assertSucceeded, damageMiddleRecord, describeRun, flipByte, formatLsn, runBaseBackup, tarMemberLocations,
 } from './support/index.js';
 
 const PROMOTE_LINE = (dir: string): string =>
@@ -152,21 +151,9 @@ describe('pgfleet-agent restore: refusals and failures leave nothing behind', ()
     const copy = path.join(dir, 'backup');
     await mkdir(copy, { recursive: true });
     for (const name of await readdir(backup)) await copyFile(path.join(backup, name), path.join(copy, name));
-    const archive = path.join(copy, 'pg_wal.tar');
-    const members = await tarMemberLocations(archive);
-    const dataOffset = (segment: string): number => {
-      const member = members.find((m) => m.name === segment);
-      assert.ok(member, `${segment} in pg_wal.tar`);
-      return member.dataOffset;
-    };
-    const range = await walRange(copy);
-    const records = await walkRecords(range, (segment, offset, length) => readAt(archive, dataOffset(segment) + offset, length));
-    const victim = pickMiddleRecord(records);
-    const segment = segmentName(range.timeline, victim.lsn);
-    const offset = Number(victim.lsn % BigInt(SEGMENT_SIZE)) + RECORD_HEADER + Math.floor((victim.length - RECORD_HEADER) / 2);
     // Only the record's CRC covers this byte: pg_wal files are not in backup_manifest.
-    await flipByte(archive, dataOffset(segment) + offset);
-    const problem = `WAL record at ${formatLsn(victim.lsn)} in "${segment}" has an incorrect CRC`;
+    const { lsn, segment } = await damageMiddleRecord(copy, 'pg_wal.tar');
+    const problem = `WAL record at ${formatLsn(lsn)} in "${segment}" has an incorrect CRC`;
 
     const dataDir = path.join(dir, 'data');
     const outcome = await agentRestore({ from: copy, dataDir, version: 15, mode: 'promote', mappings: mappingsInto(dir), start: true });

@@ -7,7 +7,7 @@
 //     rejected (exit 1) with an error naming the record's LSN, for pgfleet exactly
 //     `WAL record at <LSN> in "<segment>" has an incorrect CRC`;
 //   - -n (--no-parse-wal) accepts that damaged copy: it skips the WAL, records included.
-// The record to damage is found by a minimal walk in this file (xl_tot_len and page headers
+// The record to damage is found by a minimal walk in support/wal-records.ts (xl_tot_len and page headers
 // only), not by the code under test. Page headers still pass the page-level check after the
 // change, so only record decoding can catch it.
 //
@@ -20,8 +20,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeTempDir, startCluster, versionsUnderTest, type TestCluster } from '../harness/index.js';
 import {
-  RECORD_HEADER, SEGMENT_SIZE, assertSucceeded, baseBackupBinary, describeRun, flipByte, formatLsn, pickMiddleRecord, readAt,
-  runBaseBackup, runVerifyBackup, segmentName, tarMemberLocations, verifyBackupBinary, walRange, walkRecords,
+  assertSucceeded, baseBackupBinary, damageMiddleRecord, describeRun, formatLsn, runBaseBackup, runVerifyBackup, verifyBackupBinary,
 } from './support/index.js';
 
 const verifier = verifyBackupBinary();
@@ -71,14 +70,8 @@ for (const version of versions) {
       const dir = path.join(work, 'p');
       await expectVerified([dir]);
 
-      const range = await walRange(dir);
-      const walFile = (segment: string): string => path.join(dir, 'pg_wal', segment);
-      const records = await walkRecords(range, (segment, offset, length) => readAt(walFile(segment), offset, length));
-      const victim = pickMiddleRecord(records);
-      const segment = segmentName(range.timeline, victim.lsn);
-      const offset = Number(victim.lsn % BigInt(SEGMENT_SIZE)) + RECORD_HEADER + Math.floor((victim.length - RECORD_HEADER) / 2);
-      await flipByte(walFile(segment), offset);
-      await expectCrcError(dir, victim.lsn, segment);
+      const { lsn, segment } = await damageMiddleRecord(dir, 'pg_wal');
+      await expectCrcError(dir, lsn, segment);
       await expectVerified(['-n', dir]);
     });
 
@@ -88,20 +81,8 @@ for (const version of versions) {
       const dir = path.join(work, 't');
       await expectVerified([dir]);
 
-      const archive = path.join(dir, 'pg_wal.tar');
-      const members = await tarMemberLocations(archive);
-      const dataOffset = (segment: string): number => {
-        const member = members.find((m) => m.name === segment);
-        assert.ok(member, `${segment} in pg_wal.tar`);
-        return member.dataOffset;
-      };
-      const range = await walRange(dir);
-      const records = await walkRecords(range, (segment, offset, length) => readAt(archive, dataOffset(segment) + offset, length));
-      const victim = pickMiddleRecord(records);
-      const segment = segmentName(range.timeline, victim.lsn);
-      const offset = Number(victim.lsn % BigInt(SEGMENT_SIZE)) + RECORD_HEADER + Math.floor((victim.length - RECORD_HEADER) / 2);
-      await flipByte(archive, dataOffset(segment) + offset);
-      await expectCrcError(dir, victim.lsn, segment);
+      const { lsn, segment } = await damageMiddleRecord(dir, 'pg_wal.tar');
+      await expectCrcError(dir, lsn, segment);
     });
   });
 }

@@ -41,6 +41,6 @@ export {
 } from './restore-checks.js';
 export { parseConninfo, primaryConninfoOf } from './conninfo.js';
 export {
-  RECORD_HEADER, SEGMENT_SIZE, formatLsn, parseLsn, pickMiddleRecord, readAt, segmentName, walRange, walkRecords,
+  RECORD_HEADER, SEGMENT_SIZE, damageMiddleRecord, formatLsn, parseLsn, pickMiddleRecord, readAt, segmentName, walRange, walkRecords,
   type WalBytes, type WalRange,
 } from './wal-records.js';

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { flipByte, tarMemberLocations } from './archives.js';
 
 export const SEGMENT_SIZE = 16 * 1024 * 1024;
 const PAGE = 8192;
@@ -85,4 +86,29 @@ export async function readAt(file: string, offset: number, length: number): Prom
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Changes one byte in the middle of the data of a record near the middle of the backup's WAL
+ * range, in `pg_wal/` (plain) or inside `pg_wal.tar` (tar, uncompressed); returns the record.
+ */
+export async function damageMiddleRecord(backupDir: string, where: 'pg_wal' | 'pg_wal.tar'): Promise<{ lsn: bigint; segment: string }> {
+  const archive = path.join(backupDir, 'pg_wal.tar');
+  const members = where === 'pg_wal.tar' ? await tarMemberLocations(archive) : [];
+  const locate = (segment: string): { file: string; base: number } => {
+    if (where === 'pg_wal') return { file: path.join(backupDir, 'pg_wal', segment), base: 0 };
+    const member = members.find((m) => m.name === segment);
+    assert.ok(member, `${segment} in pg_wal.tar`);
+    return { file: archive, base: member.dataOffset };
+  };
+  const range = await walRange(backupDir);
+  const records = await walkRecords(range, (segment, offset, length) => {
+    const { file, base } = locate(segment);
+    return readAt(file, base + offset, length);
+  });
+  const victim = pickMiddleRecord(records);
+  const segment = segmentName(range.timeline, victim.lsn);
+  const { file, base } = locate(segment);
+  await flipByte(file, base + Number(victim.lsn % BigInt(SEGMENT_SIZE)) + RECORD_HEADER + Math.floor((victim.length - RECORD_HEADER) / 2));
+  return { lsn: victim.lsn, segment };
 }
