@@ -225,16 +225,16 @@ export class ArrivalVerifier {
       if (archive.failure !== null) {
         context.report('io', `could not read archive "${name}": ${archive.failure}`, { path: name, fatal: true });
       }
+      // -X fetch: verifyBackup checks base.tar's segments as base.tar passes (they are its last
+      // members), naming "pg_wal.tar" while it does; the spooled copies are checked likewise.
+      if (archive.kind === 'base' && walArchive === null && this.spooled.length > 0) {
+        this.configureWal(context, wal);
+        await checkWalDirectory(wal, join(this.dir, WAL_SPOOL_DIR));
+      }
     }
     context.reportMissing();
 
-    const major = context.pgVersion !== null && /^\d+$/.test(context.pgVersion) ? Number(context.pgVersion) : null;
-    wal.configure({
-      segmentSize: context.controlFile?.walSegmentSize ?? null,
-      blockSize: context.controlFile?.walBlockSize ?? null,
-      serverMajor: major,
-      systemIdentifier: context.controlFile?.systemIdentifier ?? null,
-    });
+    this.configureWal(context, wal);
     if (walArchive !== null) {
       wal.location = walArchive.name;
       const path = join(this.dir, walArchive.name);
@@ -250,7 +250,6 @@ export class ArrivalVerifier {
       }
     } else if (baseName !== null) {
       wal.location = baseName;
-      if (this.spooled.length > 0) await checkWalDirectory(wal, join(this.dir, WAL_SPOOL_DIR));
     } else {
       context.report('wal', 'WAL archive not found', {
         fatal: true,
@@ -258,6 +257,17 @@ export class ArrivalVerifier {
       });
     }
     wal.finish();
+  }
+
+  /** Hands what pg_control and PG_VERSION said to the WAL check (as verifyBackup does). */
+  private configureWal(context: VerifyContext, wal: WalCheck): void {
+    const major = context.pgVersion !== null && /^\d+$/.test(context.pgVersion) ? Number(context.pgVersion) : null;
+    wal.configure({
+      segmentSize: context.controlFile?.walSegmentSize ?? null,
+      blockSize: context.controlFile?.walBlockSize ?? null,
+      serverMajor: major,
+      systemIdentifier: context.controlFile?.systemIdentifier ?? null,
+    });
   }
 
   /** Creates the spool file of one -X fetch segment (the spool directory on first use). */
