@@ -120,3 +120,42 @@ test('a failing source stream propagates its own error', async () => {
   }
   await assert.rejects(receiveAgentBackup(broken(), { dir, peer: PEER }), { message: 'connection reset' });
 });
+
+/** A streamer that logs what it is given. */
+function recorder(log: string[], name: string) {
+  const bytes: Buffer[] = [];
+  return {
+    content: async (_m: unknown, data: Buffer, kind: string) => { bytes.push(Buffer.from(data)); log.push(`${name} ${kind} ${data.length}`); },
+    finalize: async () => { log.push(`${name} finalize ${Buffer.concat(bytes).toString('latin1')}`); },
+    dispose: async () => { log.push(`${name} dispose`); },
+  };
+}
+
+test('observe: each file\'s bytes go to its observer as written, finalized at file_end', async () => {
+  const dir = await tempDir();
+  const log: string[] = [];
+  await receiveAgentBackup(replay(goodStream([BASE.subarray(0, 10), BASE.subarray(10)])), {
+    dir, peer: PEER, observe: (name) => recorder(log, name),
+  });
+  assert.deepEqual(log.filter((l) => l.startsWith('pg_wal.tar')), ['pg_wal.tar unknown 3', 'pg_wal.tar finalize wal']);
+  assert.deepEqual(log.filter((l) => l.startsWith('base.tar')), [
+    'base.tar unknown 10', `base.tar unknown ${BASE.length - 10}`, `base.tar finalize ${BASE.toString('latin1')}`]);
+  assert.deepEqual(log.filter((l) => l.startsWith('16400.tar')), ['16400.tar unknown 2', '16400.tar finalize ts']);
+  assert.deepEqual(log.filter((l) => l.startsWith('backup_manifest')), [`backup_manifest unknown ${MANIFEST.length}`, `backup_manifest finalize ${MANIFEST.toString('latin1')}`]);
+  assert.equal(log.some((l) => l.endsWith(' dispose')), false);
+});
+
+test('observe: the observer of a file cut off is disposed, not finalized', async () => {
+  const dir = await tempDir();
+  const log: string[] = [];
+  const events = goodStream().slice(0, 3); // started, file_begin base.tar, one data event
+  await assert.rejects(receiveAgentBackup(replay(events), { dir, peer: PEER, observe: (name) => recorder(log, name) }),
+    { message: 'backup stream from agent "db1": ended in the middle of file "base.tar"' });
+  assert.deepEqual(log, [`base.tar unknown ${BASE.length}`, 'base.tar dispose']);
+});
+
+test('observe: an observer that fails fails the stream', async () => {
+  const dir = await tempDir();
+  const failing = { content: async () => { throw new Error('observer broke'); }, finalize: async () => {}, dispose: async () => {} };
+  await assert.rejects(receiveAgentBackup(replay(goodStream()), { dir, peer: PEER, observe: () => failing }), { message: 'observer broke' });
+});
