@@ -119,6 +119,8 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
       s && { systemIdentifier: s.systemIdentifier, serverVersionNum: s.serverVersionNum, timeline: s.timeline, startLsn: s.startLsn },
       { systemIdentifier: ids.rows[0]!.id, serverVersionNum: result.serverVersionNum, timeline: result.timeline, startLsn: result.startLsn },
     );
+    assert.deepEqual(s?.tablespaces.map((t) => [t.oid, t.location]), source.tablespaces.map((t) => [t.oid, t.location]));
+    assert.ok(Number(s?.estimatedBytes) > 0, 'the size estimate');
     assert.match(result.startLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.match(result.endLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.ok(Number(result.bytes) > 0);

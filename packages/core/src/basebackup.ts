@@ -104,10 +104,24 @@ export interface ProgressState {
   filename: string | null;
 }
 
+/** What the server said when the backup began (after the checkpoint, before any archive). */
+export interface BackupStartInfo {
+  systemIdentifier: string;
+  serverVersionNum: number;
+  timeline: number;
+  startLsn: string;
+  /** The user tablespaces (the main directory is not listed). */
+  tablespaces: Array<{ oid: number; location: string }>;
+  /** Sum of the server's size estimates in bytes; 0 unless asked for (progress with estimates). */
+  estimatedBytes: number;
+}
+
 /** Receives what pg_basebackup prints: milestones (-v) and progress (-P). */
 export interface BackupReporter {
   info(message: string): void;
   progress(state: ProgressState, final: boolean): void;
+  /** Called once, before the first archive is created (for callers that announce the backup). */
+  started?(info: BackupStartInfo): void | Promise<void>;
 }
 
 export interface BackupTablespace {
@@ -443,6 +457,14 @@ export async function runBaseBackup(
           }
         }
         for (const ts of userTablespaces) tablespaces.push({ oid: ts.oid as number, location: ts.location ?? '', archive: null });
+        await reporter.started?.({
+          systemIdentifier: system.systemId,
+          serverVersionNum: versionNum,
+          timeline: start.timeline,
+          startLsn: start.startLsn,
+          tablespaces: tablespaces.map((t) => ({ oid: t.oid, location: t.location })),
+          estimatedBytes: progress.totalKb * 1024,
+        });
         if (opts.walMethod === 'stream') {
           verbose('starting background WAL receiver');
           const sink = opts.format === 'plain'

@@ -152,7 +152,7 @@ export type { DirectoryWalSinkOptions, TarWalSinkOptions, WalSink } from './wal/
 // One base backup run (the engine behind pgfleet-basebackup and the agent's Backup call)
 export { runBaseBackup, prepareEmptyDirectory } from './basebackup.js';
 export type {
-  BaseBackupRunOptions, BaseBackupResult, BackupOutput, BackupReporter, BackupTablespace,
+  BaseBackupRunOptions, BaseBackupResult, BackupOutput, BackupReporter, BackupStartInfo, BackupTablespace,
   ProgressState, TablespaceMapping,
 } from './basebackup.js';
 export { PGFLEET_VERSION } from './version.js';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runBaseBackup, type BaseBackupRunOptions } from '../src/basebackup.js';
+import { runBaseBackup, type BackupStartInfo, type BaseBackupRunOptions } from '../src/basebackup.js';
 import { parseCompressionSpec } from '../src/archive/compression-spec.js';
 import type { ChunkKind, Streamer, TarMember } from '../src/archive/streamer.js';
 import { InvalidOptionError } from '../src/errors.js';
@@ -45,11 +45,23 @@ describe('runBaseBackup with an output', () => {
 
   it('streams every file of the tar layout to the caller; the files restore and start', async () => {
     const files = new Map<string, MemoryFile>();
+    const events: string[] = [];
+    let started: BackupStartInfo | null = null;
     const result = await runBaseBackup(options(source, {
       compression: parseCompressionSpec('gzip'),
-      output: { createFile: async (name) => { const f = new MemoryFile(); files.set(name, f); return f; } },
-    }));
+      output: { createFile: async (name) => { events.push(`create ${name}`); const f = new MemoryFile(); files.set(name, f); return f; } },
+    }), { info() {}, progress() {}, started: (info) => { events.push('started'); started = info; } });
     const oid = source.tablespaces[0]!.oid;
+    // The reporter hears who and where before the first file exists: what the result says later.
+    assert.equal(events[0], 'started');
+    assert.equal(events.filter((e) => e === 'started').length, 1);
+    assert.deepEqual(started, {
+      systemIdentifier: result.systemIdentifier, serverVersionNum: result.serverVersionNum, timeline: result.timeline,
+      startLsn: result.startLsn, tablespaces: [{ oid, location: source.tablespaces[0]!.location }],
+      estimatedBytes: (started as BackupStartInfo | null)?.estimatedBytes,
+    });
+    const sysid = await source.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()');
+    assert.equal(result.systemIdentifier, sysid.rows[0]!.id);
     assert.deepEqual([...files.keys()].sort(), [`${oid}.tar.gz`, 'backup_manifest', 'base.tar.gz', 'pg_wal.tar.gz'].sort());
     assert.ok([...files.values()].every((f) => f.finalized));
     assert.deepEqual([...result.files].sort(), [...files.keys()].sort());

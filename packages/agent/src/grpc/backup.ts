@@ -12,12 +12,10 @@
  * directory is removed whatever happens. A cancelled call aborts the backup (its signal), which
  * stops the WAL receiver and drops the temporary slot; nothing is left on the agent's disk.
  *
- * `started` is sent lazily, when the first file is created (the server has then answered with
- * its start point): start LSN and timeline come from the engine's verbose milestone. The
- * system identifier and server version come from a short replication connection opened just
- * before the backup (IDENTIFY_SYSTEM, and the server_version the server reports at startup):
- * runBaseBackup's reporter does not hand them over before its result. That connection is
- * closed (the server's WAL sender gone) before the backup's own connections are opened.
+ * `started` is sent before the first file is created, from core's reporter hook (the server
+ * has then answered BASE_BACKUP with its start point): system identifier, server version,
+ * timeline, start LSN, the tablespaces and the size estimate, all from the backup's own
+ * connection.
  */
 
 import { once } from 'node:events';
@@ -29,8 +27,8 @@ import type * as grpc from '@grpc/grpc-js';
 import {
   CancelledError,
   FileSink,
+  InternalError,
   InvalidOptionError,
-  ReplicationConnection,
   fileError,
   parseCompressionSpec,
   type ChunkKind,
@@ -112,18 +110,6 @@ export function backupRunOptions(req: BackupRequest__Output, connection: Connect
   };
 }
 
-/** The server's system identifier and version number, as `started` carries them. */
-export async function identifyServer(connection: Connection, signal?: AbortSignal): Promise<{ systemIdentifier: string; serverVersionNum: number }> {
-  const conn = await ReplicationConnection.connect({ ...connection, passwordPrompt: 'never', ...(signal ? { signal } : {}) });
-  try {
-    const system = await conn.identifySystem();
-    return { systemIdentifier: system.systemId, serverVersionNum: conn.serverVersionNum };
-  } finally {
-    // Waits for the server to close its end: its WAL sender slot is free for the backup.
-    await conn.close();
-  }
-}
-
 /** Writes events to the call in order, waiting for 'drain' when gRPC's buffer is full. */
 class EventWriter {
   constructor(private readonly call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>, private readonly signal: AbortSignal) {}
@@ -196,24 +182,13 @@ export async function serveBackupCall(
   const spooled: Array<{ name: string; path: string }> = [];
   let liveOpen = false;
   let startedSent = false;
-  let startLsn = '';
-  let timeline = 0;
   let estimatedBytes = 0;
-  let server = { systemIdentifier: '', serverVersionNum: 0 };
-
-  const sendStarted = async (): Promise<void> => {
-    if (startedSent) return;
-    startedSent = true;
-    await writer.send({
-      started: { startLsn, timeline, ...server, tablespaces: [], estimatedBytes: String(estimatedBytes) },
-    });
-  };
 
   try {
     const connection = await backupConnection(req, context.config);
     const options = backupRunOptions(req, connection, {
       createFile: async (name: string): Promise<Streamer> => {
-        await sendStarted();
+        if (!startedSent) throw new InternalError(`file "${name}" created before the backup started`);
         if (name.startsWith('pg_wal.tar') || liveOpen) {
           spoolDir ??= await mkdtemp(path.join(os.tmpdir(), 'pgfleet-agent-backup-')).catch((err: unknown) => {
             throw fileError('could not create directory', os.tmpdir(), err);
@@ -227,15 +202,19 @@ export async function serveBackupCall(
         return new LiveFile(writer, () => { liveOpen = false; });
       },
     });
-    // After the options were checked: an invalid request is refused before anything connects.
-    server = await identifyServer(connection, context.signal);
     const result = await runBaseBackup(options, {
-      info: (message) => {
-        const m = /^write-ahead log start point: (\S+) on timeline ([0-9]+)$/.exec(message);
-        if (m) {
-          startLsn = m[1] ?? '';
-          timeline = Number(m[2]);
-        }
+      info: () => {},
+      // Before the first file: who the server is and where the backup starts.
+      started: async (info) => {
+        estimatedBytes = info.estimatedBytes;
+        await writer.send({
+          started: {
+            startLsn: info.startLsn, timeline: info.timeline, systemIdentifier: info.systemIdentifier,
+            serverVersionNum: info.serverVersionNum, estimatedBytes: String(info.estimatedBytes),
+            tablespaces: info.tablespaces.map((t) => ({ oid: t.oid, location: t.location, archive: '' })),
+          },
+        });
+        startedSent = true;
       },
       progress: (state) => {
         estimatedBytes = state.totalKb * 1024;
