@@ -30,7 +30,7 @@
 import { mkdir, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  ALWAYS_IGNORED, FileIoError, ManifestVerifyStreamer, PG_CONTROL_FILE_SIZE, PgFleetError, StopVerification, TarParser,
+  ALWAYS_IGNORED, FileIoError, InternalError, ManifestVerifyStreamer, PG_CONTROL_FILE_SIZE, PgFleetError, StopVerification, TarParser,
   VerifyContext, WalCheck, WalCheckStreamer, canonicalRelativePath, checkWalDirectory, classifyTarArchive,
   compressionFromFileName, createChecksum, createDecompressor, fileError, isWalSegmentName, osErrorText, readArchiveFile,
   readManifestFile, verifyBackup,
@@ -43,16 +43,12 @@ export const WAL_SPOOL_DIR = '.wal-spool';
 
 const CONTROL_FILE_PATH = 'global/pg_control';
 
-/** One member as remembered (core's ObservedMember). */
-interface ObservedMember {
-  member: Pick<TarMember, 'name' | 'size' | 'type'>;
-  bytes: number;
-  algorithm: ChecksumAlgorithm;
-  digest: Buffer | null;
-  head: Buffer | null;
+/** One member as remembered: what core's verifyObserved() takes, and whether it was whole. */
+interface ObservedMember extends ObservedByCore {
   /** Its trailer was seen: false only for the member a damaged archive broke off in. */
   ended: boolean;
 }
+type ObservedByCore = Parameters<ManifestVerifyStreamer['verifyObserved']>[0];
 
 interface ObservedArchive {
   kind: TarArchiveKind;
@@ -207,9 +203,8 @@ export class ArrivalVerifier {
       }
       const archive = this.archives.get(name);
       if (archive === undefined || !archive.complete && archive.failure === null) {
-        // Not something this verifier saw arrive whole: nothing to compare it with.
-        context.report('io', `could not read archive "${name}": it was not observed as it arrived`, { path: name, fatal: true });
-        return;
+        // Every file of the backup is written through observe(): a bug, not a bad backup.
+        throw new InternalError(`archive "${name}" in "${this.dir}" was not observed as it arrived`);
       }
       archives.push({ name, archive });
     }

@@ -227,3 +227,15 @@ test('-X fetch: the WAL segments of base.tar are spooled as they pass, checked f
   assert.deepEqual(show(result.problems), expected);
   assert.equal((await readdir(dir)).includes(WAL_SPOOL_DIR), false);
 });
+
+test('an archive in the directory that was not observed is a bug (InternalError), never taken as verified', async () => {
+  const files = await backupFiles();
+  const dir = await makeTempDir('arrival');
+  const verifier = new ArrivalVerifier({ dir, algorithm: 'CRC32C' });
+  for (const [name, data] of files) await writeFile(join(dir, name), data);
+  await assert.rejects(verifier.finish(), (err: Error) => {
+    assert.equal(err.constructor.name, 'InternalError');
+    assert.equal(err.message, `archive "16384.tar" in "${dir}" was not observed as it arrived`);
+    return true;
+  });
+});
