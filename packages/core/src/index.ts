@@ -115,7 +115,7 @@ export type {
   VerifyContextOptions, VerifyProblem, VerifyProblemKind,
 } from './manifest/verify-context.js';
 export { ManifestVerifyStreamer } from './manifest/verify-streamer.js';
-export type { ManifestVerifyStreamerOptions } from './manifest/verify-streamer.js';
+export type { ManifestVerifyStreamerOptions, ObservedMember } from './manifest/verify-streamer.js';
 export { parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
 export { classifyTarArchive } from './verify/tar-backup.js';
 export type { TarArchiveFile, TarArchiveKind } from './verify/tar-backup.js';

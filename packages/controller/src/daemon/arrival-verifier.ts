@@ -35,7 +35,7 @@ import {
   compressionFromFileName, createChecksum, createDecompressor, fileError, isWalSegmentName, osErrorText, readArchiveFile,
   readManifestFile, verifyBackup,
   type Checksum, type ChecksumAlgorithm, type ChunkKind, type Streamer, type TarArchiveKind, type TarMember,
-  type VerifyBackupResult, type VerifyProgress,
+  type ObservedMember as ObservedByCore, type VerifyBackupResult, type VerifyProgress,
 } from '@pgfleet/core';
 
 /** Where -X fetch WAL is copied to while base.tar streams (a name the agent may never send). */
@@ -48,7 +48,6 @@ interface ObservedMember extends ObservedByCore {
   /** Its trailer was seen: false only for the member a damaged archive broke off in. */
   ended: boolean;
 }
-type ObservedByCore = Parameters<ManifestVerifyStreamer['verifyObserved']>[0];
 
 interface ObservedArchive {
   kind: TarArchiveKind;
