@@ -194,7 +194,9 @@ export class DirectoryExtractor implements Streamer {
       }
     }
     this.file = null;
-    await this.io.settle();
+    // Jobs still queued (or queued later by a member the parser was passing on) never run:
+    // after dispose() the caller may remove the root, and nothing may recreate it.
+    await this.io.close();
     // Files whose close was skipped after a failure.
     for (const handle of this.openHandles) await handle.close().catch(() => {});
     this.openHandles.clear();

@@ -9,6 +9,9 @@
  * - The first job that throws makes the queue failed: later jobs are skipped (their `always`
  *   callbacks still run), and add(), check() and drain() throw that first error.
  * - drain() waits for every queued job; settle() does too but never throws (for dispose paths).
+ * - close() (dispose paths): jobs not started yet are skipped, and so is every job added later,
+ *   even by a caller that was already inside add() (their `always` callbacks still run); it
+ *   resolves once the job running now has finished. Nothing touches the file system after it.
  */
 
 export class IoQueue {
@@ -16,6 +19,7 @@ export class IoQueue {
   private queued = 0;
   private failure: { error: unknown } | null = null;
   private readonly waiters: Array<() => void> = [];
+  private closed = false;
 
   constructor(private readonly maxQueued = 256) {}
 
@@ -42,7 +46,7 @@ export class IoQueue {
     this.queued++;
     this.tail = this.tail.then(async () => {
       try {
-        if (this.failure === null) await job();
+        if (this.failure === null && !this.closed) await job();
       } catch (error) {
         this.failure ??= { error };
       } finally {
@@ -70,5 +74,12 @@ export class IoQueue {
   /** Waits for every queued job; never throws. */
   settle(): Promise<void> {
     return this.tail;
+  }
+
+  /** Skips every job not started yet, now and later; resolves when the running one is done. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const wake of this.waiters.splice(0)) wake();
+    await this.tail;
   }
 }

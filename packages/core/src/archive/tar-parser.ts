@@ -113,6 +113,9 @@ export class TarParser extends ChainedStreamer {
   protected override async disposeSelf(): Promise<void> {
     if (!this.extract.destroyed) this.extract.destroy(undefined);
     this.wake();
+    // The member being passed on may still be inside the next streamer's content(): let it
+    // return before the next streamer is disposed (its errors were reported or do not matter).
+    await this.entryWork.catch(() => undefined);
   }
 
   private async passEntry(header: tarStream.Header, stream: AsyncIterable<unknown>): Promise<void> {

@@ -58,4 +58,27 @@ describe('IoQueue', () => {
     await queue.drain();
     await queue.progress();
   });
+
+  it('close(): the running job finishes, queued ones and those added later (even by a waiting add()) never run', async () => {
+    const queue = new IoQueue(2);
+    const ran: string[] = [];
+    const always: string[] = [];
+    let release: (() => void) | null = null;
+    await queue.add(() => new Promise<void>((resolve) => { ran.push('running'); release = resolve; }), () => always.push('running'));
+    await queue.add(async () => { ran.push('queued'); }, () => always.push('queued'));
+    const waiting = queue.add(async () => { ran.push('waiting'); }, () => always.push('waiting'));
+    await sleep(1);
+    const closed = queue.close();
+    let closedYet = false;
+    void closed.then(() => { closedYet = true; });
+    await sleep(5);
+    assert.equal(closedYet, false, 'close() waits for the running job');
+    (release as unknown as () => void)();
+    await closed;
+    await waiting;
+    await queue.add(async () => { ran.push('later'); }, () => always.push('later'));
+    await queue.settle();
+    assert.deepEqual(ran, ['running']);
+    assert.deepEqual(always, ['running', 'queued', 'waiting', 'later']);
+  });
 });

@@ -247,4 +247,25 @@ describe('TarParser', () => {
     await parser.dispose();
     assert.equal(rec.disposed, 1);
   });
+
+  it('dispose() returns only once the member being passed on has settled: nothing reaches the next streamer after it', async () => {
+    const members = Array.from({ length: 20 }, (_, i) => ({ m: member(`f${i}`, 'file', 4), data: Buffer.from('data') }));
+    const archive = serverStyleTar(members, { terminated: true });
+    const calls: string[] = [];
+    let disposed = false;
+    const slow = {
+      async content(m: TarMember | null, _data: Buffer, kind: string): Promise<void> {
+        if (disposed) calls.push(`after dispose: ${kind} ${m?.name ?? ''}`);
+        await new Promise((r) => setTimeout(r, 5));
+      },
+      async finalize(): Promise<void> {},
+      async dispose(): Promise<void> { disposed = true; },
+    };
+    const parser = new TarParser(slow);
+    await parser.content(null, archive, 'unknown');
+    await new Promise((r) => setTimeout(r, 12)); // the first members are being passed on
+    await parser.dispose();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(calls, []);
+  });
 });
