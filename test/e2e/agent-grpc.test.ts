@@ -269,7 +269,7 @@ describe('pgfleet-agent serve: gRPC with mutual TLS', { timeout: 300_000 }, () =
     // The agent notices the cancellation and removes its staging directories.
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline && (await entriesOf(dir)).length > 0) await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(await entriesOf(dir), []);
+    assert.deepEqual(await entriesOf(dir), [], `the agent's log:\n${agent.stderrSoFar().slice(-4000)}`);
     const deadline2 = Date.now() + 5_000;
     while (Date.now() < deadline2 && !agent.stderrSoFar().includes('cancelled by the client')) await new Promise((r) => setTimeout(r, 50));
     assert.match(agent.stderrSoFar(), /Restore from .*: cancelled by the client/);
