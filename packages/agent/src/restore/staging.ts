@@ -9,8 +9,10 @@
  * directory renamed onto its target (rename(2) is atomic and replaces an empty directory). A
  * restore that fails removes its staging directories; one that is killed leaves them behind,
  * under that recognisable name, and the next restore to the same target removes those whose
- * process is gone. Parent directories created for a target are removed again on failure when
- * they are still empty.
+ * process is gone. A staging directory named with this process's own PID is a leftover too
+ * unless this process made it (an agent that is PID 1 in a container always has the same PID):
+ * the paths this process owns are remembered. Parent directories created for a target are
+ * removed again on failure when they are still empty.
  *
  * A target that is an (empty) mount point cannot be renamed onto, and its parent is another
  * file system. Its staging directory is made inside it instead (`<target>/.pgfleet-staging.
@@ -46,6 +48,9 @@ export function isStagingName(name: string): boolean {
   return name.startsWith(STAGING_PREFIX);
 }
 
+/** Staging paths this process made and has not yet removed or committed. */
+const ownedStaging = new Set<string>();
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -78,9 +83,10 @@ async function removeLeftoversIn(parent: string, prefix: string, removed: string
     const m = /^(\d+)\.[0-9a-f]+$/.exec(name.slice(prefix.length));
     if (!m) continue;
     const pid = Number(m[1]);
-    // A live process (this one included: the agent runs restores concurrently) still owns it.
-    if (processAlive(pid)) continue;
     const leftover = path.join(parent, name);
+    // This process runs restores concurrently: its own live staging directories are kept, but
+    // one with its PID that it never made is an earlier process's (same PID after a restart).
+    if (pid === process.pid ? ownedStaging.has(leftover) : processAlive(pid)) continue;
     try {
       await rm(leftover, { recursive: true, force: true });
     } catch (err) {
@@ -133,9 +139,11 @@ export class StagingDirectory {
       this.createdParents.unshift(dir);
       await this.giveToOwner(dir);
     }
+    ownedStaging.add(this.path);
     try {
       await mkdir(this.path, { mode: 0o700 });
     } catch (err) {
+      ownedStaging.delete(this.path);
       throw fileError('could not create directory', this.path, err);
     }
     this.created = true;
@@ -157,11 +165,13 @@ export class StagingDirectory {
           : undefined);
     }
     this.committed = true;
+    ownedStaging.delete(this.path);
   }
 
   /** Undoes commit() (used when a later target could not be committed). */
   async uncommit(): Promise<void> {
     if (!this.committed) return;
+    ownedStaging.add(this.path);
     if (this.inside) {
       await mkdir(this.path, { mode: 0o700 });
       for (const name of this.moved.splice(0)) await rename(path.join(this.target, name), path.join(this.path, name));
@@ -192,6 +202,7 @@ export class StagingDirectory {
     }
     try {
       await rmdir(this.path);
+      ownedStaging.delete(this.path);
       // The mount point itself keeps its own inode: give it the staging directory's mode/owner.
       await this.giveToOwner(this.target, this.mode);
     } catch (err) {
@@ -204,6 +215,7 @@ export class StagingDirectory {
     if (this.committed && this.inside && this.moved.length > 0) await this.uncommit().catch(() => undefined);
     if (this.committed) return;
     if (this.created) await rm(this.path, { recursive: true, force: true }).catch(() => undefined);
+    ownedStaging.delete(this.path);
     for (const dir of this.createdParents) await rmdir(dir).catch(() => undefined);
   }
 

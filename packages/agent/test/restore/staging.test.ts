@@ -92,7 +92,8 @@ describe('removeLeftoverStaging', () => {
     const target = path.join(dir, 'data');
     // A pid that is surely gone: a child that already exited.
     const dead = spawnSync('true').pid as number;
-    const mine = `.pgfleet-staging.data.${process.pid}.0000aaaa`;
+    // Another live process (our parent) still owns its own.
+    const mine = `.pgfleet-staging.data.${process.ppid}.0000aaaa`;
     const gone = `.pgfleet-staging.data.${dead}.0000bbbb`;
     const other = `.pgfleet-staging.data2.${dead}.0000cccc`;
     for (const n of [mine, gone, other]) await mkdir(path.join(dir, n, 'base'), { recursive: true });
@@ -101,5 +102,25 @@ describe('removeLeftoverStaging', () => {
     const removed = await removeLeftoverStaging(target);
     assert.deepEqual(removed.sort(), [path.join(dir, gone), path.join(target, `.pgfleet-staging.${dead}.0000dddd`)].sort());
     assert.deepEqual((await readdir(dir)).sort(), [mine, other, 'data'].sort());
+  });
+
+  test('a staging directory with this process\'s PID that this process did not make is a leftover', async () => {
+    // An agent that is PID 1 in a container has the same PID after every restart.
+    const dir = await makeDir();
+    const target = path.join(dir, 'data');
+    const live = new StagingDirectory(target, owner);
+    await live.create();
+    const earlier = `.pgfleet-staging.data.${process.pid}.0000eeee`;
+    await mkdir(path.join(dir, earlier, 'base'), { recursive: true });
+    await mkdir(target);
+    const inside = `.pgfleet-staging.${process.pid}.0000ffff`;
+    await mkdir(path.join(target, inside));
+    const removed = await removeLeftoverStaging(target);
+    assert.deepEqual(removed.sort(), [path.join(dir, earlier), path.join(target, inside)].sort());
+    assert.deepEqual((await readdir(dir)).sort(), [path.basename(live.path), 'data'].sort());
+    await live.discard();
+    // Once discarded it is no longer this process's: a directory of that name is a leftover.
+    await mkdir(live.path);
+    assert.deepEqual(await removeLeftoverStaging(target), [live.path]);
   });
 });
