@@ -157,9 +157,12 @@ export async function waitForPromotion(wait: PromotionWait): Promise<InstanceRep
         if (!report.inRecovery) return report;
       } catch (err) {
         if (err instanceof CancelledError) throw cancelled();
+        lastError = err;
+        // An attempt cut short by the deadline (it was bounded by what was left of it) fails
+        // because time ran out: that is the cause to report, not the attempt's own timeout.
+        if (Date.now() >= deadline) break;
         // Only "not ready yet" is worth waiting for; a wrong role or a broken child is not.
         if (!(err instanceof ConnectFailure && err.retryable)) throw err;
-        lastError = err;
       }
     }
     await sleep(Math.min(200, Math.max(0, deadline - Date.now())), signal);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { CancelledError, InstanceError } from '@pgfleet/core';
@@ -116,6 +117,29 @@ describe('start: every wait is bounded and cancellable', () => {
     assert.ok(err instanceof InstanceError, String(err));
     assert.equal(err.message, `the restored instance in "${dataDir}" did not leave recovery within 0.4 seconds`);
     assert.equal(err.hint, `It was left running, still in recovery. Its log "${logFile}" ends with:\nLOG:  entering standby mode\nLOG:  redo starts at 0/2000028`);
+  });
+
+  test('waitForPromotion: a report attempt cut short by the deadline fails as "did not leave recovery"', async () => {
+    const dataDir = await makeDir();
+    const logFile = path.join(dataDir, START_LOG);
+    await mkdir(path.dirname(logFile));
+    await writeFile(logFile, 'LOG:  redo done\n');
+    // No recovery.signal, so the report is asked; the "server" accepts and never answers.
+    const sockets: Socket[] = [];
+    const server = createServer((s) => sockets.push(s));
+    await new Promise<void>((resolve) => server.listen(path.join(dataDir, '.s.PGSQL.5999'), resolve));
+    try {
+      const err = await waitForPromotion({
+        dataDir, owner: { ...owner, chown: false }, target: { socketDir: dataDir, port: 5999, user: 'postgres' },
+        deadline: Date.now() + 400, timeoutSeconds: 0.4, logFile,
+      }).catch((e: unknown) => e);
+      assert.ok(err instanceof InstanceError, String(err));
+      assert.equal(err.message, `the restored instance in "${dataDir}" did not leave recovery within 0.4 seconds`);
+      assert.match(String((err.cause as Error | undefined)?.message), /did not answer the report query/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+    }
   });
 
   test('waitForPromotion: an abort ends the wait at once (CancelledError)', async () => {
