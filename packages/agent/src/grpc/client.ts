@@ -87,7 +87,11 @@ export class AgentClient {
     });
   }
 
-  /** Streams `backupDir` to the agent's Restore; resolves with its report. */
+  /**
+   * Streams `backupDir` to the agent's Restore; resolves with its report. Once the report has
+   * arrived the restore is complete: it is returned even when the call then ends with an error
+   * (a cancel through `signal` that crossed the call's end, a dropped connection).
+   */
   async restore(
     spec: Omit<RestoreSpec, 'files'>,
     backupDir: string,
@@ -132,6 +136,10 @@ export class AgentClient {
       // The agent failed (or we were cancelled): stop sending, report the agent's error.
       stopSending.abort();
       await sending.catch(() => undefined);
+      // The agent sends the report only once the restore is complete (and its server running),
+      // and nothing undoes it after that: a cancel or a failure that comes after the report
+      // (a race with the call's end) does not change that the restore was done.
+      if (report !== null) return report;
       throw fromServiceError(err, this.address);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
