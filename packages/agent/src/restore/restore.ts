@@ -28,16 +28,20 @@
  *     it has left recovery, then drop the promote settings), and report what the server says.
  *     All of it within one deadline (startTimeoutSeconds); a failure here leaves the restored
  *     files (and a server that did come up) in place and says why. A cancellation here (the
- *     signal) stops the server and removes the committed targets: cancelled means undone.
+ *     signal) stops the server and empties the committed targets, including what the start
+ *     wrote into them: cancelled means undone, and an undo that cannot finish names what it left.
+ *     Only a server this start made is stopped (its pid file is newer than the start and its
+ *     process works in the data directory); the backup's own postmaster.pid/postmaster.opts
+ *     (a copy of a running server) are never restored.
  * The original tablespace directories are never written to or read from: data comes from the
  * archives only, and an original location is only ever inspected (is it empty?) when no -T
  * mapping moves that tablespace.
  */
 
-import { chmod, lchown, lstat, mkdir, readlink, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readlink, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  ArchiveFormatError, CancelledError, DirectoryExtractor, DirectoryNotEmptyError, InternalError, InvalidOptionError,
+  ArchiveFormatError, CancelledError, DirectoryExtractor, DirectoryNotEmptyError, FileIoError, InternalError, InvalidOptionError,
   ManifestVerifyStreamer, NotSupportedError, PgFleetError, StopVerification, VerifyContext, VerifyError, WalCheck,
   checkWalDirectory, fileError, isErrno, parseManifest, type BackupManifest, type Streamer, type VerifyProblem,
 } from '@pgfleet/core';
@@ -49,7 +53,9 @@ import { applyRecoveryMode, removePromoteBlock } from './recovery.js';
 import { REPORT_TIMEOUT_MS, reportInstanceAs, type InstanceReport } from './report.js';
 import type { ArchiveInfo, BackupSource } from './source.js';
 import { StagingDirectory, isMountPoint, removeLeftoverStaging } from './staging.js';
-import { processAlive, readPostmasterPid, startInstance, stopInstance, waitForPromotion } from './start.js';
+import {
+  postgresProcessesIn, processAlive, processCwd, readPostmasterPid, startInstance, stopInstance, waitForPromotion, type PostmasterInfo,
+} from './start.js';
 import { fixOwnership, fsyncAll } from './finish.js';
 import { parseTablespaceMap, formatTablespaceMap, planTablespaces, type PlannedTablespace } from './tablespaces.js';
 import { canonicalPath, checkAllowed, checkNoOverlap, checkReachable, checkTargetUsable, type NamedTarget } from './validate.js';
@@ -94,6 +100,12 @@ interface TablespaceTarget extends PlannedTablespace {
 
 const PROGRESS_STEP = 4 * 1024 * 1024;
 
+/** Files of a running server that a restore never brings over (PostgreSQL's base backup excludes them too). */
+const SOURCE_SERVER_FILES = ['postmaster.pid', 'postmaster.opts'] as const;
+
+/** The longest the undo of a cancelled start waits for a starting postmaster's pid file. */
+const POSTMASTER_APPEAR_MS = 10_000;
+
 /** Restores `source` as `options` say; see the module comment. */
 export async function restoreBackup(source: BackupSource, options: RestoreOptions): Promise<RestoreReport> {
   return new RestoreRun(source, options).run();
@@ -125,6 +137,8 @@ class RestoreRun {
   private walSegmentsChecked = 0;
   /** pg_ctl start was run (a postmaster may exist even if it did not return). */
   private startAttempted = false;
+  /** Date.now() just before pg_ctl start was run: only a pid file written since is ours. */
+  private startAttemptedAt = 0;
 
   constructor(private readonly source: BackupSource, private readonly options: RestoreOptions) {
     this.emit = options.onEvent ?? (() => undefined);
@@ -464,6 +478,20 @@ class RestoreRun {
     const toSync: string[] = [data];
     const external = (this.plan ?? []).filter((t) => !t.inPlace);
 
+    // A backup copied from a running cluster (not by a base backup, which leaves them out)
+    // has the source server's: its pid file would make the undo of a cancelled start, or
+    // pg_ctl, take that server's pid for the copy's.
+    for (const name of SOURCE_SERVER_FILES) {
+      const file = path.join(data, name);
+      if (!(await lstat(file).catch(() => null))) continue;
+      try {
+        await rm(file, { force: true });
+      } catch (err) {
+        throw fileError('could not remove file', file, err);
+      }
+      this.warn(`the backup contains "${name}" (of the server it was copied from); it was not restored`);
+    }
+
     if (facts.files.has('tablespace_map')) {
       const file = path.join(data, 'tablespace_map');
       await rm(file, { force: true });
@@ -551,14 +579,21 @@ class RestoreRun {
     this.checkCancelled();
     // The data directory last: until it appears, nothing looks like a restored instance.
     const order = [...this.stagings.filter((s) => s !== this.dataStaging), this.dataStaging];
-    const done: StagingDirectory[] = [];
+    const touched: StagingDirectory[] = [];
     try {
       for (const s of order) {
+        // Touched before its commit: a mount-point target may be partly moved when it fails.
+        touched.push(s);
         await s.commit();
-        done.push(s);
       }
     } catch (err) {
-      for (const s of done.reverse()) await s.uncommit().catch(() => undefined);
+      const failed = await this.undoAll(touched.reverse());
+      if (failed) {
+        throw new FileIoError(`the restore into "${this.dataDir}" could not be committed, and undoing the commit failed: ${failed.message}`, {
+          cause: err,
+          hint: `The commit failed with: ${err instanceof Error ? err.message : String(err)}. ${failed.hint}`,
+        });
+      }
       throw err;
     }
     if (this.options.sync !== false) {
@@ -595,6 +630,7 @@ class RestoreRun {
       const deadline = Date.now() + timeout * 1000;
       this.emit({ type: 'progress', phase: 'start', file: '', bytesDone: this.bytesBefore, bytesTotal: this.bytesTotal });
       this.startAttempted = true;
+      this.startAttemptedAt = Date.now();
       const started = await startInstance({
         dataDir: this.dataDir, binDir: installation.binDir, owner: this.owner,
         port: o.port ?? null, socketDir: o.socketDir ?? null, timeoutSeconds: timeout, ...(signal ? { signal } : {}),
@@ -625,40 +661,90 @@ class RestoreRun {
   }
 
   /**
-   * Undoes a committed restore whose start was cancelled: stops the server it started (pg_ctl
-   * stop -m immediate: the copy is thrown away), then moves the targets back into their
-   * staging directories and removes those. A server that cannot be confirmed stopped keeps its
-   * files, and the error says so.
+   * Undoes a committed restore that was cancelled (its start, or just after the commit): stops
+   * the server this restore started (pg_ctl stop -m immediate: the copy is thrown away), then
+   * empties every target (staging.ts undo()). A server that cannot be confirmed stopped keeps its
+   * files, and an undo that fails names what it left; both are CancelledErrors with a hint.
    */
   private async undoCommitted(): Promise<void> {
-    const installation = this.installation;
-    // pg_ctl may have been killed before the postmaster wrote its pid file: give it a moment.
-    let pm = await readPostmasterPid(this.dataDir).catch(() => null);
-    for (let i = 0; pm === null && i < 10 && this.startAttempted; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      pm = await readPostmasterPid(this.dataDir).catch(() => null);
+    if (this.startAttempted) await this.stopStartedServer();
+    const failed = await this.undoAll([...this.stagings].reverse());
+    if (failed) {
+      throw new CancelledError(`the restore into "${this.dataDir}" was cancelled, and undoing it failed: ${failed.message}`, {
+        cause: failed.cause, hint: failed.hint,
+      });
     }
-    if (pm?.alive) {
-      if (installation === null) throw new InternalError(`an instance runs in "${this.dataDir}" but no installation was chosen`);
-      try {
-        await stopInstance({ dataDir: this.dataDir, binDir: installation.binDir, owner: this.owner, mode: 'immediate', timeoutSeconds: 20 });
-      } catch (err) {
-        // pg_ctl may fail only because the server went away meanwhile.
-        if (!processAlive(pm.pid)) return this.removeCommitted();
-        throw new CancelledError(`the restore into "${this.dataDir}" was cancelled after its instance had started, and the instance could not be stopped; the restored files were kept`, {
-          cause: err,
-          hint: `Stop it with "pg_ctl stop -D ${this.dataDir}" and remove the restored directories by hand.`,
-        });
-      }
-    }
-    await this.removeCommitted();
   }
 
-  /** Moves the committed targets back into their staging directories and removes those. */
-  private async removeCommitted(): Promise<void> {
-    for (const s of [...this.stagings].reverse()) {
-      await s.uncommit().catch(() => undefined);
-      await s.discard();
+  /**
+   * Stops the postmaster the cancelled pg_ctl start made, if any. pg_ctl may have been killed
+   * before the postmaster wrote its pid file: while a postgres process runs in the data
+   * directory, its pid file is waited for (bounded). Only a pid file written after the start
+   * was attempted, by a process working in this data directory, is acted on.
+   */
+  private async stopStartedServer(): Promise<void> {
+    const installation = this.installation;
+    const waitMs = Math.min((this.options.startTimeoutSeconds ?? 300) * 1000, POSTMASTER_APPEAR_MS);
+    const until = Date.now() + waitMs;
+    let pm = await this.startedPostmaster();
+    while (pm === null && Date.now() < until) {
+      const running = await postgresProcessesIn(this.dataDir);
+      if (running !== null && running.length === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+      pm = await this.startedPostmaster();
     }
+    const kept = (pids: number[], cause?: unknown): CancelledError => new CancelledError(
+      `the restore into "${this.dataDir}" was cancelled after its instance had started, and the instance could not be stopped; the restored files were kept`, {
+        ...(cause === undefined ? {} : { cause }),
+        hint: `Stop it (${pids.length === 1 ? 'process' : 'processes'} ${pids.join(', ')}) with "pg_ctl stop -D ${this.dataDir}" and remove the restored directories by hand.`,
+      });
+    if (pm === null) {
+      const stray = await postgresProcessesIn(this.dataDir);
+      if (stray !== null && stray.length > 0) throw kept(stray);
+      return;
+    }
+    if (installation === null) throw new InternalError(`an instance runs in "${this.dataDir}" but no installation was chosen`);
+    try {
+      await stopInstance({ dataDir: this.dataDir, binDir: installation.binDir, owner: this.owner, mode: 'immediate', timeoutSeconds: 20 });
+    } catch (err) {
+      // pg_ctl may fail only because the server went away meanwhile.
+      if (processAlive(pm.pid)) throw kept([pm.pid], err);
+    }
+  }
+
+  /** The live postmaster whose pid file this restore's start wrote; null when there is none. */
+  private async startedPostmaster(): Promise<PostmasterInfo | null> {
+    const file = path.join(this.dataDir, 'postmaster.pid');
+    const pm = await readPostmasterPid(this.dataDir).catch(() => null);
+    if (pm === null || !pm.alive) return null;
+    const st = await stat(file).catch(() => null);
+    // One second of slack for file systems with coarse timestamps.
+    if (st === null || st.mtimeMs < this.startAttemptedAt - 1000) return null;
+    const cwd = await processCwd(pm.pid);
+    if (cwd !== null && cwd !== this.dataDir) return null;
+    return pm;
+  }
+
+  /**
+   * Undoes each staging directory (committed or not); returns what failed, with a hint naming
+   * every path left behind, or null when everything is gone.
+   */
+  private async undoAll(stagings: StagingDirectory[]): Promise<{ message: string; cause: unknown; hint: string } | null> {
+    const left: string[] = [];
+    let first: unknown = null;
+    for (const s of stagings) {
+      try {
+        await s.undo();
+      } catch (err) {
+        first ??= err;
+        left.push(s.leftBehind());
+      }
+    }
+    if (left.length === 0) return null;
+    return {
+      message: first instanceof Error ? first.message : String(first),
+      cause: first,
+      hint: `Left behind: ${left.map((p) => `"${p}"`).join(', ')}; remove ${left.length === 1 ? 'it' : 'them'} by hand (a mount point itself stays) before restoring there again.`,
+    };
   }
 }

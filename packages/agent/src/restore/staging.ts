@@ -19,6 +19,9 @@
  * <pid>.<random>`) and commit moves the staging directory's entries up one by one: each move
  * is atomic, the whole commit is not (a kill during those few renames leaves a partial target,
  * which the next restore refuses as non-empty).
+ *
+ * undo() takes a committed target back whole: everything in it goes, also what was written
+ * there after the commit (a started server's files), since it was empty before the restore.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -208,6 +211,64 @@ export class StagingDirectory {
     } catch (err) {
       throw fileError('could not finish moving into', this.target, err);
     }
+  }
+
+  /**
+   * Takes a restore back completely, committed or not, and throws when it cannot (FileIoError
+   * naming the path; what is left is then `leftBehind()`). A committed target is emptied of
+   * everything, including files written into it after the commit (a started server's
+   * postmaster.opts, the start log): it was verified empty before the restore. A mount-point
+   * target itself stays; only the staging directories of other restores in it are kept.
+   */
+  async undo(): Promise<void> {
+    if (this.committed) {
+      ownedStaging.add(this.path);
+      if (this.inside) {
+        try {
+          await mkdir(this.path, { mode: 0o700 });
+        } catch (err) {
+          if (!isErrno(err, 'EEXIST')) throw fileError('could not create directory', this.path, err);
+        }
+        let names: string[];
+        try {
+          names = await readdir(this.target);
+        } catch (err) {
+          throw fileError('could not open directory', this.target, err);
+        }
+        const own = path.basename(this.path);
+        for (const name of names) {
+          if (name === own || isStagingName(name)) continue;
+          const from = path.join(this.target, name);
+          try {
+            await rename(from, path.join(this.path, name));
+          } catch (err) {
+            throw fileError(`could not move "${from}" back to`, this.path, err);
+          }
+        }
+        this.moved.splice(0);
+      } else {
+        try {
+          await rename(this.target, this.path);
+        } catch (err) {
+          throw fileError(`could not rename "${this.target}" back to`, this.path, err);
+        }
+      }
+      this.committed = false;
+    }
+    if (this.created) {
+      try {
+        await rm(this.path, { recursive: true, force: true });
+      } catch (err) {
+        throw fileError('could not remove directory', this.path, err);
+      }
+    }
+    ownedStaging.delete(this.path);
+    for (const dir of this.createdParents) await rmdir(dir).catch(() => undefined);
+  }
+
+  /** What an undo() that failed left behind: the target when it was still committed, else the staging directory. */
+  leftBehind(): string {
+    return this.committed ? this.target : this.path;
   }
 
   /** Removes the staging directory and the parents create() made; never throws. */

@@ -22,7 +22,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { access, chown, mkdir, readFile } from 'node:fs/promises';
+import { access, chown, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CancelledError, InstanceError, fileError, isErrno } from '@pgfleet/core';
@@ -255,4 +255,36 @@ export function processAlive(pid: number): boolean {
   } catch {
     return true; // no /proc (not Linux): kill() said it exists
   }
+}
+
+/** The working directory of process `pid`; null when it cannot be read (gone, no /proc). */
+export async function processCwd(pid: number): Promise<string | null> {
+  try {
+    return await readlink(`/proc/${pid}/cwd`);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Live PostgreSQL server processes (command name postgres/postmaster) working in `dataDir`: a
+ * postmaster changes into its data directory before it writes its pid file, so this finds one
+ * that is still starting. null where there is no /proc (not Linux).
+ */
+export async function postgresProcessesIn(dataDir: string): Promise<number[] | null> {
+  let names: string[];
+  try {
+    names = await readdir('/proc');
+  } catch {
+    return null;
+  }
+  const found: number[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid || (await processCwd(pid)) !== dataDir) continue;
+    const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+    if ((comm === 'postgres' || comm === 'postmaster') && processAlive(pid)) found.push(pid);
+  }
+  return found;
 }

@@ -3,18 +3,20 @@
 // ownership and modes, manifest verification, and that every failure leaves nothing behind.
 
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
-  ArchiveFormatError, DirectoryNotEmptyError, InvalidOptionError, NotAllowedError, UnsafePathError, VerifyError, computeChecksum, writeManifest,
+  ArchiveFormatError, CancelledError, DirectoryNotEmptyError, InvalidOptionError, NotAllowedError, UnsafePathError, VerifyError, computeChecksum, writeManifest,
 } from '@pgfleet/core';
 import { openBackupDirectory } from '../../src/restore/layout.js';
 import type { RestoreEvent, RestoreOptions } from '../../src/restore/options.js';
 import { resolveOwner } from '../../src/restore/owner.js';
 import { PROMOTE_BLOCK_BEGIN } from '../../src/restore/recovery.js';
 import { restoreBackup } from '../../src/restore/restore.js';
+import { processAlive } from '../../src/restore/start.js';
 import { BACKUP_LABEL, craftTarBackup, makeDir, makeTar } from '../helpers/fixtures.js';
 
 const owner = resolveOwner(null);
@@ -274,5 +276,195 @@ describe('restoreBackup: verification against backup_manifest', () => {
     await backupWithManifest(path.join(root, 'backup'), (f) => { (f.get('base/1/1259') as Buffer)[0] = 0; });
     const report = await restore(path.join(root, 'backup'), { dataDir: path.join(root, 'data'), mode: 'none', verify: false });
     assert.equal(report.verify.verified, false);
+  });
+});
+
+describe('restoreBackup: a backup copied from a running server', () => {
+  test('postmaster.pid and postmaster.opts at the top level are never restored (a warning names each)', async () => {
+    const root = await makeDir();
+    await craftTarBackup(path.join(root, 'backup'), {
+      extra: [
+        { name: 'postmaster.pid', body: `${process.pid}\n/srv/pg/source\n1700000000\n5432\n/tmp\n` },
+        { name: 'postmaster.opts', body: '/usr/lib/postgresql/15/bin/postgres "-D" "/srv/pg/source"\n' },
+        { name: 'base', type: 'directory' },
+        { name: 'base/postmaster.opts', body: 'not the server\'s: kept\n' },
+      ],
+    });
+    const dataDir = path.join(root, 'data');
+    const report = await restore(path.join(root, 'backup'), { dataDir, mode: 'none' });
+    assert.ok(!existsSync(path.join(dataDir, 'postmaster.pid')));
+    assert.ok(!existsSync(path.join(dataDir, 'postmaster.opts')));
+    assert.ok(existsSync(path.join(dataDir, 'base', 'postmaster.opts')));
+    assert.deepEqual(report.warnings.slice(1), [
+      'the backup contains "postmaster.pid" (of the server it was copied from); it was not restored',
+      'the backup contains "postmaster.opts" (of the server it was copied from); it was not restored',
+    ]);
+  });
+});
+
+/**
+ * Cancelled after the commit, while the (fake) server starts. The fake pg_ctl runs as the
+ * owner: `start` writes postmaster.opts as PostgreSQL does and launches the fake postgres in the
+ * data directory, then hangs until it is killed; `stop` kills the pid in postmaster.pid. The
+ * fake postgres writes its pid to `<run>/pids`, waits DELAY seconds, then writes postmaster.pid.
+ */
+describe('restoreBackup: a cancelled start is undone', () => {
+  async function fakeInstallation(run: string, options: { delay: number; startScript?: string }): Promise<string> {
+    const bin = path.join(run, 'bin');
+    await mkdir(bin, { recursive: true, mode: 0o755 });
+    await writeFile(path.join(run, 'calls'), '');
+    await writeFile(path.join(run, 'pids'), '');
+    await chmod(path.join(run, 'calls'), 0o666);
+    await chmod(path.join(run, 'pids'), 0o666);
+    await writeFile(path.join(bin, 'postgres'), `#!/bin/sh
+if [ "$1" = --version ]; then echo "postgres (PostgreSQL) 15.4"; exit 0; fi
+echo $$ >> '${run}/pids'
+sleep ${options.delay}
+printf '%s\\n%s\\n0\\n5999\\n/tmp\\n' $$ "$PWD" > postmaster.pid
+while :; do sleep 0.1; done
+`);
+    await writeFile(path.join(bin, 'pg_ctl'), `#!/bin/sh
+echo "$1" >> '${run}/calls'
+case "$1" in
+start)
+  D="$6"
+  echo "postgres -D $D" > "$D/postmaster.opts"
+  ${options.startScript ?? `(cd "$D" && '${bin}/postgres' </dev/null >/dev/null 2>&1 &)`}
+  exec sleep 60 ;;
+stop)
+  D="$8"
+  P=$(head -n 1 "$D/postmaster.pid")
+  kill "$P"
+  while kill -0 "$P" 2>/dev/null && [ "$(cut -d' ' -f3 /proc/$P/stat 2>/dev/null)" != Z ]; do sleep 0.05; done
+  rm -f "$D/postmaster.pid"
+  exit 0 ;;
+esac
+exit 1
+`);
+    await chmod(path.join(bin, 'postgres'), 0o755);
+    await chmod(path.join(bin, 'pg_ctl'), 0o755);
+    return bin;
+  }
+
+  /** Restores with start, cancelling `afterMs` after the start phase began; the error thrown. */
+  async function cancelledStart(backup: string, dataDir: string, bin: string, afterMs: number): Promise<unknown> {
+    const controller = new AbortController();
+    return restore(backup, {
+      dataDir, mode: 'none', start: true, pgBin: [bin], port: 5999, signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'progress' && e.phase === 'start') setTimeout(() => controller.abort(), afterMs);
+      },
+    }).then(() => assert.fail('the restore was not cancelled'), (err: unknown) => err);
+  }
+
+  async function killAll(run: string): Promise<void> {
+    for (const pid of (await readFile(path.join(run, 'pids'), 'utf8')).split('\n').filter(Boolean).map(Number)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+
+  test('into a mount point: everything the start wrote is removed too (postmaster.opts, log/), the mount point stays', async (t) => {
+    const root = await makeDir();
+    const run = path.join(root, 'run');
+    const bin = await fakeInstallation(run, { delay: 0 });
+    await craftTarBackup(path.join(root, 'backup'));
+    const mnt = path.join(root, 'mnt');
+    await mkdir(mnt);
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]).status !== 0) {
+      t.skip('cannot mount a tmpfs here');
+      return;
+    }
+    try {
+      const err = await cancelledStart(path.join(root, 'backup'), mnt, bin, 500);
+      assert.ok(err instanceof CancelledError, String(err));
+      assert.equal(err.message, 'the restore was cancelled');
+      assert.equal(err.hint, undefined);
+      assert.deepEqual(await readdir(mnt), []);
+      assert.deepEqual((await readFile(path.join(run, 'calls'), 'utf8')).split('\n').filter(Boolean), ['start', 'stop']);
+      // Restoring there again works: nothing is in the way.
+      const report = await restore(path.join(root, 'backup'), { dataDir: mnt, mode: 'none' });
+      assert.equal(report.dataDir, mnt);
+    } finally {
+      await killAll(run);
+      spawnSync('umount', ['-l', mnt]);
+    }
+  });
+
+  test('a postmaster that writes its pid file only after pg_ctl was killed is waited for and stopped', async () => {
+    const root = await makeDir();
+    const run = path.join(root, 'run');
+    const bin = await fakeInstallation(run, { delay: 2 });
+    await craftTarBackup(path.join(root, 'backup'));
+    const dataDir = path.join(root, 'data');
+    try {
+      const err = await cancelledStart(path.join(root, 'backup'), dataDir, bin, 200);
+      assert.ok(err instanceof CancelledError, String(err));
+      assert.equal(err.message, 'the restore was cancelled');
+      assert.deepEqual(await readdir(root), ['backup', 'run']);
+      assert.deepEqual((await readFile(path.join(run, 'calls'), 'utf8')).split('\n').filter(Boolean), ['start', 'stop']);
+      const pids = (await readFile(path.join(run, 'pids'), 'utf8')).split('\n').filter(Boolean).map(Number);
+      assert.equal(pids.length, 1);
+      assert.equal(processAlive(pids[0] as number), false, 'the postmaster was stopped');
+    } finally {
+      await killAll(run);
+    }
+  });
+
+  test('a postmaster.pid the start did not write is not acted on: its process is not stopped', async () => {
+    const root = await makeDir();
+    const run = path.join(root, 'run');
+    // An unrelated live process, named in an old pid file that the "start" leaves behind.
+    const other = spawn('sleep', ['60'], { stdio: 'ignore', cwd: root });
+    try {
+      const bin = await fakeInstallation(run, {
+        delay: 0,
+        startScript: `printf '%s\\n%s\\n0\\n5432\\n/tmp\\n' ${String(other.pid)} /srv/pg/source > "$D/postmaster.pid"; touch -d @1000000000 "$D/postmaster.pid"`,
+      });
+      await craftTarBackup(path.join(root, 'backup'));
+      const dataDir = path.join(root, 'data');
+      const err = await cancelledStart(path.join(root, 'backup'), dataDir, bin, 200);
+      assert.ok(err instanceof CancelledError, String(err));
+      assert.equal(err.message, 'the restore was cancelled');
+      assert.deepEqual((await readFile(path.join(run, 'calls'), 'utf8')).split('\n').filter(Boolean), ['start']);
+      assert.equal(processAlive(other.pid as number), true, 'the unrelated process still runs');
+      assert.deepEqual(await readdir(root), ['backup', 'run']);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  test('an undo that fails names what it left (never "nothing is left")', async () => {
+    const root = await makeDir();
+    const run = path.join(root, 'run');
+    const bin = await fakeInstallation(run, { delay: 0 });
+    await craftTarBackup(path.join(root, 'backup'));
+    const dataDir = path.join(root, 'data');
+    const controller = new AbortController();
+    // A file system mounted inside the restored directory: it cannot be removed (EBUSY).
+    const busy = path.join(dataDir, 'log');
+    let mounted = false;
+    try {
+      const err = await restore(path.join(root, 'backup'), {
+        dataDir, mode: 'none', start: true, pgBin: [bin], port: 5999, signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type !== 'progress' || e.phase !== 'start') return;
+          setTimeout(() => {
+            mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', busy]).status === 0;
+            controller.abort();
+          }, 300);
+        },
+      }).then(() => assert.fail('the restore was not cancelled'), (e: unknown) => e);
+      if (!mounted) return; // no mounting here: nothing to show
+      assert.ok(err instanceof CancelledError, String(err));
+      assert.match(err.message, new RegExp(`^the restore into "${dataDir}" was cancelled, and undoing it failed: could not remove directory "${root}/\\.pgfleet-staging\\.data\\.\\d+\\.[0-9a-f]{8}": `));
+      assert.match(err.hint ?? '', new RegExp(`^Left behind: "${root}/\\.pgfleet-staging\\.data\\.\\d+\\.[0-9a-f]{8}"; remove it by hand \\(a mount point itself stays\\) before restoring there again\\.$`));
+    } finally {
+      await killAll(run);
+      if (mounted) {
+        const staged = (await readdir(root)).filter((n) => n.startsWith('.pgfleet-staging.'));
+        for (const n of staged) spawnSync('umount', ['-l', path.join(root, n, 'log')]);
+        spawnSync('umount', ['-l', busy]);
+      }
+    }
   });
 });
