@@ -116,9 +116,9 @@ export type {
 } from './manifest/verify-context.js';
 export { ManifestVerifyStreamer } from './manifest/verify-streamer.js';
 export type { ManifestVerifyStreamerOptions, ObservedMember } from './manifest/verify-streamer.js';
-export { parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
-export { classifyTarArchive } from './verify/tar-backup.js';
-export type { TarArchiveFile, TarArchiveKind } from './verify/tar-backup.js';
+export { configureWal, parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
+export { checkWalArchive, classifyTarArchive, listTarBackup } from './verify/tar-backup.js';
+export type { TarArchiveFile, TarArchiveKind, TarBackupListing } from './verify/tar-backup.js';
 export type {
   BackupFormat, VerifyBackupOptions, VerifyBackupResult, VerifyProgress,
 } from './verify/verify-backup.js';

@@ -27,12 +27,12 @@
  * read before it. Should the manifest use another checksum algorithm than was computed, finish()
  * falls back to verifyBackup on the stored files.
  */
-import { mkdir, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ALWAYS_IGNORED, FileIoError, InternalError, ManifestVerifyStreamer, PG_CONTROL_FILE_SIZE, PgFleetError, StopVerification, TarParser,
-  VerifyContext, WalCheck, WalCheckStreamer, canonicalRelativePath, checkWalDirectory, classifyTarArchive,
-  compressionFromFileName, createChecksum, createDecompressor, fileError, isWalSegmentName, osErrorText, readArchiveFile,
+  VerifyContext, WalCheck, canonicalRelativePath, checkWalArchive, checkWalDirectory, classifyTarArchive,
+  compressionFromFileName, configureWal, createChecksum, createDecompressor, fileError, isWalSegmentName, listTarBackup,
   readManifestFile, verifyBackup,
   type Checksum, type ChecksumAlgorithm, type ChunkKind, type Streamer, type TarArchiveKind, type TarMember,
   type ObservedMember as ObservedByCore, type VerifyBackupResult, type VerifyProgress,
@@ -168,38 +168,12 @@ export class ArrivalVerifier {
 
   /** verifyTarBackup's passes, on the observed members instead of the stored files. */
   private async compare(context: VerifyContext, wal: WalCheck, options: ArrivalVerifyOptions): Promise<void> {
-    let names: string[];
-    try {
-      names = (await readdir(this.dir)).filter((n) => n !== WAL_SPOOL_DIR).sort();
-    } catch (err) {
-      context.report('io', `could not open directory "${this.dir}": ${osErrorText(err)}`, { fatal: true });
-      return;
-    }
+    // The same listing and problems as verifyTarBackup's (tablespaces first, base.tar last).
+    const listing = await listTarBackup(context, this.dir, (name) => name === WAL_SPOOL_DIR);
+    if (listing === null) return;
+    const walArchive = listing.walArchive;
     const archives: Array<{ name: string; archive: ObservedArchive }> = [];
-    let walArchive: { name: string; size: number } | null = null;
-    for (const name of names) {
-      if (context.shouldIgnore(name)) continue;
-      let size: number;
-      try {
-        const st = await stat(join(this.dir, name));
-        if (!st.isFile()) {
-          context.report('unexpected', `file "${name}" is not a regular file`, { path: name });
-          continue;
-        }
-        size = st.size;
-      } catch (err) {
-        context.report('io', `could not stat file or directory "${name}": ${osErrorText(err)}`, { path: name });
-        continue;
-      }
-      const classified = classifyTarArchive(name);
-      if (classified === null) {
-        context.report('unexpected', `file "${name}" is not expected in a tar format backup`, { path: name });
-        continue;
-      }
-      if (classified.kind === 'wal') {
-        walArchive ??= { name, size };
-        continue;
-      }
+    for (const { name } of listing.archives) {
       const archive = this.archives.get(name);
       if (archive === undefined || !archive.complete && archive.failure === null) {
         // Every file of the backup is written through observe(): a bug, not a bad backup.
@@ -207,8 +181,6 @@ export class ArrivalVerifier {
       }
       archives.push({ name, archive });
     }
-    // Tablespaces first, base.tar last, as verifyTarBackup reads them.
-    archives.sort((a, b) => (a.archive.kind === b.archive.kind ? 0 : a.archive.kind === 'base' ? 1 : -1));
 
     let baseName: string | null = null;
     for (const { name, archive } of archives) {
@@ -222,26 +194,20 @@ export class ArrivalVerifier {
       // -X fetch: verifyBackup checks base.tar's segments as base.tar passes (they are its last
       // members), naming "pg_wal.tar" while it does; the spooled copies are checked likewise.
       if (archive.kind === 'base' && walArchive === null && this.spooled.length > 0) {
-        this.configureWal(context, wal);
+        configureWal(wal, context);
         await checkWalDirectory(wal, join(this.dir, WAL_SPOOL_DIR));
       }
     }
     context.reportMissing();
 
-    this.configureWal(context, wal);
+    configureWal(wal, context);
     if (walArchive !== null) {
       wal.location = walArchive.name;
-      const path = join(this.dir, walArchive.name);
       const total = walArchive.size;
       options.onProgress?.({ doneBytes: 0, totalBytes: total });
-      try {
-        await readArchiveFile(path, new WalCheckStreamer({ check: wal, prefix: '' }), {
-          onProgress: (doneBytes) => options.onProgress?.({ doneBytes, totalBytes: total }),
-        });
-      } catch (err) {
-        if (!(err instanceof PgFleetError)) throw err;
-        wal.problem(`could not read archive "${path}": ${err.message}`, '');
-      }
+      await checkWalArchive(wal, join(this.dir, walArchive.name), {
+        onProgress: (doneBytes) => options.onProgress?.({ doneBytes, totalBytes: total }),
+      });
     } else if (baseName !== null) {
       wal.location = baseName;
     } else {
@@ -251,17 +217,6 @@ export class ArrivalVerifier {
       });
     }
     wal.finish();
-  }
-
-  /** Hands what pg_control and PG_VERSION said to the WAL check (as verifyBackup does). */
-  private configureWal(context: VerifyContext, wal: WalCheck): void {
-    const major = context.pgVersion !== null && /^\d+$/.test(context.pgVersion) ? Number(context.pgVersion) : null;
-    wal.configure({
-      segmentSize: context.controlFile?.walSegmentSize ?? null,
-      blockSize: context.controlFile?.walBlockSize ?? null,
-      serverMajor: major,
-      systemIdentifier: context.controlFile?.systemIdentifier ?? null,
-    });
   }
 
   /** Creates the spool file of one -X fetch segment (the spool directory on first use). */

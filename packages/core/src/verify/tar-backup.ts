@@ -57,19 +57,31 @@ export interface VerifyTarBackupOptions {
   progress: (doneBytes: number, totalBytes?: number) => void;
 }
 
-export async function verifyTarBackup(options: VerifyTarBackupOptions): Promise<void> {
-  const { context, dir, wal } = options;
+/** What a tar-format backup directory holds, as far as it belongs there. */
+export interface TarBackupListing {
+  /** Data archives (base.tar, <oid>.tar), tablespaces first and base.tar last. */
+  archives: Array<TarArchiveFile & { size: number }>;
+  /** The first pg_wal.tar[.*] in name order, if any. */
+  walArchive: { name: string; size: number } | null;
+}
+
+/**
+ * Lists a tar-format backup directory as pg_verifybackup does, reporting to `context` every
+ * entry that is not a regular file or not expected there; null when the directory cannot be
+ * read (reported, fatal). Tablespaces come first and base.tar last: base.tar's WAL (-X fetch)
+ * then follows pg_control. Names for which `skip` is true are passed over without a word (a
+ * caller's own working files).
+ */
+export async function listTarBackup(context: VerifyContext, dir: string, skip: (name: string) => boolean = () => false): Promise<TarBackupListing | null> {
   let names: string[];
   try {
-    names = (await readdir(dir)).sort();
+    names = (await readdir(dir)).filter((name) => !skip(name)).sort();
   } catch (err) {
     context.report('io', `could not open directory "${dir}": ${osErrorText(err)}`, { fatal: true });
-    return;
+    return null;
   }
-
-  // First pass: what is there, and is it allowed to be there.
-  const archives: Array<TarArchiveFile & { size: number }> = [];
-  let walArchive: string | null = null;
+  const archives: TarBackupListing['archives'] = [];
+  let walArchive: TarBackupListing['walArchive'] = null;
   for (const name of names) {
     if (context.shouldIgnore(name)) continue;
     let size: number;
@@ -90,13 +102,21 @@ export async function verifyTarBackup(options: VerifyTarBackupOptions): Promise<
       continue;
     }
     if (archive.kind === 'wal') {
-      walArchive ??= join(dir, name);
+      walArchive ??= { name, size };
       continue;
     }
     archives.push({ ...archive, size });
   }
-  // Tablespaces first, base.tar last: base.tar's WAL (-X fetch) then follows pg_control.
   archives.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'base' ? 1 : -1));
+  return { archives, walArchive };
+}
+
+export async function verifyTarBackup(options: VerifyTarBackupOptions): Promise<void> {
+  const { context, dir, wal } = options;
+  // First pass: what is there, and is it allowed to be there.
+  const listing = await listTarBackup(context, dir);
+  if (listing === null) return;
+  const { archives, walArchive } = listing;
   options.progress(0, archives.reduce((n, a) => n + a.size, 0));
 
   // Second pass: stream each archive through the verifier.
@@ -126,8 +146,8 @@ export async function verifyTarBackup(options: VerifyTarBackupOptions): Promise<
   if (options.walPath !== null) {
     await options.checkWalPath(options.walPath);
   } else if (walArchive !== null) {
-    wal.location = walArchive.slice(dir.length + 1); // "pg_wal.tar.gz"
-    await checkWalArchive(wal, walArchive);
+    wal.location = walArchive.name; // "pg_wal.tar.gz"
+    await checkWalArchive(wal, join(dir, walArchive.name));
   } else if (baseName !== null) {
     wal.location = baseName;
   } else {
@@ -139,11 +159,14 @@ export async function verifyTarBackup(options: VerifyTarBackupOptions): Promise<
   wal.finish();
 }
 
-/** Feeds a pg_wal.tar[.*] archive (flat member names) to the WAL check. */
-export async function checkWalArchive(wal: WalCheck, path: string): Promise<void> {
+/**
+ * Feeds a pg_wal.tar[.*] archive (flat member names) to the WAL check; an unreadable archive is
+ * a WAL problem. `onProgress` gets the archive file's bytes read so far.
+ */
+export async function checkWalArchive(wal: WalCheck, path: string, options: { onProgress?: (bytesRead: number) => void } = {}): Promise<void> {
   const streamer = new WalCheckStreamer({ check: wal, prefix: '' });
   try {
-    await readArchiveFile(path, streamer);
+    await readArchiveFile(path, streamer, { onProgress: options.onProgress });
   } catch (err) {
     if (!(err instanceof PgFleetError)) throw err;
     wal.problem(`could not read archive "${path}": ${err.message}`, '');

@@ -149,8 +149,8 @@ async function detectFormat(dir: string): Promise<BackupFormat> {
   }
 }
 
-/** Hands what pg_control and PG_VERSION said to the WAL check. */
-function configureWal(wal: WalCheck, context: VerifyContext): void {
+/** Hands what pg_control and PG_VERSION said (as read into `context`) to the WAL check. */
+export function configureWal(wal: WalCheck, context: VerifyContext): void {
   const major = context.pgVersion !== null && /^\d+$/.test(context.pgVersion) ? Number(context.pgVersion) : null;
   wal.configure({
     segmentSize: context.controlFile?.walSegmentSize ?? null,
