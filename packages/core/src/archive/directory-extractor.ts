@@ -288,12 +288,7 @@ export class DirectoryExtractor implements Streamer {
       throw fileError('could not create directory', path, err);
     }
     if (first === undefined) return;
-    const made: string[] = [];
-    for (let dir = path; ; dir = dirname(dir)) {
-      made.push(dir);
-      if (dir === first || dirname(dir) === dir) break;
-    }
-    for (const dir of made.reverse()) {
+    for (const dir of directoriesMade(path, first)) {
       await this.chownPath(dir, false);
       this.implicitDirs.push(dir);
     }
@@ -474,12 +469,7 @@ export class DirectoryExtractor implements Streamer {
       throw fileError('could not create directory', path, err);
     }
     if (first === undefined) return;
-    const made: string[] = [];
-    for (let dir = path; ; dir = dirname(dir)) {
-      made.push(dir);
-      if (dir === first || dirname(dir) === dir) break;
-    }
-    for (const dir of made.reverse()) {
+    for (const dir of directoriesMade(path, first)) {
       this.chownPathSync(dir, false);
       this.implicitDirs.push(dir);
     }
@@ -697,6 +687,16 @@ function writeAll(file: OpenFile, buf: Buffer, start: number, length: number): v
   } catch (err) {
     throw fileError('could not write to file', file.path, err);
   }
+}
+
+/** The directories mkdir -p made for `path` when the first one it made was `first`, outermost first. */
+function directoriesMade(path: string, first: string): string[] {
+  const made: string[] = [];
+  for (let dir = path; ; dir = dirname(dir)) {
+    made.push(dir);
+    if (dir === first || dirname(dir) === dir) break;
+  }
+  return made.reverse();
 }
 
 async function fsyncPath(path: string, flags: string): Promise<void> {
