@@ -14,15 +14,15 @@
 //    client-side as the same class, and nothing is written.
 
 import assert from 'node:assert/strict';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancelledError, ConnectError, verifyBackup } from '@pgfleet/core';
-import { binDir, freePort, makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
+import { freePort, makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
 import { AgentClient } from '../../packages/agent/src/index.js';
 import type { BackupStarted__Output } from '../../packages/agent/src/gen/pgfleet/v1/BackupStarted.js';
-import { runAgent, spawnAgent } from './agent-support.js';
-import { describeRun, type RunningTool } from './support/index.js';
+import { serveAgent, stopServedAgent, type ServedAgent } from './agent-support.js';
+import type { RunningTool } from './support/index.js';
 
 describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
   let source: TestCluster;
@@ -38,43 +38,15 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
     work = await makeTempDir('pgfleet-e2e-agent-backup');
     spool = path.join(work, 'tmp');
     await mkdir(spool);
-    const certs = path.join(work, 'certs');
-    const made = await runAgent(['certs', '--out', certs]);
-    assert.equal(made.code, 0, describeRun('pgfleet-agent certs', made));
-    const config = path.join(work, 'agent.yaml');
-    await writeFile(config, [
-      'listen: 127.0.0.1:0',
-      'tls:',
-      '  ca: certs/ca.crt',
-      '  cert: certs/server.crt',
-      '  key: certs/server.key',
-      `allowedRoots: [${JSON.stringify(source.baseDir)}]`,
-      `pgBin: ${JSON.stringify(binDir(15))}`,
-      'osUser: postgres',
-      'connectUser: postgres',
-      '',
-    ].join('\n'));
-    agent = spawnAgent(['serve', '--config', config], { timeoutMs: 600_000, env: { TMPDIR: spool } });
-    const deadline = Date.now() + 30_000;
-    let port = '';
-    while (Date.now() < deadline && port === '') {
-      port = /listening on 127\.0\.0\.1:([0-9]+) \(mutual TLS\)/.exec(agent.stderrSoFar())?.[1] ?? '';
-      if (port === '') await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.ok(port, `agent did not start listening:\n${agent.stderrSoFar()}`);
-    client = await AgentClient.connect({
-      address: `127.0.0.1:${port}`,
-      tls: { ca: path.join(certs, 'ca.crt'), cert: path.join(certs, 'client.crt'), key: path.join(certs, 'client.key') },
-    });
+    let address: string;
+    let tls: ServedAgent['tls'];
+    ({ agent, address, tls } = await serveAgent({ work, allowedRoot: source.baseDir, tls: true, env: { TMPDIR: spool } }));
+    client = await AgentClient.connect({ address, tls });
   });
 
   after(async () => {
     client?.close();
-    if (agent?.child.pid) {
-      process.kill(agent.child.pid, 'SIGTERM');
-      const result = await agent.result;
-      assert.equal(result.code, 0, describeRun('pgfleet-agent serve', result));
-    }
+    if (agent) await stopServedAgent(agent);
     await source?.destroy();
   });
 

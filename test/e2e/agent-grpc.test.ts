@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { CancelledError, ConnectError, DirectoryNotEmptyError, NotAllowedError } from '@pgfleet/core';
 import { binDir, chownOne, makeTempDir, startCluster, startRestored, type Snapshot, type TestCluster } from '../harness/index.js';
 import { AgentClient } from '../../packages/agent/src/index.js';
-import { agentRestore, entriesOf, runAgent, spawnAgent } from './agent-support.js';
+import { agentRestore, entriesOf, runAgent, serveAgent, stopServedAgent, type ServedAgent } from './agent-support.js';
 import { assertRestoredCopy, assertSucceeded, describeRun, runBaseBackup, type RunningTool } from './support/index.js';
 
 /** Every file below `dir`: relative path -> sha256 (symlinks: "-> target"), paths rewritten by `normalize`. */
@@ -55,44 +55,18 @@ describe('pgfleet-agent serve: gRPC with mutual TLS', { timeout: 300_000 }, () =
     backup = path.join(work, 'backup');
     assertSucceeded('pgfleet-basebackup', await runBaseBackup(['-D', backup, '-F', 't', '-X', 'stream', '-z', '-c', 'fast', '-R', '-d', source.connectionString]));
     certs = path.join(work, 'certs');
-    const made = await runAgent(['certs', '--out', certs]);
-    assert.equal(made.code, 0, describeRun('pgfleet-agent certs', made));
-    assert.deepEqual((await readdir(certs)).sort(), ['ca.crt', 'ca.key', 'client.crt', 'client.key', 'server.crt', 'server.key']);
     allowed = path.join(work, 'allowed');
     await mkdir(allowed);
     await chownOne(allowed);
-    const config = path.join(work, 'agent.yaml');
-    await writeFile(config, [
-      'listen: 127.0.0.1:0',
-      'tls:',
-      '  ca: certs/ca.crt',
-      '  cert: certs/server.crt',
-      '  key: certs/server.key',
-      `allowedRoots: [${JSON.stringify(allowed)}]`,
-      `pgBin: ${JSON.stringify(binDir(15))}`,
-      'osUser: postgres',
-      'connectUser: postgres',
-      '',
-    ].join('\n'));
-    agent = spawnAgent(['serve', '--config', config], { timeoutMs: 600_000 });
-    const deadline = Date.now() + 30_000;
-    let port = '';
-    while (Date.now() < deadline && port === '') {
-      port = /listening on 127\.0\.0\.1:([0-9]+) \(mutual TLS\)/.exec(agent.stderrSoFar())?.[1] ?? '';
-      if (port === '') await new Promise((r) => setTimeout(r, 50));
-    }
-    assert.ok(port, `agent did not start listening:\n${agent.stderrSoFar()}`);
-    address = `127.0.0.1:${port}`;
-    client = await AgentClient.connect({ address, tls: { ca: path.join(certs, 'ca.crt'), cert: path.join(certs, 'client.crt'), key: path.join(certs, 'client.key') } });
+    let tls: ServedAgent['tls'];
+    ({ agent, address, tls } = await serveAgent({ work, allowedRoot: allowed, tls: true }));
+    assert.deepEqual((await readdir(certs)).sort(), ['ca.crt', 'ca.key', 'client.crt', 'client.key', 'server.crt', 'server.key']);
+    client = await AgentClient.connect({ address, tls });
   });
 
   after(async () => {
     client?.close();
-    if (agent?.child.pid) {
-      process.kill(agent.child.pid, 'SIGTERM');
-      const result = await agent.result;
-      assert.equal(result.code, 0, describeRun('pgfleet-agent serve', result));
-    }
+    if (agent) await stopServedAgent(agent);
     await source?.destroy();
   });
 

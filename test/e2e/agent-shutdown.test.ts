@@ -14,15 +14,15 @@
 
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { CancelledError } from '@pgfleet/core';
-import { binDir, chownOne, freePort, makeTempDir, startCluster, type TestCluster } from '../harness/index.js';
+import { chownOne, freePort, makeTempDir, startCluster, type TestCluster } from '../harness/index.js';
 import { AgentClient, fromServiceError } from '../../packages/agent/src/index.js';
 import { agentProto } from '../../packages/agent/src/grpc/proto.js';
-import { entriesOf, spawnAgent } from './agent-support.js';
+import { entriesOf, serveAgent } from './agent-support.js';
 import { assertSucceeded, describeRun, runBaseBackup, type RunningTool } from './support/index.js';
 
 const GRACE_SECONDS = 20;
@@ -84,25 +84,11 @@ describe('pgfleet-agent serve: SIGTERM during a call', { timeout: 240_000 }, () 
     const allowed = path.join(work, name);
     await mkdir(allowed);
     await chownOne(allowed);
-    const config = path.join(work, `${name}.yaml`);
-    await writeFile(config, [
-      'listen: 127.0.0.1:0',
-      'insecure: true',
-      `allowedRoots: [${JSON.stringify(allowed)}]`,
-      `pgBin: ${JSON.stringify(binDir(15))}`,
-      'osUser: postgres',
-      'connectUser: postgres',
-      `shutdownGraceSeconds: ${GRACE_SECONDS}`,
-      '',
-    ].join('\n'));
-    const agent = spawnAgent(['serve', '--config', config], { timeoutMs: 200_000, env });
-    agents.push(agent);
-    let port = '';
-    await waitFor('the agent to listen', () => {
-      port = /listening on 127\.0\.0\.1:([0-9]+) /.exec(agent.stderrSoFar())?.[1] ?? '';
-      return port !== '';
-    }, 30_000);
-    return { agent, address: `127.0.0.1:${port}`, allowed };
+    const served = await serveAgent({
+      work, name, allowedRoot: allowed, tls: false, extraConfig: [`shutdownGraceSeconds: ${GRACE_SECONDS}`], env, timeoutMs: 200_000,
+    });
+    agents.push(served.agent);
+    return { agent: served.agent, address: served.address, allowed };
   }
 
   /** SIGTERM; resolves with the agent's result and how long it took to exit. */

@@ -1,6 +1,6 @@
 // Helpers of the pgfleet-agent end-to-end tests (agent-*.test.ts): running the agent's command
-// line as a black box, restoring with it, stopping the instances it started, hashing
-// directories.
+// line as a black box, restoring with it, serving it (`pgfleet-agent serve`), stopping the
+// instances it started, hashing directories.
 //
 // The agent runs from its TypeScript sources through tsx (no build step needed), or as the
 // script named by PGFLEET_AGENT_BIN (e.g. packages/agent/dist/bin/pgfleet-agent.js). It is
@@ -11,8 +11,10 @@
 // and stopped by stopStartedInstance(), by a root-level `after` hook, and (SIGQUIT to the
 // recorded postmaster pid) when the process exits, so no server outlives a failed test.
 
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after } from 'node:test';
 import pg from 'pg';
@@ -26,7 +28,7 @@ import {
   type PgVersion,
   type RunResult,
 } from '../harness/index.js';
-import { binaryAt, startTool, type RunningTool, type ToolBinary } from './support/index.js';
+import { binaryAt, describeRun, startTool, type RunningTool, type ToolBinary } from './support/index.js';
 
 export const AGENT_SOURCE = path.join(REPO_ROOT, 'packages', 'agent', 'src', 'bin', 'pgfleet-agent.ts');
 
@@ -206,4 +208,76 @@ export async function entriesOf(dir: string): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+// ---- pgfleet-agent serve ------------------------------------------------------------------
+
+export interface ServedAgent {
+  agent: RunningTool;
+  /** "127.0.0.1:PORT". */
+  address: string;
+  /** The client's credentials (made by `pgfleet-agent certs` in <work>/certs); null when insecure. */
+  tls: { ca: string; cert: string; key: string } | null;
+}
+
+export interface ServeAgentOptions {
+  /** Directory for the configuration file (and the certificates). */
+  work: string;
+  /** Name of the configuration file, `<name>.yaml`. */
+  name?: string;
+  allowedRoot: string;
+  /** Mutual TLS with certificates from `pgfleet-agent certs` (made once per work directory), or `insecure: true`. */
+  tls: boolean;
+  /** More agent.yaml lines. */
+  extraConfig?: string[];
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+/**
+ * `pgfleet-agent serve` on a free local port for PostgreSQL 15, running instances as the OS user
+ * `postgres`; resolves once the agent says it listens (with TLS: "(mutual TLS)").
+ */
+export async function serveAgent(options: ServeAgentOptions): Promise<ServedAgent> {
+  const certs = path.join(options.work, 'certs');
+  if (options.tls && !existsSync(certs)) {
+    const made = await runAgent(['certs', '--out', certs]);
+    assert.equal(made.code, 0, describeRun('pgfleet-agent certs', made));
+  }
+  const config = path.join(options.work, `${options.name ?? 'agent'}.yaml`);
+  await writeFile(config, [
+    'listen: 127.0.0.1:0',
+    ...(options.tls ? ['tls:', '  ca: certs/ca.crt', '  cert: certs/server.crt', '  key: certs/server.key'] : ['insecure: true']),
+    `allowedRoots: [${JSON.stringify(options.allowedRoot)}]`,
+    `pgBin: ${JSON.stringify(binDir(15))}`,
+    'osUser: postgres',
+    'connectUser: postgres',
+    ...(options.extraConfig ?? []),
+    '',
+  ].join('\n'));
+  const agent = spawnAgent(['serve', '--config', config], { timeoutMs: options.timeoutMs ?? 600_000, ...(options.env ? { env: options.env } : {}) });
+  const listening = options.tls ? /listening on 127\.0\.0\.1:([0-9]+) \(mutual TLS\)/ : /listening on 127\.0\.0\.1:([0-9]+) /;
+  const deadline = Date.now() + 30_000;
+  let port = '';
+  while (Date.now() < deadline && port === '') {
+    port = listening.exec(agent.stderrSoFar())?.[1] ?? '';
+    if (port === '') await new Promise((r) => setTimeout(r, 50));
+  }
+  if (port === '') {
+    agent.killGroup();
+    assert.fail(`agent did not start listening:\n${agent.stderrSoFar()}`);
+  }
+  return {
+    agent,
+    address: `127.0.0.1:${port}`,
+    tls: options.tls ? { ca: path.join(certs, 'ca.crt'), cert: path.join(certs, 'client.crt'), key: path.join(certs, 'client.key') } : null,
+  };
+}
+
+/** SIGTERM to a served agent; it must exit with status 0. */
+export async function stopServedAgent(agent: RunningTool): Promise<void> {
+  if (!agent.child.pid) return;
+  process.kill(agent.child.pid, 'SIGTERM');
+  const result = await agent.result;
+  assert.equal(result.code, 0, describeRun('pgfleet-agent serve', result));
 }
