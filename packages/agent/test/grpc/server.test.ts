@@ -60,39 +60,34 @@ describe('AgentServer (in-process, plaintext)', () => {
     }
   });
 
-  test('Backup without a conninfo or data directory is refused (INVALID_ARGUMENT + catalogue error)', async () => {
+  /** A Backup call that must fail: its status, and the error as the client rethrows it. */
+  async function refusedBackup(request: Record<string, unknown>): Promise<{ code: grpc.status; error: unknown }> {
     const raw = new (agentProto().pgfleet.v1.Agent)(address, grpc.credentials.createInsecure());
     try {
-      const call = raw.backup({ label: 'x' });
+      const call = raw.backup(request);
       const err = await new Promise<grpc.ServiceError>((resolve) => {
         call.on('error', resolve);
         call.on('data', () => undefined);
       });
-      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
-      const back = fromServiceError(err, address);
-      assert.ok(back instanceof InvalidOptionError);
-      assert.equal(back.message, 'a backup request needs a conninfo or a data directory');
-      assert.equal(back.hint, 'Set BackupRequest.conninfo to the local server\'s connection string, or data_dir to its data directory.');
+      return { code: err.code, error: fromServiceError(err, address) };
     } finally {
       raw.close();
     }
+  }
+
+  test('Backup without a conninfo or data directory is refused (INVALID_ARGUMENT + catalogue error)', async () => {
+    const { code, error: back } = await refusedBackup({ label: 'x' });
+    assert.equal(code, grpc.status.INVALID_ARGUMENT);
+    assert.ok(back instanceof InvalidOptionError);
+    assert.equal(back.message, 'a backup request needs a conninfo or a data directory');
+    assert.equal(back.hint, 'Set BackupRequest.conninfo to the local server\'s connection string, or data_dir to its data directory.');
   });
 
   test('Backup with an invalid checkpoint is refused before connecting', async () => {
-    const raw = new (agentProto().pgfleet.v1.Agent)(address, grpc.credentials.createInsecure());
-    try {
-      const call = raw.backup({ conninfo: 'host=/nonexistent port=1', checkpoint: 'slow' });
-      const err = await new Promise<grpc.ServiceError>((resolve) => {
-        call.on('error', resolve);
-        call.on('data', () => undefined);
-      });
-      assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
-      const back = fromServiceError(err, address);
-      assert.ok(back instanceof InvalidOptionError);
-      assert.equal(back.message, 'invalid checkpoint argument "slow", must be "fast" or "spread"');
-    } finally {
-      raw.close();
-    }
+    const { code, error: back } = await refusedBackup({ conninfo: 'host=/nonexistent port=1', checkpoint: 'slow' });
+    assert.equal(code, grpc.status.INVALID_ARGUMENT);
+    assert.ok(back instanceof InvalidOptionError);
+    assert.equal(back.message, 'invalid checkpoint argument "slow", must be "fast" or "spread"');
   });
 
   test('Restore over the stream into an allowed root; the data directory then shows in GetInfo', async () => {
