@@ -26,28 +26,24 @@ let raw: { dir: string; result: BaseBackupResult };
 const fakes: FakeAgent[] = [];
 const clients: AgentClient[] = [];
 
-before(async () => {
-  pg = await startCluster({ version: 15, tablespaces: 1, data: { rows: 200 } });
+/** What an agent would send: a tar-format backup of `pg` by core, written to a directory. */
+async function backupOnDisk(o: { compression: string; label: string; walMethod?: 'stream' | 'fetch' }): Promise<{ dir: string; result: BaseBackupResult }> {
   const dir = join(await makeTempDir('ctl-agent-src'), 'backup');
+  const stream = (o.walMethod ?? 'stream') === 'stream';
   const result = await runBaseBackup({
     connection: { connectionString: pg.connectionString }, passwordPrompt: 'never', pgdata: dir, format: 'tar',
-    walMethod: 'stream', slot: null, createSlot: false, temporarySlot: true, compression: parseCompressionSpec('client-gzip'),
-    writeRecoveryConf: false, tablespaceMappings: [], waldir: null, checkpoint: 'fast', label: 'agent side', noClean: false,
+    walMethod: stream ? 'stream' : 'fetch', slot: null, createSlot: false, temporarySlot: stream, compression: parseCompressionSpec(o.compression),
+    writeRecoveryConf: false, tablespaceMappings: [], waldir: null, checkpoint: 'fast', label: o.label, noClean: false,
     sync: false, progress: false, estimateSize: true, maxRateKbPerSec: null, statusIntervalSec: 10, verbose: 0, manifest: true,
     manifestChecksums: 'CRC32C', manifestForceEncode: false, verifyChecksums: true,
   });
-  taken = { dir, result };
-  const rawDir = join(await makeTempDir('ctl-agent-src'), 'backup');
-  raw = {
-    dir: rawDir,
-    result: await runBaseBackup({
-      connection: { connectionString: pg.connectionString }, passwordPrompt: 'never', pgdata: rawDir, format: 'tar',
-      walMethod: 'stream', slot: null, createSlot: false, temporarySlot: true, compression: parseCompressionSpec('none'),
-      writeRecoveryConf: false, tablespaceMappings: [], waldir: null, checkpoint: 'fast', label: 'agent side, raw', noClean: false,
-      sync: false, progress: false, estimateSize: true, maxRateKbPerSec: null, statusIntervalSec: 10, verbose: 0, manifest: true,
-      manifestChecksums: 'CRC32C', manifestForceEncode: false, verifyChecksums: true,
-    }),
-  };
+  return { dir, result };
+}
+
+before(async () => {
+  pg = await startCluster({ version: 15, tablespaces: 1, data: { rows: 200 } });
+  taken = await backupOnDisk({ compression: 'client-gzip', label: 'agent side' });
+  raw = await backupOnDisk({ compression: 'none', label: 'agent side, raw' });
 });
 
 after(async () => {
@@ -415,17 +411,8 @@ test('a direct backup with -X fetch and lz4 is verified as it arrives (WAL from 
 });
 
 test('-X fetch through an agent: a WAL segment in base.tar changed on its way is found (WAL spooled as it passes), nothing is committed', async () => {
-  const dir = join(await makeTempDir('ctl-agent-src'), 'backup');
-  const fetched = {
-    dir,
-    result: await runBaseBackup({
-      connection: { connectionString: pg.connectionString }, passwordPrompt: 'never', pgdata: dir, format: 'tar',
-      walMethod: 'fetch', slot: null, createSlot: false, temporarySlot: false, compression: parseCompressionSpec('none'),
-      writeRecoveryConf: false, tablespaceMappings: [], waldir: null, checkpoint: 'fast', label: 'agent side, fetch', noClean: false,
-      sync: false, progress: false, estimateSize: true, maxRateKbPerSec: null, statusIntervalSec: 10, verbose: 0, manifest: true,
-      manifestChecksums: 'CRC32C', manifestForceEncode: false, verifyChecksums: true,
-    }),
-  };
+  const fetched = await backupOnDisk({ compression: 'none', label: 'agent side, fetch', walMethod: 'fetch' });
+  const dir = fetched.dir;
   const base = await readFile(join(dir, 'base.tar'));
   const segment = tarMembers(base).find((m) => /^pg_wal\/[0-9A-F]{24}$/.test(m.name));
   assert.ok(segment, 'base.tar holds the WAL');
