@@ -117,7 +117,7 @@ export type {
 export { ManifestVerifyStreamer } from './manifest/verify-streamer.js';
 export type { ManifestVerifyStreamerOptions, ObservedMember } from './manifest/verify-streamer.js';
 export { configureWal, parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
-export { checkWalArchive, classifyTarArchive, listTarBackup } from './verify/tar-backup.js';
+export { checkTarBackupWal, checkWalArchive, classifyTarArchive, listTarBackup } from './verify/tar-backup.js';
 export type { TarArchiveFile, TarArchiveKind, TarBackupListing } from './verify/tar-backup.js';
 export type {
   BackupFormat, VerifyBackupOptions, VerifyBackupResult, VerifyProgress,

@@ -31,7 +31,7 @@ import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   ALWAYS_IGNORED, FileIoError, InternalError, ManifestVerifyStreamer, PG_CONTROL_FILE_SIZE, PgFleetError, StopVerification, TarParser,
-  VerifyContext, WalCheck, canonicalRelativePath, checkWalArchive, checkWalDirectory, classifyTarArchive,
+  VerifyContext, WalCheck, canonicalRelativePath, checkTarBackupWal, checkWalDirectory, classifyTarArchive,
   compressionFromFileName, configureWal, createChecksum, createDecompressor, fileError, isWalSegmentName, listTarBackup,
   readManifestFile, verifyBackup,
   type Checksum, type ChecksumAlgorithm, type ChunkKind, type Streamer, type TarArchiveKind, type TarMember,
@@ -171,7 +171,6 @@ export class ArrivalVerifier {
     // The same listing and problems as verifyTarBackup's (tablespaces first, base.tar last).
     const listing = await listTarBackup(context, this.dir, (name) => name === WAL_SPOOL_DIR);
     if (listing === null) return;
-    const walArchive = listing.walArchive;
     const archives: Array<{ name: string; archive: ObservedArchive }> = [];
     for (const { name } of listing.archives) {
       const archive = this.archives.get(name);
@@ -182,9 +181,7 @@ export class ArrivalVerifier {
       archives.push({ name, archive });
     }
 
-    let baseName: string | null = null;
     for (const { name, archive } of archives) {
-      if (archive.kind === 'base') baseName = name;
       const verifier = new ManifestVerifyStreamer({ context, archiveName: name, tablespaceOid: archive.tablespaceOid });
       // The member an archive broke off in is left out: verifyBackup stops inside it, fatally.
       for (const observed of archive.members) if (observed.ended) verifier.verifyObserved(observed);
@@ -193,7 +190,7 @@ export class ArrivalVerifier {
       }
       // -X fetch: verifyBackup checks base.tar's segments as base.tar passes (they are its last
       // members), naming "pg_wal.tar" while it does; the spooled copies are checked likewise.
-      if (archive.kind === 'base' && walArchive === null && this.spooled.length > 0) {
+      if (archive.kind === 'base' && listing.walArchive === null && this.spooled.length > 0) {
         configureWal(wal, context);
         await checkWalDirectory(wal, join(this.dir, WAL_SPOOL_DIR));
       }
@@ -201,21 +198,9 @@ export class ArrivalVerifier {
     context.reportMissing();
 
     configureWal(wal, context);
-    if (walArchive !== null) {
-      wal.location = walArchive.name;
-      const total = walArchive.size;
-      options.onProgress?.({ doneBytes: 0, totalBytes: total });
-      await checkWalArchive(wal, join(this.dir, walArchive.name), {
-        onProgress: (doneBytes) => options.onProgress?.({ doneBytes, totalBytes: total }),
-      });
-    } else if (baseName !== null) {
-      wal.location = baseName;
-    } else {
-      context.report('wal', 'WAL archive not found', {
-        fatal: true,
-        hint: 'Specify the correct path using the option -w/--wal-path. Or you must use -n/--no-parse-wal when verifying a tar-format backup.',
-      });
-    }
+    await checkTarBackupWal(context, wal, this.dir, listing, {
+      onProgress: (doneBytes, totalBytes) => options.onProgress?.({ doneBytes, totalBytes }),
+    });
     wal.finish();
   }
 

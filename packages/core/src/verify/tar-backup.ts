@@ -116,19 +116,15 @@ export async function verifyTarBackup(options: VerifyTarBackupOptions): Promise<
   // First pass: what is there, and is it allowed to be there.
   const listing = await listTarBackup(context, dir);
   if (listing === null) return;
-  const { archives, walArchive } = listing;
+  const { archives } = listing;
   options.progress(0, archives.reduce((n, a) => n + a.size, 0));
 
   // Second pass: stream each archive through the verifier.
   const walFromBase = wal !== null && options.walPath === null;
-  let baseName: string | null = null;
   for (const archive of archives) {
     let walStreamer: Streamer | null = null;
-    if (archive.kind === 'base') {
-      baseName = archive.name;
-      if (walFromBase) {
-        walStreamer = new WalCheckStreamer({ check: wal, prefix: 'pg_wal/', beforeFirstSegment: options.configureWal });
-      }
+    if (archive.kind === 'base' && walFromBase) {
+      walStreamer = new WalCheckStreamer({ check: wal, prefix: 'pg_wal/', beforeFirstSegment: options.configureWal });
     }
     const verifier = new ManifestVerifyStreamer({
       context, archiveName: archive.name, tablespaceOid: archive.tablespaceOid, next: walStreamer,
@@ -145,18 +141,35 @@ export async function verifyTarBackup(options: VerifyTarBackupOptions): Promise<
   options.configureWal();
   if (options.walPath !== null) {
     await options.checkWalPath(options.walPath);
-  } else if (walArchive !== null) {
+  } else {
+    await checkTarBackupWal(context, wal, dir, listing);
+  }
+  wal.finish();
+}
+
+/**
+ * The WAL of a tar-format backup found where pg_verifybackup looks without -w: pg_wal.tar[.*]
+ * (read now; `onProgress` gets its bytes read and size, first 0), else base.tar's pg_wal/
+ * members (-X fetch, checked as base.tar passed), else a fatal problem. The caller has
+ * configured the check and calls finish() after.
+ */
+export async function checkTarBackupWal(context: VerifyContext, wal: WalCheck, dir: string, listing: TarBackupListing,
+  options: { onProgress?: (doneBytes: number, totalBytes: number) => void } = {}): Promise<void> {
+  const { walArchive } = listing;
+  const base = listing.archives.find((a) => a.kind === 'base');
+  if (walArchive !== null) {
     wal.location = walArchive.name; // "pg_wal.tar.gz"
-    await checkWalArchive(wal, join(dir, walArchive.name));
-  } else if (baseName !== null) {
-    wal.location = baseName;
+    const onProgress = options.onProgress;
+    onProgress?.(0, walArchive.size);
+    await checkWalArchive(wal, join(dir, walArchive.name), { onProgress: onProgress && ((done) => onProgress(done, walArchive.size)) });
+  } else if (base !== undefined) {
+    wal.location = base.name;
   } else {
     context.report('wal', 'WAL archive not found', {
       fatal: true,
       hint: 'Specify the correct path using the option -w/--wal-path. Or you must use -n/--no-parse-wal when verifying a tar-format backup.',
     });
   }
-  wal.finish();
 }
 
 /**
