@@ -65,6 +65,13 @@ export interface ReplicationConnectOptions extends ReplicationConnectParams {
   /** Backpressure threshold of the message reader (bytes). */
   highWaterBytes?: number;
   /**
+   * No-progress deadline (ms; 0 or absent: none): connecting (up to the server's first
+   * ReadyForQuery) must finish within it, and afterwards, whenever the client waits for the
+   * server, the server must send something at least this often (MessageReader). A server that
+   * accepts TCP and never answers then fails the connection instead of hanging it forever.
+   */
+  noProgressTimeoutMs?: number;
+  /**
    * Read into a few recycled buffers instead of a new buffer per socket read (MessageReader's
    * slab mode): much less allocation and garbage collection for bulk data, but a CopyData body
    * handed to a handler (onArchiveData, onManifestData, onXLogData) is valid only until the

@@ -244,7 +244,9 @@ export class ReplicationConnection {
     };
     if (resolved.applicationName !== null) config.application_name = resolved.applicationName;
     if (resolved.options !== null) config.options = resolved.options;
-    if (resolved.connectTimeoutSeconds > 0) config.connectionTimeoutMillis = resolved.connectTimeoutSeconds * 1000;
+    // connect_timeout and the no-progress deadline both bound the connection's start: the shorter wins.
+    const connectLimits = [resolved.connectTimeoutSeconds * 1000, options.noProgressTimeoutMs ?? 0].filter((ms) => ms > 0);
+    if (connectLimits.length > 0) config.connectionTimeoutMillis = Math.min(...connectLimits);
     if (resolved.keepalivesIdleSeconds !== null) config.keepAliveInitialDelayMillis = resolved.keepalivesIdleSeconds * 1000;
 
     // Slab mode needs a socket that reads into our buffers; TLS reads its socket itself.
@@ -276,6 +278,7 @@ export class ReplicationConnection {
       peer: describeTarget(resolved),
       ...(owned !== null ? { ownedReads: owned } : {}),
       ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
+      ...(options.noProgressTimeoutMs !== undefined ? { noProgressTimeoutMs: options.noProgressTimeoutMs } : {}),
     });
     let conn: ReplicationConnection;
     try {
