@@ -110,16 +110,30 @@ export function backupRunOptions(req: BackupRequest__Output, connection: Connect
   };
 }
 
-/** Writes events to the call in order, waiting for 'drain' when gRPC's buffer is full. */
+/**
+ * Writes events to the call in order, waiting for 'drain' when gRPC's buffer is full. A caller
+ * that takes nothing for `noProgressMs` (gone without a word, or stopped) ends the backup: its
+ * WAL sender and temporary slot must not wait for it.
+ */
 class EventWriter {
-  constructor(private readonly call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>, private readonly signal: AbortSignal) {}
+  constructor(
+    private readonly call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>,
+    private readonly signal: AbortSignal,
+    private readonly noProgressMs: number,
+  ) {}
 
   async send(event: BackupEvent): Promise<void> {
     if (this.signal.aborted || this.call.cancelled) throw new CancelledError('the backup was cancelled');
     if (!this.call.write(event)) {
+      const stalled = AbortSignal.timeout(this.noProgressMs);
       try {
-        await once(this.call, 'drain', { signal: this.signal });
+        await once(this.call, 'drain', { signal: AbortSignal.any([this.signal, stalled]) });
       } catch {
+        if (stalled.aborted && !this.signal.aborted) {
+          throw new CancelledError(`the caller took nothing of the backup for ${this.noProgressMs / 1000} s: it is gone or stuck`, {
+            hint: 'The agent stopped the backup and dropped its temporary replication slot; take the backup again.',
+          });
+        }
         throw new CancelledError('the backup was cancelled');
       }
     }
@@ -177,7 +191,8 @@ export async function serveBackupCall(
   context: BackupCallContext,
 ): Promise<void> {
   const req = call.request;
-  const writer = new EventWriter(call, context.signal);
+  const noProgressMs = context.config.noProgressTimeoutSeconds * 1000;
+  const writer = new EventWriter(call, context.signal, noProgressMs);
   let spoolDir: string | null = null;
   const spooled: Array<{ name: string; path: string }> = [];
   let liveOpen = false;
@@ -185,7 +200,7 @@ export async function serveBackupCall(
   let estimatedBytes = 0;
 
   try {
-    const connection = await backupConnection(req, context.config);
+    const connection = { ...await backupConnection(req, context.config), noProgressTimeoutMs: noProgressMs };
     const options = backupRunOptions(req, connection, {
       createFile: async (name: string): Promise<Streamer> => {
         if (!startedSent) throw new InternalError(`file "${name}" created before the backup started`);

@@ -4,16 +4,19 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { CancelledError, InstanceError, InvalidOptionError, NotAllowedError, NotSupportedError } from '@pgfleet/core';
+import {
+  CancelledError, DirectoryNotEmptyError, InstanceError, InvalidOptionError, MAX_WIRE_HINT_BYTES, MAX_WIRE_MESSAGE_BYTES,
+  NotAllowedError, NotSupportedError,
+} from '@pgfleet/core';
 import { parseAgentConfig } from '../../src/config.js';
 import { AgentClient } from '../../src/grpc/client.js';
 import { agentProto } from '../../src/grpc/proto.js';
 import { AgentServer, CAPABILITIES } from '../../src/grpc/server.js';
-import { fromServiceError } from '../../src/grpc/errors.js';
+import { fromServiceError, toServiceError } from '../../src/grpc/errors.js';
 import { resolveOwner } from '../../src/restore/owner.js';
 import { craftTarBackup, makeDir } from '../helpers/fixtures.js';
 
@@ -124,6 +127,70 @@ describe('AgentServer (in-process, plaintext)', () => {
     await assert.rejects(client.instance({ action: 'ACTION_START', dataDir: '/etc' }), (err: unknown) => err instanceof NotAllowedError);
     assert.deepEqual(await readdir(allowed), ['one']);
     assert.ok(!existsSync(path.join(root, 'outside')));
+  });
+});
+
+describe('AgentServer: errors cross the wire whatever their text, and the agent keeps serving', { timeout: 60_000 }, () => {
+  // grpc-js refuses a newline or a non-ASCII character in a plain metadata value; an error
+  // whose HINT had one used to throw out of the handler and end the agent.
+  let root: string;
+  let allowed: string;
+  let server: AgentServer;
+  let client: AgentClient;
+  const log: string[] = [];
+
+  before(async () => {
+    root = await makeDir();
+    allowed = path.join(root, 'données');
+    await mkdir(allowed);
+    const config = parseAgentConfig({ listen: '127.0.0.1:0', insecure: true, allowedRoots: [allowed], osUser: resolveOwner(null).name }, 'agent.yaml', root);
+    server = await AgentServer.start(config, { log: (line) => log.push(line) });
+    client = await AgentClient.connect({ address: `127.0.0.1:${server.port}`, tls: null });
+  });
+  after(async () => {
+    client?.close();
+    await server?.stop(1000);
+  });
+
+  test('an allowedRoots refusal whose HINT names a non-ASCII directory: exact message and hint; the agent still answers', async () => {
+    const backup = path.join(root, 'backup');
+    await craftTarBackup(backup, {});
+    await assert.rejects(client.restore({ dataDir: path.join(root, 'ailleurs'), mode: 'RECOVERY_MODE_NONE' }, backup), (err: unknown) => {
+      assert.ok(err instanceof NotAllowedError);
+      assert.equal(err.message, `data directory "${path.join(root, 'ailleurs')}" is outside the directories this agent may write to`);
+      assert.equal(err.hint, `Choose a directory under "${allowed}", or add it to allowedRoots in agent.yaml.`);
+      return true;
+    });
+    assert.equal((await client.getInfo()).protocolVersion, '1.0');
+  });
+
+  test('a refusal naming a non-ASCII path in message and HINT (a tablespace\'s original location in use)', async () => {
+    const original = path.join(allowed, 'espace-été');
+    await mkdir(original);
+    await writeFile(path.join(original, 'PG_15_202209061'), '');
+    const backup = path.join(root, 'backup-ts');
+    await craftTarBackup(backup, { tablespaces: new Map([[16390, original]]) });
+    await assert.rejects(client.restore({ dataDir: path.join(allowed, 'copie'), mode: 'RECOVERY_MODE_NONE' }, backup), (err: unknown) => {
+      assert.ok(err instanceof DirectoryNotEmptyError);
+      assert.equal(err.message, `original location of tablespace 16390 "${original}" exists but is not empty`);
+      assert.equal(err.hint, `It may belong to the instance the backup was taken from; restore the tablespace elsewhere with -T "${original}=NEWDIR".`);
+      return true;
+    });
+    assert.equal((await client.getInfo()).protocolVersion, '1.0');
+    assert.deepEqual((await readdir(allowed)).sort(), ['espace-été']);
+  });
+
+  test('a HINT with a newline, a non-ASCII character and more than the wire allows arrives whole or cut with a marker', () => {
+    const hint = 'Première ligne.\nDeuxième ligne: "/srv/données".';
+    const back = fromServiceError(toServiceError(new InstanceError('could not start "/srv/données"', { hint })), 'db1');
+    assert.ok(back instanceof InstanceError);
+    assert.equal(back.message, 'could not start "/srv/données"');
+    assert.equal(back.hint, hint);
+    const huge = fromServiceError(toServiceError(new InstanceError('x'.repeat(200_000), { hint: `é${'y'.repeat(50_000)}` })), 'db1');
+    assert.match(huge.message, /^x+ \.\.\. \[\d+ more bytes\]$/);
+    assert.ok(Buffer.byteLength(huge.message) <= MAX_WIRE_MESSAGE_BYTES);
+    assert.match(huge.hint ?? '', /^éy+ \.\.\. \[\d+ more bytes\]$/);
+    assert.ok(Buffer.byteLength(huge.hint ?? '') <= MAX_WIRE_HINT_BYTES);
   });
 });
 
