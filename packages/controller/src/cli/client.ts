@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { InvalidOptionError } from '@pgfleet/core';
 import { DEFAULT_LISTEN } from '../config.js';
+import { CHANNEL_OPTIONS } from '../daemon/agent-client.js';
 import type { ControllerClient as GeneratedControllerClient } from '../gen/controller/pgfleet/v1/Controller.js';
 import type { ControllerInfo__Output } from '../gen/controller/pgfleet/v1/ControllerInfo.js';
 import { controllerDefinition, serviceDefinition } from '../rpc/proto.js';
@@ -76,9 +77,9 @@ export async function connectController(options: ConnectionOptions, env: NodeJS.
     credentials = clientCredentials(await readTlsFiles({ ca, cert, key }));
   }
   const Ctor = grpc.makeClientConstructor(serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'), 'Controller');
-  const client = new Ctor(address, credentials, {
-    'grpc.max_receive_message_length': 8 * 1024 * 1024,
-  }) as unknown as GeneratedControllerClient;
+  // The daemon's channel options: keepalive notices a controller that stopped answering (a
+  // stopped process still accepts TCP) within seconds, where the call would wait for ever.
+  const client = new Ctor(address, credentials, CHANNEL_OPTIONS) as unknown as GeneratedControllerClient;
   const peer = `controller "${address}"`;
   try {
     const info = await callUnary({ peer, tls: !insecure }, client.getControllerInfo.bind(client) as UnaryMethod<object, ControllerInfo__Output>,

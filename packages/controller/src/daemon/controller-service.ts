@@ -5,9 +5,8 @@
  * when the client cancels (a cancelled fleet backup removes its staging directories).
  */
 import type * as grpc from '@grpc/grpc-js';
-import { InvalidOptionError, NotFoundError, verifyBackup } from '@pgfleet/core';
+import { InvalidOptionError, NotFoundError, maskConninfo, verifyBackup } from '@pgfleet/core';
 import type { ClusterConfig, FleetConfig } from '../config.js';
-import { redactConninfo } from '../config.js';
 import type { AgentStatus } from '../gen/controller/pgfleet/v1/AgentStatus.js';
 import type { BackupClustersEvent } from '../gen/controller/pgfleet/v1/BackupClustersEvent.js';
 import type { ControllerHandlers } from '../gen/controller/pgfleet/v1/Controller.js';
@@ -132,9 +131,10 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
         const { backups } = await readClusterCatalog(config.repository, c.name);
         const latest = backups[backups.length - 1];
         return {
-          name: c.name, agent: c.agent ?? '', conninfo: redactConninfo(c.conninfo), retentionFull: c.retention.full,
+          name: c.name, agent: c.agent ?? '', conninfo: maskConninfo(c.conninfo), retentionFull: c.retention.full,
           compression: c.compression, backupCount: backups.length,
           latestBackupId: latest?.metadata.id ?? '', latestBackupFinishedAt: latest?.metadata.finishedAt ?? '',
+          backupRunning: state.locks.isLocked(c.name),
         };
       })),
     })),
@@ -172,7 +172,9 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
         job: async (name, emit) => {
           const cluster = clusterByName(name);
           const agent = cluster.agent !== null ? agentByName(cluster.agent) : null;
-          await backupCluster({ repository: config.repository, cluster, agent, signal, emit });
+          await backupCluster({
+            repository: config.repository, cluster, agent, signal, emit, noProgressTimeoutMs: config.noProgressTimeoutSeconds * 1000,
+          });
         },
         emit: (e) => {
           switch (e.kind) {

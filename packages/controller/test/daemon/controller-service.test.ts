@@ -4,6 +4,7 @@
 // plan/progress/report, agent errors). The CLI's own code (main) is used as the client.
 import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -35,7 +36,16 @@ const FILES: Record<string, Buffer> = {
 };
 const RESTORE_ID = '20250101T000000Z';
 
+/** A TCP server that accepts connections and never answers (a hung or stopped server). */
+const blackhole = { server: net.createServer(), port: 0, accepted: 0, sockets: [] as net.Socket[] };
+
 before(async () => {
+  blackhole.server.on('connection', (socket) => {
+    blackhole.accepted += 1;
+    blackhole.sockets.push(socket);
+  });
+  await new Promise<void>((resolve) => blackhole.server.listen(0, '127.0.0.1', resolve));
+  blackhole.port = (blackhole.server.address() as net.AddressInfo).port;
   repo = await tempDir();
   const dir = backupDir(repo, 'r', RESTORE_ID);
   await mkdir(dir, { recursive: true });
@@ -83,11 +93,15 @@ before(async () => {
     '  - { name: stall, agent: db1, retention: { full: 1 } }',
     '  - { name: r, agent: db1, retention: { full: 1 } }',
     '  - { name: ghost, conninfo: "host=127.0.0.1 port=1 user=postgres connect_timeout=2", retention: { full: 1 } }',
+    `  - { name: blackhole, conninfo: "host=127.0.0.1 port=${blackhole.port} user=postgres", retention: { full: 1 } }`,
+    'noProgressTimeoutSeconds: 2',
   ].join('\n'), join(repo, 'fleet.yaml'));
   daemon = await startDaemon(config, { logger: { info: (m) => logs.push(m), error: (m) => logs.push(`error: ${m}`) } });
 });
 
 after(async () => {
+  for (const socket of blackhole.sockets) socket.destroy();
+  blackhole.server.close();
   releaseStall?.();
   await daemon?.stop();
   agent?.kill();
@@ -119,7 +133,7 @@ test('a client speaking another protocol major version is refused with a hint', 
 
 test('unknown names and bad requests are refused with the catalogue code as exit code', async () => {
   assert.deepEqual(await cli(['backups', 'nope']), {
-    code: 74, stdout: '', stderr: 'pgfleet: error: cluster "nope" is not configured\nHINT: Configured clusters: "stall", "r", "ghost".\n',
+    code: 74, stdout: '', stderr: 'pgfleet: error: cluster "nope" is not configured\nHINT: Configured clusters: "stall", "r", "ghost", "blackhole".\n',
   });
   assert.deepEqual(await cli(['backup']), {
     code: 31, stdout: '', stderr: 'pgfleet: error: no cluster to back up\nHINT: Name one or more clusters, or use --all.\n',
@@ -152,6 +166,28 @@ test('a cluster that cannot be reached fails with its connection error, and leav
   assert.match(r.stderr, /^cluster "ghost": backup \S+ started \(direct\)\npgfleet: error: cluster "ghost": backup failed: could not connect /);
   assert.match(r.stderr, /\n0 of 1 cluster backed up, 1 failed\n$/);
   assert.deepEqual(await readdir(backupsDir(repo, 'ghost')), []);
+});
+
+test('a direct backup of a server that accepts TCP and never answers fails within the no-progress deadline; the cluster is busy meanwhile', { timeout: 30_000 }, async () => {
+  const started = Date.now();
+  const first = cli(['backup', 'blackhole']);
+  for (let i = 0; i < 300 && blackhole.accepted === 0; i += 1) await new Promise((res) => setTimeout(res, 10));
+  assert.equal(blackhole.accepted, 1, 'the backup connected');
+  // From its start, the backup holds the cluster: a second one is refused, and the listing says so.
+  const second = await cli(['backup', 'blackhole', '--json']);
+  assert.equal(second.code, 75);
+  assert.equal(JSON.parse(second.stdout).failures[0].error.message, 'a backup of cluster "blackhole" is already running');
+  const clusters = JSON.parse((await cli(['clusters', '--json'])).stdout) as Array<{ name: string; backupRunning: boolean }>;
+  assert.deepEqual(clusters.map((c) => [c.name, c.backupRunning]).filter(([n]) => n === 'blackhole' || n === 'ghost'),
+    [['ghost', false], ['blackhole', true]]);
+  const r = await first;
+  const seconds = (Date.now() - started) / 1000;
+  assert.equal(r.code, 40, r.stderr);
+  assert.match(r.stderr, new RegExp(`pgfleet: error: cluster "blackhole": backup failed: could not connect for replication to "127\\.0\\.0\\.1:${blackhole.port}": timeout expired\n`));
+  assert.ok(seconds >= 1.9 && seconds < 15, `failed after ${seconds} s`);
+  assert.deepEqual(await readdir(backupsDir(repo, 'blackhole')), []);
+  const after = JSON.parse((await cli(['clusters', '--json'])).stdout) as Array<{ name: string; backupRunning: boolean }>;
+  assert.equal(after.find((c) => c.name === 'blackhole')?.backupRunning, false);
 });
 
 test('a second backup of a busy cluster is refused; cancelling the first stops the agent and removes its staging', async () => {
