@@ -46,6 +46,7 @@ import { canonicalPath, checkAllowed } from '../restore/validate.js';
 import { AGENT_VERSION, PROTOCOL_VERSION } from '../version.js';
 import { untilAborted } from './abortable.js';
 import { guardHandlers, peerInterceptor } from './call-guard.js';
+import { checkBackupRequest, checkGetInfoRequest, checkInstanceRequest, checkRestoreSpec } from './request-limits.js';
 import { KEEPALIVE_OPTIONS } from './keepalive.js';
 import { serveBackupCall } from './backup.js';
 import { toServiceError } from './errors.js';
@@ -239,6 +240,7 @@ export class AgentServer {
   private handlers(): AgentHandlers {
     return {
       GetInfo: (call, callback) => {
+        checkGetInfoRequest(call.request);
         this.getInfo(call.request.protocolVersion).then(
           (info) => callback(null, info),
           (err: unknown) => callback(this.fail('GetInfo', call.getPeer(), err)),
@@ -247,6 +249,7 @@ export class AgentServer {
       Instance: (call, callback) => {
         const peer = call.getPeer();
         const req = call.request;
+        checkInstanceRequest(req);
         const controller = this.track(`Instance ${req.action.replace(/^ACTION_/, '')} from ${peer} on "${req.dataDir}"`);
         call.on('cancelled', () => controller.abort('client'));
         this.instance(req, controller.signal).then(
@@ -347,6 +350,7 @@ export class AgentServer {
         throw new InvalidOptionError('a restore stream must start with its RestoreSpec');
       }
       const spec = first.value.spec;
+      checkRestoreSpec(spec);
       target = spec.dataDir;
       this.describe(controller, `Restore from ${peer} into "${spec.dataDir}"`);
       this.log(`Restore from ${peer}: "${spec.dataDir}" (${spec.mode})`);
@@ -409,6 +413,7 @@ export class AgentServer {
 
   private async backup(call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>): Promise<void> {
     const peer = call.getPeer();
+    checkBackupRequest(call.request);
     const of = call.request.dataDir || maskConninfo(call.request.conninfo) || 'local server';
     const controller = this.track(`Backup from ${peer} of ${of}`);
     call.on('cancelled', () => controller.abort('client'));

@@ -14,6 +14,7 @@ import type { BackupFile__Output } from '../gen/pgfleet/v1/BackupFile.js';
 import type { RestoreRequest__Output } from '../gen/pgfleet/v1/RestoreRequest.js';
 import { archiveOrder, classifyArchiveName, type ArchiveBegin, type ArchiveInfo, type BackupSource } from '../restore/source.js';
 import { untilAborted, type Stall } from './abortable.js';
+import { checkRestoreMessage } from './request-limits.js';
 
 const MAX_MANIFEST = 1024 * 1024 * 1024;
 
@@ -75,6 +76,7 @@ export class StreamBackupSource implements BackupSource {
   private async next(what: string): Promise<RestoreRequest__Output> {
     const step = await this.receive();
     if (step.done) throw new ProtocolError(`the restore stream from ${this.location} ended while ${what}`);
+    checkRestoreMessage(step.value);
     return step.value;
   }
 

@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { InvalidOptionError } from '@pgfleet/core';
+import { InvalidOptionError, ProtocolError } from '@pgfleet/core';
 import { DEFAULT_LISTEN } from '../config.js';
 import { CHANNEL_OPTIONS } from '../daemon/agent-client.js';
 import type { ControllerClient as GeneratedControllerClient } from '../gen/controller/pgfleet/v1/Controller.js';
@@ -56,6 +56,16 @@ export async function* readStream<T>(conn: Pick<ControllerConnection, 'peer' | '
   } catch (err) {
     throw fromServiceError(err, { peer: conn.peer, method: name, tls: conn.tls, midCall: received > 0 });
   }
+}
+
+/**
+ * The error of a stream that ended (with status OK) without the event that carries the
+ * command's result: the command has no result, and must not exit 0.
+ */
+export function endedWithoutResult(conn: Pick<ControllerConnection, 'peer'>, name: string, what: string): ProtocolError {
+  return new ProtocolError(`the ${name} call to ${conn.peer} ended without ${what}`, {
+    hint: 'The controller stopped the call early; check its log, and run the command again.',
+  });
 }
 
 export async function connectController(options: ConnectionOptions, env: NodeJS.ProcessEnv = process.env): Promise<ControllerConnection> {

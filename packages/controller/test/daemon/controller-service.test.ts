@@ -146,7 +146,7 @@ test('unknown names and bad requests are refused with the catalogue code as exit
     code: 74, stdout: '', stderr: 'pgfleet: error: cluster "stall" has no usable backup\nHINT: Take one with "pgfleet backup stall".\n',
   });
   assert.deepEqual(await cli(['verify', 'r', '20200101T000000Z']), {
-    code: 74, stdout: '', stderr: 'pgfleet: error: backup "20200101T000000Z" of cluster "r" not found\nHINT: List the usable backups with "pgfleet backups r".\n',
+    code: 74, stdout: '', stderr: 'pgfleet: error: backup "20200101T000000Z" of cluster "r" not found\nHINT: List the backups with "pgfleet backups r".\n',
   });
   assert.deepEqual(await cli(['restore', 'r', '--agent', 'db9', '-D', '/x', '--mode', 'none']), {
     code: 74, stdout: '', stderr: 'pgfleet: error: agent "db9" is not configured\nHINT: Configured agents: "db1".\n',
