@@ -11,6 +11,9 @@
  * is spooled to a private temporary directory and sent after runBaseBackup has finished; the
  * directory is removed whatever happens. A cancelled call aborts the backup (its signal), which
  * stops the WAL receiver and drops the temporary slot; nothing is left on the agent's disk.
+ * Only a killed agent (kill -9) leaves its spool, named `pgfleet-agent-backup-<pid>-<random>`
+ * in the system temporary directory: the next agent removes those of dead processes when it
+ * starts (removeLeftoverSpools).
  *
  * `started` is sent before the first file is created, from core's reporter hook (the server
  * has then answered BASE_BACKUP with its start point): system identifier, server version,
@@ -20,7 +23,7 @@
 
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
@@ -40,8 +43,42 @@ import { runBaseBackup, type BaseBackupRunOptions } from './backup-core-api.js';
 import type { BackupEvent } from '../gen/pgfleet/v1/BackupEvent.js';
 import type { BackupRequest__Output } from '../gen/pgfleet/v1/BackupRequest.js';
 import { resolveOwner } from '../restore/owner.js';
+import { processAlive } from '../restore/staging.js';
 import { readPostmasterPid } from '../restore/start.js';
 import { canonicalPath, checkAllowed } from '../restore/validate.js';
+
+/** The spool directories of Backup calls: `<tmpdir>/pgfleet-agent-backup-<pid>-<random>`. */
+const SPOOL_PREFIX = 'pgfleet-agent-backup-';
+const SPOOL_NAME = /^pgfleet-agent-backup-([1-9][0-9]*)-[A-Za-z0-9]{6}$/;
+
+/**
+ * Removes the spool directories that agent processes killed during a Backup left in `dir` (the
+ * system temporary directory). Called once when the agent starts, before it serves: a
+ * directory named with this process's own PID is then an earlier process's too (an agent that
+ * is PID 1 in a container has the same PID after every restart). Directories of live agents,
+ * and anything not named like a spool, are left alone. Returns the paths removed.
+ */
+export async function removeLeftoverSpools(dir: string = os.tmpdir()): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = Number(SPOOL_NAME.exec(name)?.[1] ?? 0);
+    if (pid === 0 || (pid !== process.pid && processAlive(pid))) continue;
+    const leftover = path.join(dir, name);
+    try {
+      await rm(leftover, { recursive: true, force: true });
+    } catch (err) {
+      throw fileError('could not remove leftover backup spool directory', leftover, err);
+    }
+    removed.push(leftover);
+  }
+  return removed;
+}
 
 /** Data messages are coalesced to about this size (BACKUP-RPC.md recommends 64 KiB - 1 MiB). */
 const CHUNK = 256 * 1024;
@@ -205,7 +242,7 @@ export async function serveBackupCall(
       createFile: async (name: string): Promise<Streamer> => {
         if (!startedSent) throw new InternalError(`file "${name}" created before the backup started`);
         if (name.startsWith('pg_wal.tar') || liveOpen) {
-          spoolDir ??= await mkdtemp(path.join(os.tmpdir(), 'pgfleet-agent-backup-')).catch((err: unknown) => {
+          spoolDir ??= await mkdtemp(path.join(os.tmpdir(), `${SPOOL_PREFIX}${process.pid}-`)).catch((err: unknown) => {
             throw fileError('could not create directory', os.tmpdir(), err);
           });
           const file = path.join(spoolDir, name);

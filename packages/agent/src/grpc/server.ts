@@ -48,7 +48,7 @@ import { untilAborted } from './abortable.js';
 import { guardHandlers, peerInterceptor } from './call-guard.js';
 import { checkBackupRequest, checkGetInfoRequest, checkInstanceRequest, checkRestoreSpec } from './request-limits.js';
 import { KEEPALIVE_OPTIONS } from './keepalive.js';
-import { serveBackupCall } from './backup.js';
+import { removeLeftoverSpools, serveBackupCall } from './backup.js';
 import { toServiceError } from './errors.js';
 import { agentProto } from './proto.js';
 import { StreamBackupSource, clientSilent } from './stream-source.js';
@@ -159,6 +159,7 @@ export class AgentServer {
     const agent = new AgentServer(config, options);
     // Fail now, not at the first call, when osUser does not exist.
     resolveOwner(config.osUser);
+    for (const leftover of await removeLeftoverSpools()) agent.log(`removed the backup spool "${leftover}" a killed agent left`);
     agent.server.addService(agentProto().pgfleet.v1.Agent.service,
       guardHandlers(agent.handlers(), (method, peer, err) => agent.logFailure(method, peer, err)));
     const credentials = await serverCredentials(config.tls);
