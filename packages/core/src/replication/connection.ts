@@ -114,6 +114,8 @@ export class ReplicationConnection {
   readonly target: string;
 
   private readonly io: ProtocolIo;
+  /** The no-progress deadline (0: none); streaming sessions probe the server well within it. */
+  private readonly noProgressMs: number;
   private busy = false;
   private closed = false;
   private readonly statuses: Map<string, string>;
@@ -127,8 +129,10 @@ export class ReplicationConnection {
     private readonly password: string | null,
     statuses: Map<string, string>,
     private readonly onNotice: ((notice: ServerNotice) => void) | undefined,
+    noProgressMs: number,
   ) {
     this.statuses = statuses;
+    this.noProgressMs = noProgressMs;
     this.target = describeTarget(resolved);
     this.serverVersion = statuses.get('server_version') ?? '';
     const num = parseServerVersionNum(this.serverVersion);
@@ -283,7 +287,7 @@ export class ReplicationConnection {
     let conn: ReplicationConnection;
     try {
       conn = new ReplicationConnection(client, socket, reader, resolved, found.source, found.password,
-        statuses, options.onNotice);
+        statuses, options.onNotice, options.noProgressTimeoutMs ?? 0);
     } catch (err) {
       socket.destroy();
       throw err;
@@ -469,7 +473,8 @@ export class ReplicationConnection {
     });
     // command() released the connection; the stream holds it until it is done.
     this.busy = true;
-    const stream = new ReplicationStream(this.io, { ...options, startLsn: start }, handler, first);
+    const probeIdleMs = options.probeIdleMs ?? (this.noProgressMs > 0 ? Math.floor(this.noProgressMs / 3) : 0);
+    const stream = new ReplicationStream(this.io, { ...options, startLsn: start, probeIdleMs }, handler, first);
     stream.done.then(
       () => { this.busy = false; },
       (err: unknown) => {
