@@ -130,6 +130,16 @@ describe('AgentServer (in-process, plaintext)', () => {
   });
 });
 
+/** An agent in-process on port 0 (plaintext) whose one allowed root is `<new dir>/<rootName>`. */
+async function startPlainAgent(rootName: string): Promise<{ root: string; allowed: string; server: AgentServer; log: string[] }> {
+  const root = await makeDir();
+  const allowed = path.join(root, rootName);
+  await mkdir(allowed);
+  const log: string[] = [];
+  const config = parseAgentConfig({ listen: '127.0.0.1:0', insecure: true, allowedRoots: [allowed], osUser: resolveOwner(null).name }, 'agent.yaml', root);
+  return { root, allowed, server: await AgentServer.start(config, { log: (line) => log.push(line) }), log };
+}
+
 describe('AgentServer: errors cross the wire whatever their text, and the agent keeps serving', { timeout: 60_000 }, () => {
   // grpc-js refuses a newline or a non-ASCII character in a plain metadata value; an error
   // whose HINT had one used to throw out of the handler and end the agent.
@@ -137,14 +147,9 @@ describe('AgentServer: errors cross the wire whatever their text, and the agent 
   let allowed: string;
   let server: AgentServer;
   let client: AgentClient;
-  const log: string[] = [];
 
   before(async () => {
-    root = await makeDir();
-    allowed = path.join(root, 'données');
-    await mkdir(allowed);
-    const config = parseAgentConfig({ listen: '127.0.0.1:0', insecure: true, allowedRoots: [allowed], osUser: resolveOwner(null).name }, 'agent.yaml', root);
-    server = await AgentServer.start(config, { log: (line) => log.push(line) });
+    ({ root, allowed, server } = await startPlainAgent('données'));
     client = await AgentClient.connect({ address: `127.0.0.1:${server.port}`, tls: null });
   });
   after(async () => {
@@ -201,14 +206,10 @@ describe('AgentServer: an oversized request is refused before any work, and neve
   let root: string;
   let allowed: string;
   let server: AgentServer;
-  const log: string[] = [];
+  let log: string[];
 
   before(async () => {
-    root = await makeDir();
-    allowed = path.join(root, 'allowed');
-    await mkdir(allowed);
-    const config = parseAgentConfig({ listen: '127.0.0.1:0', insecure: true, allowedRoots: [allowed], osUser: resolveOwner(null).name }, 'agent.yaml', root);
-    server = await AgentServer.start(config, { log: (line) => log.push(line) });
+    ({ root, allowed, server, log } = await startPlainAgent('allowed'));
   });
   after(async () => {
     await server?.stop(1000);

@@ -9,8 +9,6 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { DirectoryNotEmptyError } from '@pgfleet/core';
-import { main } from '../../src/cli/main.js';
-import type { CliIo } from '../../src/cli/output.js';
 import { parseFleetConfig } from '../../src/config.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import type { RestoreRequest__Output } from '../../src/gen/agent/pgfleet/v1/RestoreRequest.js';
@@ -18,6 +16,7 @@ import { formatBackupMetadata } from '../../src/repository/backup-metadata.js';
 import { backupDir, backupsDir } from '../../src/repository/layout.js';
 import { controllerDefinition, serviceDefinition } from '../../src/rpc/proto.js';
 import { sampleMetadata, tempDir } from '../repository/fixtures.js';
+import { mainAgainst, type MainResult } from '../support/in-process-cli.js';
 import { startFakeAgent, type FakeAgent } from './fake-agent.js';
 
 let daemon: RunningDaemon;
@@ -107,17 +106,7 @@ after(async () => {
   agent?.kill();
 });
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; },
-    env: { PGFLEET_CONTROLLER: `127.0.0.1:${daemon.port}`, PGFLEET_INSECURE: '1' }, isTty: false,
-    interrupted: () => new Promise(() => {}),
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]): Promise<MainResult> => mainAgainst(daemon.port, args);
 
 test('a client speaking another protocol major version is refused with a hint', async () => {
   const Ctor = grpc.makeClientConstructor(serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'), 'Controller');

@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { main } from '../../src/cli/main.js';
-import type { CliIo } from '../../src/cli/output.js';
 import { parseFleetConfig } from '../../src/config.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { fakeBackup, tempDir } from '../repository/fixtures.js';
+import { mainAgainst, type MainResult } from '../support/in-process-cli.js';
 
 let daemon: RunningDaemon;
 const FAILS_VERIFY = '20250101T000000Z';
@@ -33,17 +32,7 @@ after(async () => {
   await daemon?.stop();
 });
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; },
-    env: { PGFLEET_CONTROLLER: `127.0.0.1:${daemon.port}`, PGFLEET_INSECURE: '1' }, isTty: false,
-    interrupted: () => new Promise(() => {}),
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]): Promise<MainResult> => mainAgainst(daemon.port, args);
 
 type Listed = Array<{ id: string; status: string; damage: string | null }>;
 

@@ -8,10 +8,14 @@
  *   URI             postgresql://user:secret@host/db?password=secret&sslmode=require
  *
  * It never throws: a string libpq would refuse (an unterminated quote, a keyword without "=")
- * is masked from the first "password" keyword on, so a typo never leaks the rest. This is the
+ * is masked from the first "password" keyword on, so a typo never leaks the rest. Keyword/value
+ * strings are split by the same scanner the connection uses (connection-options.ts). This is the
  * only place pgfleet decides what of a conninfo is secret; every log line, listing and error
  * that shows one goes through it.
  */
+
+import { quoteConninfoValue } from '../archive/recovery-config.js';
+import { scanKeywordValueConninfo } from './connection-options.js';
 
 export const MASKED_PASSWORD = '********';
 
@@ -55,58 +59,25 @@ function maskUri(uri: string): string {
 }
 
 function maskKeywordValue(text: string): string {
-  const n = text.length;
-  const isSpace = (c: string | undefined): boolean => c !== undefined && /\s/.test(c);
+  let tokens;
+  try {
+    tokens = scanKeywordValueConninfo(text);
+  } catch {
+    return maskFromPassword(text);
+  }
   let out = '';
   let copied = 0;
-  let i = 0;
-  while (i < n) {
-    while (i < n && isSpace(text[i])) i += 1;
-    if (i >= n) break;
-    const keyStart = i;
-    while (i < n && text[i] !== '=' && !isSpace(text[i])) i += 1;
-    const key = text.slice(keyStart, i);
-    while (i < n && isSpace(text[i])) i += 1;
-    if (text[i] !== '=') return out + maskFromPassword(text.slice(copied));
-    i += 1;
-    while (i < n && isSpace(text[i])) i += 1;
-    const valueStart = i;
-    let value = '';
-    if (text[i] === "'") {
-      i += 1;
-      let closed = false;
-      while (i < n) {
-        const c = text[i] as string;
-        if (c === '\\' && i + 1 < n) {
-          value += text[i + 1];
-          i += 2;
-        } else if (c === "'") {
-          i += 1;
-          closed = true;
-          break;
-        } else {
-          value += c;
-          i += 1;
-        }
-      }
-      if (!closed) return out + maskFromPassword(text.slice(copied));
-    } else {
-      while (i < n && !isSpace(text[i])) {
-        if (text[i] === '\\' && i + 1 < n) i += 1;
-        value += text[i];
-        i += 1;
-      }
-    }
+  for (const t of tokens) {
     let replacement: string | null = null;
-    if (key === 'password') {
+    if (t.key === 'password') {
       replacement = MASKED_PASSWORD;
-    } else if (key === 'dbname' && (value.includes('=') || URI_PREFIX.test(value))) {
-      const masked = maskConninfo(value);
-      if (masked !== value) replacement = `'${masked.replace(/['\\]/g, (c) => `\\${c}`)}'`;
+    } else if (t.key === 'dbname' && (t.value.includes('=') || URI_PREFIX.test(t.value))) {
+      const masked = maskConninfo(t.value);
+      if (masked !== t.value) replacement = quoteConninfoValue(masked);
     }
     if (replacement !== null) {
-      out += text.slice(copied, valueStart) + replacement;
-      copied = i;
+      out += text.slice(copied, t.valueStart) + replacement;
+      copied = t.valueEnd;
     }
   }
   return out + text.slice(copied);
