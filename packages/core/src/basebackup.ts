@@ -46,8 +46,10 @@ export interface TablespaceMapping {
 }
 
 export interface BaseBackupRunOptions {
-  /** libpq-style: connectionString (-d) plus host/port/user overrides; the rest from PG* env. */
-  connection: { connectionString?: string; host?: string; port?: number; user?: string };
+  /** libpq-style: connectionString (-d) plus host/port/user overrides; the rest from PG* env.
+   * noProgressTimeoutMs bounds every wait for the server on both connections (see
+   * ReplicationConnectOptions); pg_basebackup has none, the daemons set one. */
+  connection: { connectionString?: string; host?: string; port?: number; user?: string; noProgressTimeoutMs?: number };
   /** 'never' (-w), 'force' (-W: ask before connecting), 'auto'. */
   passwordPrompt: 'never' | 'force' | 'auto';
   /** Output directory; '-' writes the base archive to stdout (tar format only). */

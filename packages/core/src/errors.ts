@@ -178,7 +178,8 @@ export class WalFormatError extends PgFleetError {
   readonly id = 'wal-format';
 }
 
-/** Thrown when the agent is asked to write outside its allowedRoots. */
+/** Thrown when the agent is asked to write outside its allowedRoots, or when a peer's certificate
+ * lacks the role (or the name) a call needs. */
 export class NotAllowedError extends PgFleetError {
   readonly code = 72;
   readonly id = 'not-allowed';

@@ -131,6 +131,7 @@ export type {
   TimelineHistoryFile,
 } from './replication/connection.js';
 export { parseConninfo } from './replication/connection-options.js';
+export { MASKED_PASSWORD, maskConninfo } from './replication/conninfo-mask.js';
 export type {
   ReplicationConnectOptions, ReplicationConnectParams, SslMode,
 } from './replication/connection-options.js';
@@ -156,3 +157,14 @@ export type {
   ProgressState, TablespaceMapping,
 } from './basebackup.js';
 export { PGFLEET_VERSION } from './version.js';
+
+// Bounds on request fields and on error texts sent over the wire
+export {
+  FIELD_LIMITS, MAX_WIRE_HINT_BYTES, MAX_WIRE_MESSAGE_BYTES, boundText, checkFieldCount, checkFieldLength,
+} from './wire-limits.js';
+
+// Certificate roles of the fleet's mutual TLS (which peer may call which daemon)
+export {
+  PEER_ROLES, authorizePeer, authorizePeerCertificate, readCertificateIdentity, roleUri,
+} from './tls/certificate-roles.js';
+export type { CertificateIdentity, PeerPolicy, PeerRole } from './tls/certificate-roles.js';

@@ -5,7 +5,10 @@
  * every `statusIntervalMs` (a timer, so a reply goes out even while the handler is slow and the
  * socket is paused). Status updates report write = the end of the last XLogData the handler
  * finished with, flush = what the caller set with setFlushPosition (only when reportFlush,
- * which defaults to "a slot is used", as in pg_basebackup), apply = 0.
+ * which defaults to "a slot is used", as in pg_basebackup), apply = 0. When nothing has arrived
+ * for `probeIdleMs`, a status update asks the server for a reply: a quiet but healthy server
+ * then answers with a keepalive at once, so the connection's no-progress deadline (which a
+ * server writing no WAL would otherwise hit) only fails a server that stopped answering.
  *
  * Ending, as receivelog.c does it:
  * - the caller calls stop(): CopyDone is sent, XLogData still in flight is ignored, and the
@@ -37,6 +40,9 @@ export interface StartReplicationOptions {
   statusIntervalMs?: number;
   /** Report the flush position; default true when a slot is used. */
   reportFlush?: boolean;
+  /** Ask the server for a reply after this long without a message (0: never). The connection
+   * sets it from its no-progress deadline. */
+  probeIdleMs?: number;
 }
 
 export interface ReplicationStreamHandler {
@@ -62,6 +68,8 @@ export class ReplicationStream {
   /** The server sent CopyDone before we did. */
   private endedByServer = false;
   private timer: NodeJS.Timeout | null = null;
+  private probe: NodeJS.Timeout | null = null;
+  private lastHeard = Date.now();
   private readonly reportFlush: boolean;
 
   constructor(
@@ -80,9 +88,20 @@ export class ReplicationStream {
       this.timer = setInterval(() => this.sendStatus(false), interval);
       this.timer.unref();
     }
+    const probeIdle = options.probeIdleMs ?? 0;
+    if (first.kind === 'copyBothResponse' && probeIdle > 0) {
+      this.probe = setInterval(() => {
+        if (Date.now() - this.lastHeard < probeIdle) return;
+        this.lastHeard = Date.now();
+        this.sendStatus(true);
+      }, Math.max(50, Math.floor(probeIdle / 2)));
+      this.probe.unref();
+    }
     this.done = this.run(first).finally(() => {
       if (this.timer !== null) clearInterval(this.timer);
+      if (this.probe !== null) clearInterval(this.probe);
       this.timer = null;
+      this.probe = null;
     });
     this.done.catch(() => undefined);
   }
@@ -141,6 +160,7 @@ export class ReplicationStream {
       } else {
         try {
           m = await this.io.receive();
+          this.lastHeard = Date.now();
         } catch (err) {
           if (serverError !== null) throw serverErrorFor('unexpected termination of replication stream', serverError);
           // The server ended the stream and then closed the connection (shutdown).
