@@ -12,7 +12,7 @@ import {
 } from '@pgfleet/core';
 import type { ClusterConfig } from '../../src/config.js';
 import { runBaseBackup, type BaseBackupResult } from '../../src/core-api.js';
-import { AgentClient, type BackupEvent } from '@pgfleet/proto';
+import { AGENT_PROTOCOL_VERSION, AgentClient, type BackupEvent } from '@pgfleet/proto';
 import { startFakeAgent, type FakeAgent } from '../../../../proto/test/support/fake-agent.js';
 import { backupCluster, type ClusterBackupEvent } from '../../src/daemon/cluster-backup.js';
 import { readClusterCatalog } from '../../src/repository/catalog.js';
@@ -156,7 +156,7 @@ test('a backup streamed by an agent is stored in the tar layout, verified and co
   assert.equal(req.checkpoint, 'fast');
   assert.equal(req.walMethod, 'stream');
   assert.equal(req.manifestChecksums, 'CRC32C');
-  assert.equal(req.protocolVersion, '1.0');
+  assert.equal(req.protocolVersion, AGENT_PROTOCOL_VERSION);
 
   const oid = pg.tablespaces[0]?.oid;
   assert.deepEqual((await readdir(path)).sort(), [`${oid}.tar.gz`, 'backup.json', 'backup_manifest', 'base.tar.gz', 'pg_wal.tar.gz']);
