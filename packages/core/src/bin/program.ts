@@ -14,6 +14,7 @@
  */
 import { basename } from 'node:path';
 import { PgFleetError } from '../errors.js';
+import { GetoptComplaint } from './getopt.js';
 import { PGFLEET_VERSION } from '../version.js';
 
 /** The newest PostgreSQL major whose servers and command lines the core commands handle. */
@@ -45,8 +46,14 @@ export function errorText(prog: string, message: string, hint?: string): string 
   return `${prog}: error: ${message}\n${hint ? `${prog}: hint: ${hint}\n` : ''}`;
 }
 
-/** errorText for anything thrown: typed errors keep their hint, others print their message. */
+/**
+ * What to print for anything thrown: a getopt complaint as getopt printed it, typed errors with
+ * their hint, others with their message.
+ */
 export function describeError(prog: string, err: unknown): string {
+  if (err instanceof GetoptComplaint) {
+    return `${err.complaint === null ? '' : `${err.complaint}\n`}${prog}: hint: ${err.hint ?? tryHelpHint(prog)}\n`;
+  }
   if (err instanceof PgFleetError) return errorText(prog, err.message, err.hint);
   return errorText(prog, err instanceof Error ? err.message : String(err));
 }
