@@ -66,4 +66,7 @@ export interface BaseBackupOptions {
   manifestChecksums: 'NONE' | 'CRC32C' | 'SHA224' | 'SHA256' | 'SHA384' | 'SHA512';
   /** Server-side compression (15+ only). */
   compression: { method: 'gzip' | 'lz4' | 'zstd'; detail: string | null } | null;
+  /** Where the server puts the backup instead of sending it (15+ only: TARGET, TARGET_DETAIL);
+   * absent or null: to the client. */
+  target?: { name: string; detail: string | null } | null;
 }
