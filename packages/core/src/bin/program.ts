@@ -13,7 +13,7 @@
  * reads it.
  */
 import { basename } from 'node:path';
-import { PgFleetError } from '../errors.js';
+import { PgFleetError, ServerError } from '../errors.js';
 import { GetoptComplaint } from './getopt.js';
 import { PGFLEET_VERSION } from '../version.js';
 
@@ -47,13 +47,15 @@ export function errorText(prog: string, message: string, hint?: string): string 
 }
 
 /**
- * What to print for anything thrown: a getopt complaint as getopt printed it, typed errors with
- * their hint, others with their message.
+ * What to print for anything thrown: a getopt complaint as getopt printed it, a server error as
+ * libpq words it, other typed errors with their hint, anything else with its message.
  */
 export function describeError(prog: string, err: unknown): string {
   if (err instanceof GetoptComplaint) {
     return `${err.complaint === null ? '' : `${err.complaint}\n`}${prog}: hint: ${err.hint ?? tryHelpHint(prog)}\n`;
   }
+  // A server's refusal in libpq's words, as PostgreSQL's programs relay it.
+  if (err instanceof ServerError && err.libpqText !== undefined) return `${prog}: error: ${err.libpqText}\n`;
   if (err instanceof PgFleetError) return errorText(prog, err.message, err.hint);
   return errorText(prog, err instanceof Error ? err.message : String(err));
 }

@@ -44,8 +44,12 @@ export interface CommandContext {
 
 /** The ServerError for an ErrorResponse received while doing `prefix`. */
 export function serverErrorFor(prefix: string, notice: ServerNotice): ServerError {
+  const libpq = [`${notice.severity}:  ${notice.message}`];
+  if (notice.detail !== undefined) libpq.push(`DETAIL:  ${notice.detail}`);
+  if (notice.hint !== undefined) libpq.push(`HINT:  ${notice.hint}`);
   return new ServerError(`${prefix}: ${notice.message}`, {
     sqlState: notice.sqlState,
+    libpqText: `${prefix}: ${libpq.join('\n')}`,
     ...(notice.hint !== undefined ? { hint: notice.hint } : {}),
   });
 }
