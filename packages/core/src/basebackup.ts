@@ -630,7 +630,7 @@ export async function runBaseBackup(
     if (receiver !== null) await (receiver as WalReceiver).abort().catch(() => {});
     for (const s of openStreamers) await s.dispose().catch(() => {});
     if (keepData) {
-      if (toDirectory) reporter.info(`data directory "${opts.pgdata}" kept after the checksum failure`);
+      // Kept without a word, as pg_basebackup keeps it after a checksum failure.
     } else if (opts.noClean) {
       if (!toStdout) reporter.info(`data directory "${opts.pgdata}" not removed at user's request`);
     } else {

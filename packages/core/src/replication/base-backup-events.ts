@@ -47,6 +47,8 @@ export interface BaseBackupHandler {
   onManifestEnd(): void | Promise<void>;
   /** Bytes of archive data the server reports done (>=15 'p' messages) or the client counted. */
   onProgress(bytesDone: number): void;
+  /** The end position, as soon as the server sends it: the final error of a data checksum
+   * failure (SQLSTATE XX001) still follows it. */
   onEnd(end: BackupEnd): void | Promise<void>;
 }
 

@@ -49,7 +49,8 @@ export function serverErrorFor(prefix: string, notice: ServerNotice): ServerErro
   if (notice.hint !== undefined) libpq.push(`HINT:  ${notice.hint}`);
   return new ServerError(`${prefix}: ${notice.message}`, {
     sqlState: notice.sqlState,
-    libpqText: `${prefix}: ${libpq.join('\n')}`,
+    // pg_basebackup says only this after a data checksum failure (the WARNINGs named the blocks).
+    libpqText: notice.sqlState === 'XX001' ? prefix : `${prefix}: ${libpq.join('\n')}`,
     ...(notice.hint !== undefined ? { hint: notice.hint } : {}),
   });
 }
