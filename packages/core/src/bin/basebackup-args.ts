@@ -81,16 +81,19 @@ export function parseTablespaceMapping(arg: string): TablespaceMapping {
   return { oldDir: canonicalizePath(oldDir), newDir: canonicalizePath(newDir) };
 }
 
-/** PostgreSQL's canonicalize_path for absolute POSIX paths: collapse "//", "/./", trailing "/"
- * and resolve "..", so that -T OLDDIR compares equal to the server's spclocation. */
-export function canonicalizePath(p: string): string {
+/** PostgreSQL's canonicalize_path for POSIX paths: collapse "//", "/./", a trailing "/" and
+ * "name/..", so that -T OLDDIR compares equal to the server's spclocation. Relative paths stay
+ * relative ("." when nothing is left). */
+export function canonicalizePath(path: string): string {
+  const absolute = path.startsWith('/');
   const parts: string[] = [];
-  for (const part of p.split('/')) {
+  for (const part of path.split('/')) {
     if (part === '' || part === '.') continue;
-    if (part === '..') parts.pop();
-    else parts.push(part);
+    if (part === '..' && parts.length > 0 && parts.at(-1) !== '..') parts.pop();
+    else if (!(part === '..' && absolute)) parts.push(part);
   }
-  return '/' + parts.join('/');
+  if (absolute) return '/' + parts.join('/');
+  return parts.length === 0 ? '.' : parts.join('/');
 }
 
 const MANIFEST_CHECKSUMS = ['NONE', 'CRC32C', 'SHA224', 'SHA256', 'SHA384', 'SHA512'] as const;
@@ -365,7 +368,7 @@ export function parseBaseBackupArgs(
   if (waldir !== null) {
     if (target !== null) throw usage('WAL directory location cannot be specified along with a backup target');
     if (outputFormat !== 'plain') throw usage('WAL directory location can only be specified in plain mode');
-    waldir = canonicalizeWalDir(waldir);
+    waldir = canonicalizePath(waldir);
     if (!waldir.startsWith('/')) throw usage('WAL directory location must be an absolute path');
   }
   if (progress && !estimateSize) throw usage('--progress and --no-estimate-size are incompatible options');
@@ -434,9 +437,4 @@ export function parseBaseBackupArgs(
       verifyChecksums,
     },
   };
-}
-
-/** canonicalize_path for --waldir: collapse "//", "/./" and a trailing "/" (relative stays relative). */
-function canonicalizeWalDir(dir: string): string {
-  return dir.startsWith('/') ? canonicalizePath(dir) : dir;
 }

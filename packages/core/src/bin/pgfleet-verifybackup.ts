@@ -25,6 +25,7 @@ import { InvalidOptionError, PgFleetError } from '../errors.js';
 import {
   parseBackupFormat, verifyBackup, type VerifyBackupOptions, type VerifyProgress,
 } from '../verify/verify-backup.js';
+import { canonicalizePath } from './basebackup-args.js';
 import { GetoptComplaint, getoptLong, type LongOption } from './getopt.js';
 import { describeError, errorText, programName, tryHelpHint, versionText } from './program.js';
 
@@ -78,18 +79,6 @@ const LONG_OPTIONS: readonly LongOption[] = [
   { name: 'wal-path', hasArg: true, key: 'w' },
 ];
 
-/** canonicalize_path: "//", "/./", a trailing "/" and "name/.." collapse; relative stays relative. */
-function canonical(path: string): string {
-  const parts: string[] = [];
-  for (const part of path.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..' && parts.length > 0 && parts.at(-1) !== '..') parts.pop();
-    else if (!(part === '..' && path.startsWith('/'))) parts.push(part);
-  }
-  if (path.startsWith('/')) return '/' + parts.join('/');
-  return parts.length === 0 ? '.' : parts.join('/');
-}
-
 /**
  * Parses the command line (without node and script); InvalidOptionError on mistakes, as
  * pg_verifybackup reports them (GetoptComplaint for what getopt itself rejects).
@@ -117,13 +106,13 @@ export function parseVerifyBackupArgs(
     switch (item.key) {
       case 'e': options.exitOnError = true; break;
       case 'i': ignore.push(value); break;
-      case 'm': options.manifestPath = canonical(value); break;
+      case 'm': options.manifestPath = canonicalizePath(value); break;
       case 'F': options.format = parseBackupFormat(value); break;
       case 'n': options.checkWal = false; break;
       case 'P': progress = true; break;
       case 'q': quiet = true; break;
       case 's': options.skipChecksums = true; break;
-      case 'w': options.walPath = canonical(value); break;
+      case 'w': options.walPath = canonicalizePath(value); break;
       default: throw new GetoptComplaint(null, tryHelp);
     }
   }
@@ -132,7 +121,7 @@ export function parseVerifyBackupArgs(
     throw new InvalidOptionError(`too many command-line arguments (first is "${operands[1]}")`, { hint: tryHelp });
   }
   if (progress && quiet) throw new InvalidOptionError('cannot specify both -P/--progress and -q/--quiet');
-  return { action: 'verify', backupDir: canonical(operands[0]!), options, quiet, progress };
+  return { action: 'verify', backupDir: canonicalizePath(operands[0]!), options, quiet, progress };
 }
 
 export interface CliOutput {

@@ -184,6 +184,8 @@ test('tablespace mapping: escapes, absolute paths, canonical form', () => {
   assert.throws(() => parseTablespaceMapping('a=/b'), { message: 'old directory is not an absolute path in tablespace mapping: a' });
   assert.throws(() => parseTablespaceMapping('/a=b'), { message: 'new directory is not an absolute path in tablespace mapping: b' });
   assert.equal(canonicalizePath('/x/./y/../z/'), '/x/z');
+  assert.equal(canonicalizePath('./a//b/../c/'), 'a/c');
+  assert.equal(canonicalizePath('./'), '.');
   const o = run(['-D', '/x', '-T', '/old=/new', '--tablespace-mapping=/o2=/n2']);
   assert.deepEqual(o.tablespaceMappings, [{ oldDir: '/old', newDir: '/new' }, { oldDir: '/o2', newDir: '/n2' }]);
 });
