@@ -15,6 +15,8 @@
 //     directories and 0640 files, backup_manifest included;
 //   - `-S SLOT -X stream` with a slot created without reserved WAL: afterwards its restart_lsn
 //     is set, as after pg_basebackup (which reports its flush position at once);
+//   - `-P`: "waiting for checkpoint" first, archives counted from 0 while they arrive, and the
+//     last line counts them all, for both tools;
 //   - `-v` for `-F t -X fetch` and `-F p -X none`: the same lines in the same order, LSNs
 //     taken out.
 
@@ -212,6 +214,20 @@ describe('pgfleet-basebackup installed as pg_basebackup, next to pg_basebackup 1
       );
       assert.deepEqual(after.rows[0], { set: true, covers: true }, `${who}: restart_lsn after the backup\n${result.stderr}`);
       await cluster.query(`SELECT pg_drop_replication_slot('${slot}')`);
+    }
+  });
+
+  test('-P: "waiting for checkpoint", then archives counted from 0 while they arrive, as pg_basebackup counts them', async () => {
+    for (const [who, tool] of [['pg', reference], ['ours', ours]] as const) {
+      const dir = path.join(work, `progress-${who}`);
+      const result = await run(tool, ['-D', dir, '-F', 't', '-X', 'fetch', '-c', 'fast', '-N', '-P', '-d', cluster.connectionString]);
+      assertSucceeded(`${who} -P`, result);
+      const lines = result.stderr.split('\n').filter((l) => l !== '');
+      assert.equal(lines[0], 'waiting for checkpoint', `${who}\n${result.stderr}`);
+      const progress = lines.slice(1);
+      for (const line of progress) assert.match(line, /^ *\d+\/\d+ kB \(\d+%\), [0-2]\/2 tablespaces$/, who);
+      assert.match(progress[0] ?? '', /, 0\/2 tablespaces$/, `${who}: the first archive is number 0\n${result.stderr}`);
+      assert.match(progress.at(-1) ?? '', /\(100%\), 2\/2 tablespaces$/, `${who}: the last line counts both\n${result.stderr}`);
     }
   });
 
