@@ -54,6 +54,7 @@ export type { FileSinkOptions } from './archive/file-sink.js';
 export { StdoutSink, WritableSink } from './archive/stdout-sink.js';
 export type { WritableSinkOptions } from './archive/stdout-sink.js';
 export { DirectoryExtractor } from './archive/directory-extractor.js';
+export { isTablespaceLinkName } from './archive/tablespace-link.js';
 export type { DirectoryExtractorOptions } from './archive/directory-extractor.js';
 export { readArchiveFile } from './archive/archive-reader.js';
 export type { ReadArchiveOptions } from './archive/archive-reader.js';

@@ -78,7 +78,7 @@ describe('TarParser', () => {
     assert.equal(root.member.type, 'directory');
     const wal = rec.byName('pg_wal/archive_status');
     assert.equal(wal.member.type, 'directory');
-    const link = rec.byName('tblspc_link');
+    const link = rec.byName('pg_tblspc/16384');
     assert.equal(link.member.type, 'symlink');
     assert.equal(link.member.linkname, '/tmp/somewhere/else');
     const hard = rec.members.find((m) => m.member.type === 'link');
