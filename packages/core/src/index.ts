@@ -16,7 +16,7 @@ export { TarParser, normalizeMemberName } from './archive/tar-parser.js';
 export type { TarParserOptions } from './archive/tar-parser.js';
 export { TarArchiver } from './archive/tar-archiver.js';
 export {
-  LIBPQ_CONNINFO_KEYWORDS, buildPrimaryConninfo, escapeConfigString, libpqConninfoOptions,
+  LIBPQ_CONNINFO_KEYWORDS, buildPrimaryConninfo, checkConfigValue, escapeConfigString, libpqConninfoOptions,
   quoteConninfoValue, recoveryConfigContents,
 } from './archive/recovery-config.js';
 export type {
@@ -86,6 +86,7 @@ export type { RequiredSegment, WalCheckOptions, WalFileSink, WalRangeSpec } from
 export { WalCheckStreamer } from './wal/wal-check-streamer.js';
 export type { WalCheckStreamerOptions } from './wal/wal-check-streamer.js';
 export { checkWalDirectory } from './wal/wal-check-directory.js';
+export type { CheckWalDirectoryOptions } from './wal/wal-check-directory.js';
 export { WAL_RECORD_HEADER_SIZE, WAL_RECORD_MAX_SIZE, WalRecordReader } from './wal/record-reader.js';
 export type { WalRecordInfo, WalRecordProblem, WalRecordProblemKind, WalRecordReaderOptions } from './wal/record-reader.js';
 
