@@ -38,12 +38,12 @@
  * mapping moves that tablespace.
  */
 
-import { chmod, lchown, lstat, mkdir, readlink, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, readlink, rm, stat, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import {
   ArchiveFormatError, CancelledError, DirectoryExtractor, DirectoryNotEmptyError, FileIoError, InternalError, InvalidOptionError,
   ManifestVerifyStreamer, NotSupportedError, PgFleetError, StopVerification, VerifyContext, VerifyError, WalCheck,
-  checkWalDirectory, fileError, isErrno, parseManifest, type BackupManifest, type Streamer, type VerifyProblem,
+  checkConfigValue, checkWalDirectory, fileError, isErrno, parseManifest, type BackupManifest, type Streamer, type VerifyProblem,
 } from '@pgfleet/core';
 import { BaseArchiveInspector, type BaseArchiveFacts, type RememberedFile } from './inspect.js';
 import { RECOVERY_MODES, describeMode, type RecoveryMode, type RestoreEvent, type RestoreOptions } from './options.js';
@@ -57,6 +57,7 @@ import {
   postgresProcessesIn, processAlive, processCwd, readPostmasterPid, startInstance, stopInstance, waitForPromotion, type PostmasterInfo,
 } from './start.js';
 import { fixOwnership, fsyncAll } from './finish.js';
+import { ensureDirectoryNoFollow, writeFileNoFollow } from './no-follow.js';
 import { parseTablespaceMap, formatTablespaceMap, planTablespaces, type PlannedTablespace } from './tablespaces.js';
 import { canonicalPath, checkAllowed, checkNoOverlap, checkReachable, checkTargetUsable, type NamedTarget } from './validate.js';
 
@@ -202,6 +203,7 @@ class RestoreRun {
     if (o.primaryConninfo && o.mode !== 'standby') {
       throw new InvalidOptionError('--primary-conninfo is only allowed with --mode standby');
     }
+    if (o.primaryConninfo) checkConfigValue(o.primaryConninfo, '--primary-conninfo');
     if (!o.dataDir) throw new InvalidOptionError('no target data directory given', { hint: 'Name it with -D.' });
     for (const [what, p] of [['data directory', o.dataDir], ['WAL directory', o.walDir]] as const) {
       if (p && !path.isAbsolute(p)) throw new InvalidOptionError(`${what} "${p}" is not an absolute path`);
@@ -447,8 +449,8 @@ class RestoreRun {
       decodeRecords: true,
     });
     // A base archive without pg_wal (it is always in PostgreSQL's) must still read as "missing".
-    await mkdir(walDir, { recursive: true, mode: 0o700 }).catch(() => undefined);
-    await checkWalDirectory(check, walDir);
+    await ensureDirectoryNoFollow(walDir, 0o700);
+    await checkWalDirectory(check, walDir, { followLinks: false });
     check.finish();
     this.walSegmentsChecked = check.checkedSegments.length;
     if (problems.length === 0) return;
@@ -495,11 +497,7 @@ class RestoreRun {
     if (facts.files.has('tablespace_map')) {
       const file = path.join(data, 'tablespace_map');
       await rm(file, { force: true });
-      try {
-        await writeFile(file, formatTablespaceMap(external.map((t) => [t.oid, t.location] as const)), { mode: fileMode });
-      } catch (err) {
-        throw fileError('could not write file', file, err);
-      }
+      await writeFileNoFollow(file, formatTablespaceMap(external.map((t) => [t.oid, t.location] as const)), { mode: fileMode, exclusive: true });
       toSync.push(file);
     }
     const tblspc = path.join(data, 'pg_tblspc');
@@ -548,14 +546,9 @@ class RestoreRun {
     }
   }
 
+  /** A directory in staging, made or reused, never through a link (ownership is fixed for the whole tree afterwards). */
   private async mkdirOwned(dir: string, mode: number): Promise<void> {
-    try {
-      await mkdir(dir, { mode });
-    } catch (err) {
-      if (isErrno(err, 'EEXIST')) return;
-      throw fileError('could not create directory', dir, err);
-    }
-    // ownership is fixed for the whole tree afterwards
+    await ensureDirectoryNoFollow(dir, mode);
   }
 
   private async symlinkOwned(target: string, link: string): Promise<void> {

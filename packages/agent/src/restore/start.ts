@@ -19,15 +19,22 @@
  *
  * Status comes from postmaster.pid (pid, port, socket directory) and, when the server
  * answers, from report.ts.
+ *
+ * The data directory belongs to the server's OS user, and we may be root: the log directory is
+ * given to the owner only when it is a real directory (a link there, an operator's choice or
+ * not, is left to pg_ctl, which writes as the owner), and the log and postmaster.pid are read
+ * without following a link (no-follow.ts), so that a link planted there cannot make root chown
+ * or read (into an error's HINT) a file elsewhere.
  */
 
 import { readFileSync } from 'node:fs';
-import { access, chown, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
+import { access, chown, lchown, lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CancelledError, InstanceError, fileError, isErrno } from '@pgfleet/core';
 import { runChild, type ChildResult } from './child-process.js';
 import { ownerEnv, ownerSpawnIds, type OsOwner } from './owner.js';
+import { readFileNoFollow } from './no-follow.js';
 import { findSetting } from './recovery.js';
 import { ConnectFailure, REPORT_TIMEOUT_MS, reportInstanceAs, type ConnectTarget, type InstanceReport } from './report.js';
 
@@ -63,7 +70,8 @@ export async function configuredPort(dataDir: string): Promise<number> {
 }
 
 async function tail(file: string, lines: number): Promise<string> {
-  return (await readText(file)).trimEnd().split('\n').slice(-lines).join('\n');
+  const text = await readFileNoFollow(file).catch(() => null);
+  return (text ?? '').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 export interface StartOptions {
@@ -90,12 +98,25 @@ export async function startInstance(options: StartOptions): Promise<StartedInsta
   const socketDir = path.resolve(options.socketDir ?? os.tmpdir());
   const timeout = options.timeoutSeconds ?? 300;
   const logFile = path.join(dataDir, START_LOG);
-  for (const dir of [path.dirname(logFile), ...(options.socketDir ? [socketDir] : [])]) {
+  const logDir = path.dirname(logFile);
+  try {
+    await mkdir(logDir, { mode: 0o700 });
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw fileError('could not create directory', logDir, err);
+  }
+  if (owner.chown) {
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      if (owner.chown) await chown(dir, owner.uid, owner.gid);
+      if (!(await lstat(logDir)).isSymbolicLink()) await lchown(logDir, owner.uid, owner.gid);
     } catch (err) {
-      throw fileError('could not create directory', dir, err);
+      throw fileError('could not change owner of', logDir, err);
+    }
+  }
+  if (options.socketDir) {
+    try {
+      await mkdir(socketDir, { recursive: true, mode: 0o700 });
+      if (owner.chown) await chown(socketDir, owner.uid, owner.gid);
+    } catch (err) {
+      throw fileError('could not create directory', socketDir, err);
     }
   }
   const pgCtl = path.join(options.binDir, 'pg_ctl');
@@ -223,13 +244,8 @@ export interface PostmasterInfo {
 
 /** postmaster.pid's pid, port and first socket directory; null when there is none. */
 export async function readPostmasterPid(dataDir: string): Promise<PostmasterInfo | null> {
-  let text: string;
-  try {
-    text = await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return null;
-    throw fileError('could not read file', path.join(dataDir, 'postmaster.pid'), err);
-  }
+  const text = await readFileNoFollow(path.join(dataDir, 'postmaster.pid'));
+  if (text === null) return null;
   const lines = text.split('\n');
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
