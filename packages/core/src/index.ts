@@ -147,7 +147,7 @@ export type { PrimaryKeepalive, XLogData } from './replication/xlog-stream-messa
 export type { ServerNotice } from './replication/backend-message.js';
 export type { MessageReaderStats } from './replication/message-reader.js';
 export { WalReceiver } from './wal/receiver.js';
-export type { WalReceiverOptions, WalReceiverResult } from './wal/receiver.js';
+export type { WalReceiverOptions, WalReceiverResult, WalReservation, WalReservationOptions } from './wal/receiver.js';
 export { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
 export type { DirectoryWalSinkOptions, TarWalSinkOptions, WalSink } from './wal/wal-sinks.js';
 
