@@ -25,7 +25,8 @@
  *     last), parents fsynced. Any failure before or during this step removes everything the
  *     restore made; targets are left as they were.
  *  7. With `start`: pg_ctl start as the owner, wait until it accepts connections (promote: until
- *     it has left recovery, then drop the promote settings), and report what the server says.
+ *     it has left recovery, then drop the promote settings; standby: until its WAL receiver
+ *     streams from the primary, followTimeoutSeconds at most), and report what the server says.
  *     All of it within one deadline (startTimeoutSeconds); a failure here leaves the restored
  *     files (and a server that did come up) in place and says why. A cancellation here (the
  *     signal) stops the server and empties the committed targets, including what the start
@@ -54,7 +55,8 @@ import { REPORT_TIMEOUT_MS, reportInstanceAs, type InstanceReport } from './repo
 import type { ArchiveInfo, BackupSource } from './source.js';
 import { StagingDirectory, isMountPoint, removeLeftoverStaging } from './staging.js';
 import {
-  postgresProcessesIn, processAlive, processCwd, readPostmasterPid, startInstance, stopInstance, waitForPromotion, type PostmasterInfo,
+  postgresProcessesIn, processAlive, processCwd, readPostmasterPid, startInstance, stopInstance, waitForPromotion, waitForStreaming,
+  type PostmasterInfo,
 } from './start.js';
 import { fixOwnership, fsyncAll } from './finish.js';
 import { ensureDirectoryNoFollow, writeFileNoFollow } from './no-follow.js';
@@ -103,6 +105,9 @@ const PROGRESS_STEP = 4 * 1024 * 1024;
 
 /** Files of a running server that a restore never brings over (PostgreSQL's base backup excludes them too). */
 const SOURCE_SERVER_FILES = ['postmaster.pid', 'postmaster.opts'] as const;
+
+/** standby --start: how long the WAL receiver may take to stream from the primary, by default. */
+const DEFAULT_FOLLOW_SECONDS = 30;
 
 /** The longest the undo of a cancelled start waits for a starting postmaster's pid file. */
 const POSTMASTER_APPEAR_MS = 10_000;
@@ -638,6 +643,15 @@ class RestoreRun {
           dataDir: this.dataDir, owner: this.owner, target, deadline, timeoutSeconds: timeout, logFile: started.logFile, ...(signal ? { signal } : {}),
         });
         await removePromoteBlock(this.dataDir);
+      } else if (o.mode === 'standby' && (o.followTimeoutSeconds ?? DEFAULT_FOLLOW_SECONDS) > 0) {
+        // A standby that does not follow its primary is not what was asked for, whatever its state.
+        report = await waitForStreaming({
+          dataDir: this.dataDir, owner: this.owner, target, logFile: started.logFile,
+          deadline: Math.min(deadline, Date.now() + (o.followTimeoutSeconds ?? DEFAULT_FOLLOW_SECONDS) * 1000), ...(signal ? { signal } : {}),
+        });
+        if (report.walReceiver?.status === null) {
+          this.warn(`role "${target.user}" may not see the WAL receiver's status (pg_read_all_stats): whether the standby streams from its primary was not checked`);
+        }
       } else {
         report = await reportInstanceAs(this.owner, target, {
           dataDir: this.dataDir, timeoutMs: Math.max(1000, Math.min(deadline - Date.now(), REPORT_TIMEOUT_MS)), ...(signal ? { signal } : {}),
