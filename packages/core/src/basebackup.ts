@@ -25,7 +25,7 @@ import type {
 } from './replication/base-backup-events.js';
 import { ReplicationConnection, type ReplicationConnectOptions } from './replication/connection.js';
 import { mergeConnectParams, parseConninfo } from './replication/connection-options.js';
-import { WalReceiver } from './wal/receiver.js';
+import { WalReceiver, type WalReservation } from './wal/receiver.js';
 import { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
 import { TarParser } from './archive/tar-parser.js';
 import { TarArchiver } from './archive/tar-archiver.js';
@@ -324,6 +324,8 @@ export async function runBaseBackup(
     ...opts.connection, passwordPrompt: opts.passwordPrompt, recycleReadBuffers: true, ...connectOptions,
   });
   let receiver: WalReceiver | null = null;
+  /** The streaming connection and slot, made before BASE_BACKUP, until the receiver takes them. */
+  let reservation: WalReservation | null = null;
   const openStreamers: Streamer[] = [];
   try {
     const versionNum = conn.serverVersionNum;
@@ -505,18 +507,14 @@ export async function runBaseBackup(
                 return walGzip ? createCompressor(walGzip, file) : file;
               })(),
             });
+          const reserved = reservation as WalReservation;
+          reservation = null; // start() owns it from here on, and releases it if it fails
           receiver = await WalReceiver.start({
-            connect: () => ReplicationConnection.connect({
-              ...opts.connection, passwordPrompt: opts.passwordPrompt === 'force' ? 'auto' : opts.passwordPrompt,
-              recycleReadBuffers: true, ...connectOptions,
-            }),
+            reservation: reserved,
             startLsn: start.startLsn,
             timeline: start.timeline,
             segmentSize: walSegmentSize,
             systemId: system.systemId,
-            slot: opts.slot,
-            temporarySlot: opts.temporarySlot,
-            createSlot: opts.createSlot,
             statusIntervalSec: opts.statusIntervalSec,
             sink,
             onSlotCreated: (slot, temporary) =>
@@ -584,6 +582,19 @@ export async function runBaseBackup(
       },
     };
 
+    if (opts.walMethod === 'stream') {
+      // The streaming connection and its slot come first: the slot then holds the WAL from
+      // before the backup's checkpoint until streaming begins (receiver.ts, step 1).
+      reservation = await WalReceiver.reserve({
+        connect: () => ReplicationConnection.connect({
+          ...opts.connection, passwordPrompt: opts.passwordPrompt === 'force' ? 'auto' : opts.passwordPrompt,
+          recycleReadBuffers: true, ...connectOptions,
+        }),
+        slot: opts.slot,
+        temporarySlot: opts.temporarySlot,
+        createSlot: opts.createSlot,
+      });
+    }
     verbose('initiating base backup, waiting for checkpoint to complete');
     if (opts.progress && opts.verbose === 0) reporter.waitingForCheckpoint?.();
     try {
@@ -630,6 +641,7 @@ export async function runBaseBackup(
     };
   } catch (err) {
     if (receiver !== null) await (receiver as WalReceiver).abort().catch(() => {});
+    if (reservation !== null) await (reservation as WalReservation).release();
     for (const s of openStreamers) await s.dispose().catch(() => {});
     if (keepData) {
       // Kept without a word, as pg_basebackup keeps it after a checksum failure.
