@@ -84,9 +84,13 @@ export class ServerError extends PgFleetError {
   readonly code = 51;
   readonly id = 'server';
   readonly sqlState: string | undefined;
-  constructor(message: string, details: ErrorDetails & { sqlState?: string } = {}) {
+  /** The error as libpq spells it after the same prefix ("...: ERROR:  text", then DETAIL and
+   * HINT lines), which PostgreSQL's client programs print; the drop-ins print it too. */
+  readonly libpqText: string | undefined;
+  constructor(message: string, details: ErrorDetails & { sqlState?: string; libpqText?: string } = {}) {
     super(message, details);
     this.sqlState = details.sqlState;
+    this.libpqText = details.libpqText;
   }
 }
 

@@ -96,7 +96,9 @@ export function instanceStatusOf(dataDir: string, pid: number, port: number, soc
     recoveryState: r?.recoveryState ?? '',
     timeline: r?.timeline ?? 0,
     tablespaces: r?.tablespaces.map((t) => ({ name: t.name, oid: t.oid, location: t.location })) ?? [],
-    walReceiver: r?.walReceiver ?? null,
+    walReceiver: r?.walReceiver
+      ? { status: r.walReceiver.status ?? '', senderHost: r.walReceiver.senderHost, senderPort: r.walReceiver.senderPort }
+      : null,
   };
 }
 

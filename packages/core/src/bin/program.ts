@@ -13,7 +13,8 @@
  * reads it.
  */
 import { basename } from 'node:path';
-import { PgFleetError } from '../errors.js';
+import { PgFleetError, ServerError } from '../errors.js';
+import { GetoptComplaint } from './getopt.js';
 import { PGFLEET_VERSION } from '../version.js';
 
 /** The newest PostgreSQL major whose servers and command lines the core commands handle. */
@@ -45,8 +46,16 @@ export function errorText(prog: string, message: string, hint?: string): string 
   return `${prog}: error: ${message}\n${hint ? `${prog}: hint: ${hint}\n` : ''}`;
 }
 
-/** errorText for anything thrown: typed errors keep their hint, others print their message. */
+/**
+ * What to print for anything thrown: a getopt complaint as getopt printed it, a server error as
+ * libpq words it, other typed errors with their hint, anything else with its message.
+ */
 export function describeError(prog: string, err: unknown): string {
+  if (err instanceof GetoptComplaint) {
+    return `${err.complaint === null ? '' : `${err.complaint}\n`}${prog}: hint: ${err.hint ?? tryHelpHint(prog)}\n`;
+  }
+  // A server's refusal in libpq's words, as PostgreSQL's programs relay it.
+  if (err instanceof ServerError && err.libpqText !== undefined) return `${prog}: error: ${err.libpqText}\n`;
   if (err instanceof PgFleetError) return errorText(prog, err.message, err.hint);
   return errorText(prog, err instanceof Error ? err.message : String(err));
 }

@@ -2,7 +2,7 @@
  * One physical streaming session (START_REPLICATION, CopyBoth), from CopyBothResponse to
  * ReadyForQuery. It hands each XLogData to the handler and awaits it before reading on
  * (backpressure), answers keepalives that ask for a reply, and sends a standby status update
- * every `statusIntervalMs` (a timer, so a reply goes out even while the handler is slow and the
+ * as soon as streaming starts and then every `statusIntervalMs` (a timer, so a reply goes out even while the handler is slow and the
  * socket is paused). Status updates report write = the end of the last XLogData the handler
  * finished with, flush = what the caller set with setFlushPosition (only when reportFlush,
  * which defaults to "a slot is used", as in pg_basebackup), apply = 0. When nothing has arrived
@@ -85,6 +85,9 @@ export class ReplicationStream {
     this.reportFlush = options.reportFlush ?? (options.slot !== undefined && options.slot !== null);
     const interval = options.statusIntervalMs ?? 10_000;
     if (first.kind === 'copyBothResponse' && interval > 0) {
+      // The first update goes out at once, as receivelog.c sends it: a slot's restart_lsn then
+      // moves to the start position even when streaming ends before the first interval.
+      this.sendStatus(false);
       this.timer = setInterval(() => this.sendStatus(false), interval);
       this.timer.unref();
     }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeError, errorText, programName, tryHelpHint, versionText } from '../../src/bin/program.js';
-import { InvalidOptionError } from '../../src/errors.js';
+import { InvalidOptionError, ServerError } from '../../src/errors.js';
 
 /** barman's reading of `<tool> --version`: drop every parenthesised part, the second word is the version. */
 export function versionAsBarmanReadsIt(line: string): string | undefined {
@@ -39,4 +39,11 @@ test('errors print as PostgreSQL\'s client programs print them', () => {
     'pg_basebackup: hint: Try "pg_basebackup --help" for more information.\n');
   assert.equal(describeError('p', new InvalidOptionError('bad', { hint: 'Do this.' })), 'p: error: bad\np: hint: Do this.\n');
   assert.equal(describeError('p', new Error('boom')), 'p: error: boom\n');
+});
+
+test('a server error is relayed in libpq\'s words, as pg_basebackup prints PQerrorMessage', () => {
+  const err = new ServerError('could not initiate base backup: unrecognized target: "x"', {
+    libpqText: 'could not initiate base backup: ERROR:  unrecognized target: "x"',
+  });
+  assert.equal(describeError('pg_basebackup', err), 'pg_basebackup: error: could not initiate base backup: ERROR:  unrecognized target: "x"\n');
 });

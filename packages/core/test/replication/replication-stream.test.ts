@@ -160,6 +160,15 @@ test('status updates go out on the interval even while the handler is slow', asy
   assert.equal(sent(io).at(-1), 'c', 'nothing is sent after CopyDone');
 });
 
+test('with a slot, the first status update reports the start position as flushed at once, as receivelog does', async () => {
+  const bytes = Buffer.concat([copyBothResponse(), w(0x1000000n, 'abc'), stopTail]);
+  const { handler } = collector((_m, s) => s.stop());
+  // An interval far longer than the stream lasts: only the immediate update can be seen.
+  const { io, stream } = await begin([bytes], handler, { slot: 's', statusIntervalMs: 60_000 });
+  await stream.done;
+  assert.deepEqual(sent(io).filter((x) => x.startsWith('r ')), ['r 1000000 1000000']);
+});
+
 function copyOutResponse(): Buffer {
   return Buffer.from([0x48, 0, 0, 0, 7, 0, 0, 0]);
 }
