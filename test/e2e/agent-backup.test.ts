@@ -21,6 +21,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -36,8 +37,9 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
   let spool: string;
   let agent: RunningTool;
   let client: AgentClient;
-  /** Spool directories in the agent's TMPDIR (tsx keeps its own cache there too): there must be none. */
-  const spooled = async (): Promise<string[]> => (await readdir(spool)).filter((n) => n.startsWith('pgfleet-agent-backup-'));
+  /** What the agent put in its TMPDIR (tsx, which runs it, keeps its cache there): there must be nothing. */
+  const agentFiles = (names: string[]): string[] => names.filter((n) => !n.startsWith('tsx-'));
+  const spooled = async (): Promise<string[]> => agentFiles(await readdir(spool));
 
   before(async () => {
     source = await startCluster({ version: 15, tablespaces: 1, data: true, settings: ['autovacuum = off'] });
@@ -66,6 +68,8 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
     const order: string[] = [];
     const names = new Map<number, string>();
     let started: BackupStarted__Output | null = null;
+    /** The agent's TMPDIR while pg_wal.tar and base.tar.gz both stream. */
+    let tmpWhileStreaming: string[] | null = null;
     const result = await client.backup({
       conninfo: `host=${source.host} port=${source.port} user=postgres dbname=postgres`,
       label: 'agent e2e', checkpoint: 'fast', walMethod: 'stream', compression: 'client-gzip',
@@ -76,6 +80,9 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
           names.set(e.fileBegin?.fileId ?? 0, e.fileBegin?.name ?? '');
           order.push(`begin ${e.fileBegin?.name}`);
         } else if (e.event === 'fileEnd') order.push(`end ${names.get(e.fileEnd?.fileId ?? 0)}`);
+        else if (e.event === 'data' && tmpWhileStreaming === null && names.get(e.data?.fileId ?? 0) === 'base.tar.gz') {
+          tmpWhileStreaming = agentFiles(readdirSync(spool));
+        }
         else if (e.event !== 'data' && e.event !== 'progress') order.push(e.event ?? '');
       },
     });
@@ -107,7 +114,8 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
     assert.match(result.startLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.match(result.endLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.ok(Number(result.bytes) > 0);
-    assert.deepEqual(await spooled(), [], 'nothing is spooled');
+    assert.deepEqual(tmpWhileStreaming, [], 'nothing is spooled while the files stream');
+    assert.deepEqual(await spooled(), [], 'nothing is left');
 
     const verified = await verifyBackup(dir);
     assert.deepEqual(verified.problems, []);

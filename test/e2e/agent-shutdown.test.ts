@@ -205,7 +205,7 @@ describe('pgfleet-agent serve: SIGTERM during a call', { timeout: 240_000 }, () 
       assert.ok(err instanceof CancelledError, String(err));
       assert.equal(err.message, 'the agent is shutting down: the backup was cancelled');
       assert.equal(err.hint, 'The agent kept nothing of it; take the backup again once the agent is back.');
-      assert.deepEqual((await entriesOf(spool)).filter((n) => n.startsWith('pgfleet-agent-backup-')), [], 'the spool is removed');
+      assert.deepEqual((await entriesOf(spool)).filter((n) => !n.startsWith('tsx-')), [], 'nothing of the agent is left in its TMPDIR');
       let left = { senders: -1, slots: -1 };
       await waitFor('the WAL sender and the temporary slot to go', async () => {
         const r = await source.query<{ senders: number; slots: number }>(
