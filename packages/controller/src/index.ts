@@ -29,5 +29,4 @@ export { fsyncDirectory, renameDurably, writeFileAtomic } from './repository/ato
 export { initCertificates } from './tls/certs-init.js';
 export type { CertTool, InitCertificatesOptions, InitCertificatesResult } from './tls/certs-init.js';
 export { CONTROLLER_CAPABILITIES, PGFLEET_VERSION } from './version.js';
-export { createControllerHandlers } from './rpc/controller-service.js';
-export type { ControllerState, DaemonLogger } from './rpc/service-context.js';
+export type { DaemonLogger } from './rpc/service-context.js';
