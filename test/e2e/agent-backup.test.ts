@@ -1,7 +1,8 @@
 // The agent's Backup call, against a real `pgfleet-agent serve` process with mutual TLS and a
 // PostgreSQL 15 cluster with a tablespace and data:
 //  - Backup over the local Unix socket (client gzip, -X stream): the stream follows the
-//    grammar (started first, files one at a time, result last), the files written to a
+//    grammar (started first, result last, pg_wal.tar streamed alongside the data archives
+//    under its own file id, nothing spooled in the agent's TMPDIR), the files written to a
 //    directory are pg_basebackup's tar layout, verify against their manifest (WAL included),
 //    and restore by hand (system tar, tablespace moved) into a copy that starts, is promoted
 //    and holds the source's data; the result names the tablespace, LSNs, timeline, system id;
@@ -9,7 +10,7 @@
 //  - -X fetch with server-side zstd: the layout has no pg_wal.tar and still verifies;
 //  - Backup of a data directory (connection taken from its postmaster.pid), rate-limited and
 //    cancelled by the client after the first data chunk: the client gets CancelledError, the
-//    server's WAL sender and temporary slot go away, and the agent's spool directory is empty;
+//    server's WAL sender and temporary slot go away, and the agent's TMPDIR holds no spool;
 //  - a server that cannot be reached: the agent's ConnectError (message and hint) is rethrown
 //    client-side as the same class, and nothing is written;
 //  - the agent's log of Backup calls whose conninfo carries passwords (keyword and URI forms)
@@ -20,13 +21,13 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancelledError, ConnectError, verifyBackup } from '@pgfleet/core';
 import { REPO_ROOT, freePort, makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
-import { AgentClient } from '../../packages/agent/src/index.js';
-import type { BackupStarted__Output } from '../../packages/agent/src/gen/pgfleet/v1/BackupStarted.js';
+import { AgentClient, type BackupStarted__Output } from '@pgfleet/proto';
 import { serveAgent, stopServedAgent, type ServedAgent } from './agent-support.js';
 import type { RunningTool } from './support/index.js';
 
@@ -36,8 +37,9 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
   let spool: string;
   let agent: RunningTool;
   let client: AgentClient;
-  /** The agent's spool directories in its TMPDIR (tsx keeps its own cache there too). */
-  const spooled = async (): Promise<string[]> => (await readdir(spool)).filter((n) => n.startsWith('pgfleet-agent-backup-'));
+  /** What the agent put in its TMPDIR (tsx, which runs it, keeps its cache there): there must be nothing. */
+  const agentFiles = (names: string[]): string[] => names.filter((n) => !n.startsWith('tsx-'));
+  const spooled = async (): Promise<string[]> => agentFiles(await readdir(spool));
 
   before(async () => {
     source = await startCluster({ version: 15, tablespaces: 1, data: true, settings: ['autovacuum = off'] });
@@ -64,23 +66,33 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
     const expected = await source.snapshot();
     const dir = path.join(work, 'backup');
     const order: string[] = [];
+    const names = new Map<number, string>();
     let started: BackupStarted__Output | null = null;
+    /** The agent's TMPDIR while pg_wal.tar and base.tar.gz both stream. */
+    let tmpWhileStreaming: string[] | null = null;
     const result = await client.backup({
       conninfo: `host=${source.host} port=${source.port} user=postgres dbname=postgres`,
       label: 'agent e2e', checkpoint: 'fast', walMethod: 'stream', compression: 'client-gzip',
     }, dir, {
       onEvent: (e) => {
         if (e.event === 'started') started = e.started ?? null;
-        if (e.event === 'fileBegin') order.push(`begin ${e.fileBegin?.name}`);
-        else if (e.event === 'fileEnd') order.push('end');
+        if (e.event === 'fileBegin') {
+          names.set(e.fileBegin?.fileId ?? 0, e.fileBegin?.name ?? '');
+          order.push(`begin ${e.fileBegin?.name}`);
+        } else if (e.event === 'fileEnd') order.push(`end ${names.get(e.fileEnd?.fileId ?? 0)}`);
+        else if (e.event === 'data' && tmpWhileStreaming === null && names.get(e.data?.fileId ?? 0) === 'base.tar.gz') {
+          tmpWhileStreaming = agentFiles(readdirSync(spool));
+        }
         else if (e.event !== 'data' && e.event !== 'progress') order.push(e.event ?? '');
       },
     });
     const oid = source.tablespaces[0]!.oid;
-    // started first, result last, each file opened and closed before the next (the server
-    // sends the tablespace before the main directory); pg_wal.tar (written while the data
-    // archives arrive) is held back and sent after them.
-    assert.deepEqual(order, ['started', `begin ${oid}.tar.gz`, 'end', 'begin base.tar.gz', 'end', 'begin backup_manifest', 'end', 'begin pg_wal.tar.gz', 'end', 'result']);
+    // started first, result last; pg_wal.tar (written while the data archives arrive) begins
+    // right after started and streams alongside them under its own file id, ending once the
+    // backup's end point is in; the data archives come one after the other (the server sends
+    // the tablespace before the main directory).
+    assert.deepEqual(order, ['started', 'begin pg_wal.tar.gz', `begin ${oid}.tar.gz`, `end ${oid}.tar.gz`, 'begin base.tar.gz', 'end base.tar.gz',
+      'begin backup_manifest', 'end backup_manifest', 'end pg_wal.tar.gz', 'result']);
     assert.deepEqual((await readdir(dir)).sort(), [`${oid}.tar.gz`, 'backup_manifest', 'base.tar.gz', 'pg_wal.tar.gz']);
     assert.deepEqual([...result.files].sort(), (await readdir(dir)).sort());
     assert.deepEqual(result.tablespaces.map((t) => ({ oid: t.oid, location: t.location, archive: t.archive })),
@@ -102,7 +114,8 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
     assert.match(result.startLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.match(result.endLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
     assert.ok(Number(result.bytes) > 0);
-    assert.deepEqual(await spooled(), [], 'the spool directory is removed');
+    assert.deepEqual(tmpWhileStreaming, [], 'nothing is spooled while the files stream');
+    assert.deepEqual(await spooled(), [], 'nothing is left');
 
     const verified = await verifyBackup(dir);
     assert.deepEqual(verified.problems, []);
@@ -207,7 +220,7 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
     // The caller is a process of its own, so that it can be stopped: it prints BEGIN once the
     // first file streams, then keeps reading (slowly, rate-limited at the server) until stopped.
     const script = [
-      `import { AgentClient } from ${JSON.stringify(path.join(REPO_ROOT, 'packages/agent/src/index.ts'))};`,
+      "import { AgentClient } from '@pgfleet/proto';",
       `const client = await AgentClient.connect({ address: ${JSON.stringify(address)}, tls: ${JSON.stringify(tls)} });`,
       `await client.backup({ dataDir: ${JSON.stringify(source.dataDir)}, label: 'stopped caller', checkpoint: 'fast', walMethod: 'stream', maxRateKb: 1024 },`,
       `  ${JSON.stringify(path.join(work, 'stopped'))}, { onEvent: (e) => { if (e.event === 'data') process.stdout.write('DATA\\n'); } });`,

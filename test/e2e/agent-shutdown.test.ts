@@ -20,8 +20,7 @@ import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { CancelledError } from '@pgfleet/core';
 import { chownOne, freePort, makeTempDir, startCluster, type TestCluster } from '../harness/index.js';
-import { AgentClient, fromServiceError } from '../../packages/agent/src/index.js';
-import { agentProto } from '../../packages/agent/src/grpc/proto.js';
+import { AgentClient, agentServiceClient, fromServiceError } from '@pgfleet/proto';
 import { entriesOf, serveAgent } from './agent-support.js';
 import { assertSucceeded, describeRun, runBaseBackup, type RunningTool } from './support/index.js';
 
@@ -152,7 +151,7 @@ describe('pgfleet-agent serve: SIGTERM during a call', { timeout: 240_000 }, () 
     const { agent, address, allowed } = await serve('stalled-client');
     const dataDir = path.join(allowed, 'copy', 'data');
     const base = await readFile(path.join(backup, 'base.tar'));
-    const raw = new (agentProto().pgfleet.v1.Agent)(address, grpc.credentials.createInsecure());
+    const raw = new (agentServiceClient())(address, grpc.credentials.createInsecure());
     try {
       const call = raw.restore();
       const ended = new Promise<unknown>((resolve) => {
@@ -165,8 +164,8 @@ describe('pgfleet-agent serve: SIGTERM during a call', { timeout: 240_000 }, () 
         dataDir, mode: 'RECOVERY_MODE_NONE', files: [{ name: 'base.tar', size: String(base.length) }],
         tablespaceMappings: [{ oldDir: ts.location, newDir: path.join(allowed, 'copy', 'ts1') }],
       } });
-      call.write({ fileBegin: { name: 'base.tar', size: String(base.length) } });
-      call.write({ data: base.subarray(0, 256 * 1024) });
+      call.write({ fileBegin: { name: 'base.tar', size: String(base.length), fileId: 1 } });
+      call.write({ data: { fileId: 1, chunk: base.subarray(0, 256 * 1024) } });
       // ... and nothing more.
       await waitFor('the restore to stage files', async () =>
         (await entriesOf(path.join(allowed, 'copy'))).some((n) => n.startsWith('.pgfleet-staging.data.')), 30_000, () => agent.stderrSoFar());
@@ -175,7 +174,7 @@ describe('pgfleet-agent serve: SIGTERM during a call', { timeout: 240_000 }, () 
       assert.equal(stopped.code, 0, stopped.text);
       assert.ok(stopped.elapsedMs < 10_000, `exited after ${stopped.elapsedMs} ms\n${stopped.text}`);
       assert.match(stopped.stderr, new RegExp(`cancelling 1 call\\(s\\) in flight: Restore from \\S+ into "${dataDir}"\\n`));
-      const err = fromServiceError(await ended, address);
+      const err = fromServiceError(await ended, { peer: `agent "${address}"` });
       assert.ok(err instanceof CancelledError, String(err));
       assert.equal(err.message, `the agent is shutting down: the restore into "${dataDir}" was cancelled`);
       assert.equal(err.hint, UNDONE_HINT);
@@ -206,7 +205,7 @@ describe('pgfleet-agent serve: SIGTERM during a call', { timeout: 240_000 }, () 
       assert.ok(err instanceof CancelledError, String(err));
       assert.equal(err.message, 'the agent is shutting down: the backup was cancelled');
       assert.equal(err.hint, 'The agent kept nothing of it; take the backup again once the agent is back.');
-      assert.deepEqual((await entriesOf(spool)).filter((n) => n.startsWith('pgfleet-agent-backup-')), [], 'the spool is removed');
+      assert.deepEqual((await entriesOf(spool)).filter((n) => !n.startsWith('tsx-')), [], 'nothing of the agent is left in its TMPDIR');
       let left = { senders: -1, slots: -1 };
       await waitFor('the WAL sender and the temporary slot to go', async () => {
         const r = await source.query<{ senders: number; slots: number }>(

@@ -23,15 +23,12 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { NotAllowedError, roleUri, type PeerRole } from '@pgfleet/core';
+import { AGENT_PROTOCOL_VERSION, agentServiceClient, controllerServiceClient, fromServiceError } from '@pgfleet/proto';
 import { parseAgentConfig } from '../../packages/agent/src/config.js';
-import { fromServiceError as agentError } from '../../packages/agent/src/grpc/errors.js';
-import { agentProto } from '../../packages/agent/src/grpc/proto.js';
 import { AgentServer } from '../../packages/agent/src/grpc/server.js';
 import { resolveOwner } from '../../packages/agent/src/restore/owner.js';
 import { parseFleetConfig } from '../../packages/controller/src/config.js';
 import { startDaemon, type RunningDaemon } from '../../packages/controller/src/daemon/daemon.js';
-import { controllerDefinition, serviceDefinition } from '../../packages/controller/src/rpc/proto.js';
-import { fromServiceError as controllerError } from '../../packages/controller/src/rpc/wire-errors.js';
 import { initCertificates } from '../../packages/controller/src/tls/certs-init.js';
 import { createCertificate } from '../../packages/controller/src/tls/x509.js';
 import { makeTempDir } from '../harness/index.js';
@@ -125,12 +122,12 @@ describe('certificate roles: every client certificate against the agent and the 
   /** One call with a client certificate: how it ended, and the error as the client sees it. */
   async function callAgent(port: number, who: string): Promise<{ outcome: Outcome; error: unknown }> {
     const c = clients.get(who)!;
-    const client = new (agentProto().pgfleet.v1.Agent)(`127.0.0.1:${port}`, grpc.credentials.createSsl(c.ca, c.key, c.cert));
+    const client = new (agentServiceClient())(`127.0.0.1:${port}`, grpc.credentials.createSsl(c.ca, c.key, c.cert));
     try {
       const err = await new Promise<grpc.ServiceError | null>((resolve) => {
-        client.getInfo({ protocolVersion: '1.0', client: 'test' }, { deadline: Date.now() + 20_000 }, (e) => resolve(e));
+        client.getInfo({ protocolVersion: AGENT_PROTOCOL_VERSION, client: 'test' }, { deadline: Date.now() + 20_000 }, (e) => resolve(e));
       });
-      return { outcome: outcomeOf(err), error: err === null ? null : agentError(err, 'db1') };
+      return { outcome: outcomeOf(err), error: err === null ? null : fromServiceError(err, { peer: 'agent "db1"' }) };
     } finally {
       client.close();
     }
@@ -138,16 +135,12 @@ describe('certificate roles: every client certificate against the agent and the 
 
   async function callController(port: number, who: string): Promise<{ outcome: Outcome; error: unknown }> {
     const c = clients.get(who)!;
-    const Ctor = grpc.makeClientConstructor(serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'), 'Controller');
-    const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createSsl(c.ca, c.key, c.cert)) as unknown as {
-      listClusters(req: object, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null) => void): void;
-      close(): void;
-    };
+    const client = new (controllerServiceClient())(`127.0.0.1:${port}`, grpc.credentials.createSsl(c.ca, c.key, c.cert));
     try {
       const err = await new Promise<grpc.ServiceError | null>((resolve) => {
         client.listClusters({}, { deadline: Date.now() + 20_000 }, (e) => resolve(e));
       });
-      return { outcome: outcomeOf(err), error: err === null ? null : controllerError(err, { peer: 'controller', tls: true }) };
+      return { outcome: outcomeOf(err), error: err === null ? null : fromServiceError(err, { peer: 'controller', tls: true }) };
     } finally {
       client.close();
     }

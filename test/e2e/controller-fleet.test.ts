@@ -25,6 +25,7 @@ import { mkdir, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { AGENT_PROTOCOL_VERSION } from '@pgfleet/proto';
 import {
   binDir, chownOne, freePort, makeTempDir, runAs, startCluster, type TestCluster,
 } from '../harness/index.js';
@@ -173,7 +174,7 @@ describe('controller with agents and a direct cluster', () => {
       const a = byName.get(name);
       assert.equal(a?.reachable, true, JSON.stringify(a));
       assert.equal(a?.compatible, true);
-      assert.equal(a?.protocolVersion.split('.')[0], '1');
+      assert.equal(a?.protocolVersion.split('.')[0], AGENT_PROTOCOL_VERSION.split('.')[0]);
       assert.ok(a?.capabilities.includes('restore'));
     }
     agentsCanBackup = ['db1', 'db2'].every((n) => byName.get(n)?.capabilities.includes('backup'));

@@ -26,7 +26,7 @@ function runDemo(): Promise<{ code: number | null; out: string }> {
 test('npm run demo: fleet backup through an agent and a controller, restore with a relocated tablespace, read-write copy', { timeout: 300_000 }, async () => {
   const { code, out } = await runDemo();
   assert.equal(code, 0, out);
-  assert.match(out, /^host1 +127\.0\.0\.1:\d+ +ok +0\.1\.0 \(protocol 1\.\d+\)/m, out);
+  assert.match(out, /^host1 +127\.0\.0\.1:\d+ +ok +0\.1\.0 \(protocol 2\.\d+\)/m, out);
   assert.match(out, /cluster "demo": backup (\d{8}T\d{6}Z) completed and verified: /, out);
   assert.match(out, /^demo +\d{8}T\d{6}Z .* agent:host1$/m, out);
   for (const file of ['backup.json', 'backup_manifest', 'base.tar.lz4', 'pg_wal.tar']) assert.match(out, new RegExp(` ${file.replace('.', '\\.')}\\n`), out);

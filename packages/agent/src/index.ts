@@ -1,9 +1,10 @@
 /**
- * @pgfleet/agent: the restore engine, the agent's gRPC server and a client for it.
- * Explicit named re-exports only; each module documents its own contract.
+ * @pgfleet/agent: the restore engine and the agent's gRPC server (its client, like everything
+ * else of the wire contract, is @pgfleet/proto's). Explicit named re-exports only; each module
+ * documents its own contract.
  */
 
-export { AGENT_VERSION, PROTOCOL_VERSION } from './version.js';
+export { AGENT_VERSION } from './version.js';
 
 // Restore engine
 export { restoreBackup } from './restore/restore.js';
@@ -21,14 +22,10 @@ export { findInstallations, installationFor } from './restore/pg-install.js';
 export type { PostgresInstallation } from './restore/pg-install.js';
 export type { InstanceReport, TablespaceReport, WalReceiverReport } from './restore/report.js';
 
-// Agent configuration, gRPC server and client
+// Agent configuration and gRPC server
 export { loadAgentConfig, parseAgentConfig } from './config.js';
 export type { AgentConfig, AgentTlsFiles } from './config.js';
 export { AgentServer, CAPABILITIES } from './grpc/server.js';
 export type { AgentServerOptions } from './grpc/server.js';
-export { AgentClient, backupFilesOf } from './grpc/client.js';
-export type { AgentClientOptions } from './grpc/client.js';
-export { ERROR_CODE_KEY, ERROR_HINT_KEY, ERROR_ID_KEY, fromServiceError, toServiceError } from './grpc/errors.js';
 export { makeCertificates } from './grpc/certs.js';
 export type { CertificateFiles } from './grpc/certs.js';
-export { AGENT_PROTO } from './grpc/proto.js';

@@ -1,3 +1,2 @@
-/** Versions the agent announces in GetInfo; see proto/pgfleet/v1/agent.proto for the rules. */
+/** The release the agent announces in GetInfo; its protocol version is @pgfleet/proto's AGENT_PROTOCOL_VERSION. */
 export const AGENT_VERSION = '0.1.0';
-export const PROTOCOL_VERSION = '1.0';

@@ -135,6 +135,28 @@ export function parseFleetConfig(text: string, path: string): FleetConfig {
   if (insecureValue !== undefined && typeof insecureValue !== 'boolean') fail('insecure', 'must be true or false');
   const insecure = insecureValue === true;
 
+  const tls = parseTls(doc, baseDir, fail);
+  if (tls !== null && insecure) fail('insecure', 'cannot be combined with "tls"', 'Remove one of them.');
+  if (tls === null && !insecure) {
+    fail('tls', 'is required', 'Set "tls" (ca, cert, key) for mutual TLS, or "insecure: true" for a local demo without TLS.');
+  }
+
+  const parallel = doc['parallel'] === undefined ? DEFAULT_PARALLEL : positiveInteger(doc['parallel'], 'parallel', fail);
+  const noProgressTimeoutSeconds = doc['noProgressTimeoutSeconds'] === undefined
+    ? DEFAULT_NO_PROGRESS_TIMEOUT_SECONDS
+    : positiveInteger(doc['noProgressTimeoutSeconds'], 'noProgressTimeoutSeconds', fail);
+  if (noProgressTimeoutSeconds > 86400) fail('noProgressTimeoutSeconds', 'must be at most 86400 (one day)');
+
+  const agents = parseAgents(doc, fail);
+
+  const clusters: ClusterConfig[] = [];
+  for (const [i, c] of listOf(doc, 'clusters', fail).entries()) clusters.push(parseCluster(c, `clusters[${i}]`, clusters, agents, fail));
+
+  return { path: file, listen, repository, tls, insecure, parallel, noProgressTimeoutSeconds, agents, clusters };
+}
+
+/** fleet.yaml's "tls" (null when absent). */
+function parseTls(doc: Record<string, unknown>, baseDir: string, fail: Fail): TlsFiles | null {
   let tls: TlsFiles | null = null;
   if (doc['tls'] !== undefined && doc['tls'] !== null) {
     const t = doc['tls'];
@@ -156,17 +178,11 @@ export function parseFleetConfig(text: string, path: string): FleetConfig {
       tls.allowedClients = names;
     }
   }
-  if (tls !== null && insecure) fail('insecure', 'cannot be combined with "tls"', 'Remove one of them.');
-  if (tls === null && !insecure) {
-    fail('tls', 'is required', 'Set "tls" (ca, cert, key) for mutual TLS, or "insecure: true" for a local demo without TLS.');
-  }
+  return tls;
+}
 
-  const parallel = doc['parallel'] === undefined ? DEFAULT_PARALLEL : positiveInteger(doc['parallel'], 'parallel', fail);
-  const noProgressTimeoutSeconds = doc['noProgressTimeoutSeconds'] === undefined
-    ? DEFAULT_NO_PROGRESS_TIMEOUT_SECONDS
-    : positiveInteger(doc['noProgressTimeoutSeconds'], 'noProgressTimeoutSeconds', fail);
-  if (noProgressTimeoutSeconds > 86400) fail('noProgressTimeoutSeconds', 'must be at most 86400 (one day)');
-
+/** fleet.yaml's "agents". */
+function parseAgents(doc: Record<string, unknown>, fail: Fail): AgentConfig[] {
   const agents: AgentConfig[] = [];
   for (const [i, a] of listOf(doc, 'agents', fail).entries()) {
     const key = `agents[${i}]`;
@@ -179,65 +195,63 @@ export function parseFleetConfig(text: string, path: string): FleetConfig {
     if (parseListenAddress(address) === null) fail(`${key}.address`, `must be HOST:PORT, not "${address}"`);
     agents.push({ name, address });
   }
+  return agents;
+}
 
-  const clusters: ClusterConfig[] = [];
-  for (const [i, c] of listOf(doc, 'clusters', fail).entries()) {
-    const key = `clusters[${i}]`;
-    if (!isPlainObject(c)) fail(key, 'must be a mapping with at least "name"');
-    const entry = c as Record<string, unknown>;
-    checkKeys(entry, CLUSTER_KEYS, `${key}.`, fail);
-    const name = requiredName(entry, `${key}.name`, fail);
-    const same = clusters.find((x) => x.name.toLowerCase() === name.toLowerCase());
-    if (same?.name === name) fail(`${key}.name`, `repeats cluster name "${name}"`);
-    if (same !== undefined) {
-      // A cluster's name is its directory in the repository: on a file system that ignores
-      // case, two such clusters would share their backups.
-      fail(`${key}.name`, `"${name}" differs from cluster "${same.name}" only in case`, 'Give clusters names that differ in more than case.');
-    }
-    const agent = optionalString(entry, 'agent', `${key}.agent`, fail) ?? null;
-    if (agent !== null && !agents.some((a) => a.name === agent)) {
-      fail(`${key}.agent`, `names unknown agent "${agent}"`,
-        agents.length === 0 ? 'Declare the agent under "agents".' : `Known agents: ${agents.map((a) => `"${a.name}"`).join(', ')}.`);
-    }
-    const conninfo = optionalString(entry, 'conninfo', `${key}.conninfo`, fail) ?? '';
-    if (agent === null && conninfo === '') {
-      fail(`${key}.conninfo`, 'is required for a cluster without an agent',
-        'Give a connection string the controller can use for replication, or an "agent".');
-    }
-    let retention: RetentionConfig = { full: 0 };
-    const r = entry['retention'];
-    if (r === undefined || r === null) {
-      fail(`${key}.retention`, 'is required', 'Say how many full backups to keep, e.g. "retention: { full: 7 }".');
-    } else if (!isPlainObject(r)) {
-      fail(`${key}.retention`, 'must be a mapping such as "{ full: 7 }"');
-    } else {
-      checkKeys(r, RETENTION_KEYS, `${key}.retention.`, fail);
-      if (r['full'] === undefined) fail(`${key}.retention.full`, 'is required');
-      retention = { full: positiveInteger(r['full'], `${key}.retention.full`, fail) };
-    }
-    const compression = optionalString(entry, 'compression', `${key}.compression`, fail) ?? 'none';
-    try {
-      parseCompressionSpec(compression);
-    } catch (err) {
-      fail(`${key}.compression`, `is invalid: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    const checkpoint = optionalString(entry, 'checkpoint', `${key}.checkpoint`, fail) ?? 'fast';
-    if (checkpoint !== 'fast' && checkpoint !== 'spread') fail(`${key}.checkpoint`, `must be "fast" or "spread", not "${checkpoint}"`);
-    const walMethod = optionalString(entry, 'walMethod', `${key}.walMethod`, fail) ?? 'stream';
-    if (walMethod !== 'stream' && walMethod !== 'fetch') fail(`${key}.walMethod`, `must be "stream" or "fetch", not "${walMethod}"`);
-    let maxRateKb: number | null = null;
-    if (entry['maxRate'] !== undefined && entry['maxRate'] !== null) {
-      maxRateKb = positiveInteger(entry['maxRate'], `${key}.maxRate`, fail);
-      // pg_basebackup's limits for -r, in kB/s.
-      if (maxRateKb < 32 || maxRateKb > 1048576) fail(`${key}.maxRate`, 'must be between 32 and 1048576 (kB/s)');
-    }
-    clusters.push({
-      name, agent, conninfo, retention, compression,
-      checkpoint: checkpoint as 'fast' | 'spread', walMethod: walMethod as 'stream' | 'fetch', maxRateKb,
-    });
+/** One entry of fleet.yaml's "clusters" (`clusters`: the entries before it). */
+function parseCluster(c: unknown, key: string, clusters: readonly ClusterConfig[], agents: readonly AgentConfig[], fail: Fail): ClusterConfig {
+  if (!isPlainObject(c)) fail(key, 'must be a mapping with at least "name"');
+  const entry = c as Record<string, unknown>;
+  checkKeys(entry, CLUSTER_KEYS, `${key}.`, fail);
+  const name = requiredName(entry, `${key}.name`, fail);
+  const same = clusters.find((x) => x.name.toLowerCase() === name.toLowerCase());
+  if (same?.name === name) fail(`${key}.name`, `repeats cluster name "${name}"`);
+  if (same !== undefined) {
+    // A cluster's name is its directory in the repository: on a file system that ignores
+    // case, two such clusters would share their backups.
+    fail(`${key}.name`, `"${name}" differs from cluster "${same.name}" only in case`, 'Give clusters names that differ in more than case.');
   }
-
-  return { path: file, listen, repository, tls, insecure, parallel, noProgressTimeoutSeconds, agents, clusters };
+  const agent = optionalString(entry, 'agent', `${key}.agent`, fail) ?? null;
+  if (agent !== null && !agents.some((a) => a.name === agent)) {
+    fail(`${key}.agent`, `names unknown agent "${agent}"`,
+      agents.length === 0 ? 'Declare the agent under "agents".' : `Known agents: ${agents.map((a) => `"${a.name}"`).join(', ')}.`);
+  }
+  const conninfo = optionalString(entry, 'conninfo', `${key}.conninfo`, fail) ?? '';
+  if (agent === null && conninfo === '') {
+    fail(`${key}.conninfo`, 'is required for a cluster without an agent',
+      'Give a connection string the controller can use for replication, or an "agent".');
+  }
+  let retention: RetentionConfig = { full: 0 };
+  const r = entry['retention'];
+  if (r === undefined || r === null) {
+    fail(`${key}.retention`, 'is required', 'Say how many full backups to keep, e.g. "retention: { full: 7 }".');
+  } else if (!isPlainObject(r)) {
+    fail(`${key}.retention`, 'must be a mapping such as "{ full: 7 }"');
+  } else {
+    checkKeys(r, RETENTION_KEYS, `${key}.retention.`, fail);
+    if (r['full'] === undefined) fail(`${key}.retention.full`, 'is required');
+    retention = { full: positiveInteger(r['full'], `${key}.retention.full`, fail) };
+  }
+  const compression = optionalString(entry, 'compression', `${key}.compression`, fail) ?? 'none';
+  try {
+    parseCompressionSpec(compression);
+  } catch (err) {
+    fail(`${key}.compression`, `is invalid: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const checkpoint = optionalString(entry, 'checkpoint', `${key}.checkpoint`, fail) ?? 'fast';
+  if (checkpoint !== 'fast' && checkpoint !== 'spread') fail(`${key}.checkpoint`, `must be "fast" or "spread", not "${checkpoint}"`);
+  const walMethod = optionalString(entry, 'walMethod', `${key}.walMethod`, fail) ?? 'stream';
+  if (walMethod !== 'stream' && walMethod !== 'fetch') fail(`${key}.walMethod`, `must be "stream" or "fetch", not "${walMethod}"`);
+  let maxRateKb: number | null = null;
+  if (entry['maxRate'] !== undefined && entry['maxRate'] !== null) {
+    maxRateKb = positiveInteger(entry['maxRate'], `${key}.maxRate`, fail);
+    // pg_basebackup's limits for -r, in kB/s.
+    if (maxRateKb < 32 || maxRateKb > 1048576) fail(`${key}.maxRate`, 'must be between 32 and 1048576 (kB/s)');
+  }
+  return {
+    name, agent, conninfo, retention, compression,
+    checkpoint: checkpoint as 'fast' | 'spread', walMethod: walMethod as 'stream' | 'fetch', maxRateKb,
+  };
 }
 
 /** "host:port", "[v6]:port"; null when malformed. */

@@ -10,11 +10,9 @@ export { DEFAULT_LISTEN, DEFAULT_PARALLEL, loadFleetConfig, parseFleetConfig, pa
 export type { AgentConfig, ClusterConfig, FleetConfig, ListenAddress, RetentionConfig, TlsFiles } from './config.js';
 export { startDaemon, stderrLogger } from './daemon/daemon.js';
 export type { RunningDaemon, StartDaemonOptions } from './daemon/daemon.js';
-export { AgentClient } from './daemon/agent-client.js';
 export { backupCluster } from './daemon/cluster-backup.js';
 export type { ClusterBackupEvent, ClusterBackupOptions } from './daemon/cluster-backup.js';
-export { receiveAgentBackup } from './daemon/agent-backup-stream.js';
-export { relayRestore, parseRestoreMode, restoreFileOrder } from './daemon/restore-relay.js';
+export { relayRestore, parseRestoreMode } from './daemon/restore-relay.js';
 export { ClusterLocks, runFleet } from './daemon/fleet-runner.js';
 export { ProgressMeter } from './daemon/progress-meter.js';
 export { compareBackupIds, isBackupId, newBackupId } from './repository/backup-id.js';
@@ -30,7 +28,5 @@ export { BACKUP_METADATA_FILE, backupDir, backupsDir, stagingDir } from './repos
 export { fsyncDirectory, renameDurably, writeFileAtomic } from './repository/atomic-write.js';
 export { initCertificates } from './tls/certs-init.js';
 export type { CertTool, InitCertificatesOptions, InitCertificatesResult } from './tls/certs-init.js';
-export {
-  AGENT_PROTOCOL_VERSION, CONTROLLER_PROTOCOL_VERSION, PGFLEET_VERSION, checkProtocolCompatibility, parseProtocolVersion,
-} from './version.js';
-export { errorFromId, fromServiceError, toServiceError } from './rpc/wire-errors.js';
+export { CONTROLLER_CAPABILITIES, PGFLEET_VERSION } from './version.js';
+export type { DaemonLogger } from './rpc/service-context.js';

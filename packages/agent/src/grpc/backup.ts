@@ -1,19 +1,15 @@
 /**
  * The agent's Backup call (proto/pgfleet/v1/BACKUP-RPC.md): runs core's runBaseBackup (tar
- * format) against the local server and streams pg_basebackup's tar layout to the caller as
+ * format) against the local server and streams pg_basebackup's tar layout to the caller as a
+ * file stream (@pgfleet/proto's FileStreamWriter):
  *
- *     started ( file_begin data* file_end )* result        (progress anywhere after started)
+ *     started ( file_begin | data | file_end | progress )* result
  *
- * Files go out one at a time. The data archives (base.tar, <oid>.tar) and backup_manifest come
- * from the server one after the other, so they stream live, each chunk waiting for gRPC's
- * 'drain' (a slow caller slows the server down). pg_wal.tar under -X stream is written at the
- * same time as the data archives, so it (and anything else created while a live file is open)
- * is spooled to a private temporary directory and sent after runBaseBackup has finished; the
- * directory is removed whatever happens. A cancelled call aborts the backup (its signal), which
- * stops the WAL receiver and drops the temporary slot; nothing is left on the agent's disk.
- * Only a killed agent (kill -9) leaves its spool, named `pgfleet-agent-backup-<pid>-<random>`
- * in the system temporary directory: the next agent removes those of dead processes when it
- * starts (removeLeftoverSpools).
+ * Every file is sent as the server produces it, each chunk waiting for gRPC's 'drain' (a slow
+ * caller slows the server down): pg_wal.tar under -X stream, written while the data archives
+ * arrive, interleaves with them under its own file id. Nothing is written to the agent's disk.
+ * A cancelled call aborts the backup (its signal), which stops the WAL receiver and drops the
+ * temporary slot.
  *
  * `started` is sent before the first file is created, from core's reporter hook (the server
  * has then answered BASE_BACKUP with its start point): system identifier, server version,
@@ -22,66 +18,15 @@
  */
 
 import { once } from 'node:events';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import {
-  CancelledError,
-  FileSink,
-  InternalError,
-  InvalidOptionError,
-  fileError,
-  parseCompressionSpec,
-  type ChunkKind,
-  type Streamer,
-  type TarMember,
-} from '@pgfleet/core';
+import { CancelledError, InternalError, InvalidOptionError, parseCompressionSpec, type Streamer } from '@pgfleet/core';
+import { FileStreamWriter, type BackupEvent, type BackupRequest__Output } from '@pgfleet/proto';
 import type { AgentConfig } from '../config.js';
-import { runBaseBackup, type BaseBackupRunOptions } from './backup-core-api.js';
-import type { BackupEvent } from '../gen/pgfleet/v1/BackupEvent.js';
-import type { BackupRequest__Output } from '../gen/pgfleet/v1/BackupRequest.js';
+import { runBaseBackup, type BackupStartInfo, type BaseBackupResult, type BaseBackupRunOptions } from './backup-core-api.js';
 import { resolveOwner } from '../restore/owner.js';
-import { processAlive } from '../restore/staging.js';
 import { readPostmasterPid } from '../restore/start.js';
 import { canonicalPath, checkAllowed } from '../restore/validate.js';
-
-/** The spool directories of Backup calls: `<tmpdir>/pgfleet-agent-backup-<pid>-<random>`. */
-const SPOOL_PREFIX = 'pgfleet-agent-backup-';
-const SPOOL_NAME = /^pgfleet-agent-backup-([1-9][0-9]*)-[A-Za-z0-9]{6}$/;
-
-/**
- * Removes the spool directories that agent processes killed during a Backup left in `dir` (the
- * system temporary directory). Called once when the agent starts, before it serves: a
- * directory named with this process's own PID is then an earlier process's too (an agent that
- * is PID 1 in a container has the same PID after every restart). Directories of live agents,
- * and anything not named like a spool, are left alone. Returns the paths removed.
- */
-export async function removeLeftoverSpools(dir: string = os.tmpdir()): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const name of names) {
-    const pid = Number(SPOOL_NAME.exec(name)?.[1] ?? 0);
-    if (pid === 0 || (pid !== process.pid && processAlive(pid))) continue;
-    const leftover = path.join(dir, name);
-    try {
-      await rm(leftover, { recursive: true, force: true });
-    } catch (err) {
-      throw fileError('could not remove leftover backup spool directory', leftover, err);
-    }
-    removed.push(leftover);
-  }
-  return removed;
-}
-
-/** Data messages are coalesced to about this size (BACKUP-RPC.md recommends 64 KiB - 1 MiB). */
-const CHUNK = 256 * 1024;
 
 export interface BackupCallContext {
   config: AgentConfig;
@@ -182,44 +127,43 @@ class EventWriter {
   }
 }
 
-/** A file sent as it is written: file_begin now, data chunks of about CHUNK bytes, file_end at finalize. */
-class LiveFile implements Streamer {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  bytes = 0;
-
-  constructor(private readonly writer: EventWriter, private readonly onDone: () => void) {}
-
-  async content(_member: TarMember | null, data: Buffer, _kind: ChunkKind): Promise<void> {
-    if (data.length === 0) return;
-    this.pending.push(Buffer.from(data));
-    this.pendingBytes += data.length;
-    this.bytes += data.length;
-    if (this.pendingBytes >= CHUNK) await this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    if (this.pendingBytes === 0) return;
-    const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
-    await this.writer.send({ data });
-  }
-
-  async finalize(): Promise<void> {
-    await this.flush();
-    await this.writer.send({ fileEnd: {} });
-    this.onDone();
-  }
-
-  async dispose(): Promise<void> {
-    this.pending = [];
-  }
-}
-
 function tablespaceOidOf(name: string): number {
   const m = /^([1-9][0-9]*)\.tar/.exec(name);
   return m ? Number(m[1]) : 0;
+}
+
+/** The `started` event: who the server is and where the backup starts. */
+function startedEvent(info: BackupStartInfo): BackupEvent {
+  return {
+    started: {
+      startLsn: info.startLsn, timeline: info.timeline, systemIdentifier: info.systemIdentifier,
+      serverVersionNum: info.serverVersionNum, estimatedBytes: String(info.estimatedBytes),
+      tablespaces: info.tablespaces.map((t) => ({ oid: t.oid, location: t.location, archive: '' })),
+    },
+  };
+}
+
+/** The `result` event; `sent` are the files in the order they were begun. */
+function resultEvent(result: BaseBackupResult, sent: string[], req: BackupRequest__Output, walMethod: string): BackupEvent {
+  return {
+    result: {
+      systemIdentifier: result.systemIdentifier,
+      serverVersionNum: result.serverVersionNum,
+      timeline: result.timeline,
+      startLsn: result.startLsn,
+      endLsn: result.endLsn,
+      // core names the server's archive ("16384.tar"); the wire names the file sent ("16384.tar.gz").
+      tablespaces: result.tablespaces.map((t) => ({
+        oid: t.oid, location: t.location, archive: sent.find((n) => tablespaceOidOf(n) === t.oid) ?? t.archive ?? '',
+      })),
+      files: sent,
+      bytes: String(result.bytes),
+      startedAt: result.startedAt.toISOString(),
+      finishedAt: result.finishedAt.toISOString(),
+      compression: req.compression === '' ? 'none' : req.compression,
+      walMethod,
+    },
+  };
 }
 
 /** Serves one Backup call; resolves when the call has ended (with OK or an error status). */
@@ -230,88 +174,28 @@ export async function serveBackupCall(
   const req = call.request;
   const noProgressMs = context.config.noProgressTimeoutSeconds * 1000;
   const writer = new EventWriter(call, context.signal, noProgressMs);
-  let spoolDir: string | null = null;
-  const spooled: Array<{ name: string; path: string }> = [];
-  let liveOpen = false;
+  const files = new FileStreamWriter((frame) => writer.send(frame));
   let startedSent = false;
-  let estimatedBytes = 0;
 
-  try {
-    const connection = { ...await backupConnection(req, context.config), noProgressTimeoutMs: noProgressMs };
-    const options = backupRunOptions(req, connection, {
-      createFile: async (name: string): Promise<Streamer> => {
-        if (!startedSent) throw new InternalError(`file "${name}" created before the backup started`);
-        if (name.startsWith('pg_wal.tar') || liveOpen) {
-          spoolDir ??= await mkdtemp(path.join(os.tmpdir(), `${SPOOL_PREFIX}${process.pid}-`)).catch((err: unknown) => {
-            throw fileError('could not create directory', os.tmpdir(), err);
-          });
-          const file = path.join(spoolDir, name);
-          spooled.push({ name, path: file });
-          return FileSink.create(file, { removeOnFailure: true });
-        }
-        liveOpen = true;
-        await writer.send({ fileBegin: { name, size: '0', tablespaceOid: tablespaceOidOf(name), tablespaceLocation: '' } });
-        return new LiveFile(writer, () => { liveOpen = false; });
-      },
-    });
-    const result = await runBaseBackup(options, {
-      info: () => {},
-      // Before the first file: who the server is and where the backup starts.
-      started: async (info) => {
-        estimatedBytes = info.estimatedBytes;
-        await writer.send({
-          started: {
-            startLsn: info.startLsn, timeline: info.timeline, systemIdentifier: info.systemIdentifier,
-            serverVersionNum: info.serverVersionNum, estimatedBytes: String(info.estimatedBytes),
-            tablespaces: info.tablespaces.map((t) => ({ oid: t.oid, location: t.location, archive: '' })),
-          },
-        });
-        startedSent = true;
-      },
-      progress: (state) => {
-        estimatedBytes = state.totalKb * 1024;
-        if (startedSent) writer.post({ progress: { doneBytes: String(state.doneBytes), totalBytes: String(estimatedBytes) } });
-      },
-    }, { signal: context.signal });
-
-    // The held-back files, now complete.
-    for (const f of spooled) {
-      await writer.send({ fileBegin: { name: f.name, size: '0', tablespaceOid: 0, tablespaceLocation: '' } });
-      try {
-        for await (const chunk of createReadStream(f.path, { highWaterMark: CHUNK })) await writer.send({ data: chunk as Buffer });
-      } catch (err) {
-        if (err instanceof CancelledError) throw err;
-        throw fileError('could not read file', f.path, err);
-      }
-      await writer.send({ fileEnd: {} });
-    }
-    // The spool is gone before the caller hears the result: a finished call leaves nothing.
-    if (spoolDir !== null) {
-      await rm(spoolDir, { recursive: true, force: true }).catch(() => undefined);
-      spoolDir = null;
-    }
-    await writer.send({
-      result: {
-        systemIdentifier: result.systemIdentifier,
-        serverVersionNum: result.serverVersionNum,
-        timeline: result.timeline,
-        startLsn: result.startLsn,
-        endLsn: result.endLsn,
-        // core names the server's archive ("16384.tar"); the wire names the file sent ("16384.tar.gz").
-        tablespaces: result.tablespaces.map((t) => ({
-          oid: t.oid, location: t.location, archive: result.files.find((n) => tablespaceOidOf(n) === t.oid) ?? t.archive ?? '',
-        })),
-        files: [...result.files.filter((n) => !spooled.some((s) => s.name === n)), ...spooled.map((s) => s.name)],
-        bytes: String(result.bytes),
-        startedAt: result.startedAt.toISOString(),
-        finishedAt: result.finishedAt.toISOString(),
-        compression: req.compression === '' ? 'none' : req.compression,
-        walMethod: options.walMethod,
-      },
-    });
-    context.log(`Backup: ${result.files.length} files, ${result.bytes} bytes, ${result.startLsn} - ${result.endLsn}`);
-    call.end();
-  } finally {
-    if (spoolDir !== null) await rm(spoolDir, { recursive: true, force: true }).catch(() => undefined);
-  }
+  const connection = { ...await backupConnection(req, context.config), noProgressTimeoutMs: noProgressMs };
+  const options = backupRunOptions(req, connection, {
+    createFile: async (name: string): Promise<Streamer> => {
+      if (!startedSent) throw new InternalError(`file "${name}" created before the backup started`);
+      return files.begin({ name, tablespaceOid: tablespaceOidOf(name) });
+    },
+  });
+  const result = await runBaseBackup(options, {
+    info: () => {},
+    // Before the first file: who the server is and where the backup starts.
+    started: async (info) => {
+      await writer.send(startedEvent(info));
+      startedSent = true;
+    },
+    progress: (state) => {
+      if (startedSent) writer.post({ progress: { doneBytes: String(state.doneBytes), totalBytes: String(state.totalKb * 1024) } });
+    },
+  }, { signal: context.signal });
+  await writer.send(resultEvent(result, files.begun, req, options.walMethod));
+  context.log(`Backup: ${result.files.length} files, ${result.bytes} bytes, ${result.startLsn} - ${result.endLsn}`);
+  call.end();
 }

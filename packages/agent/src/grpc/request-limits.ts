@@ -7,11 +7,9 @@
  */
 
 import { FIELD_LIMITS, checkFieldCount, checkFieldLength } from '@pgfleet/core';
-import type { BackupRequest__Output } from '../gen/pgfleet/v1/BackupRequest.js';
-import type { GetInfoRequest__Output } from '../gen/pgfleet/v1/GetInfoRequest.js';
-import type { InstanceRequest__Output } from '../gen/pgfleet/v1/InstanceRequest.js';
-import type { RestoreRequest__Output } from '../gen/pgfleet/v1/RestoreRequest.js';
-import type { RestoreSpec__Output } from '../gen/pgfleet/v1/RestoreSpec.js';
+import type {
+  BackupRequest__Output, GetInfoRequest__Output, InstanceRequest__Output, RestoreRequest__Output, RestoreSpec__Output,
+} from '@pgfleet/proto';
 
 export function checkGetInfoRequest(req: GetInfoRequest__Output): void {
   checkFieldLength('GetInfoRequest.protocol_version', req.protocolVersion, FIELD_LIMITS.option);

@@ -1,8 +1,11 @@
 /**
  * The agent's gRPC server (proto/pgfleet/v1/agent.proto): GetInfo, Restore, Instance, Backup
- * (backup.ts: a base backup of a local server streamed to the caller, issue 4). Every directory a call names must lie within the
- * configuration's allowedRoots (NotAllowedError otherwise), and restored files belong to its
- * osUser. Errors leave as a gRPC status plus the catalogue metadata (errors.ts).
+ * (backup.ts: a base backup of a local server streamed to the caller). Every directory a call
+ * names must lie within the configuration's allowedRoots (NotAllowedError otherwise), and
+ * restored files belong to its osUser. Every call passes @pgfleet/proto's call guard (the
+ * client certificate's role, no throw escaping a handler); errors leave as a gRPC status plus
+ * the catalogue metadata (@pgfleet/proto's error codec). A client of another protocol major
+ * version is refused in GetInfo and Backup with IncompatibleVersionError.
  *
  * Restore reads the client's stream one message at a time (the engine's awaits are the
  * backpressure) and answers with the plan, progress and the report. A cancelled call aborts
@@ -20,21 +23,16 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
-  CancelledError, InstanceError, InvalidOptionError, NotSupportedError, PgFleetError, maskConninfo, type PeerPolicy,
+  CancelledError, InstanceError, InvalidOptionError, PgFleetError, maskConninfo, type PeerPolicy,
 } from '@pgfleet/core';
+import {
+  AGENT_PROTOCOL_VERSION, CHANNEL_OPTIONS, agentService, checkProtocolCompatibility, guardHandlers, peerInterceptor, readTlsFiles,
+  serverCredentials, toServiceError,
+  type AgentHandlers, type AgentInfo, type BackupEvent, type BackupRequest__Output, type DataDirectory, type InstanceRequest__Output,
+  type InstanceStatus, type RecoveryMode__Output, type RestoreEvent, type RestoreReport, type RestoreRequest__Output,
+  type RestoreSpec__Output,
+} from '@pgfleet/proto';
 import type { AgentConfig } from '../config.js';
-import type { AgentHandlers } from '../gen/pgfleet/v1/Agent.js';
-import type { AgentInfo } from '../gen/pgfleet/v1/AgentInfo.js';
-import type { BackupEvent } from '../gen/pgfleet/v1/BackupEvent.js';
-import type { BackupRequest__Output } from '../gen/pgfleet/v1/BackupRequest.js';
-import type { DataDirectory } from '../gen/pgfleet/v1/DataDirectory.js';
-import type { InstanceRequest__Output } from '../gen/pgfleet/v1/InstanceRequest.js';
-import type { InstanceStatus } from '../gen/pgfleet/v1/InstanceStatus.js';
-import type { RecoveryMode__Output } from '../gen/pgfleet/v1/RecoveryMode.js';
-import type { RestoreEvent } from '../gen/pgfleet/v1/RestoreEvent.js';
-import type { RestoreReport } from '../gen/pgfleet/v1/RestoreReport.js';
-import type { RestoreRequest__Output } from '../gen/pgfleet/v1/RestoreRequest.js';
-import type { RestoreSpec__Output } from '../gen/pgfleet/v1/RestoreSpec.js';
 import type { RecoveryMode, TablespaceMapping } from '../restore/options.js';
 import { resolveOwner } from '../restore/owner.js';
 import { findInstallations, installationFor } from '../restore/pg-install.js';
@@ -43,16 +41,11 @@ import { restoreBackup, type RestoreReport as EngineReport } from '../restore/re
 import { STAGING_PREFIX } from '../restore/staging.js';
 import { readPostmasterPid, startInstance, stopInstance } from '../restore/start.js';
 import { canonicalPath, checkAllowed } from '../restore/validate.js';
-import { AGENT_VERSION, PROTOCOL_VERSION } from '../version.js';
+import { AGENT_VERSION } from '../version.js';
 import { untilAborted } from './abortable.js';
-import { guardHandlers, peerInterceptor } from './call-guard.js';
 import { checkBackupRequest, checkGetInfoRequest, checkInstanceRequest, checkRestoreSpec } from './request-limits.js';
-import { KEEPALIVE_OPTIONS } from './keepalive.js';
-import { removeLeftoverSpools, serveBackupCall } from './backup.js';
-import { toServiceError } from './errors.js';
-import { agentProto } from './proto.js';
+import { serveBackupCall } from './backup.js';
 import { StreamBackupSource, clientSilent } from './stream-source.js';
-import { serverCredentials } from './tls.js';
 
 export const CAPABILITIES = ['restore', 'restore-tar', 'restore-gzip', 'restore-lz4', 'restore-zstd', 'instance', 'verify-manifest', 'backup'];
 
@@ -66,6 +59,8 @@ const MODES: Record<RecoveryMode__Output, RecoveryMode | null> = {
 export interface AgentServerOptions {
   /** One line per call and per failure (default: nothing). */
   log?: (line: string) => void;
+  /** The protocol version announced and checked (default AGENT_PROTOCOL_VERSION; other values only to test negotiation). */
+  protocolVersion?: string;
 }
 
 /** stop()'s default grace period. */
@@ -82,15 +77,10 @@ export interface ShutdownSummary {
   forced: boolean;
 }
 
-/** Checks a client's "MAJOR.MINOR" against ours; empty means "did not say". */
-export function checkProtocolVersion(theirs: string): void {
+/** Checks a client's "MAJOR.MINOR" against `ours` (@pgfleet/proto's one rule); empty means "did not say". */
+export function checkClientProtocol(ours: string, theirs: string, client: string): void {
   if (theirs === '') return;
-  const major = (v: string): string => v.split('.')[0] ?? '';
-  if (major(theirs) !== major(PROTOCOL_VERSION)) {
-    throw new NotSupportedError(`protocol version "${theirs}" of the client is not supported by this agent (protocol ${PROTOCOL_VERSION})`, {
-      hint: 'Use a client and an agent of the same major protocol version.',
-    });
-  }
+  checkProtocolCompatibility(ours, theirs, { peer: `client "${client}"`, self: 'agent' });
 }
 
 function absolute(p: string, what: string): string {
@@ -147,11 +137,13 @@ export class AgentServer {
   private stopping = false;
   private boundPort = 0;
   private readonly log: (line: string) => void;
+  private readonly protocolVersion: string;
 
   private constructor(private readonly config: AgentConfig, options: AgentServerOptions) {
     this.log = options.log ?? (() => undefined);
+    this.protocolVersion = options.protocolVersion ?? AGENT_PROTOCOL_VERSION;
     this.server = new grpc.Server({
-      ...KEEPALIVE_OPTIONS,
+      ...CHANNEL_OPTIONS,
       interceptors: [peerInterceptor(agentPeerPolicy(config), (peer, err) => this.logFailure('call', peer, err))],
     });
   }
@@ -161,10 +153,9 @@ export class AgentServer {
     const agent = new AgentServer(config, options);
     // Fail now, not at the first call, when osUser does not exist.
     resolveOwner(config.osUser);
-    for (const leftover of await removeLeftoverSpools()) agent.log(`removed the backup spool "${leftover}" a killed agent left`);
-    agent.server.addService(agentProto().pgfleet.v1.Agent.service,
-      guardHandlers(agent.handlers(), (method, peer, err) => agent.logFailure(method, peer, err)));
-    const credentials = await serverCredentials(config.tls);
+    agent.server.addService(agentService(), guardHandlers(agent.handlers(), (method, peer, err) => agent.logFailure(method, peer, err)));
+    const credentials = serverCredentials(config.tls === null ? null
+      : await readTlsFiles(config.tls, 'Make them with "pgfleet-agent certs" or "pgfleet certs init", or fix the path in the configuration.'));
     agent.boundPort = await new Promise<number>((resolve, reject) => {
       agent.server.bindAsync(config.listen, credentials, (err, port) => (err ? reject(new InvalidOptionError(`could not listen on "${config.listen}": ${err.message}`, { cause: err })) : resolve(port)));
     });
@@ -244,7 +235,7 @@ export class AgentServer {
     return {
       GetInfo: (call, callback) => {
         checkGetInfoRequest(call.request);
-        this.getInfo(call.request.protocolVersion).then(
+        this.getInfo(call.request.protocolVersion, call.request.client || call.getPeer()).then(
           (info) => callback(null, info),
           (err: unknown) => callback(this.fail('GetInfo', call.getPeer(), err)),
         );
@@ -278,8 +269,8 @@ export class AgentServer {
 
   // ---- GetInfo ------------------------------------------------------------------------------
 
-  private async getInfo(protocolVersion: string): Promise<AgentInfo> {
-    checkProtocolVersion(protocolVersion);
+  private async getInfo(protocolVersion: string, client: string): Promise<AgentInfo> {
+    checkClientProtocol(this.protocolVersion, protocolVersion, client);
     const installations = await findInstallations(this.config.pgBin);
     const dataDirectories: DataDirectory[] = [];
     for (const root of this.config.allowedRoots) await this.findDataDirectories(root, 3, dataDirectories);
@@ -294,7 +285,7 @@ export class AgentServer {
     }
     return {
       agentVersion: AGENT_VERSION,
-      protocolVersion: PROTOCOL_VERSION,
+      protocolVersion: this.protocolVersion,
       hostname: os.hostname(),
       capabilities: CAPABILITIES,
       postgres: installations.map((i) => ({ major: i.major, version: i.version, binDir: i.binDir })),
@@ -421,7 +412,7 @@ export class AgentServer {
     const controller = this.track(`Backup from ${peer} of ${of}`);
     call.on('cancelled', () => controller.abort('client'));
     try {
-      checkProtocolVersion(call.request.protocolVersion);
+      checkClientProtocol(this.protocolVersion, call.request.protocolVersion, peer);
       this.log(`Backup from ${peer}: ${of} (${call.request.label})`);
       await serveBackupCall(call, { config: this.config, log: (line) => this.log(`Backup from ${peer}: ${line}`), signal: controller.signal });
     } catch (caught) {

@@ -1,6 +1,7 @@
 /**
  * The BackupSource of a Restore call: the files the client announced in RestoreSpec.files,
- * read from the call as FileBegin, data chunks, FileEnd. backup_manifest (optional) must come
+ * read from the call as a file stream (@pgfleet/proto's FileStreamReader: FileBegin, data
+ * chunks, FileEnd, with their file id), one file at a time. backup_manifest (optional) must come
  * first, then base.tar[...], the <oid>.tar[...] archives, pg_wal.tar[...]; each file must come
  * in the announced order, with the announced size (when not 0). Data is decompressed and
  * parsed as it arrives; the call is read one message at a time (grpc-js reads the next message
@@ -10,8 +11,7 @@
  */
 
 import { ArchiveFormatError, CancelledError, InvalidOptionError, ProtocolError, TarParser, createDecompressor, type Streamer } from '@pgfleet/core';
-import type { BackupFile__Output } from '../gen/pgfleet/v1/BackupFile.js';
-import type { RestoreRequest__Output } from '../gen/pgfleet/v1/RestoreRequest.js';
+import { FileStreamReader, type BackupFile__Output, type IncomingFile, type RestoreRequest__Output } from '@pgfleet/proto';
 import { archiveOrder, classifyArchiveName, type ArchiveBegin, type ArchiveInfo, type BackupSource } from '../restore/source.js';
 import { untilAborted, type Stall } from './abortable.js';
 import { checkRestoreMessage } from './request-limits.js';
@@ -34,6 +34,7 @@ export class StreamBackupSource implements BackupSource {
   readonly dataDirectoryMode = null;
   readonly archives: readonly ArchiveInfo[];
   private readonly hasManifest: boolean;
+  private readonly files: FileStreamReader;
 
   constructor(
     files: readonly BackupFile__Output[],
@@ -66,6 +67,10 @@ export class StreamBackupSource implements BackupSource {
     if (!archives.some((a) => a.kind === 'base')) throw new InvalidOptionError('a restore stream needs a base.tar');
     this.archives = archives;
     this.hasManifest = manifest;
+    this.files = new FileStreamReader({
+      maxOpen: 1,
+      fail: (problem) => { throw new ProtocolError(`the restore stream from ${location}: ${problem}`); },
+    });
   }
 
   private receive(): Promise<IteratorResult<RestoreRequest__Output>> {
@@ -80,40 +85,40 @@ export class StreamBackupSource implements BackupSource {
     return step.value;
   }
 
-  private async expectBegin(name: string): Promise<void> {
+  private async expectBegin(name: string): Promise<IncomingFile> {
     const m = await this.next(`"${name}" was expected`);
     if (m.item !== 'fileBegin' || !m.fileBegin) throw new ProtocolError(`the restore stream sent "${m.item ?? 'nothing'}" where the start of "${name}" was expected`);
     if (m.fileBegin.name !== name) throw new ProtocolError(`the restore stream sent file "${m.fileBegin.name}" where "${name}" was announced`);
+    return this.files.begin(m.fileBegin);
   }
 
-  /** Data chunks of the current file until its FileEnd; returns the byte count. */
-  private async readData(name: string, expected: number | null, each: (data: Buffer) => Promise<void>): Promise<number> {
-    let bytes = 0;
+  /** Data chunks of the file until its FileEnd; returns the byte count. */
+  private async readData(file: IncomingFile, expected: number | null, each: (data: Buffer) => Promise<void>): Promise<number> {
     for (;;) {
-      const m = await this.next(`"${name}" was being received`);
-      if (m.item === 'data') {
-        const data = m.data ?? Buffer.alloc(0);
-        bytes += data.length;
-        if (expected !== null && bytes > expected) break;
-        if (data.length > 0) await each(data);
-      } else if (m.item === 'fileEnd') {
+      const m = await this.next(`"${file.name}" was being received`);
+      if (m.item === 'data' && m.data) {
+        const { chunk } = this.files.data(m.data);
+        if (expected !== null && file.bytes > expected) break;
+        if (chunk.length > 0) await each(chunk);
+      } else if (m.item === 'fileEnd' && m.fileEnd) {
+        this.files.end(m.fileEnd);
         break;
       } else {
-        throw new ProtocolError(`the restore stream sent "${m.item ?? 'nothing'}" inside file "${name}"`);
+        throw new ProtocolError(`the restore stream sent "${m.item ?? 'nothing'}" inside file "${file.name}"`);
       }
     }
-    if (expected !== null && bytes !== expected) {
-      throw new ArchiveFormatError(`file "${name}" of the restore stream has ${bytes} bytes, but ${expected} were announced`);
+    if (expected !== null && file.bytes !== expected) {
+      throw new ArchiveFormatError(`file "${file.name}" of the restore stream has ${file.bytes} bytes, but ${expected} were announced`);
     }
-    return bytes;
+    return file.bytes;
   }
 
   async readManifest(): Promise<Buffer | null> {
     if (!this.hasManifest) return null;
-    await this.expectBegin('backup_manifest');
+    const file = await this.expectBegin('backup_manifest');
     const chunks: Buffer[] = [];
     let size = 0;
-    await this.readData('backup_manifest', null, async (data) => {
+    await this.readData(file, null, async (data) => {
       size += data.length;
       if (size > MAX_MANIFEST) throw new InvalidOptionError('backup_manifest of the restore stream is larger than 1 GiB');
       chunks.push(Buffer.from(data));
@@ -123,12 +128,12 @@ export class StreamBackupSource implements BackupSource {
 
   async stream(begin: ArchiveBegin, progress: (info: ArchiveInfo, bytesDone: number) => void, signal?: AbortSignal): Promise<void> {
     for (const info of this.archives) {
-      await this.expectBegin(info.name);
+      const file = await this.expectBegin(info.name);
       const next = await begin(info);
       const chain: Streamer = createDecompressor(info.compression, new TarParser(next, { archiveName: info.name }), { archiveName: info.name });
       try {
         let done = 0;
-        await this.readData(info.name, info.size, async (data) => {
+        await this.readData(file, info.size, async (data) => {
           if (signal?.aborted) throw new CancelledError('the restore was cancelled');
           await chain.content(null, data, 'unknown');
           done += data.length;

@@ -10,15 +10,18 @@ import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import {
   CancelledError, DirectoryNotEmptyError, InstanceError, InvalidOptionError, MAX_WIRE_HINT_BYTES, MAX_WIRE_MESSAGE_BYTES,
-  NotAllowedError, NotSupportedError,
+  IncompatibleVersionError, NotAllowedError,
 } from '@pgfleet/core';
+import { AGENT_PROTOCOL_VERSION, AgentClient, agentServiceClient, backupFilesOf, fromServiceError as decode, toServiceError } from '@pgfleet/proto';
 import { parseAgentConfig } from '../../src/config.js';
-import { AgentClient, backupFilesOf } from '../../src/grpc/client.js';
-import { agentProto } from '../../src/grpc/proto.js';
 import { AgentServer, CAPABILITIES } from '../../src/grpc/server.js';
-import { fromServiceError, toServiceError } from '../../src/grpc/errors.js';
 import { resolveOwner } from '../../src/restore/owner.js';
 import { craftTarBackup, makeDir } from '../helpers/fixtures.js';
+
+/** A failed call's error as a client rethrows it. */
+const fromServiceError = (err: unknown, peer: string) => decode(err, { peer: `agent "${peer}"` });
+/** A raw client of the agent's service, for calls AgentClient would not make. */
+const rawClient = (address: string) => new (agentServiceClient())(address, grpc.credentials.createInsecure());
 
 describe('AgentServer (in-process, plaintext)', () => {
   let root: string;
@@ -45,19 +48,20 @@ describe('AgentServer (in-process, plaintext)', () => {
 
   test('GetInfo', async () => {
     const info = await client.getInfo();
-    assert.equal(info.protocolVersion, '1.0');
+    assert.equal(info.protocolVersion, AGENT_PROTOCOL_VERSION);
     assert.deepEqual(info.capabilities, CAPABILITIES);
     assert.deepEqual(info.allowedRoots, [allowed]);
     assert.deepEqual(info.dataDirectories, []);
   });
 
   test('a client of another major protocol version is refused', async () => {
-    const raw = new (agentProto().pgfleet.v1.Agent)(address, grpc.credentials.createInsecure());
+    const raw = rawClient(address);
     try {
-      const err = await new Promise<unknown>((resolve) => raw.getInfo({ protocolVersion: '2.0', client: 'test' }, (e) => resolve(e)));
+      const err = await new Promise<unknown>((resolve) => raw.getInfo({ protocolVersion: '1.0', client: 'test' }, (e) => resolve(e)));
       const back = fromServiceError(err, address);
-      assert.ok(back instanceof NotSupportedError);
-      assert.equal(back.message, 'protocol version "2.0" of the client is not supported by this agent (protocol 1.0)');
+      assert.ok(back instanceof IncompatibleVersionError);
+      assert.equal(back.message, `client "test" speaks protocol 1.0, this agent speaks ${AGENT_PROTOCOL_VERSION}`);
+      assert.equal(back.hint, 'Upgrade client "test" so that both have protocol major version 2.');
     } finally {
       raw.close();
     }
@@ -65,7 +69,7 @@ describe('AgentServer (in-process, plaintext)', () => {
 
   /** A Backup call that must fail: its status, and the error as the client rethrows it. */
   async function refusedBackup(request: Record<string, unknown>): Promise<{ code: grpc.status; error: unknown }> {
-    const raw = new (agentProto().pgfleet.v1.Agent)(address, grpc.credentials.createInsecure());
+    const raw = rawClient(address);
     try {
       const call = raw.backup(request);
       const err = await new Promise<grpc.ServiceError>((resolve) => {
@@ -166,7 +170,7 @@ describe('AgentServer: errors cross the wire whatever their text, and the agent 
       assert.equal(err.hint, `Choose a directory under "${allowed}", or add it to allowedRoots in agent.yaml.`);
       return true;
     });
-    assert.equal((await client.getInfo()).protocolVersion, '1.0');
+    assert.equal((await client.getInfo()).protocolVersion, AGENT_PROTOCOL_VERSION);
   });
 
   test('a refusal naming a non-ASCII path in message and HINT (a tablespace\'s original location in use)', async () => {
@@ -181,7 +185,7 @@ describe('AgentServer: errors cross the wire whatever their text, and the agent 
       assert.equal(err.hint, `It may belong to the instance the backup was taken from; restore the tablespace elsewhere with -T "${original}=NEWDIR".`);
       return true;
     });
-    assert.equal((await client.getInfo()).protocolVersion, '1.0');
+    assert.equal((await client.getInfo()).protocolVersion, AGENT_PROTOCOL_VERSION);
     assert.deepEqual((await readdir(allowed)).sort(), ['espace-été']);
   });
 
@@ -219,7 +223,7 @@ describe('AgentServer: an oversized request is refused before any work, and neve
     const backup = path.join(root, 'backup');
     await craftTarBackup(backup, {});
     const files = await backupFilesOf(backup);
-    const channel = new (agentProto().pgfleet.v1.Agent)(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+    const channel = rawClient(`127.0.0.1:${server.port}`);
     try {
       // The long call: a Restore whose files are sent only after the oversized calls failed.
       const running = channel.restore();
@@ -266,14 +270,14 @@ describe('AgentServer: an oversized request is refused before any work, and neve
       assert.equal(fromServiceError(backupLabel, 'db1').message, 'request field "BackupRequest.label" is too long (1200 bytes, at most 1024)');
       const instanceErr = await refused((done) => channel.instance({ action: 'ACTION_STATUS', dataDir: huge }, done));
       assert.equal(fromServiceError(instanceErr, 'db1').message, 'request field "InstanceRequest.data_dir" is too long (122881 bytes, at most 4096)');
-      const infoErr = await refused((done) => channel.getInfo({ protocolVersion: '1.0', client: 'c'.repeat(300) }, done));
+      const infoErr = await refused((done) => channel.getInfo({ protocolVersion: AGENT_PROTOCOL_VERSION, client: 'c'.repeat(300) }, done));
       assert.equal(fromServiceError(infoErr, 'db1').message, 'request field "GetInfoRequest.client" is too long (300 bytes, at most 256)');
 
       // The first call, on the same channel, finishes as if nothing had happened.
-      for (const f of files) {
-        running.write({ fileBegin: { name: f.name, size: String(f.size) } });
-        running.write({ data: await readFile(path.join(backup, f.name)) });
-        running.write({ fileEnd: {} });
+      for (const [i, f] of files.entries()) {
+        running.write({ fileBegin: { name: f.name, size: String(f.size), fileId: i + 1 } });
+        running.write({ data: { fileId: i + 1, chunk: await readFile(path.join(backup, f.name)) } });
+        running.write({ fileEnd: { fileId: i + 1 } });
       }
       running.end();
       const status = await ended;
@@ -298,7 +302,7 @@ describe('AgentServer.stop(): the shutdown cancels calls in flight, bounded by i
     const lines: string[] = [];
     const server = await AgentServer.start(config, { log: (line) => lines.push(line) });
     const address = `127.0.0.1:${server.port}`;
-    const raw = new (agentProto().pgfleet.v1.Agent)(address, grpc.credentials.createInsecure());
+    const raw = rawClient(address);
     try {
       const dataDir = path.join(allowed, 'copy', 'data');
       const base = await readFile(path.join(backup, 'base.tar.gz'));
@@ -311,8 +315,8 @@ describe('AgentServer.stop(): the shutdown cancels calls in flight, bounded by i
       });
       const files = [{ name: 'base.tar.gz', size: String(base.length) }, { name: 'pg_wal.tar.gz', size: '1' }];
       call.write({ spec: { dataDir, mode: 'RECOVERY_MODE_PROMOTE', files } });
-      call.write({ fileBegin: { name: 'base.tar.gz', size: String(base.length) } });
-      call.write({ data: base.subarray(0, 100) });
+      call.write({ fileBegin: { name: 'base.tar.gz', size: String(base.length), fileId: 1 } });
+      call.write({ data: { fileId: 1, chunk: base.subarray(0, 100) } });
       // ... and nothing more: the agent waits for the next message, which never comes.
       const deadline = Date.now() + 10_000;
       while (Date.now() < deadline && !(await readdir(path.join(allowed, 'copy')).catch(() => [] as string[])).some((n) => n.startsWith('.pgfleet-staging.data.'))) {
@@ -346,7 +350,7 @@ describe('AgentServer.stop(): the shutdown cancels calls in flight, bounded by i
     // A Restore whose client never sends its spec; the call is made to look stuck (ignoring
     // its cancellation) by keeping its registry entry: stop() must still return after the
     // grace period, force the server down and say what it abandoned.
-    const raw = new (agentProto().pgfleet.v1.Agent)(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+    const raw = rawClient(`127.0.0.1:${server.port}`);
     try {
       const call = raw.restore();
       call.on('error', () => undefined);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
 import { ArchiveFormatError, InvalidOptionError, ProtocolError } from '@pgfleet/core';
-import type { RestoreRequest__Output } from '../../src/gen/pgfleet/v1/RestoreRequest.js';
+import type { RestoreRequest__Output } from '@pgfleet/proto';
 import { StreamBackupSource } from '../../src/grpc/stream-source.js';
 import { makeTar, RecordingStreamer } from '../helpers/fixtures.js';
 
@@ -12,9 +12,14 @@ function messages(list: RestoreRequest__Output[]): AsyncIterator<RestoreRequest_
   })();
 }
 
-const begin = (name: string, size = 0): RestoreRequest__Output => ({ item: 'fileBegin', fileBegin: { name, size: String(size), tablespaceOid: 0, tablespaceLocation: '' } });
-const data = (b: Buffer): RestoreRequest__Output => ({ item: 'data', data: b });
-const end: RestoreRequest__Output = { item: 'fileEnd', fileEnd: {} };
+/** The file id of the messages built last (each begin() starts the next). */
+let fileId = 0;
+const begin = (name: string, size = 0): RestoreRequest__Output => {
+  fileId += 1;
+  return { item: 'fileBegin', fileBegin: { name, size: String(size), tablespaceOid: 0, tablespaceLocation: '', fileId } };
+};
+const data = (b: Buffer): RestoreRequest__Output => ({ item: 'data', data: { fileId, chunk: b } });
+const end = (): RestoreRequest__Output => ({ item: 'fileEnd', fileEnd: { fileId } });
 const file = (name: string, size = 0) => ({ name, size: String(size) });
 
 /** Chunks of at most n bytes. */
@@ -40,9 +45,9 @@ describe('StreamBackupSource', () => {
     const wal = await makeTar([{ name: '000000010000000000000001', body: 'w' }]);
     for (const size of [1, 7, 512, 100_000]) {
       const source = new StreamBackupSource([file('backup_manifest'), file('base.tar.gz', base.length), file('pg_wal.tar')], messages([
-        begin('backup_manifest'), data(Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1,')), data(Buffer.from('...}')), end,
-        begin('base.tar.gz', base.length), ...chunks(base, size), end,
-        begin('pg_wal.tar'), ...chunks(wal, size), end,
+        begin('backup_manifest'), data(Buffer.from('{"PostgreSQL-Backup-Manifest-Version": 1,')), data(Buffer.from('...}')), end(),
+        begin('base.tar.gz', base.length), ...chunks(base, size), end(),
+        begin('pg_wal.tar'), ...chunks(wal, size), end(),
       ]), 'test');
       assert.deepEqual(source.archives.map((a) => [a.name, a.compression, a.size]), [['base.tar.gz', 'gzip', base.length], ['pg_wal.tar', 'none', null]]);
       assert.equal((await source.readManifest())?.toString(), '{"PostgreSQL-Backup-Manifest-Version": 1,...}');
@@ -73,8 +78,8 @@ describe('StreamBackupSource', () => {
       [[data(tar)], ProtocolError, 'the restore stream sent "data" where the start of "base.tar" was expected'],
       [[begin('base.tar'), data(tar)], ProtocolError, 'the restore stream from t ended while "base.tar" was being received'],
       [[begin('base.tar'), data(tar), begin('x')], ProtocolError, 'the restore stream sent "fileBegin" inside file "base.tar"'],
-      [[begin('base.tar'), data(tar.subarray(0, 100)), end], ArchiveFormatError, `file "base.tar" of the restore stream has 100 bytes, but ${tar.length} were announced`],
-      [[begin('base.tar'), data(tar), end, data(tar)], ProtocolError, 'the restore stream sent "data" after its last announced file'],
+      [[begin('base.tar'), data(tar.subarray(0, 100)), end()], ArchiveFormatError, `file "base.tar" of the restore stream has 100 bytes, but ${tar.length} were announced`],
+      [[begin('base.tar'), data(tar), end(), data(tar)], ProtocolError, 'the restore stream sent "data" after its last announced file'],
     ];
     for (const [list, Cls, message] of cases) {
       const source = new StreamBackupSource([file('base.tar', tar.length)], messages(list), 't');

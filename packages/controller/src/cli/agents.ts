@@ -1,6 +1,6 @@
 /** `pgfleet agents`: the configured agents, reachable or not, with versions and capabilities. */
 import type { Command } from 'commander';
-import type { ListAgentsResponse__Output } from '../gen/controller/pgfleet/v1/ListAgentsResponse.js';
+import type { ListAgentsResponse__Output } from '@pgfleet/proto';
 import { callUnary, connectController } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { formatTable, printJson } from './output.js';

@@ -1,5 +1,5 @@
 /** controller.proto's BackupRecord as the CLI's JSON (the backup.json fields, numbers as numbers). */
-import type { BackupRecord__Output } from '../gen/controller/pgfleet/v1/BackupRecord.js';
+import type { BackupRecord__Output } from '@pgfleet/proto';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 
 /**

@@ -8,8 +8,7 @@
  */
 import type { Command } from 'commander';
 import { InvalidOptionError } from '@pgfleet/core';
-import type { BackupClustersEvent__Output } from '../gen/controller/pgfleet/v1/BackupClustersEvent.js';
-import { errorFromId } from '../rpc/wire-errors.js';
+import { errorFromId, type BackupClustersEvent__Output } from '@pgfleet/proto';
 import { backupJson, type BackupJson } from './backup-json.js';
 import { connectController, endedWithoutResult, readStream } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
@@ -31,7 +30,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       const conn = await connectController(connectionOptions(opts), ctx.io.env);
       const order = [...clusters];
       const completed: BackupJson[] = [];
-      const failures: Array<{ cluster: string; error: { id: string; code: number; message: string; hint: string } }> = [];
+      const failures: Array<{ cluster: string; error: { id: string; code: number; message: string; hint: string; raisedFrom?: string } }> = [];
       const progress = new ProgressLines(ctx.io.isTty ? 1000 : 5000);
       const say = (line: string): void => { if (!json) ctx.io.stderr(line + '\n'); };
       let finished = false;
@@ -65,7 +64,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
             case 'FAILED': {
               const e = ev.error;
               if (!e) break;
-              failures.push({ cluster: ev.cluster, error: { id: e.id, code: e.code, message: e.message, hint: e.hint } });
+              failures.push({ cluster: ev.cluster, error: { id: e.id, code: e.code, message: e.message, hint: e.hint, ...(e.raisedFrom ? { raisedFrom: e.raisedFrom } : {}) } });
               if (!json) printError(ctx.io, errorFromId(e.id, e.code, e.message, e.hint || undefined), `${who}: backup failed: `);
               break;
             }

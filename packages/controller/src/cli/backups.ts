@@ -4,7 +4,7 @@
  * reason and is never restored.
  */
 import type { Command } from 'commander';
-import type { ListBackupsResponse__Output } from '../gen/controller/pgfleet/v1/ListBackupsResponse.js';
+import type { ListBackupsResponse__Output } from '@pgfleet/proto';
 import { backupJson } from './backup-json.js';
 import { callUnary, connectController } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';

@@ -6,16 +6,14 @@
  * (or PGFLEET_INSECURE=1). Every call first checks the controller's protocol version.
  */
 import { join } from 'node:path';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { InvalidOptionError, ProtocolError } from '@pgfleet/core';
+import {
+  CHANNEL_OPTIONS, CONTROLLER_PROTOCOL_VERSION, checkProtocolCompatibility, clientCredentials, controllerServiceClient, fromServiceError,
+  readTlsFiles, type ControllerInfo__Output, type ControllerServiceClient,
+} from '@pgfleet/proto';
 import { DEFAULT_LISTEN } from '../config.js';
-import { CHANNEL_OPTIONS } from '../daemon/agent-client.js';
-import type { ControllerClient as GeneratedControllerClient } from '../gen/controller/pgfleet/v1/Controller.js';
-import type { ControllerInfo__Output } from '../gen/controller/pgfleet/v1/ControllerInfo.js';
-import { controllerDefinition, serviceDefinition } from '../rpc/proto.js';
-import { fromServiceError } from '../rpc/wire-errors.js';
-import { clientCredentials, readTlsFiles } from '../tls/credentials.js';
-import { CONTROLLER_PROTOCOL_VERSION, PGFLEET_VERSION, checkProtocolCompatibility } from '../version.js';
+import { PGFLEET_VERSION } from '../version.js';
 
 export interface ConnectionOptions {
   controller?: string;
@@ -24,10 +22,12 @@ export interface ConnectionOptions {
   key?: string;
   certs?: string;
   insecure?: boolean;
+  /** The protocol version announced (default CONTROLLER_PROTOCOL_VERSION; other values only to test negotiation). */
+  protocolVersion?: string;
 }
 
 export interface ControllerConnection {
-  client: GeneratedControllerClient;
+  client: ControllerServiceClient;
   address: string;
   peer: string;
   /** The channel uses TLS. */
@@ -84,17 +84,18 @@ export async function connectController(options: ConnectionOptions, env: NodeJS.
         hint: 'Give --certs DIR (or PGFLEET_CERTS) with ca.crt, cli.crt and cli.key, or --ca, --cert and --key; --insecure only for a daemon running without TLS.',
       });
     }
-    credentials = clientCredentials(await readTlsFiles({ ca, cert, key }));
+    credentials = clientCredentials(await readTlsFiles({ ca, cert, key }, 'Run "pgfleet certs init DIR" to create a CA and certificates, or fix the path.'));
   }
-  const Ctor = grpc.makeClientConstructor(serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'), 'Controller');
-  // The daemon's channel options: keepalive notices a controller that stopped answering (a
-  // stopped process still accepts TCP) within seconds, where the call would wait for ever.
-  const client = new Ctor(address, credentials, CHANNEL_OPTIONS) as unknown as GeneratedControllerClient;
+  const Client = controllerServiceClient();
+  // keepalive (CHANNEL_OPTIONS) notices a controller that stopped answering (a stopped process
+  // still accepts TCP) within seconds, where the call would wait for ever.
+  const client = new Client(address, credentials, CHANNEL_OPTIONS);
   const peer = `controller "${address}"`;
+  const protocolVersion = options.protocolVersion ?? CONTROLLER_PROTOCOL_VERSION;
   try {
     const info = await callUnary({ peer, tls: !insecure }, client.getControllerInfo.bind(client) as UnaryMethod<object, ControllerInfo__Output>,
-      { clientVersion: PGFLEET_VERSION, clientProtocolVersion: CONTROLLER_PROTOCOL_VERSION }, 'GetControllerInfo');
-    checkProtocolCompatibility(CONTROLLER_PROTOCOL_VERSION, info.protocolVersion, { peer, self: 'pgfleet CLI' });
+      { clientVersion: PGFLEET_VERSION, clientProtocolVersion: protocolVersion }, 'GetControllerInfo');
+    checkProtocolCompatibility(protocolVersion, info.protocolVersion, { peer, self: 'pgfleet CLI' });
     return { client, address, peer, tls: !insecure, info, close: () => client.close() };
   } catch (err) {
     client.close();

@@ -1,6 +1,6 @@
 /** `pgfleet clusters`: the configured clusters with how they are backed up and their latest backup. */
 import type { Command } from 'commander';
-import type { ListClustersResponse__Output } from '../gen/controller/pgfleet/v1/ListClustersResponse.js';
+import type { ListClustersResponse__Output } from '@pgfleet/proto';
 import { callUnary, connectController } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { formatTable, printJson } from './output.js';

@@ -1,6 +1,6 @@
 /** `pgfleet expire [CLUSTER] [--dry-run]`: removes backups beyond each cluster's retention. */
 import type { Command } from 'commander';
-import type { ExpireBackupsResponse__Output } from '../gen/controller/pgfleet/v1/ExpireBackupsResponse.js';
+import type { ExpireBackupsResponse__Output } from '@pgfleet/proto';
 import { callUnary, connectController } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { printJson } from './output.js';

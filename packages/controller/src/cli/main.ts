@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { InvalidOptionError } from '@pgfleet/core';
-import { asPgFleetError } from '../rpc/wire-errors.js';
+import { asPgFleetError } from '@pgfleet/proto';
 import { PGFLEET_VERSION } from '../version.js';
 import { registerAgents } from './agents.js';
 import { registerBackup } from './backup.js';

@@ -8,7 +8,7 @@
 import { isAbsolute } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidOptionError } from '@pgfleet/core';
-import type { RestoreBackupEvent__Output } from '../gen/controller/pgfleet/v1/RestoreBackupEvent.js';
+import type { RestoreBackupEvent__Output } from '@pgfleet/proto';
 import { connectController, endedWithoutResult, readStream } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { formatBytes, formatDuration, formatProgress, printJson } from './output.js';

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { VerifyError } from '@pgfleet/core';
-import type { VerifyBackupEvent__Output } from '../gen/controller/pgfleet/v1/VerifyBackupEvent.js';
+import type { VerifyBackupEvent__Output } from '@pgfleet/proto';
 import { connectController, endedWithoutResult, readStream } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { formatProgress, printError, printJson } from './output.js';

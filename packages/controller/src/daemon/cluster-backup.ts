@@ -8,18 +8,19 @@
  * On any failure the staging directory is removed before the error is rethrown, so nothing of
  * the attempt is ever listed or left behind; a crash of the daemon itself leaves a ".tmp-*"
  * directory that the next start removes.
- * Progress goes to `emit` (throttled): bytes, total estimate, rate and ETA.
+ * Progress goes to `emit` (throttled): bytes, total estimate, rate and ETA. Files are written
+ * on the thread pool (FileSink without `blocking`, fs/promises), never with blocking calls on
+ * the daemon's event loop, which serves every other call meanwhile.
  */
 import { join } from 'node:path';
 import { FileSink, TeeStreamer, VerifyError, parseCompressionSpec, type Streamer } from '@pgfleet/core';
+import { directoryFiles, type AgentClient } from '@pgfleet/proto';
 import type { ClusterConfig } from '../config.js';
 import { runBaseBackup, type BaseBackupRunOptions } from '../core-api.js';
 import type { BackupMetadata, BackupMetadataTablespace } from '../repository/backup-metadata.js';
 import { METADATA_FORMAT } from '../repository/backup-metadata.js';
 import { abortBackup, beginBackup, commitBackup, listStagedFiles, type StagedBackup } from '../repository/staging.js';
-import { AGENT_PROTOCOL_VERSION, PGFLEET_VERSION } from '../version.js';
-import type { AgentClient } from './agent-client.js';
-import { receiveAgentBackup } from './agent-backup-stream.js';
+import { PGFLEET_VERSION } from '../version.js';
 import { ArrivalVerifier } from './arrival-verifier.js';
 import { ProgressMeter, type ProgressReading } from './progress-meter.js';
 
@@ -174,7 +175,7 @@ async function takeDirect(
     // Each file goes to the staging directory and, at the same time, to the verifier.
     output: {
       async createFile(name: string): Promise<Streamer> {
-        const file = await FileSink.create(join(staged.dir, name), { removeOnFailure: false, blocking: true });
+        const file = await FileSink.create(join(staged.dir, name), { removeOnFailure: false });
         return new TeeStreamer([file, verifier.observe(name)]);
       },
     },
@@ -198,7 +199,7 @@ async function takeThroughAgent(
   agent: AgentClient, cluster: ClusterConfig, staged: StagedBackup, label: string, progress: Progress, verifier: ArrivalVerifier,
   signal?: AbortSignal,
 ): Promise<TakenBackup> {
-  const events = agent.backup({
+  const outcome = await agent.receiveBackup({
     conninfo: cluster.conninfo,
     label,
     checkpoint: cluster.checkpoint,
@@ -206,13 +207,11 @@ async function takeThroughAgent(
     compression: cluster.compression,
     manifestChecksums: MANIFEST_CHECKSUMS,
     maxRateKb: cluster.maxRateKb ?? 0,
-    protocolVersion: AGENT_PROTOCOL_VERSION,
-  }, signal);
-  const outcome = await receiveAgentBackup(events, {
-    dir: staged.dir,
-    peer: agent.peer,
-    observe: (name) => verifier.observe(name),
+  }, {
+    // Each file is fsynced when it ends and verified as it arrives.
+    open: directoryFiles(staged.dir, { sync: true, observe: (name) => verifier.observe(name) }),
     onProgress: (p) => progress('progress', p.doneBytes > 0 ? p.doneBytes : p.receivedBytes, p.totalBytes),
+    ...(signal ? { signal } : {}),
   });
   const r = outcome.result;
   progress('progress', Number(r.bytes), Number(r.bytes), true);

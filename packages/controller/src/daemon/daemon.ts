@@ -7,13 +7,15 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { ConnectError, PgFleetError, type PeerPolicy } from '@pgfleet/core';
+import {
+  AgentClient, CHANNEL_OPTIONS, CONTROLLER_PROTOCOL_VERSION, controllerService, guardHandlers, originSuffix, peerInterceptor, readTlsFiles,
+  serverCredentials, type TlsMaterial,
+} from '@pgfleet/proto';
 import type { FleetConfig } from '../config.js';
 import { cleanupCluster } from '../repository/cleanup.js';
-import { guardHandlers, peerInterceptor } from '../rpc/call-guard.js';
-import { controllerDefinition, serviceDefinition } from '../rpc/proto.js';
-import { readTlsFiles, serverCredentials, type TlsMaterial } from '../tls/credentials.js';
-import { AgentClient, CHANNEL_OPTIONS } from './agent-client.js';
-import { createControllerHandlers, type DaemonLogger } from './controller-service.js';
+import { createControllerHandlers } from '../rpc/controller-service.js';
+import type { DaemonLogger } from '../rpc/service-context.js';
+import { PGFLEET_VERSION } from '../version.js';
 import { ClusterLocks } from './fleet-runner.js';
 
 export interface RunningDaemon {
@@ -25,7 +27,15 @@ export interface RunningDaemon {
 
 export interface StartDaemonOptions {
   logger?: DaemonLogger;
+  /**
+   * The protocol versions the daemon speaks (default @pgfleet/proto's CONTROLLER_PROTOCOL_VERSION
+   * towards CLIs, AGENT_PROTOCOL_VERSION towards agents); other values only to test negotiation.
+   */
+  protocolVersions?: { controller?: string; agent?: string };
 }
+
+/** How to mend a TLS file that cannot be read. */
+const TLS_HINT = 'Run "pgfleet certs init DIR" to create a CA and certificates, or fix the path.';
 
 export const stderrLogger: DaemonLogger = {
   info: (m) => process.stderr.write(`${new Date().toISOString()} pgfleet: ${m}\n`),
@@ -49,7 +59,7 @@ export function controllerPeerPolicy(config: FleetConfig): PeerPolicy | null {
 
 export async function startDaemon(config: FleetConfig, options: StartDaemonOptions = {}): Promise<RunningDaemon> {
   const logger = options.logger ?? stderrLogger;
-  const tls: TlsMaterial | null = config.tls ? await readTlsFiles(config.tls) : null;
+  const tls: TlsMaterial | null = config.tls ? await readTlsFiles(config.tls, TLS_HINT) : null;
 
   for (const c of config.clusters) {
     const { removed, kept } = await cleanupCluster(config.repository, c.name);
@@ -57,17 +67,23 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
     for (const k of kept) logger.error(`unusable backup "${k.path}" left in place: ${k.reason}`);
   }
 
-  const agents = new Map(config.agents.map((a) => [a.name, new AgentClient(a, tls)]));
+  const agentVersion = options.protocolVersions?.agent;
+  const agents = new Map(config.agents.map((a) => [a.name, new AgentClient({
+    name: a.name, address: a.address, client: `pgfleet-controller ${PGFLEET_VERSION}`, self: 'controller',
+    ...(agentVersion !== undefined ? { protocolVersion: agentVersion } : {}),
+  }, tls)]));
   const shutdown = new AbortController();
-  const describe = (err: unknown): string => (err instanceof PgFleetError ? err.format() : err instanceof Error ? err.message : String(err)).replace(/\n/g, ' ');
+  const describe = (err: unknown): string =>
+    (err instanceof PgFleetError ? err.format() : err instanceof Error ? err.message : String(err)).replace(/\n/g, ' ') + originSuffix(err);
   const server = new grpc.Server({
     ...CHANNEL_OPTIONS,
     interceptors: [peerInterceptor(controllerPeerPolicy(config), (peer, err) => logger.error(`call from ${peer} refused: ${describe(err)}`))],
   });
   server.addService(
-    serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'),
+    controllerService(),
     guardHandlers(createControllerHandlers({
       config, agents, locks: new ClusterLocks(), inUse: new Map(), logger, shutdown: shutdown.signal,
+      protocolVersion: options.protocolVersions?.controller ?? CONTROLLER_PROTOCOL_VERSION,
     }), (method, peer, err) => logger.error(`${method} from ${peer} failed: ${describe(err)}`)),
   );
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;

@@ -5,7 +5,7 @@
  * when every job has ended; `finished` is the last event.
  */
 import { BusyError, type PgFleetError } from '@pgfleet/core';
-import { asPgFleetError } from '../rpc/wire-errors.js';
+import { asPgFleetError } from '@pgfleet/proto';
 
 export type FleetEvent<E> =
   | { kind: 'queued'; cluster: string }

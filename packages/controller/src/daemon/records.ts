@@ -1,7 +1,6 @@
 /** Repository metadata and errors as controller.proto messages. */
 import type { PgFleetError } from '@pgfleet/core';
-import type { BackupRecord } from '../gen/controller/pgfleet/v1/BackupRecord.js';
-import type { ErrorInfo } from '../gen/controller/pgfleet/v1/ErrorInfo.js';
+import { errorOrigin, type BackupRecord, type ErrorInfo } from '@pgfleet/proto';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 import type { UnusableEntry } from '../repository/catalog.js';
 
@@ -39,6 +38,7 @@ export function damagedRecord(entry: UnusableEntry, cluster: string): BackupReco
   return { id: entry.name, cluster, status: 'damaged', damage: entry.reason, path: entry.path };
 }
 
+/** An error as controller.proto's ErrorInfo; raised_from names the agent that raised it, if one did. */
 export function errorInfo(err: PgFleetError): ErrorInfo {
-  return { id: err.id, code: err.code, message: err.message, hint: err.hint ?? '' };
+  return { id: err.id, code: err.code, message: err.message, hint: err.hint ?? '', raisedFrom: errorOrigin(err)?.host ?? '' };
 }

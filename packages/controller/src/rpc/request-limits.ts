@@ -6,12 +6,10 @@
  * back inside a "not found" error too large for the connection.
  */
 import { FIELD_LIMITS, checkFieldCount, checkFieldLength } from '@pgfleet/core';
-import type { BackupClustersRequest__Output } from '../gen/controller/pgfleet/v1/BackupClustersRequest.js';
-import type { ExpireBackupsRequest__Output } from '../gen/controller/pgfleet/v1/ExpireBackupsRequest.js';
-import type { GetControllerInfoRequest__Output } from '../gen/controller/pgfleet/v1/GetControllerInfoRequest.js';
-import type { ListBackupsRequest__Output } from '../gen/controller/pgfleet/v1/ListBackupsRequest.js';
-import type { RestoreBackupRequest__Output } from '../gen/controller/pgfleet/v1/RestoreBackupRequest.js';
-import type { VerifyBackupRequest__Output } from '../gen/controller/pgfleet/v1/VerifyBackupRequest.js';
+import type {
+  BackupClustersRequest__Output, ExpireBackupsRequest__Output, GetControllerInfoRequest__Output, ListBackupsRequest__Output,
+  RestoreBackupRequest__Output, VerifyBackupRequest__Output,
+} from '@pgfleet/proto';
 
 export function checkGetControllerInfoRequest(req: GetControllerInfoRequest__Output): void {
   checkFieldLength('GetControllerInfoRequest.client_version', req.clientVersion, FIELD_LIMITS.option);

@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { CONTROLLER_PROTOCOL_VERSION, controllerService } from '@pgfleet/proto';
 import { parseFleetConfig } from '../../src/config.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
-import { controllerDefinition, serviceDefinition } from '../../src/rpc/proto.js';
-import { CONTROLLER_CAPABILITIES, CONTROLLER_PROTOCOL_VERSION, PGFLEET_VERSION } from '../../src/version.js';
+import { CONTROLLER_CAPABILITIES, PGFLEET_VERSION } from '../../src/version.js';
 import { tempDir } from '../repository/fixtures.js';
 import { REPO, spawnCli } from '../support/fleet-processes.js';
 
@@ -21,7 +21,7 @@ describe('pgfleet (process): no silent exit 0', { timeout: 120_000 }, () => {
   before(async () => {
     // A controller whose streams end with status OK but without the event carrying the result.
     fake = new grpc.Server();
-    fake.addService(serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'), {
+    fake.addService(controllerService(), {
       GetControllerInfo: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {
         pgfleetVersion: PGFLEET_VERSION, protocolVersion: CONTROLLER_PROTOCOL_VERSION, capabilities: CONTROLLER_CAPABILITIES, repository: '/r', parallel: 1,
       }),

@@ -12,12 +12,11 @@ import {
 } from '@pgfleet/core';
 import type { ClusterConfig } from '../../src/config.js';
 import { runBaseBackup, type BaseBackupResult } from '../../src/core-api.js';
-import { AgentClient } from '../../src/daemon/agent-client.js';
+import { AGENT_PROTOCOL_VERSION, AgentClient, type BackupEvent } from '@pgfleet/proto';
+import { startFakeAgent, type FakeAgent } from '../../../../proto/test/support/fake-agent.js';
 import { backupCluster, type ClusterBackupEvent } from '../../src/daemon/cluster-backup.js';
-import type { BackupEvent } from '../../src/gen/agent/pgfleet/v1/BackupEvent.js';
 import { readClusterCatalog } from '../../src/repository/catalog.js';
 import { backupsDir } from '../../src/repository/layout.js';
-import { startFakeAgent, type FakeAgent } from './fake-agent.js';
 
 let pg: TestCluster;
 let taken: { dir: string; result: BaseBackupResult };
@@ -110,19 +109,20 @@ function streamTaken(options: StreamOptions = {}) {
         name = stored + SUFFIX[options.compress];
       }
       files.push(name);
+      const fileId = files.length;
       const oid = /^(\d+)\.tar/.exec(name)?.[1];
       const ts = oid ? r.tablespaces.find((t) => t.oid === Number(oid)) : undefined;
-      await write({ fileBegin: { name, size: String(data.length), tablespaceOid: ts?.oid ?? 0, tablespaceLocation: ts?.location ?? '' } });
+      await write({ fileBegin: { name, size: String(data.length), tablespaceOid: ts?.oid ?? 0, tablespaceLocation: ts?.location ?? '', fileId } });
       for (let at = 0; at < data.length; at += 65536) {
         if (options.dieAfter !== undefined && name.startsWith('base.tar') && at >= options.dieAfter) {
           options.onDie?.();
           await new Promise(() => {}); // never returns: the server is being killed
         }
-        await write({ data: data.subarray(at, at + 65536) });
+        await write({ data: { fileId, chunk: data.subarray(at, at + 65536) } });
         sent += Math.min(65536, data.length - at);
         await write({ progress: { doneBytes: String(sent), totalBytes: String(r.bytes) } });
       }
-      await write({ fileEnd: {} });
+      await write({ fileEnd: { fileId } });
       await options.afterFile?.(name);
     }
     await write({
@@ -156,7 +156,7 @@ test('a backup streamed by an agent is stored in the tar layout, verified and co
   assert.equal(req.checkpoint, 'fast');
   assert.equal(req.walMethod, 'stream');
   assert.equal(req.manifestChecksums, 'CRC32C');
-  assert.equal(req.protocolVersion, '1.0');
+  assert.equal(req.protocolVersion, AGENT_PROTOCOL_VERSION);
 
   const oid = pg.tablespaces[0]?.oid;
   assert.deepEqual((await readdir(path)).sort(), [`${oid}.tar.gz`, 'backup.json', 'backup_manifest', 'base.tar.gz', 'pg_wal.tar.gz']);

@@ -1,12 +1,13 @@
 /**
- * What every call to the controller's server goes through, before and around its handler:
+ * What every call to a pgfleet server (agent or controller) goes through, before and around
+ * its handler:
  *
- * - peerInterceptor(policy): the client's certificate must have role "cli" (core's
- *   certificate-roles.ts: subjectAltName URI urn:pgfleet:role:cli, extendedKeyUsage
- *   clientAuth) and, when fleet.yaml lists tls.allowedClients, a CN on that list. Checked on
- *   every call, before its handler runs; a refusal ends the call with PERMISSION_DENIED and a
- *   NotAllowedError naming the role found and the one required. Without TLS (insecure) there
- *   is no certificate and nothing to check.
+ * - peerInterceptor(policy): the client's certificate must have a role the server accepts
+ *   (core's certificate-roles.ts: subjectAltName URI urn:pgfleet:role:<role>, extendedKeyUsage
+ *   clientAuth) and, when the configuration lists tls.allowedClients, a CN on that list.
+ *   Checked on every call, before its handler runs; a refusal ends the call with
+ *   PERMISSION_DENIED and a NotAllowedError naming the role found and the one required.
+ *   Without TLS (insecure) there is no certificate and nothing to check.
  * - guardHandlers(handlers): a handler that throws, or whose promise rejects, ends its call
  *   with that error's status. Nothing a handler does can escape into grpc-js (which would
  *   answer "Unknown error") or into the process (an unhandled rejection ends it, and every
@@ -15,7 +16,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { authorizePeerCertificate, type PeerPolicy } from '@pgfleet/core';
-import { toServiceError, toStatus } from './wire-errors.js';
+import { toServiceError, toStatus } from './error-codec.js';
 
 /** Refuses, on every call, a client whose certificate does not satisfy `policy` (null: no TLS). */
 export function peerInterceptor(policy: PeerPolicy | null, onRefused: (peer: string, err: unknown) => void): grpc.ServerInterceptor {
@@ -42,6 +43,17 @@ type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStrea
 type Callback = (err: unknown, ...rest: unknown[]) => void;
 type AnyHandler = (call: AnyCall, callback?: Callback) => unknown;
 
+/** Ends a call with `status`, once: through the callback of a unary call, else as the stream's error. */
+function ender(call: AnyCall, respond: Callback | undefined, answered: () => boolean): (status: grpc.ServiceError) => void {
+  return (status) => {
+    if (respond !== undefined) {
+      if (!answered()) respond(status);
+    } else if (!call.cancelled && !(call as grpc.ServerWritableStream<unknown, unknown>).writableEnded) {
+      call.emit('error', status);
+    }
+  };
+}
+
 /** `handlers` with every throw and rejection turned into the call's error status. */
 export function guardHandlers<H extends object>(handlers: H, onError: (method: string, peer: string, err: unknown) => void): H {
   const guarded: Record<string, AnyHandler> = {};
@@ -52,13 +64,7 @@ export function guardHandlers<H extends object>(handlers: H, onError: (method: s
         answered = true;
         callback(err, ...rest);
       });
-      const end = (status: Partial<grpc.StatusObject> & Error): void => {
-        if (respond !== undefined) {
-          if (!answered) respond(status);
-        } else if (!call.cancelled && !(call as grpc.ServerWritableStream<unknown, unknown>).writableEnded) {
-          call.emit('error', status);
-        }
-      };
+      const end = ender(call, respond, () => answered);
       const fail = (err: unknown): void => {
         onError(method, call.getPeer(), err);
         try {
@@ -66,7 +72,7 @@ export function guardHandlers<H extends object>(handlers: H, onError: (method: s
         } catch {
           // The error could not be encoded: the call still ends, without its details.
           try {
-            end(Object.assign(new Error('internal error'), { code: grpc.status.INTERNAL, details: 'internal error' }));
+            end(Object.assign(new Error('internal error'), { code: grpc.status.INTERNAL, details: 'internal error', metadata: new grpc.Metadata() }));
           } catch {
             // The call is already gone: nothing left to tell.
           }

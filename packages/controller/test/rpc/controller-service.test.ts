@@ -9,15 +9,14 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { DirectoryNotEmptyError } from '@pgfleet/core';
+import { CONTROLLER_PROTOCOL_VERSION, controllerServiceClient, type RestoreRequest__Output } from '@pgfleet/proto';
+import { startFakeAgent, type FakeAgent } from '../../../../proto/test/support/fake-agent.js';
 import { parseFleetConfig } from '../../src/config.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
-import type { RestoreRequest__Output } from '../../src/gen/agent/pgfleet/v1/RestoreRequest.js';
 import { formatBackupMetadata } from '../../src/repository/backup-metadata.js';
 import { backupDir, backupsDir } from '../../src/repository/layout.js';
-import { controllerDefinition, serviceDefinition } from '../../src/rpc/proto.js';
 import { sampleMetadata, tempDir } from '../repository/fixtures.js';
 import { mainAgainst, type MainResult } from '../support/in-process-cli.js';
-import { startFakeAgent, type FakeAgent } from './fake-agent.js';
 
 let daemon: RunningDaemon;
 let agent: FakeAgent;
@@ -109,13 +108,10 @@ after(async () => {
 const cli = (args: string[]): Promise<MainResult> => mainAgainst(daemon.port, args);
 
 test('a client speaking another protocol major version is refused with a hint', async () => {
-  const Ctor = grpc.makeClientConstructor(serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'), 'Controller');
-  const client = new Ctor(`127.0.0.1:${daemon.port}`, grpc.credentials.createInsecure()) as unknown as {
-    getControllerInfo(req: object, cb: (err: grpc.ServiceError | null) => void): void; close(): void;
-  };
+  const client = new (controllerServiceClient())(`127.0.0.1:${daemon.port}`, grpc.credentials.createInsecure());
   const err = await new Promise<grpc.ServiceError | null>((resolve) => client.getControllerInfo({ clientVersion: '2.3.0', clientProtocolVersion: '2.0' }, resolve));
   client.close();
-  assert.equal(err?.details, 'client "pgfleet 2.3.0" speaks protocol 2.0, this controller speaks 1.0');
+  assert.equal(err?.details, `client "pgfleet 2.3.0" speaks protocol 2.0, this controller speaks ${CONTROLLER_PROTOCOL_VERSION}`);
   assert.equal(err?.metadata.get('pgfleet-error-id')[0], 'incompatible-version');
   assert.equal(err?.metadata.get('pgfleet-error-hint')[0], 'Upgrade this controller so that both have protocol major version 2.');
 });
@@ -223,11 +219,10 @@ test('restore streams the spec and the files in order to the agent and reports w
   // Then FileBegin, data..., FileEnd per file, in that order, with the bytes of the stored files.
   const got = new Map<string, Buffer[]>();
   const begun: string[] = [];
-  let current = '';
+  const names = new Map<number, string>();
   for (const req of received.requests.slice(1)) {
-    if (req.item === 'fileBegin') { current = req.fileBegin?.name ?? ''; begun.push(current); got.set(current, []); }
-    else if (req.item === 'data') got.get(current)?.push(req.data as Buffer);
-    else if (req.item === 'fileEnd') current = '';
+    if (req.item === 'fileBegin' && req.fileBegin) { names.set(req.fileBegin.fileId, req.fileBegin.name); begun.push(req.fileBegin.name); got.set(req.fileBegin.name, []); }
+    else if (req.item === 'data' && req.data) got.get(names.get(req.data.fileId) ?? '')?.push(req.data.chunk);
   }
   assert.deepEqual(begun, order);
   for (const n of order) assert.deepEqual(Buffer.concat(got.get(n) ?? []), FILES[n], n);
@@ -263,7 +258,7 @@ test('an error raised by the agent during restore reaches the CLI with its code 
 });
 
 test('the restore file order is manifest, base, tablespaces by OID, WAL', async () => {
-  const { restoreFileOrder } = await import('../../src/daemon/restore-relay.js');
+  const { restoreFileOrder } = await import('@pgfleet/proto');
   assert.deepEqual(restoreFileOrder(['pg_wal.tar.gz', '16500.tar.gz', 'base.tar.gz', '9000.tar.gz', 'backup_manifest']),
     ['backup_manifest', 'base.tar.gz', '9000.tar.gz', '16500.tar.gz', 'pg_wal.tar.gz']);
 });
@@ -276,7 +271,7 @@ test('an agent that ends the restore early does not leave the controller waiting
     },
   });
   try {
-    const { AgentClient } = await import('../../src/daemon/agent-client.js');
+    const { AgentClient } = await import('@pgfleet/proto');
     const { relayRestore } = await import('../../src/daemon/restore-relay.js');
     const { readClusterCatalog } = await import('../../src/repository/catalog.js');
     const entry = (await readClusterCatalog(repo, 'r')).backups[0];

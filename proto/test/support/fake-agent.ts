@@ -1,16 +1,13 @@
-// An in-process agent for unit tests of the controller's side of agent.proto (version
-// negotiation, capability checks, Backup stream handling, error propagation). It never fakes
-// PostgreSQL: a Backup script either replays events or streams files taken from a real server.
+// An in-process agent for unit tests of the callers of agent.proto (AgentClient, the
+// controller): version negotiation, capability checks, Backup stream handling, error
+// propagation. It never fakes PostgreSQL: a Backup script either replays events or streams
+// files taken from a real server. The real agent's tests are in packages/agent.
 import * as grpc from '@grpc/grpc-js';
-import type { AgentHandlers } from '../../src/gen/agent/pgfleet/v1/Agent.js';
-import type { AgentInfo } from '../../src/gen/agent/pgfleet/v1/AgentInfo.js';
-import type { BackupEvent } from '../../src/gen/agent/pgfleet/v1/BackupEvent.js';
-import type { BackupRequest__Output } from '../../src/gen/agent/pgfleet/v1/BackupRequest.js';
-import type { RestoreEvent } from '../../src/gen/agent/pgfleet/v1/RestoreEvent.js';
-import type { RestoreRequest__Output } from '../../src/gen/agent/pgfleet/v1/RestoreRequest.js';
-import { agentDefinition, serviceDefinition } from '../../src/rpc/proto.js';
-import { toServiceError } from '../../src/rpc/wire-errors.js';
-import { serverCredentials, type TlsMaterial } from '../../src/tls/credentials.js';
+import {
+  AGENT_PROTOCOL_VERSION, agentService, serverCredentials, toServiceError,
+  type AgentHandlers, type AgentInfo, type BackupEvent, type BackupRequest__Output, type RestoreEvent, type RestoreRequest__Output,
+  type TlsMaterial,
+} from '../../src/index.js';
 
 export interface FakeAgentOptions {
   info?: Partial<AgentInfo>;
@@ -24,7 +21,7 @@ export interface FakeAgentOptions {
 export interface FakeAgent {
   address: string;
   requests: BackupRequest__Output[];
-  /** Set when the controller cancelled a Backup call. */
+  /** Set when the caller cancelled a Backup call. */
   cancelled: boolean;
   stop(): Promise<void>;
   kill(): void;
@@ -39,7 +36,7 @@ export async function startFakeAgent(options: FakeAgentOptions = {}): Promise<Fa
   };
   const handlers: Partial<AgentHandlers> = {
     GetInfo: (_call, cb) => cb(null, {
-      agentVersion: '0.1.0', protocolVersion: '1.0', hostname: 'fake', capabilities: ['restore', 'backup'], ...options.info,
+      agentVersion: '0.1.0', protocolVersion: AGENT_PROTOCOL_VERSION, hostname: 'fake', capabilities: ['restore', 'backup'], ...options.info,
     }),
     Backup: (call) => {
       state.requests.push(call.request);
@@ -60,7 +57,7 @@ export async function startFakeAgent(options: FakeAgentOptions = {}): Promise<Fa
       );
     },
   };
-  server.addService(serviceDefinition(agentDefinition(), 'pgfleet.v1.Agent'), handlers as grpc.UntypedServiceImplementation);
+  server.addService(agentService(), handlers as grpc.UntypedServiceImplementation);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync('127.0.0.1:0', serverCredentials(options.tls ?? null), (err, p) => (err ? reject(err) : resolve(p)));
   });

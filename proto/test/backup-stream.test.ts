@@ -1,12 +1,30 @@
+// The one receiver of the agent's Backup stream: files written as they arrive (interleaved,
+// each under its file id), the grammar checked, every violation a ProtocolError naming the
+// agent, an observer fed as each file is written.
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { receiveAgentBackup } from '../../src/daemon/agent-backup-stream.js';
-import type { BackupEvent__Output } from '../../src/gen/agent/pgfleet/v1/BackupEvent.js';
-import { tempDir } from '../repository/fixtures.js';
+import type { Streamer } from '@pgfleet/core';
+import { directoryFiles, receiveBackupStream, type BackupEvent__Output, type DirectoryFilesOptions } from '../src/index.js';
 
 const PEER = 'agent "db1"';
+
+const tempDir = (): Promise<string> => mkdtemp(join(os.tmpdir(), 'pgfleet-proto-test-'));
+
+/** The receiver writing into `dir`, as the controller uses it. */
+function receiveAgentBackup(events: AsyncIterable<BackupEvent__Output>, options: { dir: string; peer: string; onProgress?: (p: { doneBytes: number; totalBytes: number; receivedBytes: number }) => void; observe?: (name: string) => Streamer }) {
+  const files: DirectoryFilesOptions = options.observe ? { observe: options.observe } : {};
+  return receiveBackupStream(events, { peer: options.peer, open: directoryFiles(options.dir, files), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+}
+
+/** File ids by name, as a sender hands them out. */
+const ids = new Map<string, number>();
+const idOf = (name: string): number => {
+  if (!ids.has(name)) ids.set(name, ids.size + 1);
+  return ids.get(name) as number;
+};
 
 const started: BackupEvent__Output = {
   event: 'started',
@@ -14,10 +32,11 @@ const started: BackupEvent__Output = {
 };
 
 function fileEvents(name: string, chunks: Buffer[], extra: { size?: number; oid?: number; location?: string } = {}): BackupEvent__Output[] {
+  const fileId = idOf(name);
   return [
-    { event: 'fileBegin', fileBegin: { name, size: String(extra.size ?? 0), tablespaceOid: extra.oid ?? 0, tablespaceLocation: extra.location ?? '' } },
-    ...chunks.map((data): BackupEvent__Output => ({ event: 'data', data })),
-    { event: 'fileEnd', fileEnd: {} },
+    { event: 'fileBegin', fileBegin: { name, size: String(extra.size ?? 0), tablespaceOid: extra.oid ?? 0, tablespaceLocation: extra.location ?? '', fileId } },
+    ...chunks.map((chunk): BackupEvent__Output => ({ event: 'data', data: { fileId, chunk } })),
+    { event: 'fileEnd', fileEnd: { fileId } },
   ];
 }
 
@@ -94,9 +113,8 @@ test('grammar violations, bad names and truncation are protocol errors naming th
   await rejectsWith(good.slice(1), '"file_begin" before "started"');
   await rejectsWith([started, started], 'second "started" event');
   await rejectsWith([{ event: 'progress', progress: { doneBytes: '1', totalBytes: '2' } }], '"progress" before "started"');
-  await rejectsWith([started, { event: 'data', data: Buffer.from('x') }], '"data" outside a file');
-  await rejectsWith([started, { event: 'fileEnd', fileEnd: {} }], '"file_end" outside a file');
-  await rejectsWith([started, ...fileEvents('base.tar', []).slice(0, 1), ...fileEvents('pg_wal.tar', [])], '"file_begin" while "base.tar" is still open');
+  await rejectsWith([started, { event: 'data', data: { fileId: 1, chunk: Buffer.from('x') } }], '"data" outside a file');
+  await rejectsWith([started, { event: 'fileEnd', fileEnd: { fileId: 1 } }], '"file_end" outside a file');
   await rejectsWith([started, ...fileEvents('base.tar', []).slice(0, 1), result(['base.tar'])], '"result" while "base.tar" is still open');
   await rejectsWith([...good, { event: 'progress', progress: { doneBytes: '1', totalBytes: '2' } }], 'event "progress" after the result');
   await rejectsWith([started, ...fileEvents('../etc/passwd', [])], 'unexpected file name "../etc/passwd"');
@@ -109,6 +127,43 @@ test('grammar violations, bad names and truncation are protocol errors naming th
   await rejectsWith([started, ...fileEvents('base.tar', []), result(['base.tar'])], 'no "backup_manifest" received');
   await rejectsWith([started, ...fileEvents('backup_manifest', []), result(['backup_manifest'])], 'no "base.tar" received');
   await rejectsWith([started, { event: undefined } as BackupEvent__Output], 'event of unknown type (newer agent?)');
+});
+
+test('files interleave: pg_wal.tar arrives while base.tar does, each under its own file id', async () => {
+  const dir = await tempDir();
+  const wal = Buffer.from('WAL written during the backup');
+  const begin = (name: string, fileId: number): BackupEvent__Output => ({
+    event: 'fileBegin', fileBegin: { name, size: '0', tablespaceOid: 0, tablespaceLocation: '', fileId },
+  });
+  const data = (fileId: number, chunk: Buffer): BackupEvent__Output => ({ event: 'data', data: { fileId, chunk } });
+  const end = (fileId: number): BackupEvent__Output => ({ event: 'fileEnd', fileEnd: { fileId } });
+  const events: BackupEvent__Output[] = [
+    started,
+    begin('base.tar', 7), data(7, BASE.subarray(0, 5)),
+    begin('pg_wal.tar', 3), data(3, wal.subarray(0, 4)), data(7, BASE.subarray(5, 20)), data(3, wal.subarray(4)),
+    ...fileEvents('16400.tar', [Buffer.from('ts')], { oid: 16400, location: '/ts' }),
+    data(7, BASE.subarray(20)), end(7),
+    begin('backup_manifest', 9), data(9, MANIFEST), end(9),
+    end(3),
+    result(['base.tar', 'pg_wal.tar', '16400.tar', 'backup_manifest']),
+  ];
+  const outcome = await receiveAgentBackup(replay(events), { dir, peer: PEER });
+  assert.deepEqual(await readFile(join(dir, 'base.tar')), BASE);
+  assert.deepEqual(await readFile(join(dir, 'pg_wal.tar')), wal);
+  assert.deepEqual(await readFile(join(dir, 'backup_manifest')), MANIFEST);
+  assert.deepEqual(outcome.files.map((f) => [f.name, f.size]), [['base.tar', BASE.length], ['pg_wal.tar', wal.length], ['16400.tar', 2], ['backup_manifest', MANIFEST.length]]);
+});
+
+test('file ids: none, or one of a file still open, is a protocol error', async () => {
+  const begin = (name: string, fileId: number): BackupEvent__Output => ({
+    event: 'fileBegin', fileBegin: { name, size: '0', tablespaceOid: 0, tablespaceLocation: '', fileId },
+  });
+  await rejectsWith([started, begin('base.tar', 0)], '"file_begin" of "base.tar" has no file id');
+  await rejectsWith([started, begin('base.tar', 1), begin('pg_wal.tar', 1)], '"file_begin" of "pg_wal.tar" uses file id 1 of "base.tar", which is still open');
+  await rejectsWith([started, begin('base.tar', 1), { event: 'data', data: { fileId: 2, chunk: Buffer.from('x') } }], '"data" outside a file');
+  await rejectsWith([started, begin('base.tar', 1), begin('pg_wal.tar', 2), { event: 'fileEnd', fileEnd: { fileId: 1 } }, result(['base.tar', 'pg_wal.tar'])],
+    '"result" while "pg_wal.tar" is still open');
+  await rejectsWith([started, begin('base.tar', 1), begin('pg_wal.tar', 2)], 'ended in the middle of file "base.tar"');
 });
 
 test('a failing source stream propagates its own error', async () => {

@@ -1,0 +1,201 @@
+/**
+ * File streams, the one framing of files on the wire (agent.proto "File streams"): the Backup
+ * call's events and the Restore call's requests both carry files as
+ *
+ *     file_begin {name, size, file_id}   data {file_id, chunk}*   file_end {file_id}
+ *
+ * and several files may be open at once, their messages interleaved. The frames have the same
+ * shape in both messages (oneof members fileBegin, data, fileEnd), so one writer and one reader
+ * serve both.
+ *
+ * - FileStreamWriter hands out file ids and sends through the caller's `send`, which must wait
+ *   while the transport is full (gRPC's 'drain'): every write awaits it, so a slow receiver
+ *   slows the producer. Each OutgoingFile coalesces small writes into chunks of about
+ *   CHUNK_BYTES and is a core Streamer, so a backup chain can write into it directly.
+ * - FileStreamReader checks incoming frames: ids from 1 up, unique among open files, data and
+ *   file_end only for an open file, at most `maxOpen` files at once, a name at most once; it
+ *   counts each file's bytes. What a name may be and what a file's size must be are the
+ *   caller's rules (Backup and Restore differ), and so are the error messages' prefix.
+ */
+
+import { createReadStream } from 'node:fs';
+import { fileError, type ChunkKind, type Streamer, type TarMember } from '@pgfleet/core';
+import type { FileBegin } from './gen/pgfleet/v1/FileBegin.js';
+import type { FileBegin__Output } from './gen/pgfleet/v1/FileBegin.js';
+import type { FileData } from './gen/pgfleet/v1/FileData.js';
+import type { FileData__Output } from './gen/pgfleet/v1/FileData.js';
+import type { FileEnd } from './gen/pgfleet/v1/FileEnd.js';
+import type { FileEnd__Output } from './gen/pgfleet/v1/FileEnd.js';
+
+/** Data messages are coalesced to about this size (64 KiB - 1 MiB is what gRPC likes). */
+export const CHUNK_BYTES = 256 * 1024;
+
+/** One message of a file stream, as BackupEvent and RestoreRequest both spell it. */
+export type FileFrame = { fileBegin: FileBegin } | { data: FileData } | { fileEnd: FileEnd };
+
+/** What a FileBegin announces (file_id is the writer's). */
+export interface FileAnnouncement {
+  name: string;
+  /** Bytes that will be sent; 0 or absent when unknown. */
+  size?: number;
+  tablespaceOid?: number;
+  tablespaceLocation?: string;
+}
+
+export class FileStreamWriter {
+  private nextId = 1;
+  /** Names of the files begun, in order. */
+  readonly begun: string[] = [];
+
+  constructor(private readonly send: (frame: FileFrame) => Promise<void>, private readonly chunkBytes = CHUNK_BYTES) {}
+
+  /** Sends a file_begin; the returned file takes the data and ends it. */
+  async begin(file: FileAnnouncement): Promise<OutgoingFile> {
+    const fileId = this.nextId;
+    this.nextId += 1;
+    this.begun.push(file.name);
+    await this.send({
+      fileBegin: {
+        fileId, name: file.name, size: String(file.size ?? 0),
+        tablespaceOid: file.tablespaceOid ?? 0, tablespaceLocation: file.tablespaceLocation ?? '',
+      },
+    });
+    return new OutgoingFile(fileId, this.send, this.chunkBytes);
+  }
+
+  /**
+   * Sends the file at `path` whole (file_begin, its bytes, file_end). `onChunk` sees the bytes
+   * sent so far after each chunk; an aborted `signal` stops reading with CancelledError.
+   */
+  async sendFile(path: string, file: FileAnnouncement, options: { onChunk?: (sent: number) => void; signal?: AbortSignal } = {}): Promise<number> {
+    const out = await this.begin(file);
+    const chunks = createReadStream(path, { highWaterMark: this.chunkBytes, ...(options.signal ? { signal: options.signal } : {}) })[Symbol.asyncIterator]();
+    for (;;) {
+      let chunk: Buffer | undefined;
+      try {
+        chunk = (await chunks.next()).value as Buffer | undefined;
+      } catch (err) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        throw fileError('could not read file', path, err);
+      }
+      if (chunk === undefined) break;
+      try {
+        await out.write(chunk);
+      } catch (err) {
+        await chunks.return?.();
+        throw err;
+      }
+      options.onChunk?.(out.bytes);
+    }
+    await out.finalize();
+    return out.bytes;
+  }
+}
+
+/** One file being sent: data coalesced into chunks, file_end at finalize(). */
+export class OutgoingFile implements Streamer {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes given so far. */
+  bytes = 0;
+
+  constructor(readonly fileId: number, private readonly send: (frame: FileFrame) => Promise<void>, private readonly chunkBytes: number) {}
+
+  async write(data: Buffer): Promise<void> {
+    if (data.length === 0) return;
+    // Copied: a chain may reuse its buffer once content() has resolved.
+    this.pending.push(Buffer.from(data));
+    this.pendingBytes += data.length;
+    this.bytes += data.length;
+    if (this.pendingBytes >= this.chunkBytes) await this.flush();
+  }
+
+  content(_member: TarMember | null, data: Buffer, _kind: ChunkKind): Promise<void> {
+    return this.write(data);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const chunk = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.send({ data: { fileId: this.fileId, chunk } });
+  }
+
+  async finalize(): Promise<void> {
+    await this.flush();
+    await this.send({ fileEnd: { fileId: this.fileId } });
+  }
+
+  async dispose(): Promise<void> {
+    this.pending = [];
+  }
+}
+
+/** A file of an incoming stream. */
+export interface IncomingFile {
+  fileId: number;
+  name: string;
+  /** The FileBegin's size; null when it said 0 (unknown). */
+  announcedSize: number | null;
+  tablespaceOid: number | null;
+  tablespaceLocation: string | null;
+  /** Bytes received so far. */
+  bytes: number;
+}
+
+export interface FileStreamReaderOptions {
+  /** Throws the caller's error for a problem ("data" outside a file), e.g. a ProtocolError naming the peer. */
+  fail: (problem: string) => never;
+  /** How many files may be open at once (default: no limit). */
+  maxOpen?: number;
+}
+
+export class FileStreamReader {
+  private readonly openFiles = new Map<number, IncomingFile>();
+  /** Every file begun, in order. */
+  readonly files: IncomingFile[] = [];
+
+  constructor(private readonly options: FileStreamReaderOptions) {}
+
+  /** The files begun and not ended yet, oldest first. */
+  get open(): IncomingFile[] {
+    return [...this.openFiles.values()];
+  }
+
+  begin(begin: FileBegin__Output): IncomingFile {
+    const { fail } = this.options;
+    const name = begin.name;
+    if (begin.fileId === 0) fail(`"file_begin" of "${name}" has no file id`);
+    const holder = this.openFiles.get(begin.fileId);
+    if (holder !== undefined) fail(`"file_begin" of "${name}" uses file id ${begin.fileId} of "${holder.name}", which is still open`);
+    const first = this.open[0];
+    if (this.options.maxOpen !== undefined && first !== undefined && this.openFiles.size >= this.options.maxOpen) {
+      fail(`"file_begin" while "${first.name}" is still open`);
+    }
+    if (this.files.some((f) => f.name === name)) fail(`file "${name}" sent twice`);
+    const file: IncomingFile = {
+      fileId: begin.fileId, name, announcedSize: Number(begin.size) > 0 ? Number(begin.size) : null,
+      tablespaceOid: begin.tablespaceOid > 0 ? begin.tablespaceOid : null,
+      tablespaceLocation: begin.tablespaceLocation !== '' ? begin.tablespaceLocation : null, bytes: 0,
+    };
+    this.openFiles.set(file.fileId, file);
+    this.files.push(file);
+    return file;
+  }
+
+  /** The open file a data message belongs to, its bytes counted. */
+  data(data: FileData__Output): { file: IncomingFile; chunk: Buffer } {
+    const file = this.openFiles.get(data.fileId) ?? this.options.fail('"data" outside a file');
+    const chunk = data.chunk ?? Buffer.alloc(0);
+    file.bytes += chunk.length;
+    return { file, chunk };
+  }
+
+  /** The file a file_end closes. */
+  end(end: FileEnd__Output): IncomingFile {
+    const file = this.openFiles.get(end.fileId) ?? this.options.fail('"file_end" outside a file');
+    this.openFiles.delete(end.fileId);
+    return file;
+  }
+}
