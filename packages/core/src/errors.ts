@@ -79,14 +79,25 @@ export class ProtocolError extends PgFleetError {
   readonly id = 'protocol';
 }
 
+/** The fields of a server's ErrorResponse, as libpq shows them ("ERROR:  ...", "DETAIL:  ..."). */
+export interface ServerErrorFields {
+  severity: string;
+  message: string;
+  detail?: string;
+  hint?: string;
+}
+
 /** Thrown when the server answers a command with an ErrorResponse not covered above. */
 export class ServerError extends PgFleetError {
   readonly code = 51;
   readonly id = 'server';
   readonly sqlState: string | undefined;
-  constructor(message: string, details: ErrorDetails & { sqlState?: string } = {}) {
+  /** The server's own error, when the error came from an ErrorResponse. */
+  readonly fields: ServerErrorFields | undefined;
+  constructor(message: string, details: ErrorDetails & { sqlState?: string; fields?: ServerErrorFields } = {}) {
     super(message, details);
     this.sqlState = details.sqlState;
+    this.fields = details.fields;
   }
 }
 
@@ -190,7 +201,7 @@ export class InstanceError extends PgFleetError {
   readonly id = 'instance';
 }
 
-/** Thrown when a named cluster, agent or backup does not exist (pgfleet CLI and controller). */
+/** Thrown when a named cluster, agent, backup or replication slot does not exist. */
 export class NotFoundError extends PgFleetError {
   readonly code = 74;
   readonly id = 'not-found';

@@ -46,6 +46,11 @@ export interface CommandContext {
 export function serverErrorFor(prefix: string, notice: ServerNotice): ServerError {
   return new ServerError(`${prefix}: ${notice.message}`, {
     sqlState: notice.sqlState,
+    fields: {
+      severity: notice.severity, message: notice.message,
+      ...(notice.detail !== undefined ? { detail: notice.detail } : {}),
+      ...(notice.hint !== undefined ? { hint: notice.hint } : {}),
+    },
     ...(notice.hint !== undefined ? { hint: notice.hint } : {}),
   });
 }

@@ -4,8 +4,11 @@
  * (backpressure), answers keepalives that ask for a reply, and sends a standby status update
  * every `statusIntervalMs` (a timer, so a reply goes out even while the handler is slow and the
  * socket is paused). Status updates report write = the end of the last XLogData the handler
- * finished with, flush = what the caller set with setFlushPosition (only when reportFlush,
- * which defaults to "a slot is used", as in pg_basebackup), apply = 0.
+ * finished with, flush = what the caller set with setFlushPosition, or what its flushPosition
+ * provider returns (never beyond write; only when reportFlush, which defaults to "a slot is
+ * used", as in pg_basebackup), apply = 0. Before answering a keepalive that asks for a reply,
+ * the handler's beforeReply() is awaited, so that it can make more WAL durable first (as
+ * receivelog.c fsyncs the open file then).
  *
  * Ending, as receivelog.c does it:
  * - the caller calls stop(): CopyDone is sent, XLogData still in flight is ignored, and the
@@ -37,12 +40,17 @@ export interface StartReplicationOptions {
   statusIntervalMs?: number;
   /** Report the flush position; default true when a slot is used. */
   reportFlush?: boolean;
+  /** Where the flush position comes from when WAL is made durable elsewhere (e.g. a remote
+   * repository that confirms it); replaces setFlushPosition. Clamped to the write position. */
+  flushPosition?: () => Lsn;
 }
 
 export interface ReplicationStreamHandler {
   /** One XLogData, contiguous with the previous one. `stream.stop()` may be called from here. */
   onXLogData(message: XLogData, stream: ReplicationStream): void | Promise<void>;
   onKeepalive?(message: PrimaryKeepalive, stream: ReplicationStream): void | Promise<void>;
+  /** Awaited before a requested reply is sent (after it, the flush position is read). */
+  beforeReply?(stream: ReplicationStream): Promise<void>;
 }
 
 export type ReplicationStreamEnd =
@@ -63,6 +71,7 @@ export class ReplicationStream {
   private endedByServer = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly reportFlush: boolean;
+  private readonly flushProvider: (() => Lsn) | undefined;
 
   constructor(
     private readonly io: ProtocolIo,
@@ -75,8 +84,11 @@ export class ReplicationStream {
     this.written = start;
     this.flushed = start;
     this.reportFlush = options.reportFlush ?? (options.slot !== undefined && options.slot !== null);
+    this.flushProvider = options.flushPosition;
     const interval = options.statusIntervalMs ?? 10_000;
     if (first.kind === 'copyBothResponse' && interval > 0) {
+      // receivelog.c reports at once when streaming starts, then every interval.
+      this.sendStatus(false);
       this.timer = setInterval(() => this.sendStatus(false), interval);
       this.timer.unref();
     }
@@ -109,12 +121,19 @@ export class ReplicationStream {
     if (lsn > this.flushed) this.flushed = lsn;
   }
 
+  /** The flush position a status update reports now (0 when flush is not reported). */
+  get reportedFlush(): Lsn {
+    if (!this.reportFlush) return 0n;
+    const flushed = this.flushProvider === undefined ? this.flushed : this.flushProvider();
+    return flushed < this.written ? flushed : this.written;
+  }
+
   /** Sends a standby status update now (never after CopyDone was sent). */
   sendStatus(replyRequested = false): void {
     if (this.clientDone) return;
     const update = encodeStandbyStatusUpdate({
       write: this.written,
-      flush: this.reportFlush ? this.flushed : 0n,
+      flush: this.reportedFlush,
       apply: 0n,
       clientTime: pgTimestampNow(),
       replyRequested,
@@ -201,7 +220,10 @@ export class ReplicationStream {
   private async onCopyData(payload: Buffer): Promise<void> {
     const message = decodeStreamingMessage(payload);
     if (message.type === 'keepalive') {
-      if (message.replyRequested) this.sendStatus(false);
+      if (message.replyRequested && !this.clientDone) {
+        await this.handler.beforeReply?.(this);
+        this.sendStatus(false);
+      }
       if (this.handler.onKeepalive !== undefined && !this.clientDone) await this.handler.onKeepalive(message, this);
       return;
     }
