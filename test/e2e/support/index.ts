@@ -6,6 +6,7 @@ export {
   assertSucceeded,
   baseBackupBinary,
   binaryAt,
+  receiveWalBinary,
   describeRun,
   referenceBaseBackupBinary,
   runBaseBackup,
