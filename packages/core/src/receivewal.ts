@@ -23,7 +23,7 @@ import { opendir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReceiveWalArgs } from './bin/receivewal-args.js';
 import {
-  CancelledError, ConnectError, InvalidOptionError, NotSupportedError, ServerError, fileError,
+  CancelledError, ConnectError, FileIoError, InvalidOptionError, NotSupportedError, ServerError, osErrorText,
 } from './errors.js';
 import { ReplicationConnection } from './replication/connection.js';
 import { formatLsn } from './wal/lsn.js';
@@ -73,6 +73,25 @@ function slotCommandError(command: string, err: unknown): unknown {
   });
 }
 
+/** glibc's strerror() for the errors a directory check meets (Node words them in libuv's way). */
+const STRERROR: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  ENOTDIR: 'Not a directory',
+  EACCES: 'Permission denied',
+  EPERM: 'Operation not permitted',
+  ELOOP: 'Too many levels of symbolic links',
+  ENAMETOOLONG: 'File name too long',
+  EMFILE: 'Too many open files',
+  EIO: 'Input/output error',
+};
+
+/** `could not open directory "x": <strerror>`, as pg_receivewal words it. */
+function directoryError(directory: string, err: unknown): FileIoError {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const text = STRERROR[code] ?? osErrorText(err).replace(/^./, (c) => c.toUpperCase());
+  return new FileIoError(`could not open directory "${directory}": ${text}`, { cause: err });
+}
+
 /** Connection errors after which reconnecting cannot help. */
 function isFatal(err: unknown): boolean {
   return err instanceof InvalidOptionError || err instanceof NotSupportedError;
@@ -89,7 +108,7 @@ export async function runReceiveWal(args: ReceiveWalArgs, reporter: ReceiveWalRe
     try {
       await (await opendir(directory)).close();
     } catch (err) {
-      throw fileError('could not open directory', directory, err);
+      throw directoryError(directory, err);
     }
   }
 
