@@ -126,6 +126,8 @@ export async function runReceiveWal(args: ReceiveWalArgs, reporter: ReceiveWalRe
         passwordPrompt: password !== null ? 'never' : args.passwordPrompt,
         ...(context.promptPassword !== undefined ? { promptPassword: context.promptPassword } : {}),
         recycleReadBuffers: true,
+        // Whole XLogData messages (up to 128 kB) per read: fewer reads and slab moves.
+        readBytes: 256 * 1024,
         signal: attempt.signal,
       });
       password = conn.connectionParameters()['password'] ?? password;

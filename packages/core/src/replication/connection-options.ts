@@ -64,6 +64,9 @@ export interface ReplicationConnectOptions extends ReplicationConnectParams {
   onNotice?: (notice: ServerNotice) => void;
   /** Backpressure threshold of the message reader (bytes). */
   highWaterBytes?: number;
+  /** With recycleReadBuffers: the room offered to one socket read (default 64 KiB); slabs are
+   * four times as large. */
+  readBytes?: number;
   /**
    * Read into a few recycled buffers instead of a new buffer per socket read (MessageReader's
    * slab mode): much less allocation and garbage collection for bulk data, but a CopyData body

@@ -276,6 +276,7 @@ export class ReplicationConnection {
       peer: describeTarget(resolved),
       ...(owned !== null ? { ownedReads: owned } : {}),
       ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
+      ...(owned !== null && options.readBytes !== undefined ? { minReadBytes: options.readBytes, slabBytes: 4 * options.readBytes } : {}),
     });
     let conn: ReplicationConnection;
     try {
