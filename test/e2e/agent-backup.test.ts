@@ -11,14 +11,20 @@
 //    cancelled by the client after the first data chunk: the client gets CancelledError, the
 //    server's WAL sender and temporary slot go away, and the agent's spool directory is empty;
 //  - a server that cannot be reached: the agent's ConnectError (message and hint) is rethrown
-//    client-side as the same class, and nothing is written.
+//    client-side as the same class, and nothing is written;
+//  - the agent's log of Backup calls whose conninfo carries passwords (keyword and URI forms)
+//    holds none of them;
+//  - a caller stopped mid-backup (SIGSTOP: alive, but reading nothing) makes an agent with a
+//    short no-progress deadline abort the backup: its WAL sender and temporary slot disappear
+//    from the server while the caller is still stopped.
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancelledError, ConnectError, verifyBackup } from '@pgfleet/core';
-import { freePort, makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
+import { REPO_ROOT, freePort, makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
 import { AgentClient } from '../../packages/agent/src/index.js';
 import type { BackupStarted__Output } from '../../packages/agent/src/gen/pgfleet/v1/BackupStarted.js';
 import { serveAgent, stopServedAgent, type ServedAgent } from './agent-support.js';
@@ -159,6 +165,75 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
     assert.deepEqual(await spooled(), []);
     // The agent still serves.
     assert.ok((await client.getInfo()).capabilities.includes('backup'));
+  });
+
+  /** Waits until the source has no WAL sender and no replication slot left; returns what it saw last. */
+  async function replicationGone(seconds: number): Promise<{ senders: number; slots: number }> {
+    const deadline = Date.now() + seconds * 1000;
+    let left: { senders: number; slots: number } = { senders: -1, slots: -1 };
+    while (Date.now() < deadline) {
+      const r = await source.query<{ senders: number; slots: number }>(
+        'SELECT (SELECT count(*) FROM pg_stat_replication)::int AS senders, (SELECT count(*) FROM pg_replication_slots)::int AS slots');
+      left = r.rows[0]!;
+      if (left.senders === 0 && left.slots === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return left;
+  }
+
+  test('the agent logs no password of a Backup\'s conninfo, in keyword or URI form', async () => {
+    const conninfos = [
+      `host=${source.host} port=${source.port} user=postgres dbname=postgres password=secret2`,
+      `postgresql://postgres:secret3@/postgres?host=${encodeURIComponent(source.host)}&port=${source.port}&password=secret4`,
+    ];
+    for (const [i, conninfo] of conninfos.entries()) {
+      const controller = new AbortController();
+      await assert.rejects(client.backup({ conninfo, label: 'passwords', checkpoint: 'fast', walMethod: 'stream', maxRateKb: 32 }, path.join(work, `pw${i}`), {
+        signal: controller.signal,
+        onEvent: (e) => { if (e.event === 'data') controller.abort(); },
+      }), (err: unknown) => err instanceof CancelledError);
+    }
+    assert.deepEqual(await replicationGone(20), { senders: 0, slots: 0 });
+    const log = agent.stderrSoFar();
+    for (const secret of ['secret2', 'secret3', 'secret4']) assert.ok(!log.includes(secret), `"${secret}" in the agent's log:\n${log}`);
+    assert.match(log, new RegExp(`Backup from \\S+: host=\\S+ port=${source.port} user=postgres dbname=postgres password=\\*{8} \\(passwords\\)`));
+    assert.match(log, /Backup from \S+: postgresql:\/\/postgres:\*{8}@\/postgres\?host=\S+&password=\*{8} \(passwords\)/);
+  });
+
+  test('a caller stopped mid-backup (SIGSTOP) makes the agent abort within its no-progress deadline and drop the slot', async () => {
+    const { agent: impatient, address, tls } = await serveAgent({
+      work, name: 'impatient', allowedRoot: source.baseDir, tls: true, env: { TMPDIR: spool }, extraConfig: ['noProgressTimeoutSeconds: 2'],
+    });
+    // The caller is a process of its own, so that it can be stopped: it prints BEGIN once the
+    // first file streams, then keeps reading (slowly, rate-limited at the server) until stopped.
+    const script = [
+      `import { AgentClient } from ${JSON.stringify(path.join(REPO_ROOT, 'packages/agent/src/index.ts'))};`,
+      `const client = await AgentClient.connect({ address: ${JSON.stringify(address)}, tls: ${JSON.stringify(tls)} });`,
+      `await client.backup({ dataDir: ${JSON.stringify(source.dataDir)}, label: 'stopped caller', checkpoint: 'fast', walMethod: 'stream', maxRateKb: 1024 },`,
+      `  ${JSON.stringify(path.join(work, 'stopped'))}, { onEvent: (e) => { if (e.event === 'data') process.stdout.write('DATA\\n'); } });`,
+    ].join('\n');
+    const caller = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    caller.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    caller.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!out.includes('DATA') && Date.now() < deadline && caller.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(out.includes('DATA'), `the caller got data:\n${out}`);
+      const before = await source.query<{ slots: number }>('SELECT count(*)::int AS slots FROM pg_replication_slots');
+      assert.equal(before.rows[0]?.slots, 1, 'the backup holds its temporary slot');
+      caller.kill('SIGSTOP');
+      const stoppedAt = Date.now();
+      // Still stopped: the agent gave up on its own, and the server is clean.
+      assert.deepEqual(await replicationGone(40), { senders: 0, slots: 0 });
+      assert.ok(Date.now() - stoppedAt < 40_000);
+      assert.equal(caller.exitCode, null, 'the caller is still there (stopped)');
+      assert.match(impatient.stderrSoFar(), /Backup from \S+ failed: the caller took nothing of the backup for 2 s: it is gone or stuck/);
+      assert.deepEqual(await spooled(), []);
+    } finally {
+      caller.kill('SIGKILL');
+      await stopServedAgent(impatient);
+    }
   });
 
   test('a Backup whose server cannot be reached fails with the catalogue error, rethrown client-side', async () => {

@@ -5,7 +5,10 @@
 //  - Restore over the stream gives the same files and report as the local command; the copy
 //    starts through the Instance call and holds the source's data;
 //  - Restore with start: promoted, tablespaces at the new paths, source data (harness check);
-//  - a client without a certificate the agent's CA signed, or without TLS, is refused;
+//  - a client without a certificate the agent's CA signed, or without TLS, is refused; so is one
+//    the same CA signed with role "cli" instead of "controller" (PERMISSION_DENIED);
+//  - a restore whose start fails (port in use) gets its multi-line HINT with the server log
+//    across the wire, and the agent goes on serving;
 //  - a restore outside allowedRoots is refused with the catalogue error, rethrown client-side
 //    as the same class, and nothing is written; so is a non-empty target (hint preserved);
 //  - a restore the client cancels midway leaves nothing behind.
@@ -15,7 +18,8 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CancelledError, ConnectError, DirectoryNotEmptyError, NotAllowedError } from '@pgfleet/core';
+import { execFileSync } from 'node:child_process';
+import { CancelledError, ConnectError, DirectoryNotEmptyError, InstanceError, NotAllowedError } from '@pgfleet/core';
 import { binDir, chownOne, makeTempDir, startCluster, startRestored, type Snapshot, type TestCluster } from '../harness/index.js';
 import { AgentClient } from '../../packages/agent/src/index.js';
 import { agentRestore, entriesOf, runAgent, serveAgent, stopServedAgent, type ServedAgent } from './agent-support.js';
@@ -189,6 +193,50 @@ describe('pgfleet-agent serve: gRPC with mutual TLS', { timeout: 300_000 }, () =
       raw.close();
     }
     assert.deepEqual(await entriesOf(allowed), before, 'nothing was written');
+  });
+
+  test('a certificate of the same CA with role "cli" is refused on every call: PERMISSION_DENIED naming both roles', async () => {
+    const dir = path.join(work, 'cli-role');
+    await mkdir(dir);
+    const ext = path.join(dir, 'cli.ext');
+    await writeFile(ext, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\nsubjectAltName=URI:urn:pgfleet:role:cli\n');
+    execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(dir, 'cli.key'),
+      '-out', path.join(dir, 'cli.csr'), '-subj', '/CN=pgfleet-cli'], { stdio: 'pipe' });
+    execFileSync('openssl', ['x509', '-req', '-in', path.join(dir, 'cli.csr'), '-CA', path.join(certs, 'ca.crt'), '-CAkey', path.join(certs, 'ca.key'),
+      '-set_serial', '4242', '-days', '1', '-extfile', ext, '-out', path.join(dir, 'cli.crt')], { stdio: 'pipe' });
+    const before = await entriesOf(allowed);
+    const cli = await AgentClient.connect({ address, tls: { ca: path.join(certs, 'ca.crt'), cert: path.join(dir, 'cli.crt'), key: path.join(dir, 'cli.key') } });
+    try {
+      const refused = (err: unknown): boolean => {
+        assert.ok(err instanceof NotAllowedError, String(err));
+        assert.equal(err.message, 'client certificate "pgfleet-cli" has role "cli"; the agent requires role "controller"');
+        return true;
+      };
+      await assert.rejects(cli.getInfo(), refused);
+      await assert.rejects(cli.restore({ dataDir: path.join(allowed, 'by-cli'), mode: 'RECOVERY_MODE_PROMOTE' }, backup), refused);
+      await assert.rejects(cli.backup({ dataDir: source.dataDir, label: 'by cli' }, path.join(work, 'by-cli')), refused);
+    } finally {
+      cli.close();
+    }
+    assert.deepEqual(await entriesOf(allowed), before, 'nothing was written');
+    assert.match(agent.stderrSoFar(), /call from \S+ failed: client certificate "pgfleet-cli" has role "cli"; the agent requires role "controller"/);
+  });
+
+  test('a restore whose start fails (port in use): the multi-line HINT crosses the wire, the agent keeps serving, the files stay', async () => {
+    const dir = path.join(allowed, 'port-taken');
+    const dataDir = path.join(dir, 'data');
+    await assert.rejects(client.restore({
+      dataDir, mode: 'RECOVERY_MODE_PROMOTE', start: true, port: source.port, socketDir: path.join(allowed, 'sock'),
+      tablespaceMappings: source.tablespaces.map((ts) => ({ oldDir: ts.location, newDir: path.join(dir, ts.name) })),
+    }, backup), (err: unknown) => {
+      assert.ok(err instanceof InstanceError, String(err));
+      assert.equal(err.message, `could not start the restored instance in "${dataDir}": pg_ctl exited with code 1`);
+      assert.match(err.hint ?? '', new RegExp(`^Port ${source.port} is in use \\(the instance the backup came from\\?\\); choose another with --port\\. Its log ".*pgfleet-agent-start.log" ends with:\n`));
+      assert.match(err.hint ?? '', /Address already in use/);
+      return true;
+    });
+    assert.equal((await client.getInfo()).protocolVersion, '1.0');
+    assert.ok((await readdir(dataDir)).includes('PG_VERSION'), 'the restore itself is complete and kept');
   });
 
   test('a restore outside allowedRoots is refused (same error class client-side); nothing is written', async () => {

@@ -1,6 +1,7 @@
 // pgfleet-basebackup fails cleanly: every error below ends the run with exit status 1, an
 // "<program>: error: <message>" line naming the problem (the server's own words for server
-// refusals) and, for pgfleet, a "HINT: ..." line on the next line, and leaves NO output
+// refusals) and, for pgfleet, a "<program>: hint: ..." line on the next line where there is
+// advice (none after -F x and -X bogus, as pg_basebackup gives none), and leaves NO output
 // directory behind (the target is removed if the run created it, emptied if it existed empty,
 // untouched if it was not empty):
 //   - pg_hba.conf has no replication line for the role,
@@ -21,7 +22,8 @@
 // messages changed in 16), one server per version shared by all cases.
 // A second one, with data checksums and one damaged block: the backup fails with exit 1,
 // stderr names the damaged file, the output is kept (pg_basebackup keeps it after a checksum
-// failure), and --no-verify-checksums succeeds.
+// failure), -v prints the same lines as pg_basebackup 15 (the end point included, before the
+// error; server 15 only), and --no-verify-checksums succeeds.
 //
 // With PGFLEET_BASEBACKUP_BIN=/usr/lib/postgresql/15/bin/pg_basebackup every case runs except
 // the pgfleet texts (HINT lines) and SIGINT: pg_basebackup dies of SIGINT without cleaning up
@@ -42,7 +44,7 @@ import {
   type RunResult,
   type TestCluster,
 } from '../harness/index.js';
-import { baseBackupBinary, describeRun, flipByte, runBaseBackup, spawnBaseBackup } from './support/index.js';
+import { baseBackupBinary, describeRun, flipByte, runBaseBackup, runReferenceBaseBackup, spawnBaseBackup } from './support/index.js';
 
 const binary = baseBackupBinary();
 const candidates = versionsUnderTest().filter((v) => v <= binary.maxServerVersion);
@@ -55,8 +57,8 @@ const PASSWORD = 'right horse battery';
 interface Expectation {
   /** Text the error line must contain, whichever tool (usually the server's message). */
   contains: string;
-  /** pgfleet only: the exact error line after "pgfleet-basebackup: error: " and the exact HINT. */
-  pgfleet?: { message: string; hint: string };
+  /** pgfleet only: the exact error line after "pgfleet-basebackup: error: " and the exact hint (none: no hint line). */
+  pgfleet?: { message: string; hint?: string };
 }
 
 /** Exit 1, an error line with the expected text, and for pgfleet the exact message + HINT. */
@@ -70,7 +72,8 @@ function assertFailure(what: string, result: RunResult, expected: Expectation): 
   assert.ok(index >= 0, `an error line containing ${JSON.stringify(expected.contains)}\n${context}`);
   if (binary.isPgfleet && expected.pgfleet) {
     assert.equal(lines[index], `${prefix}${expected.pgfleet.message}`, context);
-    assert.equal(lines[index + 1], `HINT: ${expected.pgfleet.hint}`, context);
+    if (expected.pgfleet.hint === undefined) assert.ok(!lines[index + 1]?.startsWith(`${binary.name}: hint: `), context);
+    else assert.equal(lines[index + 1], `${binary.name}: hint: ${expected.pgfleet.hint}`, context);
   }
 }
 
@@ -185,18 +188,12 @@ for (const v of versions) {
       const format = await runBaseBackup(['-D', dir, '-F', 'x', ...connectArgs('postgres')]);
       assertFailure('-F x', format, {
         contains: 'invalid output format "x", must be "plain" or "tar"',
-        pgfleet: {
-          message: 'invalid output format "x", must be "plain" or "tar"',
-          hint: 'Try "pgfleet-basebackup --help" for more information.',
-        },
+        pgfleet: { message: 'invalid output format "x", must be "plain" or "tar"' },
       });
       const walMethod = await runBaseBackup(['-D', dir, '-X', 'bogus', ...connectArgs('postgres')]);
       assertFailure('-X bogus', walMethod, {
         contains: 'invalid wal-method option "bogus", must be "fetch", "stream", or "none"',
-        pgfleet: {
-          message: 'invalid wal-method option "bogus", must be "fetch", "stream", or "none"',
-          hint: 'Try "pgfleet-basebackup --help" for more information.',
-        },
+        pgfleet: { message: 'invalid wal-method option "bogus", must be "fetch", "stream", or "none"' },
       });
       assert.ok(!existsSync(dir), 'no output directory');
     });
@@ -355,6 +352,22 @@ for (const v of versions) {
       assert.ok(result.stderr.includes(relation), `stderr names the damaged file "${relation}"\n${describeRun('checksum failure', result)}`);
       assert.ok(existsSync(dir), 'the output directory is kept');
       assert.ok((await readdir(dir)).includes('base.tar'), 'with the data received');
+    });
+
+    test('-v: the same lines as pg_basebackup 15, the end point included, then "checksum error occurred"', { skip: (v !== 15 || !binary.isPgfleet) && 'compared with pg_basebackup 15 on server 15' }, async () => {
+      const lines: Record<string, string[]> = {};
+      for (const [who, runTool] of [['pg', runReferenceBaseBackup], ['ours', runBaseBackup]] as const) {
+        const dir = path.join(work, `verbose-${who}`);
+        const result = await runTool(['-D', dir, '-F', 't', '-X', 'stream', '-c', 'fast', '-v', '-d', cluster.connectionString]);
+        assert.equal(result.code, 1, describeRun(who, result));
+        lines[who] = result.stderr.split('\n').filter((l) => l !== '').map((l) => l
+          .replace(/^(pgfleet-basebackup|pg_basebackup): /, '')
+          .replace(/\b[0-9A-F]+\/[0-9A-F]+\b/g, '<lsn>')
+          .replace(/pg_basebackup_\d+/, 'pg_basebackup_<pid>'));
+      }
+      assert.ok(lines.pg!.includes('write-ahead log end point: <lsn>'), lines.pg!.join('\n'));
+      assert.equal(lines.pg!.at(-1), 'error: checksum error occurred');
+      assert.deepEqual(lines.ours, lines.pg);
     });
 
     test('--no-verify-checksums: the backup succeeds', async () => {

@@ -41,6 +41,8 @@ interface BackupJson {
   via: string;
   compression: string;
   path: string;
+  /** Why the backup is damaged (status "damaged"); null when it is usable. */
+  damage: string | null;
 }
 
 interface BackupResultJson {
@@ -191,6 +193,10 @@ describe('controller with direct clusters', () => {
     assert.equal(bad.code, 81, bad.stderr);
     assert.match(bad.stderr, /checksum mismatch for file/);
     assert.match(bad.stderr, new RegExp(`pgfleet: error: backup ${bb.id} of cluster "b" does not match its manifest \\(1 problems\\)`));
+    // The verdict is remembered: listed as damaged with what verify found.
+    const after = (await listed('b')).find((x) => x.id === bb.id);
+    assert.equal(after?.status, 'damaged');
+    assert.match(after?.damage ?? '', /^pgfleet verify found it damaged at \S+: checksum mismatch for file /);
   });
 
   test('a server killed mid-backup fails its cluster with the reason; the rest of the fleet backup completes; nothing is left', async (t) => {

@@ -1,6 +1,7 @@
 // pgfleet-receivewal next to PostgreSQL's pg_receivewal 15, same invocations, same server
 // (PostgreSQL 15, 1 MB WAL segments, group access so that files are 0640), each tool through a
-// symlink named pg_receivewal started as "./pg_receivewal" from its own directory:
+// symlink named pg_receivewal in a directory of its own (ours to the installed launcher,
+// packages/core/bin/pgfleet-receivewal.js), started by its path:
 //   - invalid invocations: the same exit status, stdout and stderr (getopt's lines, pg_receivewal's
 //     errors and hints, and the server's refusals: a missing slot, a slot that exists, a slot
 //     to drop that does not);
@@ -33,7 +34,7 @@ interface Tool {
 
 const SEG = 1024 * 1024;
 
-/** Both tools, each as "./pg_receivewal" in a directory of its own. */
+/** Both tools, each as a symlink named pg_receivewal in a directory of its own (ours to the installed launcher). */
 async function makeTools(): Promise<[Tool, Tool]> {
   const root = await makeTempDir('pgfleet-receivewal-bins');
   const pgDir = path.join(root, 'pg');
@@ -41,11 +42,11 @@ async function makeTools(): Promise<[Tool, Tool]> {
   mkdirSync(pgDir);
   mkdirSync(oursDir);
   symlinkSync(systemBin('pg_receivewal'), path.join(pgDir, 'pg_receivewal'));
-  symlinkSync(path.join(REPO_ROOT, 'packages', 'core', 'dist', 'bin', 'pgfleet-receivewal.js'), path.join(oursDir, 'pg_receivewal'));
-  const common = { name: 'pg_receivewal', maxServerVersion: 15, referenceMajor: undefined };
+  symlinkSync(path.join(REPO_ROOT, 'packages', 'core', 'bin', 'pgfleet-receivewal.js'), path.join(oursDir, 'pg_receivewal'));
+  const common = { name: 'pg_receivewal', maxServerVersion: 15, referenceMajor: undefined, prefixArgs: [] };
   return [
-    { label: 'pg', cwd: pgDir, binary: { ...common, command: './pg_receivewal', prefixArgs: [], isPgfleet: false } },
-    { label: 'ours', cwd: oursDir, binary: { ...common, command: process.execPath, prefixArgs: ['./pg_receivewal'], isPgfleet: true } },
+    { label: 'pg', cwd: pgDir, binary: { ...common, command: path.join(pgDir, 'pg_receivewal'), isPgfleet: false } },
+    { label: 'ours', cwd: oursDir, binary: { ...common, command: path.join(oursDir, 'pg_receivewal'), isPgfleet: true } },
   ];
 }
 
@@ -128,8 +129,13 @@ describe('pgfleet-receivewal next to pg_receivewal 15 (PostgreSQL 15, 1 MB segme
     const differences: string[] = [];
     for (const args of cases) {
       const [a, b] = await Promise.all(tools.map((t) => run(t, args, cluster.env)));
-      const show = (r: RunResult) => JSON.stringify({ code: r.code, signal: r.signal, stdout: r.stdout, stderr: r.stderr });
-      if (show(a!) !== show(b!)) differences.push(`${JSON.stringify(args)}\n  pg_receivewal 15: ${show(a!)}\n  pgfleet:          ${show(b!)}`);
+      // getopt's lines name the program as started: each tool's own directory is taken out.
+      const show = (r: RunResult, tool: Tool) => JSON.stringify({
+        code: r.code, signal: r.signal, stdout: r.stdout, stderr: r.stderr.replaceAll(`${tool.cwd}/`, ''),
+      });
+      if (show(a!, tools[0]) !== show(b!, tools[1])) {
+        differences.push(`${JSON.stringify(args)}\n  pg_receivewal 15: ${show(a!, tools[0])}\n  pgfleet:          ${show(b!, tools[1])}`);
+      }
       assert.notEqual(a!.code, 0, `${JSON.stringify(args)} is refused`);
     }
     assert.deepEqual(differences, [], differences.join('\n'));

@@ -15,17 +15,24 @@
 // Every corrupted copy is made from a backup the same tool accepted, so the rejection is due
 // to the corruption alone.
 //
+// Installed as a symlink named pg_verifybackup, next to pg_verifybackup 15 on the plain backups
+// of server 15 (pg_basebackup 15's and ours): invalid invocations, good backups with every
+// option 15 has, and damaged copies (checksum, missing, truncated, extra file) give the same
+// exit status, stdout and stderr, once the directory of argv[0] (which getopt prints) is out.
+//
 // Validate with PGFLEET_VERIFYBACKUP_BIN=/usr/lib/postgresql/15/bin/pg_verifybackup: the plain
 // cases run, tar cases are skipped (pg_verifybackup
 // reads tar backups from 18 on).
 
 import assert from 'node:assert/strict';
-import { readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
+  REPO_ROOT,
   makeTempDir,
   run,
+  systemBin,
   startCluster,
   versionsUnderTest,
   type RunResult,
@@ -34,6 +41,7 @@ import {
 import {
   assertSucceeded,
   baseBackupBinary,
+  binaryAt,
   deleteTarMembers,
   describeRun,
   flipByte,
@@ -41,9 +49,11 @@ import {
   runBaseBackup,
   runReferenceBaseBackup,
   runVerifyBackup,
+  startTool,
   tarMemberLocations,
   verifyBackupBinary,
   walSegmentsIn,
+  type ToolBinary,
 } from './support/index.js';
 
 const verifier = verifyBackupBinary();
@@ -200,6 +210,79 @@ describe(`${verifier.name}: accepts good backups, rejects damaged ones`, { skip:
       await expectRejected(copy, 'WAL', first);
       const skipped = await runVerifyBackup(['-n', copy]);
       assert.equal(skipped.code, 0, describeRun(`${verifier.name} -n ${copy}`, skipped));
+    });
+  });
+
+  describe('installed as pg_verifybackup (a symlink), next to pg_verifybackup 15 on plain backups', {
+    skip: (v !== 15 || !verifier.isPgfleet) && 'compared with pg_verifybackup 15, on backups of server 15',
+  }, () => {
+    let ours: ToolBinary;
+    const reference = () => binaryAt(systemBin('pg_verifybackup'));
+    before(async () => {
+      const bin = path.join(work, 'bin');
+      await mkdir(bin);
+      await symlink(path.join(REPO_ROOT, 'packages', 'core', 'bin', 'pgfleet-verifybackup.js'), path.join(bin, 'pg_verifybackup'));
+      ours = binaryAt(path.join(bin, 'pg_verifybackup'));
+    });
+
+    /** Both tools, same arguments: exit status, stdout and stderr equal once argv[0]'s directory is taken out. */
+    async function sameAsReference(args: (dir: string) => string[], dir: string): Promise<RunResult> {
+      const outcome = async (tool: ToolBinary): Promise<string> => {
+        const r = await startTool(tool, args(dir), { cwd: work }).result;
+        return `exit ${String(r.code)}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr.replaceAll(`${path.dirname(tool.command)}/`, '')}`;
+      };
+      const expected = await outcome(reference());
+      assert.equal(await outcome(ours), expected, `pg_verifybackup ${args(dir).join(' ')}`);
+      return startTool(ours, args(dir), { cwd: work }).result;
+    }
+
+    test('--version names pgfleet and reads as 18 or newer', async () => {
+      const r = await startTool(ours, ['--version']).result;
+      assert.match(r.stdout, /^pg_verifybackup \(PostgreSQL\) (\d+)\.\d+ \(pgfleet \d+\.\d+\.\d+\)\n$/);
+      assert.ok(Number(/\) (\d+)\./.exec(r.stdout)?.[1]) >= 18);
+    });
+
+    test('invalid invocations: same exit status and stderr', async () => {
+      const invocations: Array<(d: string) => string[]> = [
+        () => [], (d) => ['-x', d], (d) => ['--x', d], (d) => [d, 'extra'], () => ['-m'], () => ['--manifest-path'], () => ['--ignore'],
+        (d) => ['--exit-on-error=1', d], (d) => [d, '--help'], (d) => [d, '-V'], (d) => [d, '-?'], (d) => ['--ver', d], (d) => ['-qx', d],
+        (d) => ['-w'].concat(d), (d) => ['--skip=1', d],
+      ];
+      for (const args of invocations) {
+        const r = await sameAsReference(args, dirs.refPlain);
+        assert.equal(r.code, 1, args(dirs.refPlain).join(' '));
+      }
+    });
+
+    test('good backups, with -q, -n, -s, -e, -i, -m, -w and --wal-directory: same output', async () => {
+      for (const dir of [dirs.refPlain, dirs.oursPlain]) {
+        for (const args of [
+          (d: string) => [d], (d: string) => ['-q', d], (d: string) => ['-n', d], (d: string) => ['-s', '-e', d], (d: string) => ['-i', 'global', d],
+          (d: string) => ['-m', path.join(d, 'backup_manifest'), d], (d: string) => ['-w', path.join(d, 'pg_wal'), d],
+          (d: string) => [`--wal-directory=${path.join(d, 'pg_wal')}`, '--no-parse-wal', d],
+        ]) {
+          const r = await sameAsReference(args, dir);
+          assert.equal(r.code, 0, args(dir).join(' '));
+        }
+      }
+    });
+
+    test('damaged copies: the same error lines, and the same success with -i or -s where they apply', async () => {
+      const checksum = await copyOf(dirs.refPlain);
+      await flipByte(path.join(checksum, mainRelation), 8192 + 100);
+      assert.equal((await sameAsReference((d) => [d], checksum)).code, 1);
+      assert.equal((await sameAsReference((d) => ['-s', d], checksum)).code, 0);
+      assert.equal((await sameAsReference((d) => ['-i', mainRelation, d], checksum)).code, 0);
+      const missing = await copyOf(dirs.refPlain);
+      await rm(path.join(missing, mainRelation));
+      assert.equal((await sameAsReference((d) => [d], missing)).code, 1);
+      const truncated = await copyOf(dirs.oursPlain);
+      await truncate(path.join(truncated, mainRelation), 8192);
+      assert.equal((await sameAsReference((d) => ['-e', d], truncated)).code, 1);
+      const extra = await copyOf(dirs.oursPlain);
+      await writeFile(path.join(extra, 'global', 'extra_file'), 'not from the server\n');
+      assert.equal((await sameAsReference((d) => [d], extra)).code, 1);
+      assert.equal((await sameAsReference((d) => ['--ignore=global/extra_file', d], extra)).code, 0);
     });
   });
 

@@ -3,9 +3,10 @@
  *
  *     listen: 0.0.0.0:7443            # host:port (":7443" = all interfaces); port 0 picks one
  *     tls:                            # mutual TLS: required unless insecure: true
- *       ca: ca.crt                    #   clients must present a certificate signed by this CA
- *       cert: server.crt
+ *       ca: ca.crt                    #   clients must present a certificate signed by this CA,
+ *       cert: server.crt              #   with role "controller" (urn:pgfleet:role:controller)
  *       key: server.key
+ *       allowedClients: [pgfleet-controller]   # optional: the CNs accepted (default: any)
  *     insecure: false                 # plaintext, no client authentication (local demos only)
  *     allowedRoots: [/srv/postgres]   # the only directories restores may create, write or link into
  *     pgBin: /usr/lib/postgresql/16/bin   # one directory or a list, searched before the usual places
@@ -13,6 +14,7 @@
  *     socketDir: /var/run/postgresql  # unix socket directory for instances the agent starts (default /tmp)
  *     connectUser: postgres           # role for status queries (default: osUser's name)
  *     shutdownGraceSeconds: 30        # SIGTERM: how long cancelled calls get to undo their work
+ *     noProgressTimeoutSeconds: 600   # a backup's server or a call's client silent this long: abort
  *
  * Relative file names are relative to the configuration file. Unknown keys are an error (a
  * typo in allowedRoots must not silently allow nothing, or everything).
@@ -27,6 +29,8 @@ export interface AgentTlsFiles {
   ca: string;
   cert: string;
   key: string;
+  /** Common names of the client certificates accepted; null: any with the right role. */
+  allowedClients?: string[] | null;
 }
 
 export interface AgentConfig {
@@ -41,16 +45,40 @@ export interface AgentConfig {
   connectUser: string | null;
   /** On SIGTERM/SIGINT, how long cancelled calls may take to finish before the agent exits anyway. */
   shutdownGraceSeconds: number;
+  /**
+   * No-progress deadline: a backup's PostgreSQL connections fail when the server sends nothing
+   * for this long while the agent waits for it (the server's start checkpoint included), and a
+   * Backup or Restore call is aborted when its client takes nothing (Backup) or sends nothing
+   * (Restore) for this long.
+   */
+  noProgressTimeoutSeconds: number;
   /** The file it was read from (for messages). */
   source: string;
 }
 
-const KEYS = new Set(['listen', 'tls', 'insecure', 'allowedRoots', 'pgBin', 'osUser', 'socketDir', 'connectUser', 'shutdownGraceSeconds']);
+const KEYS = new Set(['listen', 'tls', 'insecure', 'allowedRoots', 'pgBin', 'osUser', 'socketDir', 'connectUser', 'shutdownGraceSeconds',
+  'noProgressTimeoutSeconds']);
+const TLS_KEYS = ['ca', 'cert', 'key', 'allowedClients'];
 
 export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 30;
+/** Longer than a spread checkpoint of a default configuration (checkpoint_timeout 5 min x 0.9). */
+export const DEFAULT_NO_PROGRESS_TIMEOUT_SECONDS = 600;
 
 function invalid(file: string, what: string, hint?: string): InvalidOptionError {
   return new InvalidOptionError(`invalid agent configuration "${file}": ${what}`, hint ? { hint } : {});
+}
+
+/** tls.allowedClients: absent (any CN), or a non-empty list of distinct non-empty names. */
+function allowedClients(file: string, v: unknown): string[] | null {
+  if (v === undefined || v === null) return null;
+  if (!Array.isArray(v) || v.length === 0 || v.some((n) => typeof n !== 'string' || n === '')) {
+    throw invalid(file, '"tls.allowedClients" must be a non-empty list of certificate common names',
+      'Remove it to accept any client certificate of the CA with role "controller".');
+  }
+  const names = v as string[];
+  const repeated = names.find((n, i) => names.indexOf(n) !== i);
+  if (repeated !== undefined) throw invalid(file, `"tls.allowedClients" lists "${repeated}" twice`);
+  return names;
 }
 
 /** Validates a parsed agent.yaml document; `baseDir` resolves relative paths. */
@@ -89,13 +117,13 @@ export function parseAgentConfig(doc: unknown, file: string, baseDir: string, op
     const t = d['tls'];
     if (typeof t !== 'object' || Array.isArray(t)) throw invalid(file, '"tls" must be a mapping with ca, cert and key');
     const tt = t as Record<string, unknown>;
-    for (const key of Object.keys(tt)) if (!['ca', 'cert', 'key'].includes(key)) throw invalid(file, `unknown key "tls.${key}"`);
+    for (const key of Object.keys(tt)) if (!TLS_KEYS.includes(key)) throw invalid(file, `unknown key "tls.${key}"`, `Known keys: ${TLS_KEYS.join(', ')}.`);
     const need = (k: string): string => {
       const v = tt[k];
       if (typeof v !== 'string' || v === '') throw invalid(file, `"tls.${k}" is missing`);
       return abs(v);
     };
-    tls = { ca: need('ca'), cert: need('cert'), key: need('key') };
+    tls = { ca: need('ca'), cert: need('cert'), key: need('key'), allowedClients: allowedClients(file, tt['allowedClients']) };
   }
   if (!tls && !insecure) {
     throw invalid(file, 'no "tls" section', 'Give tls: {ca, cert, key} (pgfleet-agent certs makes test certificates), or run with --insecure for a local demo.');
@@ -109,6 +137,10 @@ export function parseAgentConfig(doc: unknown, file: string, baseDir: string, op
   if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 1 || grace > 3600) {
     throw invalid(file, '"shutdownGraceSeconds" must be a whole number of seconds from 1 to 3600');
   }
+  const noProgress = d['noProgressTimeoutSeconds'] ?? DEFAULT_NO_PROGRESS_TIMEOUT_SECONDS;
+  if (typeof noProgress !== 'number' || !Number.isInteger(noProgress) || noProgress < 1 || noProgress > 86400) {
+    throw invalid(file, '"noProgressTimeoutSeconds" must be a whole number of seconds from 1 to 86400');
+  }
   return {
     listen,
     tls: insecure ? null : tls,
@@ -119,6 +151,7 @@ export function parseAgentConfig(doc: unknown, file: string, baseDir: string, op
     socketDir: str('socketDir', false) ? abs(str('socketDir', false) as string) : null,
     connectUser: str('connectUser', false),
     shutdownGraceSeconds: grace,
+    noProgressTimeoutSeconds: noProgress,
     source: file,
   };
 }

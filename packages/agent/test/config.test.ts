@@ -22,7 +22,7 @@ describe('agent.yaml', () => {
     const c = parseAgentConfig({ listen: '0.0.0.0:7443', tls, allowedRoots: ['/srv/pg', 'rel'], pgBin: '/usr/lib/postgresql/16/bin' }, 'agent.yaml', '/etc/pgfleet');
     assert.deepEqual(c, {
       listen: '0.0.0.0:7443',
-      tls: { ca: '/etc/pgfleet/ca.crt', cert: '/etc/pgfleet/server.crt', key: '/etc/pgfleet/server.key' },
+      tls: { ca: '/etc/pgfleet/ca.crt', cert: '/etc/pgfleet/server.crt', key: '/etc/pgfleet/server.key', allowedClients: null },
       insecure: false,
       allowedRoots: ['/srv/pg', '/etc/pgfleet/rel'],
       pgBin: ['/usr/lib/postgresql/16/bin'],
@@ -30,6 +30,7 @@ describe('agent.yaml', () => {
       socketDir: null,
       connectUser: null,
       shutdownGraceSeconds: 30,
+      noProgressTimeoutSeconds: 600,
       source: 'agent.yaml',
     });
   });
@@ -52,6 +53,18 @@ describe('agent.yaml', () => {
       fails({ listen: ':1', tls, allowedRoots: ['/a'], shutdownGraceSeconds: grace }, '"shutdownGraceSeconds" must be a whole number of seconds from 1 to 3600');
     }
     assert.equal(parseAgentConfig({ listen: ':1', tls, allowedRoots: ['/a'], shutdownGraceSeconds: 5 }, 'f', '/').shutdownGraceSeconds, 5);
+    for (const seconds of [0, 2.5, '60', 86401]) {
+      fails({ listen: ':1', tls, allowedRoots: ['/a'], noProgressTimeoutSeconds: seconds }, '"noProgressTimeoutSeconds" must be a whole number of seconds from 1 to 86400');
+    }
+    assert.equal(parseAgentConfig({ listen: ':1', tls, allowedRoots: ['/a'], noProgressTimeoutSeconds: 2 }, 'f', '/').noProgressTimeoutSeconds, 2);
+    fails({ listen: ':1', tls: { ...tls, allowedClients: [] }, allowedRoots: ['/a'] }, '"tls.allowedClients" must be a non-empty list of certificate common names',
+      'Remove it to accept any client certificate of the CA with role "controller".');
+    fails({ listen: ':1', tls: { ...tls, allowedClients: ['a', ''] }, allowedRoots: ['/a'] }, '"tls.allowedClients" must be a non-empty list of certificate common names');
+    fails({ listen: ':1', tls: { ...tls, allowedClients: 'a' }, allowedRoots: ['/a'] }, '"tls.allowedClients" must be a non-empty list of certificate common names');
+    fails({ listen: ':1', tls: { ...tls, allowedClients: ['a', 'a'] }, allowedRoots: ['/a'] }, '"tls.allowedClients" lists "a" twice');
+    fails({ listen: ':1', tls: { ...tls, ciphers: 'x' }, allowedRoots: ['/a'] }, 'unknown key "tls.ciphers"', 'Known keys: ca, cert, key, allowedClients.');
+    assert.deepEqual(parseAgentConfig({ listen: ':1', tls: { ...tls, allowedClients: ['pgfleet-controller'] }, allowedRoots: ['/a'] }, 'f', '/').tls?.allowedClients,
+      ['pgfleet-controller']);
   });
   test('loadAgentConfig reads YAML', async () => {
     const dir = await makeDir();

@@ -9,7 +9,9 @@
  *   listen: 127.0.0.1:7400
  *   repository: /var/lib/pgfleet
  *   tls: { ca: ca.crt, cert: controller.crt, key: controller.key }   # or: insecure: true
+ *   # tls.allowedClients: [pgfleet-cli]   optional: CNs of the CLI certificates accepted
  *   parallel: 4
+ *   noProgressTimeoutSeconds: 600      # a server silent this long while a direct backup waits: fail
  *   agents:   [{ name: db1, address: db1.example.com:7401 }]
  *   clusters: [{ name: main, agent: db1, conninfo: "...", retention: { full: 7 } }]
  */
@@ -22,6 +24,8 @@ export interface TlsFiles {
   ca: string;
   cert: string;
   key: string;
+  /** Common names of the client (CLI) certificates accepted; null: any with role "cli". */
+  allowedClients?: string[] | null;
 }
 
 export interface ListenAddress {
@@ -64,6 +68,9 @@ export interface FleetConfig {
   tls: TlsFiles | null;
   insecure: boolean;
   parallel: number;
+  /** Direct backups: a PostgreSQL connection fails when the server sends nothing for this long
+   * while the controller waits for it (the start checkpoint included). */
+  noProgressTimeoutSeconds: number;
   agents: AgentConfig[];
   clusters: ClusterConfig[];
 }
@@ -71,14 +78,16 @@ export interface FleetConfig {
 /** Names become directory names in the repository: keep them portable and safe. */
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-const TOP_KEYS = ['listen', 'repository', 'tls', 'insecure', 'parallel', 'agents', 'clusters'];
-const TLS_KEYS = ['ca', 'cert', 'key'];
+const TOP_KEYS = ['listen', 'repository', 'tls', 'insecure', 'parallel', 'noProgressTimeoutSeconds', 'agents', 'clusters'];
+const TLS_KEYS = ['ca', 'cert', 'key', 'allowedClients'];
 const AGENT_KEYS = ['name', 'address'];
 const CLUSTER_KEYS = ['name', 'agent', 'conninfo', 'retention', 'compression', 'checkpoint', 'walMethod', 'maxRate'];
 const RETENTION_KEYS = ['full'];
 
 export const DEFAULT_LISTEN = '127.0.0.1:7400';
 export const DEFAULT_PARALLEL = 4;
+/** Longer than a spread checkpoint of a default configuration (checkpoint_timeout 5 min x 0.9). */
+export const DEFAULT_NO_PROGRESS_TIMEOUT_SECONDS = 600;
 
 /** Reads and validates fleet.yaml. */
 export async function loadFleetConfig(path: string): Promise<FleetConfig> {
@@ -134,7 +143,18 @@ export function parseFleetConfig(text: string, path: string): FleetConfig {
     checkKeys(tlsDoc, TLS_KEYS, 'tls.', fail);
     const get = (k: string) => resolve(baseDir, optionalString(tlsDoc, k, `tls.${k}`, fail)
       ?? fail(`tls.${k}`, 'is required', 'Run "pgfleet certs init DIR" to create a CA and certificates.'));
-    tls = { ca: get('ca'), cert: get('cert'), key: get('key') };
+    tls = { ca: get('ca'), cert: get('cert'), key: get('key'), allowedClients: null };
+    const allowed = tlsDoc['allowedClients'];
+    if (allowed !== undefined && allowed !== null) {
+      if (!Array.isArray(allowed) || allowed.length === 0 || allowed.some((n) => typeof n !== 'string' || n === '')) {
+        fail('tls.allowedClients', 'must be a non-empty list of certificate common names',
+          'Remove it to accept any client certificate of the CA with role "cli".');
+      }
+      const names = allowed as string[];
+      const repeated = names.find((n, i) => names.indexOf(n) !== i);
+      if (repeated !== undefined) fail('tls.allowedClients', `lists "${repeated}" twice`);
+      tls.allowedClients = names;
+    }
   }
   if (tls !== null && insecure) fail('insecure', 'cannot be combined with "tls"', 'Remove one of them.');
   if (tls === null && !insecure) {
@@ -142,6 +162,10 @@ export function parseFleetConfig(text: string, path: string): FleetConfig {
   }
 
   const parallel = doc['parallel'] === undefined ? DEFAULT_PARALLEL : positiveInteger(doc['parallel'], 'parallel', fail);
+  const noProgressTimeoutSeconds = doc['noProgressTimeoutSeconds'] === undefined
+    ? DEFAULT_NO_PROGRESS_TIMEOUT_SECONDS
+    : positiveInteger(doc['noProgressTimeoutSeconds'], 'noProgressTimeoutSeconds', fail);
+  if (noProgressTimeoutSeconds > 86400) fail('noProgressTimeoutSeconds', 'must be at most 86400 (one day)');
 
   const agents: AgentConfig[] = [];
   for (const [i, a] of listOf(doc, 'agents', fail).entries()) {
@@ -163,7 +187,13 @@ export function parseFleetConfig(text: string, path: string): FleetConfig {
     const entry = c as Record<string, unknown>;
     checkKeys(entry, CLUSTER_KEYS, `${key}.`, fail);
     const name = requiredName(entry, `${key}.name`, fail);
-    if (clusters.some((x) => x.name === name)) fail(`${key}.name`, `repeats cluster name "${name}"`);
+    const same = clusters.find((x) => x.name.toLowerCase() === name.toLowerCase());
+    if (same?.name === name) fail(`${key}.name`, `repeats cluster name "${name}"`);
+    if (same !== undefined) {
+      // A cluster's name is its directory in the repository: on a file system that ignores
+      // case, two such clusters would share their backups.
+      fail(`${key}.name`, `"${name}" differs from cluster "${same.name}" only in case`, 'Give clusters names that differ in more than case.');
+    }
     const agent = optionalString(entry, 'agent', `${key}.agent`, fail) ?? null;
     if (agent !== null && !agents.some((a) => a.name === agent)) {
       fail(`${key}.agent`, `names unknown agent "${agent}"`,
@@ -207,7 +237,7 @@ export function parseFleetConfig(text: string, path: string): FleetConfig {
     });
   }
 
-  return { path: file, listen, repository, tls, insecure, parallel, agents, clusters };
+  return { path: file, listen, repository, tls, insecure, parallel, noProgressTimeoutSeconds, agents, clusters };
 }
 
 /** "host:port", "[v6]:port"; null when malformed. */
@@ -217,16 +247,6 @@ export function parseListenAddress(text: string): ListenAddress | null {
   const port = Number(m[2]);
   if (!Number.isInteger(port) || port < 0 || port > 65535) return null;
   return { host: m[1] as string, port };
-}
-
-/** Removes a password from a libpq connection string (key=value or URI form) for display. */
-export function redactConninfo(conninfo: string): string {
-  if (/^postgres(ql)?:\/\//.test(conninfo)) {
-    return conninfo
-      .replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/, '$1:********@')
-      .replace(/([?&]password=)[^&]*/g, '$1********');
-  }
-  return conninfo.replace(/(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)/g, '$1********');
 }
 
 type Fail = (key: string, problem: string, hint?: string) => never;

@@ -6,7 +6,7 @@ export { main } from './cli/main.js';
 export type { CliIo } from './cli/output.js';
 export { connectController } from './cli/client.js';
 export type { ConnectionOptions, ControllerConnection } from './cli/client.js';
-export { DEFAULT_LISTEN, DEFAULT_PARALLEL, loadFleetConfig, parseFleetConfig, parseListenAddress, redactConninfo } from './config.js';
+export { DEFAULT_LISTEN, DEFAULT_PARALLEL, loadFleetConfig, parseFleetConfig, parseListenAddress } from './config.js';
 export type { AgentConfig, ClusterConfig, FleetConfig, ListenAddress, RetentionConfig, TlsFiles } from './config.js';
 export { startDaemon, stderrLogger } from './daemon/daemon.js';
 export type { RunningDaemon, StartDaemonOptions } from './daemon/daemon.js';

@@ -25,7 +25,7 @@ import type {
 } from './replication/base-backup-events.js';
 import { ReplicationConnection, type ReplicationConnectOptions } from './replication/connection.js';
 import { mergeConnectParams, parseConninfo } from './replication/connection-options.js';
-import { WalReceiver } from './wal/receiver.js';
+import { WalReceiver, type WalReservation } from './wal/receiver.js';
 import { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
 import { TarParser } from './archive/tar-parser.js';
 import { TarArchiver } from './archive/tar-archiver.js';
@@ -45,13 +45,23 @@ export interface TablespaceMapping {
   newDir: string;
 }
 
+/** pg_basebackup -t NAME[:DETAIL]: the server keeps the backup (server:/dir) or drops it (blackhole). */
+export interface BackupTarget {
+  name: string;
+  detail: string | null;
+}
+
 export interface BaseBackupRunOptions {
-  /** libpq-style: connectionString (-d) plus host/port/user overrides; the rest from PG* env. */
-  connection: { connectionString?: string; host?: string; port?: number; user?: string };
+  /** libpq-style: connectionString (-d) plus host/port/user overrides; the rest from PG* env.
+   * noProgressTimeoutMs bounds every wait for the server on both connections (see
+   * ReplicationConnectOptions); pg_basebackup has none, the daemons set one. */
+  connection: { connectionString?: string; host?: string; port?: number; user?: string; noProgressTimeoutMs?: number };
   /** 'never' (-w), 'force' (-W: ask before connecting), 'auto'. */
   passwordPrompt: 'never' | 'force' | 'auto';
-  /** Output directory; '-' writes the base archive to stdout (tar format only). */
+  /** Output directory; '-' writes the base archive to stdout (tar format only). Unused with a target. */
   pgdata: string;
+  /** -t: the server stores or discards the backup; nothing is written locally (15+ servers). */
+  target?: BackupTarget | null;
   format: 'plain' | 'tar';
   walMethod: 'none' | 'fetch' | 'stream';
   slot: string | null;
@@ -120,6 +130,8 @@ export interface BackupStartInfo {
 export interface BackupReporter {
   info(message: string): void;
   progress(state: ProgressState, final: boolean): void;
+  /** With progress but not verbose, before the checkpoint: pg_basebackup prints "waiting for checkpoint". */
+  waitingForCheckpoint?(): void;
   /** Called once, before the first archive is created (for callers that announce the backup). */
   started?(info: BackupStartInfo): void | Promise<void>;
 }
@@ -148,22 +160,23 @@ const silentReporter: BackupReporter = { info() {}, progress() {} };
 
 /** What this run created, so a failure can undo exactly that and nothing else. */
 class CleanupList {
-  private readonly entries: Array<{ path: string; created: boolean }> = [];
-  add(path: string, created: boolean): void {
-    this.entries.push({ path, created });
+  private readonly entries: Array<{ path: string; created: boolean; what: string }> = [];
+  add(path: string, created: boolean, what: 'data directory' | 'WAL directory' | 'tablespace directory'): void {
+    this.entries.push({ path, created, what });
   }
+  /** Undoes in pg_basebackup's order (data directory, then WAL directory), with its messages. */
   async run(report: (msg: string) => void): Promise<void> {
-    for (const { path, created } of [...this.entries].reverse()) {
+    for (const { path, created, what } of this.entries) {
       try {
         if (created) {
-          report(`removing directory "${path}"`);
+          report(`removing ${what} "${path}"`);
           await rm(path, { recursive: true, force: true });
         } else {
-          report(`removing contents of directory "${path}"`);
+          report(`removing contents of ${what} "${path}"`);
           for (const name of await readdir(path)) await rm(join(path, name), { recursive: true, force: true });
         }
       } catch {
-        report(`failed to remove "${path}"`);
+        report(created ? `failed to remove ${what}` : `failed to remove contents of ${what}`);
       }
     }
   }
@@ -267,6 +280,7 @@ function baseBackupCommandOptions(opts: BaseBackupRunOptions, serverVersionNum: 
     compression: server
       ? { method: opts.compression.method as 'gzip' | 'lz4' | 'zstd', detail: opts.compression.detail }
       : null,
+    target: opts.target ?? null,
   };
 }
 
@@ -278,8 +292,9 @@ export async function runBaseBackup(
 ): Promise<BaseBackupResult> {
   const startedAt = new Date();
   const cleanup = new CleanupList();
-  const toStdout = opts.pgdata === '-' && opts.output === undefined;
-  const toDirectory = !toStdout && opts.output === undefined;
+  const target = opts.target ?? null;
+  const toStdout = target === null && opts.pgdata === '-' && opts.output === undefined;
+  const toDirectory = target === null && !toStdout && opts.output === undefined;
   if (opts.output !== undefined && opts.format !== 'tar') {
     throw new InvalidOptionError('a backup output stream needs tar format');
   }
@@ -291,11 +306,13 @@ export async function runBaseBackup(
   const syncAtEnd: Array<() => Promise<void>> = [];
   /** Set by a data checksum failure: everything received stays, as pg_basebackup leaves it. */
   let keepData = false;
+  /** 0640 when the server's data directory allows group access (its files are), else 0600. */
+  let fileMode = 0o600;
   /** A file of the backup's layout: into -D, or through the caller's output. */
   const createFile = async (name: string): Promise<Streamer> => {
     if (opts.output !== undefined) return opts.output.createFile(name);
     const path = join(opts.pgdata, name);
-    const sink = await FileSink.create(path, { sync: false, blocking: opts.blockingWrites ?? true, removeOnFailure: false });
+    const sink = await FileSink.create(path, { sync: false, blocking: opts.blockingWrites ?? true, removeOnFailure: false, mode: fileMode });
     if (opts.sync) syncAtEnd.push(() => fsyncFile(path));
     return new BackupFile(sink, () => keepData || opts.noClean);
   };
@@ -307,6 +324,8 @@ export async function runBaseBackup(
     ...opts.connection, passwordPrompt: opts.passwordPrompt, recycleReadBuffers: true, ...connectOptions,
   });
   let receiver: WalReceiver | null = null;
+  /** The streaming connection and slot, made before BASE_BACKUP, until the receiver takes them. */
+  let reservation: WalReservation | null = null;
   const openStreamers: Streamer[] = [];
   try {
     const versionNum = conn.serverVersionNum;
@@ -320,11 +339,15 @@ export async function runBaseBackup(
     const walSegmentSize = await conn.walSegmentSize();
     const groupAccess = (await conn.show('data_directory_mode')) === '0750';
     const dirMode = groupAccess ? 0o750 : 0o700;
+    fileMode = groupAccess ? 0o640 : 0o600;
+    if (target !== null && opts.writeRecoveryConf) {
+      throw new InvalidOptionError('recovery configuration cannot be written when a backup target is used');
+    }
 
     // Output directories first, so that a bad target fails before the server does any work.
-    if (toDirectory) cleanup.add(opts.pgdata, await prepareEmptyDirectory(opts.pgdata, dirMode, 'directory with -D'));
+    if (toDirectory) cleanup.add(opts.pgdata, await prepareEmptyDirectory(opts.pgdata, dirMode, 'directory with -D'), 'data directory');
     if (opts.waldir !== null) {
-      cleanup.add(opts.waldir, await prepareEmptyDirectory(opts.waldir, dirMode, 'directory with --waldir'));
+      cleanup.add(opts.waldir, await prepareEmptyDirectory(opts.waldir, dirMode, 'directory with --waldir'), 'WAL directory');
       try {
         await symlink(opts.waldir, join(opts.pgdata, 'pg_wal'));
       } catch (err) {
@@ -432,7 +455,7 @@ export async function runBaseBackup(
       onStart: async (start) => {
         startInfo = start;
         verbose('checkpoint completed');
-        verbose(`write-ahead log start point: ${start.startLsn} on timeline ${start.timeline}`);
+        if (opts.walMethod !== 'none') verbose(`write-ahead log start point: ${start.startLsn} on timeline ${start.timeline}`);
         const userTablespaces = start.tablespaces.filter((t) => t.oid !== null);
         progress.tablespaceCount = start.tablespaces.length;
         progress.totalKb = Math.floor(start.tablespaces.reduce((s, t) => s + (t.sizeEstimate ?? 0), 0) / 1024);
@@ -441,7 +464,7 @@ export async function runBaseBackup(
             hint: 'Write the backup to a directory with -D DIR instead of -D -.',
           });
         }
-        if (opts.format === 'plain') {
+        if (opts.format === 'plain' && target === null) {
           for (const m of opts.tablespaceMappings) {
             if (!userTablespaces.some((t) => t.location === m.oldDir)) {
               throw new InvalidOptionError(`tablespace mapping old directory "${m.oldDir}" does not match any tablespace`, {
@@ -453,7 +476,7 @@ export async function runBaseBackup(
             const loc = ts.location ?? '';
             if (!loc.startsWith('/')) continue; // in-place tablespace: extracted below -D
             const target = mapLocation(loc);
-            cleanup.add(target, await prepareEmptyDirectory(target, dirMode, 'directory with -T OLDDIR=NEWDIR'));
+            cleanup.add(target, await prepareEmptyDirectory(target, dirMode, 'directory with -T OLDDIR=NEWDIR'), 'tablespace directory');
           }
         }
         for (const ts of userTablespaces) tablespaces.push({ oid: ts.oid as number, location: ts.location ?? '', archive: null });
@@ -484,18 +507,14 @@ export async function runBaseBackup(
                 return walGzip ? createCompressor(walGzip, file) : file;
               })(),
             });
+          const reserved = reservation as WalReservation;
+          reservation = null; // start() owns it from here on, and releases it if it fails
           receiver = await WalReceiver.start({
-            connect: () => ReplicationConnection.connect({
-              ...opts.connection, passwordPrompt: opts.passwordPrompt === 'force' ? 'auto' : opts.passwordPrompt,
-              recycleReadBuffers: true, ...connectOptions,
-            }),
+            reservation: reserved,
             startLsn: start.startLsn,
             timeline: start.timeline,
             segmentSize: walSegmentSize,
             systemId: system.systemId,
-            slot: opts.slot,
-            temporarySlot: opts.temporarySlot,
-            createSlot: opts.createSlot,
             statusIntervalSec: opts.statusIntervalSec,
             sink,
             onSlotCreated: (slot, temporary) =>
@@ -506,11 +525,12 @@ export async function runBaseBackup(
         }
       },
       onArchiveStart: async (name, ts) => {
-        progress.tablespaceNum += 1;
         if (ts.oid !== null) {
           const t = tablespaces.find((x) => x.oid === ts.oid);
           if (t) t.archive = name;
         }
+        // A backup target gets the data on the server: nothing arrives here to be written.
+        if (target !== null) return;
         current = await buildArchiveChain(name, ts);
         openStreamers.push(current);
       },
@@ -520,6 +540,8 @@ export async function runBaseBackup(
         report(false);
       },
       onArchiveEnd: async () => {
+        // Progress names the archive in progress by its index, from 0, as pg_basebackup does.
+        progress.tablespaceNum += 1;
         if (!current) return;
         // With the manifest going into base.tar, base.tar stays open until the manifest is in.
         if (baseStreamer === null) await current.finalize();
@@ -528,7 +550,7 @@ export async function runBaseBackup(
       },
       onManifestStart: async () => {
         manifestChunks = [];
-        if (!toStdout) {
+        if (target === null && !toStdout) {
           // In a directory the manifest becomes final by rename once everything is on disk.
           const sink = await createFile(toDirectory ? 'backup_manifest.tmp' : 'backup_manifest');
           openStreamers.push(sink);
@@ -555,10 +577,26 @@ export async function runBaseBackup(
       },
       onEnd: async (end) => {
         endLsn = end.endLsn;
+        // Printed as soon as the server says it, also when an error follows (checksum failure).
+        if (opts.walMethod !== 'none') verbose(`write-ahead log end point: ${endLsn}`);
       },
     };
 
+    if (opts.walMethod === 'stream') {
+      // The streaming connection and its slot come first: the slot then holds the WAL from
+      // before the backup's checkpoint until streaming begins (receiver.ts, step 1).
+      reservation = await WalReceiver.reserve({
+        connect: () => ReplicationConnection.connect({
+          ...opts.connection, passwordPrompt: opts.passwordPrompt === 'force' ? 'auto' : opts.passwordPrompt,
+          recycleReadBuffers: true, ...connectOptions,
+        }),
+        slot: opts.slot,
+        temporarySlot: opts.temporarySlot,
+        createSlot: opts.createSlot,
+      });
+    }
     verbose('initiating base backup, waiting for checkpoint to complete');
+    if (opts.progress && opts.verbose === 0) reporter.waitingForCheckpoint?.();
     try {
       await conn.baseBackup(command, handler);
     } catch (err) {
@@ -568,7 +606,6 @@ export async function runBaseBackup(
     if (baseStreamer !== null && manifestSink !== null) await (manifestSink as Streamer).finalize();
     progress.filename = null;
     report(true);
-    verbose(`write-ahead log end point: ${endLsn}`);
 
     if (receiver !== null) {
       verbose('waiting for background process to finish streaming ...');
@@ -577,7 +614,7 @@ export async function runBaseBackup(
     }
     // Everything is made durable first (unless -N); the manifest becomes final only after
     // that, and its rename is made durable, as pg_basebackup orders it.
-    if (opts.sync) {
+    if (opts.sync && target === null) {
       verbose('syncing data to disk ...');
       for (const sync of syncAtEnd) await sync();
     }
@@ -604,13 +641,14 @@ export async function runBaseBackup(
     };
   } catch (err) {
     if (receiver !== null) await (receiver as WalReceiver).abort().catch(() => {});
+    if (reservation !== null) await (reservation as WalReservation).release();
     for (const s of openStreamers) await s.dispose().catch(() => {});
     if (keepData) {
-      if (toDirectory) reporter.info(`data directory "${opts.pgdata}" kept after the checksum failure`);
+      // Kept without a word, as pg_basebackup keeps it after a checksum failure.
     } else if (opts.noClean) {
       if (!toStdout) reporter.info(`data directory "${opts.pgdata}" not removed at user's request`);
     } else {
-      await cleanup.run((m) => verbose(m));
+      await cleanup.run((m) => reporter.info(m));
     }
     throw err;
   } finally {

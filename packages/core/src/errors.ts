@@ -79,25 +79,18 @@ export class ProtocolError extends PgFleetError {
   readonly id = 'protocol';
 }
 
-/** The fields of a server's ErrorResponse, as libpq shows them ("ERROR:  ...", "DETAIL:  ..."). */
-export interface ServerErrorFields {
-  severity: string;
-  message: string;
-  detail?: string;
-  hint?: string;
-}
-
 /** Thrown when the server answers a command with an ErrorResponse not covered above. */
 export class ServerError extends PgFleetError {
   readonly code = 51;
   readonly id = 'server';
   readonly sqlState: string | undefined;
-  /** The server's own error, when the error came from an ErrorResponse. */
-  readonly fields: ServerErrorFields | undefined;
-  constructor(message: string, details: ErrorDetails & { sqlState?: string; fields?: ServerErrorFields } = {}) {
+  /** The error as libpq spells it after the same prefix ("...: ERROR:  text", then DETAIL and
+   * HINT lines), which PostgreSQL's client programs print; the drop-ins print it too. */
+  readonly libpqText: string | undefined;
+  constructor(message: string, details: ErrorDetails & { sqlState?: string; libpqText?: string } = {}) {
     super(message, details);
     this.sqlState = details.sqlState;
-    this.fields = details.fields;
+    this.libpqText = details.libpqText;
   }
 }
 
@@ -189,7 +182,8 @@ export class WalFormatError extends PgFleetError {
   readonly id = 'wal-format';
 }
 
-/** Thrown when the agent is asked to write outside its allowedRoots. */
+/** Thrown when the agent is asked to write outside its allowedRoots, or when a peer's certificate
+ * lacks the role (or the name) a call needs. */
 export class NotAllowedError extends PgFleetError {
   readonly code = 72;
   readonly id = 'not-allowed';

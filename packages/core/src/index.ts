@@ -16,7 +16,7 @@ export { TarParser, normalizeMemberName } from './archive/tar-parser.js';
 export type { TarParserOptions } from './archive/tar-parser.js';
 export { TarArchiver } from './archive/tar-archiver.js';
 export {
-  LIBPQ_CONNINFO_KEYWORDS, buildPrimaryConninfo, escapeConfigString, libpqConninfoOptions,
+  LIBPQ_CONNINFO_KEYWORDS, buildPrimaryConninfo, checkConfigValue, escapeConfigString, libpqConninfoOptions,
   quoteConninfoValue, recoveryConfigContents,
 } from './archive/recovery-config.js';
 export type {
@@ -54,6 +54,7 @@ export type { FileSinkOptions } from './archive/file-sink.js';
 export { StdoutSink, WritableSink } from './archive/stdout-sink.js';
 export type { WritableSinkOptions } from './archive/stdout-sink.js';
 export { DirectoryExtractor } from './archive/directory-extractor.js';
+export { isTablespaceLinkName } from './archive/tablespace-link.js';
 export type { DirectoryExtractorOptions } from './archive/directory-extractor.js';
 export { readArchiveFile } from './archive/archive-reader.js';
 export type { ReadArchiveOptions } from './archive/archive-reader.js';
@@ -85,6 +86,7 @@ export type { RequiredSegment, WalCheckOptions, WalFileSink, WalRangeSpec } from
 export { WalCheckStreamer } from './wal/wal-check-streamer.js';
 export type { WalCheckStreamerOptions } from './wal/wal-check-streamer.js';
 export { checkWalDirectory } from './wal/wal-check-directory.js';
+export type { CheckWalDirectoryOptions } from './wal/wal-check-directory.js';
 export { WAL_RECORD_HEADER_SIZE, WAL_RECORD_MAX_SIZE, WalRecordReader } from './wal/record-reader.js';
 export type { WalRecordInfo, WalRecordProblem, WalRecordProblemKind, WalRecordReaderOptions } from './wal/record-reader.js';
 
@@ -131,6 +133,7 @@ export type {
   TimelineHistoryFile,
 } from './replication/connection.js';
 export { parseConninfo } from './replication/connection-options.js';
+export { MASKED_PASSWORD, maskConninfo } from './replication/conninfo-mask.js';
 export type {
   ReplicationConnectOptions, ReplicationConnectParams, SslMode,
 } from './replication/connection-options.js';
@@ -145,7 +148,7 @@ export type { PrimaryKeepalive, XLogData } from './replication/xlog-stream-messa
 export type { ServerNotice } from './replication/backend-message.js';
 export type { MessageReaderStats } from './replication/message-reader.js';
 export { WalReceiver } from './wal/receiver.js';
-export type { WalReceiverOptions, WalReceiverResult } from './wal/receiver.js';
+export type { WalReceiverOptions, WalReceiverResult, WalReservation, WalReservationOptions } from './wal/receiver.js';
 export { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
 export type { DirectoryWalSinkOptions, TarWalSinkOptions, WalSink } from './wal/wal-sinks.js';
 
@@ -156,3 +159,14 @@ export type {
   ProgressState, TablespaceMapping,
 } from './basebackup.js';
 export { PGFLEET_VERSION } from './version.js';
+
+// Bounds on request fields and on error texts sent over the wire
+export {
+  FIELD_LIMITS, MAX_WIRE_HINT_BYTES, MAX_WIRE_MESSAGE_BYTES, boundText, checkFieldCount, checkFieldLength,
+} from './wire-limits.js';
+
+// Certificate roles of the fleet's mutual TLS (which peer may call which daemon)
+export {
+  PEER_ROLES, authorizePeer, authorizePeerCertificate, readCertificateIdentity, roleUri,
+} from './tls/certificate-roles.js';
+export type { CertificateIdentity, PeerPolicy, PeerRole } from './tls/certificate-roles.js';

@@ -55,21 +55,17 @@ const NEWEST_MAJOR = 18;
 
 const RETRY_DELAY_MS = 5000;
 
-/** libpq's text of a server error ("ERROR:  ...", then DETAIL and HINT lines), as pg_receivewal shows it. */
-function libpqText(err: ServerError): string {
-  const f = err.fields;
-  if (f === undefined) return err.message;
-  let text = `${f.severity}:  ${f.message}`;
-  if (f.detail !== undefined) text += `\nDETAIL:  ${f.detail}`;
-  if (f.hint !== undefined) text += `\nHINT:  ${f.hint}`;
-  return text;
-}
-
-/** A failed slot command, worded as pg_receivewal words it (the whole command, the server's text). */
+/**
+ * A failed slot command, worded as pg_receivewal words it: the whole command, then the server's
+ * error as libpq spells it ("ERROR:  ...", DETAIL and HINT lines).
+ */
 function slotCommandError(command: string, err: unknown): unknown {
-  if (!(err instanceof ServerError) || err.fields === undefined) return err;
-  return new ServerError(`could not send replication command "${command}": ${libpqText(err)}`, {
-    cause: err, ...(err.sqlState !== undefined ? { sqlState: err.sqlState } : {}), fields: err.fields,
+  if (!(err instanceof ServerError) || err.libpqText === undefined) return err;
+  // libpqText is "<what was being done>: ERROR:  ..."; the command replaces the first part.
+  const server = err.libpqText.slice(err.libpqText.indexOf(': ') + 2);
+  return new ServerError(`could not send replication command "${command}": ${err.message.slice(err.message.indexOf(': ') + 2)}`, {
+    cause: err, ...(err.sqlState !== undefined ? { sqlState: err.sqlState } : {}),
+    libpqText: `could not send replication command "${command}": ${server}`,
   });
 }
 

@@ -61,7 +61,7 @@ export function formatReport(r: RestoreReport, from: string): string {
   if (i) {
     lines.push(`started: PostgreSQL ${i.serverVersion}, pid ${i.pid}, port ${i.port}, socket directory "${i.socketDir}", log "${i.logFile}"`);
     lines.push(`state: ${i.recoveryState === 'standby' ? 'standby (in recovery, read-only)' : 'primary (read-write)'}, timeline ${i.timeline ?? '?'}`);
-    if (i.walReceiver) lines.push(`WAL receiver: ${i.walReceiver.status} from ${i.walReceiver.senderHost}:${i.walReceiver.senderPort}`);
+    if (i.walReceiver) lines.push(`WAL receiver: ${i.walReceiver.status ?? 'unknown'} from ${i.walReceiver.senderHost}:${i.walReceiver.senderPort}`);
     for (const t of i.tablespaces) lines.push(`tablespace "${t.name}" (${t.oid}): pg_tablespace_location = "${t.location}"`);
   }
   return `${lines.join('\n')}\n`;

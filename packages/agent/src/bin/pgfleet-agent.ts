@@ -4,7 +4,8 @@
  *
  *   pgfleet-agent restore --from DIR -D PGDATA --mode standby|promote|none [-T OLDDIR=NEWDIR]...
  *       [--waldir DIR] [--primary-conninfo STR] [--start] [--port N] [--socket-dir DIR]
- *       [--user ROLE] [--owner USER] [--pg-bin DIR]... [--no-verify] [--no-sync] [--json]
+ *       [--user ROLE] [--owner USER] [--pg-bin DIR]... [--start-timeout S] [--follow-timeout S]
+ *       [--no-verify] [--no-sync] [--json]
  *   pgfleet-agent serve --config agent.yaml [--insecure]
  *   pgfleet-agent certs --out DIR [--host NAME]...
  *
@@ -22,6 +23,11 @@ import { PROGRAM, formatReport, info, printError, printJsonError } from './cli-o
 
 function collect<T>(parse: (v: string) => T) {
   return (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
+}
+
+function parseSeconds(value: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) > 86_400) throw new InvalidArgumentError('must be a number of seconds (0-86400)');
+  return Number(value);
 }
 
 function parsePort(value: string): number {
@@ -47,6 +53,7 @@ interface RestoreFlags {
   sync: boolean;
   json?: boolean;
   startTimeout?: number;
+  followTimeout?: number;
 }
 
 async function runRestore(flags: RestoreFlags): Promise<number> {
@@ -76,6 +83,7 @@ async function runRestore(flags: RestoreFlags): Promise<number> {
       verify: flags.verify,
       sync: flags.sync,
       ...(flags.startTimeout ? { startTimeoutSeconds: flags.startTimeout } : {}),
+      ...(flags.followTimeout !== undefined ? { followTimeoutSeconds: flags.followTimeout } : {}),
       signal: controller.signal,
       onEvent: (event) => {
         if (event.type === 'plan') info(event.statement);
@@ -118,6 +126,7 @@ export function buildProgram(): Command {
     .option('--owner <osuser>', 'OS user owning the files and running the server (root only; default postgres)')
     .option('--pg-bin <dir>', 'directory with PostgreSQL server binaries (repeatable; searched first)', collect(String))
     .option('--start-timeout <seconds>', 'how long to wait for the start and the promotion (default 300)', (v) => parsePort(v))
+    .option('--follow-timeout <seconds>', 'standby: how long to wait for it to stream from its primary (default 30, 0: no wait)', parseSeconds)
     .option('--no-verify', 'do not check files against backup_manifest')
     .option('--no-sync', 'do not fsync (faster, unsafe; for tests)')
     .option('--json', 'print the report as JSON on stdout')

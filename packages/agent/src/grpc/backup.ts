@@ -11,6 +11,9 @@
  * is spooled to a private temporary directory and sent after runBaseBackup has finished; the
  * directory is removed whatever happens. A cancelled call aborts the backup (its signal), which
  * stops the WAL receiver and drops the temporary slot; nothing is left on the agent's disk.
+ * Only a killed agent (kill -9) leaves its spool, named `pgfleet-agent-backup-<pid>-<random>`
+ * in the system temporary directory: the next agent removes those of dead processes when it
+ * starts (removeLeftoverSpools).
  *
  * `started` is sent before the first file is created, from core's reporter hook (the server
  * has then answered BASE_BACKUP with its start point): system identifier, server version,
@@ -20,7 +23,7 @@
 
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
@@ -40,8 +43,42 @@ import { runBaseBackup, type BaseBackupRunOptions } from './backup-core-api.js';
 import type { BackupEvent } from '../gen/pgfleet/v1/BackupEvent.js';
 import type { BackupRequest__Output } from '../gen/pgfleet/v1/BackupRequest.js';
 import { resolveOwner } from '../restore/owner.js';
+import { processAlive } from '../restore/staging.js';
 import { readPostmasterPid } from '../restore/start.js';
 import { canonicalPath, checkAllowed } from '../restore/validate.js';
+
+/** The spool directories of Backup calls: `<tmpdir>/pgfleet-agent-backup-<pid>-<random>`. */
+const SPOOL_PREFIX = 'pgfleet-agent-backup-';
+const SPOOL_NAME = /^pgfleet-agent-backup-([1-9][0-9]*)-[A-Za-z0-9]{6}$/;
+
+/**
+ * Removes the spool directories that agent processes killed during a Backup left in `dir` (the
+ * system temporary directory). Called once when the agent starts, before it serves: a
+ * directory named with this process's own PID is then an earlier process's too (an agent that
+ * is PID 1 in a container has the same PID after every restart). Directories of live agents,
+ * and anything not named like a spool, are left alone. Returns the paths removed.
+ */
+export async function removeLeftoverSpools(dir: string = os.tmpdir()): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = Number(SPOOL_NAME.exec(name)?.[1] ?? 0);
+    if (pid === 0 || (pid !== process.pid && processAlive(pid))) continue;
+    const leftover = path.join(dir, name);
+    try {
+      await rm(leftover, { recursive: true, force: true });
+    } catch (err) {
+      throw fileError('could not remove leftover backup spool directory', leftover, err);
+    }
+    removed.push(leftover);
+  }
+  return removed;
+}
 
 /** Data messages are coalesced to about this size (BACKUP-RPC.md recommends 64 KiB - 1 MiB). */
 const CHUNK = 256 * 1024;
@@ -110,16 +147,30 @@ export function backupRunOptions(req: BackupRequest__Output, connection: Connect
   };
 }
 
-/** Writes events to the call in order, waiting for 'drain' when gRPC's buffer is full. */
+/**
+ * Writes events to the call in order, waiting for 'drain' when gRPC's buffer is full. A caller
+ * that takes nothing for `noProgressMs` (gone without a word, or stopped) ends the backup: its
+ * WAL sender and temporary slot must not wait for it.
+ */
 class EventWriter {
-  constructor(private readonly call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>, private readonly signal: AbortSignal) {}
+  constructor(
+    private readonly call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>,
+    private readonly signal: AbortSignal,
+    private readonly noProgressMs: number,
+  ) {}
 
   async send(event: BackupEvent): Promise<void> {
     if (this.signal.aborted || this.call.cancelled) throw new CancelledError('the backup was cancelled');
     if (!this.call.write(event)) {
+      const stalled = AbortSignal.timeout(this.noProgressMs);
       try {
-        await once(this.call, 'drain', { signal: this.signal });
+        await once(this.call, 'drain', { signal: AbortSignal.any([this.signal, stalled]) });
       } catch {
+        if (stalled.aborted && !this.signal.aborted) {
+          throw new CancelledError(`the caller took nothing of the backup for ${this.noProgressMs / 1000} s: it is gone or stuck`, {
+            hint: 'The agent stopped the backup and dropped its temporary replication slot; take the backup again.',
+          });
+        }
         throw new CancelledError('the backup was cancelled');
       }
     }
@@ -177,7 +228,8 @@ export async function serveBackupCall(
   context: BackupCallContext,
 ): Promise<void> {
   const req = call.request;
-  const writer = new EventWriter(call, context.signal);
+  const noProgressMs = context.config.noProgressTimeoutSeconds * 1000;
+  const writer = new EventWriter(call, context.signal, noProgressMs);
   let spoolDir: string | null = null;
   const spooled: Array<{ name: string; path: string }> = [];
   let liveOpen = false;
@@ -185,12 +237,12 @@ export async function serveBackupCall(
   let estimatedBytes = 0;
 
   try {
-    const connection = await backupConnection(req, context.config);
+    const connection = { ...await backupConnection(req, context.config), noProgressTimeoutMs: noProgressMs };
     const options = backupRunOptions(req, connection, {
       createFile: async (name: string): Promise<Streamer> => {
         if (!startedSent) throw new InternalError(`file "${name}" created before the backup started`);
         if (name.startsWith('pg_wal.tar') || liveOpen) {
-          spoolDir ??= await mkdtemp(path.join(os.tmpdir(), 'pgfleet-agent-backup-')).catch((err: unknown) => {
+          spoolDir ??= await mkdtemp(path.join(os.tmpdir(), `${SPOOL_PREFIX}${process.pid}-`)).catch((err: unknown) => {
             throw fileError('could not create directory', os.tmpdir(), err);
           });
           const file = path.join(spoolDir, name);

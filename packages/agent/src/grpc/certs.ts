@@ -1,9 +1,11 @@
 /**
  * Test and small-setup certificates with the openssl command: a CA (ca.crt/ca.key), a server
  * certificate for the given host names / IP addresses (server.crt/key, extendedKeyUsage
- * serverAuth) and a client certificate (client.crt/key, clientAuth), all signed by the CA.
- * The agent trusts client certificates signed by its `tls.ca`; the controller trusts the
- * agent's server certificate through the same CA. Keys are written 0600.
+ * serverAuth, role agent) and a client certificate for the controller (client.crt/key,
+ * clientAuth, role controller), all signed by the CA. The role is core's subjectAltName URI
+ * urn:pgfleet:role:<role> (certificate-roles.ts): the agent answers only clients whose
+ * certificate has role controller. The controller trusts the agent's server certificate
+ * through the same CA. Keys are written 0600.
  *
  * The equivalent openssl commands are listed in the package README for operators who run
  * their own CA.
@@ -14,7 +16,7 @@ import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { InvalidOptionError, fileError } from '@pgfleet/core';
+import { InvalidOptionError, fileError, roleUri } from '@pgfleet/core';
 
 const execFileAsync = promisify(execFile);
 
@@ -47,11 +49,11 @@ export async function makeCertificates(options: { outDir: string; hosts: string[
   } catch (err) {
     throw fileError('could not create directory', dir, err);
   }
-  const san = options.hosts.map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
+  const san = [...options.hosts.map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)), `URI:${roleUri('agent')}`].join(',');
   const serverExt = path.join(dir, 'server.ext');
   const clientExt = path.join(dir, 'client.ext');
   await writeFile(serverExt, `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
-  await writeFile(clientExt, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
+  await writeFile(clientExt, `basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\nsubjectAltName=URI:${roleUri('controller')}\n`);
   const files: CertificateFiles = {
     ca: path.join(dir, 'ca.crt'), caKey: path.join(dir, 'ca.key'),
     serverCert: path.join(dir, 'server.crt'), serverKey: path.join(dir, 'server.key'),

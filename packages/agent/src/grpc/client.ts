@@ -28,6 +28,7 @@ import { archiveOrder, classifyArchiveName } from '../restore/source.js';
 import { PROTOCOL_VERSION } from '../version.js';
 import { receiveBackupStream } from './backup-receive.js';
 import { fromServiceError } from './errors.js';
+import { KEEPALIVE_OPTIONS } from './keepalive.js';
 import { agentProto } from './proto.js';
 import { clientCredentials } from './tls.js';
 
@@ -61,7 +62,7 @@ export class AgentClient {
 
   static async connect(options: AgentClientOptions): Promise<AgentClient> {
     const Ctor = agentProto().pgfleet.v1.Agent;
-    const client = new Ctor(options.address, await clientCredentials(options.tls));
+    const client = new Ctor(options.address, await clientCredentials(options.tls), KEEPALIVE_OPTIONS);
     return new AgentClient(client, options.address);
   }
 

@@ -2,9 +2,16 @@
  * Errors across the wire. A failed call ends with a gRPC status whose details are pgfleet's
  * error message and whose trailing metadata carries the catalogue entry:
  *
- *     pgfleet-error-id     "directory-not-empty"
- *     pgfleet-error-code   "70"
- *     pgfleet-error-hint   the HINT sentence (absent when there is none)
+ *     pgfleet-error-id        "directory-not-empty"
+ *     pgfleet-error-code      "70"
+ *     pgfleet-error-hint      the HINT sentence, when it is printable ASCII
+ *     pgfleet-error-hint-bin  the HINT as UTF-8 bytes, when it is not (a newline, a
+ *                             non-ASCII path): gRPC refuses such text in plain metadata
+ *
+ * The message travels as the status details, which gRPC percent-encodes, so any text
+ * crosses. Both are cut to core's MAX_WIRE_MESSAGE_BYTES / MAX_WIRE_HINT_BYTES (boundText, with
+ * a marker): a huge error must not exceed what the peer accepts in trailers, which would end
+ * the whole connection and every call on it. Building the status never throws.
  *
  * The client rethrows it as the same catalogue class with the same message and hint (found by
  * id among @pgfleet/core's exported error classes). A status without our metadata (the
@@ -15,11 +22,17 @@
 
 import * as grpc from '@grpc/grpc-js';
 import * as core from '@pgfleet/core';
-import { CancelledError, ConnectError, InternalError, PgFleetError } from '@pgfleet/core';
+import {
+  CancelledError, ConnectError, InternalError, MAX_WIRE_HINT_BYTES, MAX_WIRE_MESSAGE_BYTES, PgFleetError, boundText,
+} from '@pgfleet/core';
 
 export const ERROR_ID_KEY = 'pgfleet-error-id';
 export const ERROR_CODE_KEY = 'pgfleet-error-code';
 export const ERROR_HINT_KEY = 'pgfleet-error-hint';
+export const ERROR_HINT_BIN_KEY = 'pgfleet-error-hint-bin';
+
+/** What gRPC accepts as a plain (non -bin) metadata value. */
+const PLAIN_METADATA = /^[ -~]*$/;
 
 const STATUS_FOR_ID: Record<string, grpc.status> = {
   'invalid-option': grpc.status.INVALID_ARGUMENT,
@@ -59,23 +72,40 @@ export function errorClasses(): Map<string, ErrorClass> {
   return classesById;
 }
 
-/** What a handler passes to its callback / emits: status + message + catalogue metadata. */
+/** The status a failed call ends with: code, bounded message, catalogue metadata. Never throws. */
+export function toStatus(err: unknown): grpc.StatusObject {
+  try {
+    const e = err instanceof PgFleetError ? err : new InternalError(err instanceof Error ? err.message : String(err));
+    const metadata = new grpc.Metadata();
+    metadata.set(ERROR_ID_KEY, e.id);
+    metadata.set(ERROR_CODE_KEY, String(e.code));
+    if (e.hint) {
+      const hint = boundText(e.hint, MAX_WIRE_HINT_BYTES);
+      if (PLAIN_METADATA.test(hint)) metadata.set(ERROR_HINT_KEY, hint);
+      else metadata.set(ERROR_HINT_BIN_KEY, Buffer.from(hint, 'utf8'));
+    }
+    return { code: STATUS_FOR_ID[e.id] ?? grpc.status.UNKNOWN, details: boundText(e.message, MAX_WIRE_MESSAGE_BYTES), metadata };
+  } catch {
+    return { code: grpc.status.INTERNAL, details: 'the agent could not encode its error', metadata: new grpc.Metadata() };
+  }
+}
+
+/** What a handler passes to its callback / emits: the status as an Error. Never throws. */
 export function toServiceError(err: unknown): Partial<grpc.StatusObject> & Error {
-  const e = err instanceof PgFleetError ? err : new InternalError(err instanceof Error ? err.message : String(err));
-  const metadata = new grpc.Metadata();
-  metadata.set(ERROR_ID_KEY, e.id);
-  metadata.set(ERROR_CODE_KEY, String(e.code));
-  if (e.hint) metadata.set(ERROR_HINT_KEY, e.hint);
-  const out = new Error(e.message) as Error & Partial<grpc.StatusObject>;
-  out.code = STATUS_FOR_ID[e.id] ?? grpc.status.UNKNOWN;
-  out.details = e.message;
-  out.metadata = metadata;
-  return out;
+  const status = toStatus(err);
+  return Object.assign(new Error(status.details), status);
 }
 
 function first(metadata: grpc.Metadata | undefined, key: string): string | undefined {
   const v = metadata?.get(key)[0];
   return v === undefined ? undefined : String(v);
+}
+
+/** The HINT of a received error, from either key. */
+function hintOf(metadata: grpc.Metadata | undefined): string | undefined {
+  const bin = metadata?.get(ERROR_HINT_BIN_KEY)[0];
+  if (Buffer.isBuffer(bin)) return bin.toString('utf8');
+  return first(metadata, ERROR_HINT_KEY);
 }
 
 /** The catalogue error a failed call stands for (see the module comment). */
@@ -85,7 +115,7 @@ export function fromServiceError(err: unknown, peer: string): PgFleetError {
   const id = first(s.metadata, ERROR_ID_KEY);
   const message = s.details ?? (err instanceof Error ? err.message : String(err));
   if (id !== undefined) {
-    const hint = first(s.metadata, ERROR_HINT_KEY);
+    const hint = hintOf(s.metadata);
     const Cls = errorClasses().get(id);
     const details = hint ? { hint } : {};
     if (Cls) return new Cls(message, details);

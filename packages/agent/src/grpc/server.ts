@@ -19,7 +19,9 @@ import { lstat, readdir, readFile, readlink, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { CancelledError, InstanceError, InvalidOptionError, NotSupportedError, PgFleetError } from '@pgfleet/core';
+import {
+  CancelledError, InstanceError, InvalidOptionError, NotSupportedError, PgFleetError, maskConninfo, type PeerPolicy,
+} from '@pgfleet/core';
 import type { AgentConfig } from '../config.js';
 import type { AgentHandlers } from '../gen/pgfleet/v1/Agent.js';
 import type { AgentInfo } from '../gen/pgfleet/v1/AgentInfo.js';
@@ -43,10 +45,13 @@ import { readPostmasterPid, startInstance, stopInstance } from '../restore/start
 import { canonicalPath, checkAllowed } from '../restore/validate.js';
 import { AGENT_VERSION, PROTOCOL_VERSION } from '../version.js';
 import { untilAborted } from './abortable.js';
-import { serveBackupCall } from './backup.js';
+import { guardHandlers, peerInterceptor } from './call-guard.js';
+import { checkBackupRequest, checkGetInfoRequest, checkInstanceRequest, checkRestoreSpec } from './request-limits.js';
+import { KEEPALIVE_OPTIONS } from './keepalive.js';
+import { removeLeftoverSpools, serveBackupCall } from './backup.js';
 import { toServiceError } from './errors.js';
 import { agentProto } from './proto.js';
-import { StreamBackupSource } from './stream-source.js';
+import { StreamBackupSource, clientSilent } from './stream-source.js';
 import { serverCredentials } from './tls.js';
 
 export const CAPABILITIES = ['restore', 'restore-tar', 'restore-gzip', 'restore-lz4', 'restore-zstd', 'instance', 'verify-manifest', 'backup'];
@@ -101,7 +106,9 @@ export function instanceStatusOf(dataDir: string, pid: number, port: number, soc
     recoveryState: r?.recoveryState ?? '',
     timeline: r?.timeline ?? 0,
     tablespaces: r?.tablespaces.map((t) => ({ name: t.name, oid: t.oid, location: t.location })) ?? [],
-    walReceiver: r?.walReceiver ?? null,
+    walReceiver: r?.walReceiver
+      ? { status: r.walReceiver.status ?? '', senderHost: r.walReceiver.senderHost, senderPort: r.walReceiver.senderPort }
+      : null,
   };
 }
 
@@ -120,8 +127,20 @@ export function reportToWire(r: EngineReport): RestoreReport {
   };
 }
 
+/** The agent answers the controller only (see call-guard.ts). */
+export function agentPeerPolicy(config: AgentConfig): PeerPolicy | null {
+  if (config.tls === null) return null;
+  return {
+    self: 'agent',
+    accept: ['controller'],
+    allowedClients: config.tls.allowedClients ?? null,
+    allowedClientsSource: `tls.allowedClients in "${config.source}"`,
+    roleHint: 'Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init", client.crt of "pgfleet-agent certs"), or go through the controller.',
+  };
+}
+
 export class AgentServer {
-  private readonly server = new grpc.Server();
+  private readonly server: grpc.Server;
   /** Calls in flight and what they are doing (for the shutdown's log lines). */
   private readonly running = new Map<AbortController, string>();
   private idleWaiters: Array<() => void> = [];
@@ -131,6 +150,10 @@ export class AgentServer {
 
   private constructor(private readonly config: AgentConfig, options: AgentServerOptions) {
     this.log = options.log ?? (() => undefined);
+    this.server = new grpc.Server({
+      ...KEEPALIVE_OPTIONS,
+      interceptors: [peerInterceptor(agentPeerPolicy(config), (peer, err) => this.logFailure('call', peer, err))],
+    });
   }
 
   /** Binds config.listen and starts serving. */
@@ -138,7 +161,9 @@ export class AgentServer {
     const agent = new AgentServer(config, options);
     // Fail now, not at the first call, when osUser does not exist.
     resolveOwner(config.osUser);
-    agent.server.addService(agentProto().pgfleet.v1.Agent.service, agent.handlers());
+    for (const leftover of await removeLeftoverSpools()) agent.log(`removed the backup spool "${leftover}" a killed agent left`);
+    agent.server.addService(agentProto().pgfleet.v1.Agent.service,
+      guardHandlers(agent.handlers(), (method, peer, err) => agent.logFailure(method, peer, err)));
     const credentials = await serverCredentials(config.tls);
     agent.boundPort = await new Promise<number>((resolve, reject) => {
       agent.server.bindAsync(config.listen, credentials, (err, port) => (err ? reject(new InvalidOptionError(`could not listen on "${config.listen}": ${err.message}`, { cause: err })) : resolve(port)));
@@ -218,6 +243,7 @@ export class AgentServer {
   private handlers(): AgentHandlers {
     return {
       GetInfo: (call, callback) => {
+        checkGetInfoRequest(call.request);
         this.getInfo(call.request.protocolVersion).then(
           (info) => callback(null, info),
           (err: unknown) => callback(this.fail('GetInfo', call.getPeer(), err)),
@@ -226,6 +252,7 @@ export class AgentServer {
       Instance: (call, callback) => {
         const peer = call.getPeer();
         const req = call.request;
+        checkInstanceRequest(req);
         const controller = this.track(`Instance ${req.action.replace(/^ACTION_/, '')} from ${peer} on "${req.dataDir}"`);
         call.on('cancelled', () => controller.abort('client'));
         this.instance(req, controller.signal).then(
@@ -234,18 +261,18 @@ export class AgentServer {
             `the instance call on "${req.dataDir}" (${req.action})`, 'The instance was left as it was at that moment; ask for its status once the agent is back.'))),
         ).finally(() => this.untrack(controller));
       },
-      Restore: (call) => {
-        void this.restore(call);
-      },
-      Backup: (call) => {
-        void this.backup(call);
-      },
+      Restore: (call) => this.restore(call),
+      Backup: (call) => this.backup(call),
     };
   }
 
-  private fail(method: string, peer: string, err: unknown): grpc.ServiceError {
+  private logFailure(method: string, peer: string, err: unknown): void {
     const text = err instanceof PgFleetError ? err.format() : err instanceof Error ? (err.stack ?? err.message) : String(err);
     this.log(`${method} from ${peer} failed: ${text}`);
+  }
+
+  private fail(method: string, peer: string, err: unknown): grpc.ServiceError {
+    this.logFailure(method, peer, err);
     return toServiceError(err) as grpc.ServiceError;
   }
 
@@ -319,16 +346,19 @@ export class AgentServer {
     };
     let target = '';
     try {
-      const first = await untilAborted(messages.next(), controller.signal, () => new CancelledError('the restore was cancelled'));
+      const noProgressMs = this.config.noProgressTimeoutSeconds * 1000;
+      const first = await untilAborted(messages.next(), controller.signal, () => new CancelledError('the restore was cancelled'),
+        clientSilent(noProgressMs));
       if (first.done || first.value.item !== 'spec' || !first.value.spec) {
         throw new InvalidOptionError('a restore stream must start with its RestoreSpec');
       }
       const spec = first.value.spec;
+      checkRestoreSpec(spec);
       target = spec.dataDir;
       this.describe(controller, `Restore from ${peer} into "${spec.dataDir}"`);
       this.log(`Restore from ${peer}: "${spec.dataDir}" (${spec.mode})`);
       const options = await this.restoreOptions(spec);
-      const source = new StreamBackupSource(spec.files, messages, `gRPC stream from ${peer}`, controller.signal);
+      const source = new StreamBackupSource(spec.files, messages, `gRPC stream from ${peer}`, controller.signal, noProgressMs);
       const report = await restoreBackup(source, {
         ...options,
         signal: controller.signal,
@@ -386,7 +416,8 @@ export class AgentServer {
 
   private async backup(call: grpc.ServerWritableStream<BackupRequest__Output, BackupEvent>): Promise<void> {
     const peer = call.getPeer();
-    const of = call.request.dataDir || call.request.conninfo || 'local server';
+    checkBackupRequest(call.request);
+    const of = call.request.dataDir || maskConninfo(call.request.conninfo) || 'local server';
     const controller = this.track(`Backup from ${peer} of ${of}`);
     call.on('cancelled', () => controller.abort('client'));
     try {

@@ -13,9 +13,20 @@ import { ArchiveFormatError, CancelledError, InvalidOptionError, ProtocolError, 
 import type { BackupFile__Output } from '../gen/pgfleet/v1/BackupFile.js';
 import type { RestoreRequest__Output } from '../gen/pgfleet/v1/RestoreRequest.js';
 import { archiveOrder, classifyArchiveName, type ArchiveBegin, type ArchiveInfo, type BackupSource } from '../restore/source.js';
-import { untilAborted } from './abortable.js';
+import { untilAborted, type Stall } from './abortable.js';
+import { checkRestoreMessage } from './request-limits.js';
 
 const MAX_MANIFEST = 1024 * 1024 * 1024;
+
+/** The deadline of a Restore call's client: nothing sent for `ms`. */
+export function clientSilent(ms: number): Stall {
+  return {
+    ms,
+    error: () => new CancelledError(`the client sent nothing of the restore stream for ${ms / 1000} s: it is gone or stuck`, {
+      hint: 'The agent undid the restore; run it again.',
+    }),
+  };
+}
 
 export class StreamBackupSource implements BackupSource {
   readonly layout = 'tar' as const;
@@ -29,6 +40,7 @@ export class StreamBackupSource implements BackupSource {
     private readonly messages: AsyncIterator<RestoreRequest__Output>,
     readonly location: string,
     private readonly signal?: AbortSignal,
+    private readonly noProgressMs?: number,
   ) {
     const archives: ArchiveInfo[] = [];
     let manifest = false;
@@ -57,12 +69,14 @@ export class StreamBackupSource implements BackupSource {
   }
 
   private receive(): Promise<IteratorResult<RestoreRequest__Output>> {
-    return untilAborted(this.messages.next(), this.signal, () => new CancelledError('the restore was cancelled'));
+    return untilAborted(this.messages.next(), this.signal, () => new CancelledError('the restore was cancelled'),
+      this.noProgressMs === undefined ? undefined : clientSilent(this.noProgressMs));
   }
 
   private async next(what: string): Promise<RestoreRequest__Output> {
     const step = await this.receive();
     if (step.done) throw new ProtocolError(`the restore stream from ${this.location} ended while ${what}`);
+    checkRestoreMessage(step.value);
     return step.value;
   }
 

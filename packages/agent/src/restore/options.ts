@@ -54,6 +54,11 @@ export interface RestoreOptions {
   /** Seconds to wait, in all, for the server to accept connections and (promote) to leave recovery (default 300). */
   startTimeoutSeconds?: number;
   /**
+   * standby with start: seconds to wait, after the server accepts connections and within the
+   * start timeout, for its WAL receiver to stream from the primary (default 30; 0: no wait).
+   */
+  followTimeoutSeconds?: number;
+  /**
    * Aborting cancels the restore (CancelledError): before the commit its staging directories
    * are removed; after it (while starting and reporting) the started server is stopped and the
    * committed targets are removed too, so a cancelled restore leaves nothing either way.

@@ -11,7 +11,8 @@
  *   it when the backup was taken). In-place tablespaces (directories in pg_tblspc) are part of
  *   the base archive.
  * - A pg_wal symbolic link (a backup taken with --waldir) is walked as the pg_wal directory.
- * - Sockets, FIFOs and devices are skipped; other symbolic links are delivered as such.
+ * - Sockets, FIFOs and devices are skipped; other symbolic links are delivered as such (and
+ *   refused by the extractor: a backup holds links only as pg_tblspc/<oid>).
  * File contents are read in 256 KiB chunks, each awaited by the chain (backpressure). A file
  * whose size changes while it is read is an error: a backup must not be modified.
  */

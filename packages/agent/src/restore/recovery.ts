@@ -19,11 +19,18 @@
  *   had configured cannot make PostgreSQL refuse "multiple recovery targets". The block is
  *   removed once the server has been promoted (removePromoteBlock, by --start); without
  *   --start the operator removes it after promotion.
+ *
+ * Every file here is read and written without following a symbolic link (no-follow.ts): the
+ * restore runs as root and the directory holds what the backup (or, after the start, the
+ * server's OS user) put there. A primary_conninfo with a control character is refused
+ * (checkConfigValue): postgresql.auto.conf cannot hold a newline in a value, and one would
+ * add lines of the caller's choosing to it.
  */
 
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidOptionError, fileError, isErrno } from '@pgfleet/core';
+import { InvalidOptionError, checkConfigValue, fileError, isErrno } from '@pgfleet/core';
+import { readFileNoFollow, writeFileNoFollow } from './no-follow.js';
 import type { RecoveryMode } from './options.js';
 
 export const AUTO_CONF = 'postgresql.auto.conf';
@@ -105,15 +112,6 @@ export function promoteBlock(): string {
   return [PROMOTE_BLOCK_BEGIN, ...PROMOTE_SETTINGS.map(([k, v]) => `${k} = ${quoteConfValue(v)}`), PROMOTE_BLOCK_END, ''].join('\n');
 }
 
-async function readOptional(file: string): Promise<string | null> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return null;
-    throw fileError('could not read file', file, err);
-  }
-}
-
 export interface RecoveryWrite {
   /** Files written or removed, relative to the data directory (the engine fsyncs and chowns them). */
   written: string[];
@@ -131,7 +129,7 @@ export async function applyRecoveryMode(dataDir: string, mode: RecoveryMode, opt
   const result: RecoveryWrite = { written: [], removed: [] };
   if (mode === 'none') return result;
   const autoConfFile = path.join(dataDir, AUTO_CONF);
-  const original = (await readOptional(autoConfFile)) ?? '';
+  const original = (await readFileNoFollow(autoConfFile)) ?? '';
   let autoConf = withoutPromoteBlock(original);
 
   const removeSignal = async (name: string): Promise<void> => {
@@ -144,22 +142,18 @@ export async function applyRecoveryMode(dataDir: string, mode: RecoveryMode, opt
     }
   };
   const writeSignal = async (name: string): Promise<void> => {
-    const file = path.join(dataDir, name);
-    try {
-      await writeFile(file, '', { mode: options.fileMode });
-    } catch (err) {
-      throw fileError('could not write file', file, err);
-    }
+    await writeFileNoFollow(path.join(dataDir, name), '', { mode: options.fileMode });
     result.written.push(name);
   };
 
   if (mode === 'standby') {
     if (options.primaryConninfo) {
+      checkConfigValue(options.primaryConninfo, '--primary-conninfo');
       autoConf = stripSettings(autoConf, ['primary_conninfo']);
       if (autoConf !== '' && !autoConf.endsWith('\n')) autoConf += '\n';
       autoConf += `primary_conninfo = ${quoteConfValue(options.primaryConninfo)}\n`;
     } else {
-      const mainConf = (await readOptional(path.join(dataDir, 'postgresql.conf'))) ?? '';
+      const mainConf = (await readFileNoFollow(path.join(dataDir, 'postgresql.conf'))) ?? '';
       const conninfo = findSetting(autoConf, 'primary_conninfo') ?? findSetting(mainConf, 'primary_conninfo');
       if (!conninfo) {
         throw new InvalidOptionError('standby mode needs a primary_conninfo, and the backup has none', {
@@ -178,11 +172,7 @@ export async function applyRecoveryMode(dataDir: string, mode: RecoveryMode, opt
   }
 
   if (autoConf !== original) {
-    try {
-      await writeFile(autoConfFile, autoConf, { mode: options.fileMode });
-    } catch (err) {
-      throw fileError('could not write file', autoConfFile, err);
-    }
+    await writeFileNoFollow(autoConfFile, autoConf, { mode: options.fileMode });
     result.written.push(AUTO_CONF);
   }
   return result;
@@ -191,14 +181,10 @@ export async function applyRecoveryMode(dataDir: string, mode: RecoveryMode, opt
 /** After promotion: drops the promote block from postgresql.auto.conf (owner and mode kept). */
 export async function removePromoteBlock(dataDir: string): Promise<boolean> {
   const file = path.join(dataDir, AUTO_CONF);
-  const text = await readOptional(file);
+  const text = await readFileNoFollow(file);
   if (text === null) return false;
   const cleaned = withoutPromoteBlock(text);
   if (cleaned === text) return false;
-  try {
-    await writeFile(file, cleaned);
-  } catch (err) {
-    throw fileError('could not write file', file, err);
-  }
+  await writeFileNoFollow(file, cleaned);
   return true;
 }

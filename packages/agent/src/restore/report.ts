@@ -34,7 +34,10 @@ export interface TablespaceReport {
 }
 
 export interface WalReceiverReport {
-  status: string;
+  /** The WAL receiver process (a new one after each failed attempt). */
+  pid: number;
+  /** pg_stat_wal_receiver.status; null when the role may not see it (no pg_read_all_stats). */
+  status: string | null;
   senderHost: string;
   senderPort: number;
 }
@@ -128,12 +131,12 @@ export async function queryInstance(client: pg.Client): Promise<InstanceReport> 
   let walReceiver: WalReceiverReport | null = null;
   let receivedTli: number | null = null;
   try {
-    const wr = await client.query<{ status: string; sender_host: string | null; sender_port: number | null; received_tli: number | null }>(
-      'SELECT status, sender_host, sender_port, received_tli FROM pg_stat_wal_receiver',
+    const wr = await client.query<{ pid: number; status: string | null; sender_host: string | null; sender_port: number | null; received_tli: number | null }>(
+      'SELECT pid, status, sender_host, sender_port, received_tli FROM pg_stat_wal_receiver',
     );
     const w = wr.rows[0];
     if (w) {
-      walReceiver = { status: w.status, senderHost: w.sender_host ?? '', senderPort: w.sender_port ?? 0 };
+      walReceiver = { pid: w.pid, status: w.status, senderHost: w.sender_host ?? '', senderPort: w.sender_port ?? 0 };
       receivedTli = w.received_tli;
     }
   } catch {

@@ -25,7 +25,8 @@
  *     last), parents fsynced. Any failure before or during this step removes everything the
  *     restore made; targets are left as they were.
  *  7. With `start`: pg_ctl start as the owner, wait until it accepts connections (promote: until
- *     it has left recovery, then drop the promote settings), and report what the server says.
+ *     it has left recovery, then drop the promote settings; standby: until its WAL receiver
+ *     streams from the primary, followTimeoutSeconds at most), and report what the server says.
  *     All of it within one deadline (startTimeoutSeconds); a failure here leaves the restored
  *     files (and a server that did come up) in place and says why. A cancellation here (the
  *     signal) stops the server and empties the committed targets, including what the start
@@ -38,12 +39,12 @@
  * mapping moves that tablespace.
  */
 
-import { chmod, lchown, lstat, mkdir, readlink, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lchown, lstat, readlink, rm, stat, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import {
   ArchiveFormatError, CancelledError, DirectoryExtractor, DirectoryNotEmptyError, FileIoError, InternalError, InvalidOptionError,
   ManifestVerifyStreamer, NotSupportedError, PgFleetError, StopVerification, VerifyContext, VerifyError, WalCheck,
-  checkWalDirectory, fileError, isErrno, parseManifest, type BackupManifest, type Streamer, type VerifyProblem,
+  checkConfigValue, checkWalDirectory, fileError, isErrno, parseManifest, type BackupManifest, type Streamer, type VerifyProblem,
 } from '@pgfleet/core';
 import { BaseArchiveInspector, type BaseArchiveFacts, type RememberedFile } from './inspect.js';
 import { RECOVERY_MODES, describeMode, type RecoveryMode, type RestoreEvent, type RestoreOptions } from './options.js';
@@ -54,9 +55,11 @@ import { REPORT_TIMEOUT_MS, reportInstanceAs, type InstanceReport } from './repo
 import type { ArchiveInfo, BackupSource } from './source.js';
 import { StagingDirectory, isMountPoint, removeLeftoverStaging } from './staging.js';
 import {
-  postgresProcessesIn, processAlive, processCwd, readPostmasterPid, startInstance, stopInstance, waitForPromotion, type PostmasterInfo,
+  postgresProcessesIn, processAlive, processCwd, readPostmasterPid, startInstance, stopInstance, waitForPromotion, waitForStreaming,
+  type PostmasterInfo,
 } from './start.js';
 import { fixOwnership, fsyncAll } from './finish.js';
+import { ensureDirectoryNoFollow, writeFileNoFollow } from './no-follow.js';
 import { parseTablespaceMap, formatTablespaceMap, planTablespaces, type PlannedTablespace } from './tablespaces.js';
 import { canonicalPath, checkAllowed, checkNoOverlap, checkReachable, checkTargetUsable, type NamedTarget } from './validate.js';
 
@@ -102,6 +105,9 @@ const PROGRESS_STEP = 4 * 1024 * 1024;
 
 /** Files of a running server that a restore never brings over (PostgreSQL's base backup excludes them too). */
 const SOURCE_SERVER_FILES = ['postmaster.pid', 'postmaster.opts'] as const;
+
+/** standby --start: how long the WAL receiver may take to stream from the primary, by default. */
+const DEFAULT_FOLLOW_SECONDS = 30;
 
 /** The longest the undo of a cancelled start waits for a starting postmaster's pid file. */
 const POSTMASTER_APPEAR_MS = 10_000;
@@ -202,6 +208,7 @@ class RestoreRun {
     if (o.primaryConninfo && o.mode !== 'standby') {
       throw new InvalidOptionError('--primary-conninfo is only allowed with --mode standby');
     }
+    if (o.primaryConninfo) checkConfigValue(o.primaryConninfo, '--primary-conninfo');
     if (!o.dataDir) throw new InvalidOptionError('no target data directory given', { hint: 'Name it with -D.' });
     for (const [what, p] of [['data directory', o.dataDir], ['WAL directory', o.walDir]] as const) {
       if (p && !path.isAbsolute(p)) throw new InvalidOptionError(`${what} "${p}" is not an absolute path`);
@@ -447,8 +454,8 @@ class RestoreRun {
       decodeRecords: true,
     });
     // A base archive without pg_wal (it is always in PostgreSQL's) must still read as "missing".
-    await mkdir(walDir, { recursive: true, mode: 0o700 }).catch(() => undefined);
-    await checkWalDirectory(check, walDir);
+    await ensureDirectoryNoFollow(walDir, 0o700);
+    await checkWalDirectory(check, walDir, { followLinks: false });
     check.finish();
     this.walSegmentsChecked = check.checkedSegments.length;
     if (problems.length === 0) return;
@@ -495,11 +502,7 @@ class RestoreRun {
     if (facts.files.has('tablespace_map')) {
       const file = path.join(data, 'tablespace_map');
       await rm(file, { force: true });
-      try {
-        await writeFile(file, formatTablespaceMap(external.map((t) => [t.oid, t.location] as const)), { mode: fileMode });
-      } catch (err) {
-        throw fileError('could not write file', file, err);
-      }
+      await writeFileNoFollow(file, formatTablespaceMap(external.map((t) => [t.oid, t.location] as const)), { mode: fileMode, exclusive: true });
       toSync.push(file);
     }
     const tblspc = path.join(data, 'pg_tblspc');
@@ -548,14 +551,9 @@ class RestoreRun {
     }
   }
 
+  /** A directory in staging, made or reused, never through a link (ownership is fixed for the whole tree afterwards). */
   private async mkdirOwned(dir: string, mode: number): Promise<void> {
-    try {
-      await mkdir(dir, { mode });
-    } catch (err) {
-      if (isErrno(err, 'EEXIST')) return;
-      throw fileError('could not create directory', dir, err);
-    }
-    // ownership is fixed for the whole tree afterwards
+    await ensureDirectoryNoFollow(dir, mode);
   }
 
   private async symlinkOwned(target: string, link: string): Promise<void> {
@@ -645,6 +643,15 @@ class RestoreRun {
           dataDir: this.dataDir, owner: this.owner, target, deadline, timeoutSeconds: timeout, logFile: started.logFile, ...(signal ? { signal } : {}),
         });
         await removePromoteBlock(this.dataDir);
+      } else if (o.mode === 'standby' && (o.followTimeoutSeconds ?? DEFAULT_FOLLOW_SECONDS) > 0) {
+        // A standby that does not follow its primary is not what was asked for, whatever its state.
+        report = await waitForStreaming({
+          dataDir: this.dataDir, owner: this.owner, target, logFile: started.logFile,
+          deadline: Math.min(deadline, Date.now() + (o.followTimeoutSeconds ?? DEFAULT_FOLLOW_SECONDS) * 1000), ...(signal ? { signal } : {}),
+        });
+        if (report.walReceiver?.status === null) {
+          this.warn(`role "${target.user}" may not see the WAL receiver's status (pg_read_all_stats): whether the standby streams from its primary was not checked`);
+        }
       } else {
         report = await reportInstanceAs(this.owner, target, {
           dataDir: this.dataDir, timeoutMs: Math.max(1000, Math.min(deadline - Date.now(), REPORT_TIMEOUT_MS)), ...(signal ? { signal } : {}),

@@ -54,7 +54,8 @@ export function isStagingName(name: string): boolean {
 /** Staging paths this process made and has not yet removed or committed. */
 const ownedStaging = new Set<string>();
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this PID exists (one of another user counts). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -19,15 +19,22 @@
  *
  * Status comes from postmaster.pid (pid, port, socket directory) and, when the server
  * answers, from report.ts.
+ *
+ * The data directory belongs to the server's OS user, and we may be root: the log directory is
+ * given to the owner only when it is a real directory (a link there, an operator's choice or
+ * not, is left to pg_ctl, which writes as the owner), and the log and postmaster.pid are read
+ * without following a link (no-follow.ts), so that a link planted there cannot make root chown
+ * or read (into an error's HINT) a file elsewhere.
  */
 
 import { readFileSync } from 'node:fs';
-import { access, chown, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
+import { access, chown, lchown, lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CancelledError, InstanceError, fileError, isErrno } from '@pgfleet/core';
 import { runChild, type ChildResult } from './child-process.js';
 import { ownerEnv, ownerSpawnIds, type OsOwner } from './owner.js';
+import { readFileNoFollow } from './no-follow.js';
 import { findSetting } from './recovery.js';
 import { ConnectFailure, REPORT_TIMEOUT_MS, reportInstanceAs, type ConnectTarget, type InstanceReport } from './report.js';
 
@@ -63,7 +70,8 @@ export async function configuredPort(dataDir: string): Promise<number> {
 }
 
 async function tail(file: string, lines: number): Promise<string> {
-  return (await readText(file)).trimEnd().split('\n').slice(-lines).join('\n');
+  const text = await readFileNoFollow(file).catch(() => null);
+  return (text ?? '').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 export interface StartOptions {
@@ -90,12 +98,25 @@ export async function startInstance(options: StartOptions): Promise<StartedInsta
   const socketDir = path.resolve(options.socketDir ?? os.tmpdir());
   const timeout = options.timeoutSeconds ?? 300;
   const logFile = path.join(dataDir, START_LOG);
-  for (const dir of [path.dirname(logFile), ...(options.socketDir ? [socketDir] : [])]) {
+  const logDir = path.dirname(logFile);
+  try {
+    await mkdir(logDir, { mode: 0o700 });
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw fileError('could not create directory', logDir, err);
+  }
+  if (owner.chown) {
     try {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      if (owner.chown) await chown(dir, owner.uid, owner.gid);
+      if (!(await lstat(logDir)).isSymbolicLink()) await lchown(logDir, owner.uid, owner.gid);
     } catch (err) {
-      throw fileError('could not create directory', dir, err);
+      throw fileError('could not change owner of', logDir, err);
+    }
+  }
+  if (options.socketDir) {
+    try {
+      await mkdir(socketDir, { recursive: true, mode: 0o700 });
+      if (owner.chown) await chown(socketDir, owner.uid, owner.gid);
+    } catch (err) {
+      throw fileError('could not create directory', socketDir, err);
     }
   }
   const pgCtl = path.join(options.binDir, 'pg_ctl');
@@ -174,6 +195,71 @@ export async function waitForPromotion(wait: PromotionWait): Promise<InstanceRep
   });
 }
 
+/** How long one WAL receiver process must be seen streaming before the standby counts as following. */
+export const STREAMING_STABLE_MS = 1500;
+const FOLLOW_POLL_MS = 500;
+
+export interface StreamingWait {
+  dataDir: string;
+  owner: OsOwner;
+  target: ConnectTarget;
+  /** Date.now() value after which the wait fails. */
+  deadline: number;
+  logFile: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits until a standby follows its primary: its WAL receiver (pg_stat_wal_receiver) is seen
+ * "streaming", the same process, over STREAMING_STABLE_MS. Once is not enough: a receiver whose
+ * primary no longer has the WAL it asks for does reach "streaming", and dies the moment the
+ * primary answers "requested WAL segment ... has already been removed"; the server starts
+ * another every wal_retrieve_retry_interval (5 s). Returns the last report; a role that may
+ * not see the receiver's status (its status is null) ends the wait at once, the caller decides.
+ * Fails at the deadline (InstanceError, the server left running) or when the signal aborts
+ * (CancelledError).
+ */
+export async function waitForStreaming(wait: StreamingWait): Promise<InstanceReport> {
+  const { dataDir, owner, target, deadline, signal } = wait;
+  const started = Date.now();
+  const cancelled = (): CancelledError => new CancelledError(`the wait for the restored standby in "${dataDir}" to stream from its primary was cancelled`);
+  let streaming: { pid: number; since: number } | null = null;
+  let last: InstanceReport | null = null;
+  let lastError: unknown = null;
+  for (;;) {
+    if (signal?.aborted) throw cancelled();
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    try {
+      const report = await reportInstanceAs(owner, target, { timeoutMs: Math.min(left, REPORT_TIMEOUT_MS), dataDir, ...(signal ? { signal } : {}) });
+      last = report;
+      const receiver = report.walReceiver;
+      if (receiver !== null && receiver.status === null) return report;
+      if (receiver?.status !== 'streaming') {
+        streaming = null;
+      } else if (streaming === null || streaming.pid !== receiver.pid) {
+        streaming = { pid: receiver.pid, since: Date.now() };
+      } else if (Date.now() - streaming.since >= STREAMING_STABLE_MS) {
+        return report;
+      }
+    } catch (err) {
+      if (err instanceof CancelledError) throw cancelled();
+      lastError = err;
+      if (Date.now() >= deadline) break;
+      if (!(err instanceof ConnectFailure && err.retryable)) throw err;
+    }
+    await sleep(Math.min(FOLLOW_POLL_MS, Math.max(0, deadline - Date.now())), signal);
+  }
+  const receiver = last?.walReceiver ?? null;
+  const seen = receiver === null ? 'no WAL receiver is running' : `its WAL receiver is "${receiver.status ?? ''}"`;
+  const waited = Number(((deadline - started) / 1000).toFixed(1));
+  throw new InstanceError(`the restored standby in "${dataDir}" does not stream from its primary: after ${waited} seconds, ${seen}`, {
+    cause: lastError,
+    hint: 'It was left running, in recovery. The primary may no longer have the WAL the standby needs (restore a newer backup), ' +
+      `or not accept its primary_conninfo. Its log "${wait.logFile}" ends with:\n${(await tail(wait.logFile, 15)) || '(empty)'}`,
+  });
+}
+
 /** setTimeout as a promise that an abort ends early (resolving: the caller checks the signal). */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -223,13 +309,8 @@ export interface PostmasterInfo {
 
 /** postmaster.pid's pid, port and first socket directory; null when there is none. */
 export async function readPostmasterPid(dataDir: string): Promise<PostmasterInfo | null> {
-  let text: string;
-  try {
-    text = await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return null;
-    throw fileError('could not read file', path.join(dataDir, 'postmaster.pid'), err);
-  }
+  const text = await readFileNoFollow(path.join(dataDir, 'postmaster.pid'));
+  if (text === null) return null;
   const lines = text.split('\n');
   const pid = Number(lines[0]);
   const port = Number(lines[3]);

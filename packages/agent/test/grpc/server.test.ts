@@ -4,16 +4,19 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { CancelledError, InstanceError, InvalidOptionError, NotAllowedError, NotSupportedError } from '@pgfleet/core';
+import {
+  CancelledError, DirectoryNotEmptyError, InstanceError, InvalidOptionError, MAX_WIRE_HINT_BYTES, MAX_WIRE_MESSAGE_BYTES,
+  NotAllowedError, NotSupportedError,
+} from '@pgfleet/core';
 import { parseAgentConfig } from '../../src/config.js';
-import { AgentClient } from '../../src/grpc/client.js';
+import { AgentClient, backupFilesOf } from '../../src/grpc/client.js';
 import { agentProto } from '../../src/grpc/proto.js';
 import { AgentServer, CAPABILITIES } from '../../src/grpc/server.js';
-import { fromServiceError } from '../../src/grpc/errors.js';
+import { fromServiceError, toServiceError } from '../../src/grpc/errors.js';
 import { resolveOwner } from '../../src/restore/owner.js';
 import { craftTarBackup, makeDir } from '../helpers/fixtures.js';
 
@@ -124,6 +127,164 @@ describe('AgentServer (in-process, plaintext)', () => {
     await assert.rejects(client.instance({ action: 'ACTION_START', dataDir: '/etc' }), (err: unknown) => err instanceof NotAllowedError);
     assert.deepEqual(await readdir(allowed), ['one']);
     assert.ok(!existsSync(path.join(root, 'outside')));
+  });
+});
+
+/** An agent in-process on port 0 (plaintext) whose one allowed root is `<new dir>/<rootName>`. */
+async function startPlainAgent(rootName: string): Promise<{ root: string; allowed: string; server: AgentServer; log: string[] }> {
+  const root = await makeDir();
+  const allowed = path.join(root, rootName);
+  await mkdir(allowed);
+  const log: string[] = [];
+  const config = parseAgentConfig({ listen: '127.0.0.1:0', insecure: true, allowedRoots: [allowed], osUser: resolveOwner(null).name }, 'agent.yaml', root);
+  return { root, allowed, server: await AgentServer.start(config, { log: (line) => log.push(line) }), log };
+}
+
+describe('AgentServer: errors cross the wire whatever their text, and the agent keeps serving', { timeout: 60_000 }, () => {
+  // grpc-js refuses a newline or a non-ASCII character in a plain metadata value; an error
+  // whose HINT had one used to throw out of the handler and end the agent.
+  let root: string;
+  let allowed: string;
+  let server: AgentServer;
+  let client: AgentClient;
+
+  before(async () => {
+    ({ root, allowed, server } = await startPlainAgent('données'));
+    client = await AgentClient.connect({ address: `127.0.0.1:${server.port}`, tls: null });
+  });
+  after(async () => {
+    client?.close();
+    await server?.stop(1000);
+  });
+
+  test('an allowedRoots refusal whose HINT names a non-ASCII directory: exact message and hint; the agent still answers', async () => {
+    const backup = path.join(root, 'backup');
+    await craftTarBackup(backup, {});
+    await assert.rejects(client.restore({ dataDir: path.join(root, 'ailleurs'), mode: 'RECOVERY_MODE_NONE' }, backup), (err: unknown) => {
+      assert.ok(err instanceof NotAllowedError);
+      assert.equal(err.message, `data directory "${path.join(root, 'ailleurs')}" is outside the directories this agent may write to`);
+      assert.equal(err.hint, `Choose a directory under "${allowed}", or add it to allowedRoots in agent.yaml.`);
+      return true;
+    });
+    assert.equal((await client.getInfo()).protocolVersion, '1.0');
+  });
+
+  test('a refusal naming a non-ASCII path in message and HINT (a tablespace\'s original location in use)', async () => {
+    const original = path.join(allowed, 'espace-été');
+    await mkdir(original);
+    await writeFile(path.join(original, 'PG_15_202209061'), '');
+    const backup = path.join(root, 'backup-ts');
+    await craftTarBackup(backup, { tablespaces: new Map([[16390, original]]) });
+    await assert.rejects(client.restore({ dataDir: path.join(allowed, 'copie'), mode: 'RECOVERY_MODE_NONE' }, backup), (err: unknown) => {
+      assert.ok(err instanceof DirectoryNotEmptyError);
+      assert.equal(err.message, `original location of tablespace 16390 "${original}" exists but is not empty`);
+      assert.equal(err.hint, `It may belong to the instance the backup was taken from; restore the tablespace elsewhere with -T "${original}=NEWDIR".`);
+      return true;
+    });
+    assert.equal((await client.getInfo()).protocolVersion, '1.0');
+    assert.deepEqual((await readdir(allowed)).sort(), ['espace-été']);
+  });
+
+  test('a HINT with a newline, a non-ASCII character and more than the wire allows arrives whole or cut with a marker', () => {
+    const hint = 'Première ligne.\nDeuxième ligne: "/srv/données".';
+    const back = fromServiceError(toServiceError(new InstanceError('could not start "/srv/données"', { hint })), 'db1');
+    assert.ok(back instanceof InstanceError);
+    assert.equal(back.message, 'could not start "/srv/données"');
+    assert.equal(back.hint, hint);
+    const huge = fromServiceError(toServiceError(new InstanceError('x'.repeat(200_000), { hint: `é${'y'.repeat(50_000)}` })), 'db1');
+    assert.match(huge.message, /^x+ \.\.\. \[\d+ more bytes\]$/);
+    assert.ok(Buffer.byteLength(huge.message) <= MAX_WIRE_MESSAGE_BYTES);
+    assert.match(huge.hint ?? '', /^éy+ \.\.\. \[\d+ more bytes\]$/);
+    assert.ok(Buffer.byteLength(huge.hint ?? '') <= MAX_WIRE_HINT_BYTES);
+  });
+});
+
+describe('AgentServer: an oversized request is refused before any work, and never takes its channel down', { timeout: 60_000 }, () => {
+  // A restore with a 120 KB data directory once produced an error too large for the HTTP/2
+  // trailers: the connection it shared with other calls dropped, and a backup running on it
+  // failed with it.
+  let root: string;
+  let allowed: string;
+  let server: AgentServer;
+  let log: string[];
+
+  before(async () => {
+    ({ root, allowed, server, log } = await startPlainAgent('allowed'));
+  });
+  after(async () => {
+    await server?.stop(1000);
+  });
+
+  test('a restore in progress goes on while calls with oversized fields on the same channel are refused', async () => {
+    const backup = path.join(root, 'backup');
+    await craftTarBackup(backup, {});
+    const files = await backupFilesOf(backup);
+    const channel = new (agentProto().pgfleet.v1.Agent)(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+    try {
+      // The long call: a Restore whose files are sent only after the oversized calls failed.
+      const running = channel.restore();
+      const events: string[] = [];
+      const ended = new Promise<grpc.StatusObject>((resolve) => running.on('status', resolve));
+      running.on('error', () => undefined);
+      const planned = new Promise<void>((resolve) => running.on('data', (e: { event?: string }) => {
+        events.push(e.event ?? '');
+        if (e.event === 'plan') resolve();
+      }));
+      const dataDir = path.join(allowed, 'copy');
+      running.write({ spec: { dataDir, mode: 'RECOVERY_MODE_NONE', files: files.map((f) => ({ name: f.name, size: String(f.size) })) } });
+      await planned;
+
+      const huge = `/${'a'.repeat(120 * 1024)}`;
+      const refused = async (start: (done: (err: grpc.ServiceError | null) => void) => void): Promise<grpc.ServiceError> => {
+        const err = await new Promise<grpc.ServiceError | null>((resolve) => start(resolve));
+        assert.ok(err, 'the call was refused');
+        return err;
+      };
+      // Restore, Backup, Instance and GetInfo, each with one field far over its limit.
+      const restoreErr = await refused((done) => {
+        const c = channel.restore();
+        c.on('error', done);
+        c.on('data', () => undefined);
+        c.write({ spec: { dataDir: huge, mode: 'RECOVERY_MODE_NONE', files: files.map((f) => ({ name: f.name, size: String(f.size) })) } });
+        c.end();
+      });
+      assert.equal(restoreErr.code, grpc.status.INVALID_ARGUMENT);
+      const back = fromServiceError(restoreErr, 'db1');
+      assert.ok(back instanceof InvalidOptionError);
+      assert.equal(back.message, 'request field "RestoreSpec.data_dir" is too long (122881 bytes, at most 4096)');
+      const backupErr = await refused((done) => {
+        const c = channel.backup({ conninfo: `host=/tmp ${'x'.repeat(10_000)}=1`, label: 'x' });
+        c.on('error', done);
+        c.on('data', () => undefined);
+      });
+      assert.equal(fromServiceError(backupErr, 'db1').message, 'request field "BackupRequest.conninfo" is too long (10012 bytes, at most 8192)');
+      const backupLabel = await refused((done) => {
+        const c = channel.backup({ dataDir: path.join(allowed, 'x'), label: 'é'.repeat(600) });
+        c.on('error', done);
+        c.on('data', () => undefined);
+      });
+      assert.equal(fromServiceError(backupLabel, 'db1').message, 'request field "BackupRequest.label" is too long (1200 bytes, at most 1024)');
+      const instanceErr = await refused((done) => channel.instance({ action: 'ACTION_STATUS', dataDir: huge }, done));
+      assert.equal(fromServiceError(instanceErr, 'db1').message, 'request field "InstanceRequest.data_dir" is too long (122881 bytes, at most 4096)');
+      const infoErr = await refused((done) => channel.getInfo({ protocolVersion: '1.0', client: 'c'.repeat(300) }, done));
+      assert.equal(fromServiceError(infoErr, 'db1').message, 'request field "GetInfoRequest.client" is too long (300 bytes, at most 256)');
+
+      // The first call, on the same channel, finishes as if nothing had happened.
+      for (const f of files) {
+        running.write({ fileBegin: { name: f.name, size: String(f.size) } });
+        running.write({ data: await readFile(path.join(backup, f.name)) });
+        running.write({ fileEnd: {} });
+      }
+      running.end();
+      const status = await ended;
+      assert.equal(status.code, grpc.status.OK, status.details);
+      assert.deepEqual([events[0], events.at(-1)], ['plan', 'report']);
+      assert.ok(existsSync(path.join(dataDir, 'PG_VERSION')));
+      // Nothing of the refused calls was logged whole.
+      assert.ok(log.every((line) => line.length < 4096), 'log lines stay short');
+    } finally {
+      channel.close();
+    }
   });
 });
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { InvalidOptionError } from '@pgfleet/core';
+import { InvalidOptionError, UnsafePathError } from '@pgfleet/core';
 import {
   PROMOTE_BLOCK_BEGIN, applyRecoveryMode, findSetting, promoteBlock, quoteConfValue, removePromoteBlock, stripSettings, withoutPromoteBlock,
 } from '../../src/restore/recovery.js';
@@ -93,5 +94,62 @@ describe('applyRecoveryMode', () => {
     assert.deepEqual(await applyRecoveryMode(dir, 'none', { fileMode: 0o600 }), { written: [], removed: [] });
     assert.equal(await readFile(path.join(dir, 'postgresql.auto.conf'), 'utf8'), R_CONF);
     assert.ok(existsSync(path.join(dir, 'standby.signal')));
+  });
+
+  test('a primary_conninfo with a newline (or any control character) is refused, naming the option; nothing is written', async () => {
+    for (const [value, name] of [["host=x\nrestore_command = 'touch /tmp/owned'", 'newline'], ['host=x\ry', 'carriage return'], ['host=x\u0001', 'U+0001']]) {
+      const dir = await dataDir({ 'postgresql.auto.conf': R_CONF });
+      await assert.rejects(applyRecoveryMode(dir, 'standby', { fileMode: 0o600, primaryConninfo: value }), (err: unknown) => {
+        assert.ok(err instanceof InvalidOptionError, String(err));
+        assert.equal(err.format(), `--primary-conninfo contains a control character (${name}), which postgresql.auto.conf cannot hold\n` +
+          'HINT: Remove it: a setting\'s value must fit on one line of the configuration file.');
+        return true;
+      });
+      assert.deepEqual(await readdir(dir), ['postgresql.auto.conf']);
+      assert.equal(await readFile(path.join(dir, 'postgresql.auto.conf'), 'utf8'), R_CONF);
+    }
+  });
+});
+
+describe('recovery files are never reached through a link (the restore runs as root)', () => {
+  const linkHint = 'A base backup holds no symbolic links or special files there; the data directory was altered.';
+
+  test('recovery.signal, standby.signal and postgresql.auto.conf as links: refused, the file elsewhere is neither created nor changed', async () => {
+    const cases: Array<[string, 'promote' | 'standby', string]> = [
+      ['recovery.signal', 'promote', 'recovery.signal'],
+      ['standby.signal', 'standby', 'standby.signal'],
+      ['postgresql.auto.conf', 'standby', 'postgresql.auto.conf'],
+      ['postgresql.auto.conf', 'promote', 'postgresql.auto.conf'],
+    ];
+    for (const [name, mode, linked] of cases) {
+      const outside = await makeDir();
+      const victim = path.join(outside, 'victim');
+      const existing = path.join(outside, 'root-only');
+      await writeFile(existing, 'root only\n', { mode: 0o600 });
+      const dir = await dataDir(name === 'postgresql.auto.conf' ? {} : { 'postgresql.auto.conf': R_CONF });
+      await symlink(linked === 'postgresql.auto.conf' ? existing : victim, path.join(dir, name));
+      await assert.rejects(applyRecoveryMode(dir, mode, { fileMode: 0o600, primaryConninfo: mode === 'standby' ? 'host=x' : null }), (err: unknown) => {
+        assert.ok(err instanceof UnsafePathError, `${name} ${mode}: ${String(err)}`);
+        assert.equal(err.format(), `"${path.join(dir, name)}" is a symbolic link, not a regular file; the restore does not follow or open it\nHINT: ${linkHint}`);
+        return true;
+      });
+      assert.ok(!existsSync(victim), `${name} ${mode}: nothing created through the link`);
+      assert.equal(await readFile(existing, 'utf8'), 'root only\n', `${name} ${mode}`);
+    }
+  });
+
+  test('removePromoteBlock after the start: a postgresql.auto.conf the server\'s user made a link (or a FIFO) is not followed', async () => {
+    const outside = await makeDir();
+    const target = path.join(outside, 'root-only');
+    await writeFile(target, `a = 1\n${promoteBlock()}`, { mode: 0o600 });
+    const dir = await makeDir();
+    await symlink(target, path.join(dir, 'postgresql.auto.conf'));
+    await assert.rejects(removePromoteBlock(dir), (err: unknown) => err instanceof UnsafePathError);
+    assert.equal(await readFile(target, 'utf8'), `a = 1\n${promoteBlock()}`);
+
+    const fifoDir = await makeDir();
+    assert.equal(spawnSync('mkfifo', [path.join(fifoDir, 'postgresql.auto.conf')]).status, 0);
+    await assert.rejects(removePromoteBlock(fifoDir), (err: unknown) =>
+      err instanceof UnsafePathError && err.message === `"${path.join(fifoDir, 'postgresql.auto.conf')}" is a special file, not a regular file; the restore does not follow or open it`);
   });
 });

@@ -202,6 +202,46 @@ describe('restoreBackup: refusals and failures leave nothing behind', () => {
     await expectNothingLeft(root, ['backup', 'evil', 'nolabel']);
   });
 
+  test('a symbolic link in the base archive other than pg_tblspc/<oid> is refused before anything writes through it; nothing is created outside', async () => {
+    const cases: Array<[string, 'promote' | 'standby' | 'none', string | null]> = [
+      ['recovery.signal', 'promote', null],
+      ['standby.signal', 'standby', 'host=primary'],
+      ['postgresql.auto.conf', 'standby', 'host=primary'],
+      ['log', 'none', null],
+      ['pg_wal', 'promote', null],
+      ['pg_tblspc', 'none', null],
+    ];
+    for (const [name, mode, primaryConninfo] of cases) {
+      const root = await makeDir();
+      const outside = path.join(root, 'outside');
+      await mkdir(outside);
+      await writeFile(path.join(outside, 'root-only'), 'root only\n', { mode: 0o600 });
+      const backup = path.join(root, 'backup');
+      await craftTarBackup(backup, {
+        omit: [name],
+        extra: [{ name, type: 'symlink', linkname: name === 'postgresql.auto.conf' ? path.join(outside, 'root-only') : path.join(outside, 'victim') }],
+      });
+      await assert.rejects(restore(backup, { dataDir: path.join(root, 'data'), mode, primaryConninfo }), (err: unknown) => {
+        assert.ok(err instanceof UnsafePathError, `${name}: ${String(err)}`);
+        assert.equal(err.message, `archive member "${name}" is a symbolic link outside pg_tblspc`, name);
+        return true;
+      });
+      await expectNothingLeft(root, ['backup', 'outside']);
+      assert.deepEqual(await readdir(outside), ['root-only'], name);
+      assert.equal(await readFile(path.join(outside, 'root-only'), 'utf8'), 'root only\n', name);
+    }
+  });
+
+  test('a --primary-conninfo with a newline is refused before anything is written', async () => {
+    const root = await makeDir();
+    const backup = path.join(root, 'backup');
+    await craftTarBackup(backup);
+    await assert.rejects(restore(backup, { dataDir: path.join(root, 'data'), mode: 'standby', primaryConninfo: "host=x\nrestore_command = 'touch /tmp/x'" }),
+      (err: unknown) => err instanceof InvalidOptionError &&
+        err.message === '--primary-conninfo contains a control character (newline), which postgresql.auto.conf cannot hold');
+    await expectNothingLeft(root, ['backup']);
+  });
+
   test('a data directory target that is a symbolic link to an empty directory is restored through it', async () => {
     const root = await makeDir();
     const backup = path.join(root, 'backup');

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { CancelledError, InstanceError } from '@pgfleet/core';
 import { resolveOwner } from '../../src/restore/owner.js';
-import { START_LOG, configuredPort, processAlive, readPostmasterPid, startInstance, waitForPromotion } from '../../src/restore/start.js';
+import { START_LOG, configuredPort, processAlive, readPostmasterPid, startInstance, waitForPromotion, waitForStreaming } from '../../src/restore/start.js';
 import { makeDir } from '../helpers/fixtures.js';
 
 /** A directory with a fake `pg_ctl` running `script` (sh), executable by the owner. */
@@ -150,5 +150,31 @@ describe('start: every wait is bounded and cancellable', () => {
     assert.ok(Date.now() - t0 < 2000, `${Date.now() - t0} ms`);
     assert.ok(err instanceof CancelledError, String(err));
     assert.equal(err.message, `the wait for the restored instance in "${dataDir}" to leave recovery was cancelled`);
+  });
+
+  test('waitForStreaming: no WAL receiver by the deadline is an InstanceError naming the data directory, with the log; an abort ends it at once', async () => {
+    const dataDir = await makeDir();
+    const logFile = path.join(dataDir, START_LOG);
+    await mkdir(path.dirname(logFile));
+    await writeFile(logFile, 'FATAL:  could not receive data from WAL stream: ERROR:  requested WAL segment 000000010000000000000008 has already been removed\n');
+    // No server at all: every report attempt fails as "not there yet", which is waited out.
+    const target = { socketDir: dataDir, port: 5999, user: 'postgres' };
+    const t0 = Date.now();
+    const err = await waitForStreaming({ dataDir, owner: { ...owner, chown: false }, target, deadline: Date.now() + 700, logFile }).catch((e: unknown) => e);
+    assert.ok(Date.now() - t0 < 3000, `${Date.now() - t0} ms`);
+    assert.ok(err instanceof InstanceError, String(err));
+    assert.equal(err.message, `the restored standby in "${dataDir}" does not stream from its primary: after 0.7 seconds, no WAL receiver is running`);
+    assert.equal(err.hint, 'It was left running, in recovery. The primary may no longer have the WAL the standby needs (restore a newer backup), ' +
+      `or not accept its primary_conninfo. Its log "${logFile}" ends with:\n` +
+      'FATAL:  could not receive data from WAL stream: ERROR:  requested WAL segment 000000010000000000000008 has already been removed');
+
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 150);
+    const t1 = Date.now();
+    const cancelled = await waitForStreaming({ dataDir, owner: { ...owner, chown: false }, target, deadline: Date.now() + 60_000, logFile, signal: controller.signal })
+      .catch((e: unknown) => e);
+    assert.ok(Date.now() - t1 < 2000, `${Date.now() - t1} ms`);
+    assert.ok(cancelled instanceof CancelledError, String(cancelled));
+    assert.equal(cancelled.message, `the wait for the restored standby in "${dataDir}" to stream from its primary was cancelled`);
   });
 });

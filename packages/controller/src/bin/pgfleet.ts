@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-/** The `pgfleet` command (see src/cli/main.ts). */
-import { main } from '../cli/main.js';
+/** The `pgfleet` command (see src/cli/main.ts and src/cli/run-cli.ts). */
+import { runCli } from '../cli/run-cli.js';
 
 // grpc-js sets the TLS server name to the target host even when it is an IP address, which
 // makes Node print DEP0123 once per process. The certificate is still checked against the
@@ -13,9 +13,4 @@ process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
   (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
 }) as typeof process.emitWarning;
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-}, (err: unknown) => {
-  process.stderr.write(`pgfleet: error: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = 99;
-});
+runCli(process.argv.slice(2));

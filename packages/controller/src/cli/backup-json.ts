@@ -4,13 +4,15 @@ import type { BackupMetadata } from '../repository/backup-metadata.js';
 
 /**
  * backup.json's fields (repository/backup-metadata.ts, without its format tag) as they arrive
- * over the wire, where the enumerations are plain strings, plus where the backup lives.
+ * over the wire, where the enumerations are plain strings, plus where the backup lives and,
+ * for a damaged backup (status "damaged"), why (null otherwise).
  */
-export type BackupJson = Omit<BackupMetadata, 'format' | 'type' | 'status' | 'walMethod'> & {
+export type BackupJson = Omit<BackupMetadata, 'format' | 'type' | 'status' | 'walMethod' | 'damage'> & {
   type: string;
   status: string;
   walMethod: string;
   path: string;
+  damage: string | null;
 };
 
 export function backupJson(r: BackupRecord__Output): BackupJson {
@@ -22,6 +24,6 @@ export function backupJson(r: BackupRecord__Output): BackupJson {
     files: r.files.map((f) => ({ name: f.name, size: Number(f.size) })),
     sizeBytes: Number(r.sizeBytes), dataBytes: Number(r.dataBytes), compression: r.compression, walMethod: r.walMethod,
     via: r.via, startedAt: r.startedAt, finishedAt: r.finishedAt, verifiedAt: r.verifiedAt,
-    pgfleetVersion: r.pgfleetVersion, path: r.path,
+    pgfleetVersion: r.pgfleetVersion, path: r.path, damage: r.damage || null,
   };
 }

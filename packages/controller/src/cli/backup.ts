@@ -11,7 +11,7 @@ import { InvalidOptionError } from '@pgfleet/core';
 import type { BackupClustersEvent__Output } from '../gen/controller/pgfleet/v1/BackupClustersEvent.js';
 import { errorFromId } from '../rpc/wire-errors.js';
 import { backupJson, type BackupJson } from './backup-json.js';
-import { connectController, readStream } from './client.js';
+import { connectController, endedWithoutResult, readStream } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { formatBytes, formatDuration, printError, printJson } from './output.js';
 import { ProgressLines } from './progress-lines.js';
@@ -34,6 +34,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       const failures: Array<{ cluster: string; error: { id: string; code: number; message: string; hint: string } }> = [];
       const progress = new ProgressLines(ctx.io.isTty ? 1000 : 5000);
       const say = (line: string): void => { if (!json) ctx.io.stderr(line + '\n'); };
+      let finished = false;
       try {
         const stream = conn.client.backupClusters({ clusters, all: opts['all'] === true, parallel: parallelText ? Number(parallelText) : 0 });
         for await (const ev of readStream<BackupClustersEvent__Output>(conn, stream, 'BackupClusters')) {
@@ -69,6 +70,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
               break;
             }
             case 'FINISHED':
+              finished = true;
               say(`${ev.completed} of ${ev.completed + ev.failed} cluster${ev.completed + ev.failed === 1 ? '' : 's'} backed up${ev.failed > 0 ? `, ${ev.failed} failed` : ''}`);
               break;
             default:
@@ -78,6 +80,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       } finally {
         conn.close();
       }
+      if (!finished) throw endedWithoutResult(conn, 'BackupClusters', 'its final summary: some backups may not have run');
       if (json) printJson(ctx.io, { backups: completed, failures });
       const firstFailed = order.map((c) => failures.find((f) => f.cluster === c)).find((f) => f !== undefined);
       ctx.setExitCode(firstFailed ? firstFailed.error.code : 0);

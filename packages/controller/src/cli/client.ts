@@ -7,8 +7,9 @@
  */
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { InvalidOptionError } from '@pgfleet/core';
+import { InvalidOptionError, ProtocolError } from '@pgfleet/core';
 import { DEFAULT_LISTEN } from '../config.js';
+import { CHANNEL_OPTIONS } from '../daemon/agent-client.js';
 import type { ControllerClient as GeneratedControllerClient } from '../gen/controller/pgfleet/v1/Controller.js';
 import type { ControllerInfo__Output } from '../gen/controller/pgfleet/v1/ControllerInfo.js';
 import { controllerDefinition, serviceDefinition } from '../rpc/proto.js';
@@ -57,6 +58,16 @@ export async function* readStream<T>(conn: Pick<ControllerConnection, 'peer' | '
   }
 }
 
+/**
+ * The error of a stream that ended (with status OK) without the event that carries the
+ * command's result: the command has no result, and must not exit 0.
+ */
+export function endedWithoutResult(conn: Pick<ControllerConnection, 'peer'>, name: string, what: string): ProtocolError {
+  return new ProtocolError(`the ${name} call to ${conn.peer} ended without ${what}`, {
+    hint: 'The controller stopped the call early; check its log, and run the command again.',
+  });
+}
+
 export async function connectController(options: ConnectionOptions, env: NodeJS.ProcessEnv = process.env): Promise<ControllerConnection> {
   const address = options.controller ?? env['PGFLEET_CONTROLLER'] ?? DEFAULT_LISTEN;
   const insecure = options.insecure === true || env['PGFLEET_INSECURE'] === '1';
@@ -76,9 +87,9 @@ export async function connectController(options: ConnectionOptions, env: NodeJS.
     credentials = clientCredentials(await readTlsFiles({ ca, cert, key }));
   }
   const Ctor = grpc.makeClientConstructor(serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'), 'Controller');
-  const client = new Ctor(address, credentials, {
-    'grpc.max_receive_message_length': 8 * 1024 * 1024,
-  }) as unknown as GeneratedControllerClient;
+  // The daemon's channel options: keepalive notices a controller that stopped answering (a
+  // stopped process still accepts TCP) within seconds, where the call would wait for ever.
+  const client = new Ctor(address, credentials, CHANNEL_OPTIONS) as unknown as GeneratedControllerClient;
   const peer = `controller "${address}"`;
   try {
     const info = await callUnary({ peer, tls: !insecure }, client.getControllerInfo.bind(client) as UnaryMethod<object, ControllerInfo__Output>,

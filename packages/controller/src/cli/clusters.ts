@@ -16,11 +16,12 @@ export function registerClusters(program: Command, ctx: CommandContext): void {
           printJson(ctx.io, res.clusters.map((c) => ({
             name: c.name, agent: c.agent || null, conninfo: c.conninfo, retentionFull: c.retentionFull,
             compression: c.compression, backups: c.backupCount, latestBackup: c.latestBackupId || null,
-            latestBackupFinishedAt: c.latestBackupFinishedAt || null,
+            latestBackupFinishedAt: c.latestBackupFinishedAt || null, backupRunning: c.backupRunning,
           })));
         } else {
-          ctx.io.stdout(formatTable(['NAME', 'VIA', 'KEEP', 'BACKUPS', 'LATEST'], res.clusters.map((c) => [
+          ctx.io.stdout(formatTable(['NAME', 'VIA', 'KEEP', 'BACKUPS', 'LATEST', 'NOW'], res.clusters.map((c) => [
             c.name, c.agent ? `agent ${c.agent}` : 'direct', String(c.retentionFull), String(c.backupCount), c.latestBackupId,
+            c.backupRunning ? 'backing up' : '',
           ])));
         }
         ctx.setExitCode(0);

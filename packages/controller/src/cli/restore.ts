@@ -9,7 +9,7 @@ import { isAbsolute } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidOptionError } from '@pgfleet/core';
 import type { RestoreBackupEvent__Output } from '../gen/controller/pgfleet/v1/RestoreBackupEvent.js';
-import { connectController, readStream } from './client.js';
+import { connectController, endedWithoutResult, readStream } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { formatBytes, formatDuration, formatProgress, printJson } from './output.js';
 
@@ -90,10 +90,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
         conn.close();
       }
       const r = done as RestoreBackupEvent__Output | null;
-      if (r === null) {
-        ctx.setExitCode(0);
-        return;
-      }
+      if (r === null) throw endedWithoutResult(conn, 'RestoreBackup', 'a result: the restore may not have happened');
       const tablespaces = r.tablespaces.map((t) => ({ oid: t.oid, originalLocation: t.originalLocation, location: t.location }));
       if (json) {
         printJson(ctx.io, {

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { VerifyError } from '@pgfleet/core';
 import type { VerifyBackupEvent__Output } from '../gen/controller/pgfleet/v1/VerifyBackupEvent.js';
-import { connectController, readStream } from './client.js';
+import { connectController, endedWithoutResult, readStream } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { formatProgress, printError, printJson } from './output.js';
 
@@ -37,7 +37,7 @@ export function registerVerify(program: Command, ctx: CommandContext): void {
         conn.close();
       }
       const result = done as VerifyBackupEvent__Output | null;
-      if (result === null) throw new VerifyError(`verification of cluster "${cluster}" backup "${id}" ended without a result`);
+      if (result === null) throw endedWithoutResult(conn, 'VerifyBackup', 'a result');
       if (json) {
         printJson(ctx.io, { cluster, backupId: result.backupId, ok: result.ok, filesMatched: result.filesMatched, walSegments: result.walSegments, problems });
       } else if (result.ok) {

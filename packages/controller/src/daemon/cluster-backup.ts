@@ -37,6 +37,8 @@ export interface ClusterBackupOptions {
   emit?: (event: ClusterBackupEvent) => void;
   /** Minimum interval between progress events (default 500 ms). */
   progressIntervalMs?: number;
+  /** Direct backups: the no-progress deadline of the replication connections (0: none). */
+  noProgressTimeoutMs?: number;
 }
 
 /** What a backup run tells us, whichever way it ran. */
@@ -72,7 +74,7 @@ export async function backupCluster(options: ClusterBackupOptions): Promise<{ me
     const label = `pgfleet ${cluster.name} ${staged.id}`;
     const taken = options.agent
       ? await takeThroughAgent(options.agent, cluster, staged, label, progress, verifier, options.signal)
-      : await takeDirect(cluster, staged, label, progress, verifier, options.signal);
+      : await takeDirect(cluster, staged, label, progress, verifier, options.signal, options.noProgressTimeoutMs ?? 0);
 
     // The members were checksummed as they arrived: compare them with the manifest (and read
     // the WAL) before the backup may become usable.
@@ -139,10 +141,11 @@ const MANIFEST_CHECKSUMS = 'CRC32C';
 type Progress = (kind: 'progress', done: number, total: number, force?: boolean) => void;
 
 async function takeDirect(
-  cluster: ClusterConfig, staged: StagedBackup, label: string, progress: Progress, verifier: ArrivalVerifier, signal?: AbortSignal,
+  cluster: ClusterConfig, staged: StagedBackup, label: string, progress: Progress, verifier: ArrivalVerifier, signal: AbortSignal | undefined,
+  noProgressTimeoutMs: number,
 ): Promise<TakenBackup> {
   const options: BaseBackupRunOptions = {
-    connection: { connectionString: cluster.conninfo },
+    connection: { connectionString: cluster.conninfo, noProgressTimeoutMs },
     // A daemon has no terminal: passwords come from the conninfo, PGPASSWORD or .pgpass.
     passwordPrompt: 'never',
     pgdata: staged.dir,

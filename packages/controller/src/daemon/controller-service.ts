@@ -5,17 +5,26 @@
  * when the client cancels (a cancelled fleet backup removes its staging directories).
  */
 import type * as grpc from '@grpc/grpc-js';
-import { InvalidOptionError, NotFoundError, verifyBackup } from '@pgfleet/core';
+import {
+  ArchiveFormatError, InvalidOptionError, ManifestError, NotFoundError, UnsafePathError, VerifyError, WalFormatError,
+  WalMissingError, maskConninfo, verifyBackup,
+} from '@pgfleet/core';
 import type { ClusterConfig, FleetConfig } from '../config.js';
-import { redactConninfo } from '../config.js';
 import type { AgentStatus } from '../gen/controller/pgfleet/v1/AgentStatus.js';
 import type { BackupClustersEvent } from '../gen/controller/pgfleet/v1/BackupClustersEvent.js';
 import type { ControllerHandlers } from '../gen/controller/pgfleet/v1/Controller.js';
 import type { RestoreBackupEvent } from '../gen/controller/pgfleet/v1/RestoreBackupEvent.js';
 import type { VerifyBackupEvent } from '../gen/controller/pgfleet/v1/VerifyBackupEvent.js';
-import { findBackup, readClusterCatalog, type CatalogEntry } from '../repository/catalog.js';
+import type { BackupMetadata } from '../repository/backup-metadata.js';
+import { compareBackupIds } from '../repository/backup-id.js';
+import { readClusterCatalog, type CatalogEntry } from '../repository/catalog.js';
 import { expireCluster } from '../repository/expire.js';
 import { BACKUP_METADATA_FILE } from '../repository/layout.js';
+import { recordVerdict } from '../repository/verdict.js';
+import {
+  checkBackupClustersRequest, checkExpireBackupsRequest, checkGetControllerInfoRequest, checkListBackupsRequest,
+  checkRestoreBackupRequest, checkVerifyBackupRequest,
+} from '../rpc/request-limits.js';
 import { asPgFleetError, toServiceError } from '../rpc/wire-errors.js';
 import {
   CONTROLLER_CAPABILITIES, CONTROLLER_PROTOCOL_VERSION, PGFLEET_VERSION, checkProtocolCompatibility,
@@ -23,7 +32,7 @@ import {
 import type { AgentClient } from './agent-client.js';
 import { backupCluster, type ClusterBackupEvent } from './cluster-backup.js';
 import { ClusterLocks, runFleet } from './fleet-runner.js';
-import { backupRecord, errorInfo } from './records.js';
+import { backupRecord, damagedRecord, errorInfo } from './records.js';
 import { parseRestoreMode, relayRestore } from './restore-relay.js';
 
 export interface DaemonLogger {
@@ -40,6 +49,19 @@ export interface ControllerState {
   logger: DaemonLogger;
   /** Aborted when the daemon shuts down: running work stops and cleans up. */
   shutdown: AbortSignal;
+}
+
+/** What verifyBackup throws when the backup itself is bad (rather than the reading of it). */
+const DAMAGE = [ArchiveFormatError, ManifestError, UnsafePathError, VerifyError, WalFormatError, WalMissingError];
+
+/** A backup named by a call, usable or (verify) damaged. */
+interface NamedBackup {
+  id: string;
+  path: string;
+  /** backup.json, when it is valid. */
+  metadata: BackupMetadata | null;
+  /** Why it is damaged; null when usable. */
+  damage: string | null;
 }
 
 export function createControllerHandlers(state: ControllerState): ControllerHandlers {
@@ -63,17 +85,34 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
     }
     return a;
   };
-  const backupOf = async (cluster: string, id: string): Promise<CatalogEntry> => {
-    const entry = await findBackup(config.repository, cluster, id);
-    if (!entry) {
-      throw id === '' || id === 'latest'
-        ? new NotFoundError(`cluster "${cluster}" has no usable backup`, { hint: `Take one with "pgfleet backup ${cluster}".` })
-        : new NotFoundError(`backup "${id}" of cluster "${cluster}" not found`, { hint: `List the usable backups with "pgfleet backups ${cluster}".` });
+  /**
+   * The backup a call names: "latest" (or nothing) is the newest usable one; an id may name a
+   * damaged one only where `damaged` is "accept" (verify), never for a restore.
+   */
+  const backupOf = async (cluster: string, id: string, damaged: 'accept' | 'refuse'): Promise<NamedBackup> => {
+    const catalog = await readClusterCatalog(config.repository, cluster);
+    if (id === '' || id === 'latest') {
+      const latest = catalog.backups[catalog.backups.length - 1];
+      if (!latest) {
+        throw new NotFoundError(`cluster "${cluster}" has no usable backup`, {
+          hint: `Take one with "pgfleet backup ${cluster}".${catalog.unusable.length > 0 ? ` "pgfleet backups ${cluster}" lists the damaged ones.` : ''}`,
+        });
+      }
+      return { id: latest.metadata.id, path: latest.path, metadata: latest.metadata, damage: null };
     }
-    return entry;
+    const usable = catalog.backups.find((b) => b.metadata.id === id);
+    if (usable) return { id, path: usable.path, metadata: usable.metadata, damage: null };
+    const broken = catalog.unusable.find((u) => u.name === id);
+    if (broken && damaged === 'accept') return { id, path: broken.path, metadata: broken.metadata, damage: broken.reason };
+    if (broken) {
+      throw new VerifyError(`backup "${id}" of cluster "${cluster}" is damaged: ${broken.reason}`, {
+        hint: `Choose another backup ("pgfleet backups ${cluster}" lists them), or take a new one with "pgfleet backup ${cluster}".`,
+      });
+    }
+    throw new NotFoundError(`backup "${id}" of cluster "${cluster}" not found`, { hint: `List the backups with "pgfleet backups ${cluster}".` });
   };
-  const useBackup = (entry: CatalogEntry): (() => void) => {
-    const key = `${entry.metadata.cluster}/${entry.metadata.id}`;
+  const useBackup = (cluster: string, id: string): (() => void) => {
+    const key = `${cluster}/${id}`;
     state.inUse.set(key, (state.inUse.get(key) ?? 0) + 1);
     return () => {
       const n = (state.inUse.get(key) ?? 1) - 1;
@@ -97,6 +136,7 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
 
   return {
     GetControllerInfo: unary(async (req) => {
+      checkGetControllerInfoRequest(req);
       if (req.clientProtocolVersion !== '') {
         checkProtocolCompatibility(CONTROLLER_PROTOCOL_VERSION, req.clientProtocolVersion, { peer: `client "pgfleet ${req.clientVersion}"`, self: 'controller' });
       }
@@ -132,9 +172,10 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
         const { backups } = await readClusterCatalog(config.repository, c.name);
         const latest = backups[backups.length - 1];
         return {
-          name: c.name, agent: c.agent ?? '', conninfo: redactConninfo(c.conninfo), retentionFull: c.retention.full,
+          name: c.name, agent: c.agent ?? '', conninfo: maskConninfo(c.conninfo), retentionFull: c.retention.full,
           compression: c.compression, backupCount: backups.length,
           latestBackupId: latest?.metadata.id ?? '', latestBackupFinishedAt: latest?.metadata.finishedAt ?? '',
+          backupRunning: state.locks.isLocked(c.name),
         };
       })),
     })),
@@ -143,6 +184,7 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
       const req = call.request;
       let names: string[];
       try {
+        checkBackupClustersRequest(req);
         if (req.all && req.clusters.length > 0) throw new InvalidOptionError('give cluster names or --all, not both');
         names = req.all ? config.clusters.map((c) => c.name) : [...new Set(req.clusters)];
         if (names.length === 0) {
@@ -172,7 +214,9 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
         job: async (name, emit) => {
           const cluster = clusterByName(name);
           const agent = cluster.agent !== null ? agentByName(cluster.agent) : null;
-          await backupCluster({ repository: config.repository, cluster, agent, signal, emit });
+          await backupCluster({
+            repository: config.repository, cluster, agent, signal, emit, noProgressTimeoutMs: config.noProgressTimeoutSeconds * 1000,
+          });
         },
         emit: (e) => {
           switch (e.kind) {
@@ -213,36 +257,60 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
     },
 
     ListBackups: unary(async (req) => {
+      checkListBackupsRequest(req);
       const names = req.cluster !== '' ? [clusterByName(req.cluster).name] : config.clusters.map((c) => c.name);
       const backups = [];
       for (const n of names) {
-        for (const b of (await readClusterCatalog(config.repository, n)).backups) backups.push(backupRecord(b.metadata, b.path));
+        const catalog = await readClusterCatalog(config.repository, n);
+        const records = [
+          ...catalog.backups.map((b) => backupRecord(b.metadata, b.path)),
+          ...catalog.unusable.map((u) => damagedRecord(u, n)),
+        ];
+        backups.push(...records.sort((x, y) => compareBackupIds(x.id ?? '', y.id ?? '')));
       }
       return { backups };
     }),
 
     VerifyBackup: (call) => {
       const run = async (): Promise<void> => {
+        checkVerifyBackupRequest(call.request);
         const cluster = clusterByName(call.request.cluster);
-        const entry = await backupOf(cluster.name, call.request.backupId);
-        const release = useBackup(entry);
+        const named = await backupOf(cluster.name, call.request.backupId, 'accept');
+        const release = useBackup(cluster.name, named.id);
         try {
           const send = (ev: VerifyBackupEvent): void => { if (!call.cancelled) call.write(ev); };
+          // A backup.json that cannot be read is the first problem; the files are checked anyway.
+          if (named.metadata === null) send({ kind: 'PROBLEM', backupId: named.id, message: named.damage ?? 'backup.json is not usable' });
           let last = 0;
-          const result = await verifyBackup(entry.path, {
-            format: 'tar',
-            ignore: [BACKUP_METADATA_FILE], // ours, not the server's: not in the manifest
-            onProblem: (p) => send({ kind: 'PROBLEM', backupId: entry.metadata.id, message: p.message }),
-            onProgress: (p) => {
-              const now = Date.now();
-              if (now - last < 500) return;
-              last = now;
-              send({ kind: 'PROGRESS', backupId: entry.metadata.id, doneBytes: String(p.doneBytes), totalBytes: String(p.totalBytes) });
-            },
-          });
-          logger.info(`cluster "${cluster.name}": backup ${entry.metadata.id} verified: ${result.ok ? 'ok' : `${result.problems.length} problems`}`);
+          // The verdict is remembered in backup.json (when there is a valid one to write it to).
+          const remember = async (problems: string[]): Promise<void> => {
+            if (named.metadata !== null) await recordVerdict(named.path, named.metadata, { problems, at: new Date() });
+          };
+          let result: Awaited<ReturnType<typeof verifyBackup>>;
+          try {
+            result = await verifyBackup(named.path, {
+              format: 'tar',
+              ignore: [BACKUP_METADATA_FILE], // ours, not the server's: not in the manifest
+              onProblem: (p) => send({ kind: 'PROBLEM', backupId: named.id, message: p.message }),
+              onProgress: (p) => {
+                const now = Date.now();
+                if (now - last < 500) return;
+                last = now;
+                send({ kind: 'PROGRESS', backupId: named.id, doneBytes: String(p.doneBytes), totalBytes: String(p.totalBytes) });
+              },
+            });
+          } catch (err) {
+            // A manifest or archive that cannot even be read is damage too; an I/O failure or a
+            // cancellation says nothing about the backup and is not recorded.
+            if (DAMAGE.some((cls) => err instanceof cls)) await remember([(err as Error).message]);
+            throw err;
+          }
+          await remember(result.problems.map((p) => p.message));
+          const ok = result.ok && named.metadata !== null;
+          const problems = result.problems.length + (named.metadata === null ? 1 : 0);
+          logger.info(`cluster "${cluster.name}": backup ${named.id} verified: ${ok ? 'ok' : `${problems} problems, recorded as damaged`}`);
           send({
-            kind: 'DONE', backupId: entry.metadata.id, ok: result.ok, filesMatched: result.filesMatched,
+            kind: 'DONE', backupId: named.id, ok, filesMatched: result.filesMatched,
             walSegments: result.walSegmentsChecked,
           });
         } finally {
@@ -255,12 +323,14 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
     RestoreBackup: (call) => {
       const run = async (): Promise<void> => {
         const req = call.request;
+        checkRestoreBackupRequest(req);
         const cluster = clusterByName(req.cluster);
         const agent = agentByName(req.agent);
         const mode = parseRestoreMode(req.mode);
         if (req.pgdata === '') throw new InvalidOptionError('no target data directory given', { hint: 'Give one with -D.' });
-        const entry = await backupOf(cluster.name, req.backupId);
-        const release = useBackup(entry);
+        const named = await backupOf(cluster.name, req.backupId, 'refuse');
+        const entry: CatalogEntry = { metadata: named.metadata as BackupMetadata, path: named.path };
+        const release = useBackup(cluster.name, named.id);
         const signal = callSignal(call);
         const send = (ev: RestoreBackupEvent): void => { if (!call.cancelled) call.write(ev); };
         const id = entry.metadata.id;
@@ -309,6 +379,7 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
     },
 
     ExpireBackups: unary(async (req) => {
+      checkExpireBackupsRequest(req);
       const clusters = req.cluster !== '' ? [clusterByName(req.cluster)] : config.clusters;
       const removed = [];
       const kept = [];

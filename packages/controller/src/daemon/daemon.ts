@@ -6,9 +6,10 @@
  * staging directories) and closes the server and the agent channels.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ConnectError } from '@pgfleet/core';
+import { ConnectError, PgFleetError, type PeerPolicy } from '@pgfleet/core';
 import type { FleetConfig } from '../config.js';
 import { cleanupCluster } from '../repository/cleanup.js';
+import { guardHandlers, peerInterceptor } from '../rpc/call-guard.js';
 import { controllerDefinition, serviceDefinition } from '../rpc/proto.js';
 import { readTlsFiles, serverCredentials, type TlsMaterial } from '../tls/credentials.js';
 import { AgentClient, CHANNEL_OPTIONS } from './agent-client.js';
@@ -31,6 +32,21 @@ export const stderrLogger: DaemonLogger = {
   error: (m) => process.stderr.write(`${new Date().toISOString()} pgfleet: error: ${m}\n`),
 };
 
+/**
+ * Who may call the controller: the pgfleet CLI (role "cli"). Agents make no calls to the
+ * controller, so an agent's certificate is refused on every call.
+ */
+export function controllerPeerPolicy(config: FleetConfig): PeerPolicy | null {
+  if (config.tls === null) return null;
+  return {
+    self: 'controller',
+    accept: ['cli'],
+    allowedClients: config.tls.allowedClients ?? null,
+    allowedClientsSource: `tls.allowedClients in "${config.path}"`,
+    roleHint: 'Only the pgfleet command line calls the controller: use its certificate (cli.crt of "pgfleet certs init"); agents make no calls to the controller.',
+  };
+}
+
 export async function startDaemon(config: FleetConfig, options: StartDaemonOptions = {}): Promise<RunningDaemon> {
   const logger = options.logger ?? stderrLogger;
   const tls: TlsMaterial | null = config.tls ? await readTlsFiles(config.tls) : null;
@@ -43,12 +59,16 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
 
   const agents = new Map(config.agents.map((a) => [a.name, new AgentClient(a, tls)]));
   const shutdown = new AbortController();
-  const server = new grpc.Server(CHANNEL_OPTIONS);
+  const describe = (err: unknown): string => (err instanceof PgFleetError ? err.format() : err instanceof Error ? err.message : String(err)).replace(/\n/g, ' ');
+  const server = new grpc.Server({
+    ...CHANNEL_OPTIONS,
+    interceptors: [peerInterceptor(controllerPeerPolicy(config), (peer, err) => logger.error(`call from ${peer} refused: ${describe(err)}`))],
+  });
   server.addService(
     serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'),
-    createControllerHandlers({
+    guardHandlers(createControllerHandlers({
       config, agents, locks: new ClusterLocks(), inUse: new Map(), logger, shutdown: shutdown.signal,
-    }),
+    }), (method, peer, err) => logger.error(`${method} from ${peer} failed: ${describe(err)}`)),
   );
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   const port = await new Promise<number>((resolve, reject) => {

@@ -3,8 +3,9 @@ import type { PgFleetError } from '@pgfleet/core';
 import type { BackupRecord } from '../gen/controller/pgfleet/v1/BackupRecord.js';
 import type { ErrorInfo } from '../gen/controller/pgfleet/v1/ErrorInfo.js';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
+import type { UnusableEntry } from '../repository/catalog.js';
 
-export function backupRecord(meta: BackupMetadata, path: string): BackupRecord {
+export function backupRecord(meta: BackupMetadata, path: string, damage: string | null = null): BackupRecord {
   return {
     id: meta.id,
     cluster: meta.cluster,
@@ -28,7 +29,14 @@ export function backupRecord(meta: BackupMetadata, path: string): BackupRecord {
     type: meta.type,
     pgfleetVersion: meta.pgfleetVersion,
     path,
+    ...(damage !== null ? { status: 'damaged', damage } : {}),
   };
+}
+
+/** A backup directory the catalog found unusable, listed as damaged with the reason. */
+export function damagedRecord(entry: UnusableEntry, cluster: string): BackupRecord {
+  if (entry.metadata !== null) return backupRecord(entry.metadata, entry.path, entry.reason);
+  return { id: entry.name, cluster, status: 'damaged', damage: entry.reason, path: entry.path };
 }
 
 export function errorInfo(err: PgFleetError): ErrorInfo {

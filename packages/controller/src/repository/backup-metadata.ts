@@ -1,9 +1,11 @@
 /**
- * backup.json: what the repository knows about one usable backup. It is written last (see
+ * backup.json: what the repository knows about one backup. It is written last (see
  * atomic-write.ts), after every archive and backup_manifest are on disk, fsynced and verified,
- * so its presence is the proof that the backup is complete. `parseBackupMetadata` accepts only
- * a document with every field of the current format; anything else makes the backup unusable
- * (listed nowhere) rather than half-trusted.
+ * so its presence is the proof that the backup is complete. Later it changes only to record
+ * the verdict of `pgfleet verify` (status "ok" or "damaged" with the reason, verifiedAt), by
+ * an atomic rewrite; the backup's data files are never touched. `parseBackupMetadata` accepts
+ * only a document with every field of the current format; anything else makes the backup
+ * damaged (listed as such, with the reason, never restored) rather than half-trusted.
  */
 
 export const METADATA_FORMAT = 1;
@@ -21,12 +23,28 @@ export interface BackupMetadataFile {
   size: number;
 }
 
+/** What `pgfleet verify` found wrong with a backup. */
+export interface BackupDamage {
+  /** One line: the first problem, and how many more there were. */
+  reason: string;
+  /** The problems as verify reported them (at most MAX_RECORDED_PROBLEMS). */
+  problems: string[];
+  /** When verify found them (RFC 3339). */
+  foundAt: string;
+}
+
+/** Problems kept in backup.json; the count in `reason` covers the rest. */
+export const MAX_RECORDED_PROBLEMS = 20;
+
 export interface BackupMetadata {
   format: typeof METADATA_FORMAT;
   id: string;
   cluster: string;
   type: 'full';
-  status: 'ok';
+  /** "damaged": verify found problems (see `damage`); such a backup is never restored. */
+  status: 'ok' | 'damaged';
+  /** Present when status is "damaged". */
+  damage?: BackupDamage;
   label: string;
   startLsn: string;
   endLsn: string;
@@ -76,7 +94,8 @@ export function parseBackupMetadata(text: string): { ok: true; metadata: BackupM
   for (const k of numbers) {
     if (typeof d[k] !== 'number' || !Number.isInteger(d[k]) || (d[k] as number) < 0) return { ok: false, reason: `field "${k}" missing or not a non-negative integer` };
   }
-  if (d['status'] !== 'ok') return { ok: false, reason: `status is ${JSON.stringify(d['status'])}, not "ok"` };
+  if (d['status'] !== 'ok' && d['status'] !== 'damaged') return { ok: false, reason: `status is ${JSON.stringify(d['status'])}, not "ok" or "damaged"` };
+  if (d['status'] === 'damaged' && !isDamage(d['damage'])) return { ok: false, reason: 'status is "damaged" but field "damage" is missing or malformed' };
   if (d['type'] !== 'full') return { ok: false, reason: `type is ${JSON.stringify(d['type'])}, not "full"` };
   if (d['walMethod'] !== 'stream' && d['walMethod'] !== 'fetch') return { ok: false, reason: 'field "walMethod" must be "stream" or "fetch"' };
   if (!Array.isArray(d['tablespaces']) || !d['tablespaces'].every(isTablespace)) return { ok: false, reason: 'field "tablespaces" malformed' };
@@ -88,6 +107,13 @@ function isTablespace(v: unknown): v is BackupMetadataTablespace {
   if (typeof v !== 'object' || v === null) return false;
   const t = v as Record<string, unknown>;
   return typeof t['oid'] === 'number' && typeof t['location'] === 'string' && typeof t['archive'] === 'string';
+}
+
+function isDamage(v: unknown): v is BackupDamage {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as Record<string, unknown>;
+  return typeof d['reason'] === 'string' && typeof d['foundAt'] === 'string' &&
+    Array.isArray(d['problems']) && d['problems'].every((p) => typeof p === 'string');
 }
 
 function isFile(v: unknown): v is BackupMetadataFile {

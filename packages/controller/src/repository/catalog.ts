@@ -1,8 +1,10 @@
 /**
  * The catalog: which backups of a cluster are usable. A backup is usable when its directory
- * name is a backup id, it holds a valid backup.json naming that id and cluster, and every file
- * backup.json lists is present with its recorded size. Everything else is reported as
- * `unusable` with the reason (never listed as a backup, never restored from).
+ * name is a backup id, it holds a valid backup.json naming that id and cluster whose status is
+ * "ok" (not found damaged by `pgfleet verify`), and every file backup.json lists is present
+ * with its recorded size. Every other backup directory is `unusable` (damaged) with the reason,
+ * and its metadata when backup.json could be read: listed as damaged, never restored from,
+ * never counted by retention.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,6 +23,8 @@ export interface UnusableEntry {
   name: string;
   path: string;
   reason: string;
+  /** backup.json, when it is valid (the damage is elsewhere). */
+  metadata: BackupMetadata | null;
 }
 
 export interface ClusterCatalog {
@@ -48,8 +52,9 @@ export async function readClusterCatalog(repository: string, cluster: string): P
       continue;
     }
     if (!isBackupId(name)) continue; // not ours: left alone
-    const problem = await checkBackup(path, name, cluster, (metadata) => catalog.backups.push({ metadata, path }));
-    if (problem !== null) catalog.unusable.push({ name, path, reason: problem });
+    const { problem, metadata } = await checkBackup(path, name, cluster);
+    if (problem === null && metadata !== null) catalog.backups.push({ metadata, path });
+    else catalog.unusable.push({ name, path, reason: problem ?? 'unknown', metadata });
   }
   catalog.backups.sort((a, b) => compareBackupIds(a.metadata.id, b.metadata.id));
   return catalog;
@@ -62,27 +67,29 @@ export async function findBackup(repository: string, cluster: string, id: string
   return backups.find((b) => b.metadata.id === id) ?? null;
 }
 
-async function checkBackup(path: string, id: string, cluster: string, accept: (m: BackupMetadata) => void): Promise<string | null> {
+/** Why a backup directory is not usable (null: it is), and its valid backup.json if any. */
+export async function checkBackup(path: string, id: string, cluster: string): Promise<{ problem: string | null; metadata: BackupMetadata | null }> {
+  const unusable = (problem: string, metadata: BackupMetadata | null = null) => ({ problem, metadata });
   let text: string;
   try {
     text = await readFile(join(path, BACKUP_METADATA_FILE), 'utf8');
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) return `no ${BACKUP_METADATA_FILE} (incomplete backup)`;
-    return `could not read ${BACKUP_METADATA_FILE}: ${err instanceof Error ? err.message : String(err)}`;
+    if (isErrno(err, 'ENOENT')) return unusable(`no ${BACKUP_METADATA_FILE} (incomplete backup)`);
+    return unusable(`could not read ${BACKUP_METADATA_FILE}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const parsed = parseBackupMetadata(text);
-  if (!parsed.ok) return `${BACKUP_METADATA_FILE}: ${parsed.reason}`;
+  if (!parsed.ok) return unusable(`${BACKUP_METADATA_FILE}: ${parsed.reason}`);
   const meta = parsed.metadata;
-  if (meta.id !== id) return `${BACKUP_METADATA_FILE} names backup "${meta.id}"`;
-  if (meta.cluster !== cluster) return `${BACKUP_METADATA_FILE} names cluster "${meta.cluster}"`;
+  if (meta.id !== id) return unusable(`${BACKUP_METADATA_FILE} names backup "${meta.id}"`);
+  if (meta.cluster !== cluster) return unusable(`${BACKUP_METADATA_FILE} names cluster "${meta.cluster}"`);
   for (const f of meta.files) {
     try {
       const st = await stat(join(path, f.name));
-      if (st.size !== f.size) return `file "${f.name}" has size ${st.size}, ${BACKUP_METADATA_FILE} says ${f.size}`;
+      if (st.size !== f.size) return unusable(`file "${f.name}" has size ${st.size}, ${BACKUP_METADATA_FILE} says ${f.size}`, meta);
     } catch {
-      return `file "${f.name}" is missing`;
+      return unusable(`file "${f.name}" is missing`, meta);
     }
   }
-  accept(meta);
-  return null;
+  if (meta.status === 'damaged') return unusable(`pgfleet verify found it damaged at ${meta.damage?.foundAt ?? meta.verifiedAt}: ${meta.damage?.reason ?? 'no reason recorded'}`, meta);
+  return { problem: null, metadata: meta };
 }

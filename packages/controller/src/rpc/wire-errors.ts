@@ -1,7 +1,12 @@
 /**
  * pgfleet errors across gRPC, both directions, in the form agent.proto and controller.proto
  * document: a gRPC status whose details are the error message, with trailing metadata
- * "pgfleet-error-id", "pgfleet-error-code" and "pgfleet-error-hint". A received error is
+ * "pgfleet-error-id", "pgfleet-error-code" and "pgfleet-error-hint" (printable ASCII) or
+ * "pgfleet-error-hint-bin" (the hint as UTF-8 bytes, when it has a newline or a non-ASCII
+ * character, which gRPC refuses in plain metadata). The message goes as the status details,
+ * which gRPC percent-encodes. Both are cut to core's MAX_WIRE_MESSAGE_BYTES /
+ * MAX_WIRE_HINT_BYTES (boundText): trailers larger than the peer accepts would end the whole
+ * connection, and every other call on it. Building a status never throws. A received error is
  * rethrown as the same catalogue class (so the CLI exits with the same code wherever the error
  * happened); an id this build does not know keeps its code (a newer peer). A gRPC failure
  * without pgfleet metadata (unreachable peer, TLS refusal, missing method) is turned into the
@@ -10,13 +15,17 @@
 import * as grpc from '@grpc/grpc-js';
 import * as core from '@pgfleet/core';
 import {
-  AuthenticationError, ConnectError, InternalError, NotSupportedError, PgFleetError,
-  ProtocolError,
+  AuthenticationError, ConnectError, InternalError, MAX_WIRE_HINT_BYTES, MAX_WIRE_MESSAGE_BYTES, NotSupportedError,
+  PgFleetError, ProtocolError, boundText,
 } from '@pgfleet/core';
 
 export const ERROR_ID_KEY = 'pgfleet-error-id';
 export const ERROR_CODE_KEY = 'pgfleet-error-code';
 export const ERROR_HINT_KEY = 'pgfleet-error-hint';
+export const ERROR_HINT_BIN_KEY = 'pgfleet-error-hint-bin';
+
+/** What gRPC accepts as a plain (non -bin) metadata value. */
+const PLAIN_METADATA = /^[ -~]*$/;
 
 type ErrorClass = new (message: string, details?: core.ErrorDetails) => PgFleetError;
 
@@ -73,14 +82,22 @@ export function asPgFleetError(err: unknown): PgFleetError {
   return new InternalError(`unexpected error: ${message}`, { cause: err });
 }
 
-/** The status object a server ends a call with. */
+/** The status object a server ends a call with. Never throws. */
 export function toStatus(err: unknown): grpc.StatusObject {
-  const e = asPgFleetError(err);
-  const metadata = new grpc.Metadata();
-  metadata.set(ERROR_ID_KEY, e.id);
-  metadata.set(ERROR_CODE_KEY, String(e.code));
-  if (e.hint) metadata.set(ERROR_HINT_KEY, e.hint);
-  return { code: STATUS_BY_ID[e.id] ?? grpc.status.FAILED_PRECONDITION, details: e.message, metadata };
+  try {
+    const e = asPgFleetError(err);
+    const metadata = new grpc.Metadata();
+    metadata.set(ERROR_ID_KEY, e.id);
+    metadata.set(ERROR_CODE_KEY, String(e.code));
+    if (e.hint) {
+      const hint = boundText(e.hint, MAX_WIRE_HINT_BYTES);
+      if (PLAIN_METADATA.test(hint)) metadata.set(ERROR_HINT_KEY, hint);
+      else metadata.set(ERROR_HINT_BIN_KEY, Buffer.from(hint, 'utf8'));
+    }
+    return { code: STATUS_BY_ID[e.id] ?? grpc.status.FAILED_PRECONDITION, details: boundText(e.message, MAX_WIRE_MESSAGE_BYTES), metadata };
+  } catch {
+    return { code: grpc.status.INTERNAL, details: 'the controller could not encode its error', metadata: new grpc.Metadata() };
+  }
 }
 
 /** The same, as the Error-shaped object grpc-js callbacks and stream.destroy() take. */
@@ -92,6 +109,13 @@ export function toServiceError(err: unknown): grpc.ServiceError {
 function metadataText(md: grpc.Metadata | undefined, key: string): string | undefined {
   const v = md?.get(key)[0];
   return v === undefined ? undefined : String(v);
+}
+
+/** The HINT of a received error, from either key. */
+function hintOf(md: grpc.Metadata | undefined): string | undefined {
+  const bin = md?.get(ERROR_HINT_BIN_KEY)[0];
+  if (Buffer.isBuffer(bin)) return bin.toString('utf8');
+  return metadataText(md, ERROR_HINT_KEY);
 }
 
 export interface FromServiceErrorContext {
@@ -114,7 +138,7 @@ export function fromServiceError(err: unknown, context: FromServiceErrorContext)
   const details = se.details ?? se.message ?? '';
   if (id !== undefined) {
     const code = Number(metadataText(se.metadata, ERROR_CODE_KEY) ?? '99');
-    return errorFromId(id, Number.isInteger(code) ? code : 99, details, metadataText(se.metadata, ERROR_HINT_KEY));
+    return errorFromId(id, Number.isInteger(code) ? code : 99, details, hintOf(se.metadata));
   }
   const detail = cleanDetail(details);
   switch (se.code) {

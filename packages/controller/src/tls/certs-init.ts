@@ -6,10 +6,12 @@
  *   DIR/cli.crt, cli.key                the pgfleet CLI (client)
  *   DIR/agent-<name>.crt, .key          one per agent (server for the controller)
  *
- * Each certificate may only do its job (extendedKeyUsage): the controller serverAuth and
- * clientAuth (it serves the CLI and calls the agents), the CLI clientAuth only, an agent
- * serverAuth only, so that a database host's agent certificate cannot be used to call the
- * controller (and through it restore any backup anywhere). Every leaf carries CN=<its name>
+ * Each certificate carries its role (core's certificate-roles.ts: the subjectAltName URI
+ * urn:pgfleet:role:controller, :cli or :agent), which every daemon checks on every call:
+ * agents answer the controller only, the controller answers the CLI only. The extendedKeyUsage
+ * matches (TLS enforces it too): the controller serverAuth and clientAuth (it serves the CLI
+ * and calls the agents), the CLI clientAuth only, an agent serverAuth only, so that a database
+ * host's agent certificate cannot be used to call anything. Every leaf carries CN=<its name>
  * and subjectAltName DNS:localhost, IP:127.0.0.1, IP:::1, DNS:<agent name> plus the --host
  * values. Keys are ECDSA P-256, files 0600 in a 0700 directory.
  *
@@ -25,7 +27,7 @@ import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync
 import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { FileIoError, InvalidOptionError, fileError, isErrno } from '@pgfleet/core';
+import { FileIoError, InvalidOptionError, fileError, isErrno, roleUri, type PeerRole } from '@pgfleet/core';
 import { createCertificate } from './x509.js';
 
 const run = promisify(execFile);
@@ -101,9 +103,10 @@ export async function initCertificates(options: InitCertificatesOptions): Promis
       continue;
     }
     const cn = leaf.startsWith('agent-') ? leaf.slice('agent-'.length) : `pgfleet-${leaf}`;
-    const usages: Usage[] = leaf === 'controller' ? ['server', 'client'] : leaf === 'cli' ? ['client'] : ['server'];
+    const role: PeerRole = leaf === 'controller' ? 'controller' : leaf === 'cli' ? 'cli' : 'agent';
+    const usages: Usage[] = role === 'controller' ? ['server', 'client'] : role === 'cli' ? ['client'] : ['server'];
     const altNames = unique(['localhost', '127.0.0.1', '::1', ...(NAME_PATTERN.test(cn) && !cn.startsWith('pgfleet-') ? [cn] : []), ...hosts]);
-    await issuer.createLeaf({ crt, key, caCrt, caKey, cn, altNames, days, usages });
+    await issuer.createLeaf({ crt, key, caCrt, caKey, cn, altNames, role, days, usages });
     result.created.push(crt, key);
   }
   return result;
@@ -112,7 +115,7 @@ export async function initCertificates(options: InitCertificatesOptions): Promis
 type Usage = 'server' | 'client';
 
 interface LeafRequest {
-  crt: string; key: string; caCrt: string; caKey: string; cn: string; altNames: string[]; days: number; usages: Usage[];
+  crt: string; key: string; caCrt: string; caKey: string; cn: string; altNames: string[]; role: PeerRole; days: number; usages: Usage[];
 }
 
 interface Issuer {
@@ -158,7 +161,7 @@ const opensslIssuer: Issuer = {
         `extendedKeyUsage=${req.usages.map((u) => (u === 'server' ? 'serverAuth' : 'clientAuth')).join(',')}`,
         'subjectKeyIdentifier=hash',
         'authorityKeyIdentifier=keyid',
-        `subjectAltName=${req.altNames.map((n) => (/^[0-9.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}`,
+        `subjectAltName=${[...req.altNames.map((n) => (/^[0-9.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`)), `URI:${roleUri(req.role)}`].join(',')}`,
         '',
       ].join('\n'));
       await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
@@ -218,7 +221,7 @@ const nodeIssuer: Issuer = {
     const pair = newKeyPair();
     const pem = createCertificate({
       subject: req.cn, issuer: caCn, publicKey: pair.publicKey, signingKey: caKey, issuerPublicKey: caPub,
-      ...validity(req.days), isCA: false, altNames: req.altNames, usages: req.usages,
+      ...validity(req.days), isCA: false, altNames: req.altNames, uris: [roleUri(req.role)], usages: req.usages,
     });
     await writeKey(req.key, pair.privateKey);
     await writeCert(req.crt, pem);

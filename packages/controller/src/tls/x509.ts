@@ -3,7 +3,7 @@
  * without the openssl program. Node can create and use keys, but not certificates; this
  * encodes the TBSCertificate in DER (RFC 5280) and signs it with ECDSA P-256 / SHA-256.
  * Enough for a private CA: subject/issuer as a single CN, validity, basicConstraints,
- * keyUsage, extKeyUsage, subjectAltName (DNS and IP), subject/authority key identifiers.
+ * keyUsage, extKeyUsage, subjectAltName (DNS, IP and URI), subject/authority key identifiers.
  */
 import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -117,7 +117,9 @@ export interface CertificateSpec {
   isCA: boolean;
   /** Host names and IP addresses (leaf certificates). */
   altNames: string[];
-  /** extendedKeyUsage of a leaf: what it may be used for. */
+  /** URIs of a leaf's subjectAltName (the pgfleet role, urn:pgfleet:role:<role>). */
+  uris?: string[];
+  /** extendedKeyUsage of a leaf: what it may be used for (empty: no extension). */
   usages?: Array<'server' | 'client'>;
 }
 
@@ -137,11 +139,15 @@ export function createCertificate(spec: CertificateSpec): string {
   ];
   if (!spec.isCA) {
     const usages = spec.usages ?? ['server', 'client'];
-    extensions.push(extension(OID.extKeyUsage, false, sequence(...usages.map((u) => oid(u === 'server' ? OID.serverAuth : OID.clientAuth)))));
-    if (spec.altNames.length > 0) {
-      const names = spec.altNames.map((n) => (isIP(n) ? tlv(0x87, ipBytes(n)) : tlv(0x82, Buffer.from(n, 'ascii'))));
-      extensions.push(extension(OID.subjectAltName, false, sequence(...names)));
+    // An empty list leaves the extension out (a certificate valid for any purpose).
+    if (usages.length > 0) {
+      extensions.push(extension(OID.extKeyUsage, false, sequence(...usages.map((u) => oid(u === 'server' ? OID.serverAuth : OID.clientAuth)))));
     }
+    const names = [
+      ...spec.altNames.map((n) => (isIP(n) ? tlv(0x87, ipBytes(n)) : tlv(0x82, Buffer.from(n, 'ascii')))),
+      ...(spec.uris ?? []).map((u) => tlv(0x86, Buffer.from(u, 'ascii'))),
+    ];
+    if (names.length > 0) extensions.push(extension(OID.subjectAltName, false, sequence(...names)));
   }
 
   const tbs = sequence(

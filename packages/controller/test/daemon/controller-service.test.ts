@@ -4,12 +4,11 @@
 // plan/progress/report, agent errors). The CLI's own code (main) is used as the client.
 import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { DirectoryNotEmptyError } from '@pgfleet/core';
-import { main } from '../../src/cli/main.js';
-import type { CliIo } from '../../src/cli/output.js';
 import { parseFleetConfig } from '../../src/config.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import type { RestoreRequest__Output } from '../../src/gen/agent/pgfleet/v1/RestoreRequest.js';
@@ -17,6 +16,7 @@ import { formatBackupMetadata } from '../../src/repository/backup-metadata.js';
 import { backupDir, backupsDir } from '../../src/repository/layout.js';
 import { controllerDefinition, serviceDefinition } from '../../src/rpc/proto.js';
 import { sampleMetadata, tempDir } from '../repository/fixtures.js';
+import { mainAgainst, type MainResult } from '../support/in-process-cli.js';
 import { startFakeAgent, type FakeAgent } from './fake-agent.js';
 
 let daemon: RunningDaemon;
@@ -35,7 +35,16 @@ const FILES: Record<string, Buffer> = {
 };
 const RESTORE_ID = '20250101T000000Z';
 
+/** A TCP server that accepts connections and never answers (a hung or stopped server). */
+const blackhole = { server: net.createServer(), port: 0, accepted: 0, sockets: [] as net.Socket[] };
+
 before(async () => {
+  blackhole.server.on('connection', (socket) => {
+    blackhole.accepted += 1;
+    blackhole.sockets.push(socket);
+  });
+  await new Promise<void>((resolve) => blackhole.server.listen(0, '127.0.0.1', resolve));
+  blackhole.port = (blackhole.server.address() as net.AddressInfo).port;
   repo = await tempDir();
   const dir = backupDir(repo, 'r', RESTORE_ID);
   await mkdir(dir, { recursive: true });
@@ -83,27 +92,21 @@ before(async () => {
     '  - { name: stall, agent: db1, retention: { full: 1 } }',
     '  - { name: r, agent: db1, retention: { full: 1 } }',
     '  - { name: ghost, conninfo: "host=127.0.0.1 port=1 user=postgres connect_timeout=2", retention: { full: 1 } }',
+    `  - { name: blackhole, conninfo: "host=127.0.0.1 port=${blackhole.port} user=postgres", retention: { full: 1 } }`,
+    'noProgressTimeoutSeconds: 2',
   ].join('\n'), join(repo, 'fleet.yaml'));
   daemon = await startDaemon(config, { logger: { info: (m) => logs.push(m), error: (m) => logs.push(`error: ${m}`) } });
 });
 
 after(async () => {
+  for (const socket of blackhole.sockets) socket.destroy();
+  blackhole.server.close();
   releaseStall?.();
   await daemon?.stop();
   agent?.kill();
 });
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; },
-    env: { PGFLEET_CONTROLLER: `127.0.0.1:${daemon.port}`, PGFLEET_INSECURE: '1' }, isTty: false,
-    interrupted: () => new Promise(() => {}),
-  };
-  const code = await main(args, io);
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]): Promise<MainResult> => mainAgainst(daemon.port, args);
 
 test('a client speaking another protocol major version is refused with a hint', async () => {
   const Ctor = grpc.makeClientConstructor(serviceDefinition(controllerDefinition(), 'pgfleet.v1.Controller'), 'Controller');
@@ -119,7 +122,7 @@ test('a client speaking another protocol major version is refused with a hint', 
 
 test('unknown names and bad requests are refused with the catalogue code as exit code', async () => {
   assert.deepEqual(await cli(['backups', 'nope']), {
-    code: 74, stdout: '', stderr: 'pgfleet: error: cluster "nope" is not configured\nHINT: Configured clusters: "stall", "r", "ghost".\n',
+    code: 74, stdout: '', stderr: 'pgfleet: error: cluster "nope" is not configured\nHINT: Configured clusters: "stall", "r", "ghost", "blackhole".\n',
   });
   assert.deepEqual(await cli(['backup']), {
     code: 31, stdout: '', stderr: 'pgfleet: error: no cluster to back up\nHINT: Name one or more clusters, or use --all.\n',
@@ -132,7 +135,7 @@ test('unknown names and bad requests are refused with the catalogue code as exit
     code: 74, stdout: '', stderr: 'pgfleet: error: cluster "stall" has no usable backup\nHINT: Take one with "pgfleet backup stall".\n',
   });
   assert.deepEqual(await cli(['verify', 'r', '20200101T000000Z']), {
-    code: 74, stdout: '', stderr: 'pgfleet: error: backup "20200101T000000Z" of cluster "r" not found\nHINT: List the usable backups with "pgfleet backups r".\n',
+    code: 74, stdout: '', stderr: 'pgfleet: error: backup "20200101T000000Z" of cluster "r" not found\nHINT: List the backups with "pgfleet backups r".\n',
   });
   assert.deepEqual(await cli(['restore', 'r', '--agent', 'db9', '-D', '/x', '--mode', 'none']), {
     code: 74, stdout: '', stderr: 'pgfleet: error: agent "db9" is not configured\nHINT: Configured agents: "db1".\n',
@@ -152,6 +155,28 @@ test('a cluster that cannot be reached fails with its connection error, and leav
   assert.match(r.stderr, /^cluster "ghost": backup \S+ started \(direct\)\npgfleet: error: cluster "ghost": backup failed: could not connect /);
   assert.match(r.stderr, /\n0 of 1 cluster backed up, 1 failed\n$/);
   assert.deepEqual(await readdir(backupsDir(repo, 'ghost')), []);
+});
+
+test('a direct backup of a server that accepts TCP and never answers fails within the no-progress deadline; the cluster is busy meanwhile', { timeout: 30_000 }, async () => {
+  const started = Date.now();
+  const first = cli(['backup', 'blackhole']);
+  for (let i = 0; i < 300 && blackhole.accepted === 0; i += 1) await new Promise((res) => setTimeout(res, 10));
+  assert.equal(blackhole.accepted, 1, 'the backup connected');
+  // From its start, the backup holds the cluster: a second one is refused, and the listing says so.
+  const second = await cli(['backup', 'blackhole', '--json']);
+  assert.equal(second.code, 75);
+  assert.equal(JSON.parse(second.stdout).failures[0].error.message, 'a backup of cluster "blackhole" is already running');
+  const clusters = JSON.parse((await cli(['clusters', '--json'])).stdout) as Array<{ name: string; backupRunning: boolean }>;
+  assert.deepEqual(clusters.map((c) => [c.name, c.backupRunning]).filter(([n]) => n === 'blackhole' || n === 'ghost'),
+    [['ghost', false], ['blackhole', true]]);
+  const r = await first;
+  const seconds = (Date.now() - started) / 1000;
+  assert.equal(r.code, 40, r.stderr);
+  assert.match(r.stderr, new RegExp(`pgfleet: error: cluster "blackhole": backup failed: could not connect for replication to "127\\.0\\.0\\.1:${blackhole.port}": timeout expired\n`));
+  assert.ok(seconds >= 1.9 && seconds < 15, `failed after ${seconds} s`);
+  assert.deepEqual(await readdir(backupsDir(repo, 'blackhole')), []);
+  const after = JSON.parse((await cli(['clusters', '--json'])).stdout) as Array<{ name: string; backupRunning: boolean }>;
+  assert.equal(after.find((c) => c.name === 'blackhole')?.backupRunning, false);
 });
 
 test('a second backup of a busy cluster is refused; cancelling the first stops the agent and removes its staging', async () => {

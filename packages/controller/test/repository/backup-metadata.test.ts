@@ -15,7 +15,7 @@ test('an incomplete or foreign backup.json is refused with the reason', () => {
     [{ ...meta, format: 2 }, 'unsupported format 2'],
     [{ ...meta, endLsn: undefined }, 'field "endLsn" missing or not a string'],
     [{ ...meta, timeline: -1 }, 'field "timeline" missing or not a non-negative integer'],
-    [{ ...meta, status: 'running' }, 'status is "running", not "ok"'],
+    [{ ...meta, status: 'running' }, 'status is "running", not "ok" or "damaged"'],
     [{ ...meta, type: 'incr' }, 'type is "incr", not "full"'],
     [{ ...meta, walMethod: 'none' }, 'field "walMethod" must be "stream" or "fetch"'],
     [{ ...meta, tablespaces: [{ oid: '1' }] }, 'field "tablespaces" malformed'],

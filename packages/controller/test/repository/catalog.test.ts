@@ -54,3 +54,26 @@ test('findBackup resolves an id or "latest" among usable backups only', async ()
   assert.equal(await findBackup(repo, 'a', '20250103T000000Z'), null);
   assert.equal(await findBackup(repo, 'none', 'latest'), null);
 });
+
+test('a backup verify found damaged is unusable, with the recorded reason and its metadata; a truncated file keeps the metadata too', async () => {
+  const repo = await tempDir();
+  const good = await fakeBackup(repo, 'a', '20250101T000000Z');
+  const damaged = await fakeBackup(repo, 'a', '20250102T000000Z');
+  const meta = JSON.parse(await (await import('node:fs/promises')).readFile(join(damaged, 'backup.json'), 'utf8')) as Record<string, unknown>;
+  await writeFile(join(damaged, 'backup.json'), JSON.stringify({
+    ...meta, status: 'damaged', damage: { reason: 'checksum mismatch for file "base/1/1"', problems: ['checksum mismatch for file "base/1/1"'], foundAt: '2025-02-01T00:00:00.000Z' },
+  }));
+  const short = await fakeBackup(repo, 'a', '20250103T000000Z');
+  await truncate(join(short, 'base.tar'), 10);
+  const noDamage = await fakeBackup(repo, 'a', '20250104T000000Z');
+  await writeFile(join(noDamage, 'backup.json'), JSON.stringify({ ...meta, id: '20250104T000000Z', status: 'damaged' }));
+
+  const catalog = await readClusterCatalog(repo, 'a');
+  assert.deepEqual(catalog.backups.map((b) => b.path), [good]);
+  assert.deepEqual(catalog.unusable.map((u) => [u.name, u.reason, u.metadata?.id ?? null]), [
+    ['20250102T000000Z', 'pgfleet verify found it damaged at 2025-02-01T00:00:00.000Z: checksum mismatch for file "base/1/1"', '20250102T000000Z'],
+    ['20250103T000000Z', 'file "base.tar" has size 10, backup.json says 1024', '20250103T000000Z'],
+    ['20250104T000000Z', 'backup.json: status is "damaged" but field "damage" is missing or malformed', null],
+  ]);
+  assert.equal((await findBackup(repo, 'a', 'latest'))?.metadata.id, '20250101T000000Z');
+});

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { readClusterCatalog } from '../../src/repository/catalog.js';
 import { expireCluster } from '../../src/repository/expire.js';
-import { backupsDir } from '../../src/repository/layout.js';
+import { backupDir, backupsDir } from '../../src/repository/layout.js';
 import { fakeBackup, tempDir } from './fixtures.js';
 
 const IDS = ['20250101T000000Z', '20250102T000000Z', '20250102T000000Z-2', '20250103T000000Z', '20250104T000000Z'];
@@ -35,4 +36,18 @@ test('expire skips backups in use and reports them kept', async () => {
   const plan = await expireCluster(repo, 'a', { keepFull: 1, inUse: (id) => id === IDS[0] });
   assert.deepEqual(plan.remove.map((b) => b.metadata.id), [IDS[1]]);
   assert.deepEqual(plan.keep.map((b) => b.metadata.id), [IDS[0], IDS[2]]);
+});
+
+test('damaged backups never count as kept: older ones go, newer ones and unreadable ones stay', async () => {
+  const repo = await tempDir();
+  for (const id of IDS) await fakeBackup(repo, 'a', id);
+  // IDS[1] and IDS[4] are damaged (a truncated file); IDS[0]'s backup.json is unreadable.
+  await truncate(join(backupDir(repo, 'a', IDS[1] as string), 'base.tar'), 10);
+  await truncate(join(backupDir(repo, 'a', IDS[4] as string), 'base.tar'), 10);
+  await writeFile(join(backupDir(repo, 'a', IDS[0] as string), 'backup.json'), '{');
+  // Usable: IDS[2], IDS[3]; keeping 1 keeps IDS[3].
+  const plan = await expireCluster(repo, 'a', { keepFull: 1 });
+  assert.deepEqual(plan.remove.map((b) => b.metadata.id), [IDS[1], IDS[2]]);
+  assert.deepEqual(plan.keep.map((b) => b.metadata.id), [IDS[3]]);
+  assert.deepEqual((await readdir(backupsDir(repo, 'a'))).sort(), [IDS[0], IDS[3], IDS[4]]);
 });

@@ -61,3 +61,19 @@ test('plain gRPC failures become errors naming the peer', () => {
   const lost = fromServiceError(plain(grpc.status.UNAVAILABLE, 'read ECONNRESET'), { ...ctx, midCall: true });
   assert.deepEqual([lost.message, lost.hint, lost.code], ['lost the connection to agent "db1": read ECONNRESET', 'Check whether it is still running; its log may say why.', 40]);
 });
+
+test('any hint crosses: a newline or a non-ASCII character goes as pgfleet-error-hint-bin; huge texts are cut with a marker', () => {
+  const hint = 'Première ligne.\nDeuxième: "/srv/données".';
+  const status = toStatus(new NotFoundError('backup "é" not found', { hint }));
+  assert.deepEqual(status.metadata.get('pgfleet-error-hint'), []);
+  assert.deepEqual(status.metadata.get('pgfleet-error-hint-bin'), [Buffer.from(hint, 'utf8')]);
+  const back = fromServiceError(toServiceError(new NotFoundError('backup "é" not found', { hint })), ctx);
+  assert.ok(back instanceof NotFoundError);
+  assert.equal(back.hint, hint);
+  // A printable ASCII hint keeps the plain key (what older peers read).
+  assert.deepEqual(toStatus(new NotFoundError('x', { hint: 'Plain.' })).metadata.get('pgfleet-error-hint'), ['Plain.']);
+  const huge = toStatus(new NotFoundError(`backup "${'x'.repeat(100_000)}" not found`, { hint: 'y'.repeat(5000) }));
+  assert.match(huge.details, /^backup "x+ \.\.\. \[\d+ more bytes\]$/);
+  assert.ok(Buffer.byteLength(huge.details) <= 2048);
+  assert.ok(String(huge.metadata.get('pgfleet-error-hint')[0]).length <= 1024);
+});

@@ -4,6 +4,7 @@ import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { readCertificateIdentity } from '@pgfleet/core';
 import { initCertificates, type CertTool } from '../../src/tls/certs-init.js';
 import { tempDir } from '../repository/fixtures.js';
 
@@ -43,6 +44,10 @@ for (const tool of ['node', 'openssl'] as CertTool[]) {
         assert.equal(cert.checkHost('other.example.com'), undefined);
         const expected = leaf === 'controller' ? ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'] : leaf === 'cli' ? ['1.3.6.1.5.5.7.3.2'] : ['1.3.6.1.5.5.7.3.1'];
         assert.deepEqual(cert.keyUsage?.sort(), expected, leaf);
+        // The role, as the subjectAltName URI every daemon checks (and openssl shows).
+        const role = leaf === 'controller' ? 'controller' : leaf === 'cli' ? 'cli' : 'agent';
+        assert.match(cert.subjectAltName ?? '', new RegExp(`URI:urn:pgfleet:role:${role}(,|$)`), leaf);
+        assert.deepEqual((await readCertificateIdentity(cert.raw)).roles, [role], leaf);
         // The key file matches the certificate.
         const key = createPrivateKey(await readFile(join(dir, `${leaf}.key`)));
         assert.ok(cert.checkPrivateKey(key));

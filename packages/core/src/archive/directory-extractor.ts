@@ -11,9 +11,13 @@
  * - Safety: a member is rejected with UnsafePathError, before anything is written for it, when
  *   its name (or a hard link's target) is absolute, has a ".." component or a NUL byte, or
  *   leads through or onto a symlink this extractor created earlier; hard links must point at a
- *   regular file. Files are opened with O_EXCL, so an existing file, symlink or directory at
- *   the path is never written through. Symlinks that already existed in the root (the
- *   orchestrator's pg_wal -> --waldir link) are trusted and followed.
+ *   regular file. A symbolic link is accepted only as `pg_tblspc/<oid>` (digits, no leading
+ *   zero): PostgreSQL's base backup sends no other (it skips the rest with a warning), and a
+ *   link anywhere else (recovery.signal -> /etc/x) would let whoever reads or writes that file
+ *   after the extraction, as root, reach outside the root. Files are opened with O_EXCL, so an
+ *   existing file, symlink or directory at the path is never written through. Symlinks that
+ *   already existed in the root (the orchestrator's pg_wal -> --waldir link) are trusted and
+ *   followed.
  * - With `owner`, everything created gets that uid/gid (lchown for symlinks), including the
  *   root and parent directories made because the archive did not list them.
  * - With `sync`, finalize() fsyncs every file and directory created, deepest first, then the
@@ -33,7 +37,9 @@
  *   no copy: on a 2-core machine under load those round trips, each waiting for a worker thread
  *   to be scheduled, are what made -Fp slower than pg_basebackup. The event loop waits for the
  *   disk, as it does in FileSink's blocking mode.
- * - Device, FIFO and other special members are skipped (PostgreSQL never sends them).
+ * - Device, FIFO and other special members are refused (UnsafePathError) before anything is
+ *   written for them: PostgreSQL's base backup never sends them, so an archive holding one
+ *   was not made by it, and skipping it silently would restore something else than asked.
  *
  * The pg_wal symlink for --waldir, tablespace symlinks' -T mapping policy and emptiness checks
  * of the root are the caller's job.
@@ -47,6 +53,7 @@ import {
 import { dirname, join, resolve } from 'node:path';
 import { FileIoError, InternalError, UnsafePathError, fileError, isErrno } from '../errors.js';
 import { IoQueue } from './io-queue.js';
+import { isTablespaceLinkName } from './tablespace-link.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
 
 export interface DirectoryExtractorOptions {
@@ -226,6 +233,7 @@ export class DirectoryExtractor implements Streamer {
   private async begin(member: TarMember): Promise<void> {
     if (this.file !== null) throw new InternalError(`header of "${member.name}" before the end of "${this.file.path}"`);
     const parts = this.components(member.name, member, 'name');
+    checkMemberType(member, parts);
     const path = parts.length === 0 ? this.root : join(this.root, ...parts);
     if (!this.rootReady) {
       this.rootReady = true;
@@ -271,7 +279,7 @@ export class DirectoryExtractor implements Streamer {
         return;
       }
       case 'other':
-        // Nothing is created; its contents chunks find no open file and are dropped.
+        // Refused by checkMemberType().
         return;
     }
   }
@@ -673,6 +681,24 @@ export class DirectoryExtractor implements Streamer {
     } catch (err) {
       throw fileError('could not change owner of', path, err);
     }
+  }
+}
+
+/**
+ * The member kinds an archive of PostgreSQL's base backup can hold: symbolic links only as
+ * pg_tblspc/<oid>, and no devices, FIFOs or other special files. `parts` are the name's
+ * checked components.
+ */
+function checkMemberType(member: TarMember, parts: readonly string[]): void {
+  if (member.type === 'symlink' && !isTablespaceLinkName(parts.join('/'))) {
+    throw new UnsafePathError(`archive member "${member.name}" is a symbolic link outside pg_tblspc`, {
+      hint: 'A base backup holds symbolic links only as pg_tblspc/<tablespace OID>: this archive was altered, or not made by one.',
+    });
+  }
+  if (member.type === 'other') {
+    throw new UnsafePathError(`archive member "${member.name}" is not a regular file, directory or link`, {
+      hint: 'A base backup never holds devices, FIFOs or other special files: this archive was altered, or not made by one.',
+    });
   }
 }
 

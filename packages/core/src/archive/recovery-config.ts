@@ -14,9 +14,16 @@
  *
  * The streamer that puts this text into base.tar is RecoveryConfigInjector
  * (recovery-injector.ts).
+ *
+ * One deliberate difference from pg_basebackup: a value with a control character (a newline
+ * from PGAPPNAME, say) is refused (InvalidOptionError naming the option) rather than written.
+ * The server's configuration file parser ends a quoted string at a newline, so such a value
+ * makes the server refuse to start, or adds lines of the value's choosing to the file.
+ * Quoting it (a backslash escape) would hand libpq a conninfo with a newline anyway.
  */
 
 import { userInfo } from 'node:os';
+import { InvalidOptionError } from '../errors.js';
 
 /** Every libpq 15 connection keyword, in the order PQconninfo() reports them. */
 export const LIBPQ_CONNINFO_KEYWORDS: readonly string[] = [
@@ -115,12 +122,36 @@ export function escapeConfigString(value: string): string {
   return value.replace(/['\\]/g, (c) => c + c);
 }
 
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+const CONTROL_NAMES: Readonly<Record<string, string>> = { '\n': 'newline', '\r': 'carriage return', '\t': 'tab' };
+
+/**
+ * Refuses a value for a configuration file setting (postgresql.auto.conf) that holds a control
+ * character: `what` names the option ("--primary-conninfo", 'connection option "host"').
+ */
+export function checkConfigValue(value: string, what: string, options: { hint?: string } = {}): void {
+  const found = CONTROL_CHARACTER.exec(value);
+  if (found === null) return;
+  const c = found[0];
+  const name = CONTROL_NAMES[c] ?? `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+  throw new InvalidOptionError(`${what} contains a control character (${name}), which postgresql.auto.conf cannot hold`, {
+    hint: options.hint ?? 'Remove it: a setting\'s value must fit on one line of the configuration file.',
+  });
+}
+
 export interface PrimaryConninfoOptions extends LibpqDefaultsOptions {
   /** Fill in environment and libpq defaults as PQconninfo() does (default true). With false,
    * `params` are taken as the complete, already-resolved option list. */
   libpqDefaults?: boolean;
   /** pg_basebackup 17+: the dbname given with -d, appended for logical slot synchronization. */
   dbname?: string | null;
+}
+
+function checkConninfoValue(keyword: string, value: string): void {
+  const env = LIBPQ_ENV[keyword];
+  checkConfigValue(value, `connection option "${keyword}"`, {
+    hint: `-R writes the connection's options into primary_conninfo: correct "${keyword}" in the connection string${env ? ` or in ${env}` : ''}.`,
+  });
 }
 
 /** The primary_conninfo string pg_basebackup -R derives from a connection (unquoted form). */
@@ -133,9 +164,13 @@ export function buildPrimaryConninfo(params: ConninfoParams, options: PrimaryCon
     // walreceiver sets these itself; empty values mean "not set".
     if (keyword === 'replication' || keyword === 'dbname' || keyword === 'fallback_application_name') continue;
     if (value === '') continue;
+    checkConninfoValue(keyword, value);
     parts.push(`${keyword}=${quoteConninfoValue(value)}`);
   }
-  if (options.dbname) parts.push(`dbname=${quoteConninfoValue(options.dbname)}`);
+  if (options.dbname) {
+    checkConninfoValue('dbname', options.dbname);
+    parts.push(`dbname=${quoteConninfoValue(options.dbname)}`);
+  }
   return parts.join(' ');
 }
 
@@ -150,6 +185,8 @@ export interface RecoveryConfigOptions {
 
 /** The recovery settings pg_basebackup -R writes (appended to postgresql.auto.conf on 12+). */
 export function recoveryConfigContents(options: RecoveryConfigOptions): string {
+  checkConfigValue(options.primaryConninfo, 'primary_conninfo');
+  if (options.slotName) checkConfigValue(options.slotName, 'primary_slot_name');
   let text = '';
   if (options.serverVersionNum < 120000) text += "standby_mode = 'on'\n";
   text += `primary_conninfo = '${escapeConfigString(options.primaryConninfo)}'\n`;

@@ -168,7 +168,10 @@ export class TarParser extends ChainedStreamer {
       return new ArchiveFormatError(`${this.archiveLabel} ended before ${which} was finished`, { cause: err });
     }
     if (message.startsWith('Invalid tar header')) {
-      return new ArchiveFormatError(`${this.archiveLabel} has an invalid header after ${this.bytesIn} bytes read`, {
+      // The bad header starts where the last member passed on ended (with long-name or pax
+      // records before it, where they start): not where the input read so far ends.
+      const offset = this.current === null ? 0 : this.current.end;
+      return new ArchiveFormatError(`${this.archiveLabel} has an invalid header at offset ${offset}`, {
         cause: err,
         hint: 'The file may be damaged, or compressed with a method its name does not say.',
       });

@@ -1,23 +1,34 @@
 /**
- * pg_basebackup 17's command line, parsed into BaseBackupRunOptions. Flags, defaults and the
- * cross-checks between flags follow pg_basebackup so that scripts can swap the binary; the
- * error texts are pg_basebackup's where they exist (lower-case, no final period). Anything
- * invalid throws InvalidOptionError; `-i`/`-t` throw NotSupportedError.
+ * pg_basebackup 17's command line, parsed into BaseBackupRunOptions. Scanning is getopt_long's
+ * (see getopt.ts); each option is checked as pg_basebackup's switch checks it, in the order
+ * given, then the cross-checks run in pg_basebackup's order, so that the first mistake of a bad
+ * command line is the one pg_basebackup reports, in its words, with its hint ("Try ... --help")
+ * exactly where it gives one. `--help`/`-?` and `--version`/`-V` count only as the first
+ * argument, as there. Anything invalid throws InvalidOptionError (GetoptComplaint for what
+ * getopt itself rejects); `-i` throws NotSupportedError.
  */
-import { Command, CommanderError } from 'commander';
 import { InvalidOptionError, NotSupportedError } from '../errors.js';
-import type { BaseBackupRunOptions, TablespaceMapping } from '../basebackup.js';
+import type { BackupTarget, BaseBackupRunOptions, TablespaceMapping } from '../basebackup.js';
 import { parseCompressionSpec } from '../archive/compression-spec.js';
+import { GetoptComplaint, getoptLong, type LongOption } from './getopt.js';
+import { tryHelpHint } from './program.js';
 
 export type ParsedArgs =
-  | { action: 'help'; text: string }
+  | { action: 'help' }
   | { action: 'version' }
   | { action: 'run'; options: BaseBackupRunOptions };
 
-const TRY_HELP = 'Try "pgfleet-basebackup --help" for more information.';
+/** How the program was started: its name (for messages) and argv[0] (for getopt's). */
+export interface ProgramIdentity {
+  name: string;
+  argv0: string;
+}
 
-function invalid(message: string, hint: string = TRY_HELP): InvalidOptionError {
-  return new InvalidOptionError(message, { hint });
+const DEFAULT_PROGRAM: ProgramIdentity = { name: 'pgfleet-basebackup', argv0: 'pgfleet-basebackup' };
+
+/** An error pg_basebackup reports with pg_log_error alone (pg_fatal and friends: no hint). */
+function invalid(message: string): InvalidOptionError {
+  return new InvalidOptionError(message);
 }
 
 const MAX_RATE_LOWER = 32;
@@ -70,78 +81,81 @@ export function parseTablespaceMapping(arg: string): TablespaceMapping {
   return { oldDir: canonicalizePath(oldDir), newDir: canonicalizePath(newDir) };
 }
 
-/** PostgreSQL's canonicalize_path for absolute POSIX paths: collapse "//", "/./", trailing "/"
- * and resolve "..", so that -T OLDDIR compares equal to the server's spclocation. */
-export function canonicalizePath(p: string): string {
+/** PostgreSQL's canonicalize_path for POSIX paths: collapse "//", "/./", a trailing "/" and
+ * "name/..", so that -T OLDDIR compares equal to the server's spclocation. Relative paths stay
+ * relative ("." when nothing is left). */
+export function canonicalizePath(path: string): string {
+  const absolute = path.startsWith('/');
   const parts: string[] = [];
-  for (const part of p.split('/')) {
+  for (const part of path.split('/')) {
     if (part === '' || part === '.') continue;
-    if (part === '..') parts.pop();
-    else parts.push(part);
+    if (part === '..' && parts.length > 0 && parts.at(-1) !== '..') parts.pop();
+    else if (!(part === '..' && absolute)) parts.push(part);
   }
-  return '/' + parts.join('/');
+  if (absolute) return '/' + parts.join('/');
+  return parts.length === 0 ? '.' : parts.join('/');
 }
 
 const MANIFEST_CHECKSUMS = ['NONE', 'CRC32C', 'SHA224', 'SHA256', 'SHA384', 'SHA512'] as const;
 
-function buildProgram(): Command {
-  const program = new Command('pgfleet-basebackup');
-  program
-    .exitOverride()
-    .configureOutput({ writeErr: () => {}, writeOut: () => {} })
-    .helpOption(false)
-    .allowExcessArguments(true)
-    .option('-D, --pgdata <directory>')
-    .option('-F, --format <format>')
-    .option('-r, --max-rate <rate>')
-    .option('-R, --write-recovery-conf')
-    .option('-t, --target <target>')
-    .option('-T, --tablespace-mapping <map>', '', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option('--waldir <waldir>')
-    .option('-X, --wal-method <method>')
-    .option('-z, --gzip')
-    .option('-Z, --compress <spec>')
-    .option('-i, --incremental <manifest>')
-    .option('-c, --checkpoint <mode>')
-    .option('-C, --create-slot')
-    .option('-l, --label <label>')
-    .option('-n, --no-clean')
-    .option('-N, --no-sync')
-    .option('-P, --progress')
-    .option('-S, --slot <slotname>')
-    .option('--x-no-slot')
-    .option('-v, --verbose', '', (_v: string, prev: number) => prev + 1, 0)
-    .option('-V, --version')
-    .option('--manifest-checksums <algorithm>')
-    .option('--manifest-force-encode')
-    .option('--no-estimate-size')
-    .option('--no-manifest')
-    .option('--no-verify-checksums')
-    .option('--sync-method <method>')
-    .option('-d, --dbname <connstr>')
-    .option('-h, --host <hostname>')
-    .option('-p, --port <port>')
-    .option('-s, --status-interval <interval>')
-    .option('-U, --username <name>')
-    .option('--x-never-prompt')
-    .option('-W, --password')
-    .option('--help');
-  return program;
-}
+/** getopt_long's table, in pg_basebackup 17's order (abbreviations and "ambiguous" lists follow it). */
+const LONG_OPTIONS: readonly LongOption[] = [
+  { name: 'help', hasArg: false, key: '?' },
+  { name: 'version', hasArg: false, key: 'V' },
+  { name: 'pgdata', hasArg: true, key: 'D' },
+  { name: 'format', hasArg: true, key: 'F' },
+  { name: 'incremental', hasArg: true, key: 'i' },
+  { name: 'checkpoint', hasArg: true, key: 'c' },
+  { name: 'create-slot', hasArg: false, key: 'C' },
+  { name: 'max-rate', hasArg: true, key: 'r' },
+  { name: 'write-recovery-conf', hasArg: false, key: 'R' },
+  { name: 'slot', hasArg: true, key: 'S' },
+  { name: 'target', hasArg: true, key: 't' },
+  { name: 'tablespace-mapping', hasArg: true, key: 'T' },
+  { name: 'wal-method', hasArg: true, key: 'X' },
+  { name: 'gzip', hasArg: false, key: 'z' },
+  { name: 'compress', hasArg: true, key: 'Z' },
+  { name: 'label', hasArg: true, key: 'l' },
+  { name: 'no-clean', hasArg: false, key: 'n' },
+  { name: 'no-sync', hasArg: false, key: 'N' },
+  { name: 'dbname', hasArg: true, key: 'd' },
+  { name: 'host', hasArg: true, key: 'h' },
+  { name: 'port', hasArg: true, key: 'p' },
+  { name: 'username', hasArg: true, key: 'U' },
+  { name: 'no-password', hasArg: false, key: 'w' },
+  { name: 'password', hasArg: false, key: 'W' },
+  { name: 'status-interval', hasArg: true, key: 's' },
+  { name: 'verbose', hasArg: false, key: 'v' },
+  { name: 'progress', hasArg: false, key: 'P' },
+  { name: 'waldir', hasArg: true, key: 'waldir' },
+  { name: 'no-slot', hasArg: false, key: 'no-slot' },
+  { name: 'no-verify-checksums', hasArg: false, key: 'no-verify-checksums' },
+  { name: 'no-estimate-size', hasArg: false, key: 'no-estimate-size' },
+  { name: 'no-manifest', hasArg: false, key: 'no-manifest' },
+  { name: 'manifest-force-encode', hasArg: false, key: 'manifest-force-encode' },
+  { name: 'manifest-checksums', hasArg: true, key: 'manifest-checksums' },
+  { name: 'sync-method', hasArg: true, key: 'sync-method' },
+];
+const SHORT_OPTIONS = 'c:Cd:D:F:h:i:l:nNp:Pr:Rs:S:t:T:U:vwWX:zZ:';
 
-export const HELP_TEXT = `pgfleet-basebackup takes a base backup of a running PostgreSQL server.
-It is a drop-in replacement for pg_basebackup (same options, same output files).
+/** pg_basebackup's usage(), for the name it was started under. */
+export function helpText(prog: string): string {
+  return `${prog} takes a base backup of a running PostgreSQL server.
 
 Usage:
-  pgfleet-basebackup [OPTION]...
+  ${prog} [OPTION]...
 
 Options controlling the output:
   -D, --pgdata=DIRECTORY receive base backup into directory
   -F, --format=p|t       output format (plain (default), tar)
+  -i, --incremental=OLDMANIFEST
+                         take incremental backup (not supported by pgfleet)
   -r, --max-rate=RATE    maximum transfer rate to transfer data directory
                          (in kB/s, or use suffix "k" or "M")
   -R, --write-recovery-conf
                          write configuration for replication
+  -t, --target=TARGET[:DETAIL]
+                         backup target (if other than client)
   -T, --tablespace-mapping=OLDDIR=NEWDIR
                          relocate tablespace in OLDDIR to NEWDIR
       --waldir=WALDIR    location for the write-ahead log directory
@@ -172,6 +186,8 @@ General options:
       --no-slot          prevent creation of temporary replication slot
       --no-verify-checksums
                          do not verify checksums
+      --sync-method=METHOD
+                         set method for syncing files to disk
   -?, --help             show this help, then exit
 
 Connection options:
@@ -184,189 +200,241 @@ Connection options:
   -w, --no-password      never prompt for password
   -W, --password         force password prompt (should happen automatically)
 
-Not supported yet: -i/--incremental, -t/--target.
+${prog} is pgfleet's pg_basebackup: same options, same files (see its README).
 `;
-
-interface RawOpts {
-  pgdata?: string; format?: string; maxRate?: string; writeRecoveryConf?: boolean;
-  target?: string; tablespaceMapping: string[]; waldir?: string; walMethod?: string;
-  gzip?: boolean; compress?: string; incremental?: string; checkpoint?: string;
-  createSlot?: boolean; label?: string; clean: boolean; sync: boolean; progress?: boolean;
-  slot?: string; xNoSlot?: boolean; xNeverPrompt?: boolean; verbose: number; version?: boolean; manifestChecksums?: string;
-  manifestForceEncode?: boolean; estimateSize: boolean; manifest: boolean;
-  verifyChecksums: boolean; syncMethod?: string; dbname?: string; host?: string; port?: string;
-  statusInterval?: string; username?: string; password?: boolean; help?: boolean;
 }
 
-/** Parses pg_basebackup's argv (without node and script). */
-export function parseBaseBackupArgs(argv: string[]): ParsedArgs {
-  if (argv.includes('-?') || argv.includes('--help')) return { action: 'help', text: HELP_TEXT };
-  if (argv[0] === '-V' || argv[0] === '--version') return { action: 'version' };
-  const program = buildProgram();
-  // --no-slot and -S, -w and -W share a name in commander's model; give the negations their
-  // own internal names so that both can be seen and checked against each other.
-  const rewritten = argv.map((a) => (a === '--no-slot' ? '--x-no-slot'
-    : a === '-w' || a === '--no-password' ? '--x-never-prompt' : a));
-  try {
-    program.parse(rewritten, { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      throw invalid(err.message.replace(/^error: /, '').replace(/'/g, '"'));
+/** C's strtol(text, &end, 10) followed by "only white space may follow": the value, or null. */
+function cInteger(text: string): number | null {
+  const m = /^[ \t\n\v\f\r]*([+-]?[0-9]+)/.exec(text);
+  // Without digits strtol stops at the very start: then the whole text must be blank (value 0).
+  const rest = m ? text.slice(m[0].length) : text;
+  if (!/^[ \t\n\v\f\r]*$/.test(rest)) return null;
+  return m ? Number(m[1]) : 0;
+}
+
+/** option_parse_int(): -s/--status-interval in 0..INT_MAX/1000 seconds. */
+function parseStatusInterval(text: string): number {
+  const n = cInteger(text);
+  const option = '-s/--status-interval';
+  if (n === null) throw invalid(`invalid value "${text}" for option ${option}`);
+  if (n < 0 || n > 2147483) throw invalid(`${option} must be in range 0..2147483`);
+  return n;
+}
+
+/** libpq's port check: an integer (blanks around it allowed), 1..65535; empty means default. */
+function parsePort(text: string): number | undefined {
+  if (text === '') return undefined;
+  const m = /^[ \t\n\v\f\r]*([+-]?[0-9]+)[ \t\n\v\f\r]*$/.exec(text);
+  const n = m ? Number(m[1]) : NaN;
+  if (!m || !Number.isSafeInteger(n) || n < -2147483648 || n > 2147483647) {
+    throw invalid(`invalid integer value "${text}" for connection option "port"`);
+  }
+  if (n < 1 || n > 65535) throw invalid(`invalid port number: "${text}"`);
+  return n;
+}
+
+/**
+ * Parses pg_basebackup's argv (without node and script). `program` names the command in
+ * messages; `env` is consulted for POSIXLY_CORRECT, as getopt does.
+ */
+export function parseBaseBackupArgs(
+  argv: readonly string[],
+  program: ProgramIdentity = DEFAULT_PROGRAM,
+  env: NodeJS.ProcessEnv = process.env,
+): ParsedArgs {
+  if (argv[0] === '--help' || argv[0] === '-?') return { action: 'help' };
+  if (argv[0] === '--version' || argv[0] === '-V') return { action: 'version' };
+  const tryHelp = tryHelpHint(program.name);
+  const usage = (message: string) => new InvalidOptionError(message, { hint: tryHelp });
+
+  let pgdata: string | null = null;
+  let format: 'plain' | 'tar' | null = null;
+  let incremental: string | null = null;
+  let fast = false;
+  let createSlot = false;
+  let maxRate: number | null = null;
+  let writeRecoveryConf = false;
+  let slot: string | null = null;
+  let target: string | null = null;
+  const tablespaceMappings: TablespaceMapping[] = [];
+  let walMethod: 'none' | 'fetch' | 'stream' = 'stream';
+  let compressArg: string | null = null;
+  let label = 'pg_basebackup base backup';
+  let noClean = false;
+  let sync = true;
+  let dbname: string | undefined;
+  let host: string | undefined;
+  let port: string | undefined;
+  let username: string | undefined;
+  let passwordPrompt: BaseBackupRunOptions['passwordPrompt'] = 'auto';
+  let statusIntervalSec = 10;
+  let verbose = 0;
+  let progress = false;
+  let waldir: string | null = null;
+  let noSlot = false;
+  let verifyChecksums = true;
+  let estimateSize = true;
+  let manifest = true;
+  let manifestForceEncode = false;
+  let manifestChecksumsArg: string | null = null;
+
+  const operands: string[] = [];
+  const scan = getoptLong(argv, { short: SHORT_OPTIONS, long: LONG_OPTIONS },
+    { argv0: program.argv0, posixlyCorrect: env['POSIXLY_CORRECT'] !== undefined }, operands);
+  for (const item of scan) {
+    if (item.kind === 'error') throw new GetoptComplaint(item.complaint, tryHelp);
+    const value = item.value ?? '';
+    switch (item.key) {
+      case 'c':
+        if (value.toLowerCase() === 'fast') fast = true;
+        else if (value.toLowerCase() === 'spread') fast = false;
+        else throw invalid(`invalid checkpoint argument "${value}", must be "fast" or "spread"`);
+        break;
+      case 'C': createSlot = true; break;
+      case 'd': dbname = value; break;
+      case 'D': pgdata = value; break;
+      case 'F':
+        if (value === 'p' || value === 'plain') format = 'plain';
+        else if (value === 't' || value === 'tar') format = 'tar';
+        else throw invalid(`invalid output format "${value}", must be "plain" or "tar"`);
+        break;
+      case 'h': host = value; break;
+      case 'i': incremental = value; break;
+      case 'l': label = value; break;
+      case 'n': noClean = true; break;
+      case 'N': sync = false; break;
+      case 'p': port = value; break;
+      case 'P': progress = true; break;
+      case 'r': maxRate = parseMaxRate(value); break;
+      case 'R': writeRecoveryConf = true; break;
+      case 's': statusIntervalSec = parseStatusInterval(value); break;
+      case 'S': slot = value; break;
+      case 't': target = value; break;
+      case 'T': tablespaceMappings.push(parseTablespaceMapping(value)); break;
+      case 'U': username = value; break;
+      case 'v': verbose++; break;
+      case 'w': passwordPrompt = 'never'; break;
+      case 'W': passwordPrompt = 'force'; break;
+      case 'X':
+        if (value === 'n' || value === 'none') walMethod = 'none';
+        else if (value === 'f' || value === 'fetch') walMethod = 'fetch';
+        else if (value === 's' || value === 'stream') walMethod = 'stream';
+        else throw invalid(`invalid wal-method option "${value}", must be "fetch", "stream", or "none"`);
+        break;
+      case 'z': compressArg = 'gzip'; break;
+      case 'Z': compressArg = value; break;
+      case 'waldir': waldir = value; break;
+      case 'no-slot': noSlot = true; break;
+      case 'no-verify-checksums': verifyChecksums = false; break;
+      case 'no-estimate-size': estimateSize = false; break;
+      case 'no-manifest': manifest = false; break;
+      case 'manifest-force-encode': manifestForceEncode = true; break;
+      case 'manifest-checksums': manifestChecksumsArg = value; break;
+      case 'sync-method':
+        if (value !== 'fsync' && value !== 'syncfs') throw invalid(`unrecognized sync method: ${value}`);
+        break;
+      default:
+        // --help or --version after the first argument: getopt accepts them, the switch does not.
+        throw new GetoptComplaint(null, tryHelp);
     }
-    throw err;
   }
-  const o = program.opts() as RawOpts;
-  if (o.version) return { action: 'version' };
-  if (program.args.length > 0) {
-    throw invalid(`too many command-line arguments (first is "${program.args[0]}")`);
+
+  if (operands.length > 0) throw usage(`too many command-line arguments (first is "${operands[0]}")`);
+  if (target === 'client') target = null;
+  if (target !== null && format !== null) throw usage('cannot specify both format and backup target');
+  const outputFormat = format ?? 'plain';
+  if (pgdata === null && target === null) throw usage('must specify output directory or backup target');
+  if (pgdata !== null && target !== null) throw usage('cannot specify both output directory and backup target');
+
+  const compression = parseCompressionSpec(compressArg ?? 'none', { target: target !== null });
+  const clientCompressed = compression.location === 'client' && compressArg !== null;
+  if (target !== null && clientCompressed) {
+    throw usage('client-side compression is not possible when a backup target is specified');
   }
-  if (o.incremental !== undefined) {
+  if (outputFormat === 'plain' && compression.location === 'client' && compression.method !== 'none') {
+    throw usage('only tar mode backups can be compressed');
+  }
+  if (target !== null && walMethod === 'stream') throw usage('WAL cannot be streamed when a backup target is specified');
+  if (outputFormat === 'tar' && walMethod === 'stream' && pgdata === '-') {
+    throw usage('cannot stream write-ahead logs in tar mode to stdout');
+  }
+  if (slot !== null && walMethod !== 'stream') throw usage('replication slots can only be used with WAL streaming');
+  if (noSlot && slot !== null) throw usage('--no-slot cannot be used with slot name');
+  if (createSlot) {
+    if (slot === null) throw usage('--create-slot needs a slot to be specified using --slot');
+    if (noSlot) throw usage('--create-slot and --no-slot are incompatible options');
+  }
+  if (waldir !== null) {
+    if (target !== null) throw usage('WAL directory location cannot be specified along with a backup target');
+    if (outputFormat !== 'plain') throw usage('WAL directory location can only be specified in plain mode');
+    waldir = canonicalizePath(waldir);
+    if (!waldir.startsWith('/')) throw usage('WAL directory location must be an absolute path');
+  }
+  if (progress && !estimateSize) throw usage('--progress and --no-estimate-size are incompatible options');
+  if (!manifest && manifestChecksumsArg !== null) throw usage('--no-manifest and --manifest-checksums are incompatible options');
+  if (!manifest && manifestForceEncode) throw usage('--no-manifest and --manifest-force-encode are incompatible options');
+  if (incremental !== null) {
     throw new NotSupportedError('incremental backups (-i/--incremental) are not supported yet', {
       hint: 'Take a full backup, or use pg_basebackup for incremental backups.',
     });
   }
-  if (o.target !== undefined) {
-    throw new NotSupportedError('backup targets (-t/--target) are not supported yet', {
-      hint: 'Write the backup to a directory with -D instead.',
+  if (pgdata === '-' && outputFormat === 'plain') {
+    throw new InvalidOptionError('cannot write to standard output in plain format', {
+      hint: 'Use -F tar to write a tar archive to standard output.',
     });
   }
-  if (o.pgdata === undefined || o.pgdata === '') throw invalid('no target directory specified');
+  // What libpq would refuse when connecting.
+  const portNumber = port === undefined ? undefined : parsePort(port);
 
-  let format: 'plain' | 'tar' = 'plain';
-  if (o.format !== undefined) {
-    if (o.format === 'p' || o.format === 'plain') format = 'plain';
-    else if (o.format === 't' || o.format === 'tar') format = 'tar';
-    else throw invalid(`invalid output format "${o.format}", must be "plain" or "tar"`);
-  }
-
-  let walMethod: 'none' | 'fetch' | 'stream' = 'stream';
-  if (o.walMethod !== undefined) {
-    const m = o.walMethod;
-    if (m === 'n' || m === 'none') walMethod = 'none';
-    else if (m === 'f' || m === 'fetch') walMethod = 'fetch';
-    else if (m === 's' || m === 'stream') walMethod = 'stream';
-    else throw invalid(`invalid wal-method option "${m}", must be "fetch", "stream", or "none"`);
-  }
-
-  let checkpoint: 'fast' | 'spread' = 'spread';
-  if (o.checkpoint !== undefined) {
-    if (o.checkpoint === 'fast' || o.checkpoint === 'spread') checkpoint = o.checkpoint;
-    else throw invalid(`invalid checkpoint argument "${o.checkpoint}", must be "fast" or "spread"`);
-  }
-
-  // -z is "client gzip at the default level"; -Z takes pg_basebackup's compression spec.
-  // The last of -z/-Z wins, as with getopt.
-  let compressArg: string | null = null;
-  for (const a of argv) {
-    if (a === '-z' || a === '--gzip') compressArg = 'gzip';
-    else if (a.startsWith('-Z') || a.startsWith('--compress')) compressArg = o.compress ?? null;
-  }
-  const compression = parseCompressionSpec(compressArg ?? 'none');
-  if (format === 'plain' && compression.location === 'client' && compression.method !== 'none') {
-    throw invalid('only tar mode backups can be compressed');
-  }
-
-  const toStdout = o.pgdata === '-';
-  if (toStdout && format === 'plain') {
-    throw invalid('cannot write to standard output in plain format', 'Use -F tar to write a tar archive to standard output.');
-  }
-  if (toStdout && format === 'tar' && walMethod === 'stream') {
-    throw invalid('cannot stream write-ahead logs in tar mode to stdout',
-      'Use -X none or -X fetch to disable log streaming.');
-  }
-
-  const slot = o.slot ?? null;
-  const noSlot = Boolean(o.xNoSlot);
-  if (slot !== null && walMethod !== 'stream') {
-    throw invalid('replication slots can only be used with WAL streaming');
-  }
-  if (noSlot && slot !== null) throw invalid('--no-slot cannot be used with slot name');
-  if (o.createSlot) {
-    if (slot === null) throw invalid('--create-slot needs a slot to be specified using --slot');
-    if (noSlot) throw invalid('--create-slot and --no-slot are incompatible options');
-  }
-  if (slot !== null && !/^[a-z0-9_]{1,63}$/.test(slot)) {
-    throw invalid(`replication slot name "${slot}" is invalid`,
-      'Replication slot names may only contain lower case letters, numbers, and the underscore character, and have at most 63 characters.');
-  }
-
-  if (o.waldir !== undefined) {
-    if (format !== 'plain') throw invalid('WAL directory location can only be specified in plain mode');
-    if (!o.waldir.startsWith('/')) throw invalid('WAL directory location must be an absolute path');
-  }
-
-  if (o.progress && !o.estimateSize) {
-    throw invalid('--progress and --no-estimate-size are incompatible options');
-  }
-  if (!o.manifest && o.manifestChecksums !== undefined) {
-    throw invalid('--no-manifest and --manifest-checksums are incompatible options');
-  }
-  if (!o.manifest && o.manifestForceEncode) {
-    throw invalid('--no-manifest and --manifest-force-encode are incompatible options');
-  }
   let manifestChecksums: BaseBackupRunOptions['manifestChecksums'] = 'CRC32C';
-  if (o.manifestChecksums !== undefined) {
-    const up = o.manifestChecksums.toUpperCase();
+  if (manifestChecksumsArg !== null) {
+    const up = manifestChecksumsArg.toUpperCase();
     const found = MANIFEST_CHECKSUMS.find((a) => a === up);
-    if (!found) throw invalid(`invalid checksum algorithm "${o.manifestChecksums}"`);
-    manifestChecksums = found;
-  }
-  if (o.syncMethod !== undefined && o.syncMethod !== 'fsync' && o.syncMethod !== 'syncfs') {
-    throw invalid(`unrecognized sync method: ${o.syncMethod}`);
+    // The server names an unknown algorithm itself ("unrecognized checksum algorithm"): pass it on.
+    manifestChecksums = found ?? (manifestChecksumsArg as BaseBackupRunOptions['manifestChecksums']);
   }
 
-  let statusIntervalSec = 10;
-  if (o.statusInterval !== undefined) {
-    const n = Number(o.statusInterval);
-    if (!/^\s*[0-9]+\s*$/.test(o.statusInterval) || !Number.isSafeInteger(n) || n > 2147483) {
-      throw invalid(`-s/--status-interval must be in range 0..2147483`);
-    }
-    statusIntervalSec = n;
+  let backupTarget: BackupTarget | null = null;
+  if (target !== null) {
+    const colon = target.indexOf(':');
+    backupTarget = colon < 0 ? { name: target, detail: null } : { name: target.slice(0, colon), detail: target.slice(colon + 1) };
   }
-
-  let port: number | undefined;
-  if (o.port !== undefined) {
-    port = Number(o.port);
-    if (!/^[0-9]+$/.test(o.port) || port < 1 || port > 65535) {
-      throw invalid(`invalid port number: "${o.port}"`);
-    }
-  }
-
-  const tablespaceMappings = o.tablespaceMapping.map(parseTablespaceMapping);
 
   return {
     action: 'run',
     options: {
       connection: {
-        ...(o.dbname !== undefined ? { connectionString: o.dbname } : {}),
-        ...(o.host !== undefined ? { host: o.host } : {}),
-        ...(port !== undefined ? { port } : {}),
-        ...(o.username !== undefined ? { user: o.username } : {}),
+        ...(dbname !== undefined ? { connectionString: dbname } : {}),
+        ...(host !== undefined ? { host } : {}),
+        ...(portNumber !== undefined ? { port: portNumber } : {}),
+        ...(username !== undefined ? { user: username } : {}),
       },
-      passwordPrompt: o.xNeverPrompt ? 'never' : o.password ? 'force' : 'auto',
-      pgdata: o.pgdata,
-      format,
+      passwordPrompt,
+      pgdata: pgdata ?? '',
+      target: backupTarget,
+      format: outputFormat,
       walMethod,
       slot,
-      createSlot: Boolean(o.createSlot),
+      createSlot,
       temporarySlot: walMethod === 'stream' && !noSlot && slot === null,
       compression,
-      writeRecoveryConf: Boolean(o.writeRecoveryConf),
+      writeRecoveryConf,
       tablespaceMappings,
-      waldir: o.waldir ?? null,
-      checkpoint,
-      label: o.label ?? 'pg_basebackup base backup',
-      noClean: !o.clean,
-      sync: o.sync,
-      progress: Boolean(o.progress),
-      estimateSize: o.estimateSize,
-      maxRateKbPerSec: o.maxRate !== undefined ? parseMaxRate(o.maxRate) : null,
+      waldir,
+      checkpoint: fast ? 'fast' : 'spread',
+      label,
+      noClean,
+      sync,
+      progress,
+      estimateSize,
+      maxRateKbPerSec: maxRate,
       statusIntervalSec,
-      verbose: o.verbose,
-      manifest: o.manifest,
+      verbose,
+      manifest,
       manifestChecksums,
-      manifestForceEncode: Boolean(o.manifestForceEncode),
-      verifyChecksums: o.verifyChecksums,
+      manifestForceEncode,
+      verifyChecksums,
     },
   };
 }

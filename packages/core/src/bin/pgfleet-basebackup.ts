@@ -1,16 +1,17 @@
 #!/usr/bin/env node
 /**
  * pgfleet-basebackup: a drop-in for pg_basebackup 17. Same options, same output files, exit
- * status 0 on success and 1 on any error. Messages go to stderr as
- * "pgfleet-basebackup: error: ..." followed by "HINT: ..." when the user can act on it.
+ * status 0 on success and 1 on any error. It names itself after argv[0] (installed as a symlink
+ * `pg_basebackup` it says "pg_basebackup: error: ..."); messages go to stderr as
+ * "<prog>: error: ..." followed by "<prog>: hint: ..." when the user can act on it, and command
+ * line mistakes are reported as pg_basebackup reports them (see basebackup-args.ts).
  */
-import { parseBaseBackupArgs, HELP_TEXT } from './basebackup-args.js';
+import { helpText, parseBaseBackupArgs } from './basebackup-args.js';
 import { runBaseBackup, type ProgressState } from '../basebackup.js';
-import { PgFleetError } from '../errors.js';
-import { PGFLEET_VERSION } from '../version.js';
+import { describeError, programName, versionText } from './program.js';
 import { promptOnTerminal } from './terminal-prompt.js';
 
-const PROG = 'pgfleet-basebackup';
+const PROG = programName('pgfleet-basebackup');
 const VERBOSE_FILENAME_LENGTH = 35;
 
 function formatProgress(p: ProgressState, verbose: boolean, final: boolean): string {
@@ -31,29 +32,23 @@ function formatProgress(p: ProgressState, verbose: boolean, final: boolean): str
 }
 
 function printError(err: unknown): void {
-  if (err instanceof PgFleetError) {
-    process.stderr.write(`${PROG}: error: ${err.message}\n`);
-    if (err.hint) process.stderr.write(`HINT: ${err.hint}\n`);
-  } else {
-    const msg = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`${PROG}: error: ${msg}\n`);
-  }
+  process.stderr.write(describeError(PROG, err));
 }
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseBaseBackupArgs(argv);
+    parsed = parseBaseBackupArgs(argv, { name: PROG, argv0: process.argv[1] ?? PROG });
   } catch (err) {
     printError(err);
     return 1;
   }
   if (parsed.action === 'help') {
-    process.stdout.write(HELP_TEXT);
+    process.stdout.write(helpText(PROG));
     return 0;
   }
   if (parsed.action === 'version') {
-    process.stdout.write(`${PROG} (pgfleet) ${PGFLEET_VERSION}\n`);
+    process.stdout.write(versionText(PROG));
     return 0;
   }
   const opts = parsed.options;
@@ -71,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
       progress: (p, final) => {
         process.stderr.write(formatProgress(p, opts.verbose > 0, final) + (!final && isTty ? '\r' : '\n'));
       },
+      waitingForCheckpoint: () => process.stderr.write(`waiting for checkpoint${isTty ? '\r' : '\n'}`),
     }, {
       signal: abort.signal,
       promptPassword: promptOnTerminal,

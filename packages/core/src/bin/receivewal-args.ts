@@ -1,18 +1,21 @@
 /**
- * pg_receivewal 17's command line, parsed into ReceiveWalRunOptions with pg_receivewal's own
- * rules and texts: getopt_long's parsing and messages (getopt-long.ts), then the checks in
- * pg_receivewal's order, each failing with its text. What the program prints for a failure:
- * - a getopt mistake: `<invoked path>: <getopt message>` then the "Try --help" hint;
+ * pg_receivewal 17's command line, parsed into ReceiveWalArgs with pg_receivewal's own rules and
+ * texts: getopt_long's scanning and complaints (getopt.ts), then each option checked as
+ * pg_receivewal's switch checks it, in the order given, then the cross-checks in pg_receivewal's
+ * order. What each refusal prints follows pg_receivewal:
+ * - a getopt mistake: getopt's line (GetoptComplaint), then the "Try --help" hint;
  * - --help/--version anywhere but first (getopt returns them as options pg_receivewal's switch
  *   does not handle): only the hint;
- * - a bad -E or -s value, a bad compression: only the error line;
+ * - a bad -E or -s value, a bad compression: only the error line (InvalidOptionError, no hint);
  * - a conflict between options, a missing directory, extra arguments: the error and the hint.
  * `--help`/`-?` and `--version`/`-V` count only as the first argument, as in PostgreSQL.
  */
 
 import { parseCompressionDetail, type CompressionMethod } from '../archive/compression-spec.js';
+import { InvalidOptionError } from '../errors.js';
 import type { Lsn } from '../wal/lsn.js';
-import { getoptLong, type LongOption } from './getopt-long.js';
+import { GetoptComplaint, getoptLong, type LongOption } from './getopt.js';
+import { tryHelpHint } from './program.js';
 
 export interface ReceiveWalArgs {
   connection: { connectionString?: string; host?: string; port?: string; user?: string };
@@ -35,23 +38,18 @@ export interface ReceiveWalArgs {
   compression: { method: Exclude<CompressionMethod, 'zstd'>; level: number };
 }
 
-/** Why the command line was refused, and how pg_receivewal says it. */
-export class ReceiveWalUsageError extends Error {
-  constructor(
-    message: string,
-    /** getopt's own message, printed after the invoked path instead of "<prog>: error: ". */
-    readonly fromGetopt: boolean,
-    /** Print the "Try --help" hint after it. */
-    readonly withHint: boolean,
-  ) {
-    super(message);
-  }
-}
-
 export type ParsedReceiveWalArgs =
   | { action: 'help' }
   | { action: 'version' }
   | { action: 'run'; args: ReceiveWalArgs };
+
+/** How the program was started: its name (for messages) and argv[0] (for getopt's). */
+export interface ReceiveWalProgram {
+  name: string;
+  argv0: string;
+}
+
+const DEFAULT_PROGRAM: ReceiveWalProgram = { name: 'pgfleet-receivewal', argv0: 'pgfleet-receivewal' };
 
 const SHORT_OPTIONS = 'd:D:E:h:np:s:S:U:vwWZ:';
 
@@ -81,12 +79,9 @@ const LONG_OPTIONS: readonly LongOption[] = [
 /** The largest -s: INT_MAX milliseconds, in seconds. */
 const MAX_STATUS_INTERVAL = 2147483;
 
-function usage(message: string): ReceiveWalUsageError {
-  return new ReceiveWalUsageError(message, false, true);
-}
-
-function plain(message: string): ReceiveWalUsageError {
-  return new ReceiveWalUsageError(message, false, false);
+/** An error pg_receivewal reports with pg_log_error alone (pg_fatal: no hint). */
+function plain(message: string): InvalidOptionError {
+  return new InvalidOptionError(message);
 }
 
 /** One `%X` of sscanf: optional blanks, sign and 0x, hex digits; the value wraps at 32 bits. */
@@ -148,13 +143,18 @@ function parseCompression(option: string): ReceiveWalArgs['compression'] {
   return { method, level };
 }
 
-/** Parses pg_receivewal's argv (without node and the script). Throws ReceiveWalUsageError. */
-export function parseReceiveWalArgs(argv: readonly string[]): ParsedReceiveWalArgs {
+/** Parses pg_receivewal's argv (without node and the script). Throws InvalidOptionError. */
+export function parseReceiveWalArgs(argv: readonly string[], program: ReceiveWalProgram = DEFAULT_PROGRAM,
+  env: NodeJS.ProcessEnv = process.env): ParsedReceiveWalArgs {
   const first = argv[0];
   if (first === '--help' || first === '-?') return { action: 'help' };
   if (first === '-V' || first === '--version') return { action: 'version' };
+  const tryHelp = tryHelpHint(program.name);
+  const usage = (message: string) => new InvalidOptionError(message, { hint: tryHelp });
 
-  const { items, operands } = getoptLong(argv, SHORT_OPTIONS, LONG_OPTIONS);
+  const operands: string[] = [];
+  const scan = getoptLong(argv, { short: SHORT_OPTIONS, long: LONG_OPTIONS },
+    { argv0: program.argv0, posixlyCorrect: env['POSIXLY_CORRECT'] !== undefined }, operands);
   const connection: ReceiveWalArgs['connection'] = {};
   let passwordPrompt: ReceiveWalArgs['passwordPrompt'] = 'auto';
   let directory: string | null = null;
@@ -169,9 +169,9 @@ export function parseReceiveWalArgs(argv: readonly string[]): ParsedReceiveWalAr
   let slot: string | null = null;
   let verbose = 0;
   let compressionText = 'none';
-  for (const item of items) {
-    if (item.kind === 'error') throw new ReceiveWalUsageError(item.message, true, true);
-    const arg = item.arg ?? '';
+  for (const item of scan) {
+    if (item.kind === 'error') throw new GetoptComplaint(item.complaint, tryHelp);
+    const arg = item.value ?? '';
     switch (item.key) {
       case 'd': connection.connectionString = arg; break;
       case 'D': directory = arg; break;
@@ -199,7 +199,7 @@ export function parseReceiveWalArgs(argv: readonly string[]): ParsedReceiveWalAr
       default:
         // --help and --version after the first argument: pg_receivewal's switch has no case
         // for them and prints only the hint.
-        throw new ReceiveWalUsageError('', false, true);
+        throw new GetoptComplaint(null, tryHelp);
     }
   }
   const extra = operands[0];

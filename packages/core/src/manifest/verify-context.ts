@@ -9,7 +9,8 @@
  *
  * Ignore rules: an ignore entry matches the path itself or anything below it ("aa/bb" ignores
  * "aa/bb/cc" but not "aa/bbb"). backup_manifest, pg_wal, postgresql.auto.conf, recovery.signal
- * and standby.signal are always ignored.
+ * and standby.signal are always ignored as files (-R and restores change them), but not as
+ * links: a symbolic link is reported there too (see the verifiers), only -i paths hide it.
  */
 
 import type { BackupManifest, ManifestFile } from './manifest.js';
@@ -75,6 +76,11 @@ export function canonicalRelativePath(path: string): string {
   return out.join('/');
 }
 
+/** An entry of `list` is `relpath` or a parent directory of it. */
+function covers(list: readonly string[], relpath: string): boolean {
+  return list.some((v) => relpath === v || (relpath.startsWith(v) && relpath.charAt(v.length) === '/'));
+}
+
 export class VerifyContext {
   readonly manifest: BackupManifest;
   readonly skipChecksums: boolean;
@@ -84,6 +90,8 @@ export class VerifyContext {
   /** Content of PG_VERSION ("15"), when seen. */
   pgVersion: string | null = null;
   private readonly ignoreList: string[];
+  /** The -i paths and those added by ignore(): what hides even a symbolic link. */
+  private readonly userIgnoreList: string[];
   private readonly exitOnError: boolean;
   private readonly onProblem: ((problem: VerifyProblem) => void) | undefined;
   private readonly matched = new Set<ManifestFile>();
@@ -94,7 +102,8 @@ export class VerifyContext {
     this.skipChecksums = options.skipChecksums ?? false;
     this.exitOnError = options.exitOnError ?? false;
     this.onProblem = options.onProblem;
-    this.ignoreList = [...ALWAYS_IGNORED, ...(options.ignore ?? []).map(canonicalRelativePath)];
+    this.userIgnoreList = (options.ignore ?? []).map(canonicalRelativePath);
+    this.ignoreList = [...ALWAYS_IGNORED, ...this.userIgnoreList];
   }
 
   get failed(): boolean {
@@ -108,11 +117,35 @@ export class VerifyContext {
   /** Adds a path to the ignore list (after a directory could not be read, say). */
   ignore(relpath: string): void {
     this.ignoreList.push(relpath);
+    this.userIgnoreList.push(relpath);
   }
 
   shouldIgnore(relpath: string): boolean {
-    return this.ignoreList.some((v) =>
-      relpath === v || (relpath.startsWith(v) && relpath.charAt(v.length) === '/'));
+    return covers(this.ignoreList, relpath);
+  }
+
+  /**
+   * Whether a symbolic link or special file at `relpath` goes unreported: only below -i paths
+   * (and paths given up on), not below the always-ignored names.
+   */
+  shouldIgnoreLink(relpath: string): boolean {
+    return covers(this.userIgnoreList, relpath);
+  }
+
+  /**
+   * Reports a member or directory entry that is not a regular file (`what`: "a symbolic link",
+   * "a hard link", "a special file") at a path where a backup holds none; when the manifest
+   * lists a file there, that entry counts as seen and bad (a mismatch, not a missing file).
+   * `where` is '' (plain) or ` in archive "base.tar"`.
+   */
+  reportNotRegular(relpath: string, name: string, what: string, where: string): void {
+    const entry = this.lookup(relpath);
+    if (entry !== null) this.markBad(entry);
+    this.report('unexpected', `file "${name}"${where} is ${what}, not a regular file`, {
+      path: relpath,
+      hint: 'A base backup holds symbolic links only as pg_tblspc/<tablespace OID>, and no hard links or special files; ' +
+        'restoring this one could read or write outside its data directory.',
+    });
   }
 
   /** Records a problem; throws StopVerification when the run must end now. */

@@ -4,7 +4,11 @@
  * a tablespace archive's members as `pg_tblspc/<oid>/<name>`. For each regular member: is it
  * in the manifest (unless ignored), is the size right, and (unless checksums are skipped) does
  * the checksum computed while the data streams past match. global/pg_control also gets the
- * control-file checks of version 2 manifests. Directories and links are skipped.
+ * control-file checks of version 2 manifests. Directories are skipped, and so are symbolic
+ * links at base.tar's pg_tblspc/<oid> (the tablespace links). Any other symbolic link, hard
+ * link or special member is a problem (pg_verifybackup skips links): a base backup never holds
+ * one, and a restore that took it (recovery.signal -> /etc/x) could be made to write through
+ * it. Where the manifest lists a file at that path, the file counts as bad rather than missing.
  *
  * Entries never seen are reported by VerifyContext.reportMissing() once every archive of the
  * backup has been streamed. Chunks are passed on unchanged to `next` when there is one.
@@ -17,6 +21,7 @@
  */
 
 import { InternalError } from '../errors.js';
+import { isTablespaceLinkName } from '../archive/tablespace-link.js';
 import type { ChunkKind, Streamer, TarMember } from '../archive/streamer.js';
 import { createChecksum, type Checksum, type ChecksumAlgorithm } from './checksum.js';
 import type { ManifestFile } from './manifest.js';
@@ -139,11 +144,19 @@ export class ManifestVerifyStreamer implements Streamer {
     this.captured = null;
     this.capturedBytes = 0;
     this.capturing = null;
-    if (member.type === 'directory' || member.type === 'symlink' || member.type === 'link') return;
+    if (member.type === 'directory') return;
 
     const relpath = this.tablespaceOid !== null
       ? `pg_tblspc/${this.tablespaceOid}/${canonicalRelativePath(member.name)}`
       : canonicalRelativePath(member.name);
+
+    if (member.type !== 'file') {
+      const tablespaceLink = member.type === 'symlink' && this.tablespaceOid === null && isTablespaceLinkName(relpath);
+      if (tablespaceLink || this.context.shouldIgnoreLink(relpath)) return;
+      const what = member.type === 'symlink' ? 'a symbolic link' : member.type === 'link' ? 'a hard link' : 'a special file';
+      this.context.reportNotRegular(relpath, member.name, what, ` in archive "${this.archiveName}"`);
+      return;
+    }
 
     // PG_VERSION tells the WAL check which page magic to expect; pg_control its geometry.
     if (this.tablespaceOid === null && relpath === 'PG_VERSION' && member.size < 64) this.capturing = 'version';

@@ -16,7 +16,8 @@
  *   MANIFEST 'm'           <- manifest != 'no'       -> MANIFEST 'm'
  *   MANIFEST_CHECKSUMS 'a' <- manifestChecksums      -> MANIFEST_CHECKSUMS 'a'
  *   (not available)        <- compression            -> COMPRESSION 'x' [, COMPRESSION_DETAIL 'd']
- *                                                    -> TARGET 'client' (always, as pg_basebackup)
+ *   (not available)        <- target                 -> TABLESPACE_MAP, TARGET 'x' [, TARGET_DETAIL 'd']
+ *                                                    -> otherwise TARGET 'client' (as pg_basebackup)
  * Manifests need servers 13 and later; for older servers none is requested, as pg_basebackup
  * does, and the backup simply arrives without one.
  */
@@ -75,7 +76,16 @@ export function buildBaseBackupCommand(options: BaseBackupOptions, serverVersion
       parts.push(['COMPRESSION_DETAIL', quoteLiteral(options.compression.detail)]);
     }
   }
-  if (syntax === 'options') parts.push(['TARGET', quoteLiteral('client')]);
+  const target = options.target ?? null;
+  if (target !== null) {
+    if (syntax === 'legacy') throw new NotSupportedError('backup targets are not supported by this server version');
+    // The server writes tar archives, so it needs tablespace_map (pg_basebackup sends it too).
+    if (!options.tablespaceMap) parts.push(['TABLESPACE_MAP', null]);
+    parts.push(['TARGET', quoteLiteral(target.name)]);
+    if (target.detail !== null) parts.push(['TARGET_DETAIL', quoteLiteral(target.detail)]);
+  } else if (syntax === 'options') {
+    parts.push(['TARGET', quoteLiteral('client')]);
+  }
 
   const words = parts.map(([k, v]) => (v === null ? k : `${k} ${v}`));
   return syntax === 'legacy'

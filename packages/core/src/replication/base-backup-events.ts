@@ -47,6 +47,8 @@ export interface BaseBackupHandler {
   onManifestEnd(): void | Promise<void>;
   /** Bytes of archive data the server reports done (>=15 'p' messages) or the client counted. */
   onProgress(bytesDone: number): void;
+  /** The end position, as soon as the server sends it: the final error of a data checksum
+   * failure (SQLSTATE XX001) still follows it. */
   onEnd(end: BackupEnd): void | Promise<void>;
 }
 
@@ -66,4 +68,7 @@ export interface BaseBackupOptions {
   manifestChecksums: 'NONE' | 'CRC32C' | 'SHA224' | 'SHA256' | 'SHA384' | 'SHA512';
   /** Server-side compression (15+ only). */
   compression: { method: 'gzip' | 'lz4' | 'zstd'; detail: string | null } | null;
+  /** Where the server puts the backup instead of sending it (15+ only: TARGET, TARGET_DETAIL);
+   * absent or null: to the client. */
+  target?: { name: string; detail: string | null } | null;
 }

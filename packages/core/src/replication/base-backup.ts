@@ -97,6 +97,8 @@ export async function receiveBaseBackup(io: ProtocolIo, syntax: ReplicationSynta
   const endPosition = positionRow(await readResultSet(io, 'reading the backup end position', received.next),
     'could not get write-ahead log end position from server');
   const end: BackupEnd = { endLsn: endPosition.lsn, timeline: endPosition.timeline };
+  // As soon as the server says it: a data checksum failure (below) comes after it.
+  await handler.onEnd(end);
 
   context.prefix = 'final receive failed';
   for (;;) {
@@ -110,7 +112,6 @@ export async function receiveBaseBackup(io: ProtocolIo, syntax: ReplicationSynta
     }
     throw unexpectedMessage(m, 'finishing the base backup');
   }
-  await handler.onEnd(end);
   return { start, end, archives: received.archives, manifest: received.manifest };
 }
 

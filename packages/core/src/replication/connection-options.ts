@@ -68,6 +68,13 @@ export interface ReplicationConnectOptions extends ReplicationConnectParams {
    * four times as large. */
   readBytes?: number;
   /**
+   * No-progress deadline (ms; 0 or absent: none): connecting (up to the server's first
+   * ReadyForQuery) must finish within it, and afterwards, whenever the client waits for the
+   * server, the server must send something at least this often (MessageReader). A server that
+   * accepts TCP and never answers then fails the connection instead of hanging it forever.
+   */
+  noProgressTimeoutMs?: number;
+  /**
    * Read into a few recycled buffers instead of a new buffer per socket read (MessageReader's
    * slab mode): much less allocation and garbage collection for bulk data, but a CopyData body
    * handed to a handler (onArchiveData, onManifestData, onXLogData) is valid only until the
@@ -95,9 +102,19 @@ const KNOWN_KEYWORDS = new Set<string>([
 
 const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
-/** Parses a libpq keyword/value connection string (`host=x port='5 4' user=\'a`). */
-export function parseKeywordValueConninfo(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+/** One keyword=value pair of a connection string, and where its value is written. */
+export interface KeywordValueToken {
+  key: string;
+  /** The value, unquoted and unescaped. */
+  value: string;
+  /** The value as written (quotes included) is text.slice(valueStart, valueEnd). */
+  valueStart: number;
+  valueEnd: number;
+}
+
+/** Splits a libpq keyword/value connection string into its pairs, as libpq reads it. */
+export function scanKeywordValueConninfo(text: string): KeywordValueToken[] {
+  const tokens: KeywordValueToken[] = [];
   let i = 0;
   const n = text.length;
   const isSpace = (c: string | undefined) => c !== undefined && /\s/.test(c);
@@ -113,6 +130,7 @@ export function parseKeywordValueConninfo(text: string): Record<string, string> 
     }
     i++;
     while (i < n && isSpace(text[i])) i++;
+    const valueStart = i;
     let value = '';
     if (text[i] === "'") {
       i++;
@@ -143,8 +161,15 @@ export function parseKeywordValueConninfo(text: string): Record<string, string> 
         }
       }
     }
-    out[key] = value;
+    tokens.push({ key, value, valueStart, valueEnd: i });
   }
+  return tokens;
+}
+
+/** Parses a libpq keyword/value connection string (`host=x port='5 4' user=\'a`). */
+export function parseKeywordValueConninfo(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const t of scanKeywordValueConninfo(text)) out[t.key] = t.value;
   return out;
 }
 

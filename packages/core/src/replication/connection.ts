@@ -114,6 +114,8 @@ export class ReplicationConnection {
   readonly target: string;
 
   private readonly io: ProtocolIo;
+  /** The no-progress deadline (0: none); streaming sessions probe the server well within it. */
+  private readonly noProgressMs: number;
   private busy = false;
   private closed = false;
   private readonly statuses: Map<string, string>;
@@ -127,8 +129,10 @@ export class ReplicationConnection {
     private readonly password: string | null,
     statuses: Map<string, string>,
     private readonly onNotice: ((notice: ServerNotice) => void) | undefined,
+    noProgressMs: number,
   ) {
     this.statuses = statuses;
+    this.noProgressMs = noProgressMs;
     this.target = describeTarget(resolved);
     this.serverVersion = statuses.get('server_version') ?? '';
     const num = parseServerVersionNum(this.serverVersion);
@@ -244,7 +248,9 @@ export class ReplicationConnection {
     };
     if (resolved.applicationName !== null) config.application_name = resolved.applicationName;
     if (resolved.options !== null) config.options = resolved.options;
-    if (resolved.connectTimeoutSeconds > 0) config.connectionTimeoutMillis = resolved.connectTimeoutSeconds * 1000;
+    // connect_timeout and the no-progress deadline both bound the connection's start: the shorter wins.
+    const connectLimits = [resolved.connectTimeoutSeconds * 1000, options.noProgressTimeoutMs ?? 0].filter((ms) => ms > 0);
+    if (connectLimits.length > 0) config.connectionTimeoutMillis = Math.min(...connectLimits);
     if (resolved.keepalivesIdleSeconds !== null) config.keepAliveInitialDelayMillis = resolved.keepalivesIdleSeconds * 1000;
 
     // Slab mode needs a socket that reads into our buffers; TLS reads its socket itself.
@@ -277,11 +283,12 @@ export class ReplicationConnection {
       ...(owned !== null ? { ownedReads: owned } : {}),
       ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
       ...(owned !== null && options.readBytes !== undefined ? { minReadBytes: options.readBytes, slabBytes: 4 * options.readBytes } : {}),
+      ...(options.noProgressTimeoutMs !== undefined ? { noProgressTimeoutMs: options.noProgressTimeoutMs } : {}),
     });
     let conn: ReplicationConnection;
     try {
       conn = new ReplicationConnection(client, socket, reader, resolved, found.source, found.password,
-        statuses, options.onNotice);
+        statuses, options.onNotice, options.noProgressTimeoutMs ?? 0);
     } catch (err) {
       socket.destroy();
       throw err;
@@ -467,7 +474,8 @@ export class ReplicationConnection {
     });
     // command() released the connection; the stream holds it until it is done.
     this.busy = true;
-    const stream = new ReplicationStream(this.io, { ...options, startLsn: start }, handler, first);
+    const probeIdleMs = options.probeIdleMs ?? (this.noProgressMs > 0 ? Math.floor(this.noProgressMs / 3) : 0);
+    const stream = new ReplicationStream(this.io, { ...options, startLsn: start, probeIdleMs }, handler, first);
     stream.done.then(
       () => { this.busy = false; },
       (err: unknown) => {

@@ -23,6 +23,13 @@
  * When the socket ends or fails, messages already queued are delivered first (a FATAL
  * ErrorResponse right before the server closes the connection must not be lost), then every
  * next() rejects with the terminal error.
+ *
+ * No-progress deadline (`noProgressTimeoutMs`): while a consumer waits in next() on an empty
+ * queue, the server must send something (any bytes) at least that often, or the reader fails
+ * with a ConnectError and destroys the socket. Time the consumer spends on its own work, or
+ * with the socket paused for backpressure, does not count: only waiting for the server does.
+ * That bounds a server that accepted the connection and stopped answering, which TCP
+ * keepalives (a live peer's kernel still acknowledges) never notice.
  */
 
 import type { Duplex } from 'node:stream';
@@ -44,6 +51,8 @@ export interface MessageReaderOptions {
   slabBytes?: number;
   /** Slab mode: the room offered to one socket read. Default 64 KiB (node's own read size). */
   minReadBytes?: number;
+  /** Fail when a waiting next() sees no byte from the server for this long (0: never). */
+  noProgressTimeoutMs?: number;
 }
 
 export interface MessageReaderStats {
@@ -84,6 +93,8 @@ export class MessageReader {
   private waiter: { resolve: (m: BackendMessage) => void; reject: (e: Error) => void } | null = null;
   private terminal: PgFleetError | null = null;
   private socketError: Error | null = null;
+  private readonly noProgressMs: number;
+  private noProgressTimer: NodeJS.Timeout | null = null;
 
   // 'data' mode frame assembly: a header split across chunks goes to `head`; a body split
   // across chunks is collected in `parts` until complete.
@@ -111,6 +122,7 @@ export class MessageReader {
     this.peer = options.peer;
     this.highWater = options.highWaterBytes ?? 256 * 1024;
     this.maxBody = options.maxMessageBytes ?? 1024 * 1024 * 1024;
+    this.noProgressMs = options.noProgressTimeoutMs ?? 0;
     this.owned = options.ownedReads ?? null;
     if (this.owned !== null && this.owned.socket !== socket) {
       throw new InternalError('the owned-read socket given to the message reader is not its socket');
@@ -157,7 +169,30 @@ export class MessageReader {
     }
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
+      this.armNoProgress();
     });
+  }
+
+  /** (Re)starts the no-progress deadline while a consumer waits for the server. */
+  private armNoProgress(): void {
+    if (this.noProgressMs <= 0 || this.waiter === null || this.terminal !== null) return;
+    if (this.noProgressTimer !== null) {
+      this.noProgressTimer.refresh();
+      return;
+    }
+    this.noProgressTimer = setTimeout(() => {
+      this.noProgressTimer = null;
+      if (this.waiter === null || this.terminal !== null) return;
+      this.fail(new ConnectError(`no data from "${this.peer}" for ${this.noProgressMs / 1000} s: the server stopped answering`, {
+        hint: 'Check that the server is running and reachable and not stuck; a spread checkpoint at the start of a backup must also end within this time.',
+      }));
+    }, this.noProgressMs);
+  }
+
+  private disarmNoProgress(): void {
+    if (this.noProgressTimer === null) return;
+    clearTimeout(this.noProgressTimer);
+    this.noProgressTimer = null;
   }
 
   /** Ends reading: later next() calls reject with `reason`; queued messages are dropped. */
@@ -204,6 +239,7 @@ export class MessageReader {
     if (this.waiter !== null && this.queueHead >= this.queue.length) {
       const { resolve } = this.waiter;
       this.waiter = null;
+      this.disarmNoProgress();
       this.held = slab;
       resolve(message);
       return;
@@ -216,6 +252,7 @@ export class MessageReader {
   private setTerminal(error: PgFleetError): void {
     if (this.terminal !== null) return;
     this.terminal = error;
+    this.disarmNoProgress();
     if (this.waiter !== null && this.queueHead >= this.queue.length) {
       const { reject } = this.waiter;
       this.waiter = null;
@@ -263,6 +300,7 @@ export class MessageReader {
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.terminal !== null) return;
+    this.armNoProgress();
     const len = chunk.length;
     let off = 0;
     while (off < len) {
@@ -358,6 +396,7 @@ export class MessageReader {
 
   private onSlabRead(n: number, buffer: Buffer): boolean {
     if (this.terminal !== null) return false;
+    this.armNoProgress();
     let slab = this.slab;
     if (slab === null || buffer.buffer !== slab.buf.buffer || buffer.byteOffset !== slab.buf.byteOffset + this.fill) {
       // Not the room we offered (the first read after the handover): copy it in.

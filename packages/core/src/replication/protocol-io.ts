@@ -44,13 +44,13 @@ export interface CommandContext {
 
 /** The ServerError for an ErrorResponse received while doing `prefix`. */
 export function serverErrorFor(prefix: string, notice: ServerNotice): ServerError {
+  const libpq = [`${notice.severity}:  ${notice.message}`];
+  if (notice.detail !== undefined) libpq.push(`DETAIL:  ${notice.detail}`);
+  if (notice.hint !== undefined) libpq.push(`HINT:  ${notice.hint}`);
   return new ServerError(`${prefix}: ${notice.message}`, {
     sqlState: notice.sqlState,
-    fields: {
-      severity: notice.severity, message: notice.message,
-      ...(notice.detail !== undefined ? { detail: notice.detail } : {}),
-      ...(notice.hint !== undefined ? { hint: notice.hint } : {}),
-    },
+    // pg_basebackup says only this after a data checksum failure (the WARNINGs named the blocks).
+    libpqText: notice.sqlState === 'XX001' ? prefix : `${prefix}: ${libpq.join('\n')}`,
     ...(notice.hint !== undefined ? { hint: notice.hint } : {}),
   });
 }

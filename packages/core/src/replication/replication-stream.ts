@@ -2,13 +2,16 @@
  * One physical streaming session (START_REPLICATION, CopyBoth), from CopyBothResponse to
  * ReadyForQuery. It hands each XLogData to the handler and awaits it before reading on
  * (backpressure), answers keepalives that ask for a reply, and sends a standby status update
- * every `statusIntervalMs` (a timer, so a reply goes out even while the handler is slow and the
- * socket is paused). Status updates report write = the end of the last XLogData the handler
- * finished with, flush = what the caller set with setFlushPosition, or what its flushPosition
- * provider returns (never beyond write; only when reportFlush, which defaults to "a slot is
- * used", as in pg_basebackup), apply = 0. Before answering a keepalive that asks for a reply,
+ * as soon as streaming starts and then every `statusIntervalMs` (a timer, so a reply goes out
+ * even while the handler is slow and the socket is paused). Status updates report write = the
+ * end of the last XLogData the handler finished with, flush = what the caller set with
+ * setFlushPosition, or what its flushPosition provider returns (never beyond write; only when
+ * reportFlush, which defaults to "a slot is used", as in pg_basebackup), apply = 0. Before answering a keepalive that asks for a reply,
  * the handler's beforeReply() is awaited, so that it can make more WAL durable first (as
- * receivelog.c fsyncs the open file then).
+ * receivelog.c fsyncs the open file then). When nothing has arrived for `probeIdleMs`, a
+ * status update asks the server for a reply: a quiet but healthy server then answers with a
+ * keepalive at once, so the connection's no-progress deadline (which a server writing no WAL
+ * would otherwise hit) only fails a server that stopped answering.
  *
  * Ending, as receivelog.c does it:
  * - the caller calls stop(): CopyDone is sent, XLogData still in flight is ignored, and the
@@ -43,6 +46,9 @@ export interface StartReplicationOptions {
   /** Where the flush position comes from when WAL is made durable elsewhere (e.g. a remote
    * repository that confirms it); replaces setFlushPosition. Clamped to the write position. */
   flushPosition?: () => Lsn;
+  /** Ask the server for a reply after this long without a message (0: never). The connection
+   * sets it from its no-progress deadline. */
+  probeIdleMs?: number;
 }
 
 export interface ReplicationStreamHandler {
@@ -70,6 +76,8 @@ export class ReplicationStream {
   /** The server sent CopyDone before we did. */
   private endedByServer = false;
   private timer: NodeJS.Timeout | null = null;
+  private probe: NodeJS.Timeout | null = null;
+  private lastHeard = Date.now();
   private readonly reportFlush: boolean;
   private readonly flushProvider: (() => Lsn) | undefined;
 
@@ -87,14 +95,26 @@ export class ReplicationStream {
     this.flushProvider = options.flushPosition;
     const interval = options.statusIntervalMs ?? 10_000;
     if (first.kind === 'copyBothResponse' && interval > 0) {
-      // receivelog.c reports at once when streaming starts, then every interval.
+      // The first update goes out at once, as receivelog.c sends it: a slot's restart_lsn then
+      // moves to the start position even when streaming ends before the first interval.
       this.sendStatus(false);
       this.timer = setInterval(() => this.sendStatus(false), interval);
       this.timer.unref();
     }
+    const probeIdle = options.probeIdleMs ?? 0;
+    if (first.kind === 'copyBothResponse' && probeIdle > 0) {
+      this.probe = setInterval(() => {
+        if (Date.now() - this.lastHeard < probeIdle) return;
+        this.lastHeard = Date.now();
+        this.sendStatus(true);
+      }, Math.max(50, Math.floor(probeIdle / 2)));
+      this.probe.unref();
+    }
     this.done = this.run(first).finally(() => {
       if (this.timer !== null) clearInterval(this.timer);
+      if (this.probe !== null) clearInterval(this.probe);
       this.timer = null;
+      this.probe = null;
     });
     this.done.catch(() => undefined);
   }
@@ -160,6 +180,7 @@ export class ReplicationStream {
       } else {
         try {
           m = await this.io.receive();
+          this.lastHeard = Date.now();
         } catch (err) {
           if (serverError !== null) throw serverErrorFor('unexpected termination of replication stream', serverError);
           // The server ended the stream and then closed the connection (shutdown).

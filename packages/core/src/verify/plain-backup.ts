@@ -4,13 +4,18 @@
  * the tablespaces) checking presence and size of every file, then report manifest entries not
  * found, then read every file that still looks right and compare checksums. global/pg_control
  * gets the version 2 checks during the walk. Problems go to the VerifyContext.
+ *
+ * Symbolic links are followed only where a plain backup has them: pg_tblspc/<oid> (the
+ * tablespaces) and pg_wal (--waldir). Any other is a problem, also at an always-ignored name
+ * (recovery.signal -> /etc/x), as in tar archives: a restore that took it could write through it.
  */
 
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createChecksum } from '../manifest/checksum.js';
 import type { ManifestFile } from '../manifest/manifest.js';
 import { CONTROL_FILE_PATH, type VerifyContext } from '../manifest/verify-context.js';
+import { isTablespaceLinkName } from '../archive/tablespace-link.js';
 import { osErrorText } from './os-error.js';
 
 const READ_CHUNK = 128 * 1024;
@@ -38,9 +43,20 @@ async function walkDirectory(context: VerifyContext, fullpath: string, relpath: 
   }
   for (const name of names) {
     const childRel = relpath === null ? name : `${relpath}/${name}`;
-    if (context.shouldIgnore(childRel)) continue;
+    const ignored = context.shouldIgnore(childRel);
+    if (ignored && context.shouldIgnoreLink(childRel)) continue;
+    if (await isStrayLink(context, join(fullpath, name), childRel) || ignored) continue;
     await walkEntry(context, join(fullpath, name), childRel);
   }
+}
+
+/** A symbolic link where a plain backup has none: reported; true when it was one. */
+async function isStrayLink(context: VerifyContext, fullpath: string, relpath: string): Promise<boolean> {
+  if (relpath === 'pg_wal' || isTablespaceLinkName(relpath)) return false;
+  const st = await lstat(fullpath).catch(() => null);
+  if (st === null || !st.isSymbolicLink()) return false;
+  context.reportNotRegular(relpath, relpath, 'a symbolic link', '');
+  return true;
 }
 
 async function walkEntry(context: VerifyContext, fullpath: string, relpath: string): Promise<void> {

@@ -4,6 +4,10 @@
  * else is a problem). Tablespace archives and base.tar are streamed through the manifest
  * verifier; base.tar's pg_wal/ members (-X fetch) and pg_wal.tar's members go to the WAL check.
  * Manifest entries never seen in any archive are reported after the last archive.
+ *
+ * One file besides is passed over: `backup.json`, when it is a regular file. A pgfleet
+ * repository keeps a backup as exactly this layout plus that file (its metadata), so that
+ * the directory can be verified and restored as it is.
  */
 
 import { readdir, stat } from 'node:fs/promises';
@@ -18,6 +22,8 @@ import { WalCheckStreamer } from '../wal/wal-check-streamer.js';
 import { osErrorText } from './os-error.js';
 
 const TAR_SUFFIX = /^(\.tar|\.tgz|\.tar\.gz|\.tar\.lz4|\.tar\.zst)$/;
+/** The metadata file of a backup in a pgfleet repository, tolerated next to the archives. */
+export const REPOSITORY_METADATA_FILE = 'backup.json';
 const OID_MAX = 0xFFFF_FFFF;
 
 export type TarArchiveKind = 'base' | 'wal' | 'tablespace';
@@ -96,6 +102,7 @@ export async function listTarBackup(context: VerifyContext, dir: string, skip: (
       context.report('io', `could not stat file or directory "${name}": ${osErrorText(err)}`, { path: name });
       continue;
     }
+    if (name === REPOSITORY_METADATA_FILE) continue;
     const archive = classifyTarArchive(name);
     if (archive === null) {
       context.report('unexpected', `file "${name}" is not expected in a tar format backup`, { path: name });

@@ -6,21 +6,26 @@
  *
  * 1. slot: an existing slot (`slot`), a permanent slot it creates first (`createSlot`, as
  *    pg_basebackup -C), by default a TEMPORARY slot named `pg_basebackup_<walsender pid>` (the
- *    name pg_basebackup uses; it disappears with the connection), or none (`temporarySlot`
- *    false);
+ *    name pg_basebackup uses, so operators recognise it; it disappears with the connection), or
+ *    none (`temporarySlot` false). A backup makes the connection and its slot with reserve()
+ *    BEFORE it sends BASE_BACKUP, and hands them to start(): the slot's RESERVE_WAL then holds
+ *    WAL from a point before the backup's checkpoint, so no checkpoint (another backup's, say)
+ *    can remove the segment the backup starts in before streaming begins. pg_basebackup makes
+ *    the slot only after BASE_BACKUP started, and two backups of one server at once could fail
+ *    with "requested WAL segment ... has already been removed";
  * 2. IDENTIFY_SYSTEM: the system identifier must match `systemId` when given, and an explicit
  *    start timeline must exist on the server;
- * 3. the start point: `startLsn`/`timeline` when given; otherwise, as pg_receivewal finds it,
- *    the sink's own (findStart: after the newest segment it already holds), else the slot's
- *    restart_lsn (READ_REPLICATION_SLOT, servers 15+), else the server's current WAL position.
- *    Streaming always starts at the beginning of that segment. For a timeline > 1 its history
- *    file is fetched and written first, unless the sink already has it;
+ * 3. the start point: `startLsn`/`timeline` when given (a backup's start); otherwise, as
+ *    pg_receivewal finds it, the sink's own (findStart: after the newest segment it already
+ *    holds), else the slot's restart_lsn (READ_REPLICATION_SLOT, servers 15+), else the server's
+ *    current WAL position. Streaming always starts at the beginning of that segment. For a
+ *    timeline > 1 its history file is fetched and written first, unless the sink already has it;
  * 4. each XLogData is written into segment files (a message may span a segment boundary); a
  *    completed segment is closed as complete, and the session ends when it must:
- * 5. the stop test is "received position >= end LSN" (`endLsn`, or the LSN given to stopAt()),
- *    or stop() was called; it runs after every XLogData, at every segment boundary and when
- *    stop()/stopAt() are called. Then the current, incomplete segment is closed as incomplete
- *    and CopyDone ends the stream;
+ * 5. the stop test is "received position >= end LSN" (`endLsn`, or the LSN given to stopAt():
+ *    a backup's end), or stop() was called; it runs after every XLogData, at every segment
+ *    boundary and when stop()/stopAt() are called. Then the current, incomplete segment is
+ *    closed as incomplete and CopyDone ends the stream;
  * 6. at the end of a historic timeline the receiver follows the server to the next one,
  *    restarting at the beginning of the segment holding the switch point.
  *
@@ -64,7 +69,25 @@ export type WalReceiverEvent =
   /** The stop point was reached (`reason` end-position) or stop() was called (requested). */
   | { kind: 'stopped'; reason: 'end-position' | 'requested'; lsn: Lsn; timeline: number };
 
+/**
+ * A streaming connection with its slot made before BASE_BACKUP was sent (WalReceiver.reserve()).
+ * Handed to WalReceiver.start() (`reservation`), which then owns it; release() closes it if it
+ * never was (the backup failed first), dropping a temporary slot with it.
+ */
+export interface WalReservation {
+  readonly connection: ReplicationConnection;
+  /** The slot streamed through, or null (--no-slot). */
+  readonly slot: string | null;
+  /** The slot reserve() created, reported by start() through onSlotCreated (pg_basebackup -v's order). */
+  readonly created: { name: string; temporary: boolean } | null;
+  release(): Promise<void>;
+}
+
+export type WalReservationOptions = Pick<WalReceiverOptions, 'connect' | 'connection' | 'slot' | 'createSlot' | 'temporarySlot'>;
+
 export interface WalReceiverOptions {
+  /** The connection and slot made by reserve(); then connect/connection/slot options are not used. */
+  reservation?: WalReservation;
   /** Opens the receiver's own replication connection; or give `connection`. */
   connect?: () => Promise<ReplicationConnection>;
   /** Connection options or a connection string, used when `connect` is not given. */
@@ -172,9 +195,7 @@ export class WalReceiver {
   static async start(options: WalReceiverOptions): Promise<WalReceiver> {
     let conn: ReplicationConnection;
     try {
-      conn = options.connect !== undefined
-        ? await options.connect()
-        : await ReplicationConnection.connect(options.connection ?? {});
+      conn = options.reservation?.connection ?? await openConnection(options);
     } catch (err) {
       await options.sink.dispose().catch(() => undefined);
       throw err;
@@ -242,20 +263,27 @@ export class WalReceiver {
     }
   }
 
+  /**
+   * Opens the streaming connection and makes its slot, as start() would, but before the backup
+   * has begun (see the module comment). The caller hands the result to start() or releases it.
+   */
+  static async reserve(options: WalReservationOptions): Promise<WalReservation> {
+    const connection = await openConnection(options);
+    let made: { slot: string | null; created: { name: string; temporary: boolean } | null };
+    try {
+      made = await makeSlot(connection, options);
+    } catch (err) {
+      await connection.close().catch(() => undefined);
+      throw err;
+    }
+    return { connection, ...made, release: () => connection.close().catch(() => undefined) };
+  }
+
   private async prepare(): Promise<void> {
     const o = this.options;
-    if (o.slot !== undefined && o.slot !== null) {
-      this.slot = o.slot;
-      if (o.createSlot) {
-        await this.conn.createReplicationSlot(o.slot, { temporary: false, reserveWal: true });
-        o.onSlotCreated?.(o.slot, false);
-      }
-    } else if (o.temporarySlot ?? true) {
-      const name = `pg_basebackup_${this.conn.backendPid}`;
-      await this.conn.createReplicationSlot(name, { temporary: true, reserveWal: true });
-      this.slot = name;
-      o.onSlotCreated?.(name, true);
-    }
+    const made = o.reservation ?? await makeSlot(this.conn, o);
+    this.slot = made.slot;
+    if (made.created !== null) o.onSlotCreated?.(made.created.name, made.created.temporary);
     const system = await this.conn.identifySystem();
     if (o.systemId !== undefined && o.systemId !== null && system.systemId !== o.systemId) {
       throw new ProtocolError('system identifier does not match between base backup and streaming connection', {
@@ -582,6 +610,24 @@ export class WalReceiver {
 
 function toLsn(value: Lsn | string): Lsn {
   return typeof value === 'bigint' ? value : parseLsn(value);
+}
+
+function openConnection(options: Pick<WalReceiverOptions, 'connect' | 'connection'>): Promise<ReplicationConnection> {
+  return options.connect !== undefined ? options.connect() : ReplicationConnection.connect(options.connection ?? {});
+}
+
+/** The slot of -S / -C / the default temporary slot / --no-slot (module comment, step 1). */
+async function makeSlot(conn: ReplicationConnection, o: WalReservationOptions):
+  Promise<{ slot: string | null; created: { name: string; temporary: boolean } | null }> {
+  if (o.slot !== undefined && o.slot !== null) {
+    if (!o.createSlot) return { slot: o.slot, created: null };
+    await conn.createReplicationSlot(o.slot, { temporary: false, reserveWal: true });
+    return { slot: o.slot, created: { name: o.slot, temporary: false } };
+  }
+  if (!(o.temporarySlot ?? true)) return { slot: null, created: null };
+  const name = `pg_basebackup_${conn.backendPid}`;
+  await conn.createReplicationSlot(name, { temporary: true, reserveWal: true });
+  return { slot: name, created: { name, temporary: true } };
 }
 
 function hex8(n: number): string {

@@ -29,7 +29,9 @@
  *
  * Special cases, as in xlogreader.c (checked in PostgreSQL 13 to 18):
  *  - XLOG_SWITCH (rmgr XLOG, info 0x40): the rest of its segment is unused; the next record
- *    starts at the next segment.
+ *    starts at the next segment. The server fills that rest with zeros, page headers included
+ *    (CopyXLogRecordToWAL, in 13's xlog.c already; seen on 13 to 18), and xlogreader never reads
+ *    it. unusedTailOf() tells the page header check where that rest begins.
  *  - XLP_FIRST_IS_OVERWRITE_CONTRECORD (0x0008; from 15, and in the 13 and 14 minor releases
  *    of late 2021 on): recovery found a record whose continuation was never written, and the
  *    server wrote new WAL over the place where the continuation should have been, marking that
@@ -169,6 +171,8 @@ export class WalRecordReader {
   private problemFound: WalRecordProblem | null = null;
   private recordCount = 0;
   private reachedEnd = false;
+  /** Where the last XLOG_SWITCH read ended (MAXALIGNed): the rest of its segment is unused. */
+  private switchEnd: Lsn | null = null;
 
   constructor(options: WalRecordReaderOptions) {
     this.timeline = options.timeline;
@@ -209,6 +213,16 @@ export class WalRecordReader {
   /** Records read and found valid (those before the start LSN included). */
   get recordsRead(): number {
     return this.recordCount;
+  }
+
+  /**
+   * The offset in segment `segno` from which its bytes are unused because a valid XLOG_SWITCH
+   * record ended there; null when no switch record was read in that segment. Known as soon as
+   * the switch record's last byte was written.
+   */
+  unusedTailOf(segno: bigint): number | null {
+    if (this.switchEnd === null || this.switchEnd / this.segmentSizeBig !== segno) return null;
+    return Number(this.switchEnd % this.segmentSizeBig);
   }
 
   /**
@@ -493,7 +507,10 @@ export class WalRecordReader {
     if (rmid === RM_XLOG_ID && (info & XLR_RMGR_INFO_MASK) === XLOG_SWITCH) {
       // The rest of the segment is unused: the next record starts on the next segment.
       const rem = next % this.segmentSizeBig;
-      if (rem !== 0n) next += this.segmentSizeBig - rem;
+      if (rem !== 0n) {
+        this.switchEnd = next;
+        next += this.segmentSizeBig - rem;
+      }
     }
     if (next >= this.endLsn) {
       this.finishAtEnd();

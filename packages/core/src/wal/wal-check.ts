@@ -10,6 +10,12 @@
  *    xlp_sysid, xlp_seg_size and xlp_xlog_blcksz match the cluster's;
  *  - xlp_pageaddr is the page's own LSN (a recycled or misplaced segment fails this);
  *  - xlp_tli never goes backwards within a segment and is not newer than the range's timeline.
+ * One exception, after an XLOG_SWITCH record: the server zero-fills the rest of that segment,
+ * page headers included (since PostgreSQL 13 at least: CopyXLogRecordToWAL), and no reader looks
+ * at it. A page that starts at or after the end of a switch record of its segment, as the record
+ * reader found it, may therefore be all zero (its header, the part read here); a zeroed page
+ * anywhere else is still an error. So every range's records are read, to find its switch
+ * records, whether or not record problems are reported.
  * With `decodeRecords`, each range's records are also read and CRC-checked as pg_waldump does
  * (record-reader.ts), from the same bytes as they pass: segments of a range must then arrive in
  * order (they do from a directory, which is read in name order, and from the archives
@@ -61,7 +67,10 @@ export interface WalCheckOptions {
   location: string;
   /** Receives each problem (one line); may throw to stop the check. */
   onProblem: (message: string, segment: string) => void;
-  /** Also read every record of every range and check its header and CRC (default false). */
+  /**
+   * Report record problems: every record of every range is read and its header and CRC
+   * checked (default false). Records are read either way, to find XLOG_SWITCH records.
+   */
   decodeRecords?: boolean;
 }
 
@@ -191,8 +200,9 @@ export class WalCheck {
     }
   }
 
-  /** Records read and found valid so far, all ranges together. */
+  /** Records read and found valid so far, all ranges together (0 without decodeRecords). */
   get walRecordsRead(): number {
+    if (!this.decodeRecords) return 0;
     let n = 0;
     for (const reader of this.recordReaders.values()) n += reader.recordsRead;
     return n;
@@ -227,9 +237,9 @@ export class WalCheck {
     this.onProblem(message, name);
   }
 
-  /** The record reader of a required segment's range, positioned at that segment; null if not decoding. */
+  /** The record reader of a required segment's range, positioned at that segment. */
   recordReaderFor(required: RequiredSegment): WalRecordReader | null {
-    if (!this.decodeRecords || this.segmentSize === null) return null;
+    if (this.segmentSize === null) return null;
     let reader = this.recordReaders.get(required.range);
     if (reader === undefined) {
       const range = this.ranges[required.range]!;
@@ -334,6 +344,7 @@ class SegmentReader implements WalFileSink {
     }
     const problem = this.validate(h);
     if (problem !== null) {
+      if (this.unusedAfterSwitch(h)) return;
       this.check.problem(problem, this.name);
       this.done = true;
       return;
@@ -343,6 +354,15 @@ class SegmentReader implements WalFileSink {
       this.records = this.check.recordReaderFor(this.required!);
       this.records?.write(h);
     }
+  }
+
+  /**
+   * A zeroed page after an XLOG_SWITCH record of this segment (the record reader has read every
+   * byte before this page, so it knows of such a record by now).
+   */
+  private unusedAfterSwitch(h: Buffer): boolean {
+    const tail = this.records?.unusedTailOf(this.required!.segno) ?? null;
+    return tail !== null && this.pageStart >= tail && h.every((b) => b === 0);
   }
 
   private where(): string {

@@ -25,9 +25,19 @@ function tarOf(entries: Array<{ member: TarMember; data?: string | Buffer }>): B
   return Buffer.concat(parts);
 }
 
-/** encodeTarHeader refuses nothing about ".." or "/": those checks belong to the extractor. */
+/**
+ * encodeTarHeader refuses nothing about ".." or "/": those checks belong to the extractor. A
+ * member of type "other" is written as a FIFO (typeflag '6'), which encodeTarHeader cannot write.
+ */
 function encodeTarHeaderUnchecked(member: TarMember): Buffer {
-  return encodeTarHeader(member);
+  if (member.type !== 'other') return encodeTarHeader(member);
+  const h = encodeTarHeader({ ...member, type: 'file', size: 0 });
+  h[156] = 0x36;
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const byte of h) sum += byte;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return h;
 }
 
 describe('DirectoryExtractor', () => {
@@ -131,11 +141,11 @@ describe('DirectoryExtractor', () => {
   });
 
   for (const blocking of [false, true]) it(`gives everything the requested owner${blocking ? ' (blocking)' : ''}`, async () => {
-    const tar = tarOf([{ member: m('d', 'directory') }, { member: m('d/f', 'file'), data: 'x' }, { member: m('l', 'symlink', { linkname: 'd/f' }) }]);
+    const tar = tarOf([{ member: m('d', 'directory') }, { member: m('d/f', 'file'), data: 'x' }, { member: m('pg_tblspc/16384', 'symlink', { linkname: '/srv/ts' }) }]);
     const root = join(dir, `owned-${blocking}`);
     await extract(tar, root, { owner: { uid: 4321, gid: 4322 }, blocking });
     for (const p of ['d', 'd/f']) assert.deepEqual([statSync(join(root, p)).uid, statSync(join(root, p)).gid], [4321, 4322], p);
-    assert.equal(lstatSync(join(root, 'l')).uid, 4321);
+    assert.equal(lstatSync(join(root, 'pg_tblspc/16384')).uid, 4321);
     assert.equal(statSync(join(root, 'd')).mode & 0o7777, 0o750);
     assert.equal(statSync(join(root, 'd/f')).mode & 0o7777, 0o640);
   });
@@ -176,23 +186,42 @@ describe('DirectoryExtractor', () => {
     ['/etc/x', [{ member: m('/etc/x', 'file'), data: 'evil' }], 'archive member "/etc/x" has an absolute name'],
     ['a/../../x', [{ member: m('a', 'directory') }, { member: m('a/../../x', 'file'), data: 'evil' }], 'archive member "a/../../x" has a ".." component in its name'],
     ['symlink then write through', [
-      { member: m('link', 'symlink', { linkname: '../outside' }) },
-      { member: m('link/x', 'file'), data: 'evil' },
-    ], 'archive member "link/x" would be written through symbolic link "link"'],
+      { member: m('pg_tblspc/16384', 'symlink', { linkname: '../../outside' }) },
+      { member: m('pg_tblspc/16384/x', 'file'), data: 'evil' },
+    ], 'archive member "pg_tblspc/16384/x" would be written through symbolic link "pg_tblspc/16384"'],
     ['symlink then write onto it', [
-      { member: m('f', 'symlink', { linkname: '../outside/victim' }) },
-      { member: m('f', 'file'), data: 'evil' },
-    ], 'archive member "f" would be written through symbolic link "f"'],
+      { member: m('pg_tblspc/16384', 'symlink', { linkname: '../../outside/victim' }) },
+      { member: m('pg_tblspc/16384', 'file'), data: 'evil' },
+    ], 'archive member "pg_tblspc/16384" would be written through symbolic link "pg_tblspc/16384"'],
     ['symlink then mkdir through', [
-      { member: m('d', 'symlink', { linkname: '../outside' }) },
-      { member: m('./d/sub/', 'directory') },
-    ], 'archive member "d/sub" would be written through symbolic link "d"'],
+      { member: m('pg_tblspc/16384', 'symlink', { linkname: '../../outside' }) },
+      { member: m('./pg_tblspc/16384/sub/', 'directory') },
+    ], 'archive member "pg_tblspc/16384/sub" would be written through symbolic link "pg_tblspc/16384"'],
     ['hard link to ../', [{ member: m('h', 'link', { linkname: '../outside/victim' }) }], 'archive member "h" has a ".." component in its link target'],
     ['hard link to /etc/passwd', [{ member: m('h', 'link', { linkname: '/etc/passwd' }) }], 'archive member "h" has an absolute link target'],
     ['hard link to a symlink', [
-      { member: m('s', 'symlink', { linkname: '../outside/victim' }) },
-      { member: m('h', 'link', { linkname: 's' }) },
-    ], 'archive member "h" would be written through symbolic link "s"'],
+      { member: m('pg_tblspc/16384', 'symlink', { linkname: '../../outside/victim' }) },
+      { member: m('h', 'link', { linkname: 'pg_tblspc/16384' }) },
+    ], 'archive member "h" would be written through symbolic link "pg_tblspc/16384"'],
+    // The only links a base backup carries are pg_tblspc/<oid>: any other could make whoever
+    // writes that file after the extraction (recovery.signal, as root) write outside the root.
+    ['a symlink named like a file the restore writes', [
+      { member: m('recovery.signal', 'symlink', { linkname: '../outside/victim' }) },
+    ], 'archive member "recovery.signal" is a symbolic link outside pg_tblspc'],
+    ['a symlink to an absolute path', [
+      { member: m('postgresql.auto.conf', 'symlink', { linkname: '/etc/passwd' }) },
+    ], 'archive member "postgresql.auto.conf" is a symbolic link outside pg_tblspc'],
+    ['a symlink pg_tblspc itself', [{ member: m('pg_tblspc', 'symlink', { linkname: '../outside' }) }],
+      'archive member "pg_tblspc" is a symbolic link outside pg_tblspc'],
+    ['a symlink below a tablespace link name', [{ member: m('pg_tblspc/16384/x', 'symlink', { linkname: '/etc' }) }],
+      'archive member "pg_tblspc/16384/x" is a symbolic link outside pg_tblspc'],
+    ['a symlink with a non-numeric OID', [{ member: m('pg_tblspc/16384a', 'symlink', { linkname: '/etc' }) }],
+      'archive member "pg_tblspc/16384a" is a symbolic link outside pg_tblspc'],
+    ['a symlink with a leading zero OID', [{ member: m('pg_tblspc/0123', 'symlink', { linkname: '/etc' }) }],
+      'archive member "pg_tblspc/0123" is a symbolic link outside pg_tblspc'],
+    ['a symlink in a subdirectory', [{ member: m('base', 'directory') }, { member: m('base/l', 'symlink', { linkname: '../../outside' }) }],
+      'archive member "base/l" is a symbolic link outside pg_tblspc'],
+    ['a FIFO', [{ member: m('fifo', 'other') }], 'archive member "fifo" is not a regular file, directory or link'],
   ];
 
   for (const [what, entries, message] of hostile) for (const blocking of [false, true]) {

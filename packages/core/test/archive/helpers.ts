@@ -139,7 +139,8 @@ export function makeTree(root: string, options: { longName?: boolean } = {}): vo
   writeFileSync(join(root, 'global/pg_control'), patternBytes(8192, 5));
   writeFileSync(join(root, 'base/1/16384'), patternBytes(70000, 6));
   chmodSync(join(root, 'global/pg_control'), 0o600);
-  symlinkSync('/tmp/somewhere/else', join(root, 'tblspc_link'));
+  mkdirSync(join(root, 'pg_tblspc'));
+  symlinkSync('/tmp/somewhere/else', join(root, 'pg_tblspc/16384'));
   linkSync(join(root, 'PG_VERSION'), join(root, 'hardlink_to_version'));
   if (options.longName) {
     const long = 'd'.repeat(60);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { InvalidOptionError } from '../../src/errors.js';
 import {
-  buildPrimaryConninfo, escapeConfigString, quoteConninfoValue, recoveryConfigContents,
+  buildPrimaryConninfo, checkConfigValue, escapeConfigString, quoteConninfoValue, recoveryConfigContents,
 } from '../../src/archive/recovery-config.js';
 
 // Captured from /usr/lib/postgresql/15/bin/pg_basebackup -R -Ft run as OS user postgres (home
@@ -87,5 +88,23 @@ describe('recovery config text', () => {
       recoveryConfigContents({ serverVersionNum: 110000, primaryConninfo: 'user=a', slotName: 's1' }),
       "standby_mode = 'on'\nprimary_conninfo = 'user=a'\nprimary_slot_name = 's1'\n",
     );
+  });
+
+  it('refuses a value with a control character (a newline from PGAPPNAME, say) instead of writing it into postgresql.auto.conf', () => {
+    assert.throws(() => buildPrimaryConninfo({ host: '/tmp' }, { ...osUser, env: { PGAPPNAME: "x\nrestore_command = 'touch /tmp/owned'" } }), (err: unknown) => {
+      assert.ok(err instanceof InvalidOptionError);
+      assert.equal(err.format(), 'connection option "application_name" contains a control character (newline), which postgresql.auto.conf cannot hold\n' +
+        'HINT: -R writes the connection\'s options into primary_conninfo: correct "application_name" in the connection string or in PGAPPNAME.');
+      return true;
+    });
+    assert.throws(() => buildPrimaryConninfo({ host: '/tmp', options: '-c a=b\r' }, osUser),
+      { message: 'connection option "options" contains a control character (carriage return), which postgresql.auto.conf cannot hold' });
+    assert.throws(() => buildPrimaryConninfo({ host: '/tmp' }, { ...osUser, dbname: 'db\u007f' }),
+      { message: 'connection option "dbname" contains a control character (U+007F), which postgresql.auto.conf cannot hold' });
+    assert.throws(() => recoveryConfigContents({ serverVersionNum: 150000, primaryConninfo: 'host=a\nport=1' }),
+      { message: 'primary_conninfo contains a control character (newline), which postgresql.auto.conf cannot hold' });
+    assert.throws(() => checkConfigValue('a\tb', '--x'), { message: '--x contains a control character (tab), which postgresql.auto.conf cannot hold' });
+    // Anything printable passes, quotes and backslashes included.
+    checkConfigValue("host='a b' password=x\\y é", '--x');
   });
 });

@@ -78,7 +78,7 @@ describe('TarParser', () => {
     assert.equal(root.member.type, 'directory');
     const wal = rec.byName('pg_wal/archive_status');
     assert.equal(wal.member.type, 'directory');
-    const link = rec.byName('tblspc_link');
+    const link = rec.byName('pg_tblspc/16384');
     assert.equal(link.member.type, 'symlink');
     assert.equal(link.member.linkname, '/tmp/somewhere/else');
     const hard = rec.members.find((m) => m.member.type === 'link');
@@ -195,15 +195,27 @@ describe('TarParser', () => {
     }
   });
 
-  it('rejects a header with a bad checksum', async () => {
+  it('rejects a header with a bad checksum, naming the header\'s offset (not how much was read)', async () => {
     const tar = Buffer.from(gnuTar);
     tar[0] = tar[0]! ^ 0x01;
-    await assert.rejects(feed(new TarParser(new Recorder(), { archiveName: 'x.tar' }), tar), (err: unknown) => {
+    await assert.rejects(feed(new TarParser(new Recorder(), { archiveName: 'x.tar' }), tar, 256 * 1024), (err: unknown) => {
       assert.ok(err instanceof ArchiveFormatError);
-      assert.equal(err.message, 'tar archive "x.tar" has an invalid header after ' + tar.length + ' bytes read');
+      assert.equal(err.message, 'tar archive "x.tar" has an invalid header at offset 0');
       assert.equal(err.hint, 'The file may be damaged, or compressed with a method its name does not say.');
       return true;
     });
+    // The third header of a server-style tar, fed whole and in small slices.
+    const members = serverStyleTar([
+      { m: member('a', 'file', 700), data: patternBytes(700, 3) },
+      { m: member('d', 'directory') },
+      { m: member('b', 'file', 512), data: patternBytes(512, 4) },
+    ], { terminated: true });
+    const third = 512 + 1024 + 512;
+    members[third + 3] = members[third + 3]! ^ 0x01;
+    for (const chunk of [members.length, 97]) {
+      await assert.rejects(feed(new TarParser(new Recorder(), { archiveName: 'x.tar' }), members, chunk),
+        { message: `tar archive "x.tar" has an invalid header at offset ${third}` }, `chunks of ${chunk}`);
+    }
   });
 
   it('rejects a member with an empty name', async () => {

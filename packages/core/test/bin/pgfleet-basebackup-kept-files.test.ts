@@ -130,10 +130,8 @@ describe('pgfleet-basebackup keeps what pg_basebackup 15 keeps after a failure',
     assert.equal(runs.pg.code, 1, describeRun('pg_basebackup', runs.pg));
     assert.equal(runs.pgfleet.code, 1, describeRun('pgfleet-basebackup', runs.pgfleet));
     assert.ok(runs.pg.stderr.includes('pg_basebackup: error: checksum error occurred\n'), describeRun('pg_basebackup', runs.pg));
-    assert.ok(
-      runs.pgfleet.stderr.includes('pgfleet-basebackup: error: checksum error occurred: checksum verification failure during base backup\n'),
-      describeRun('pgfleet-basebackup', runs.pgfleet),
-    );
+    // The same words: the WARNINGs named the blocks, the error only says that it happened.
+    assert.ok(runs.pgfleet.stderr.includes('pgfleet-basebackup: error: checksum error occurred\n'), describeRun('pgfleet-basebackup', runs.pgfleet));
     // The server's WARNINGs name the damaged block; both relay them the same way.
     const pgWarnings = warnings(runs.pg.stderr);
     assert.ok(pgWarnings.some((w) => w.startsWith(`WARNING:  checksum verification failed in file "./${relation}", block 0: calculated `)),

@@ -12,10 +12,12 @@ import { promisify } from 'node:util';
 import tarStream from 'tar-stream';
 import { crc32c } from '@node-rs/crc32';
 import { fileURLToPath } from 'node:url';
-import { HELP_TEXT, main, parseVerifyBackupArgs } from '../../src/bin/pgfleet-verifybackup.js';
+import { helpText, main, parseVerifyBackupArgs } from '../../src/bin/pgfleet-verifybackup.js';
 import { ManifestWriter } from '../../src/manifest/writer.js';
 import { computeChecksum } from '../../src/manifest/checksum.js';
 import { PGFLEET_VERSION } from '../../src/version.js';
+
+const HELP_TEXT = helpText('pgfleet-verifybackup');
 
 const SEGMENT = '000000010000000000000002';
 let dir: string;
@@ -150,7 +152,7 @@ test('-m reads the manifest from elsewhere; a missing or damaged manifest is fat
     assert.deepEqual(await cli(['--manifest-path', join(dir, 'copy'), dir]), {
       code: 1, stdout: '',
       stderr: `pgfleet-verifybackup: error: could not parse backup manifest "${join(dir, 'copy')}": manifest checksum mismatch\n` +
-        'HINT: The manifest was changed or damaged after the backup was taken.\n',
+        'pgfleet-verifybackup: hint: The manifest was changed or damaged after the backup was taken.\n',
     });
   } finally {
     rmSync(join(dir, 'copy'), { force: true });
@@ -184,22 +186,43 @@ test('WAL: one byte changed in a record is an error naming the record and its se
   });
 });
 
-test('usage errors carry a HINT, like pg_verifybackup', async () => {
-  const hint = 'HINT: Try "pgfleet-verifybackup --help" for more information.\n';
+test('usage errors: pg_verifybackup\'s texts, getopt\'s complaints, the hint where it gives one', async () => {
+  const hint = 'pgfleet-verifybackup: hint: Try "pgfleet-verifybackup --help" for more information.\n';
   assert.deepEqual(await cli([]), { code: 1, stdout: '', stderr: `pgfleet-verifybackup: error: no backup directory specified\n${hint}` });
   assert.deepEqual(await cli(['a', 'b']), { code: 1, stdout: '', stderr: `pgfleet-verifybackup: error: too many command-line arguments (first is "b")\n${hint}` });
-  assert.deepEqual(await cli(['-x', dir]), { code: 1, stdout: '', stderr: `pgfleet-verifybackup: error: unknown option '-x'\n${hint}` });
-  assert.deepEqual(await cli([dir, '-m']), { code: 1, stdout: '', stderr: `pgfleet-verifybackup: error: option '-m, --manifest-path <path>' argument missing\n${hint}` });
+  assert.deepEqual(await cli(['-x', dir]), { code: 1, stdout: '', stderr: `pgfleet-verifybackup: invalid option -- 'x'\n${hint}` });
+  assert.deepEqual(await cli([dir, '-m']), { code: 1, stdout: '', stderr: `pgfleet-verifybackup: option requires an argument -- 'm'\n${hint}` });
+  assert.deepEqual(await cli([dir, '--help']), { code: 1, stdout: '', stderr: `pgfleet-verifybackup: unrecognized option '--help'\n${hint}` });
   assert.deepEqual(await cli(['-P', '-q', dir]), { code: 1, stdout: '', stderr: 'pgfleet-verifybackup: error: cannot specify both -P/--progress and -q/--quiet\n' });
   assert.deepEqual(await cli(['-F', 'x', dir]), { code: 1, stdout: '', stderr: 'pgfleet-verifybackup: error: invalid backup format "x", must be "plain" or "tar"\n' });
 });
 
-test('--help, -?, --version, -V', async () => {
+test('--help, -?, --version, -V (as the first argument only), named after argv[0]', async () => {
   for (const flag of ['--help', '-?']) assert.deepEqual(await cli([flag]), { code: 0, stdout: HELP_TEXT, stderr: '' });
-  assert.deepEqual(await cli([dir, '-?']), { code: 0, stdout: HELP_TEXT, stderr: '' });
   for (const flag of ['--version', '-V']) {
-    assert.deepEqual(await cli([flag]), { code: 0, stdout: `pgfleet-verifybackup (pgfleet) ${PGFLEET_VERSION}\n`, stderr: '' });
+    assert.deepEqual(await cli([flag]), { code: 0, stdout: `pgfleet-verifybackup (PostgreSQL) 18.0 (pgfleet ${PGFLEET_VERSION})\n`, stderr: '' });
   }
+  let stderr = '';
+  const code = await main(['-Q'], { stdout: () => undefined, stderr: (t) => { stderr += t; }, isTty: false }, { name: 'pg_verifybackup', argv0: '/opt/pg_verifybackup' });
+  assert.equal(code, 1);
+  assert.equal(stderr, "/opt/pg_verifybackup: invalid option -- 'Q'\npg_verifybackup: hint: Try \"pg_verifybackup --help\" for more information.\n");
+});
+
+test('a plain backup without PG_VERSION: pg_verifybackup\'s complaints about the top level, then one line and a hint to use -F p instead of one line per file', async () => {
+  await withFile(join(dir, 'PG_VERSION'), null, async () => {
+    const r = await cli(['-n', dir]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, [
+      'pgfleet-verifybackup: error: file "backup_label" is not expected in a tar format backup',
+      'pgfleet-verifybackup: error: file "base" is not a regular file',
+      'pgfleet-verifybackup: error: file "global" is not a regular file',
+      `pgfleet-verifybackup: error: 5 files of the backup manifest are in no tar archive of "${dir}"`,
+      `pgfleet-verifybackup: hint: "${join(dir, 'PG_VERSION')}" is missing, so the backup was read as a tar-format backup; if it is a plain-format backup, verify it with -F p.`,
+      '',
+    ].join('\n'));
+    const plain = await cli(['-F', 'p', '-n', dir]);
+    assert.deepEqual(plain, { code: 1, stdout: '', stderr: 'pgfleet-verifybackup: error: "PG_VERSION" is present in the manifest but not on disk\n' });
+  });
 });
 
 /** A tar file of the given members, written with tar-stream. */
@@ -234,7 +257,7 @@ test('tar format: detected without PG_VERSION, forced with -F t', async () => {
     assert.equal((await cli(['-n', tarDir])).code, 1); // every file is missing now
     assert.deepEqual((await cli([tarDir])).stderr.split('\n').slice(-3), [
       'pgfleet-verifybackup: error: WAL archive not found',
-      'HINT: Specify the correct path using the option -w/--wal-path. Or you must use -n/--no-parse-wal when verifying a tar-format backup.',
+      'pgfleet-verifybackup: hint: Specify the correct path using the option -w/--wal-path. Or you must use -n/--no-parse-wal when verifying a tar-format backup.',
       '',
     ]);
   } finally {
@@ -247,9 +270,9 @@ test('tar format: detected without PG_VERSION, forced with -F t', async () => {
 });
 
 test('parseVerifyBackupArgs maps options onto verifyBackup options', () => {
-  assert.deepEqual(parseVerifyBackupArgs(['-e', '-Fp', '-i', './a/', '-i', 'b', '-m', 'M', '-n', '-s', '-w', 'W', 'D']), {
+  assert.deepEqual(parseVerifyBackupArgs(['-e', '-Fp', '-i', './a/', '-i', 'b', '-m', 'M/', '-n', '-s', '-w', 'W//x', 'D/./']), {
     action: 'verify', backupDir: 'D', quiet: false, progress: false,
-    options: { ignore: ['./a/', 'b'], skipChecksums: true, checkWal: false, exitOnError: true, format: 'plain', manifestPath: 'M', walPath: 'W' },
+    options: { ignore: ['./a/', 'b'], skipChecksums: true, checkWal: false, exitOnError: true, format: 'plain', manifestPath: 'M', walPath: 'W/x' },
   });
   assert.deepEqual(parseVerifyBackupArgs(['--format=tar', 'D']), {
     action: 'verify', backupDir: 'D', quiet: false, progress: false,

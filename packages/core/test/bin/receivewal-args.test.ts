@@ -4,22 +4,36 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { GetoptComplaint } from '../../src/bin/getopt.js';
 import {
-  parseEndPosition, parseReceiveWalArgs, receiveWalHelp, ReceiveWalUsageError, type ReceiveWalArgs,
+  parseEndPosition, parseReceiveWalArgs, receiveWalHelp, type ReceiveWalArgs,
 } from '../../src/bin/receivewal-args.js';
+import { InvalidOptionError } from '../../src/errors.js';
+
+const PROGRAM = { name: 'pg_receivewal', argv0: '/usr/bin/pg_receivewal' };
+const HINT = 'Try "pg_receivewal --help" for more information.';
+
+function parse(argv: readonly string[]) {
+  return parseReceiveWalArgs(argv, PROGRAM, {});
+}
 
 function run(...argv: string[]): ReceiveWalArgs {
-  const r = parseReceiveWalArgs(argv);
+  const r = parse(argv);
   if (r.action !== 'run') throw new Error(`expected a run, got ${r.action}`);
   return r.args;
 }
 
+/** A refusal: getopt's complaint line (or none), or an error message; with the hint or not. */
 function refuses(argv: string[], message: string, form: { getopt?: boolean; hint: boolean }): void {
-  assert.throws(() => parseReceiveWalArgs(argv), (err: unknown) => {
-    assert.ok(err instanceof ReceiveWalUsageError, String(err));
-    assert.equal(err.message, message);
-    assert.equal(err.fromGetopt, form.getopt ?? false);
-    assert.equal(err.withHint, form.hint);
+  assert.throws(() => parse(argv), (err: unknown) => {
+    if (form.getopt ?? false) {
+      assert.ok(err instanceof GetoptComplaint, String(err));
+      assert.equal(err.complaint, message === '' ? null : `/usr/bin/pg_receivewal: ${message}`);
+    } else {
+      assert.ok(err instanceof InvalidOptionError && !(err instanceof GetoptComplaint), String(err));
+      assert.equal(err.message, message);
+    }
+    assert.equal(err.hint, form.hint ? HINT : undefined);
     return true;
   }, argv.join(' '));
 }
@@ -59,13 +73,13 @@ test('every option', () => {
 });
 
 test('--help/-? and --version/-V count only as the first argument', () => {
-  assert.deepEqual(parseReceiveWalArgs(['--help', '-x']), { action: 'help' });
-  assert.deepEqual(parseReceiveWalArgs(['-?']), { action: 'help' });
-  assert.deepEqual(parseReceiveWalArgs(['-V', '-D', 'x']), { action: 'version' });
-  assert.deepEqual(parseReceiveWalArgs(['--version']), { action: 'version' });
-  refuses(['-D', '/w', '--help'], '', { hint: true });
-  refuses(['-D', '/w', '--version'], '', { hint: true });
-  refuses(['--vers'], '', { hint: true });
+  assert.deepEqual(parse(['--help', '-x']), { action: 'help' });
+  assert.deepEqual(parse(['-?']), { action: 'help' });
+  assert.deepEqual(parse(['-V', '-D', 'x']), { action: 'version' });
+  assert.deepEqual(parse(['--version']), { action: 'version' });
+  refuses(['-D', '/w', '--help'], '', { getopt: true, hint: true });
+  refuses(['-D', '/w', '--version'], '', { getopt: true, hint: true });
+  refuses(['--vers'], '', { getopt: true, hint: true });
   refuses(['-D', '/w', '-V'], "invalid option -- 'V'", { getopt: true, hint: true });
   refuses(['-D', '/w', '-?'], "invalid option -- '?'", { getopt: true, hint: true });
 });
@@ -109,6 +123,13 @@ test('-E reads like sscanf("%X/%X"): blanks, sign, 0x, trailing text ignored', (
   assert.equal(parseEndPosition(''), null);
   assert.equal(parseEndPosition('/'), null);
   assert.equal(parseEndPosition('0 /1'), null);
+});
+
+test('POSIXLY_CORRECT: options end at the first operand, as glibc does then', () => {
+  assert.throws(() => parseReceiveWalArgs(['-D', '/w', 'extra', '-n'], PROGRAM, { POSIXLY_CORRECT: '1' }),
+    { message: 'too many command-line arguments (first is "extra")' });
+  // Without it, "-n" after the operand is still an option: the first mistake is then the operand.
+  assert.throws(() => parse(['-D', '/w', 'extra', '--bogus']), { complaint: "/usr/bin/pg_receivewal: unrecognized option '--bogus'" });
 });
 
 test('-s accepts blanks around the number, and nothing at all (0)', () => {

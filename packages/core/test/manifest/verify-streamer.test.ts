@@ -154,6 +154,47 @@ test('ignores the always-ignored paths and -i paths (and what is below them)', a
   assert.deepEqual(await verify(missing, { ignore: ['base/1/12'] }), ['"base/1/1259" is present in the manifest but not on disk']);
 });
 
+test('a link or special member is a problem wherever it is, except base.tar\'s pg_tblspc/<oid>; where the manifest lists a file it counts as bad, not missing', async () => {
+  const hint = 'A base backup holds symbolic links only as pg_tblspc/<tablespace OID>, and no hard links or special files; ' +
+    'restoring this one could read or write outside its data directory.';
+  const cases: Array<[string, TarMember, number | null, string[]]> = [
+    ['a symlink at an always-ignored name', { ...member('recovery.signal', 0, 'symlink'), linkname: '/root/victim' }, null,
+      ['file "recovery.signal" in archive "base.tar" is a symbolic link, not a regular file']],
+    ['a symlink where the manifest lists a file', { ...member('backup_label', 0, 'symlink'), linkname: '/etc/passwd' }, null,
+      ['file "backup_label" in archive "base.tar" is a symbolic link, not a regular file']],
+    ['a hard link where the manifest lists a file', { ...member('backup_label', 0, 'link'), linkname: 'PG_VERSION' }, null,
+      ['file "backup_label" in archive "base.tar" is a hard link, not a regular file']],
+    ['a special member', member('base/fifo', 0, 'other'), null,
+      ['file "base/fifo" in archive "base.tar" is a special file, not a regular file']],
+    ['a symlink in a tablespace archive', { ...member('16390', 0, 'symlink'), linkname: '/etc' }, 16384,
+      ['file "16390" in archive "16384.tar" is a symbolic link, not a regular file']],
+  ];
+  for (const [label, extra, oid, expected] of cases) {
+    for (const mode of ['streamed', 'observed'] as const) {
+      const problems: VerifyProblem[] = [];
+      const context = new VerifyContext({ manifest: manifestFor(FILES), onProblem: (p) => problems.push(p) });
+      const replaced = (list: Array<[TarMember, Buffer]>): Array<[TarMember, Buffer]> => [
+        ...list.filter(([m]) => m.name !== extra.name), [extra, Buffer.alloc(0)]];
+      const archives: Array<[string, number | null, Array<[TarMember, Buffer]>]> = [
+        ['16384.tar', 16384, oid === 16384 ? replaced(tablespaceMembers(FILES)) : tablespaceMembers(FILES)],
+        ['base.tar', null, oid === null ? replaced(baseMembers(FILES)) : baseMembers(FILES)]];
+      for (const [archiveName, tablespaceOid, members] of archives) {
+        const verifier = new ManifestVerifyStreamer({ context, archiveName, tablespaceOid });
+        if (mode === 'streamed') await stream(verifier, members);
+        else for (const o of observe(members, { base: tablespaceOid === null, algorithm: 'CRC32C' })) verifier.verifyObserved(o);
+      }
+      context.reportMissing();
+      assert.deepEqual(problems.map((p) => p.message), expected, `${label} (${mode})`);
+      assert.deepEqual(problems.map((p) => [p.kind, p.hint]), expected.map(() => ['unexpected', hint]), `${label} (${mode})`);
+    }
+  }
+  // -i hides it (as it hides a file); the always-ignored names do not.
+  const ignoring = new VerifyContext({ manifest: manifestFor(FILES), ignore: ['recovery.signal'] });
+  await stream(new ManifestVerifyStreamer({ context: ignoring, archiveName: 'base.tar', tablespaceOid: null }),
+    [[{ ...member('recovery.signal', 0, 'symlink'), linkname: '/root/victim' }, Buffer.alloc(0)]]);
+  assert.deepEqual(ignoring.problems, []);
+});
+
 test('version 2: pg_control problems are fatal; version 1 does not look', async () => {
   assert.deepEqual(await verify(FILES, { sysid: 42n }), [
     `FATAL control file "global/pg_control" in archive "base.tar": manifest system identifier is 42, but control file has ${SYSID}`]);

@@ -68,3 +68,13 @@ test('MAX_RATE is checked against the server\'s range', () => {
   assert.throws(() => buildBaseBackupCommand({ ...defaults, maxRateKbPerSec: 1048577 }, 150000), { name: 'InvalidOptionError' });
   assert.match(buildBaseBackupCommand({ ...defaults, maxRateKbPerSec: 1048576 }, 150000), /MAX_RATE 1048576,/);
 });
+
+test('a backup target (15+): TABLESPACE_MAP, TARGET and TARGET_DETAIL as pg_basebackup -t sends them; refused before 15', () => {
+  assert.equal(buildBaseBackupCommand({ ...defaults, target: { name: 'server', detail: "/srv/it's" } }, 150000),
+    "BASE_BACKUP ( LABEL 'pg_basebackup base backup', PROGRESS, CHECKPOINT 'fast', WAIT 0, MANIFEST 'yes', MANIFEST_CHECKSUMS 'CRC32C', TABLESPACE_MAP, TARGET 'server', TARGET_DETAIL '/srv/it''s' )");
+  assert.equal(buildBaseBackupCommand({ ...defaults, manifest: 'no', progress: false, target: { name: 'blackhole', detail: null } }, 180000),
+    "BASE_BACKUP ( LABEL 'pg_basebackup base backup', CHECKPOINT 'fast', WAIT 0, TABLESPACE_MAP, TARGET 'blackhole' )");
+  assert.throws(() => buildBaseBackupCommand({ ...defaults, target: { name: 'blackhole', detail: null } }, 140000), {
+    name: 'NotSupportedError', message: 'backup targets are not supported by this server version',
+  });
+});

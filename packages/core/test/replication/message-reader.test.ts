@@ -413,3 +413,31 @@ test('slab mode over a real socket: handover after startup, backpressure, bounde
     server.close();
   }
 });
+
+test('no-progress deadline: a waiting read fails when the server sends nothing; trickling bytes and the consumer\'s own time do not count', async () => {
+  const socket = new PassThrough();
+  const reader = new MessageReader(socket, { peer: 'db:5432', noProgressTimeoutMs: 150 });
+  // The consumer works for longer than the deadline before it asks: that is not the server's fault.
+  socket.write(readyForQuery());
+  await sleep(300);
+  assert.equal((await reader.next()).kind, 'readyForQuery');
+  // A frame arriving a few bytes at a time, each within the deadline, is progress.
+  const waiting = reader.next();
+  const slow = commandComplete('SELECT 1');
+  for (let i = 0; i < slow.length; i += 3) {
+    await sleep(60);
+    socket.write(slow.subarray(i, i + 3));
+  }
+  assert.equal((await waiting).kind, 'commandComplete');
+  // Nothing at all: the read fails after the deadline, and the socket is destroyed.
+  const started = Date.now();
+  await assert.rejects(reader.next(), (err: unknown) => {
+    assert.ok(err instanceof ConnectError);
+    assert.equal(err.message, 'no data from "db:5432" for 0.15 s: the server stopped answering');
+    assert.equal(err.hint, 'Check that the server is running and reachable and not stuck; a spread checkpoint at the start of a backup must also end within this time.');
+    return true;
+  });
+  assert.ok(Date.now() - started >= 140);
+  assert.ok(socket.destroyed);
+  await assert.rejects(reader.next(), ConnectError);
+});

@@ -2,7 +2,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MessageReader } from '../../src/replication/message-reader.js';
 import { ReplicationStream, type ReplicationStreamHandler } from '../../src/replication/replication-stream.js';
 import { decodeStandbyStatusUpdate } from '../../src/replication/standby-status.js';
 import type { XLogData } from '../../src/replication/xlog-stream-messages.js';
@@ -158,6 +160,55 @@ test('status updates go out on the interval even while the handler is slow', asy
   assert.equal(sent(io).at(-1), 'c', 'nothing is sent after CopyDone');
 });
 
+test('with a slot, the first status update reports the start position as flushed at once, as receivelog does', async () => {
+  const bytes = Buffer.concat([copyBothResponse(), w(0x1000000n, 'abc'), stopTail]);
+  const { handler } = collector((_m, s) => s.stop());
+  // An interval far longer than the stream lasts: only the immediate update can be seen.
+  const { io, stream } = await begin([bytes], handler, { slot: 's', statusIntervalMs: 60_000 });
+  await stream.done;
+  assert.deepEqual(sent(io).filter((x) => x.startsWith('r ')), ['r 1000000 1000000']);
+});
+
 function copyOutResponse(): Buffer {
   return Buffer.from([0x48, 0, 0, 0, 7, 0, 0, 0]);
 }
+
+test('a quiet stream asks the server for a reply (probeIdleMs), so that a no-progress deadline only fails a server that stopped answering', async () => {
+  const socket = new PassThrough();
+  const reader = new MessageReader(socket, { peer: 'test', noProgressTimeoutMs: 600 });
+  const requested: boolean[] = [];
+  const io = {
+    peer: 'test',
+    send(f: Buffer) {
+      if (f[0] === 0x64 && f[5] === 0x72) {
+        requested.push(decodeStandbyStatusUpdate(f.subarray(5)).replyRequested);
+        // The server answers a status update that asks with a keepalive, at once.
+        if (requested.at(-1)) socket.write(k(false));
+      } else if (f[0] === 0x63) {
+        socket.write(stopTail);
+      }
+    },
+    receive: () => reader.next(),
+    abort: () => reader.close(),
+  };
+  socket.write(copyBothResponse());
+  const first = await reader.next();
+  const { handler } = collector();
+  const stream = new ReplicationStream(io, { startLsn: 0x1000000n, timeline: 1, statusIntervalMs: 0, probeIdleMs: 200 }, handler, first);
+  // Quiet for three deadlines: the probes keep it alive.
+  await sleep(1800);
+  assert.ok(requested.length >= 3, `${requested.length} probes`);
+  assert.ok(requested.every((r) => r));
+  stream.stop();
+  assert.deepEqual(await stream.done, { reason: 'stopped', position: 0x1000000n });
+});
+
+test('without probes the same quiet stream fails on the no-progress deadline', async () => {
+  const socket = new PassThrough();
+  const reader = new MessageReader(socket, { peer: 'db', noProgressTimeoutMs: 300 });
+  const io = { peer: 'db', send: () => undefined, receive: () => reader.next(), abort: () => reader.close() };
+  socket.write(copyBothResponse());
+  const first = await reader.next();
+  const stream = new ReplicationStream(io, { startLsn: 0x1000000n, timeline: 1, statusIntervalMs: 0 }, collector().handler, first);
+  await assert.rejects(stream.done, /^ConnectError: no data from "db" for 0\.3 s: the server stopped answering$/);
+});

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
-  appendFileSync, copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync,
+  appendFileSync, copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -167,6 +167,19 @@ describe('plain backups', () => {
     } finally {
       rmSync(join(dir, 'standby.signal'));
     }
+  });
+
+  test('a symbolic link other than pg_tblspc/<oid> or pg_wal is a problem, also at an always-ignored name and where the manifest lists a file', async () => {
+    const copy = await copyBackup(backups.plainStream);
+    symlinkSync('/root/victim', join(copy, 'recovery.signal'));
+    rmSync(join(copy, 'PG_VERSION'));
+    symlinkSync(join(backups.plainStream, 'PG_VERSION'), join(copy, 'PG_VERSION'));
+    assert.deepEqual(await problemsOf(copy), [
+      'file "PG_VERSION" is a symbolic link, not a regular file',
+      'file "recovery.signal" is a symbolic link, not a regular file',
+    ]);
+    assert.deepEqual(await problemsOf(copy, { ignore: ['recovery.signal', 'PG_VERSION'] }), []);
+    rmSync(copy, { recursive: true });
   });
 
   test('-e stops at the first problem', async () => {
@@ -354,7 +367,7 @@ async function copyBackup(dir: string): Promise<string> {
  */
 async function rewriteTar(path: string, edits: {
   keep?: (name: string) => boolean; replace?: (name: string, data: Buffer) => Buffer;
-  extra?: Array<{ name: string; data: Buffer }>;
+  extra?: Array<{ name: string; data: Buffer; linkname?: string }>;
 }): Promise<void> {
   const extract = tarStream.extract();
   const pack = tarStream.pack();
@@ -374,7 +387,10 @@ async function rewriteTar(path: string, edits: {
     if (edits.replace) data = edits.replace(name, data);
     pack.entry({ ...entry.header, size: data.length }, data);
   }
-  for (const e of edits.extra ?? []) pack.entry({ name: e.name, size: e.data.length, mode: 0o600 }, e.data);
+  for (const e of edits.extra ?? []) {
+    if (e.linkname !== undefined) pack.entry({ name: e.name, type: 'symlink', linkname: e.linkname, mode: 0o777 });
+    else pack.entry({ name: e.name, size: e.data.length, mode: 0o600 }, e.data);
+  }
   pack.finalize();
   writeFileSync(path, await done);
 }
@@ -453,6 +469,40 @@ describe('tar backups', () => {
     writeFileSync(join(copy, 'junk.txt'), 'x');
     assert.deepEqual((await problemsOf(copy, { ignore: ['base/extra_file', baseFile] })), [
       'file "junk.txt" is not expected in a tar format backup']);
+    rmSync(copy, { recursive: true });
+  });
+
+  test('a symbolic link other than pg_tblspc/<oid> is a problem, also at an always-ignored name and where the manifest lists a file', async () => {
+    const copy = await copyBackup(backups.tarStream);
+    await rewriteTar(join(copy, 'base.tar'), {
+      keep: (n) => n !== 'PG_VERSION',
+      extra: [
+        { name: 'recovery.signal', data: Buffer.alloc(0), linkname: '/root/victim' },
+        { name: 'PG_VERSION', data: Buffer.alloc(0), linkname: '/etc/passwd' },
+      ],
+    });
+    const hint = 'A base backup holds symbolic links only as pg_tblspc/<tablespace OID>, and no hard links or special files; ' +
+      'restoring this one could read or write outside its data directory.';
+    const result = await verifyBackup(copy);
+    assert.deepEqual(result.problems.map((p) => [p.kind, p.message, p.hint]), [
+      ['unexpected', 'file "recovery.signal" in archive "base.tar" is a symbolic link, not a regular file', hint],
+      ['unexpected', 'file "PG_VERSION" in archive "base.tar" is a symbolic link, not a regular file', hint],
+    ]);
+    // Only -i hides it.
+    assert.deepEqual(await problemsOf(copy, { ignore: ['recovery.signal', 'PG_VERSION'] }), []);
+    rmSync(copy, { recursive: true });
+  });
+
+  test('a repository backup directory: pgfleet\'s backup.json is passed over, and only that file', async () => {
+    const copy = await copyBackup(backups.tarStream);
+    writeFileSync(join(copy, 'backup.json'), '{}\n');
+    assert.deepEqual(await problemsOf(copy), []);
+    writeFileSync(join(copy, 'backup.json.tmp'), '{}\n');
+    assert.deepEqual(await problemsOf(copy), ['file "backup.json.tmp" is not expected in a tar format backup']);
+    rmSync(join(copy, 'backup.json.tmp'));
+    rmSync(join(copy, 'backup.json'));
+    mkdirSync(join(copy, 'backup.json'));
+    assert.deepEqual(await problemsOf(copy), ['file "backup.json" is not a regular file']);
     rmSync(copy, { recursive: true });
   });
 

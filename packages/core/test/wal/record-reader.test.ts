@@ -44,6 +44,8 @@ class WalBuilder {
   private prev: number;
   private readonly headersWritten = new Set<number>();
   private nextPageFlags = 0;
+  /** Where each XLOG_SWITCH record ended: the rest of its segment stays zero, page headers included. */
+  private readonly unusedFrom: number[] = [];
 
   constructor(start: number, prev = start - 512) {
     this.pos = start;
@@ -130,15 +132,21 @@ class WalBuilder {
   /** An XLOG_SWITCH record: the next record starts at the next segment. */
   addSwitch(): number {
     const lsn = this.add({ length: WAL_RECORD_HEADER_SIZE, rmid: 0, info: 0x40 });
+    this.unusedFrom.push(this.pos);
     this.pos = Math.ceil(this.pos / SEG) * SEG;
     return lsn;
   }
 
-  /** Segments in order, every page with a header (zero data where nothing was written). */
+  /**
+   * Segments in order, every page with a header (zero data where nothing was written), except
+   * the pages after an XLOG_SWITCH record in its segment: all zeros, as servers 13 to 18 write them.
+   */
   build(): Array<[bigint, Buffer]> {
+    const unused = (page: number): boolean =>
+      this.unusedFrom.some((from) => page >= from && Math.floor(page / SEG) === Math.floor(from / SEG));
     for (const segno of this.segments.keys()) {
       for (let page = segno * SEG; page < (segno + 1) * SEG; page += PAGE) {
-        if (!this.headersWritten.has(page)) this.writePageHeader(page, 0, 0);
+        if (!this.headersWritten.has(page) && !unused(page)) this.writePageHeader(page, 0, 0);
       }
     }
     return [...this.segments.entries()].sort((a, b) => a[0] - b[0]).map(([n, b]) => [BigInt(n), b]);
@@ -596,3 +604,68 @@ test('WalCheck decodeRecords: two ranges (a timeline switch at a record start), 
   const bad: Array<[string, Buffer]> = [...names(F.segments), [walSegmentName(2, 2n, SEG), damaged(F.lsn.m! + 30, (seg, off) => { seg[off]! ^= 1; })[1]![1]]];
   assert.deepEqual(runCheck(bad, { ranges }).problems, [`WAL record at ${at('m')} in "000000020000000000000002" has an incorrect CRC`]);
 });
+
+test('WalCheck: the zeroed pages after an XLOG_SWITCH (as servers 13-18 write them) pass, with or without decodeRecords, whatever the chunking', () => {
+  const b = new WalBuilder(SEG);
+  const start = b.add({ length: 100 });
+  b.add({ length: 9000 });
+  b.add({ length: 300 });
+  const switched = b.addSwitch();
+  b.add({ length: 60 });
+  b.add({ length: 9000 });
+  const segments = b.build();
+  const switchPage = Math.floor(switched / PAGE) * PAGE;
+  assert.ok(segments[0]![1].subarray(switchPage - SEG + PAGE).every((x) => x === 0), 'the rest of segment 1 is zeros');
+  const range = { timeline: 1, startLsn: BigInt(start), endLsn: BigInt(b.pos) };
+  for (const decodeRecords of [true, false]) {
+    for (const chunk of [1 << 20, 8192, 4099, 40, 7]) {
+      const { problems, check } = runCheck(names(segments), { ranges: [range], decodeRecords }, chunk);
+      assert.deepEqual(problems, [], `decodeRecords ${decodeRecords}, chunk ${chunk}`);
+      assert.equal(check.walRecordsRead, decodeRecords ? 6 : 0);
+    }
+  }
+  // The switch record ending exactly at a page end: the very next page is already unused.
+  const e = new WalBuilder(SEG);
+  const first = e.add({ length: 100 });
+  e.addEndingAt(SEG + PAGE - WAL_RECORD_HEADER_SIZE);
+  e.addSwitch();
+  e.add({ length: 60 });
+  assert.deepEqual(runCheck(names(e.build()), { ranges: [{ timeline: 1, startLsn: BigInt(first), endLsn: BigInt(e.pos) }] }).problems, []);
+});
+
+test('WalCheck: a zeroed page that does not follow an XLOG_SWITCH of its segment is still an error', () => {
+  const b = new WalBuilder(SEG);
+  const start = b.add({ length: 100 });
+  b.add({ length: 30000 });
+  b.addSwitch();
+  b.add({ length: 60 });
+  b.add({ length: 30000 });
+  const segments = b.build();
+  const range = { timeline: 1, startLsn: BigInt(start), endLsn: BigInt(b.pos) };
+  const zeroed = (lsn: number): Array<[bigint, Buffer]> => segments.map(([segno, data]) => {
+    const copy = Buffer.from(data);
+    if (Number(segno) === Math.floor(lsn / SEG)) copy.fill(0, lsn % SEG, lsn % SEG + PAGE);
+    return [segno, copy];
+  });
+  for (const decodeRecords of [true, false]) {
+    // before the switch record, in its segment
+    assert.deepEqual(runCheck(names(zeroed(SEG + 2 * PAGE)), { ranges: [range], decodeRecords }).problems,
+      ['invalid magic number 0000 in WAL segment "000000010000000000000001", LSN 0/104000, offset 16384']);
+    // in the next segment, where records go on
+    assert.deepEqual(runCheck(names(zeroed(2 * SEG + 2 * PAGE)), { ranges: [range], decodeRecords }).problems,
+      ['invalid magic number 0000 in WAL segment "000000010000000000000002", LSN 0/204000, offset 16384']);
+  }
+  // A switch record whose CRC is wrong proves nothing: its zeroed tail is an error as well.
+  const badSwitch = segments.map(([segno, data]): [bigint, Buffer] => [segno, Buffer.from(data)]);
+  const switchLsn = (() => {
+    const c = new WalBuilder(SEG);
+    c.add({ length: 100 });
+    c.add({ length: 30000 });
+    return c.addSwitch();
+  })();
+  badSwitch[0]![1][switchLsn - SEG + 20]! ^= 0x01;
+  const firstUnused = Math.ceil((switchLsn + WAL_RECORD_HEADER_SIZE) / PAGE) * PAGE;
+  assert.deepEqual(runCheck(names(badSwitch), { ranges: [range] }).problems, [
+    `invalid magic number 0000 in WAL segment "000000010000000000000001", LSN ${formatLsn(BigInt(firstUnused))}, offset ${firstUnused - SEG}`]);
+});
+
