@@ -23,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   makeTempDir, REPO_ROOT, startCluster, systemBin, type RunResult, type TestCluster,
 } from '../harness/index.js';
-import { describeRun, startTool, type RunningTool, type ToolBinary } from './support/index.js';
+import { describeRun, startTool, waitFor, type RunningTool, type ToolBinary } from './support/index.js';
 
 interface Tool {
   label: 'pg' | 'ours';
@@ -58,13 +58,6 @@ async function run(tool: Tool, args: string[], env: Record<string, string> = {})
   return start(tool, args, env).result;
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 async function flushLsn(cluster: TestCluster): Promise<string> {
   return (await cluster.query<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn')).rows[0]!.lsn;

@@ -8,19 +8,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   makeTempDir, preparePlainRestore, run, startCluster, startRestored, systemBin, type TestCluster,
 } from '../harness/index.js';
-import { binaryAt, describeRun, receiveWalBinary, startTool, type RunningTool } from './support/index.js';
+import { binaryAt, describeRun, receiveWalBinary, startTool, waitFor, type RunningTool } from './support/index.js';
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 async function scalar<T>(cluster: TestCluster, sql: string): Promise<T> {
   return (await cluster.query<{ v: T }>(sql)).rows[0]!.v;

@@ -30,20 +30,12 @@ import {
   versionsUnderTest,
   type TestCluster,
 } from '../harness/index.js';
-import { assertSucceeded, binaryAt, describeRun, receiveWalBinary, startTool, type RunningTool } from './support/index.js';
+import { assertSucceeded, binaryAt, describeRun, receiveWalBinary, startTool, waitFor, type RunningTool } from './support/index.js';
 
 const receiver = receiveWalBinary();
 const versions = versionsUnderTest().filter((v) => v <= receiver.maxServerVersion);
 const basebackup = binaryAt(path.join(REPO_ROOT, 'packages', 'core', 'dist', 'bin', 'pgfleet-basebackup.js'));
 
-/** Waits until `check` holds, polling; fails with `what` after ~30 s. */
-async function waitFor(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (await check()) return;
-    await sleep(50);
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 /** Starts the receiver and waits until it streams (its -v line says so). */
 async function startReceiver(cluster: TestCluster, dir: string): Promise<RunningTool> {
