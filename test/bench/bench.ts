@@ -9,6 +9,9 @@
 // stdout and bench-out/latest.{json,md} (plus time-stamped copies). The server is stopped; the
 // dataset stays cached.
 //
+// Then the WAL part (wal.ts): pgfleet-receivewal against pg_receivewal 15 under a pgbench
+// write load, written to bench-out/wal-latest.{json,md}; --wal-only runs only that part.
+//
 // Exit status: 0 when the bench ran to the end (whatever the targets say), 1 when it could not.
 
 import { execFileSync } from 'node:child_process';
@@ -26,6 +29,8 @@ import { runPgbackrest } from './pgbackrest.js';
 import { errorSummary, renderMarkdown, renderText, formatBytes, formatSeconds, type BenchReport } from './report.js';
 import { allTargetsPass, summariseVariant, TOOLS, type Sample, type ToolId } from './summary.js';
 import { backupArgs, type VariantName } from './variants.js';
+import { runWalBench } from './wal.js';
+import { renderWalMarkdown, renderWalText } from './wal-report.js';
 
 const PGFLEET_SCRIPT = path.join(REPO_ROOT, 'packages', 'core', 'dist', 'bin', 'pgfleet-basebackup.js');
 
@@ -139,6 +144,11 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const startedAt = new Date();
+  const outDir = opts.outDir ?? path.join(REPO_ROOT, 'bench-out');
+  if (opts.walOnly) {
+    await walPart(opts, outDir);
+    return 0;
+  }
   const pgBasebackup: ToolCommand = { command: systemBin('pg_basebackup'), args: [] };
   const pgfleet = pgfleetCommand(opts);
   const tools: Record<ToolId, ToolCommand> = { pg_basebackup: pgBasebackup, pgfleet };
@@ -215,7 +225,6 @@ async function main(argv: string[]): Promise<number> {
       allTargetsPass: allTargetsPass(rows),
     };
 
-    const outDir = opts.outDir ?? path.join(REPO_ROOT, 'bench-out');
     await mkdir(outDir, { recursive: true });
     const json = `${JSON.stringify(report, null, 2)}\n`;
     const markdown = renderMarkdown(report);
@@ -227,11 +236,29 @@ async function main(argv: string[]): Promise<number> {
     log('');
     log(renderText(report));
     log(`written: ${path.join(outDir, `${name}.json`)}, ${path.join(outDir, `${name}.md`)} (and latest.json, latest.md)`);
-    return 0;
   } finally {
     await rm(outRoot, { recursive: true, force: true });
     await cluster.stop();
   }
+  if (opts.wal) await walPart(opts, outDir);
+  return 0;
+}
+
+/** The WAL part: measured, printed, written to <outDir>/wal-<stamp>.{json,md} and wal-latest.*. */
+async function walPart(opts: BenchOptions, outDir: string): Promise<void> {
+  const report = await runWalBench({
+    seconds: opts.walSeconds, scale: opts.walScale, workDir: path.join(opts.cacheDir, 'wal'), commit: gitCommit(), log,
+  });
+  await mkdir(outDir, { recursive: true });
+  const name = `wal-${stamp(new Date(report.startedAt))}`;
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  for (const base of [name, 'wal-latest']) {
+    await writeFile(path.join(outDir, `${base}.json`), json);
+    await writeFile(path.join(outDir, `${base}.md`), renderWalMarkdown(report));
+  }
+  log('');
+  log(renderWalText(report));
+  log(`written: ${path.join(outDir, `${name}.json`)}, ${path.join(outDir, `${name}.md`)} (and wal-latest.json, wal-latest.md)`);
 }
 
 main(process.argv.slice(2)).then(

@@ -16,7 +16,21 @@ test('defaults: 2.2 GB, 3 runs, every variant, drop caches, pgbackrest when inst
     dropCaches: true,
     pgbackrest: true,
     timeoutS: 1800,
+    wal: true,
+    walOnly: false,
+    walSeconds: 60,
+    walScale: 20,
   });
+});
+
+test('the WAL part: --wal-only, --no-wal, its load length and scale', () => {
+  const only = parseBenchOptions(['--wal-only', '--wal-seconds', '15', '--wal-scale', '5'], {});
+  assert.equal(only.walOnly, true);
+  assert.equal(only.walSeconds, 15);
+  assert.equal(only.walScale, 5);
+  assert.equal(parseBenchOptions(['--no-wal'], {}).wal, false);
+  assert.throws(() => parseBenchOptions(['--wal-only', '--no-wal'], {}), { message: '--wal-only and --no-wal exclude each other' });
+  assert.throws(() => parseBenchOptions(['--wal-seconds', '0'], {}), { message: 'invalid value "0" for --wal-seconds: expected a positive integer' });
 });
 
 test('flags are read, variants keep the canonical order without duplicates', () => {

@@ -12,6 +12,8 @@ export const DEFAULT_SIZE_GB = 2.2;
 export const DEFAULT_RUNS = 3;
 export const DEFAULT_CACHE_DIR = '/var/tmp/pgfleet-bench';
 export const DEFAULT_TIMEOUT_S = 1800;
+export const DEFAULT_WAL_SECONDS = 60;
+export const DEFAULT_WAL_SCALE = 20;
 
 export interface BenchOptions {
   help: boolean;
@@ -31,12 +33,21 @@ export interface BenchOptions {
   pgbackrest: boolean;
   /** Kill one backup after this many seconds and record it as failed. */
   timeoutS: number;
+  /** Run the WAL receiver part (pgfleet-receivewal vs pg_receivewal). */
+  wal: boolean;
+  /** Run only the WAL receiver part (no dataset, no backups). */
+  walOnly: boolean;
+  /** Seconds of pgbench write load during the WAL part. */
+  walSeconds: number;
+  /** pgbench scale of the WAL part's cluster. */
+  walScale: number;
 }
 
 export const HELP_TEXT = `Usage: npm run bench -- [options]
 
 Times pgfleet-basebackup against pg_basebackup 15 on one PostgreSQL 15 cluster with a
-tablespace (built once, cached, reused).
+tablespace (built once, cached, reused), then pgfleet-receivewal against pg_receivewal 15
+streaming one server's WAL under a pgbench write load (the WAL part).
 
 Options:
   --size-gb N        dataset size to build, in GB (default ${DEFAULT_SIZE_GB})
@@ -51,6 +62,11 @@ Options:
   --no-drop-caches   do not drop the page cache before each measurement
   --no-pgbackrest    do not run pgbackrest even if it is installed
   --timeout-s N      give up on one backup after N seconds (default ${DEFAULT_TIMEOUT_S})
+  --wal-only         run only the WAL part: pgfleet-receivewal vs pg_receivewal 15 under a
+                     pgbench write load (lag, CPU time, peak RSS); no dataset, no backups
+  --no-wal           skip the WAL part
+  --wal-seconds N    seconds of pgbench load in the WAL part (default ${DEFAULT_WAL_SECONDS})
+  --wal-scale N      pgbench scale of the WAL part's own cluster (default ${DEFAULT_WAL_SCALE})
   -h, --help         show this help
 `;
 
@@ -95,9 +111,14 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
       'no-drop-caches': { type: 'boolean' },
       'no-pgbackrest': { type: 'boolean' },
       'timeout-s': { type: 'string' },
+      'wal-only': { type: 'boolean' },
+      'no-wal': { type: 'boolean' },
+      'wal-seconds': { type: 'string' },
+      'wal-scale': { type: 'string' },
     },
   });
   const pgfleetCmd = values['pgfleet-cmd'] ?? (env['PGFLEET_BENCH_CMD']?.trim() || undefined);
+  if (values['wal-only'] === true && values['no-wal'] === true) throw new Error('--wal-only and --no-wal exclude each other');
   return {
     help: values.help === true,
     scale: values.scale === undefined ? undefined : positiveNumber('--scale', values.scale, { integer: true }),
@@ -111,5 +132,9 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     dropCaches: values['no-drop-caches'] !== true,
     pgbackrest: values['no-pgbackrest'] !== true,
     timeoutS: values['timeout-s'] === undefined ? DEFAULT_TIMEOUT_S : positiveNumber('--timeout-s', values['timeout-s'], { integer: false }),
+    wal: values['no-wal'] !== true,
+    walOnly: values['wal-only'] === true,
+    walSeconds: values['wal-seconds'] === undefined ? DEFAULT_WAL_SECONDS : positiveNumber('--wal-seconds', values['wal-seconds'], { integer: true }),
+    walScale: values['wal-scale'] === undefined ? DEFAULT_WAL_SCALE : positiveNumber('--wal-scale', values['wal-scale'], { integer: true }),
   };
 }

@@ -14,6 +14,7 @@ import { REPO_ROOT, makeTempDir, run } from '../harness/index.js';
 
 const COMMANDS: Array<{ bin: string; version: RegExp; help: RegExp }> = [
   { bin: 'pgfleet-basebackup', version: /^pgfleet-basebackup \(PostgreSQL\) 18\.0 \(pgfleet 0\.1\.0\)\n$/, help: /^Usage:\n {2}pgfleet-basebackup \[OPTION\]\.\.\.$/m },
+  { bin: 'pgfleet-receivewal', version: /^pgfleet-receivewal \(PostgreSQL\) 18\.0 \(pgfleet 0\.1\.0\)\n$/, help: /^Usage:\n {2}pgfleet-receivewal \[OPTION\]\.\.\.$/m },
   { bin: 'pgfleet-verifybackup', version: /^pgfleet-verifybackup \(PostgreSQL\) 18\.0 \(pgfleet 0\.1\.0\)\n$/, help: /^Usage:\n {2}pgfleet-verifybackup \[OPTION\]\.\.\. BACKUPDIR$/m },
   { bin: 'pgfleet-agent', version: /^0\.1\.0\n$/, help: /^Usage: pgfleet-agent /m },
   { bin: 'pgfleet', version: /^0\.1\.0\n$/, help: /^Usage: pgfleet /m },
@@ -31,6 +32,7 @@ test('a fresh clone has every command in node_modules/.bin after npm ci and npm 
     'packages/agent/bin/pgfleet-agent.js 100755',
     'packages/controller/bin/pgfleet.js 100755',
     'packages/core/bin/pgfleet-basebackup.js 100755',
+    'packages/core/bin/pgfleet-receivewal.js 100755',
     'packages/core/bin/pgfleet-verifybackup.js 100755',
   ]);
 

@@ -230,6 +230,8 @@ export interface StartRestoredOptions {
   settings?: string[];
   /** Remove dataDir on destroy() (default true). Tablespace directories are never removed by it. */
   removeDataDir?: boolean;
+  /** 'archive-recovery' only: the restore_command (default `false`: replay pg_wal only). */
+  restoreCommand?: string;
 }
 
 /**
@@ -249,7 +251,7 @@ export async function startRestored(opts: StartRestoredOptions): Promise<TestClu
     await rm(recoverySignal, { force: true });
     if (opts.mode === 'archive-recovery') {
       await writeFile(recoverySignal, '', { mode: 0o600 });
-      extraArgs.push(`-c ${shellQuote('restore_command=false')}`);
+      extraArgs.push(`-c ${shellQuote(`restore_command=${opts.restoreCommand ?? 'false'}`)}`);
     }
   }
   await chownR(opts.dataDir);

@@ -195,7 +195,7 @@ export class InstanceError extends PgFleetError {
   readonly id = 'instance';
 }
 
-/** Thrown when a named cluster, agent or backup does not exist (pgfleet CLI and controller). */
+/** Thrown when a named cluster, agent, backup or replication slot does not exist. */
 export class NotFoundError extends PgFleetError {
   readonly code = 74;
   readonly id = 'not-found';

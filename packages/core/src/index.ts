@@ -73,10 +73,10 @@ export type { Lsn } from './wal/lsn.js';
 export {
   DEFAULT_WAL_SEGMENT_SIZE, MAX_WAL_SEGMENT_SIZE, MIN_WAL_SEGMENT_SIZE, isPartialWalSegmentName,
   isTimelineHistoryFileName, isValidWalSegmentSize, isWalSegmentName, parseWalSegmentName,
-  parseWalSegmentSize, segmentNumber, segmentOffset, segmentStartLsn, segmentsPerXLogId,
-  timelineHistoryFileName, walSegmentName,
+  parseWalFileName, parseWalSegmentSize, segmentNumber, segmentOffset, segmentStartLsn, segmentsPerXLogId,
+  timelineHistoryFileName, walCompressionSuffix, walSegmentName,
 } from './wal/segment.js';
-export type { WalSegmentId } from './wal/segment.js';
+export type { WalFileCompression, WalFileName, WalSegmentId } from './wal/segment.js';
 export { parseTimelineHistory, timelineHistory, timelineOfLsn } from './wal/timeline.js';
 export type {
   ParseTimelineHistoryOptions, TimelineHistoryEntry, TimelineSwitch,
@@ -148,9 +148,16 @@ export type { PrimaryKeepalive, XLogData } from './replication/xlog-stream-messa
 export type { ServerNotice } from './replication/backend-message.js';
 export type { MessageReaderStats } from './replication/message-reader.js';
 export { WalReceiver } from './wal/receiver.js';
-export type { WalReceiverOptions, WalReceiverResult, WalReservation, WalReservationOptions } from './wal/receiver.js';
+export type {
+  WalReceiverEvent, WalReceiverOptions, WalReceiverResult, WalReservation, WalReservationOptions,
+} from './wal/receiver.js';
 export { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
 export type { DirectoryWalSinkOptions, TarWalSinkOptions, WalSink } from './wal/wal-sinks.js';
+export { findStreamingStart } from './wal/streaming-start.js';
+export type { FindStreamingStartOptions, StreamingStart } from './wal/streaming-start.js';
+export { CompressedWalFile, compressWalFileContent } from './wal/compressed-wal-file.js';
+export type { WalFileCompressionSpec } from './wal/compressed-wal-file.js';
+
 
 // One base backup run (the engine behind pgfleet-basebackup and the agent's Backup call)
 export { runBaseBackup, prepareEmptyDirectory } from './basebackup.js';

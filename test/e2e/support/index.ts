@@ -6,6 +6,7 @@ export {
   assertSucceeded,
   baseBackupBinary,
   binaryAt,
+  receiveWalBinary,
   describeRun,
   referenceBaseBackupBinary,
   runBaseBackup,
@@ -44,3 +45,4 @@ export {
   RECORD_HEADER, SEGMENT_SIZE, damageMiddleRecord, formatLsn, parseLsn, pickMiddleRecord, readAt, segmentName, walRange, walkRecords,
   type WalBytes, type WalRange,
 } from './wal-records.js';
+export { waitFor } from './wait.js';

@@ -5,7 +5,9 @@
 //     binary named by PGFLEET_BASEBACKUP_BIN (e.g. /usr/lib/postgresql/15/bin/pg_basebackup to
 //     validate the tests themselves against the real thing);
 //   - pgfleet-verifybackup: `node <repo>/packages/core/dist/bin/pgfleet-verifybackup.js`, or
-//     PGFLEET_VERIFYBACKUP_BIN (e.g. the system pg_verifybackup).
+//     PGFLEET_VERIFYBACKUP_BIN (e.g. the system pg_verifybackup);
+//   - pgfleet-receivewal: `node <repo>/packages/core/dist/bin/pgfleet-receivewal.js`, or
+//     PGFLEET_RECEIVEWAL_BIN (e.g. the system pg_receivewal).
 // A binary whose file name starts with "pg_" is a PostgreSQL reference binary: tests that
 // assert pgfleet's own texts skip themselves for it, and servers newer than its major version
 // are skipped (pg_basebackup refuses them: "incompatible server version").
@@ -79,6 +81,11 @@ function resolveBinary(envVar: string, script: string, env: NodeJS.ProcessEnv): 
 /** The base backup tool under test (see the module comment). */
 export function baseBackupBinary(env: NodeJS.ProcessEnv = process.env): ToolBinary {
   return resolveBinary('PGFLEET_BASEBACKUP_BIN', 'pgfleet-basebackup.js', env);
+}
+
+/** The WAL receiver under test: pgfleet-receivewal, or PGFLEET_RECEIVEWAL_BIN (e.g. the system pg_receivewal). */
+export function receiveWalBinary(env: NodeJS.ProcessEnv = process.env): ToolBinary {
+  return resolveBinary('PGFLEET_RECEIVEWAL_BIN', 'pgfleet-receivewal.js', env);
 }
 
 /** The verify tool under test (see the module comment). */

@@ -8,7 +8,8 @@
  * content() waits for the oldest one to be compressed and accepted by the next streamer.
  *
  * Subclasses supply header(), compressBlock() (called in input order, on the main thread, so
- * it can update running checksums before starting its job) and trailer().
+ * it can update running checksums before starting its job) and trailer(). flush() ends the
+ * current block early (a WAL file made durable in the middle: pg_receivewal --synchronous).
  */
 
 import { availableParallelism } from 'node:os';
@@ -61,6 +62,16 @@ export abstract class BlockParallelCompressor extends ChainedStreamer {
       off += n;
       if (this.fill === this.blockSize) await this.dispatch(false);
     }
+  }
+
+  /**
+   * Compresses what is buffered as a block of its own and hands every pending block to the next
+   * streamer, so that all input so far can be decoded from what the next streamer has (every
+   * block but the last ends on a flush point). The stream goes on afterwards.
+   */
+  async flush(): Promise<void> {
+    if (this.fill > 0) await this.dispatch(false);
+    while (this.inFlight.length > 0) await this.writeOldest();
   }
 
   protected override async finalizeSelf(): Promise<void> {

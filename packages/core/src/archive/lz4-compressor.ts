@@ -60,6 +60,11 @@ export class Lz4Compressor extends ChainedStreamer {
     }
   }
 
+  /** Writes what is buffered as a (shorter) block: all input so far is in the frame's blocks. */
+  async flush(): Promise<void> {
+    if (this.fill > 0) await this.writeBlock();
+  }
+
   protected override async finalizeSelf(): Promise<void> {
     await this.start();
     if (this.fill > 0) await this.writeBlock();

@@ -64,6 +64,9 @@ export interface ReplicationConnectOptions extends ReplicationConnectParams {
   onNotice?: (notice: ServerNotice) => void;
   /** Backpressure threshold of the message reader (bytes). */
   highWaterBytes?: number;
+  /** With recycleReadBuffers: the room offered to one socket read (default 64 KiB); slabs are
+   * four times as large. */
+  readBytes?: number;
   /**
    * No-progress deadline (ms; 0 or absent: none): connecting (up to the server's first
    * ReadyForQuery) must finish within it, and afterwards, whenever the client waits for the

@@ -282,6 +282,7 @@ export class ReplicationConnection {
       peer: describeTarget(resolved),
       ...(owned !== null ? { ownedReads: owned } : {}),
       ...(options.highWaterBytes !== undefined ? { highWaterBytes: options.highWaterBytes } : {}),
+      ...(owned !== null && options.readBytes !== undefined ? { minReadBytes: options.readBytes, slabBytes: 4 * options.readBytes } : {}),
       ...(options.noProgressTimeoutMs !== undefined ? { noProgressTimeoutMs: options.noProgressTimeoutMs } : {}),
     });
     let conn: ReplicationConnection;

@@ -2,13 +2,16 @@
  * One physical streaming session (START_REPLICATION, CopyBoth), from CopyBothResponse to
  * ReadyForQuery. It hands each XLogData to the handler and awaits it before reading on
  * (backpressure), answers keepalives that ask for a reply, and sends a standby status update
- * as soon as streaming starts and then every `statusIntervalMs` (a timer, so a reply goes out even while the handler is slow and the
- * socket is paused). Status updates report write = the end of the last XLogData the handler
- * finished with, flush = what the caller set with setFlushPosition (only when reportFlush,
- * which defaults to "a slot is used", as in pg_basebackup), apply = 0. When nothing has arrived
- * for `probeIdleMs`, a status update asks the server for a reply: a quiet but healthy server
- * then answers with a keepalive at once, so the connection's no-progress deadline (which a
- * server writing no WAL would otherwise hit) only fails a server that stopped answering.
+ * as soon as streaming starts and then every `statusIntervalMs` (a timer, so a reply goes out
+ * even while the handler is slow and the socket is paused). Status updates report write = the
+ * end of the last XLogData the handler finished with, flush = what the caller set with
+ * setFlushPosition, or what its flushPosition provider returns (never beyond write; only when
+ * reportFlush, which defaults to "a slot is used", as in pg_basebackup), apply = 0. Before answering a keepalive that asks for a reply,
+ * the handler's beforeReply() is awaited, so that it can make more WAL durable first (as
+ * receivelog.c fsyncs the open file then). When nothing has arrived for `probeIdleMs`, a
+ * status update asks the server for a reply: a quiet but healthy server then answers with a
+ * keepalive at once, so the connection's no-progress deadline (which a server writing no WAL
+ * would otherwise hit) only fails a server that stopped answering.
  *
  * Ending, as receivelog.c does it:
  * - the caller calls stop(): CopyDone is sent, XLogData still in flight is ignored, and the
@@ -40,6 +43,9 @@ export interface StartReplicationOptions {
   statusIntervalMs?: number;
   /** Report the flush position; default true when a slot is used. */
   reportFlush?: boolean;
+  /** Where the flush position comes from when WAL is made durable elsewhere (e.g. a remote
+   * repository that confirms it); replaces setFlushPosition. Clamped to the write position. */
+  flushPosition?: () => Lsn;
   /** Ask the server for a reply after this long without a message (0: never). The connection
    * sets it from its no-progress deadline. */
   probeIdleMs?: number;
@@ -49,6 +55,8 @@ export interface ReplicationStreamHandler {
   /** One XLogData, contiguous with the previous one. `stream.stop()` may be called from here. */
   onXLogData(message: XLogData, stream: ReplicationStream): void | Promise<void>;
   onKeepalive?(message: PrimaryKeepalive, stream: ReplicationStream): void | Promise<void>;
+  /** Awaited before a requested reply is sent (after it, the flush position is read). */
+  beforeReply?(stream: ReplicationStream): Promise<void>;
 }
 
 export type ReplicationStreamEnd =
@@ -71,6 +79,7 @@ export class ReplicationStream {
   private probe: NodeJS.Timeout | null = null;
   private lastHeard = Date.now();
   private readonly reportFlush: boolean;
+  private readonly flushProvider: (() => Lsn) | undefined;
 
   constructor(
     private readonly io: ProtocolIo,
@@ -83,6 +92,7 @@ export class ReplicationStream {
     this.written = start;
     this.flushed = start;
     this.reportFlush = options.reportFlush ?? (options.slot !== undefined && options.slot !== null);
+    this.flushProvider = options.flushPosition;
     const interval = options.statusIntervalMs ?? 10_000;
     if (first.kind === 'copyBothResponse' && interval > 0) {
       // The first update goes out at once, as receivelog.c sends it: a slot's restart_lsn then
@@ -131,12 +141,19 @@ export class ReplicationStream {
     if (lsn > this.flushed) this.flushed = lsn;
   }
 
+  /** The flush position a status update reports now (0 when flush is not reported). */
+  get reportedFlush(): Lsn {
+    if (!this.reportFlush) return 0n;
+    const flushed = this.flushProvider === undefined ? this.flushed : this.flushProvider();
+    return flushed < this.written ? flushed : this.written;
+  }
+
   /** Sends a standby status update now (never after CopyDone was sent). */
   sendStatus(replyRequested = false): void {
     if (this.clientDone) return;
     const update = encodeStandbyStatusUpdate({
       write: this.written,
-      flush: this.reportFlush ? this.flushed : 0n,
+      flush: this.reportedFlush,
       apply: 0n,
       clientTime: pgTimestampNow(),
       replyRequested,
@@ -224,7 +241,10 @@ export class ReplicationStream {
   private async onCopyData(payload: Buffer): Promise<void> {
     const message = decodeStreamingMessage(payload);
     if (message.type === 'keepalive') {
-      if (message.replyRequested) this.sendStatus(false);
+      if (message.replyRequested && !this.clientDone) {
+        await this.handler.beforeReply?.(this);
+        this.sendStatus(false);
+      }
       if (this.handler.onKeepalive !== undefined && !this.clientDone) await this.handler.onKeepalive(message, this);
       return;
     }

@@ -1,45 +1,73 @@
 /**
- * The WAL receiver of `-X stream`: while BASE_BACKUP runs on the main connection, it streams
- * the WAL the backup needs over a connection of its own and writes it through a WalSink, the
- * way pg_basebackup's background process does (pg_basebackup.c, receivelog.c):
+ * The WAL receiver: one streaming session over a replication connection of its own, writing
+ * what it receives through a WalSink. It serves pg_basebackup's `-X stream` (while BASE_BACKUP
+ * runs on the main connection), pgfleet-receivewal (pg_receivewal), and any caller that keeps a
+ * continuous archive (receivelog.c is the model for all three):
  *
- * 1. slot: an existing slot (-S), a permanent slot it creates (-S with -C), by default a
- *    TEMPORARY slot named `pg_basebackup_<walsender pid>` (the name pg_basebackup uses, so
- *    operators recognise it; it disappears with the connection), or none (--no-slot). A backup
- *    makes the connection and its slot with reserve() BEFORE it sends BASE_BACKUP, and hands
- *    them to start(): the slot's RESERVE_WAL then holds WAL from a point before the backup's
- *    checkpoint, so no checkpoint (another backup's, say) can remove the segment the backup
- *    starts in before streaming begins. pg_basebackup makes the slot only after BASE_BACKUP
- *    started, and two backups of one server at once could fail with "requested WAL segment
- *    ... has already been removed";
- * 2. IDENTIFY_SYSTEM: the system identifier must match the backup's, and the backup's start
- *    timeline must exist on the server;
- * 3. streaming starts at the beginning of the segment holding the backup start LSN, on the
- *    start timeline; for a timeline > 1 its history file is fetched and written first;
- * 4. each XLogData is written into segment files (a message may span a segment boundary);
- *    a completed segment is closed as complete (it gets archive_status/<seg>.done);
- * 5. the stop test is "received position >= backup end LSN", run after every XLogData, at
- *    every segment boundary and when stopAt() delivers the end LSN. Then the current,
- *    incomplete segment is closed (full size, zero-padded, no .partial and no .done) and
- *    CopyDone ends the stream;
+ * 1. slot: an existing slot (`slot`), a permanent slot it creates first (`createSlot`, as
+ *    pg_basebackup -C), by default a TEMPORARY slot named `pg_basebackup_<walsender pid>` (the
+ *    name pg_basebackup uses, so operators recognise it; it disappears with the connection), or
+ *    none (`temporarySlot` false). A backup makes the connection and its slot with reserve()
+ *    BEFORE it sends BASE_BACKUP, and hands them to start(): the slot's RESERVE_WAL then holds
+ *    WAL from a point before the backup's checkpoint, so no checkpoint (another backup's, say)
+ *    can remove the segment the backup starts in before streaming begins. pg_basebackup makes
+ *    the slot only after BASE_BACKUP started, and two backups of one server at once could fail
+ *    with "requested WAL segment ... has already been removed";
+ * 2. IDENTIFY_SYSTEM: the system identifier must match `systemId` when given, and an explicit
+ *    start timeline must exist on the server;
+ * 3. the start point: `startLsn`/`timeline` when given (a backup's start); otherwise, as
+ *    pg_receivewal finds it, the sink's own (findStart: after the newest segment it already
+ *    holds), else the slot's restart_lsn (READ_REPLICATION_SLOT, servers 15+), else the server's
+ *    current WAL position. Streaming always starts at the beginning of that segment. For a
+ *    timeline > 1 its history file is fetched and written first, unless the sink already has it;
+ * 4. each XLogData is written into segment files (a message may span a segment boundary); a
+ *    completed segment is closed as complete, and the session ends when it must:
+ * 5. the stop test is "received position >= end LSN" (`endLsn`, or the LSN given to stopAt():
+ *    a backup's end), or stop() was called; it runs after every XLogData, at every segment
+ *    boundary and when stop()/stopAt() are called. Then the current, incomplete segment is
+ *    closed as incomplete and CopyDone ends the stream;
  * 6. at the end of a historic timeline the receiver follows the server to the next one,
  *    restarting at the beginning of the segment holding the switch point.
  *
- * The receiver owns its connection and its sink: it finishes and disposes the sink, and closes
- * the connection, on success and on failure. A failure (server error, lost connection, disk
- * error) is recorded at once: `failure` returns it and `onError` is called, so the backup can
- * fail at its next step instead of hanging; stopAt() rethrows it.
+ * Feedback. The write position reported is what was handed to the sink; the flush position is
+ * what the sink has made durable: a segment closed, or sync() (with `synchronous`, after every
+ * XLogData, and before answering a keepalive that asks for a reply), never more. It is
+ * reported when a slot is used or with `synchronous` (receivelog.c's rule); the server then
+ * moves the slot's restart_lsn to it. A caller whose sink stores WAL elsewhere (a remote
+ * repository that acknowledges later) gives `flushPosition` instead: the position it knows to
+ * be durable. `onDurable` is told whenever the sink made more WAL durable.
+ *
+ * The receiver owns its connection and its sink for the session: it finishes and disposes the
+ * sink, and closes the connection, on success and on failure. One session ends at its stop
+ * point, or with an error (server gone, connection lost, disk error); a caller that streams
+ * for ever starts a new receiver with a new sink after a failure (a DirectoryWalSink finds
+ * where to resume by itself), after a pause of its choice. A failure is recorded at once:
+ * `failure` returns it and `onError` is called, so a backup can fail at its next step instead
+ * of hanging; `done`, stopAt() and stop() reject with it.
  */
 
-import { InternalError, ProtocolError, WalMissingError } from '../errors.js';
+import { InternalError, NotFoundError, ProtocolError, WalMissingError } from '../errors.js';
 import { ReplicationConnection, type ReplicationConnectOptions } from '../replication/connection.js';
 import type { ReplicationStream, ReplicationStreamEnd } from '../replication/replication-stream.js';
 import type { XLogData } from '../replication/xlog-stream-messages.js';
-import { formatLsn, parseLsn, type Lsn } from './lsn.js';
+import { formatLsn, parseLsn, tryParseLsn, type Lsn } from './lsn.js';
 import {
   segmentNumber, segmentOffset, segmentStartLsn, timelineHistoryFileName, walSegmentName,
 } from './segment.js';
 import type { WalSink } from './wal-sinks.js';
+
+/** What the receiver reports as it goes (pg_receivewal -v prints most of these). */
+export type WalReceiverEvent =
+  /** Streaming begins here (once per session, before the first START_REPLICATION). */
+  | { kind: 'streaming-started'; lsn: Lsn; timeline: number }
+  /** A segment was received completely and closed; `lsn` is its end. */
+  | { kind: 'segment-finished'; segment: string; lsn: Lsn; timeline: number }
+  /** A segment was closed before it was complete (it stays `.partial` in pg_receivewal's layout). */
+  | { kind: 'segment-incomplete'; segment: string; lsn: Lsn; timeline: number }
+  /** The server's timeline ended at `lsn`; streaming goes on on `timeline`. */
+  | { kind: 'timeline-switched'; timeline: number; lsn: Lsn }
+  /** The stop point was reached (`reason` end-position) or stop() was called (requested). */
+  | { kind: 'stopped'; reason: 'end-position' | 'requested'; lsn: Lsn; timeline: number };
 
 /**
  * A streaming connection with its slot made before BASE_BACKUP was sent (WalReceiver.reserve()).
@@ -65,22 +93,38 @@ export interface WalReceiverOptions {
   /** Connection options or a connection string, used when `connect` is not given. */
   connection?: ReplicationConnectOptions | string;
   sink: WalSink;
-  /** The backup's start LSN; streaming starts at the beginning of its segment. */
-  startLsn: string | Lsn;
-  /** The backup's start timeline. */
-  timeline: number;
+  /** Where to start (streaming starts at the beginning of its segment), with `timeline`.
+   * Without it the start point is found as the module comment says. */
+  startLsn?: string | Lsn;
+  /** The start LSN's timeline; required with startLsn. */
+  timeline?: number;
   /** Must equal sink.segmentSize; defaults to it. */
   segmentSize?: number;
-  /** The backup's system identifier; the streaming server must have the same. */
+  /** The streaming server must have this system identifier (a base backup's). */
   systemId?: string | null;
-  /** Stream through this slot (pg_basebackup -S). */
+  /** Stream through this slot (pg_basebackup/pg_receivewal -S). */
   slot?: string | null;
   /** Create `slot` as a permanent physical slot first (pg_basebackup -C). */
   createSlot?: boolean;
   /** Without `slot`: create a temporary slot pg_basebackup_<pid> (default true; --no-slot = false). */
   temporarySlot?: boolean;
-  /** Seconds between standby status updates (pg_basebackup -s, default 10; 0 = only on request). */
+  /** Seconds between standby status updates (-s, default 10; 0 = only on request). */
   statusIntervalSec?: number;
+  /** Stop once everything before this LSN was received (pg_receivewal -E X: X + 1). */
+  endLsn?: string | Lsn;
+  /** Make every write durable at once and report it (pg_receivewal --synchronous); reports
+   * the flush position even without a slot. */
+  synchronous?: boolean;
+  /** The flush position to report, for sinks whose durability is confirmed elsewhere; it must
+   * never be beyond what is durably stored. Default: what the sink made durable. */
+  flushPosition?: () => Lsn;
+  /** Told each time the sink made WAL durable up to `position` (a segment closed, a sync). */
+  onDurable?: (position: Lsn, timeline: number) => void;
+  /** Progress (see WalReceiverEvent). */
+  onEvent?: (event: WalReceiverEvent) => void;
+  /** Keep the names of the segments written for the result (default true); a receiver that
+   * streams for months passes false. */
+  recordSegments?: boolean;
   /** Told about a slot the receiver created (pg_basebackup -v prints it). */
   onSlotCreated?: (name: string, temporary: boolean) => void;
   /** Called once, as soon as the receiver fails. */
@@ -90,13 +134,13 @@ export interface WalReceiverOptions {
 export interface WalReceiverResult {
   /** Where streaming began (a segment boundary). */
   startLsn: Lsn;
-  /** The position received when streaming stopped (>= the end LSN given to stopAt). */
+  /** The position received when streaming stopped (>= the end LSN, when there was one). */
   endLsn: Lsn;
   /** The timeline streamed last. */
   timeline: number;
-  /** Segment files written, in order. */
+  /** Segment files written, in order (empty with recordSegments false). */
   segments: string[];
-  /** How many of them were received completely (and got a .done). */
+  /** How many segments were received completely. */
   completeSegments: number;
   /** History files written. */
   historyFiles: string[];
@@ -109,18 +153,21 @@ export class WalReceiver {
   private readonly segmentSize: number;
   private readonly statusIntervalMs: number;
   private slot: string | null = null;
-  private timeline: number;
-  private readonly streamStart: Lsn;
+  private timeline = 0;
+  private streamStart: Lsn = 0n;
   /** Next byte expected; everything before it has been handed to the sink. */
-  private position: Lsn;
-  private endLsn: Lsn | null = null;
+  private position: Lsn = 0n;
+  /** Everything before it is durable (closed or synced by the sink). */
+  private durable: Lsn = 0n;
+  private endLsn: Lsn | null;
+  private stopRequested = false;
   private open: { name: string; segno: bigint } | null = null;
   private stream: ReplicationStream | null = null;
   private stopped = false;
   private aborted = false;
   private error: Error | null = null;
   private loop: Promise<WalReceiverResult> | null = null;
-  /** Serialises sink work between the XLogData handler and stopAt(). */
+  /** Serialises sink work between the stream's handlers and stop()/stopAt(). */
   private lock: Promise<void> = Promise.resolve();
   private readonly segments: string[] = [];
   private completeSegments = 0;
@@ -132,17 +179,18 @@ export class WalReceiver {
     if (this.segmentSize !== options.sink.segmentSize) {
       throw new InternalError(`WAL segment size ${this.segmentSize} differs from the sink's ${options.sink.segmentSize}`);
     }
-    const start = typeof options.startLsn === 'bigint' ? options.startLsn : parseLsn(options.startLsn);
-    this.streamStart = segmentStartLsn(segmentNumber(start, this.segmentSize), this.segmentSize);
-    this.position = this.streamStart;
-    this.timeline = options.timeline;
+    if ((options.startLsn === undefined) !== (options.timeline === undefined)) {
+      throw new InternalError('a WAL receiver start needs both startLsn and timeline');
+    }
     this.statusIntervalMs = Math.round((options.statusIntervalSec ?? 10) * 1000);
+    this.endLsn = options.endLsn === undefined ? null : toLsn(options.endLsn);
   }
 
   /**
-   * Connects, sets up the slot, checks the server and starts streaming in the background.
-   * Resolves once the server accepted START_REPLICATION. On failure everything is released
-   * (the sink disposed, the connection closed) and the error thrown.
+   * Connects, sets up the slot, checks the server, finds the start point and starts streaming
+   * in the background. Resolves once the server accepted START_REPLICATION (or the stop point
+   * was reached before it). On failure everything is released (the sink disposed, the
+   * connection closed) and the error thrown.
    */
   static async start(options: WalReceiverOptions): Promise<WalReceiver> {
     let conn: ReplicationConnection;
@@ -191,6 +239,30 @@ export class WalReceiver {
     return this.position;
   }
 
+  /** Everything before this position has been made durable by the sink. */
+  get durablePosition(): Lsn {
+    return this.durable;
+  }
+
+  /** The timeline being streamed. */
+  get currentTimeline(): number {
+    return this.timeline;
+  }
+
+  /** Settles when the session is over: at the stop point, after stop(), or with its failure. */
+  get done(): Promise<WalReceiverResult> {
+    if (this.loop === null) throw new InternalError('the WAL receiver was not started');
+    return this.loop;
+  }
+
+  private emit(event: WalReceiverEvent): void {
+    try {
+      this.options.onEvent?.(event);
+    } catch {
+      // A failing listener must not break streaming.
+    }
+  }
+
   /**
    * Opens the streaming connection and makes its slot, as start() would, but before the backup
    * has begun (see the module comment). The caller hands the result to start() or releases it.
@@ -218,9 +290,43 @@ export class WalReceiver {
         hint: `The backup's server has system identifier ${o.systemId}, the streaming connection's has ${system.systemId}.`,
       });
     }
-    if (this.timeline > system.timeline) {
-      throw new WalMissingError(`starting timeline ${this.timeline} is not present in the server`);
+    let start: { lsn: Lsn; timeline: number };
+    if (o.startLsn !== undefined && o.timeline !== undefined) {
+      start = { lsn: toLsn(o.startLsn), timeline: o.timeline };
+      if (start.timeline > system.timeline) {
+        throw new WalMissingError(`starting timeline ${start.timeline} is not present in the server`);
+      }
+    } else {
+      start = await this.findStart(system);
     }
+    this.timeline = start.timeline;
+    this.streamStart = segmentStartLsn(segmentNumber(start.lsn, this.segmentSize), this.segmentSize);
+    this.position = this.streamStart;
+    this.durable = this.streamStart;
+    this.emit({ kind: 'streaming-started', lsn: this.streamStart, timeline: this.timeline });
+  }
+
+  /** pg_receivewal's order: what the sink holds, the slot's restart_lsn (15+), the server's position. */
+  private async findStart(system: { timeline: number; xlogPos: string }): Promise<{ lsn: Lsn; timeline: number }> {
+    const stored = await this.sink.findStart?.();
+    if (stored !== undefined && stored !== null) return stored;
+    if (this.slot !== null && this.conn.serverVersionNum >= 150000) {
+      const info = await this.conn.readReplicationSlot(this.slot);
+      if (info === null) {
+        throw new NotFoundError(`replication slot "${this.slot}" does not exist`);
+      }
+      if (info.slotType !== 'physical') {
+        throw new ProtocolError(`expected a physical replication slot, got type "${info.slotType}" instead`);
+      }
+      if (info.restartLsn !== null) {
+        const lsn = tryParseLsn(info.restartLsn);
+        if (lsn === null) {
+          throw new ProtocolError(`could not parse restart_lsn "${info.restartLsn}" for replication slot "${this.slot}"`);
+        }
+        return { lsn, timeline: info.restartTimeline ?? system.timeline };
+      }
+    }
+    return { lsn: parseLsn(system.xlogPos), timeline: system.timeline };
   }
 
   /**
@@ -265,25 +371,36 @@ export class WalReceiver {
 
   private async run(started: () => void): Promise<WalReceiverResult> {
     const fetchedHistory = new Set<number>();
+    let switchedFrom: Lsn | null = null;
     for (;;) {
       if (this.timeline > 1 && !fetchedHistory.has(this.timeline)) {
-        await this.writeHistory(this.timeline);
+        const name = timelineHistoryFileName(this.timeline);
+        if (!(await this.sink.hasHistoryFile?.(name))) await this.writeHistory(this.timeline);
         fetchedHistory.add(this.timeline);
       }
-      if (this.endLsn !== null && this.position >= this.endLsn) break;
+      if (switchedFrom !== null) {
+        this.emit({ kind: 'timeline-switched', timeline: this.timeline, lsn: switchedFrom });
+        switchedFrom = null;
+      }
+      if (this.shouldStop()) {
+        this.emitStopped();
+        break;
+      }
       if (this.stopped) break;
       const stream = await this.conn.startReplication({
         slot: this.slot,
         startLsn: this.position,
         timeline: this.timeline,
         statusIntervalMs: this.statusIntervalMs,
-        reportFlush: this.slot !== null,
+        reportFlush: this.slot !== null || (this.options.synchronous ?? false),
+        ...(this.options.flushPosition !== undefined ? { flushPosition: this.options.flushPosition } : {}),
       }, {
         onXLogData: (message) => this.serialised(() => this.onXLogData(message)),
+        beforeReply: () => this.serialised(() => this.syncForReply()),
       });
       this.stream = stream;
       started();
-      // stopAt() may have come while START_REPLICATION was on its way.
+      // stop() or stopAt() may have come while START_REPLICATION was on its way.
       await this.serialised(() => this.checkStop());
       let end: ReplicationStreamEnd;
       try {
@@ -301,15 +418,18 @@ export class WalReceiver {
         if (end.nextTimelineStart > this.position) {
           throw new ProtocolError(`server stopped streaming timeline ${this.timeline} at ${formatLsn(this.position)}, but reported next timeline ${end.nextTimeline} to begin at ${formatLsn(end.nextTimelineStart)}`);
         }
+        switchedFrom = this.position;
         this.timeline = end.nextTimeline;
         // Always restart at the beginning of a segment: the switch segment is streamed again
         // from the new timeline's file.
         this.position = segmentStartLsn(segmentNumber(end.nextTimelineStart, this.segmentSize), this.segmentSize);
         continue;
       }
-      if (this.endLsn !== null && this.position >= this.endLsn) break;
+      if (this.shouldStop()) break;
       throw new WalMissingError('replication stream was terminated before stop point', {
-        hint: `WAL was received up to ${formatLsn(this.position)}; the backup needs it up to ${this.endLsn === null ? 'its end position' : formatLsn(this.endLsn)}.`,
+        hint: this.endLsn === null
+          ? `The server ended the stream at ${formatLsn(this.position)} (shut down or promoted).`
+          : `WAL was received up to ${formatLsn(this.position)}; it is needed up to ${formatLsn(this.endLsn)}.`,
       });
     }
     await this.serialised(() => this.closeSegment(false));
@@ -362,7 +482,7 @@ export class WalReceiver {
         const name = walSegmentName(this.timeline, segno, this.segmentSize);
         await this.sink.open(name);
         this.open = { name, segno };
-        this.segments.push(name);
+        if (this.options.recordSegments ?? true) this.segments.push(name);
       }
       await this.sink.write(offset, data.subarray(done, done + n));
       done += n;
@@ -372,17 +492,54 @@ export class WalReceiver {
         await this.closeSegment(true);
         offset = 0;
         if (this.shouldStop()) {
-          // The rest of this message is beyond what the backup needs.
+          // The rest of this message is beyond the stop point.
+          this.emitStopped();
           this.stopStreaming();
           return;
         }
       }
     }
+    if (this.options.synchronous) await this.syncNow();
     await this.checkStop();
   }
 
+  /** --synchronous: what was written is made durable and reported at once. */
+  private async syncNow(): Promise<void> {
+    if (this.open !== null && this.durable < this.position) {
+      await this.sink.sync?.();
+      this.markDurable(this.position);
+    }
+    this.stream?.sendStatus(false);
+  }
+
+  /** A keepalive asks for a reply: when flush is reported, first make the open segment durable. */
+  private async syncForReply(): Promise<void> {
+    const reportsFlush = this.slot !== null || (this.options.synchronous ?? false);
+    if (!reportsFlush || this.stopped || this.open === null || this.durable >= this.position) return;
+    if (this.sink.sync === undefined) return;
+    await this.sink.sync();
+    this.markDurable(this.position);
+  }
+
+  private markDurable(position: Lsn): void {
+    if (position > this.durable) this.durable = position;
+    // With a slot the server keeps WAL from the flush position on: report what is stored.
+    this.stream?.setFlushPosition(position);
+    try {
+      this.options.onDurable?.(position, this.timeline);
+    } catch {
+      // A failing listener must not break streaming.
+    }
+  }
+
   private shouldStop(): boolean {
-    return this.endLsn !== null && this.position >= this.endLsn;
+    return this.stopRequested || (this.endLsn !== null && this.position >= this.endLsn);
+  }
+
+  private emitStopped(): void {
+    this.emit({
+      kind: 'stopped', reason: this.stopRequested ? 'requested' : 'end-position', lsn: this.position, timeline: this.timeline,
+    });
   }
 
   private stopStreaming(): void {
@@ -393,28 +550,45 @@ export class WalReceiver {
   /** The stop test; on success the incomplete segment is closed and CopyDone sent. */
   private async checkStop(): Promise<void> {
     if (this.stopped || !this.shouldStop()) return;
+    this.emitStopped();
     await this.closeSegment(false);
     this.stopStreaming();
   }
 
   private async closeSegment(complete: boolean): Promise<void> {
-    if (this.open === null) return;
+    const open = this.open;
+    if (open === null) return;
     this.open = null;
     await this.sink.close({ complete });
-    if (complete) this.completeSegments++;
-    // With a slot the server keeps WAL from the flush position on: report what is stored.
-    if (this.slot !== null) this.stream?.setFlushPosition(this.position);
+    if (complete) {
+      this.completeSegments++;
+      this.emit({ kind: 'segment-finished', segment: open.name, lsn: this.position, timeline: this.timeline });
+    } else {
+      this.emit({ kind: 'segment-incomplete', segment: open.name, lsn: this.position, timeline: this.timeline });
+    }
+    this.markDurable(this.position);
   }
 
   /**
-   * Gives the receiver the backup's end LSN (from BASE_BACKUP's end result) and waits until
-   * all WAL up to it has been written and the sink finished. Throws the receiver's failure.
+   * Gives the receiver its end LSN (a base backup's, from BASE_BACKUP's end result) and waits
+   * until all WAL before it has been written and the sink finished. Throws the receiver's failure.
    */
   async stopAt(endLsn: Lsn | string, _timeline?: number): Promise<WalReceiverResult> {
-    const end = typeof endLsn === 'bigint' ? endLsn : parseLsn(endLsn);
+    const end = toLsn(endLsn);
     if (this.loop === null) throw new InternalError('the WAL receiver was not started');
     if (this.error !== null) throw this.error;
     this.endLsn = end;
+    if (this.stream !== null) await this.serialised(() => this.checkStop()).catch(() => undefined);
+    return this.loop;
+  }
+
+  /**
+   * Ends the session now, as pg_receivewal does on SIGINT: the open segment is closed as
+   * incomplete, CopyDone is sent, and the result returned once the server has answered.
+   */
+  async stop(): Promise<WalReceiverResult> {
+    if (this.loop === null) throw new InternalError('the WAL receiver was not started');
+    this.stopRequested = true;
     if (this.stream !== null) await this.serialised(() => this.checkStop()).catch(() => undefined);
     return this.loop;
   }
@@ -432,6 +606,10 @@ export class WalReceiver {
     await this.sink.dispose().catch(() => undefined);
     await this.conn.close().catch(() => undefined);
   }
+}
+
+function toLsn(value: Lsn | string): Lsn {
+  return typeof value === 'bigint' ? value : parseLsn(value);
 }
 
 function openConnection(options: Pick<WalReceiverOptions, 'connect' | 'connection'>): Promise<ReplicationConnection> {

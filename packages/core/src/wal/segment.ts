@@ -92,6 +92,36 @@ export function isPartialWalSegmentName(name: string): boolean {
   return PARTIAL_SEGMENT_NAME.test(name);
 }
 
+/** The compressions pg_receivewal writes WAL files with (suffix `.gz` / `.lz4`). */
+export type WalFileCompression = 'none' | 'gzip' | 'lz4';
+
+/** A file name pg_receivewal recognises as a WAL segment (is_xlogfilename). */
+export interface WalFileName {
+  /** The 24-character segment name. */
+  segment: string;
+  /** Ends in `.partial`: the segment was not received completely. */
+  partial: boolean;
+  compression: WalFileCompression;
+}
+
+const WAL_FILE_NAME = /^([0-9A-F]{24})(\.gz|\.lz4)?(\.partial)?$/;
+
+/**
+ * Splits `<segment>[.gz|.lz4][.partial]` (the names pg_receivewal writes and reads back when it
+ * looks for its start point); null for any other name.
+ */
+export function parseWalFileName(name: string): WalFileName | null {
+  const m = WAL_FILE_NAME.exec(name);
+  if (m === null) return null;
+  const compression: WalFileCompression = m[2] === '.gz' ? 'gzip' : m[2] === '.lz4' ? 'lz4' : 'none';
+  return { segment: m[1] as string, partial: m[3] !== undefined, compression };
+}
+
+/** The suffix a compression adds to a WAL file name: "", ".gz" or ".lz4". */
+export function walCompressionSuffix(compression: WalFileCompression): string {
+  return compression === 'gzip' ? '.gz' : compression === 'lz4' ? '.lz4' : '';
+}
+
 /** True for a timeline history file name, `%08X.history`. */
 export function isTimelineHistoryFileName(name: string): boolean {
   return HISTORY_FILE_NAME.test(name);

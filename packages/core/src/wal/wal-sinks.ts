@@ -1,16 +1,27 @@
 /**
- * Where streamed WAL goes (`-X stream`), as pg_basebackup's walmethods.c writes it. The
- * receiver drives a sink with: open(segment) -> write(offset, data)* -> close({complete}) per
- * segment, writeHistoryFile() for `<TLI>.history`, then finish() once, and dispose() always.
+ * Where streamed WAL goes, as pg_basebackup's and pg_receivewal's walmethods.c write it. The
+ * receiver drives a sink with: open(segment) -> write(offset, data)* -> [sync()] ->
+ * close({complete}) per segment, writeHistoryFile() for `<TLI>.history`, then finish() once,
+ * and dispose() always. Before streaming it may ask the sink where to start (findStart) and
+ * whether a history file is already stored (hasHistoryFile).
  *
- * Both sinks produce what pg_basebackup produces:
- * - every segment file is full size (wal_segment_size), zero-filled past the data received; no
- *   `.partial` suffix, even for the last, incomplete one;
- * - `archive_status/<segment>.done` (empty) is written only for segments received completely
- *   (so the last one normally has none); history files always get their `.done`.
- *
- * DirectoryWalSink writes files into a directory (plain format: <D>/pg_wal or --waldir): each
- * segment is pre-allocated with zeros when opened and then written at offsets.
+ * DirectoryWalSink writes files into a directory, in one of two layouts:
+ * - pg_basebackup's (`partialFiles` false, the default: <D>/pg_wal or --waldir): every segment
+ *   file has its final name from the start and is full size (wal_segment_size), zero-filled past
+ *   the data received, even the last, incomplete one; `archive_status/<segment>.done` (empty) is
+ *   written only for segments received completely, and for history files.
+ * - pg_receivewal's (`partialFiles` true): the segment being written is `<segment>.partial`
+ *   (`<segment>.gz.partial`, `<segment>.lz4.partial` under compression) and is renamed to its
+ *   final name once complete (fsync of the file, rename, fsync of the directory); an
+ *   incomplete segment keeps its `.partial` name. Streaming into an existing uncompressed
+ *   `.partial` of full size rewrites it in place (the stream restarts at the segment's
+ *   beginning, so the bytes are the same); any other size but 0 is refused. A compressed
+ *   `.partial` is started again from empty.
+ * Uncompressed segments are pre-allocated (zero-filled to full size) when created, and with
+ * `sync` the new file and its directory are fsynced at once, as walmethods.c does. Compressed
+ * files (gzip, lz4: pg_receivewal -Z) are not padded; history files are compressed too and
+ * carry the suffix (`00000002.history.gz`), as pg_receivewal 15 writes them. File modes follow
+ * the server's data directory (0600, or 0640 with group access).
  *
  * TarWalSink emits a tar archive (pg_wal.tar's bytes) into a Streamer as raw 'unknown' chunks,
  * so the caller can chain compression and a file sink after it. A tar header states the size
@@ -20,12 +31,16 @@
  * blocks, as pg_basebackup's tar method writes it: mode 0600, uid/gid 0, owner "postgres".
  */
 
-import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import { writeSync } from 'node:fs';
+import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InternalError, fileError } from '../errors.js';
+import { FileIoError, InternalError, WalFormatError, fileError, isErrno, osErrorText } from '../errors.js';
+import { fsyncDirectory } from '../fs-sync.js';
 import type { Streamer, TarMember } from '../archive/streamer.js';
 import { encodeTarHeader, tarPaddingFor, TAR_END_OF_ARCHIVE } from '../archive/tar-header.js';
-import { isValidWalSegmentSize } from './segment.js';
+import { CompressedWalFile, compressWalFileContent, type WalFileCompressionSpec } from './compressed-wal-file.js';
+import { isValidWalSegmentSize, walCompressionSuffix } from './segment.js';
+import { findStreamingStart, type StreamingStart } from './streaming-start.js';
 
 export interface WalSink {
   /** Every segment file this sink writes has this size. */
@@ -34,10 +49,26 @@ export interface WalSink {
   open(segmentName: string): Promise<void>;
   /** Writes data at `offset` in the open segment; offsets only grow. */
   write(offset: number, data: Buffer): Promise<void>;
-  /** Ends the open segment; `complete` = all of it was received (then it gets its `.done`). */
+  /**
+   * Makes what was written to the open segment durable (fsync). Optional: a sink without it
+   * makes data durable only when a segment is closed.
+   */
+  sync?(): Promise<void>;
+  /**
+   * Ends the open segment; `complete` = all of it was received (pg_basebackup's layout: then it
+   * gets its `.done`; pg_receivewal's: then it is renamed from `.partial`). What was written is
+   * durable when this resolves (unless the sink was told not to sync).
+   */
   close(options: { complete: boolean }): Promise<void>;
-  /** Writes a timeline history file (`%08X.history`) and its `.done`. */
+  /** Writes a timeline history file (`%08X.history`) and, when the layout has them, its `.done`. */
   writeHistoryFile(name: string, content: Buffer): Promise<void>;
+  /** Whether a history file is already stored (then the receiver does not fetch it again). */
+  hasHistoryFile?(name: string): Promise<boolean>;
+  /**
+   * Where streaming into this sink should resume (a segment boundary and its timeline), from
+   * what it already holds; null when it holds nothing. Asked only when the caller gave no start.
+   */
+  findStart?(): Promise<StreamingStart | null>;
   /** After the last segment: make everything durable / end the archive. Called once. */
   finish(): Promise<void>;
   /** Releases resources after success or failure; never throws; idempotent. */
@@ -60,91 +91,176 @@ function checkName(name: string): void {
 }
 
 export interface DirectoryWalSinkOptions {
-  /** The pg_wal directory (or the --waldir target). Created, with archive_status, if missing. */
+  /** The target directory (<D>/pg_wal, --waldir, or pg_receivewal -D). Created if missing. */
   directory: string;
   segmentSize: number;
-  /** fsync files when closed and the directories at finish (pg_basebackup without --no-sync). */
+  /** fsync files and the directory (pg_basebackup without --no-sync, pg_receivewal without --no-sync). */
   sync?: boolean;
-  /** Write archive_status/<name>.done for complete segments and history files. Default true. */
+  /** Write archive_status/<name>.done for complete segments and history files (creating
+   * archive_status). Default true, as pg_basebackup; pg_receivewal writes none. */
   markDone?: boolean;
+  /** pg_receivewal's layout: `.partial` while a segment is written, renamed when complete. */
+  partialFiles?: boolean;
+  /** Compress every file (pg_receivewal -Z gzip / lz4); default none. */
+  compression?: WalFileCompressionSpec | null;
   /** 0600 by default; 0640 when the server's data directory allows group access. */
   fileMode?: number;
   /** 0700 by default; 0750 with group access. */
   directoryMode?: number;
+  /** Told about files findStart() skips (pg_receivewal prints them as warnings). */
+  onWarning?: (message: string) => void;
+}
+
+interface OpenWalFile {
+  segment: string;
+  /** The name it has while written (with .partial in pg_receivewal's layout). */
+  path: string;
+  handle: FileHandle;
+  /** Bytes of the segment written so far. */
+  position: number;
+  compressed: CompressedWalFile | null;
 }
 
 export class DirectoryWalSink implements WalSink {
   readonly segmentSize: number;
   private readonly directory: string;
   private readonly statusDirectory: string;
-  private readonly sync: boolean;
+  private readonly fsync: boolean;
   private readonly markDone: boolean;
+  private readonly partialFiles: boolean;
+  private readonly compression: WalFileCompressionSpec | null;
+  private readonly suffix: string;
   private readonly fileMode: number;
   private readonly directoryMode: number;
+  private readonly onWarning: ((message: string) => void) | undefined;
   private prepared = false;
-  private file: { name: string; path: string; handle: FileHandle; position: number } | null = null;
+  private file: OpenWalFile | null = null;
 
   constructor(options: DirectoryWalSinkOptions) {
     checkSegmentSize(options.segmentSize);
     this.segmentSize = options.segmentSize;
     this.directory = options.directory;
     this.statusDirectory = join(options.directory, 'archive_status');
-    this.sync = options.sync ?? true;
+    this.fsync = options.sync ?? true;
     this.markDone = options.markDone ?? true;
+    this.partialFiles = options.partialFiles ?? false;
+    this.compression = options.compression ?? null;
+    this.suffix = walCompressionSuffix(this.compression?.method ?? 'none');
     this.fileMode = options.fileMode ?? 0o600;
     this.directoryMode = options.directoryMode ?? 0o700;
+    this.onWarning = options.onWarning;
+  }
+
+  /** The name a file is stored under: its name plus the compression suffix (`.gz`, `.lz4`). */
+  storedName(name: string): string {
+    return name + this.suffix;
+  }
+
+  /** The name a segment has while it is written (`<segment>[.gz|.lz4].partial` in pg_receivewal's layout). */
+  writingName(segmentName: string): string {
+    return this.storedName(segmentName) + (this.partialFiles ? '.partial' : '');
   }
 
   private async prepare(): Promise<void> {
     if (this.prepared) return;
+    const dir = this.markDone ? this.statusDirectory : this.directory;
     try {
-      await mkdir(this.statusDirectory, { recursive: true, mode: this.directoryMode });
+      await mkdir(dir, { recursive: true, mode: this.directoryMode });
     } catch (err) {
-      throw fileError('could not create directory', this.statusDirectory, err);
+      throw fileError('could not create directory', dir, err);
     }
     this.prepared = true;
   }
 
   async open(segmentName: string): Promise<void> {
     checkName(segmentName);
-    if (this.file !== null) throw new InternalError(`WAL file "${this.file.name}" is still open`);
+    if (this.file !== null) throw new InternalError(`WAL file "${this.file.segment}" is still open`);
     await this.prepare();
-    const path = join(this.directory, segmentName);
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'w', this.fileMode);
-    } catch (err) {
-      throw fileError('could not open write-ahead log file', path, err);
+    const path = join(this.directory, this.writingName(segmentName));
+    if (this.compression !== null) {
+      const handle = await openFile(path, 'w', this.fileMode);
+      this.file = { segment: segmentName, path, handle, position: 0, compressed: new CompressedWalFile(this.compression, handle, path) };
+      if (this.fsync) await this.syncNewFile(this.file);
+      return;
     }
-    this.file = { name: segmentName, path, handle, position: 0 };
-    // Pre-allocate the whole segment, as pg_basebackup does: a full disk shows up now rather
+    let existing: number | null = null;
+    try {
+      existing = (await stat(path)).size;
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw fileError('could not get size of write-ahead log file', path, err);
+    }
+    if (existing === this.segmentSize) {
+      // A segment pre-allocated earlier (a .partial left by a stopped or killed receiver):
+      // written again from its beginning with the same bytes.
+      const handle = await openFile(path, 'r+', this.fileMode, 'could not open existing write-ahead log file');
+      this.file = { segment: segmentName, path, handle, position: 0, compressed: null };
+      if (this.fsync) {
+        try {
+          await handle.sync();
+        } catch (err) {
+          throw fileError('could not fsync existing write-ahead log file', path, err);
+        }
+      }
+      return;
+    }
+    if (existing !== null && existing !== 0) {
+      throw new WalFormatError(`write-ahead log file "${path}" has ${existing} byte${existing === 1 ? '' : 's'}, should be 0 or ${this.segmentSize}`, {
+        hint: 'The file was not written by a WAL receiver, or was damaged; move it away and start again.',
+      });
+    }
+    const handle = await openFile(path, 'w', this.fileMode);
+    this.file = { segment: segmentName, path, handle, position: 0, compressed: null };
+    // Pre-allocate the whole segment, as walmethods.c does: a full disk shows up now rather
     // than in the middle of a segment, and the file has its final size from the start.
     try {
       for (let done = 0; done < this.segmentSize; done += ZEROS.length) {
         const n = Math.min(ZEROS.length, this.segmentSize - done);
-        await handle.write(ZEROS, 0, n, done);
+        writeAllSync(handle.fd, ZEROS.subarray(0, n), done);
       }
     } catch (err) {
       throw fileError('could not pad write-ahead log file', path, err);
     }
+    if (this.fsync) await this.syncNewFile(this.file);
+  }
+
+  /** A new file and its directory entry, durable before any WAL is written into it. */
+  private async syncNewFile(file: OpenWalFile): Promise<void> {
+    try {
+      await file.handle.sync();
+    } catch (err) {
+      throw fileError('could not fsync file', file.path, err);
+    }
+    await fsyncDirectory(this.directory);
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
     const file = this.file;
     if (file === null) throw new InternalError('no WAL file is open');
-    if (offset < file.position || offset + data.length > this.segmentSize) {
-      throw new InternalError(`write of ${data.length} bytes at offset ${offset} in WAL file "${file.name}" (at ${file.position})`);
+    if (offset < file.position || offset + data.length > this.segmentSize ||
+      (file.compressed !== null && offset !== file.position)) {
+      throw new InternalError(`write of ${data.length} bytes at offset ${offset} in WAL file "${file.segment}" (at ${file.position})`);
     }
-    try {
-      let done = 0;
-      while (done < data.length) {
-        const { bytesWritten } = await file.handle.write(data, done, data.length - done, offset + done);
-        done += bytesWritten;
+    if (file.compressed !== null) {
+      await file.compressed.write(data);
+    } else {
+      try {
+        writeAllSync(file.handle.fd, data, offset);
+      } catch (err) {
+        throw fileError(`could not write ${data.length} bytes to WAL file`, file.path, err);
       }
-    } catch (err) {
-      throw fileError(`could not write ${data.length} bytes to WAL file`, file.path, err);
     }
     file.position = offset + data.length;
+  }
+
+  async sync(): Promise<void> {
+    const file = this.file;
+    if (file === null || !this.fsync) return;
+    await file.compressed?.flush();
+    try {
+      await file.handle.sync();
+    } catch (err) {
+      throw fileError('could not fsync file', file.path, err);
+    }
   }
 
   async close(options: { complete: boolean }): Promise<void> {
@@ -152,29 +268,64 @@ export class DirectoryWalSink implements WalSink {
     if (file === null) throw new InternalError('no WAL file is open');
     this.file = null;
     try {
-      if (this.sync) await file.handle.sync();
+      await file.compressed?.end();
     } catch (err) {
+      await file.compressed?.dispose();
       await file.handle.close().catch(() => undefined);
-      throw fileError('could not fsync file', file.path, err);
+      throw err;
+    }
+    if (this.fsync) {
+      try {
+        await file.handle.sync();
+      } catch (err) {
+        await file.handle.close().catch(() => undefined);
+        throw fileError('could not fsync file', file.path, err);
+      }
     }
     try {
       await file.handle.close();
     } catch (err) {
       throw fileError('could not close file', file.path, err);
     }
-    if (options.complete && this.markDone) await this.writeDone(file.name);
+    if (this.partialFiles) {
+      if (options.complete) {
+        const final = join(this.directory, this.storedName(file.segment));
+        try {
+          await rename(file.path, final);
+        } catch (err) {
+          throw new FileIoError(`could not rename file "${file.path}" to "${final}": ${osErrorText(err)}`, { cause: err });
+        }
+      }
+      // The rename, or the file kept as .partial, must survive a crash.
+      if (this.fsync) await fsyncDirectory(this.directory);
+    }
+    if (options.complete && this.markDone) await this.writeDone(this.storedName(file.segment));
+  }
+
+  async hasHistoryFile(name: string): Promise<boolean> {
+    try {
+      await stat(join(this.directory, this.storedName(name)));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  findStart(): Promise<StreamingStart | null> {
+    return findStreamingStart(this.directory, this.segmentSize, this.onWarning === undefined ? {} : { onWarning: this.onWarning });
   }
 
   async writeHistoryFile(name: string, content: Buffer): Promise<void> {
     checkName(name);
     await this.prepare();
-    const path = join(this.directory, name);
+    const path = join(this.directory, this.storedName(name));
     const tmp = `${path}.tmp`;
+    const bytes = this.compression === null ? content : await compressWalFileContent(this.compression, content);
     try {
       const handle = await open(tmp, 'w', this.fileMode);
       try {
-        await handle.writeFile(content);
-        if (this.sync) await handle.sync();
+        await handle.writeFile(bytes);
+        if (this.fsync) await handle.sync();
       } finally {
         await handle.close();
       }
@@ -182,7 +333,8 @@ export class DirectoryWalSink implements WalSink {
     } catch (err) {
       throw fileError('could not write timeline history file', path, err);
     }
-    if (this.markDone) await this.writeDone(name);
+    if (this.fsync && this.partialFiles) await fsyncDirectory(this.directory);
+    if (this.markDone) await this.writeDone(this.storedName(name));
   }
 
   private async writeDone(name: string): Promise<void> {
@@ -190,7 +342,7 @@ export class DirectoryWalSink implements WalSink {
     try {
       const handle = await open(path, 'w', this.fileMode);
       try {
-        if (this.sync) await handle.sync();
+        if (this.fsync) await handle.sync();
       } finally {
         await handle.close();
       }
@@ -200,26 +352,37 @@ export class DirectoryWalSink implements WalSink {
   }
 
   async finish(): Promise<void> {
-    if (this.file !== null) throw new InternalError(`WAL file "${this.file.name}" is still open`);
-    if (!this.sync || !this.prepared) return;
-    for (const dir of [this.statusDirectory, this.directory]) {
-      try {
-        const handle = await open(dir, 'r');
-        try {
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-      } catch (err) {
-        throw fileError('could not fsync directory', dir, err);
-      }
+    if (this.file !== null) throw new InternalError(`WAL file "${this.file.segment}" is still open`);
+    if (!this.fsync || !this.prepared) return;
+    for (const dir of this.markDone ? [this.statusDirectory, this.directory] : [this.directory]) {
+      await fsyncDirectory(dir);
     }
   }
 
   async dispose(): Promise<void> {
     const file = this.file;
     this.file = null;
-    if (file !== null) await file.handle.close().catch(() => undefined);
+    if (file === null) return;
+    await file.compressed?.dispose();
+    await file.handle.close().catch(() => undefined);
+  }
+}
+
+/**
+ * A blocking positional write of all of `data`, as walmethods.c writes: WAL arrives in small
+ * pieces that the page cache takes at once, and a round trip through the threadpool for each
+ * cost the receiver more CPU than the write itself (pgbench load: about twice pg_receivewal's).
+ */
+function writeAllSync(fd: number, data: Buffer, position: number): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done, position + done);
+}
+
+async function openFile(path: string, flags: string, mode: number, action = 'could not open write-ahead log file'): Promise<FileHandle> {
+  try {
+    return await open(path, flags, mode);
+  } catch (err) {
+    throw fileError(action, path, err);
   }
 }
 

@@ -1,4 +1,5 @@
-// The two WAL sinks of the receiver (src/wal/wal-sinks.ts). Segments are 1 MB here (the
+// The two WAL sinks of the receiver (src/wal/wal-sinks.ts), the directory sink in both of its
+// layouts (pg_basebackup's pg_wal, pg_receivewal's directory). Segments are 1 MB here (the
 // smallest valid size) to keep the test fast.
 
 import { after, test } from 'node:test';
@@ -7,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { DirectoryWalSink, TarWalSink, type WalSink } from '../../src/wal/wal-sinks.js';
 import type { ChunkKind, Streamer, TarMember } from '../../src/archive/streamer.js';
 
@@ -157,4 +159,80 @@ test('tar sink: writes must be sequential; finish with a file open is an error; 
   await sink.dispose();
   assert.equal(out.disposed, 1);
   assert.equal(out.finalized, 0);
+});
+
+// pg_receivewal's layout: .partial while written, renamed when complete, no archive_status.
+
+test('directory sink, pg_receivewal layout: complete segments renamed, the incomplete one stays .partial', async () => {
+  const dir = tmp();
+  const sink = new DirectoryWalSink({ directory: dir, segmentSize: SEG, sync: true, markDone: false, partialFiles: true, fileMode: 0o640 });
+  assert.equal(sink.writingName(seg1), `${seg1}.partial`);
+  await drive(sink);
+  assert.deepEqual(readdirSync(dir).sort(), [seg1, `${seg2}.partial`, history].sort());
+  assert.ok(readFileSync(join(dir, seg1)).equals(expectedSegment1()));
+  assert.ok(readFileSync(join(dir, `${seg2}.partial`)).equals(expectedSegment2()), 'pre-allocated to full size');
+  assert.ok(readFileSync(join(dir, history)).equals(historyText));
+  for (const name of readdirSync(dir)) assert.equal(statSync(join(dir, name)).mode & 0o777, 0o640, name);
+  assert.equal(await sink.hasHistoryFile(history), true);
+  assert.equal(await sink.hasHistoryFile('00000003.history'), false);
+  assert.deepEqual(await sink.findStart(), { lsn: 3n * BigInt(SEG), timeline: 1 });
+});
+
+test('directory sink, pg_receivewal layout: a full-size .partial is written again in place; 0 bytes is padded; any other size is refused', async () => {
+  const dir = tmp();
+  const old = Buffer.alloc(SEG, 9);
+  writeFileSync(join(dir, `${seg1}.partial`), old);
+  const sink = new DirectoryWalSink({ directory: dir, segmentSize: SEG, sync: true, markDone: false, partialFiles: true });
+  await sink.open(seg1);
+  await sink.write(0, Buffer.alloc(10, 1));
+  await sink.close({ complete: false });
+  const now = readFileSync(join(dir, `${seg1}.partial`));
+  assert.ok(now.subarray(0, 10).equals(Buffer.alloc(10, 1)));
+  assert.ok(now.subarray(10).equals(old.subarray(10)), 'the rest of the file is left as it was');
+
+  writeFileSync(join(dir, `${seg2}.partial`), '');
+  await sink.open(seg2);
+  assert.equal(statSync(join(dir, `${seg2}.partial`)).size, SEG);
+  await sink.close({ complete: false });
+
+  writeFileSync(join(dir, '000000010000000000000009.partial'), Buffer.alloc(4096));
+  await assert.rejects(sink.open('000000010000000000000009'), {
+    name: 'WalFormatError',
+    message: `write-ahead log file "${join(dir, '000000010000000000000009.partial')}" has 4096 bytes, should be 0 or ${SEG}`,
+  });
+  await sink.dispose();
+});
+
+for (const method of ['gzip', 'lz4'] as const) {
+  const suffix = method === 'gzip' ? '.gz' : '.lz4';
+  const tool = method === 'gzip' ? 'gzip' : 'lz4';
+  test(`directory sink, pg_receivewal layout, ${method}: ${suffix} files that ${tool} -t accepts, history compressed too`, async () => {
+    const dir = tmp();
+    // A compressed .partial left by a killed receiver is started again from empty.
+    writeFileSync(join(dir, `${seg2}${suffix}.partial`), Buffer.from('garbage from an earlier run'));
+    await drive(new DirectoryWalSink({
+      directory: dir, segmentSize: SEG, sync: true, markDone: false, partialFiles: true, compression: { method, level: method === 'gzip' ? 1 : 0 },
+    }));
+    assert.deepEqual(readdirSync(dir).sort(), [`${seg1}${suffix}`, `${seg2}${suffix}.partial`, `${history}${suffix}`].sort());
+    const unpack = (name: string): Buffer => {
+      execFileSync(tool, ['-t', join(dir, name)]);
+      return execFileSync(tool, ['-dc', join(dir, name)], { maxBuffer: 4 * SEG });
+    };
+    assert.ok(unpack(`${seg1}${suffix}`).equals(expectedSegment1()));
+    assert.ok(statSync(join(dir, `${seg1}${suffix}`)).size < SEG / 10);
+    assert.equal(unpack(`${seg2}${suffix}.partial`).toString(), 'partial segment', 'compressed files are not padded');
+    assert.ok(unpack(`${history}${suffix}`).equals(historyText));
+  });
+}
+
+test('directory sink, gzip: sync() makes what was written decodable from the file before the segment ends', async () => {
+  const dir = tmp();
+  const sink = new DirectoryWalSink({ directory: dir, segmentSize: SEG, sync: true, markDone: false, partialFiles: true, compression: { method: 'gzip', level: -1 } });
+  await sink.open(seg1);
+  await sink.write(0, Buffer.from('first part,'));
+  await sink.sync();
+  await sink.write(11, Buffer.from(' not yet synced'));
+  const onDisk = readFileSync(join(dir, `${seg1}.gz.partial`));
+  assert.equal(gunzipSync(onDisk, { finishFlush: zlibConstants.Z_SYNC_FLUSH }).toString(), 'first part,');
+  await sink.dispose();
 });

@@ -52,6 +52,14 @@ function segmentsBetween(timeline: number, start: bigint, end: bigint): string[]
   return names;
 }
 
+async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await sleep(50);
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
 interface Run {
   start: BackupStart;
   end: BackupEnd;
@@ -61,7 +69,8 @@ interface Run {
 }
 
 /** A base backup (archives discarded) with a WAL receiver started from onStart, as pg_basebackup does. */
-async function backupWithReceiver(cluster: TestCluster, sink: WalSink, extra: Partial<WalReceiverOptions> = {}): Promise<Run> {
+async function backupWithReceiver(cluster: TestCluster, sink: WalSink, extra: Partial<WalReceiverOptions> = {},
+  whileRunning?: (receiver: WalReceiver, start: BackupStart) => Promise<void>): Promise<Run> {
   const conn = await ReplicationConnection.connect({ host: '127.0.0.1', port: cluster.port, user: 'postgres' });
   try {
     const system = await conn.identifySystem();
@@ -85,6 +94,7 @@ async function backupWithReceiver(cluster: TestCluster, sink: WalSink, extra: Pa
         await cluster.query("INSERT INTO filler SELECT g, repeat('x', 200) FROM generate_series(1, 12000) g");
         slotsDuringBackup = (await cluster.query<Run['slotsDuringBackup'][number]>(
           'SELECT slot_name, temporary, active FROM pg_replication_slots ORDER BY slot_name')).rows;
+        await whileRunning?.(receiver, s);
       },
       onArchiveStart: () => undefined,
       onArchiveData: () => undefined,
@@ -155,15 +165,19 @@ describe('WalReceiver on PostgreSQL 15', () => {
 
   test('a permanent slot created with createSlot follows the reported flush position', async () => {
     const out = new Collector();
+    const slotState = async () => (await cluster.query<{ temporary: boolean; restart_lsn: string }>(
+      "SELECT temporary, restart_lsn::text FROM pg_replication_slots WHERE slot_name = 'pgfleet_receiver'")).rows[0]!;
     const run = await backupWithReceiver(cluster, new TarWalSink({ segmentSize: SEG, next: out }), {
-      slot: 'pgfleet_receiver', createSlot: true,
+      slot: 'pgfleet_receiver', createSlot: true, statusIntervalSec: 0.1,
+    }, async (receiver, backupStart) => {
+      // restart_lsn moves past the start once the flush position of closed segments is reported.
+      const start = parseLsn(backupStart.startLsn) - (parseLsn(backupStart.startLsn) % BigInt(SEG));
+      await waitFor('restart_lsn to pass the start', async () => receiver.durablePosition > start &&
+        parseLsn((await slotState()).restart_lsn) > start && parseLsn((await slotState()).restart_lsn) <= receiver.durablePosition);
     });
     assert.equal(run.result.slotName, 'pgfleet_receiver');
-    const slot = await cluster.query<{ temporary: boolean; restart_lsn: string }>(
-      "SELECT temporary, restart_lsn::text FROM pg_replication_slots WHERE slot_name = 'pgfleet_receiver'");
-    assert.equal(slot.rows[0]?.temporary, false);
-    // restart_lsn moved past the start: the flush position of closed segments was reported.
-    assert.ok(parseLsn(slot.rows[0]!.restart_lsn) > run.result.startLsn, `restart_lsn ${slot.rows[0]!.restart_lsn}`);
+    assert.equal((await slotState()).temporary, false);
+    assert.ok(parseLsn((await slotState()).restart_lsn) > run.result.startLsn);
     await cluster.query("SELECT pg_drop_replication_slot('pgfleet_receiver')");
   });
 
@@ -206,6 +220,116 @@ describe('WalReceiver on PostgreSQL 15', () => {
     assert.equal(receiver.failure, errors[0]);
     assert.match(errors[0]!.message, /terminating connection due to administrator command|lost connection/);
     await assert.rejects(receiver.stopAt(parseLsn(id) + 100n), (err: unknown) => err === errors[0]);
+  });
+});
+
+/** A sink into a directory in pg_receivewal's layout. */
+function receivewalSink(dir: string, extra: Partial<ConstructorParameters<typeof DirectoryWalSink>[0]> = {}): DirectoryWalSink {
+  return new DirectoryWalSink({ directory: dir, segmentSize: SEG, sync: true, markDone: false, partialFiles: true, ...extra });
+}
+
+async function flushLsn(cluster: TestCluster): Promise<bigint> {
+  return parseLsn((await cluster.query<{ lsn: string }>('SELECT pg_current_wal_flush_lsn()::text AS lsn')).rows[0]!.lsn);
+}
+
+describe('WalReceiver as a continuous archive (PostgreSQL 15)', () => {
+  let cluster: TestCluster;
+  const connection = () => ({ host: '127.0.0.1', port: cluster.port, user: 'postgres' });
+  before(async () => {
+    cluster = await startCluster({ version: 15, initdbArgs: ['--wal-segsize=1'] });
+    await cluster.query('CREATE TABLE filler (id int, t text)');
+  });
+  after(async () => {
+    await cluster?.destroy();
+  });
+
+  test("no start given: the slot's restart_lsn, then the directory; onDurable follows closed segments", async () => {
+    await cluster.query("SELECT pg_create_physical_replication_slot('archive', true)");
+    const restart = parseLsn((await cluster.query<{ lsn: string }>(
+      "SELECT restart_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'archive'")).rows[0]!.lsn);
+    await cluster.query("INSERT INTO filler SELECT g, repeat('x', 200) FROM generate_series(1, 12000) g");
+    const end = await flushLsn(cluster);
+    const dir = tmp();
+    const durable: bigint[] = [];
+    const events: string[] = [];
+    const receiver = await WalReceiver.start({
+      connection: connection(), sink: receivewalSink(dir), slot: 'archive', temporarySlot: false, endLsn: end,
+      onDurable: (p) => durable.push(p), onEvent: (e) => events.push(e.kind),
+    });
+    const result = await receiver.done;
+    assert.equal(result.startLsn, restart - (restart % BigInt(SEG)), 'from the slot');
+    assert.ok(result.endLsn >= end);
+    assert.equal(events[0], 'streaming-started');
+    assert.ok(events.includes('stopped'));
+    assert.ok(result.completeSegments >= 2);
+    assert.deepEqual(durable, [...durable].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), 'durable positions only grow');
+    assert.equal(durable.at(-1), result.endLsn);
+    // Every segment before the last is complete on disk; the last is .partial unless the stop
+    // point fell on a segment boundary.
+    const names = readdirSync(dir).sort();
+    const lastComplete = result.endLsn % BigInt(SEG) === 0n;
+    assert.equal(events.at(-1), lastComplete ? 'stopped' : 'segment-incomplete');
+    assert.deepEqual(names, lastComplete ? result.segments : [...result.segments.slice(0, -1), `${result.segments.at(-1)}.partial`]);
+
+    // Again, with no start: the directory decides (the .partial segment is streamed again).
+    await cluster.query("INSERT INTO filler SELECT g, 'y' FROM generate_series(1, 100) g");
+    const again = await WalReceiver.start({
+      connection: connection(), sink: receivewalSink(dir), slot: 'archive', temporarySlot: false, endLsn: await flushLsn(cluster),
+    });
+    const second = await again.done;
+    assert.equal(second.startLsn, result.endLsn - (result.endLsn % BigInt(SEG)));
+    await cluster.query("SELECT pg_drop_replication_slot('archive')");
+  });
+
+  test('a flushPosition provider decides what the slot may release, whatever the sink closed', async () => {
+    await cluster.query("SELECT pg_create_physical_replication_slot('acked', true)");
+    const dir = tmp();
+    const start = await flushLsn(cluster);
+    let acknowledged = start - (start % BigInt(SEG));
+    const receiver = await WalReceiver.start({
+      connection: connection(), sink: receivewalSink(dir, { sync: false }), slot: 'acked', temporarySlot: false,
+      startLsn: start, timeline: 1, statusIntervalSec: 0.2, flushPosition: () => acknowledged,
+    });
+    await cluster.query("INSERT INTO filler SELECT g, repeat('x', 200) FROM generate_series(1, 12000) g");
+    const end = await flushLsn(cluster);
+    await waitFor('the receiver to get the WAL', async () => receiver.durablePosition >= end - (end % BigInt(SEG)));
+    const restartLsn = async () => parseLsn((await cluster.query<{ lsn: string }>(
+      "SELECT restart_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'acked'")).rows[0]!.lsn);
+    await sleep(600);
+    assert.equal(await restartLsn(), acknowledged, 'closed segments are not reported until acknowledged');
+    acknowledged = end - (end % BigInt(SEG));
+    await waitFor('the acknowledged position to reach the slot', async () => (await restartLsn()) === acknowledged);
+    await receiver.stop();
+    await cluster.query("SELECT pg_drop_replication_slot('acked')");
+  });
+
+  test('synchronous: without a slot, every write is flushed and reported at once', async () => {
+    const dir = tmp();
+    const start = await flushLsn(cluster);
+    const stat = async () => (await cluster.query<{ write: string | null; flush: string | null }>(
+      "SELECT write_lsn::text AS write, flush_lsn::text AS flush FROM pg_stat_replication WHERE application_name = 'sync_test'")).rows[0];
+    const receiver = await WalReceiver.start({
+      connection: { ...connection(), application_name: 'sync_test' }, sink: receivewalSink(dir), temporarySlot: false,
+      startLsn: start, timeline: 1, statusIntervalSec: 100, synchronous: true,
+    });
+    await cluster.query("INSERT INTO filler SELECT g, 'z' FROM generate_series(1, 500) g");
+    const end = await flushLsn(cluster);
+    await waitFor('flush_lsn to reach the end of WAL', async () => {
+      const s = await stat();
+      return s?.flush !== null && s?.flush !== undefined && parseLsn(s.flush) >= end;
+    });
+    const result = await receiver.stop();
+    assert.ok(result.endLsn >= end);
+    // Without --synchronous and without a slot, flush is never reported (receivelog.c's rule).
+    const plain = await WalReceiver.start({
+      connection: { ...connection(), application_name: 'sync_test' }, sink: receivewalSink(tmp()), temporarySlot: false,
+      startLsn: await flushLsn(cluster), timeline: 1, statusIntervalSec: 0.2,
+    });
+    await cluster.query("INSERT INTO filler SELECT g, 'z' FROM generate_series(1, 500) g");
+    await waitFor('a status update', async () => (await stat())?.write !== null);
+    await sleep(400);
+    assert.equal((await stat())?.flush, null);
+    await plain.stop();
   });
 });
 
