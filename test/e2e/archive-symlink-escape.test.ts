@@ -212,9 +212,12 @@ describe('symbolic links in a backup\'s base.tar never make the restore write ou
       env: { PGAPPNAME: "app\nrestore_command = 'touch /tmp/owned'" },
     });
     assert.equal(result.code, 1, describeRun('pgfleet-basebackup', result));
+    // The check needs the live connection's options, so it comes after -D was created: the
+    // directory is removed again, and said so as pg_basebackup says it.
     assert.equal(result.stderr,
+      `pgfleet-basebackup: removing data directory "${dir}"\n` +
       'pgfleet-basebackup: error: connection option "application_name" contains a control character (newline), which postgresql.auto.conf cannot hold\n' +
-      'HINT: -R writes the connection\'s options into primary_conninfo: correct "application_name" in the connection string or in PGAPPNAME.\n');
+      'pgfleet-basebackup: hint: -R writes the connection\'s options into primary_conninfo: correct "application_name" in the connection string or in PGAPPNAME.\n');
     assert.equal(existsSync(dir), false, 'nothing was written');
   });
 });

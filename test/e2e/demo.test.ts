@@ -28,7 +28,7 @@ test('npm run demo: fleet backup through an agent and a controller, restore with
   assert.equal(code, 0, out);
   assert.match(out, /^host1 +127\.0\.0\.1:\d+ +ok +0\.1\.0 \(protocol 2\.\d+\)/m, out);
   assert.match(out, /cluster "demo": backup (\d{8}T\d{6}Z) completed and verified: /, out);
-  assert.match(out, /^demo +\d{8}T\d{6}Z .* agent:host1$/m, out);
+  assert.match(out, /^demo +\d{8}T\d{6}Z .* agent:host1 +ok$/m, out);
   for (const file of ['backup.json', 'backup_manifest', 'base.tar.lz4', 'pg_wal.tar']) assert.match(out, new RegExp(` ${file.replace('.', '\\.')}\\n`), out);
   assert.match(out, /^tablespace \d+: "\/[^"]+\/host1\/relocated-tablespace" \(was "[^"]+"\)$/m, out);
   assert.match(out, /^server \d+\.\d+ running on port \d+: read-write \(primary\), timeline 2$/m, out);
