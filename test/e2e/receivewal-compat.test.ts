@@ -222,7 +222,16 @@ describe('pgfleet-receivewal next to pg_receivewal 15 with 64 MB segments', () =
       for (const name of names) {
         const ours = readFileSync(path.join(base, 'ours', name));
         assert.equal(ours.length, 64 * SEG, name);
-        assert.ok(ours.equals(readFileSync(path.join(base, 'pg', name))), `${name} byte for byte`);
+        const theirs = readFileSync(path.join(base, 'pg', name));
+        if (!name.endsWith('.partial')) {
+          assert.ok(ours.equals(theirs), `${name} byte for byte`);
+          continue;
+        }
+        // Both stop once they have received -E; the message that carries it may hold a few
+        // more bytes the server flushed meanwhile (a background record), differently for each
+        // tool: the segment is the same up to the end position.
+        const upTo = Number(lsnValue(end) % BigInt(64 * SEG));
+        assert.ok(ours.subarray(0, upTo).equals(theirs.subarray(0, upTo)), `${name} byte for byte up to ${end}`);
       }
     } finally {
       await cluster.destroy();
