@@ -6,7 +6,7 @@
  *       [--waldir DIR] [--primary-conninfo STR] [--start] [--port N] [--socket-dir DIR]
  *       [--user ROLE] [--owner USER] [--pg-bin DIR]... [--start-timeout S] [--follow-timeout S]
  *       [--no-verify] [--no-sync] [--json]
- *   pgfleet-agent serve --config agent.yaml [--insecure]
+ *   pgfleet-agent serve --config agent.yaml [--insecure] [--check-config]
  *   pgfleet-agent certs --out DIR [--host NAME]...
  *
  * Exit status: 0 on success, else the error catalogue's code (see @pgfleet/core errors.ts);
@@ -139,9 +139,10 @@ export function buildProgram(): Command {
     .description('run the gRPC agent server')
     .requiredOption('--config <file>', 'agent.yaml')
     .option('--insecure', 'serve without TLS (local demos only)')
-    .action(async (flags: { config: string; insecure?: boolean }) => {
-      const { runServe } = await import('./serve-command.js');
-      process.exitCode = await runServe(flags);
+    .option('--check-config', 'validate the configuration (and read its TLS files), then exit')
+    .action(async (flags: { config: string; insecure?: boolean; checkConfig?: boolean }) => {
+      const { runCheckConfig, runServe } = await import('./serve-command.js');
+      process.exitCode = flags.checkConfig ? await runCheckConfig(flags) : await runServe(flags);
     });
 
   program

@@ -10,11 +10,17 @@
  * abandoned). Exit status 0 when every call ended in time, 1 when some were abandoned. A
  * second signal during the shutdown exits at once (status 128 + the signal's number),
  * abandoning whatever still runs.
+ *
+ * `--check-config` validates instead of serving: every problem of the file (status 31), or
+ * that it is valid once its TLS files are read and its osUser exists (status 0).
  */
 
 import os from 'node:os';
-import { loadAgentConfig } from '../config.js';
-import { AgentServer } from '../grpc/server.js';
+import { configError } from '@pgfleet/core';
+import { readTlsFiles, serverCredentials } from '@pgfleet/proto';
+import { checkAgentConfig, loadAgentConfig } from '../config.js';
+import { AgentServer, TLS_FILES_HINT } from '../grpc/server.js';
+import { resolveOwner } from '../restore/owner.js';
 import { info, printError } from './cli-output.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
@@ -51,4 +57,24 @@ export async function runServe(flags: { config: string; insecure?: boolean }): P
   // Whatever an abandoned call left running (a child process, a timer) must not keep us alive.
   setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
   return code;
+}
+
+/** `serve --check-config`: every problem of the configuration, or "is valid". */
+export async function runCheckConfig(flags: { config: string; insecure?: boolean }): Promise<number> {
+  try {
+    const options = { insecure: flags.insecure === true };
+    const { file, problems } = await checkAgentConfig(flags.config, options);
+    if (problems.length > 0) {
+      let code = 0;
+      for (const p of problems) code = printError(configError(file, p));
+      return code;
+    }
+    const config = await loadAgentConfig(flags.config, options);
+    if (config.tls !== null) serverCredentials(await readTlsFiles(config.tls, TLS_FILES_HINT));
+    resolveOwner(config.osUser);
+    process.stdout.write(`configuration file "${file}" is valid\n`);
+    return 0;
+  } catch (err) {
+    return printError(err);
+  }
 }

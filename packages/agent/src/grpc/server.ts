@@ -63,6 +63,9 @@ export interface AgentServerOptions {
   protocolVersion?: string;
 }
 
+/** How to mend TLS files that cannot be read. */
+export const TLS_FILES_HINT = 'Make them with "pgfleet-agent certs" or "pgfleet certs init", or fix the path in the configuration.';
+
 /** stop()'s default grace period. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
 
@@ -155,7 +158,7 @@ export class AgentServer {
     resolveOwner(config.osUser);
     agent.server.addService(agentService(), guardHandlers(agent.handlers(), (method, peer, err) => agent.logFailure(method, peer, err)));
     const credentials = serverCredentials(config.tls === null ? null
-      : await readTlsFiles(config.tls, 'Make them with "pgfleet-agent certs" or "pgfleet certs init", or fix the path in the configuration.'));
+      : await readTlsFiles(config.tls, TLS_FILES_HINT));
     agent.boundPort = await new Promise<number>((resolve, reject) => {
       agent.server.bindAsync(config.listen, credentials, (err, port) => (err ? reject(new InvalidOptionError(`could not listen on "${config.listen}": ${err.message}`, { cause: err })) : resolve(port)));
     });

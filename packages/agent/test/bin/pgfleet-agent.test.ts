@@ -52,7 +52,30 @@ describe('pgfleet-agent command line', () => {
     await writeFile(file, 'listen: 127.0.0.1:0\nallowedRoots: [/srv]\n');
     assert.deepEqual(agent('serve', '--config', file), {
       code: 31, stdout: '',
-      stderr: `pgfleet-agent: error: invalid agent configuration "${file}": no "tls" section\nHINT: Give tls: {ca, cert, key} (pgfleet-agent certs makes test certificates), or run with --insecure for a local demo.\n`,
+      stderr: `pgfleet-agent: error: invalid configuration file "${file}": "tls" is required\nHINT: Give tls: {ca, cert, key} ("pgfleet-agent certs" makes certificates), or run with --insecure for a local demo.\n`,
     });
+  });
+
+  test('serve --check-config lists every problem (31), or says the file is valid (0)', async () => {
+    const dir = await makeDir();
+    const file = path.join(dir, 'agent.yaml');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(file, 'listen: 127.0.0.1:70000\ninsecure: true\nallowedroots: [/srv]\n');
+    const P = `pgfleet-agent: error: invalid configuration file "${file}"`;
+    assert.deepEqual(agent('serve', '--config', file, '--check-config'), {
+      code: 31, stdout: '',
+      stderr: `${P}: "allowedroots" is not a known key\n`
+        + 'HINT: Did you mean "allowedRoots"? Known keys here: "listen", "tls", "insecure", "allowedRoots", "pgBin", "osUser", "socketDir", "connectUser", "shutdownGraceSeconds", "noProgressTimeoutSeconds".\n'
+        + `${P}: "listen" must have a port from 0 to 65535, not 70000\n`
+        + `${P}: "allowedRoots" is required\nHINT: Name the directories restores may write into, e.g. allowedRoots: [/srv/postgres].\n`,
+    });
+    await writeFile(file, 'listen: 127.0.0.1:0\ntls: { ca: ca.crt, cert: agent.crt, key: agent.key }\nallowedRoots: [/srv]\nosUser: postgres\n');
+    assert.deepEqual(agent('serve', '--config', file, '--check-config'), {
+      code: 71, stdout: '',
+      stderr: `pgfleet-agent: error: could not read CA certificate "${path.join(dir, 'ca.crt')}": no such file or directory\n`
+        + 'HINT: Make them with "pgfleet-agent certs" or "pgfleet certs init", or fix the path in the configuration.\n',
+    });
+    await writeFile(file, 'listen: 127.0.0.1:0\ninsecure: true\nallowedRoots: [/srv]\nosUser: postgres\n');
+    assert.deepEqual(agent('serve', '--config', file, '--check-config'), { code: 0, stdout: `configuration file "${file}" is valid\n`, stderr: '' });
   });
 });

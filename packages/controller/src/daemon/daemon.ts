@@ -35,7 +35,7 @@ export interface StartDaemonOptions {
 }
 
 /** How to mend a TLS file that cannot be read. */
-const TLS_HINT = 'Run "pgfleet certs init DIR" to create a CA and certificates, or fix the path.';
+export const TLS_HINT = 'Run "pgfleet certs init DIR" to create a CA and certificates, or fix the path.';
 
 export const stderrLogger: DaemonLogger = {
   info: (m) => process.stderr.write(`${new Date().toISOString()} pgfleet: ${m}\n`),
