@@ -232,6 +232,8 @@ export interface ServeAgentOptions {
   extraConfig?: string[];
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** More `serve` options (e.g. --log-format json). */
+  args?: string[];
 }
 
 /**
@@ -255,7 +257,7 @@ export async function serveAgent(options: ServeAgentOptions): Promise<ServedAgen
     ...(options.extraConfig ?? []),
     '',
   ].join('\n'));
-  const agent = spawnAgent(['serve', '--config', config], { timeoutMs: options.timeoutMs ?? 600_000, ...(options.env ? { env: options.env } : {}) });
+  const agent = spawnAgent(['serve', '--config', config, ...(options.args ?? [])], { timeoutMs: options.timeoutMs ?? 600_000, ...(options.env ? { env: options.env } : {}) });
   const listening = options.tls ? /listening on 127\.0\.0\.1:([0-9]+) \(mutual TLS\)/ : /listening on 127\.0\.0\.1:([0-9]+) /;
   const deadline = Date.now() + 30_000;
   let port = '';

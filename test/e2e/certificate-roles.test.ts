@@ -11,6 +11,8 @@
 //   no extendedKeyUsage refused (clientAuth)  refused (clientAuth)
 //   no role            refused (no role)      refused (no role)
 //
+// grpc.health.v1 is the exception: any certificate the TLS handshake accepts may ask it,
+// whatever its role or CN (a monitoring probe needs no certificate that could drive backups).
 // A refusal by role is PERMISSION_DENIED with a NotAllowedError naming the role found and the
 // one required, with a HINT; the odd certificates (foreign CA, expired, no extendedKeyUsage,
 // no role) are made here with the controller's certificate writer. The CN allow-lists
@@ -32,6 +34,7 @@ import { startDaemon, type RunningDaemon } from '../../packages/controller/src/d
 import { initCertificates } from '../../packages/controller/src/tls/certs-init.js';
 import { createCertificate } from '../../packages/controller/src/tls/x509.js';
 import { makeTempDir } from '../harness/index.js';
+import { checkHealth } from './support/health.js';
 
 type Outcome = 'accepted' | 'refused by TLS' | 'permission denied';
 
@@ -169,6 +172,22 @@ describe('certificate roles: every client certificate against the agent and the 
       assert.equal((await callController(controller.port, who)).outcome, atController, 'controller');
     });
   }
+
+  test('grpc.health.v1: any certificate the TLS handshake accepts is answered SERVING, whatever its role or CN', async () => {
+    const health = async (port: number, who: string): Promise<string> => {
+      const c = clients.get(who)!;
+      const status = await checkHealth(`127.0.0.1:${port}`, '', grpc.credentials.createSsl(c.ca, c.key, c.cert));
+      return typeof status === 'string' ? status : status.code === grpc.status.UNAVAILABLE ? 'refused by TLS' : `error ${status.code}`;
+    };
+    for (const [who, expected] of [
+      ['controller', 'SERVING'], ['cli', 'SERVING'], ['no role', 'SERVING'], ['no extendedKeyUsage', 'SERVING'], ['controller "rogue"', 'SERVING'],
+      ['agent', 'refused by TLS'], ['foreign CA', 'refused by TLS'], ['expired', 'refused by TLS'],
+    ] as const) {
+      for (const [daemon, port] of [['agent', agent.port], ['restricted agent', restrictedAgent.port], ['controller', controller.port], ['restricted controller', restrictedController.port]] as const) {
+        assert.equal(await health(port, who), expected, `${who} at the ${daemon}`);
+      }
+    }
+  });
 
   test('refusals name the role found and the role required, with a HINT', async () => {
     const cliAtAgent = (await callAgent(agent.port, 'cli')).error;

@@ -186,3 +186,9 @@ export type { Address, AddressOptions, ConfigProblem, IntegerOptions, ListOption
 export { parseConfigText, readConfigFile } from './config/config-file.js';
 export type { ConfigDocument } from './config/config-file.js';
 export { didYouMean, editDistance } from './config/did-you-mean.js';
+
+// The daemons' log (pino): time and level on every line, text or JSON
+export {
+  LOG_FORMATS, LOG_LEVELS, createDaemonLog, errorFields, errorText, formatTextLine, silentLog,
+} from './log/daemon-log.js';
+export type { DaemonLog, DaemonLogOptions, LogFields, LogFormat, LogLevel } from './log/daemon-log.js';

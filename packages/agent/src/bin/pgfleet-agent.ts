@@ -6,7 +6,8 @@
  *       [--waldir DIR] [--primary-conninfo STR] [--start] [--port N] [--socket-dir DIR]
  *       [--user ROLE] [--owner USER] [--pg-bin DIR]... [--start-timeout S] [--follow-timeout S]
  *       [--no-verify] [--no-sync] [--json]
- *   pgfleet-agent serve --config agent.yaml [--insecure] [--check-config]
+ *   pgfleet-agent serve --config agent.yaml [--insecure] [--check-config] [--log-format text|json]
+ *       [--log-level debug|info|warn|error]
  *   pgfleet-agent certs --out DIR [--host NAME]...
  *
  * Exit status: 0 on success, else the error catalogue's code (see @pgfleet/core errors.ts);
@@ -14,12 +15,13 @@
  */
 
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CancelledError } from '@pgfleet/core';
+import { CancelledError, LOG_FORMATS, LOG_LEVELS } from '@pgfleet/core';
 import { openBackupDirectory } from '../restore/layout.js';
 import { parseRecoveryMode, parseTablespaceMapping, type RecoveryMode, type TablespaceMapping } from '../restore/options.js';
 import { restoreBackup } from '../restore/restore.js';
 import { AGENT_VERSION } from '../version.js';
 import { PROGRAM, formatReport, info, printError, printJsonError } from './cli-output.js';
+import type { ServeFlags } from './serve-command.js';
 
 function collect<T>(parse: (v: string) => T) {
   return (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
@@ -140,7 +142,9 @@ export function buildProgram(): Command {
     .requiredOption('--config <file>', 'agent.yaml')
     .option('--insecure', 'serve without TLS (local demos only)')
     .option('--check-config', 'validate the configuration (and read its TLS files), then exit')
-    .action(async (flags: { config: string; insecure?: boolean; checkConfig?: boolean }) => {
+    .addOption(new Option('--log-format <format>', 'log lines as text or as JSON objects').choices(LOG_FORMATS).default('text'))
+    .addOption(new Option('--log-level <level>', 'the least important level logged').choices(LOG_LEVELS).default('info'))
+    .action(async (flags: ServeFlags & { checkConfig?: boolean }) => {
       const { runCheckConfig, runServe } = await import('./serve-command.js');
       process.exitCode = flags.checkConfig ? await runCheckConfig(flags) : await runServe(flags);
     });

@@ -45,14 +45,16 @@ describe('pgfleet-agent command line', () => {
     assert.deepEqual(JSON.parse(r.stdout), { error: { id: 'file-io', code: 71, message: `could not open backup directory "${path.join(dir, 'none')}": no such file or directory` } });
   });
 
-  test('serve refuses a configuration without TLS unless --insecure', async () => {
+  test('serve refuses a configuration without TLS unless --insecure, in its log', async () => {
     const dir = await makeDir();
     const file = path.join(dir, 'agent.yaml');
     const { writeFile } = await import('node:fs/promises');
     await writeFile(file, 'listen: 127.0.0.1:0\nallowedRoots: [/srv]\n');
-    assert.deepEqual(agent('serve', '--config', file), {
+    // A daemon says it in its log: time, level, then the error and its hint on one line.
+    const refused = agent('serve', '--config', file);
+    assert.deepEqual({ ...refused, stderr: refused.stderr.replace(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /, 'TIME ') }, {
       code: 31, stdout: '',
-      stderr: `pgfleet-agent: error: invalid configuration file "${file}": "tls" is required\nHINT: Give tls: {ca, cert, key} ("pgfleet-agent certs" makes certificates), or run with --insecure for a local demo.\n`,
+      stderr: `TIME ERROR pgfleet-agent: invalid configuration file "${file}": "tls" is required HINT: Give tls: {ca, cert, key} ("pgfleet-agent certs" makes certificates), or run with --insecure for a local demo.\n`,
     });
   });
 
