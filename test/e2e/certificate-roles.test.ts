@@ -31,8 +31,8 @@ import { AgentServer } from '../../packages/agent/src/grpc/server.js';
 import { resolveOwner } from '../../packages/agent/src/restore/owner.js';
 import { parseFleetConfig } from '../../packages/controller/src/config.js';
 import { startDaemon, type RunningDaemon } from '../../packages/controller/src/daemon/daemon.js';
-import { initCertificates } from '../../packages/controller/src/tls/certs-init.js';
-import { createCertificate } from '../../packages/controller/src/tls/x509.js';
+import { initCertificates } from '../../packages/core/src/tls/certs-init.js';
+import { createCertificate } from '../../packages/core/src/tls/x509.js';
 import { makeTempDir } from '../harness/index.js';
 import { checkHealth } from './support/health.js';
 
@@ -193,7 +193,7 @@ describe('certificate roles: every client certificate against the agent and the 
     const cliAtAgent = (await callAgent(agent.port, 'cli')).error;
     assert.ok(cliAtAgent instanceof NotAllowedError);
     assert.equal(cliAtAgent.message, 'client certificate "pgfleet-cli" has role "cli"; the agent requires role "controller"');
-    assert.equal(cliAtAgent.hint, 'Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init", client.crt of "pgfleet-agent certs"), or go through the controller.');
+    assert.equal(cliAtAgent.hint, 'Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init" or "pgfleet-agent certs"), or go through the controller.');
     assert.equal(cliAtAgent.code, 72);
 
     const controllerAtController = (await callController(controller.port, 'controller')).error;
@@ -204,7 +204,7 @@ describe('certificate roles: every client certificate against the agent and the 
     const noRole = (await callAgent(agent.port, 'no role')).error;
     assert.ok(noRole instanceof NotAllowedError);
     assert.equal(noRole.message, 'client certificate "pgfleet-controller" has no pgfleet role; the agent requires role "controller"');
-    assert.equal(noRole.hint, 'Issue it with "pgfleet certs init", which writes the role as the subjectAltName URI "urn:pgfleet:role:<role>". Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init", client.crt of "pgfleet-agent certs"), or go through the controller.');
+    assert.equal(noRole.hint, 'Issue it with "pgfleet certs init", which writes the role as the subjectAltName URI "urn:pgfleet:role:<role>". Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init" or "pgfleet-agent certs"), or go through the controller.');
 
     const noEku = (await callController(controller.port, 'no extendedKeyUsage')).error;
     assert.ok(noEku instanceof NotAllowedError);

@@ -192,3 +192,7 @@ export {
   LOG_FORMATS, LOG_LEVELS, createDaemonLog, errorFields, errorText, formatTextLine, silentLog,
 } from './log/daemon-log.js';
 export type { DaemonLog, DaemonLogOptions, LogFields, LogFormat, LogLevel } from './log/daemon-log.js';
+
+// The fleet's certificates, one naming scheme for `pgfleet certs init` and `pgfleet-agent certs`
+export { describeCertificates, initCertificates } from './tls/certs-init.js';
+export type { CertTool, InitCertificatesOptions, InitCertificatesResult } from './tls/certs-init.js';

@@ -128,7 +128,7 @@ export function agentPeerPolicy(config: AgentConfig): PeerPolicy | null {
     accept: ['controller'],
     allowedClients: config.tls.allowedClients ?? null,
     allowedClientsSource: `tls.allowedClients in "${config.source}"`,
-    roleHint: 'Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init", client.crt of "pgfleet-agent certs"), or go through the controller.',
+    roleHint: 'Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init" or "pgfleet-agent certs"), or go through the controller.',
   };
 }
 

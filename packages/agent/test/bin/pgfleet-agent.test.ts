@@ -80,4 +80,29 @@ describe('pgfleet-agent command line', () => {
     await writeFile(file, 'listen: 127.0.0.1:0\ninsecure: true\nallowedRoots: [/srv]\nosUser: postgres\n');
     assert.deepEqual(agent('serve', '--config', file, '--check-config'), { code: 0, stdout: `configuration file "${file}" is valid\n`, stderr: '' });
   });
+
+  test('certs: the naming scheme of "pgfleet certs init"; existing files are never overwritten, half a CA is refused with a HINT', async () => {
+    const dir = path.join(await makeDir(), 'certs');
+    const { readFile, readdir, rm } = await import('node:fs/promises');
+    const made = agent('certs', '--out', dir, '--name', 'db1', '--tool', 'node');
+    assert.equal(made.code, 0, made.stderr);
+    const names = ['agent-db1.crt', 'agent-db1.key', 'ca.crt', 'ca.key', 'cli.crt', 'cli.key', 'controller.crt', 'controller.key'];
+    assert.deepEqual((await readdir(dir)).sort(), names);
+    assert.equal(made.stdout.split('\n')[0], `created a new CA in "${dir}" (node)`);
+    const before = await Promise.all(names.map((n) => readFile(path.join(dir, n))));
+
+    const again = agent('certs', '--out', dir, '--name', 'db1');
+    assert.deepEqual(again, {
+      code: 0, stderr: '',
+      stdout: `used the existing CA in "${dir}" (openssl)\nkept existing "controller" certificate\nkept existing "cli" certificate\nkept existing "agent-db1" certificate\n`,
+    });
+    assert.deepEqual(await Promise.all(names.map((n) => readFile(path.join(dir, n)))), before, 'not a byte changed');
+
+    await rm(path.join(dir, 'ca.key'));
+    assert.deepEqual(agent('certs', '--out', dir, '--name', 'db2'), {
+      code: 71, stdout: '',
+      stderr: `pgfleet-agent: error: found "${path.join(dir, 'ca.crt')}" without "${path.join(dir, 'ca.key')}"\nHINT: Restore the missing file, or move both away to create a new CA.\n`,
+    });
+    assert.deepEqual((await readdir(dir)).sort(), names.filter((n) => n !== 'ca.key'), 'nothing written');
+  });
 });
