@@ -7,7 +7,11 @@
  *   clientAuth) and, when the configuration lists tls.allowedClients, a CN on that list.
  *   Checked on every call, before its handler runs; a refusal ends the call with
  *   PERMISSION_DENIED and a NotAllowedError naming the role found and the one required.
- *   Without TLS (insecure) there is no certificate and nothing to check.
+ *   Without TLS (insecure) there is no certificate and nothing to check. The one exception is
+ *   grpc.health.v1.Health: any client certificate the TLS handshake accepted (signed by the
+ *   fleet's CA, usable as a client) may ask whether the daemon serves, whatever its role, so
+ *   that a monitoring probe needs no certificate that could also drive backups and restores;
+ *   the answer tells nothing more than SERVING or NOT_SERVING.
  * - guardHandlers(handlers): a handler that throws, or whose promise rejects, ends its call
  *   with that error's status. Nothing a handler does can escape into grpc-js (which would
  *   answer "Unknown error") or into the process (an unhandled rejection ends it, and every
@@ -17,14 +21,15 @@
 import * as grpc from '@grpc/grpc-js';
 import { authorizePeerCertificate, type PeerPolicy } from '@pgfleet/core';
 import { toServiceError, toStatus } from './error-codec.js';
+import { HEALTH_SERVICE } from './health.js';
 
 /** Refuses, on every call, a client whose certificate does not satisfy `policy` (null: no TLS). */
 export function peerInterceptor(policy: PeerPolicy | null, onRefused: (peer: string, err: unknown) => void): grpc.ServerInterceptor {
-  return (_method, call) => new grpc.ServerInterceptingCall(call, {
+  return (method, call) => new grpc.ServerInterceptingCall(call, {
     start: (next) => {
       next({
         onReceiveMetadata: (metadata, pass) => {
-          if (policy === null) {
+          if (policy === null || method.path.startsWith(`/${HEALTH_SERVICE}/`)) {
             pass(metadata);
             return;
           }

@@ -30,6 +30,8 @@ export { clientCredentials, readTlsFiles, serverCredentials } from './tls.js';
 export type { TlsFiles, TlsMaterial } from './tls.js';
 export { CHANNEL_OPTIONS } from './channel-options.js';
 export { guardHandlers, peerInterceptor } from './call-guard.js';
+export { routeGrpcLogs } from './grpc-log.js';
+export { DaemonHealth, HEALTH_SERVICE } from './health.js';
 
 // File streams and the Backup stream.
 export { CHUNK_BYTES, FileStreamReader, FileStreamWriter, OutgoingFile } from './file-stream.js';

@@ -7,8 +7,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type * as grpc from '@grpc/grpc-js';
-import { CancelledError, ConnectError } from '@pgfleet/core';
-import { initCertificates } from '../../packages/controller/src/tls/certs-init.js';
+import { CancelledError, ConnectError, initCertificates } from '@pgfleet/core';
 import { AgentClient, toServiceError, type BackupEvent__Output, type BackupRequest, type TlsMaterial } from '../src/index.js';
 import { startFakeAgent, type FakeAgent } from './support/fake-agent.js';
 

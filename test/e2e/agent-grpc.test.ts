@@ -64,7 +64,7 @@ describe('pgfleet-agent serve: gRPC with mutual TLS', { timeout: 300_000 }, () =
     await chownOne(allowed);
     let tls: ServedAgent['tls'];
     ({ agent, address, tls } = await serveAgent({ work, allowedRoot: allowed, tls: true }));
-    assert.deepEqual((await readdir(certs)).sort(), ['ca.crt', 'ca.key', 'client.crt', 'client.key', 'server.crt', 'server.key']);
+    assert.deepEqual((await readdir(certs)).sort(), ['agent-db1.crt', 'agent-db1.key', 'ca.crt', 'ca.key', 'cli.crt', 'cli.key', 'controller.crt', 'controller.key']);
     client = await AgentClient.connect({ address, tls });
   });
 
@@ -164,7 +164,7 @@ describe('pgfleet-agent serve: gRPC with mutual TLS', { timeout: 300_000 }, () =
     assert.equal((await runAgent(['certs', '--out', otherCerts])).code, 0);
     const before = await entriesOf(allowed);
     const strangers = [
-      await AgentClient.connect({ address, tls: { ca: path.join(certs, 'ca.crt'), cert: path.join(otherCerts, 'client.crt'), key: path.join(otherCerts, 'client.key') } }),
+      await AgentClient.connect({ address, tls: { ca: path.join(certs, 'ca.crt'), cert: path.join(otherCerts, 'controller.crt'), key: path.join(otherCerts, 'controller.key') } }),
       await AgentClient.connect({ address, tls: null }),
     ];
     // The refused handshake reaches the client as a failed connection (40) or, when it reads

@@ -216,7 +216,7 @@ export interface ServedAgent {
   agent: RunningTool;
   /** "127.0.0.1:PORT". */
   address: string;
-  /** The client's credentials (made by `pgfleet-agent certs` in <work>/certs); null when insecure. */
+  /** The controller's credentials (made by `pgfleet-agent certs --name db1` in <work>/certs); null when insecure. */
   tls: { ca: string; cert: string; key: string } | null;
 }
 
@@ -232,6 +232,8 @@ export interface ServeAgentOptions {
   extraConfig?: string[];
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** More `serve` options (e.g. --log-format json). */
+  args?: string[];
 }
 
 /**
@@ -241,13 +243,13 @@ export interface ServeAgentOptions {
 export async function serveAgent(options: ServeAgentOptions): Promise<ServedAgent> {
   const certs = path.join(options.work, 'certs');
   if (options.tls && !existsSync(certs)) {
-    const made = await runAgent(['certs', '--out', certs]);
+    const made = await runAgent(['certs', '--out', certs, '--name', 'db1']);
     assert.equal(made.code, 0, describeRun('pgfleet-agent certs', made));
   }
   const config = path.join(options.work, `${options.name ?? 'agent'}.yaml`);
   await writeFile(config, [
     'listen: 127.0.0.1:0',
-    ...(options.tls ? ['tls:', '  ca: certs/ca.crt', '  cert: certs/server.crt', '  key: certs/server.key'] : ['insecure: true']),
+    ...(options.tls ? ['tls:', '  ca: certs/ca.crt', '  cert: certs/agent-db1.crt', '  key: certs/agent-db1.key'] : ['insecure: true']),
     `allowedRoots: [${JSON.stringify(options.allowedRoot)}]`,
     `pgBin: ${JSON.stringify(binDir(15))}`,
     'osUser: postgres',
@@ -255,7 +257,7 @@ export async function serveAgent(options: ServeAgentOptions): Promise<ServedAgen
     ...(options.extraConfig ?? []),
     '',
   ].join('\n'));
-  const agent = spawnAgent(['serve', '--config', config], { timeoutMs: options.timeoutMs ?? 600_000, ...(options.env ? { env: options.env } : {}) });
+  const agent = spawnAgent(['serve', '--config', config, ...(options.args ?? [])], { timeoutMs: options.timeoutMs ?? 600_000, ...(options.env ? { env: options.env } : {}) });
   const listening = options.tls ? /listening on 127\.0\.0\.1:([0-9]+) \(mutual TLS\)/ : /listening on 127\.0\.0\.1:([0-9]+) /;
   const deadline = Date.now() + 30_000;
   let port = '';
@@ -270,7 +272,7 @@ export async function serveAgent(options: ServeAgentOptions): Promise<ServedAgen
   return {
     agent,
     address: `127.0.0.1:${port}`,
-    tls: options.tls ? { ca: path.join(certs, 'ca.crt'), cert: path.join(certs, 'client.crt'), key: path.join(certs, 'client.key') } : null,
+    tls: options.tls ? { ca: path.join(certs, 'ca.crt'), cert: path.join(certs, 'controller.crt'), key: path.join(certs, 'controller.key') } : null,
   };
 }
 

@@ -11,6 +11,8 @@
 //   no extendedKeyUsage refused (clientAuth)  refused (clientAuth)
 //   no role            refused (no role)      refused (no role)
 //
+// grpc.health.v1 is the exception: any certificate the TLS handshake accepts may ask it,
+// whatever its role or CN (a monitoring probe needs no certificate that could drive backups).
 // A refusal by role is PERMISSION_DENIED with a NotAllowedError naming the role found and the
 // one required, with a HINT; the odd certificates (foreign CA, expired, no extendedKeyUsage,
 // no role) are made here with the controller's certificate writer. The CN allow-lists
@@ -29,9 +31,10 @@ import { AgentServer } from '../../packages/agent/src/grpc/server.js';
 import { resolveOwner } from '../../packages/agent/src/restore/owner.js';
 import { parseFleetConfig } from '../../packages/controller/src/config.js';
 import { startDaemon, type RunningDaemon } from '../../packages/controller/src/daemon/daemon.js';
-import { initCertificates } from '../../packages/controller/src/tls/certs-init.js';
-import { createCertificate } from '../../packages/controller/src/tls/x509.js';
+import { initCertificates } from '../../packages/core/src/tls/certs-init.js';
+import { createCertificate } from '../../packages/core/src/tls/x509.js';
 import { makeTempDir } from '../harness/index.js';
+import { checkHealth } from './support/health.js';
 
 type Outcome = 'accepted' | 'refused by TLS' | 'permission denied';
 
@@ -170,11 +173,27 @@ describe('certificate roles: every client certificate against the agent and the 
     });
   }
 
+  test('grpc.health.v1: any certificate the TLS handshake accepts is answered SERVING, whatever its role or CN', async () => {
+    const health = async (port: number, who: string): Promise<string> => {
+      const c = clients.get(who)!;
+      const status = await checkHealth(`127.0.0.1:${port}`, '', grpc.credentials.createSsl(c.ca, c.key, c.cert));
+      return typeof status === 'string' ? status : status.code === grpc.status.UNAVAILABLE ? 'refused by TLS' : `error ${status.code}`;
+    };
+    for (const [who, expected] of [
+      ['controller', 'SERVING'], ['cli', 'SERVING'], ['no role', 'SERVING'], ['no extendedKeyUsage', 'SERVING'], ['controller "rogue"', 'SERVING'],
+      ['agent', 'refused by TLS'], ['foreign CA', 'refused by TLS'], ['expired', 'refused by TLS'],
+    ] as const) {
+      for (const [daemon, port] of [['agent', agent.port], ['restricted agent', restrictedAgent.port], ['controller', controller.port], ['restricted controller', restrictedController.port]] as const) {
+        assert.equal(await health(port, who), expected, `${who} at the ${daemon}`);
+      }
+    }
+  });
+
   test('refusals name the role found and the role required, with a HINT', async () => {
     const cliAtAgent = (await callAgent(agent.port, 'cli')).error;
     assert.ok(cliAtAgent instanceof NotAllowedError);
     assert.equal(cliAtAgent.message, 'client certificate "pgfleet-cli" has role "cli"; the agent requires role "controller"');
-    assert.equal(cliAtAgent.hint, 'Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init", client.crt of "pgfleet-agent certs"), or go through the controller.');
+    assert.equal(cliAtAgent.hint, 'Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init" or "pgfleet-agent certs"), or go through the controller.');
     assert.equal(cliAtAgent.code, 72);
 
     const controllerAtController = (await callController(controller.port, 'controller')).error;
@@ -185,7 +204,7 @@ describe('certificate roles: every client certificate against the agent and the 
     const noRole = (await callAgent(agent.port, 'no role')).error;
     assert.ok(noRole instanceof NotAllowedError);
     assert.equal(noRole.message, 'client certificate "pgfleet-controller" has no pgfleet role; the agent requires role "controller"');
-    assert.equal(noRole.hint, 'Issue it with "pgfleet certs init", which writes the role as the subjectAltName URI "urn:pgfleet:role:<role>". Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init", client.crt of "pgfleet-agent certs"), or go through the controller.');
+    assert.equal(noRole.hint, 'Issue it with "pgfleet certs init", which writes the role as the subjectAltName URI "urn:pgfleet:role:<role>". Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init" or "pgfleet-agent certs"), or go through the controller.');
 
     const noEku = (await callController(controller.port, 'no extendedKeyUsage')).error;
     assert.ok(noEku instanceof NotAllowedError);

@@ -4,8 +4,8 @@
  *     listen: 0.0.0.0:7443            # host:port (":7443" = all interfaces); port 0 picks one
  *     tls:                            # mutual TLS: required unless insecure: true
  *       ca: ca.crt                    #   clients must present a certificate signed by this CA,
- *       cert: server.crt              #   with role "controller" (urn:pgfleet:role:controller)
- *       key: server.key
+ *       cert: agent-db1.crt           #   with role "controller" (urn:pgfleet:role:controller)
+ *       key: agent-db1.key
  *       allowedClients: [pgfleet-controller]   # optional: the CNs accepted (default: any)
  *     insecure: false                 # plaintext, no client authentication (local demos only)
  *     allowedRoots: [/srv/postgres]   # the only directories restores may create, write or link into
@@ -16,14 +16,17 @@
  *     shutdownGraceSeconds: 30        # SIGTERM: how long cancelled calls get to undo their work
  *     noProgressTimeoutSeconds: 600   # a backup's server or a call's client silent this long: abort
  *
- * Relative file names are relative to the configuration file. Unknown keys are an error (a
- * typo in allowedRoots must not silently allow nothing, or everything).
+ * Validated with zod through @pgfleet/core's configuration fields, as the controller's
+ * fleet.yaml is: the same problem shapes (file, key, reason, HINT; "Did you mean ...?" for a
+ * misspelt key). Relative file names are relative to the configuration file. Unknown keys are
+ * an error (a typo in allowedRoots must not silently allow nothing, or everything).
  */
 
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { InvalidOptionError, fileError } from '@pgfleet/core';
+import {
+  address, commonNames, configProblems, flag, integer, list, mapping, optional, problem, readConfigFile, text, validateConfig,
+  type ConfigProblem,
+} from '@pgfleet/core';
 
 export interface AgentTlsFiles {
   ca: string;
@@ -56,118 +59,79 @@ export interface AgentConfig {
   source: string;
 }
 
-const KEYS = new Set(['listen', 'tls', 'insecure', 'allowedRoots', 'pgBin', 'osUser', 'socketDir', 'connectUser', 'shutdownGraceSeconds',
-  'noProgressTimeoutSeconds']);
-const TLS_KEYS = ['ca', 'cert', 'key', 'allowedClients'];
-
 export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 30;
 /** Longer than a spread checkpoint of a default configuration (checkpoint_timeout 5 min x 0.9). */
 export const DEFAULT_NO_PROGRESS_TIMEOUT_SECONDS = 600;
 
-function invalid(file: string, what: string, hint?: string): InvalidOptionError {
-  return new InvalidOptionError(`invalid agent configuration "${file}": ${what}`, hint ? { hint } : {});
-}
+const CERTS_HINT = 'Make them with "pgfleet-agent certs" or "pgfleet certs init".';
+const DIRECTORIES = 'a directory or a list of directories';
 
-/** tls.allowedClients: absent (any CN), or a non-empty list of distinct non-empty names. */
-function allowedClients(file: string, v: unknown): string[] | null {
-  if (v === undefined || v === null) return null;
-  if (!Array.isArray(v) || v.length === 0 || v.some((n) => typeof n !== 'string' || n === '')) {
-    throw invalid(file, '"tls.allowedClients" must be a non-empty list of certificate common names',
-      'Remove it to accept any client certificate of the CA with role "controller".');
-  }
-  const names = v as string[];
-  const repeated = names.find((n, i) => names.indexOf(n) !== i);
-  if (repeated !== undefined) throw invalid(file, `"tls.allowedClients" lists "${repeated}" twice`);
-  return names;
+/** agent.yaml's schema. */
+export const agentSchema = mapping({
+  listen: address({ minPort: 0, allowEmptyHost: true, requiredHint: 'Say where to serve the controller, e.g. "listen: 0.0.0.0:7443".' }),
+  tls: optional(mapping({
+    ca: text({ requiredHint: CERTS_HINT }),
+    cert: text({ requiredHint: CERTS_HINT }),
+    key: text({ requiredHint: CERTS_HINT }),
+    allowedClients: optional(commonNames('Remove it to accept any client certificate of the CA with role "controller".')),
+  }, { describe: 'with "ca", "cert" and "key"' })),
+  insecure: optional(flag()),
+  allowedRoots: list(text(), {
+    single: true, min: 1, describe: DIRECTORIES,
+    hint: 'Name the directories restores may write into, e.g. allowedRoots: [/srv/postgres].',
+    requiredHint: 'Name the directories restores may write into, e.g. allowedRoots: [/srv/postgres].',
+  }).superRefine((roots, ctx) => {
+    if (roots.includes('/')) ctx.addIssue({ code: 'custom', message: 'must not contain "/"' });
+  }),
+  pgBin: optional(list(text(), { single: true, describe: DIRECTORIES })),
+  osUser: optional(text()),
+  socketDir: optional(text()),
+  connectUser: optional(text()),
+  shutdownGraceSeconds: optional(integer({ max: 3600, unit: 'seconds' })),
+  noProgressTimeoutSeconds: optional(integer({ max: 86400, unit: 'seconds' })),
+});
+
+/** The schema, with what depends on the command line (--insecure) checked too. */
+function schemaFor(options: { insecure?: boolean }) {
+  return agentSchema.superRefine((doc, ctx) => {
+    if (doc.tls === undefined && doc.insecure !== true && options.insecure !== true) {
+      ctx.addIssue({
+        code: 'custom', path: ['tls'],
+        message: problem('is required', 'Give tls: {ca, cert, key} ("pgfleet-agent certs" makes certificates), or run with --insecure for a local demo.'),
+      });
+    }
+  });
 }
 
 /** Validates a parsed agent.yaml document; `baseDir` resolves relative paths. */
 export function parseAgentConfig(doc: unknown, file: string, baseDir: string, options: { insecure?: boolean } = {}): AgentConfig {
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw invalid(file, 'the document must be a mapping');
-  const d = doc as Record<string, unknown>;
-  for (const key of Object.keys(d)) {
-    if (!KEYS.has(key)) throw invalid(file, `unknown key "${key}"`, `Known keys: ${[...KEYS].join(', ')}.`);
-  }
-  const str = (key: string, required: boolean): string | null => {
-    const v = d[key];
-    if (v === undefined || v === null) {
-      if (required) throw invalid(file, `"${key}" is missing`);
-      return null;
-    }
-    if (typeof v !== 'string' || v === '') throw invalid(file, `"${key}" must be a non-empty string`);
-    return v;
-  };
+  const d = validateConfig(schemaFor(options), doc, file);
   const abs = (p: string): string => path.resolve(baseDir, p);
-  const list = (key: string): string[] => {
-    const v = d[key];
-    if (v === undefined || v === null) return [];
-    const items = typeof v === 'string' ? [v] : v;
-    if (!Array.isArray(items) || items.some((i) => typeof i !== 'string' || i === '')) {
-      throw invalid(file, `"${key}" must be a directory or a list of directories`);
-    }
-    return (items as string[]).map(abs);
-  };
-
-  const listen = str('listen', true) as string;
-  if (!/^(\[[^\]]+\]|[^:]*):[0-9]{1,5}$/.test(listen)) throw invalid(file, `"listen" must be host:port, not "${listen}"`);
-  const insecure = options.insecure === true || d['insecure'] === true;
-  if (d['insecure'] !== undefined && typeof d['insecure'] !== 'boolean') throw invalid(file, '"insecure" must be true or false');
-  let tls: AgentTlsFiles | null = null;
-  if (d['tls'] !== undefined && d['tls'] !== null) {
-    const t = d['tls'];
-    if (typeof t !== 'object' || Array.isArray(t)) throw invalid(file, '"tls" must be a mapping with ca, cert and key');
-    const tt = t as Record<string, unknown>;
-    for (const key of Object.keys(tt)) if (!TLS_KEYS.includes(key)) throw invalid(file, `unknown key "tls.${key}"`, `Known keys: ${TLS_KEYS.join(', ')}.`);
-    const need = (k: string): string => {
-      const v = tt[k];
-      if (typeof v !== 'string' || v === '') throw invalid(file, `"tls.${k}" is missing`);
-      return abs(v);
-    };
-    tls = { ca: need('ca'), cert: need('cert'), key: need('key'), allowedClients: allowedClients(file, tt['allowedClients']) };
-  }
-  if (!tls && !insecure) {
-    throw invalid(file, 'no "tls" section', 'Give tls: {ca, cert, key} (pgfleet-agent certs makes test certificates), or run with --insecure for a local demo.');
-  }
-  const allowedRoots = list('allowedRoots');
-  if (allowedRoots.length === 0) {
-    throw invalid(file, '"allowedRoots" is empty', 'Name the directories restores may write into, e.g. allowedRoots: [/srv/postgres].');
-  }
-  if (allowedRoots.some((r) => r === '/')) throw invalid(file, '"allowedRoots" must not contain "/"');
-  const grace = d['shutdownGraceSeconds'] ?? DEFAULT_SHUTDOWN_GRACE_SECONDS;
-  if (typeof grace !== 'number' || !Number.isInteger(grace) || grace < 1 || grace > 3600) {
-    throw invalid(file, '"shutdownGraceSeconds" must be a whole number of seconds from 1 to 3600');
-  }
-  const noProgress = d['noProgressTimeoutSeconds'] ?? DEFAULT_NO_PROGRESS_TIMEOUT_SECONDS;
-  if (typeof noProgress !== 'number' || !Number.isInteger(noProgress) || noProgress < 1 || noProgress > 86400) {
-    throw invalid(file, '"noProgressTimeoutSeconds" must be a whole number of seconds from 1 to 86400');
-  }
+  const insecure = options.insecure === true || d.insecure === true;
   return {
-    listen,
-    tls: insecure ? null : tls,
+    listen: d.listen,
+    tls: insecure || d.tls === undefined ? null : {
+      ca: abs(d.tls.ca), cert: abs(d.tls.cert), key: abs(d.tls.key), allowedClients: d.tls.allowedClients ?? null,
+    },
     insecure,
-    allowedRoots,
-    pgBin: list('pgBin'),
-    osUser: str('osUser', false) ?? 'postgres',
-    socketDir: str('socketDir', false) ? abs(str('socketDir', false) as string) : null,
-    connectUser: str('connectUser', false),
-    shutdownGraceSeconds: grace,
-    noProgressTimeoutSeconds: noProgress,
+    allowedRoots: d.allowedRoots.map(abs),
+    pgBin: (d.pgBin ?? []).map(abs),
+    osUser: d.osUser ?? 'postgres',
+    socketDir: d.socketDir !== undefined ? abs(d.socketDir) : null,
+    connectUser: d.connectUser ?? null,
+    shutdownGraceSeconds: d.shutdownGraceSeconds ?? DEFAULT_SHUTDOWN_GRACE_SECONDS,
+    noProgressTimeoutSeconds: d.noProgressTimeoutSeconds ?? DEFAULT_NO_PROGRESS_TIMEOUT_SECONDS,
     source: file,
   };
 }
 
 export async function loadAgentConfig(file: string, options: { insecure?: boolean } = {}): Promise<AgentConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw fileError('could not read agent configuration', file, err);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw invalid(file, err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err));
-  }
-  return parseAgentConfig(doc, file, path.dirname(path.resolve(file)), options);
+  const read = await readConfigFile(file);
+  return parseAgentConfig(read.doc, read.file, read.baseDir, options);
+}
+
+/** Every problem of an agent.yaml (`pgfleet-agent serve --check-config`); empty when it is valid. */
+export async function checkAgentConfig(file: string, options: { insecure?: boolean } = {}): Promise<{ file: string; problems: ConfigProblem[] }> {
+  const read = await readConfigFile(file);
+  return { file: read.file, problems: configProblems(schemaFor(options), read.doc) };
 }

@@ -27,5 +27,3 @@ export { loadAgentConfig, parseAgentConfig } from './config.js';
 export type { AgentConfig, AgentTlsFiles } from './config.js';
 export { AgentServer, CAPABILITIES } from './grpc/server.js';
 export type { AgentServerOptions } from './grpc/server.js';
-export { makeCertificates } from './grpc/certs.js';
-export type { CertificateFiles } from './grpc/certs.js';

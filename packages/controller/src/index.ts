@@ -26,7 +26,7 @@ export { abortBackup, beginBackup, commitBackup } from './repository/staging.js'
 export type { StagedBackup } from './repository/staging.js';
 export { BACKUP_METADATA_FILE, backupDir, backupsDir, stagingDir } from './repository/layout.js';
 export { fsyncDirectory, renameDurably, writeFileAtomic } from './repository/atomic-write.js';
-export { initCertificates } from './tls/certs-init.js';
-export type { CertTool, InitCertificatesOptions, InitCertificatesResult } from './tls/certs-init.js';
+export { initCertificates } from '@pgfleet/core';
+export type { CertTool, InitCertificatesOptions, InitCertificatesResult } from '@pgfleet/core';
 export { CONTROLLER_CAPABILITIES, PGFLEET_VERSION } from './version.js';
 export type { DaemonLogger } from './rpc/service-context.js';

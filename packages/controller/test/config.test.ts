@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseFleetConfig, parseListenAddress } from '../src/config.js';
+import { writeFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkFleetConfig, parseFleetConfig, parseListenAddress } from '../src/config.js';
 
 const FILE = '/etc/pgfleet/fleet.yaml';
 
@@ -65,9 +68,9 @@ test('every invalid key is named in the error', () => {
   rejects('insecure: true\n', `${P}: "repository" is required`, 'Set "repository" to the directory that holds the backups.');
   rejects('repository: /r\n', `${P}: "tls" is required`, 'Set "tls" (ca, cert, key) for mutual TLS, or "insecure: true" for a local demo without TLS.');
   rejects('repository: /r\ninsecure: true\nparalel: 3\n', `${P}: "paralel" is not a known key`,
-    'Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters".');
-  rejects('repository: /r\ninsecure: true\nnoProgressTimeoutSeconds: 0\n', `${P}: "noProgressTimeoutSeconds" must be a positive integer, not 0`);
-  rejects('repository: /r\ninsecure: true\nnoProgressTimeoutSeconds: 86401\n', `${P}: "noProgressTimeoutSeconds" must be at most 86400 (one day)`);
+    'Did you mean "parallel"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters".');
+  rejects('repository: /r\ninsecure: true\nnoProgressTimeoutSeconds: 0\n', `${P}: "noProgressTimeoutSeconds" must be an integer from 1 to 86400 (seconds), not 0`);
+  rejects('repository: /r\ninsecure: true\nnoProgressTimeoutSeconds: 86401\n', `${P}: "noProgressTimeoutSeconds" must be an integer from 1 to 86400 (seconds), not 86401`);
   rejects('repository: /r\ntls: { ca: a, cert: b, key: c, allowedClients: [] }\n', `${P}: "tls.allowedClients" must be a non-empty list of certificate common names`,
     'Remove it to accept any client certificate of the CA with role "cli".');
   rejects('repository: /r\ntls: { ca: a, cert: b, key: c, allowedClients: pgfleet-cli }\n', `${P}: "tls.allowedClients" must be a non-empty list of certificate common names`,
@@ -95,7 +98,7 @@ test('every invalid key is named in the error', () => {
   rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1, diff: 2 } }]\n', `${P}: "clusters[0].retention.diff" is not a known key`, 'Known keys here: "full".');
   rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1 }, compression: "client-brotli" }]\n',
     `${P}: "clusters[0].compression" is invalid: unrecognized compression algorithm: "brotli"`);
-  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1 }, maxRate: 8 }]\n', `${P}: "clusters[0].maxRate" must be between 32 and 1048576 (kB/s)`);
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1 }, maxRate: 8 }]\n', `${P}: "clusters[0].maxRate" must be an integer from 32 to 1048576 (kB/s), not 8`);
   rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1 }, walMethod: none }]\n', `${P}: "clusters[0].walMethod" must be "stream" or "fetch", not "none"`);
   rejects('- a\n- b\n', `${P}: the document must be a mapping of keys`);
   rejects('repository: [\n', `${P}: flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1`);
@@ -108,3 +111,29 @@ test('listen addresses', () => {
   assert.equal(parseListenAddress('a:70000'), null);
 });
 
+
+test('ports are range-checked; a typo of a nested key gets "did you mean"', () => {
+  rejects('repository: /r\ninsecure: true\nlisten: "127.0.0.1:70000"\n', `${P}: "listen" must have a port from 0 to 65535, not 70000`);
+  rejects('repository: /r\ninsecure: true\nagents: [{ name: a, address: "db1:0" }]\n', `${P}: "agents[0].address" must have a port from 1 to 65535, not 0`);
+  rejects('repository: /r\ninsecure: true\nagents: [{ name: a, address: "db1:99999" }]\n', `${P}: "agents[0].address" must have a port from 1 to 65535, not 99999`);
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: x, retention: { full: 1 }, walmethod: fetch }]\n', `${P}: "clusters[0].walmethod" is not a known key`,
+    'Did you mean "walMethod"? Known keys here: "name", "agent", "conninfo", "retention", "compression", "checkpoint", "walMethod", "maxRate".');
+  // The typo is reported, not the correct spelling's absence it causes.
+  rejects('repositroy: /r\ninsecure: true\n', `${P}: "repositroy" is not a known key`,
+    'Did you mean "repository"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters".');
+  rejects('repository: /r\ninsecure: true\ncolour: blue\n', `${P}: "colour" is not a known key`,
+    'Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters".');
+});
+
+test('checkFleetConfig lists every problem of the file', async () => {
+  const file = join(await mkdtemp(join(tmpdir(), 'fleet-config-')), 'fleet.yaml');
+  await writeFile(file, 'insecure: true\nparalel: 2\nclusters: [{ name: c, retention: { full: 0 } }]\n');
+  const { problems } = await checkFleetConfig(file);
+  assert.deepEqual(problems.map((p) => `"${p.key}" ${p.reason}`), [
+    '"paralel" is not a known key',
+    '"repository" is required',
+    '"clusters[0].retention.full" must be a positive integer, not 0',
+  ]);
+  await writeFile(file, GOOD);
+  assert.deepEqual((await checkFleetConfig(file)).problems, []);
+});

@@ -177,3 +177,22 @@ export {
   PEER_ROLES, authorizePeer, authorizePeerCertificate, readCertificateIdentity, roleUri,
 } from './tls/certificate-roles.js';
 export type { CertificateIdentity, PeerPolicy, PeerRole } from './tls/certificate-roles.js';
+
+// The daemons' configuration files: one schema library (zod), one shape of problem
+export {
+  address, commonNames, configError, configProblems, flag, integer, keyPath, list, mapping, oneOf, optional, problem, splitAddress, text, validateConfig,
+} from './config/config-schema.js';
+export type { Address, AddressOptions, ConfigProblem, IntegerOptions, ListOptions, MappingOptions, TextOptions } from './config/config-schema.js';
+export { parseConfigText, readConfigFile } from './config/config-file.js';
+export type { ConfigDocument } from './config/config-file.js';
+export { didYouMean, editDistance } from './config/did-you-mean.js';
+
+// The daemons' log (pino): time and level on every line, text or JSON
+export {
+  LOG_FORMATS, LOG_LEVELS, createDaemonLog, errorFields, errorText, formatTextLine, silentLog,
+} from './log/daemon-log.js';
+export type { DaemonLog, DaemonLogOptions, LogFields, LogFormat, LogLevel } from './log/daemon-log.js';
+
+// The fleet's certificates, one naming scheme for `pgfleet certs init` and `pgfleet-agent certs`
+export { describeCertificates, initCertificates } from './tls/certs-init.js';
+export type { CertTool, InitCertificatesOptions, InitCertificatesResult } from './tls/certs-init.js';

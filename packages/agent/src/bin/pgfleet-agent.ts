@@ -6,20 +6,23 @@
  *       [--waldir DIR] [--primary-conninfo STR] [--start] [--port N] [--socket-dir DIR]
  *       [--user ROLE] [--owner USER] [--pg-bin DIR]... [--start-timeout S] [--follow-timeout S]
  *       [--no-verify] [--no-sync] [--json]
- *   pgfleet-agent serve --config agent.yaml [--insecure]
- *   pgfleet-agent certs --out DIR [--host NAME]...
+ *   pgfleet-agent serve --config agent.yaml [--insecure] [--check-config] [--log-format text|json]
+ *       [--log-level debug|info|warn|error]
+ *   pgfleet-agent certs --out DIR [--name NAME] [--host NAME]... [--days N] [--tool openssl|node|auto]
  *
  * Exit status: 0 on success, else the error catalogue's code (see @pgfleet/core errors.ts);
  * 1 for an unexpected failure.
  */
 
+import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CancelledError } from '@pgfleet/core';
+import { CancelledError, LOG_FORMATS, LOG_LEVELS, describeCertificates, initCertificates, type CertTool } from '@pgfleet/core';
 import { openBackupDirectory } from '../restore/layout.js';
 import { parseRecoveryMode, parseTablespaceMapping, type RecoveryMode, type TablespaceMapping } from '../restore/options.js';
 import { restoreBackup } from '../restore/restore.js';
 import { AGENT_VERSION } from '../version.js';
 import { PROGRAM, formatReport, info, printError, printJsonError } from './cli-output.js';
+import type { ServeFlags } from './serve-command.js';
 
 function collect<T>(parse: (v: string) => T) {
   return (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
@@ -139,22 +142,28 @@ export function buildProgram(): Command {
     .description('run the gRPC agent server')
     .requiredOption('--config <file>', 'agent.yaml')
     .option('--insecure', 'serve without TLS (local demos only)')
-    .action(async (flags: { config: string; insecure?: boolean }) => {
-      const { runServe } = await import('./serve-command.js');
-      process.exitCode = await runServe(flags);
+    .option('--check-config', 'validate the configuration (and read its TLS files), then exit')
+    .addOption(new Option('--log-format <format>', 'log lines as text or as JSON objects').choices(LOG_FORMATS).default('text'))
+    .addOption(new Option('--log-level <level>', 'the least important level logged').choices(LOG_LEVELS).default('info'))
+    .action(async (flags: ServeFlags & { checkConfig?: boolean }) => {
+      const { runCheckConfig, runServe } = await import('./serve-command.js');
+      process.exitCode = flags.checkConfig ? await runCheckConfig(flags) : await runServe(flags);
     });
 
   program
     .command('certs')
-    .description('make a CA, a server certificate and a client certificate with openssl (for tests and small setups)')
-    .requiredOption('--out <dir>', 'directory to write ca.crt, server.crt/key, client.crt/key into')
-    .option('--host <name>', 'server host name or IP address for the certificate (repeatable; default localhost, 127.0.0.1)', collect(String))
-    .option('--days <n>', 'validity in days (default 825)', (v) => parsePort(v))
-    .action(async (flags: { out: string; host?: string[]; days?: number }) => {
-      const { makeCertificates } = await import('../grpc/certs.js');
+    .description('make a CA and the certificates of the fleet (this agent, the controller, the CLI), as "pgfleet certs init" does; existing files are never overwritten')
+    .requiredOption('--out <dir>', 'directory for ca.crt/.key, agent-NAME.crt/.key, controller.crt/.key, cli.crt/.key')
+    .option('--name <name>', 'this agent\'s name, as fleet.yaml names it (default: the host name)')
+    .option('--host <name>', 'another host name or IP address for the certificates (repeatable; localhost, 127.0.0.1 and ::1 are always in)', collect(String))
+    .option('--days <n>', 'validity of the leaf certificates in days (default 825)', (v) => parsePort(v))
+    .addOption(new Option('--tool <tool>', 'openssl, node or auto (openssl when installed)').choices(['auto', 'openssl', 'node']).default('auto'))
+    .action(async (flags: { out: string; name?: string; host?: string[]; days?: number; tool: CertTool | 'auto' }) => {
       try {
-        const files = await makeCertificates({ outDir: flags.out, hosts: flags.host ?? ['localhost', '127.0.0.1'], days: flags.days ?? 825 });
-        for (const f of Object.values(files)) process.stdout.write(`${f}\n`);
+        const result = await initCertificates({
+          dir: flags.out, agents: [flags.name ?? os.hostname()], hosts: flags.host ?? [], days: flags.days ?? 825, tool: flags.tool,
+        });
+        for (const line of describeCertificates(flags.out, result)) process.stdout.write(`${line}\n`);
         process.exitCode = 0;
       } catch (err) {
         process.exitCode = printError(err);

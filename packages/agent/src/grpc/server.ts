@@ -23,10 +23,10 @@ import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
-  CancelledError, InstanceError, InvalidOptionError, PgFleetError, maskConninfo, type PeerPolicy,
+  CancelledError, InstanceError, InvalidOptionError, errorFields, errorText, maskConninfo, silentLog, type DaemonLog, type PeerPolicy,
 } from '@pgfleet/core';
 import {
-  AGENT_PROTOCOL_VERSION, CHANNEL_OPTIONS, agentService, checkProtocolCompatibility, guardHandlers, peerInterceptor, readTlsFiles,
+  AGENT_PROTOCOL_VERSION, CHANNEL_OPTIONS, DaemonHealth, agentService, checkProtocolCompatibility, guardHandlers, peerInterceptor, readTlsFiles,
   serverCredentials, toServiceError,
   type AgentHandlers, type AgentInfo, type BackupEvent, type BackupRequest__Output, type DataDirectory, type InstanceRequest__Output,
   type InstanceStatus, type RecoveryMode__Output, type RestoreEvent, type RestoreReport, type RestoreRequest__Output,
@@ -57,11 +57,14 @@ const MODES: Record<RecoveryMode__Output, RecoveryMode | null> = {
 };
 
 export interface AgentServerOptions {
-  /** One line per call and per failure (default: nothing). */
-  log?: (line: string) => void;
+  /** One line per call and per failure (default: nothing); a function gets every line, whatever its level. */
+  log?: DaemonLog | ((line: string) => void);
   /** The protocol version announced and checked (default AGENT_PROTOCOL_VERSION; other values only to test negotiation). */
   protocolVersion?: string;
 }
+
+/** How to mend TLS files that cannot be read. */
+export const TLS_FILES_HINT = 'Make them with "pgfleet-agent certs" or "pgfleet certs init", or fix the path in the configuration.';
 
 /** stop()'s default grace period. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
@@ -125,7 +128,7 @@ export function agentPeerPolicy(config: AgentConfig): PeerPolicy | null {
     accept: ['controller'],
     allowedClients: config.tls.allowedClients ?? null,
     allowedClientsSource: `tls.allowedClients in "${config.source}"`,
-    roleHint: 'Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init", client.crt of "pgfleet-agent certs"), or go through the controller.',
+    roleHint: 'Only the pgfleet controller calls agents: use its certificate (controller.crt of "pgfleet certs init" or "pgfleet-agent certs"), or go through the controller.',
   };
 }
 
@@ -136,11 +139,14 @@ export class AgentServer {
   private idleWaiters: Array<() => void> = [];
   private stopping = false;
   private boundPort = 0;
-  private readonly log: (line: string) => void;
+  private readonly log: DaemonLog;
   private readonly protocolVersion: string;
+  /** grpc.health.v1: SERVING between the bind and the start of stop(). */
+  private readonly health = new DaemonHealth('pgfleet.v1.Agent');
 
   private constructor(private readonly config: AgentConfig, options: AgentServerOptions) {
-    this.log = options.log ?? (() => undefined);
+    const { log } = options;
+    this.log = typeof log === 'function' ? { debug: log, info: log, warn: log, error: log } : log ?? silentLog;
     this.protocolVersion = options.protocolVersion ?? AGENT_PROTOCOL_VERSION;
     this.server = new grpc.Server({
       ...CHANNEL_OPTIONS,
@@ -154,11 +160,13 @@ export class AgentServer {
     // Fail now, not at the first call, when osUser does not exist.
     resolveOwner(config.osUser);
     agent.server.addService(agentService(), guardHandlers(agent.handlers(), (method, peer, err) => agent.logFailure(method, peer, err)));
+    agent.health.addTo(agent.server);
     const credentials = serverCredentials(config.tls === null ? null
-      : await readTlsFiles(config.tls, 'Make them with "pgfleet-agent certs" or "pgfleet certs init", or fix the path in the configuration.'));
+      : await readTlsFiles(config.tls, TLS_FILES_HINT));
     agent.boundPort = await new Promise<number>((resolve, reject) => {
       agent.server.bindAsync(config.listen, credentials, (err, port) => (err ? reject(new InvalidOptionError(`could not listen on "${config.listen}": ${err.message}`, { cause: err })) : resolve(port)));
     });
+    agent.health.serving();
     return agent;
   }
 
@@ -178,8 +186,9 @@ export class AgentServer {
    */
   async stop(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<ShutdownSummary> {
     this.stopping = true;
+    this.health.notServing();
     const cancelled = this.calls;
-    if (cancelled.length > 0) this.log(`cancelling ${cancelled.length} call(s) in flight: ${cancelled.join('; ')}`);
+    if (cancelled.length > 0) this.log.warn(`cancelling ${cancelled.length} call(s) in flight: ${cancelled.join('; ')}`);
     for (const c of this.running.keys()) c.abort(SHUTDOWN);
     const idle = new Promise<void>((resolve) => {
       if (this.running.size === 0) resolve();
@@ -194,7 +203,7 @@ export class AgentServer {
     clearTimeout(timer);
     const unfinished = forced ? this.calls : [];
     if (forced) {
-      this.log(`the grace period of ${Number((graceMs / 1000).toFixed(1))} s is over` +
+      this.log.error(`the grace period of ${Number((graceMs / 1000).toFixed(1))} s is over` +
         (unfinished.length > 0 ? `; abandoning ${unfinished.length} call(s) that did not finish: ${unfinished.join('; ')}` : '') +
         '; forcing the server down');
       this.server.forceShutdown();
@@ -258,8 +267,7 @@ export class AgentServer {
   }
 
   private logFailure(method: string, peer: string, err: unknown): void {
-    const text = err instanceof PgFleetError ? err.format() : err instanceof Error ? (err.stack ?? err.message) : String(err);
-    this.log(`${method} from ${peer} failed: ${text}`);
+    this.log.error(`${method} from ${peer} failed: ${errorText(err)}`, { method, peer, error: errorFields(err) });
   }
 
   private fail(method: string, peer: string, err: unknown): grpc.ServiceError {
@@ -347,7 +355,7 @@ export class AgentServer {
       checkRestoreSpec(spec);
       target = spec.dataDir;
       this.describe(controller, `Restore from ${peer} into "${spec.dataDir}"`);
-      this.log(`Restore from ${peer}: "${spec.dataDir}" (${spec.mode})`);
+      this.log.info(`Restore from ${peer}: "${spec.dataDir}" (mode ${MODES[spec.mode] ?? 'not given'})`, { method: 'Restore', peer, dataDir: spec.dataDir });
       const options = await this.restoreOptions(spec);
       const source = new StreamBackupSource(spec.files, messages, `gRPC stream from ${peer}`, controller.signal, noProgressMs);
       const report = await restoreBackup(source, {
@@ -361,13 +369,13 @@ export class AgentServer {
         },
       });
       send({ report: reportToWire(report) });
-      this.log(`Restore from ${peer}: "${report.dataDir}" restored`);
+      this.log.info(`Restore from ${peer}: "${report.dataDir}" restored`, { method: 'Restore', peer, dataDir: report.dataDir });
       call.end();
     } catch (caught) {
       const err = this.shutdownError(controller.signal, caught, target ? `the restore into "${target}"` : 'the restore',
         'The restore was undone and nothing of it is left; run it again once the agent is back.');
       if (!call.cancelled) call.emit('error', this.fail('Restore', peer, err));
-      else this.log(`Restore from ${peer}: cancelled by the client`);
+      else this.log.warn(`Restore from ${peer}: cancelled by the client`, { method: 'Restore', peer });
     } finally {
       this.untrack(controller);
     }
@@ -413,13 +421,13 @@ export class AgentServer {
     call.on('cancelled', () => controller.abort('client'));
     try {
       checkClientProtocol(this.protocolVersion, call.request.protocolVersion, peer);
-      this.log(`Backup from ${peer}: ${of} (${call.request.label})`);
-      await serveBackupCall(call, { config: this.config, log: (line) => this.log(`Backup from ${peer}: ${line}`), signal: controller.signal });
+      this.log.info(`Backup from ${peer}: ${of} (${call.request.label})`, { method: 'Backup', peer });
+      await serveBackupCall(call, { config: this.config, log: (line) => this.log.info(`Backup from ${peer}: ${line}`, { method: 'Backup', peer }), signal: controller.signal });
     } catch (caught) {
       const err = this.shutdownError(controller.signal, caught, 'the backup',
         'The agent kept nothing of it; take the backup again once the agent is back.');
       if (!call.cancelled) call.emit('error', this.fail('Backup', peer, err));
-      else this.log(`Backup from ${peer}: cancelled by the client`);
+      else this.log.warn(`Backup from ${peer}: cancelled by the client`, { method: 'Backup', peer });
     } finally {
       this.untrack(controller);
     }

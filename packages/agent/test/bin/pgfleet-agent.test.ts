@@ -45,14 +45,64 @@ describe('pgfleet-agent command line', () => {
     assert.deepEqual(JSON.parse(r.stdout), { error: { id: 'file-io', code: 71, message: `could not open backup directory "${path.join(dir, 'none')}": no such file or directory` } });
   });
 
-  test('serve refuses a configuration without TLS unless --insecure', async () => {
+  test('serve refuses a configuration without TLS unless --insecure, in its log', async () => {
     const dir = await makeDir();
     const file = path.join(dir, 'agent.yaml');
     const { writeFile } = await import('node:fs/promises');
     await writeFile(file, 'listen: 127.0.0.1:0\nallowedRoots: [/srv]\n');
-    assert.deepEqual(agent('serve', '--config', file), {
+    // A daemon says it in its log: time, level, then the error and its hint on one line.
+    const refused = agent('serve', '--config', file);
+    assert.deepEqual({ ...refused, stderr: refused.stderr.replace(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /, 'TIME ') }, {
       code: 31, stdout: '',
-      stderr: `pgfleet-agent: error: invalid agent configuration "${file}": no "tls" section\nHINT: Give tls: {ca, cert, key} (pgfleet-agent certs makes test certificates), or run with --insecure for a local demo.\n`,
+      stderr: `TIME ERROR pgfleet-agent: invalid configuration file "${file}": "tls" is required HINT: Give tls: {ca, cert, key} ("pgfleet-agent certs" makes certificates), or run with --insecure for a local demo.\n`,
     });
+  });
+
+  test('serve --check-config lists every problem (31), or says the file is valid (0)', async () => {
+    const dir = await makeDir();
+    const file = path.join(dir, 'agent.yaml');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(file, 'listen: 127.0.0.1:70000\ninsecure: true\nallowedroots: [/srv]\n');
+    const P = `pgfleet-agent: error: invalid configuration file "${file}"`;
+    assert.deepEqual(agent('serve', '--config', file, '--check-config'), {
+      code: 31, stdout: '',
+      stderr: `${P}: "allowedroots" is not a known key\n`
+        + 'HINT: Did you mean "allowedRoots"? Known keys here: "listen", "tls", "insecure", "allowedRoots", "pgBin", "osUser", "socketDir", "connectUser", "shutdownGraceSeconds", "noProgressTimeoutSeconds".\n'
+        + `${P}: "listen" must have a port from 0 to 65535, not 70000\n`
+        + `${P}: "allowedRoots" is required\nHINT: Name the directories restores may write into, e.g. allowedRoots: [/srv/postgres].\n`,
+    });
+    await writeFile(file, 'listen: 127.0.0.1:0\ntls: { ca: ca.crt, cert: agent.crt, key: agent.key }\nallowedRoots: [/srv]\nosUser: postgres\n');
+    assert.deepEqual(agent('serve', '--config', file, '--check-config'), {
+      code: 71, stdout: '',
+      stderr: `pgfleet-agent: error: could not read CA certificate "${path.join(dir, 'ca.crt')}": no such file or directory\n`
+        + 'HINT: Make them with "pgfleet-agent certs" or "pgfleet certs init", or fix the path in the configuration.\n',
+    });
+    await writeFile(file, 'listen: 127.0.0.1:0\ninsecure: true\nallowedRoots: [/srv]\nosUser: postgres\n');
+    assert.deepEqual(agent('serve', '--config', file, '--check-config'), { code: 0, stdout: `configuration file "${file}" is valid\n`, stderr: '' });
+  });
+
+  test('certs: the naming scheme of "pgfleet certs init"; existing files are never overwritten, half a CA is refused with a HINT', async () => {
+    const dir = path.join(await makeDir(), 'certs');
+    const { readFile, readdir, rm } = await import('node:fs/promises');
+    const made = agent('certs', '--out', dir, '--name', 'db1', '--tool', 'node');
+    assert.equal(made.code, 0, made.stderr);
+    const names = ['agent-db1.crt', 'agent-db1.key', 'ca.crt', 'ca.key', 'cli.crt', 'cli.key', 'controller.crt', 'controller.key'];
+    assert.deepEqual((await readdir(dir)).sort(), names);
+    assert.equal(made.stdout.split('\n')[0], `created a new CA in "${dir}" (node)`);
+    const before = await Promise.all(names.map((n) => readFile(path.join(dir, n))));
+
+    const again = agent('certs', '--out', dir, '--name', 'db1');
+    assert.deepEqual(again, {
+      code: 0, stderr: '',
+      stdout: `used the existing CA in "${dir}" (openssl)\nkept existing "controller" certificate\nkept existing "cli" certificate\nkept existing "agent-db1" certificate\n`,
+    });
+    assert.deepEqual(await Promise.all(names.map((n) => readFile(path.join(dir, n)))), before, 'not a byte changed');
+
+    await rm(path.join(dir, 'ca.key'));
+    assert.deepEqual(agent('certs', '--out', dir, '--name', 'db2'), {
+      code: 71, stdout: '',
+      stderr: `pgfleet-agent: error: found "${path.join(dir, 'ca.crt')}" without "${path.join(dir, 'ca.key')}"\nHINT: Restore the missing file, or move both away to create a new CA.\n`,
+    });
+    assert.deepEqual((await readdir(dir)).sort(), names.filter((n) => n !== 'ca.key'), 'nothing written');
   });
 });

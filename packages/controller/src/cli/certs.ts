@@ -1,7 +1,6 @@
 /** `pgfleet certs init DIR`: a private CA and certificates for the controller, the CLI and agents. */
 import type { Command } from 'commander';
-import { InvalidOptionError } from '@pgfleet/core';
-import { initCertificates, type CertTool } from '../tls/certs-init.js';
+import { InvalidOptionError, describeCertificates, initCertificates, type CertTool } from '@pgfleet/core';
 import type { CommandContext } from './command-context.js';
 import { printJson } from './output.js';
 
@@ -28,9 +27,7 @@ export function registerCerts(program: Command, ctx: CommandContext): void {
       if (opts.json) {
         printJson(ctx.io, result);
       } else {
-        ctx.io.stdout(`${result.caCreated ? 'created a new CA' : 'used the existing CA'} in "${dir}" (${result.tool})\n`);
-        for (const f of result.created) ctx.io.stdout(`created "${f}"\n`);
-        for (const k of result.kept) ctx.io.stdout(`kept existing "${k}" certificate\n`);
+        for (const line of describeCertificates(dir, result)) ctx.io.stdout(`${line}\n`);
       }
       ctx.setExitCode(0);
     });

@@ -6,9 +6,9 @@
  * staging directories) and closes the server and the agent channels.
  */
 import * as grpc from '@grpc/grpc-js';
-import { ConnectError, PgFleetError, type PeerPolicy } from '@pgfleet/core';
+import { ConnectError, createDaemonLog, errorFields, errorText, type DaemonLog, type PeerPolicy } from '@pgfleet/core';
 import {
-  AgentClient, CHANNEL_OPTIONS, CONTROLLER_PROTOCOL_VERSION, controllerService, guardHandlers, originSuffix, peerInterceptor, readTlsFiles,
+  AgentClient, CHANNEL_OPTIONS, CONTROLLER_PROTOCOL_VERSION, DaemonHealth, controllerService, guardHandlers, originSuffix, peerInterceptor, readTlsFiles,
   serverCredentials, type TlsMaterial,
 } from '@pgfleet/proto';
 import type { FleetConfig } from '../config.js';
@@ -35,12 +35,20 @@ export interface StartDaemonOptions {
 }
 
 /** How to mend a TLS file that cannot be read. */
-const TLS_HINT = 'Run "pgfleet certs init DIR" to create a CA and certificates, or fix the path.';
+export const TLS_HINT = 'Run "pgfleet certs init DIR" to create a CA and certificates, or fix the path.';
 
-export const stderrLogger: DaemonLogger = {
-  info: (m) => process.stderr.write(`${new Date().toISOString()} pgfleet: ${m}\n`),
-  error: (m) => process.stderr.write(`${new Date().toISOString()} pgfleet: error: ${m}\n`),
-};
+/** The daemon's default log: text lines on stderr, info and above. */
+export const stderrLogger: DaemonLog = createDaemonLog({ name: 'pgfleet', format: 'text', level: 'info' });
+
+/** A caller's logger with every level (warn falls back to error, debug to nothing). */
+function completeLog(logger: DaemonLogger): DaemonLog {
+  return {
+    info: (m, f) => logger.info(m, f),
+    error: (m, f) => logger.error(m, f),
+    warn: (m, f) => (logger.warn ?? logger.error).call(logger, m, f),
+    debug: (m, f) => logger.debug?.call(logger, m, f),
+  };
+}
 
 /**
  * Who may call the controller: the pgfleet CLI (role "cli"). Agents make no calls to the
@@ -58,13 +66,13 @@ export function controllerPeerPolicy(config: FleetConfig): PeerPolicy | null {
 }
 
 export async function startDaemon(config: FleetConfig, options: StartDaemonOptions = {}): Promise<RunningDaemon> {
-  const logger = options.logger ?? stderrLogger;
+  const logger = completeLog(options.logger ?? stderrLogger);
   const tls: TlsMaterial | null = config.tls ? await readTlsFiles(config.tls, TLS_HINT) : null;
 
   for (const c of config.clusters) {
     const { removed, kept } = await cleanupCluster(config.repository, c.name);
     for (const r of removed) logger.info(`removed leftover "${r}"`);
-    for (const k of kept) logger.error(`unusable backup "${k.path}" left in place: ${k.reason}`);
+    for (const k of kept) logger.warn(`unusable backup "${k.path}" left in place: ${k.reason}`, { cluster: c.name });
   }
 
   const agentVersion = options.protocolVersions?.agent;
@@ -73,19 +81,20 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
     ...(agentVersion !== undefined ? { protocolVersion: agentVersion } : {}),
   }, tls)]));
   const shutdown = new AbortController();
-  const describe = (err: unknown): string =>
-    (err instanceof PgFleetError ? err.format() : err instanceof Error ? err.message : String(err)).replace(/\n/g, ' ') + originSuffix(err);
+  const describe = (err: unknown): string => errorText(err) + originSuffix(err);
   const server = new grpc.Server({
     ...CHANNEL_OPTIONS,
-    interceptors: [peerInterceptor(controllerPeerPolicy(config), (peer, err) => logger.error(`call from ${peer} refused: ${describe(err)}`))],
+    interceptors: [peerInterceptor(controllerPeerPolicy(config), (peer, err) => logger.warn(`call from ${peer} refused: ${describe(err)}`, { peer, error: errorFields(err) }))],
   });
   server.addService(
     controllerService(),
     guardHandlers(createControllerHandlers({
       config, agents, locks: new ClusterLocks(), inUse: new Map(), logger, shutdown: shutdown.signal,
       protocolVersion: options.protocolVersions?.controller ?? CONTROLLER_PROTOCOL_VERSION,
-    }), (method, peer, err) => logger.error(`${method} from ${peer} failed: ${describe(err)}`)),
+    }), (method, peer, err) => logger.error(`${method} from ${peer} failed: ${describe(err)}`, { method, peer, error: errorFields(err) })),
   );
+  const health = new DaemonHealth('pgfleet.v1.Controller');
+  health.addTo(server);
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${host}:${config.listen.port}`, serverCredentials(tls), (err, bound) => {
@@ -99,7 +108,8 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
     });
   });
   const address = `${config.listen.host}:${port}`;
-  logger.info(`controller listening on ${address} (${tls ? 'mutual TLS' : 'INSECURE, no TLS'}), repository "${config.repository}"`);
+  health.serving();
+  logger.info(`controller listening on ${address} (${tls ? 'mutual TLS' : 'INSECURE, no TLS'}), repository "${config.repository}"`, { port });
 
   let stopped = false;
   return {
@@ -108,6 +118,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
     async stop() {
       if (stopped) return;
       stopped = true;
+      health.notServing();
       shutdown.abort(new Error('daemon shutting down'));
       // Let running work see the abort and clean up, then close.
       await new Promise<void>((resolve) => {

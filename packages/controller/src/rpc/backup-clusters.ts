@@ -6,7 +6,7 @@
  * directories are removed).
  */
 import type * as grpc from '@grpc/grpc-js';
-import { InvalidOptionError } from '@pgfleet/core';
+import { InvalidOptionError, errorFields, errorText } from '@pgfleet/core';
 import { originSuffix, type BackupClustersEvent, type BackupClustersRequest__Output, type ControllerHandlers } from '@pgfleet/proto';
 import { backupCluster, type ClusterBackupEvent } from '../daemon/cluster-backup.js';
 import { runFleet, type FleetEvent } from '../daemon/fleet-runner.js';
@@ -41,11 +41,11 @@ function toWire(state: ControllerState, e: FleetEvent<ClusterBackupEvent>): Back
     case 'job': {
       const ev = e.event;
       if (ev.kind === 'started') {
-        logger.info(`cluster "${ev.cluster}": backup ${ev.backupId} started (${ev.via})`);
+        logger.info(`cluster "${ev.cluster}": backup ${ev.backupId} started (${ev.via})`, { cluster: ev.cluster, backupId: ev.backupId });
         return { kind: 'STARTED', cluster: ev.cluster, backupId: ev.backupId, via: ev.via };
       }
       if (ev.kind === 'completed') {
-        logger.info(`cluster "${ev.cluster}": backup ${ev.backupId} completed (${ev.metadata.sizeBytes} bytes)`);
+        logger.info(`cluster "${ev.cluster}": backup ${ev.backupId} completed (${ev.metadata.sizeBytes} bytes)`, { cluster: ev.cluster, backupId: ev.backupId });
         return { kind: 'COMPLETED', cluster: ev.cluster, backupId: ev.backupId, backup: backupRecord(ev.metadata, ev.path) };
       }
       return {
@@ -55,7 +55,7 @@ function toWire(state: ControllerState, e: FleetEvent<ClusterBackupEvent>): Back
       };
     }
     case 'failed':
-      logger.error(`cluster "${e.cluster}": backup failed: ${e.error.format().replace(/\n/g, ' ')}${originSuffix(e.error)}`);
+      logger.error(`cluster "${e.cluster}": backup failed: ${errorText(e.error)}${originSuffix(e.error)}`, { cluster: e.cluster, error: errorFields(e.error) });
       return { kind: 'FAILED', cluster: e.cluster, error: errorInfo(e.error) };
     case 'finished':
       return { kind: 'FINISHED', completed: e.completed, failed: e.failed };

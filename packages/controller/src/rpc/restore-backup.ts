@@ -6,7 +6,7 @@
  * relay, and the agent undoes the restore.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { InvalidOptionError } from '@pgfleet/core';
+import { InvalidOptionError, errorFields, errorText } from '@pgfleet/core';
 import { asPgFleetError, originSuffix, type ControllerHandlers, type RestoreBackupEvent, type RestoreBackupRequest__Output, type RestoreReport__Output } from '@pgfleet/proto';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 import { parseRestoreMode, relayRestore, type RestoreRelayEvent } from '../daemon/restore-relay.js';
@@ -55,7 +55,7 @@ async function restoreBackup(state: ControllerState, req: RestoreBackupRequest__
   const entry = { metadata: named.metadata as BackupMetadata, path: named.path };
   const release = useBackup(state, cluster.name, named.id);
   const id = entry.metadata.id;
-  state.logger.info(`cluster "${cluster.name}": restore of backup ${id} to ${agent.peer} "${req.pgdata}" (${mode}) requested`);
+  state.logger.info(`cluster "${cluster.name}": restore of backup ${id} to ${agent.peer} "${req.pgdata}" (mode ${mode}) requested`, { cluster: cluster.name, backupId: id, agent: agent.name });
   try {
     stream.send({ kind: 'STARTED', backupId: id, agent: agent.name, totalBytes: String(entry.metadata.sizeBytes) });
     const report = await relayRestore({
@@ -70,7 +70,7 @@ async function restoreBackup(state: ControllerState, req: RestoreBackupRequest__
         stream.send(event, key);
       },
     });
-    state.logger.info(`cluster "${cluster.name}": backup ${id} restored to ${agent.peer} "${report.dataDir}"`);
+    state.logger.info(`cluster "${cluster.name}": backup ${id} restored to ${agent.peer} "${report.dataDir}"`, { cluster: cluster.name, backupId: id, agent: agent.name });
   } finally {
     release();
   }
@@ -80,7 +80,7 @@ export function restoreBackupHandler(state: ControllerState): ControllerHandlers
   return (call: grpc.ServerWritableStream<RestoreBackupRequest__Output, RestoreBackupEvent>) => {
     const stream = new ServerStream(call, state.shutdown);
     restoreBackup(state, call.request, stream).then(() => stream.end(), (err: unknown) => {
-      state.logger.error(`restore failed: ${asPgFleetError(err).format().replace(/\n/g, ' ')}${originSuffix(err)}`);
+      state.logger.error(`restore failed: ${errorText(asPgFleetError(err))}${originSuffix(err)}`, { cluster: call.request.cluster, error: errorFields(asPgFleetError(err)) });
       return stream.fail(err);
     });
   };

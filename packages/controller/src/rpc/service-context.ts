@@ -4,16 +4,19 @@
  * shutdown signal; and the lookups every handler does first (a cluster, an agent or a backup
  * by name, each a NotFoundError naming it, with a HINT listing what exists).
  */
-import { NotFoundError, VerifyError } from '@pgfleet/core';
+import { NotFoundError, VerifyError, type DaemonLog, type LogFields } from '@pgfleet/core';
 import type { AgentClient } from '@pgfleet/proto';
 import type { ClusterConfig, FleetConfig } from '../config.js';
 import type { ClusterLocks } from '../daemon/fleet-runner.js';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 import { readClusterCatalog } from '../repository/catalog.js';
 
+/** What a caller of startDaemon() may give as its log: info and error at least (warn goes to error, debug nowhere when absent). */
 export interface DaemonLogger {
-  info(message: string): void;
-  error(message: string): void;
+  info(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  warn?(message: string, fields?: LogFields): void;
+  debug?(message: string, fields?: LogFields): void;
 }
 
 export interface ControllerState {
@@ -22,7 +25,7 @@ export interface ControllerState {
   locks: ClusterLocks;
   /** Backups being read (verify, restore): "cluster/id" -> count. Expire skips them. */
   inUse: Map<string, number>;
-  logger: DaemonLogger;
+  logger: DaemonLog;
   /** Aborted when the daemon shuts down: running work stops and cleans up. */
   shutdown: AbortSignal;
   /** The controller.proto version the daemon announces and checks. */

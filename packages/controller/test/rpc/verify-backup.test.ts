@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { CancelledError, computeChecksum, writeManifest } from '@pgfleet/core';
+import { CancelledError, computeChecksum, silentLog, writeManifest } from '@pgfleet/core';
 import { CONTROLLER_PROTOCOL_VERSION, controllerService, controllerServiceClient, fromServiceError, guardHandlers } from '@pgfleet/proto';
 import { parseFleetConfig } from '../../src/config.js';
 import { startDaemon } from '../../src/daemon/daemon.js';
@@ -71,7 +71,7 @@ test('a verification whose call is cancelled stops, ends with CancelledError and
   const server = new grpc.Server();
   server.addService(controllerService(), guardHandlers(createControllerHandlers({
     config: parseFleetConfig(fleet(), join(repo, 'fleet.yaml')), agents: new Map(), locks: new ClusterLocks(), inUse: new Map(),
-    logger: { info: (m) => logs.push(m), error: (m) => logs.push(`error: ${m}`) }, shutdown: shutdown.signal, protocolVersion: CONTROLLER_PROTOCOL_VERSION,
+    logger: { ...silentLog, info: (m) => logs.push(m), error: (m) => logs.push(`error: ${m}`) }, shutdown: shutdown.signal, protocolVersion: CONTROLLER_PROTOCOL_VERSION,
   }), () => {}));
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   const client = new (controllerServiceClient())(`127.0.0.1:${port}`, grpc.credentials.createInsecure());

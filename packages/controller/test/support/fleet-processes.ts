@@ -84,9 +84,9 @@ process.on('exit', () => {
   for (const c of running) c.kill('SIGKILL');
 });
 
-/** `pgfleet serve --config FILE`; resolves once it listens (config should say port 0). */
-export async function startController(configFile: string, env: NodeJS.ProcessEnv = {}): Promise<ControllerProcess> {
-  const child = spawn(process.execPath, [...cliArgv(), 'serve', '--config', configFile], {
+/** `pgfleet serve --config FILE [ARGS]`; resolves once it listens (config should say port 0). */
+export async function startController(configFile: string, env: NodeJS.ProcessEnv = {}, args: string[] = []): Promise<ControllerProcess> {
+  const child = spawn(process.execPath, [...cliArgv(), 'serve', '--config', configFile, ...args], {
     cwd: REPO, env: childEnv(env), stdio: ['ignore', 'ignore', 'pipe'],
   });
   running.add(child);

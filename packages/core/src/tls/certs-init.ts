@@ -1,5 +1,6 @@
 /**
- * `pgfleet certs init DIR`: a private CA and the certificates a fleet needs for mutual TLS.
+ * A private CA and the certificates a fleet needs for mutual TLS, for both tools that make
+ * them (`pgfleet certs init DIR` and `pgfleet-agent certs --out DIR`), with one naming scheme:
  *
  *   DIR/ca.crt, ca.key                  the CA (keep ca.key offline in production)
  *   DIR/controller.crt, controller.key  the daemon: server for the CLI, client of the agents
@@ -27,7 +28,8 @@ import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync
 import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { FileIoError, InvalidOptionError, fileError, isErrno, roleUri, type PeerRole } from '@pgfleet/core';
+import { FileIoError, InvalidOptionError, fileError, isErrno } from '../errors.js';
+import { roleUri, type PeerRole } from './certificate-roles.js';
 import { createCertificate } from './x509.js';
 
 const run = promisify(execFile);
@@ -44,6 +46,15 @@ export interface InitCertificatesOptions {
   days?: number;
   /** 'auto' (default): openssl when found, else node. */
   tool?: CertTool | 'auto';
+}
+
+/** What a run did, as the lines both commands print. */
+export function describeCertificates(dir: string, result: InitCertificatesResult): string[] {
+  return [
+    `${result.caCreated ? 'created a new CA' : 'used the existing CA'} in "${dir}" (${result.tool})`,
+    ...result.created.map((f) => `created "${f}"`),
+    ...result.kept.map((k) => `kept existing "${k}" certificate`),
+  ];
 }
 
 export interface InitCertificatesResult {

@@ -1,12 +1,23 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
-import { readCertificateIdentity } from '@pgfleet/core';
+import { after, describe, test } from 'node:test';
+import { readCertificateIdentity } from '../../src/tls/certificate-roles.js';
 import { initCertificates, type CertTool } from '../../src/tls/certs-init.js';
-import { tempDir } from '../repository/fixtures.js';
+
+const made: string[] = [];
+after(async () => {
+  for (const d of made) await rm(d, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'pgfleet-certs-'));
+  made.push(d);
+  return d;
+}
 
 function hasOpenssl(): boolean {
   try {
