@@ -118,7 +118,11 @@ export type {
 } from './manifest/verify-context.js';
 export { ManifestVerifyStreamer } from './manifest/verify-streamer.js';
 export type { ManifestVerifyStreamerOptions, ObservedMember } from './manifest/verify-streamer.js';
-export { configureWal, parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
+export { parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
+export { BackupVerification } from './verify/backup-verification.js';
+export type { BackupVerificationOptions, VerifiedArchive } from './verify/backup-verification.js';
+export { ArrivalVerifier, WAL_SPOOL_DIR } from './verify/arrival-verifier.js';
+export type { ArrivalVerifierOptions, ArrivalVerifyOptions, ArrivalVerifyResult } from './verify/arrival-verifier.js';
 export { checkTarBackupWal, checkWalArchive, classifyTarArchive, listTarBackup } from './verify/tar-backup.js';
 export type { TarArchiveFile, TarArchiveKind, TarBackupListing } from './verify/tar-backup.js';
 export type {

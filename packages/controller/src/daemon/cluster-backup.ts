@@ -3,7 +3,7 @@
  *   reserve an id and a staging directory -> take the backup into it (through the cluster's
  *   agent, or directly over the replication protocol), each archive's members checksummed as
  *   they arrive -> once backup_manifest is in, compare with it and check the WAL (the data is
- *   not read again: arrival-verifier.ts) -> commit (backup.json written last, directory
+ *   not read again: core's ArrivalVerifier) -> commit (backup.json written last, directory
  *   renamed into place).
  * On any failure the staging directory is removed and the attempt recorded as failed
  * (repository/attempts.ts, for `pgfleet backups --all`) before the error is rethrown, so
@@ -14,7 +14,7 @@
  * the daemon's event loop, which serves every other call meanwhile.
  */
 import { join } from 'node:path';
-import { FileSink, TeeStreamer, VerifyError, parseCompressionSpec, type Streamer } from '@pgfleet/core';
+import { ArrivalVerifier, FileSink, TeeStreamer, VerifyError, parseCompressionSpec, type Streamer } from '@pgfleet/core';
 import { asPgFleetError, directoryFiles, type AgentClient } from '@pgfleet/proto';
 import type { ClusterConfig } from '../config.js';
 import { runBaseBackup, type BaseBackupRunOptions } from '../core-api.js';
@@ -23,7 +23,7 @@ import type { BackupMetadata, BackupMetadataTablespace } from '../repository/bac
 import { METADATA_FORMAT } from '../repository/backup-metadata.js';
 import { abortBackup, beginBackup, commitBackup, listStagedFiles, type StagedBackup } from '../repository/staging.js';
 import { PGFLEET_VERSION } from '../version.js';
-import { ArrivalVerifier } from './arrival-verifier.js';
+
 import { ProgressMeter, type ProgressReading } from './progress-meter.js';
 
 export type ClusterBackupEvent =
