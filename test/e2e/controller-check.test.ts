@@ -18,7 +18,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
 import { serveAgent, stopServedAgent, type ServedAgent } from './agent-support.js';
-import { cliJson, runCli, startController, waitFor, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
+import { runCli, startController, waitFor, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
 
 interface CheckJson {
   cluster: string;
@@ -60,11 +60,12 @@ async function reload(bMaxAge = '1h'): Promise<void> {
   await waitFor('the reload', async () => count() > before, 10_000);
 }
 
-async function check(args: string[] = [], e: NodeJS.ProcessEnv = env): Promise<{ code: number; results: CheckJson[]; text: string }> {
+/** `pgfleet check --json` (and, with `withText`, the human form too, which must exit alike). */
+async function check(args: string[] = [], e: NodeJS.ProcessEnv = env, withText = false): Promise<{ code: number; results: CheckJson[]; text: string }> {
   const json = await runCli(['check', ...args, '--json', '--insecure'], e);
-  const text = await runCli(['check', ...args, '--insecure'], e);
-  assert.equal(text.code, json.code, text.stderr);
-  return { code: json.code, results: JSON.parse(json.stdout) as CheckJson[], text: text.stdout };
+  const text = withText ? await runCli(['check', ...args, '--insecure'], e) : null;
+  if (text !== null) assert.equal(text.code, json.code, text.stderr);
+  return { code: json.code, results: JSON.parse(json.stdout) as CheckJson[], text: text?.stdout ?? '' };
 }
 
 const statusOf = (r: CheckJson[], cluster: string): Record<string, string> =>
@@ -97,7 +98,7 @@ describe('pgfleet check', () => {
   });
 
   test('a healthy fleet: every check OK (slot, archive and drill skipped, saying why), exit 0; --nagios OK', async () => {
-    const { code, results, text } = await check();
+    const { code, results, text } = await check([], env, true);
     assert.equal(code, 0, text);
     assert.deepEqual(statusOf(results, 'a'), { agent: 'ok', ...HEALTHY_DIRECT });
     assert.deepEqual(statusOf(results, 'b'), HEALTHY_DIRECT);
@@ -119,7 +120,7 @@ describe('pgfleet check', () => {
   test('no recent backup: the backup check fails naming its age and maxAge (maxAge lowered by SIGHUP)', async () => {
     await reload('1s');
     await new Promise((r) => setTimeout(r, 1100));
-    const { code, results, text } = await check();
+    const { code, results, text } = await check([], env, true);
     assert.equal(code, 1, text);
     assert.deepEqual(statusOf(results, 'b'), { ...HEALTHY_DIRECT, backup: 'failed' });
     assert.match(messageOf(results, 'b', 'backup'), /^newest usable backup \d{8}T\d{6}Z is \d+s old, more than maxAge 1s$/);
@@ -188,8 +189,6 @@ describe('pgfleet check', () => {
     const agents = await runCli(['agents', '--insecure'], env);
     assert.equal(agents.code, 40, agents.stdout + agents.stderr);
     assert.match(agents.stdout, /db1 +\S+ +unreachable/);
-    const listed = await cliJson<Array<{ name: string; reachable: boolean }>>(['agents', '--insecure'], env).catch((e: Error) => e);
-    assert.ok(listed instanceof Error, 'agents --json exits non-zero too');
   });
 
   test('the backup checked above restores by hand and holds the source data', async () => {

@@ -23,7 +23,7 @@ import { FleetActivity } from './fleet-activity.js';
 import { ClusterLocks } from './fleet-runner.js';
 import { startHttpServer, type FleetHttpServer } from './http-server.js';
 import { Scheduler } from './scheduler.js';
-import { NO_WAL_ARCHIVE, type WalStateProvider } from './wal-state.js';
+import { NO_WAL_ARCHIVE, type WalArchiveStatusProvider } from './wal-archive-status.js';
 
 export interface RunningDaemon {
   /** The bound port (useful with port 0). */
@@ -48,7 +48,7 @@ export interface StartDaemonOptions {
    */
   protocolVersions?: { controller?: string; agent?: string };
   /** The continuous WAL archive's state per cluster (default: none configured). */
-  wal?: WalStateProvider;
+  walArchive?: WalArchiveStatusProvider;
 }
 
 /** How to mend a TLS file that cannot be read. */
@@ -105,7 +105,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
     protocolVersion: options.protocolVersions?.controller ?? CONTROLLER_PROTOCOL_VERSION,
     activity: new FleetActivity(),
     nextRun: (cluster) => scheduler?.nextRun(cluster) ?? null,
-    wal: options.wal ?? NO_WAL_ARCHIVE,
+    walArchive: options.walArchive ?? NO_WAL_ARCHIVE,
   };
   const describe = (err: unknown): string => errorText(err) + originSuffix(err);
   const server = new grpc.Server({
