@@ -18,7 +18,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
 import { serveAgent, stopServedAgent, type ServedAgent } from './agent-support.js';
-import { runCli, startController, waitFor, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
+import { cliJson, runCli, startController, waitFor, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
 
 interface CheckJson {
   cluster: string;
@@ -117,6 +117,24 @@ describe('pgfleet check', () => {
     assert.deepEqual((await check(['b'])).results.map((r) => r.cluster), ['b']);
   });
 
+  test('status and show: the fleet at a glance, one backup in detail', async () => {
+    const status = await cliJson<{ clusters: Array<Record<string, unknown> & { name: string; lastBackup: Record<string, unknown> | null }> }>(['status', '--insecure'], env);
+    for (const c of status.clusters) {
+      assert.deepEqual([c.name, c['state'], c['problems'], c['nextRunAt'], c['wal'], c['drill'], c['lastFailure']],
+        [c.name, 'ok', [], null, { available: false, reason: 'not configured' }, 'no drills configured', null]);
+      assert.ok((c.lastBackup?.['ageSeconds'] as number) >= 0 && (c.lastBackup?.['sizeBytes'] as number) > 0);
+    }
+    const show = await cliJson<Record<string, unknown>>(['show', 'b', '--insecure'], env);
+    assert.equal(show['id'], status.clusters.find((c) => c.name === 'b')?.lastBackup?.['id']);
+    assert.deepEqual([show['previousId'], show['nextId'], show['status']], [null, null, 'ok']);
+    assert.match(String(show['startWalFile']), /^00000001[0-9A-F]{16}$/);
+    assert.ok((show['durationSeconds'] as number) > 0 && (show['throughputBytesPerSecond'] as number) > 0 && (show['walBytes'] as number) > 0);
+    // Uncompressed: what is stored is what the server sent, and a little (backup_manifest).
+    assert.ok((show['compressionRatio'] as number) > 0.9 && (show['compressionRatio'] as number) <= 1.01, String(show['compressionRatio']));
+    const text = await runCli(['show', 'b', '--insecure'], env);
+    assert.match(text.stdout, /^begin: +\S+ {2}WAL \S+ \(00000001\S+, timeline 1\)$/m);
+  });
+
   test('no recent backup: the backup check fails naming its age and maxAge (maxAge lowered by SIGHUP)', async () => {
     await reload('1s');
     await new Promise((r) => setTimeout(r, 1100));
@@ -141,6 +159,15 @@ describe('pgfleet check', () => {
       assert.deepEqual(statusOf(results, 'b'), { ...HEALTHY_DIRECT, replication: 'failed', wal_level: 'failed', wal_senders: 'failed' });
       assert.match(messageOf(results, 'b', 'replication'), /^could not connect/);
       assert.equal(messageOf(results, 'b', 'wal_level'), 'not checked: no replication connection');
+      // A backup now fails, and the repository remembers why.
+      assert.equal((await runCli(['backup', 'b', '--insecure'], env)).code, 40);
+      const all = await cliJson<{ attempts: Array<{ cluster: string; status: string; trigger: string; error: { code: number; message: string } }> }>(['backups', 'b', '--all', '--insecure'], env);
+      assert.deepEqual(all.attempts.map((x) => [x.cluster, x.status, x.trigger, x.error.code]), [['b', 'failed', 'request', 40]]);
+      assert.match(all.attempts[0]?.error.message ?? '', /^could not connect/);
+      const status = await cliJson<{ clusters: Array<{ name: string; state: string; problems: string[] }> }>(['status', '--insecure'], env);
+      const b = status.clusters.find((c) => c.name === 'b');
+      assert.equal(b?.state, 'warning');
+      assert.match(b?.problems[0] ?? '', /^the last backup attempt failed: could not connect/);
     } finally {
       // On a new port: the file says so, and SIGHUP tells the daemon.
       await B.start();

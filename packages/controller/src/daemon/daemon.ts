@@ -165,11 +165,12 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
           agents.delete(name);
         }
       }
-      state.config = merged;
+      const previous = state.config;
       for (const c of merged.clusters) {
-        // A cluster new to the daemon may have leftovers of an earlier life; never one that is busy.
-        if (!state.locks.isLocked(c.name) && !config.clusters.some((x) => x.name === c.name)) await cleanupCluster(merged.repository, c.name);
+        // A cluster new to the daemon may have leftovers of an earlier life (never one that is busy).
+        if (!state.locks.isLocked(c.name) && !previous.clusters.some((x) => x.name === c.name)) await cleanupCluster(merged.repository, c.name);
       }
+      state.config = merged;
       await scheduler?.apply(merged);
       logger.info(`configuration reloaded from "${merged.path}": ${merged.clusters.length} clusters, ${merged.agents.length} agents, ${merged.clusters.filter((c) => c.schedule !== null).length} scheduled`);
     },
