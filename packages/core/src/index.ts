@@ -168,8 +168,8 @@ export type { WalFileCompressionSpec } from './wal/compressed-wal-file.js';
 // One base backup run (the engine behind pgfleet-basebackup and the agent's Backup call)
 export { runBaseBackup, prepareEmptyDirectory } from './basebackup.js';
 export type {
-  BaseBackupRunOptions, BaseBackupResult, BackupOutput, BackupReporter, BackupStartInfo, BackupTablespace,
-  ProgressState, TablespaceMapping,
+  BaseBackupRunOptions, BaseBackupResult, BackupDestination, BackupOutput, BackupReporter, BackupStartInfo, BackupTablespace,
+  ManifestChecksums, ProgressState, TablespaceMapping,
 } from './basebackup.js';
 export { PGFLEET_VERSION } from './version.js';
 

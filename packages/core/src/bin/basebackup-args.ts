@@ -1,5 +1,6 @@
 /**
- * pg_basebackup 17's command line, parsed into BaseBackupRunOptions. Scanning is getopt_long's
+ * pg_basebackup 17's command line, parsed into its flags (BaseBackupFlags), and the flags
+ * mapped onto the backup engine's options (runOptionsFromFlags). Scanning is getopt_long's
  * (see getopt.ts); each option is checked as pg_basebackup's switch checks it, in the order
  * given, then the cross-checks run in pg_basebackup's order, so that the first mistake of a bad
  * command line is the one pg_basebackup reports, in its words, with its hint ("Try ... --help")
@@ -8,15 +9,97 @@
  * getopt itself rejects); `-i` throws NotSupportedError.
  */
 import { InvalidOptionError, NotSupportedError } from '../errors.js';
-import type { BackupTarget, BaseBackupRunOptions, TablespaceMapping } from '../basebackup.js';
-import { parseCompressionSpec } from '../archive/compression-spec.js';
+import type { BackupDestination, BackupReporter, BackupTarget, BaseBackupRunOptions, ManifestChecksums, TablespaceMapping } from '../basebackup.js';
+import { parseCompressionSpec, type CompressionSpec } from '../archive/compression-spec.js';
 import { GetoptComplaint, getoptLong, type LongOption } from './getopt.js';
 import { tryHelpHint } from './program.js';
+
+/** pg_basebackup's flags, as given (defaults are pg_basebackup's). */
+export interface BaseBackupFlags {
+  connection: BaseBackupRunOptions['connection'];
+  /** -w: 'never', -W: 'force', else 'auto'. */
+  passwordPrompt: 'never' | 'force' | 'auto';
+  /** -D; '-' is standard output; '' with -t. */
+  pgdata: string;
+  /** -t NAME[:DETAIL]. */
+  target: BackupTarget | null;
+  format: 'plain' | 'tar';
+  walMethod: 'none' | 'fetch' | 'stream';
+  slot: string | null;
+  createSlot: boolean;
+  temporarySlot: boolean;
+  compression: CompressionSpec;
+  writeRecoveryConf: boolean;
+  tablespaceMappings: TablespaceMapping[];
+  waldir: string | null;
+  checkpoint: 'fast' | 'spread';
+  label: string;
+  noClean: boolean;
+  sync: boolean;
+  progress: boolean;
+  estimateSize: boolean;
+  maxRateKbPerSec: number | null;
+  statusIntervalSec: number;
+  verbose: number;
+  manifest: boolean;
+  manifestChecksums: ManifestChecksums;
+  manifestForceEncode: boolean;
+  verifyChecksums: boolean;
+}
 
 export type ParsedArgs =
   | { action: 'help' }
   | { action: 'version' }
-  | { action: 'run'; options: BaseBackupRunOptions };
+  | { action: 'run'; options: BaseBackupFlags };
+
+/** Where pg_basebackup's -D / -F / -t / -T / --waldir / -N / -n put the backup. */
+function destinationFromFlags(flags: BaseBackupFlags): BackupDestination {
+  if (flags.target !== null) return { kind: 'server', target: flags.target };
+  if (flags.pgdata === '-') return { kind: 'stdout' };
+  return {
+    kind: 'directory', path: flags.pgdata, format: flags.format, tablespaceMappings: flags.tablespaceMappings,
+    waldir: flags.waldir, sync: flags.sync, noClean: flags.noClean,
+  };
+}
+
+/** The engine's options for pg_basebackup's flags. */
+export function runOptionsFromFlags(flags: BaseBackupFlags): BaseBackupRunOptions {
+  return {
+    connection: flags.connection,
+    passwordPrompt: flags.passwordPrompt,
+    destination: destinationFromFlags(flags),
+    walMethod: flags.walMethod,
+    slot: flags.slot,
+    createSlot: flags.createSlot,
+    temporarySlot: flags.temporarySlot,
+    compression: flags.compression,
+    writeRecoveryConf: flags.writeRecoveryConf,
+    checkpoint: flags.checkpoint,
+    label: flags.label,
+    // pg_basebackup asks for estimates only to show progress.
+    estimateSize: flags.progress && flags.estimateSize,
+    maxRateKbPerSec: flags.maxRateKbPerSec,
+    statusIntervalSec: flags.statusIntervalSec,
+    manifest: flags.manifest ? { checksums: flags.manifestChecksums, forceEncode: flags.manifestForceEncode } : null,
+    verifyChecksums: flags.verifyChecksums,
+  };
+}
+
+/**
+ * What pg_basebackup prints for these flags: milestones with -v, progress with -P, "waiting
+ * for checkpoint" with -P and without -v. `print` writes one message; `progress` one line.
+ */
+export function reporterForFlags(
+  flags: BaseBackupFlags, print: (message: string) => void,
+  progressLine: (state: Parameters<NonNullable<BackupReporter['progress']>>[0], final: boolean) => void, waiting: () => void,
+): BackupReporter {
+  return {
+    info: print,
+    ...(flags.verbose > 0 ? { verbose: print } : {}),
+    ...(flags.progress ? { progress: progressLine } : {}),
+    ...(flags.progress && flags.verbose === 0 ? { waitingForCheckpoint: waiting } : {}),
+  };
+}
 
 /** How the program was started: its name (for messages) and argv[0] (for getopt's). */
 export interface ProgramIdentity {
@@ -267,7 +350,7 @@ export function parseBaseBackupArgs(
   let host: string | undefined;
   let port: string | undefined;
   let username: string | undefined;
-  let passwordPrompt: BaseBackupRunOptions['passwordPrompt'] = 'auto';
+  let passwordPrompt: BaseBackupFlags['passwordPrompt'] = 'auto';
   let statusIntervalSec = 10;
   let verbose = 0;
   let progress = false;
@@ -387,12 +470,12 @@ export function parseBaseBackupArgs(
   // What libpq would refuse when connecting.
   const portNumber = port === undefined ? undefined : parsePort(port);
 
-  let manifestChecksums: BaseBackupRunOptions['manifestChecksums'] = 'CRC32C';
+  let manifestChecksums: ManifestChecksums = 'CRC32C';
   if (manifestChecksumsArg !== null) {
     const up = manifestChecksumsArg.toUpperCase();
     const found = MANIFEST_CHECKSUMS.find((a) => a === up);
     // The server names an unknown algorithm itself ("unrecognized checksum algorithm"): pass it on.
-    manifestChecksums = found ?? (manifestChecksumsArg as BaseBackupRunOptions['manifestChecksums']);
+    manifestChecksums = found ?? (manifestChecksumsArg as ManifestChecksums);
   }
 
   let backupTarget: BackupTarget | null = null;
