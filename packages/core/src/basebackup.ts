@@ -69,7 +69,7 @@ export type BackupDestination =
      * instead of on the threadpool. Default true: on the 2-CPU bench machine a 2.2 GB tar
      * backup took 2.65 s of CPU and 4.6 s instead of 3.70 s and 7.0 s.
      */
-    blockingWrites?: boolean;
+    blocking?: boolean;
   }
   /** base.tar on standard output with backup_manifest injected (pg_basebackup -D - -F t). */
   | { kind: 'stdout' }

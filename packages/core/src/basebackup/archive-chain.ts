@@ -29,7 +29,7 @@ export interface ArchiveChainOptions {
   /** plain: where a tablespace's original location is restored (-T). */
   mapLocation: (location: string) => string;
   /** plain: written on the calling thread. */
-  blockingWrites: boolean;
+  blocking: boolean;
   /** Client-side compression of the files written (tar). */
   clientCompression: CompressionSpec | null;
   /** -R: postgresql.auto.conf / standby.signal contents; null: none. */
@@ -69,7 +69,7 @@ export class ArchiveChainBuilder {
     const extractor = new DirectoryExtractor({
       root,
       sync: false,
-      blocking: o.blockingWrites,
+      blocking: o.blocking,
       mapLinkTarget: (target, member) => (/^pg_tblspc\/[0-9]+$/.test(member.name) ? o.mapLocation(target) : target),
       onFile: (f) => o.onFile(f),
     });

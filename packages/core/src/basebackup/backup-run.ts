@@ -179,7 +179,7 @@ export class BackupRun {
       output: plain ? 'plain' : this.toStdout ? 'stdout' : 'files',
       dataDir: d?.path ?? '',
       mapLocation: (location) => this.mapLocation(location),
-      blockingWrites: d?.blockingWrites ?? true,
+      blocking: d?.blocking ?? true,
       clientCompression: this.clientCompression,
       recoveryText: this.recoveryText(),
       serverVersionNum: this.server.versionNum,
@@ -222,7 +222,7 @@ export class BackupRun {
     if (d.kind === 'sinks') return d.createFile(name);
     if (d.kind !== 'directory') throw new InvalidOptionError(`file "${name}" of the backup has no destination`);
     const path = join(d.path, name);
-    const sink = await FileSink.create(path, { sync: false, blocking: d.blockingWrites ?? true, removeOnFailure: false, mode: this.fileMode });
+    const sink = await FileSink.create(path, { sync: false, blocking: d.blocking ?? true, removeOnFailure: false, mode: this.fileMode });
     if (this.sync) this.syncAtEnd.push(() => fsyncFile(path));
     return new BackupFile(sink, () => this.keepData || d.noClean === true);
   }
