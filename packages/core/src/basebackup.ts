@@ -25,13 +25,11 @@ import type { CompressionSpec } from './archive/compression-spec.js';
 import type { BaseBackupOptions } from './replication/base-backup-events.js';
 import type { ReplicationConnectOptions } from './replication/connection.js';
 import { BackupRun } from './basebackup/backup-run.js';
+import type { TablespaceMapping } from './tablespace-mapping.js';
 
 export { prepareEmptyDirectory } from './basebackup/backup-files.js';
 
-export interface TablespaceMapping {
-  oldDir: string;
-  newDir: string;
-}
+export type { TablespaceMapping } from './tablespace-mapping.js';
 
 /** pg_basebackup -t NAME[:DETAIL]: the server keeps the backup (server:/dir) or drops it (blackhole). */
 export interface BackupTarget {

@@ -9,7 +9,8 @@
  * getopt itself rejects); `-i` throws NotSupportedError.
  */
 import { InvalidOptionError, NotSupportedError } from '../errors.js';
-import type { BackupDestination, BackupReporter, BackupTarget, BaseBackupRunOptions, ManifestChecksums, TablespaceMapping } from '../basebackup.js';
+import type { BackupDestination, BackupReporter, BackupTarget, BaseBackupRunOptions, ManifestChecksums } from '../basebackup.js';
+import { canonicalizePath, parseTablespaceMapping, type TablespaceMapping } from '../tablespace-mapping.js';
 import { parseCompressionSpec, type CompressionSpec } from '../archive/compression-spec.js';
 import { GetoptComplaint, getoptLong, type LongOption } from './getopt.js';
 import { tryHelpHint } from './program.js';
@@ -136,48 +137,8 @@ export function parseMaxRate(src: string): number {
   return value;
 }
 
-/** -T OLDDIR=NEWDIR, with "\=" escaping a literal "=". Both sides must be absolute. */
-export function parseTablespaceMapping(arg: string): TablespaceMapping {
-  let oldDir = '';
-  let newDir = '';
-  let inNew = false;
-  for (let i = 0; i < arg.length; i++) {
-    const c = arg[i];
-    if (c === '\\' && arg[i + 1] === '=') continue;
-    if (c === '=' && (i === 0 || arg[i - 1] !== '\\')) {
-      if (inNew) throw invalid('multiple "=" signs in tablespace mapping');
-      inNew = true;
-      continue;
-    }
-    if (inNew) newDir += c;
-    else oldDir += c;
-  }
-  if (!oldDir || !newDir) {
-    throw invalid(`invalid tablespace mapping format "${arg}", must be "OLDDIR=NEWDIR"`);
-  }
-  if (!oldDir.startsWith('/')) {
-    throw invalid(`old directory is not an absolute path in tablespace mapping: ${oldDir}`);
-  }
-  if (!newDir.startsWith('/')) {
-    throw invalid(`new directory is not an absolute path in tablespace mapping: ${newDir}`);
-  }
-  return { oldDir: canonicalizePath(oldDir), newDir: canonicalizePath(newDir) };
-}
-
-/** PostgreSQL's canonicalize_path for POSIX paths: collapse "//", "/./", a trailing "/" and
- * "name/..", so that -T OLDDIR compares equal to the server's spclocation. Relative paths stay
- * relative ("." when nothing is left). */
-export function canonicalizePath(path: string): string {
-  const absolute = path.startsWith('/');
-  const parts: string[] = [];
-  for (const part of path.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..' && parts.length > 0 && parts.at(-1) !== '..') parts.pop();
-    else if (!(part === '..' && absolute)) parts.push(part);
-  }
-  if (absolute) return '/' + parts.join('/');
-  return parts.length === 0 ? '.' : parts.join('/');
-}
+/** -T and --waldir: one parser and one canonicalization for every program (tablespace-mapping.ts). */
+export { canonicalizePath, parseTablespaceMapping } from '../tablespace-mapping.js';
 
 const MANIFEST_CHECKSUMS = ['NONE', 'CRC32C', 'SHA224', 'SHA256', 'SHA384', 'SHA512'] as const;
 

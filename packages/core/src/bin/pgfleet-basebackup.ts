@@ -6,12 +6,15 @@
  * "<prog>: error: ..." followed by "<prog>: hint: ..." when the user can act on it, and command
  * line mistakes are reported as pg_basebackup reports them (see basebackup-args.ts).
  */
+import { enableYoungGarbageCollection } from '../archive/young-garbage.js';
 import { helpText, parseBaseBackupArgs, reporterForFlags, runOptionsFromFlags } from './basebackup-args.js';
 import { runBaseBackup, type ProgressState } from '../basebackup.js';
 import { describeError, programName, versionText } from './program.js';
 import { promptOnTerminal } from './terminal-prompt.js';
 
 const PROG = programName('pgfleet-basebackup');
+// Compressors and the tar parser free their per-block garbage early (young-garbage.ts).
+enableYoungGarbageCollection();
 const VERBOSE_FILENAME_LENGTH = 35;
 
 function formatProgress(p: ProgressState, verbose: boolean, final: boolean): string {
