@@ -16,7 +16,9 @@
 
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CancelledError, LOG_FORMATS, LOG_LEVELS, describeCertificates, initCertificates, type CertTool } from '@pgfleet/core';
+import {
+  CancelledError, LOG_FORMATS, LOG_LEVELS, describeCertificates, enableYoungGarbageCollection, initCertificates, type CertTool,
+} from '@pgfleet/core';
 import { openBackupDirectory } from '../restore/layout.js';
 import { parseRecoveryMode, parseTablespaceMapping, type RecoveryMode, type TablespaceMapping } from '../restore/options.js';
 import { restoreBackup } from '../restore/restore.js';
@@ -173,6 +175,8 @@ export function buildProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  // Archive stages free their per-block garbage early (core's young-garbage.ts): a program's choice.
+  enableYoungGarbageCollection();
   try {
     await buildProgram().parseAsync(process.argv);
   } catch (err) {
