@@ -81,6 +81,20 @@ export { parseTimelineHistory, timelineHistory, timelineOfLsn } from './wal/time
 export type {
   ParseTimelineHistoryOptions, TimelineHistoryEntry, TimelineSwitch,
 } from './wal/timeline.js';
+export {
+  findArchivedSegment, listWalArchive, locateWalArchiveFile, parseWalArchiveHistoryName, parseWalArchiveSegmentName,
+  walArchiveSuffix, walArchiveTimelineDir,
+} from './wal/archive/wal-archive-listing.js';
+export type {
+  ListWalArchiveOptions, LocatedWalArchiveFile, WalArchiveHistoryFile, WalArchiveLayout, WalArchiveListing,
+  WalArchiveSegmentFile,
+} from './wal/archive/wal-archive-listing.js';
+export { readWalArchiveFile, restoreWalArchiveFile } from './wal/archive/wal-archive-read.js';
+export type { ArchivedWalFileRef, WalArchiveReadOptions } from './wal/archive/wal-archive-read.js';
+export { newestArchivedTimeline, readArchivedTimelineHistory, resolveTargetTimeline } from './wal/archive/wal-archive-timelines.js';
+export type { TargetTimeline } from './wal/archive/wal-archive-timelines.js';
+export { checkWalArchiveCoverage, timelineForSegment } from './wal/archive/wal-archive-coverage.js';
+export type { WalArchiveCoverage, WalArchiveCoverageOptions } from './wal/archive/wal-archive-coverage.js';
 export { WAL_PAGE_MAGIC, WalCheck, requiredSegments } from './wal/wal-check.js';
 export type { RequiredSegment, WalCheckOptions, WalFileSink, WalRangeSpec } from './wal/wal-check.js';
 export { WalCheckStreamer } from './wal/wal-check-streamer.js';
