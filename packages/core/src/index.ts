@@ -95,6 +95,14 @@ export { newestArchivedTimeline, readArchivedTimelineHistory, resolveTargetTimel
 export type { TargetTimeline } from './wal/archive/wal-archive-timelines.js';
 export { checkWalArchiveCoverage, timelineForSegment } from './wal/archive/wal-archive-coverage.js';
 export type { WalArchiveCoverage, WalArchiveCoverageOptions } from './wal/archive/wal-archive-coverage.js';
+export {
+  describeRecoveryTarget, parseRecoveryTarget, parseTargetTime, recoveryTargetSettings,
+} from './wal/archive/recovery-target.js';
+export type {
+  RecoveryTarget, RecoveryTargetAction, RecoveryTargetFlags, RecoveryTargetKind,
+} from './wal/archive/recovery-target.js';
+export { backupOnHistory, planArchiveRecovery } from './wal/archive/wal-archive-plan.js';
+export type { ArchiveRecoveryBackup, ArchiveRecoveryPlan, ArchiveRecoveryPlanOptions } from './wal/archive/wal-archive-plan.js';
 export { WAL_PAGE_MAGIC, WalCheck, requiredSegments } from './wal/wal-check.js';
 export type { RequiredSegment, WalCheckOptions, WalFileSink, WalRangeSpec } from './wal/wal-check.js';
 export { WalCheckStreamer } from './wal/wal-check-streamer.js';

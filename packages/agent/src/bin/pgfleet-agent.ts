@@ -6,6 +6,7 @@
  *       [--waldir DIR] [--primary-conninfo STR] [--start] [--port N] [--socket-dir DIR]
  *       [--user ROLE] [--owner USER] [--pg-bin DIR]... [--start-timeout S] [--follow-timeout S]
  *       [--no-verify] [--no-sync] [--json]
+ *   pgfleet-agent wal-get --archive DIR FILE PATH      (restore_command: %f %p)
  *   pgfleet-agent serve --config agent.yaml [--insecure] [--check-config] [--log-format text|json]
  *       [--log-level debug|info|warn|error]
  *   pgfleet-agent certs --out DIR [--name NAME] [--host NAME]... [--days N] [--tool openssl|node|auto]
@@ -138,6 +139,19 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('wal-get')
+    .description('restore_command: copy WAL file FILE (%f) from a WAL archive to PATH (%p); exit 1 when the archive lacks it, 255 when it is damaged')
+    .argument('<file>', 'the file name the server asks for (%f)')
+    .argument('<path>', 'where to put it (%p)')
+    .requiredOption('--archive <dir>', 'a local WAL archive: a pg_receivewal/pgfleet-receivewal directory or a repository\'s <cluster>/wal')
+    .action(async (file: string, dest: string, flags: { archive: string }) => {
+      const { walGetLocal } = await import('../wal/wal-get-local.js');
+      const result = await walGetLocal(flags.archive, file, dest);
+      if (result.status !== 0) info(`${result.status === 1 ? '' : 'error: '}${result.message}`);
+      process.exitCode = result.status;
+    });
+
+  program
     .command('serve')
     .description('run the gRPC agent server')
     .requiredOption('--config <file>', 'agent.yaml')
@@ -177,7 +191,9 @@ async function main(): Promise<void> {
     await buildProgram().parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode === 0 ? 0 : 31;
+      // A restore_command that cannot even run must abort recovery, not look like the archive's end.
+      const usage = process.argv[2] === 'wal-get' ? 255 : 31;
+      process.exitCode = err.exitCode === 0 ? 0 : usage;
       return;
     }
     process.exitCode = printError(err);
