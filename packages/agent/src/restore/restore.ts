@@ -44,7 +44,8 @@ import path from 'node:path';
 import {
   ArchiveFormatError, CancelledError, DirectoryExtractor, DirectoryNotEmptyError, FileIoError, InternalError, InvalidOptionError,
   ManifestVerifyStreamer, NotSupportedError, PgFleetError, StopVerification, VerifyContext, VerifyError, WalCheck,
-  checkConfigValue, checkWalDirectory, fileError, isErrno, parseManifest, type BackupManifest, type Streamer, type VerifyProblem,
+  checkConfigValue, checkWalDirectory, fileError, isErrno, parseManifest, recoveryTargetSettings, type BackupManifest, type Streamer,
+  type VerifyProblem,
 } from '@pgfleet/core';
 import { BaseArchiveInspector, type BaseArchiveFacts, type RememberedFile } from './inspect.js';
 import { RECOVERY_MODES, describeMode, type RecoveryMode, type RestoreEvent, type RestoreOptions } from './options.js';
@@ -61,6 +62,7 @@ import {
 import { fixOwnership, fsyncAll } from './finish.js';
 import { ensureDirectoryNoFollow, writeFileNoFollow } from './no-follow.js';
 import { parseTablespaceMap, formatTablespaceMap, planTablespaces, type PlannedTablespace } from './tablespaces.js';
+import { checkLocalArchive, describePointInTime, recoveryOutcome, type RecoveryOutcome } from './targets.js';
 import { canonicalPath, checkAllowed, checkNoOverlap, checkReachable, checkTargetUsable, type NamedTarget } from './validate.js';
 
 export interface RestoredTablespace {
@@ -92,6 +94,8 @@ export interface RestoreReport {
   warnings: string[];
   /** Present when the instance was started. */
   instance: StartedInstanceReport | null;
+  /** Point-in-time recovery: the target, and (once started) where recovery stopped. */
+  pointInTime: RecoveryOutcome | null;
 }
 
 interface TablespaceTarget extends PlannedTablespace {
@@ -186,6 +190,7 @@ class RestoreRun {
       durationMs: Date.now() - this.started,
       warnings: this.warnings,
       instance,
+      pointInTime: this.options.pointInTime ? await recoveryOutcome(this.options.pointInTime, this.targetTimeline, instance) : null,
     };
   }
 
@@ -209,6 +214,16 @@ class RestoreRun {
       throw new InvalidOptionError('--primary-conninfo is only allowed with --mode standby');
     }
     if (o.primaryConninfo) checkConfigValue(o.primaryConninfo, '--primary-conninfo');
+    const pitr = o.pointInTime ?? null;
+    if (pitr && o.mode !== 'promote') {
+      throw new InvalidOptionError(`recovery targets are not allowed with --mode ${o.mode}`, { hint: 'Restore to a point in time with --mode promote.' });
+    }
+    if (pitr) recoveryTargetSettings(pitr.target, pitr.restoreCommand);
+    if (pitr && o.start && pitr.target.action === 'shutdown') {
+      throw new InvalidOptionError('--target-action shutdown cannot be combined with --start', {
+        hint: 'The server would stop itself at the target; restore without --start, or use --target-action pause.',
+      });
+    }
     if (!o.dataDir) throw new InvalidOptionError('no target data directory given', { hint: 'Name it with -D.' });
     for (const [what, p] of [['data directory', o.dataDir], ['WAL directory', o.walDir]] as const) {
       if (p && !path.isAbsolute(p)) throw new InvalidOptionError(`${what} "${p}" is not an absolute path`);
@@ -241,14 +256,21 @@ class RestoreRun {
       }
     }
 
-    const statement = describeMode(o.mode, this.dataDir);
-    this.emit({ type: 'plan', mode: o.mode, statement, dataDir: this.dataDir });
+    const bytes = o.verify !== false || pitr?.walArchive ? await this.source.readManifest() : null;
+    let pointInTime = pitr ? describePointInTime(pitr, null, null) : undefined;
+    if (pitr?.walArchive) {
+      // Before anything is written: the archive must hold every segment recovery will read.
+      const checked = await checkLocalArchive(this.source, bytes === null ? null : parseManifest(bytes), { ...pitr, walArchive: pitr.walArchive });
+      this.targetTimeline = checked.plan.targetTimeline;
+      pointInTime = checked.statement;
+    }
+    const statement = describeMode(o.mode, this.dataDir, pitr?.target ?? null);
+    this.emit({ type: 'plan', mode: o.mode, statement, dataDir: this.dataDir, ...(pointInTime ? { pointInTime } : {}) });
 
     for (const t of this.explicitTargets) await checkTargetUsable(t.path, t.what);
     if (this.owner.chown) for (const t of this.explicitTargets) await checkReachable(t, this.owner);
 
     if (o.verify !== false) {
-      const bytes = await this.source.readManifest();
       if (bytes === null) {
         this.warn('the backup has no backup_manifest: files are restored without checking them');
       } else {
@@ -271,6 +293,8 @@ class RestoreRun {
   }
 
   private allowedRoots: string[] | null = null;
+  /** Point-in-time recovery: the timeline the archive check resolved the target's to. */
+  private targetTimeline: number | null = null;
 
   private async makeStaging(target: string): Promise<StagingDirectory> {
     const staging = new StagingDirectory(target, this.owner, await isMountPoint(target));
@@ -529,8 +553,10 @@ class RestoreRun {
     await this.mkdirOwned(path.join(walRoot, 'archive_status'), dirMode);
     toSync.push(walRoot);
 
+    const pitr = this.options.pointInTime;
     const recovery = await applyRecoveryMode(data, this.options.mode, {
       primaryConninfo: this.options.primaryConninfo ?? null, fileMode,
+      targetSettings: pitr ? recoveryTargetSettings(pitr.target, pitr.restoreCommand) : null,
     });
     for (const f of recovery.written) toSync.push(path.join(data, f));
 
@@ -639,10 +665,12 @@ class RestoreRun {
       };
       let report: InstanceReport;
       if (o.mode === 'promote') {
+        const paused = o.pointInTime?.target.action === 'pause' && o.pointInTime.target.kind !== 'latest';
         report = await waitForPromotion({
-          dataDir: this.dataDir, owner: this.owner, target, deadline, timeoutSeconds: timeout, logFile: started.logFile, ...(signal ? { signal } : {}),
+          dataDir: this.dataDir, owner: this.owner, target, deadline, timeoutSeconds: timeout, logFile: started.logFile, paused,
+          ...(signal ? { signal } : {}),
         });
-        await removePromoteBlock(this.dataDir);
+        if (!paused) await removePromoteBlock(this.dataDir);
       } else if (o.mode === 'standby' && (o.followTimeoutSeconds ?? DEFAULT_FOLLOW_SECONDS) > 0) {
         // A standby that does not follow its primary is not what was asked for, whatever its state.
         report = await waitForStreaming({

@@ -149,14 +149,17 @@ export function describeRecoveryTarget(t: RecoveryTarget): string {
  */
 export function recoveryTargetSettings(t: RecoveryTarget, restoreCommand: string): Array<[string, string]> {
   checkConfigValue(restoreCommand, 'restore_command');
-  const v = (kind: RecoveryTargetKind): string => (t.kind === kind ? t.value : '');
+  const targets: Array<[string, RecoveryTargetKind, string]> = [
+    ['recovery_target', 'immediate', 'immediate'], ['recovery_target_time', 'time', t.value],
+    ['recovery_target_lsn', 'lsn', t.value], ['recovery_target_xid', 'xid', t.value], ['recovery_target_name', 'name', t.value],
+  ];
+  // The server checks each assignment against the target set so far: the empty ones come first.
+  const empty = targets.filter(([, kind]) => kind !== t.kind).map(([name]): [string, string] => [name, '']);
+  const chosen = targets.filter(([, kind]) => kind === t.kind).map(([name, , value]): [string, string] => [name, value]);
   return [
     ['restore_command', restoreCommand],
-    ['recovery_target', t.kind === 'immediate' ? 'immediate' : ''],
-    ['recovery_target_time', v('time')],
-    ['recovery_target_lsn', v('lsn')],
-    ['recovery_target_xid', v('xid')],
-    ['recovery_target_name', v('name')],
+    ...empty,
+    ...chosen,
     ['recovery_target_inclusive', t.inclusive ? 'on' : 'off'],
     ['recovery_target_timeline', String(t.timeline)],
     ['recovery_target_action', t.action],

@@ -10,7 +10,7 @@
 
 import { InvalidOptionError, WalMissingError } from '../../errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../lsn.js';
-import { timelineOfLsn, type TimelineHistoryEntry } from '../timeline.js';
+import type { TimelineHistoryEntry } from '../timeline.js';
 import { checkWalArchiveCoverage, type WalArchiveCoverage } from './wal-archive-coverage.js';
 import type { WalArchiveListing } from './wal-archive-listing.js';
 import { readArchivedTimelineHistory, resolveTargetTimeline } from './wal-archive-timelines.js';
@@ -19,6 +19,7 @@ import type { RecoveryTarget } from './recovery-target.js';
 export interface ArchiveRecoveryBackup {
   /** For messages: the backup's ID or directory. */
   label: string;
+  /** The timeline the backup ended on (its newest WAL range's). */
   timeline: number;
   startLsn: Lsn;
   endLsn: Lsn;
@@ -37,10 +38,14 @@ export interface ArchiveRecoveryPlan {
   coverage: WalArchiveCoverage;
 }
 
-/** True when a backup on `timeline` ending at `endLsn` lies on `history`. */
-export function backupOnHistory(history: readonly TimelineHistoryEntry[], timeline: number, startLsn: Lsn, endLsn: Lsn): boolean {
+/**
+ * True when a backup that ended at `endLsn` on `timeline` lies on `history`: that timeline is
+ * one of the history's and had not yet been left at the backup's end (a backup taken on an
+ * abandoned branch after the switch is not).
+ */
+export function backupOnHistory(history: readonly TimelineHistoryEntry[], timeline: number, endLsn: Lsn): boolean {
   const entry = history.find((e) => e.timeline === timeline);
-  return entry !== undefined && timelineOfLsn(startLsn, history) === timeline && (entry.end === null || endLsn <= entry.end);
+  return entry !== undefined && endLsn >= entry.begin && (entry.end === null || endLsn <= entry.end);
 }
 
 /** Checks the plan of a recovery from `options.backup` (see the module comment). */
@@ -48,7 +53,7 @@ export async function planArchiveRecovery(listing: WalArchiveListing, options: A
   const { backup, target } = options;
   const targetTimeline = resolveTargetTimeline(listing, target.timeline, backup.timeline);
   const history = await readArchivedTimelineHistory(listing, targetTimeline);
-  if (!backupOnHistory(history, backup.timeline, backup.startLsn, backup.endLsn)) {
+  if (!backupOnHistory(history, backup.timeline, backup.endLsn)) {
     throw new InvalidOptionError(`backup "${backup.label}" (timeline ${backup.timeline}, ${formatLsn(backup.startLsn)} to ${formatLsn(backup.endLsn)}) is not on the history of timeline ${targetTimeline}`, {
       hint: 'Choose a backup taken on the target timeline or on one of its ancestors before the switch, or another --target-timeline.',
     });
@@ -63,10 +68,16 @@ export async function planArchiveRecovery(listing: WalArchiveListing, options: A
       });
     }
   }
-  const base = { startLsn: backup.startLsn, history, ...(options.present ? { present: options.present } : {}) };
-  // The backup's own range first: without it the copy never becomes consistent.
-  let coverage = checkWalArchiveCoverage(listing, { ...base, endLsn: backup.endLsn });
-  if (coverage.firstMissing === null && target.kind !== 'immediate') coverage = checkWalArchiveCoverage(listing, { ...base, endLsn });
+  // The backup's own range first (its own WAL counts): without it the copy never becomes
+  // consistent. Then from its end on, from the archive alone: the backup holds its last
+  // segment only up to its end.
+  let coverage = checkWalArchiveCoverage(listing, {
+    startLsn: backup.startLsn, history, endLsn: backup.endLsn, ...(options.present ? { present: options.present } : {}),
+  });
+  if (coverage.firstMissing === null && target.kind !== 'immediate') {
+    const after = checkWalArchiveCoverage(listing, { startLsn: backup.endLsn, history, endLsn });
+    coverage = { ...after, firstSegment: coverage.firstSegment };
+  }
   if (coverage.firstMissing !== null) {
     const to = endLsn === null ? 'the end of the archive' : formatLsn(endLsn);
     throw new WalMissingError(`WAL segment "${coverage.firstMissing}" is missing from the WAL archive "${listing.dir}"`, {
