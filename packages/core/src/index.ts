@@ -84,25 +84,25 @@ export type {
 export {
   findArchivedSegment, listWalArchive, locateWalArchiveFile, parseWalArchiveHistoryName, parseWalArchiveSegmentName,
   walArchiveSuffix, walArchiveTimelineDir,
-} from './wal/archive/wal-archive-listing.js';
+} from './wal/archive/index.js';
 export type {
   ListWalArchiveOptions, LocatedWalArchiveFile, WalArchiveHistoryFile, WalArchiveLayout, WalArchiveListing,
   WalArchiveSegmentFile,
-} from './wal/archive/wal-archive-listing.js';
-export { readWalArchiveFile, restoreWalArchiveFile } from './wal/archive/wal-archive-read.js';
-export type { ArchivedWalFileRef, WalArchiveReadOptions } from './wal/archive/wal-archive-read.js';
-export { newestArchivedTimeline, readArchivedTimelineHistory, resolveTargetTimeline } from './wal/archive/wal-archive-timelines.js';
-export type { TargetTimeline } from './wal/archive/wal-archive-timelines.js';
-export { checkWalArchiveCoverage, timelineForSegment } from './wal/archive/wal-archive-coverage.js';
-export type { WalArchiveCoverage, WalArchiveCoverageOptions } from './wal/archive/wal-archive-coverage.js';
+} from './wal/archive/index.js';
+export { readWalArchiveFile, restoreWalArchiveFile } from './wal/archive/index.js';
+export type { ArchivedWalFileRef, WalArchiveReadOptions } from './wal/archive/index.js';
+export { newestArchivedTimeline, readArchivedTimelineHistory, resolveTargetTimeline } from './wal/archive/index.js';
+export type { TargetTimeline } from './wal/archive/index.js';
+export { checkWalArchiveCoverage, timelineForSegment } from './wal/archive/index.js';
+export type { WalArchiveCoverage, WalArchiveCoverageOptions } from './wal/archive/index.js';
 export {
   describeRecoveryTarget, parseRecoveryTarget, parseTargetTime, recoveryTargetSettings,
-} from './wal/archive/recovery-target.js';
+} from './wal/archive/index.js';
 export type {
   RecoveryTarget, RecoveryTargetAction, RecoveryTargetFlags, RecoveryTargetKind,
-} from './wal/archive/recovery-target.js';
-export { backupOnHistory, planArchiveRecovery } from './wal/archive/wal-archive-plan.js';
-export type { ArchiveRecoveryBackup, ArchiveRecoveryPlan, ArchiveRecoveryPlanOptions } from './wal/archive/wal-archive-plan.js';
+} from './wal/archive/index.js';
+export { backupOnHistory, planArchiveRecovery } from './wal/archive/index.js';
+export type { ArchiveRecoveryBackup, ArchiveRecoveryPlan, ArchiveRecoveryPlanOptions } from './wal/archive/index.js';
 export { WAL_PAGE_MAGIC, WalCheck, requiredSegments } from './wal/wal-check.js';
 export type { RequiredSegment, WalCheckOptions, WalFileSink, WalRangeSpec } from './wal/wal-check.js';
 export { WalCheckStreamer } from './wal/wal-check-streamer.js';

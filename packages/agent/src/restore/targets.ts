@@ -42,14 +42,13 @@ function shellWord(text: string): string {
 }
 
 /**
- * `pgfleet-agent wal-get --archive DIR %f %p` as this very program, by absolute paths (the
- * server's PATH need not hold it): node, then (running from sources) tsx, then the script.
+ * `pgfleet-agent wal-get --archive DIR %f %p` as this package's installed command, by absolute
+ * paths (the server's PATH need not hold it): node, then the package's bin/pgfleet-agent.js
+ * (which runs the built program, also when this module runs from its sources).
  */
 export function localRestoreCommand(archive: string): string {
-  const here = fileURLToPath(import.meta.url);
-  const isTs = here.endsWith('.ts');
-  const script = path.join(path.dirname(here), '..', 'bin', `pgfleet-agent.${isTs ? 'ts' : 'js'}`);
-  const words = [process.execPath, ...(isTs ? ['--import', import.meta.resolve('tsx')] : []), script, 'wal-get', '--archive', archive];
+  const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const words = [process.execPath, path.join(packageRoot, 'bin', 'pgfleet-agent.js'), 'wal-get', '--archive', archive];
   return `${words.map(shellWord).join(' ')} %f %p`;
 }
 

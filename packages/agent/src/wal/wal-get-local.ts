@@ -16,7 +16,8 @@
  * with zeros to a whole segment, so that recovery to `latest` replays everything received.
  */
 
-import { locateWalArchiveFile, restoreWalArchiveFile } from '@pgfleet/core';
+// The archive module alone: this runs once per WAL file, and all of @pgfleet/core takes long to load.
+import { locateWalArchiveFile, restoreWalArchiveFile } from '@pgfleet/core/wal-archive';
 
 export const WAL_GET_NOT_FOUND = 1;
 export const WAL_GET_ABORT = 255;
