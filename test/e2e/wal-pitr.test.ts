@@ -18,6 +18,7 @@
 // under test gets one restore to a restore point and an xid.
 
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { cp, mkdir, readdir, rm, stat, truncate } from 'node:fs/promises';
 import type pg from 'pg';
 import path from 'node:path';
@@ -234,9 +235,19 @@ describe('point-in-time recovery from a local WAL archive (pgfleet-agent restore
       assert.match(failed.result.stderr, /FATAL: {2}could not restore file ".*" from archive: child process exited with exit code 255/);
       assert.match(failed.result.stderr, new RegExp(`archived WAL segment ".*${missing}" is damaged: it holds 524288 bytes instead of 1048576`));
 
-      // Timelines: promote a restore to latest (timeline 2), keep the archive following it.
+      // Timelines. Row 9 is archived into a .partial segment (no switch after it): the copy
+      // restored to latest is promoted inside that segment, so a receiver restarted on the same
+      // archive resumes on timeline 1 before the switch point, and follows it to timeline 2.
+      // (Resuming exactly at a switch point that ends a segment, pg_receivewal 15 fails.)
+      const resumed = startReceiver(tool, cluster, archive);
+      await waitFor('the receiver to stream again', () => resumed.stderrSoFar().includes('starting log streaming at '));
+      await commitRows(() => cluster.connect(), [9]);
+      const written = await scalar<string>(cluster, 'SELECT pg_current_wal_insert_lsn()::text AS v');
+      await waitFor('row 9 in the archive', async () =>
+        (await scalar<boolean>(cluster, 'SELECT bool_and(write_lsn >= $1::pg_lsn) AS v FROM pg_stat_replication', [written])) === true);
+      await stopReceiver(resumed);
       const promoted = await restoreTo(full, backup, archive, ['--target', 'latest'], { keep: true });
-      assert.deepEqual(promoted.ids, range(1, 8));
+      assert.deepEqual(promoted.ids, range(1, 9));
       assert.equal(promoted.report.instance?.timeline, 2);
       const env = { PGHOST: promoted.socketDir, PGPORT: String(promoted.port), PGUSER: 'postgres', PGDATABASE: 'postgres' };
       const follower = startReceiver(tool, { env }, archive);
@@ -246,13 +257,14 @@ describe('point-in-time recovery from a local WAL archive (pgfleet-agent restore
       const switched = (await client.query<{ v: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS v')).rows[0]!.v;
       await client.end();
       assert.match(switched, /^00000002/);
-      await waitFor(`${switched} in the archive`, async () => (await readdir(archive)).includes(switched));
+      await waitFor(`${switched} in the archive`, async () => (await readdir(archive)).includes(switched))
+        .catch((err: unknown) => assert.fail(`${String(err)}\n${follower.stderrSoFar()}\narchive: ${readdirSync(archive).join(' ')}`));
       await stopReceiver(follower);
       await stopStartedInstance(promoted.dataDir);
       assert.ok((await readdir(archive)).includes('00000002.history'));
 
       const onTimeline2 = await restoreTo(full, backup, archive, ['--target-time', onTl2[1]!.timeAfter]);
-      assert.deepEqual(onTimeline2.ids, [...range(1, 8), 101, 102]);
+      assert.deepEqual(onTimeline2.ids, [...range(1, 9), 101, 102]);
       assert.equal(onTimeline2.report.pointInTime?.targetTimeline, 2);
       assert.equal(onTimeline2.report.pointInTime?.stoppedAt?.timeline, 3);
       const onTimeline1 = await restoreTo(full, backup, archive, ['--target-xid', row(6).xid, '--target-timeline', '1']);

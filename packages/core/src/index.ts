@@ -89,7 +89,7 @@ export type {
   ListWalArchiveOptions, LocatedWalArchiveFile, WalArchiveHistoryFile, WalArchiveLayout, WalArchiveListing,
   WalArchiveSegmentFile,
 } from './wal/archive/index.js';
-export { readWalArchiveFile, restoreWalArchiveFile } from './wal/archive/index.js';
+export { openWalArchive, readWalArchiveFile, restoreWalArchiveFile } from './wal/archive/index.js';
 export type { ArchivedWalFileRef, WalArchiveReadOptions } from './wal/archive/index.js';
 export { newestArchivedTimeline, readArchivedTimelineHistory, resolveTargetTimeline } from './wal/archive/index.js';
 export type { TargetTimeline } from './wal/archive/index.js';

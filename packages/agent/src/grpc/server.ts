@@ -39,6 +39,7 @@ import { findInstallations, installationFor } from '../restore/pg-install.js';
 import { reportInstanceAs, type InstanceReport } from '../restore/report.js';
 import { restoreBackup, type RestoreReport as EngineReport } from '../restore/restore.js';
 import { STAGING_PREFIX } from '../restore/staging.js';
+import { outcomeToWire, pointInTimeFromSpec } from '../restore/targets.js';
 import { readPostmasterPid, startInstance, stopInstance } from '../restore/start.js';
 import { canonicalPath, checkAllowed } from '../restore/validate.js';
 import { AGENT_VERSION } from '../version.js';
@@ -117,6 +118,7 @@ export function reportToWire(r: EngineReport): RestoreReport {
     durationMs: String(r.durationMs),
     warnings: r.warnings,
     instance: r.instance ? instanceStatusOf(r.instance.dataDir, r.instance.pid, r.instance.port, r.instance.socketDir, r.instance) : null,
+    pointInTime: outcomeToWire(r.pointInTime, 0),
   };
 }
 
@@ -404,8 +406,11 @@ export class AgentServer {
       start: spec.start,
       port: spec.port || null,
       socketDir,
-      owner: this.config.osUser,
+      owner: spec.owner || this.config.osUser,
       connectUser: spec.connectUser || this.config.connectUser,
+      verify: !spec.skipVerify,
+      ...(spec.startTimeoutSeconds ? { startTimeoutSeconds: spec.startTimeoutSeconds } : {}),
+      pointInTime: pointInTimeFromSpec(spec.recoveryTarget),
       pgBin: this.config.pgBin,
       allowedRoots: this.config.allowedRoots,
     };

@@ -19,10 +19,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  InvalidOptionError, describeRecoveryTarget, listWalArchive, parseLsn, planArchiveRecovery, readWalArchiveFile,
-  requiredSegments, type ArchiveRecoveryBackup, type ArchiveRecoveryPlan, type BackupManifest, type RecoveryTarget,
-  type WalArchiveListing,
+  InvalidOptionError, describeRecoveryTarget, openWalArchive, parseLsn, parseRecoveryTarget, planArchiveRecovery, requiredSegments,
+  type ArchiveRecoveryBackup, type ArchiveRecoveryPlan, type BackupManifest, type RecoveryTarget,
 } from '@pgfleet/core';
+import type { RecoveryOutcome as RecoveryOutcomeWire, RecoveryTargetSpec__Output } from '@pgfleet/proto';
 import type { RecoveryMode } from './options.js';
 import type { BackupSource } from './source.js';
 
@@ -87,16 +87,6 @@ async function backupRange(source: BackupSource, manifest: BackupManifest | null
   });
 }
 
-/** The cluster's segment size, from the first page of an archived segment (16 MB when empty). */
-async function archiveListing(dir: string): Promise<WalArchiveListing> {
-  const listing = await listWalArchive(dir);
-  const first = listing.segments.find((f) => !f.partial) ?? listing.segments[0];
-  if (first === undefined) return listing;
-  const head = await readWalArchiveFile(first, { segment: first.segment, partial: true, maxBytes: 1024 * 1024 * 1024 });
-  const size = head.readUInt32LE(32);
-  return size === listing.segmentSize ? listing : listWalArchive(dir, { segmentSize: size });
-}
-
 export interface CheckedPointInTime {
   plan: ArchiveRecoveryPlan;
   backup: ArchiveRecoveryBackup;
@@ -108,7 +98,7 @@ export interface CheckedPointInTime {
 export async function checkLocalArchive(source: BackupSource, manifest: BackupManifest | null,
   pitr: PointInTimeOptions & { walArchive: string }): Promise<CheckedPointInTime> {
   const backup = await backupRange(source, manifest);
-  const listing = await archiveListing(pitr.walArchive);
+  const listing = await openWalArchive(pitr.walArchive);
   const carriesWal = source.layout === 'plain' || source.archives.some((a) => a.kind === 'wal');
   const present = carriesWal && manifest !== null
     ? new Set(requiredSegments(manifest.walRanges, listing.segmentSize).map((s) => s.name))
@@ -191,5 +181,46 @@ export async function recoveryOutcome(pitr: PointInTimeOptions, targetTimeline: 
     stoppedAt: { lsn, lastTransactionTime, timeline: instance.timeline },
     reached: arrived && agrees(t, lsn, lastTransactionTime),
     serverMessage: await stopMessage(instance.logFile),
+  };
+}
+
+/**
+ * restore_command for a restore the controller asked for: `pgfleet-agent wal-get --cluster
+ * NAME %f %p` (the installed command, by absolute paths), which fetches from the controller's
+ * repository archive of that cluster.
+ */
+export function fleetRestoreCommand(cluster: string): string {
+  const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const words = [process.execPath, path.join(packageRoot, 'bin', 'pgfleet-agent.js'), 'wal-get', '--cluster', cluster];
+  return `${words.map(shellWord).join(' ')} %f %p`;
+}
+
+/** RestoreSpec.recovery_target as the engine's options; null when the spec has none. */
+export function pointInTimeFromSpec(spec: RecoveryTargetSpec__Output | null): PointInTimeOptions | null {
+  if (spec === null || spec.kind === '') return null;
+  const value = ({ time: 'targetTime', lsn: 'targetLsn', xid: 'targetXid', name: 'targetName' } as Record<string, string>)[spec.kind];
+  const target = parseRecoveryTarget({
+    ...(value ? { [value]: spec.value } : { target: spec.kind }),
+    targetExclusive: spec.exclusive,
+    ...(spec.timeline ? { targetTimeline: spec.timeline } : {}),
+    ...(spec.action ? { targetAction: spec.action } : {}),
+  });
+  if (target === null) return null;
+  if (spec.cluster === '' && spec.restoreCommand === '') {
+    throw new InvalidOptionError('a recovery target needs the cluster whose WAL archive to read', { hint: 'Set RecoveryTargetSpec.cluster.' });
+  }
+  return {
+    target, walArchive: null, backupLabel: spec.backupId || null,
+    restoreCommand: spec.restoreCommand || fleetRestoreCommand(spec.cluster),
+  };
+}
+
+/** The report's outcome on the wire. */
+export function outcomeToWire(o: RecoveryOutcome | null, targetTimeline: number): RecoveryOutcomeWire | null {
+  if (o === null) return null;
+  return {
+    target: o.target, targetTimeline: o.targetTimeline ?? targetTimeline, started: o.stoppedAt !== null, reached: o.reached === true,
+    stoppedLsn: o.stoppedAt?.lsn ?? '', lastTransactionTime: o.stoppedAt?.lastTransactionTime ?? '',
+    timeline: o.stoppedAt?.timeline ?? 0, serverMessage: o.serverMessage ?? '',
   };
 }

@@ -12,7 +12,7 @@ export type {
   ListWalArchiveOptions, LocatedWalArchiveFile, WalArchiveHistoryFile, WalArchiveLayout, WalArchiveListing,
   WalArchiveSegmentFile,
 } from './wal-archive-listing.js';
-export { readWalArchiveFile, restoreWalArchiveFile } from './wal-archive-read.js';
+export { openWalArchive, readWalArchiveFile, restoreWalArchiveFile } from './wal-archive-read.js';
 export type { ArchivedWalFileRef, WalArchiveReadOptions } from './wal-archive-read.js';
 export { newestArchivedTimeline, readArchivedTimelineHistory, resolveTargetTimeline } from './wal-archive-timelines.js';
 export type { TargetTimeline } from './wal-archive-timelines.js';

@@ -23,6 +23,7 @@ import type { ChunkKind, Streamer, TarMember } from '../../archive/streamer.js';
 import { WalFormatError, fileError, isErrno } from '../../errors.js';
 import { fsyncDirectory } from '../../fs-sync.js';
 import { isValidWalSegmentSize, parseWalSegmentName } from '../segment.js';
+import { listWalArchive, type WalArchiveListing } from './wal-archive-listing.js';
 
 export interface ArchivedWalFileRef {
   path: string;
@@ -159,4 +160,18 @@ export async function restoreWalArchiveFile(file: ArchivedWalFileRef, destinatio
   }
   await fsyncDirectory(dirname(destination));
   return sink.bytes;
+}
+
+/**
+ * Lists an archive with the segment size its own segments state (the long header of the first
+ * one's first page): segment numbers depend on it, and a reader of an archive has no
+ * pg_control at hand. An empty archive is listed with 16 MB segments.
+ */
+export async function openWalArchive(dir: string): Promise<WalArchiveListing> {
+  const listing = await listWalArchive(dir);
+  const first = listing.segments.find((f) => !f.partial) ?? listing.segments[0];
+  if (first === undefined) return listing;
+  const head = await readWalArchiveFile(first, { segment: first.segment, partial: true, maxBytes: 1024 * 1024 * 1024 });
+  const size = head.readUInt32LE(32);
+  return size === listing.segmentSize ? listing : listWalArchive(dir, { segmentSize: size });
 }
