@@ -155,6 +155,8 @@ export type {
   TimelineHistoryFile,
 } from './replication/connection.js';
 export { parseConninfo } from './replication/connection-options.js';
+export { probeReplicationServer } from './replication/server-probe.js';
+export type { ServerProbe } from './replication/server-probe.js';
 export { MASKED_PASSWORD, maskConninfo } from './replication/conninfo-mask.js';
 export type {
   ReplicationConnectOptions, ReplicationConnectParams, SslMode,

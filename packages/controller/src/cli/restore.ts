@@ -80,11 +80,11 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
       const json = opts['json'] === true;
       const say = (line: string): void => { if (!json) ctx.io.stderr(line + '\n'); };
       const conn = await connectController(connectionOptions(opts), ctx.io.env);
-      if (target && !speaksAtLeast(conn.info.protocolVersion, '1.2')) {
+      if (target && !speaksAtLeast(conn.info.protocolVersion, '1.3')) {
         conn.close();
         // An older controller would ignore the target and restore to the end of the backup.
         throw new NotSupportedError(`the controller speaks protocol ${conn.info.protocolVersion}, which has no point-in-time recovery`, {
-          hint: 'Upgrade the controller to a release with protocol 1.2 or later.',
+          hint: 'Upgrade the controller to a release with protocol 1.3 or later.',
         });
       }
       let done: RestoreBackupEvent__Output | null = null;

@@ -28,7 +28,7 @@ export interface RestoreTarget {
   connectUser?: string;
   startTimeoutSeconds?: number;
   skipVerify?: boolean;
-  /** Point-in-time recovery: sent only to an agent of protocol 2.1 or later. */
+  /** Point-in-time recovery: sent only to an agent of protocol 2.2 or later. */
   recoveryTarget?: RecoveryTargetSpec | null;
 }
 
@@ -99,9 +99,9 @@ export async function relayRestore(options: RelayOptions): Promise<RestoreReport
   if (target.recoveryTarget) {
     // An older agent would ignore the target and promote at the end of the backup.
     const info = await agent.getInfo();
-    if (!speaksAtLeast(info.protocolVersion, '2.1')) {
+    if (!speaksAtLeast(info.protocolVersion, '2.2')) {
       throw new NotSupportedError(`agent "${info.hostname}" speaks protocol ${info.protocolVersion}, which has no point-in-time recovery`, {
-        hint: 'Upgrade the agent to a release with protocol 2.1 or later.',
+        hint: 'Upgrade the agent to a release with protocol 2.2 or later.',
       });
     }
   }

@@ -77,7 +77,7 @@ async function restoreBackup(state: ControllerState, req: RestoreBackupRequest__
   const pitr = target ? await choosePitrBackup(state.config.repository, cluster.name, target, req.backupId) : null;
   const named = await backupOf(state, cluster.name, pitr ? pitr.entry.metadata.id : req.backupId, 'refuse');
   const entry = { metadata: named.metadata as BackupMetadata, path: named.path };
-  const release = useBackup(state, cluster.name, named.id);
+  const release = useBackup(state, cluster.name, named.id, 'restore');
   const id = entry.metadata.id;
   const recoveryTarget: RecoveryTargetSpec | null = target && pitr ? {
     kind: target.kind, value: target.value, exclusive: !target.inclusive, timeline: String(target.timeline), action: target.action,
