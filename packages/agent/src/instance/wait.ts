@@ -25,6 +25,8 @@ export interface PromotionWait {
   signal?: AbortSignal;
   /** Wait until recovery is paused at its target (recovery_target_action = pause) instead. */
   paused?: boolean;
+  /** The server was started (pg_ctl start -w returned): its postmaster gone means recovery failed. */
+  started?: boolean;
 }
 
 /**
@@ -50,7 +52,7 @@ export async function waitForPromotion(wait: PromotionWait): Promise<InstanceRep
     } catch {
       signalled = false;
     }
-    if (!(await readPostmasterPid(dataDir))?.alive) {
+    if (wait.started === true && !(await readPostmasterPid(dataDir))?.alive) {
       // Recovery failed (a target not reached, restore_command aborting): the server is gone.
       throw new InstanceError(`the restored instance in "${dataDir}" stopped during recovery`, {
         hint: `It did not reach the point it was to recover to. Its log "${wait.logFile}" ends with:\n${(await logTail(wait.logFile, 15)) || '(empty)'}`,
