@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT, run, startCluster, systemBin, type TestCluster } from '../harness/index.js';
+import { cpuSeconds, peakRssKb } from './proc-stat.js';
 import {
   evaluateWalTargets, walCpuRatio, walTargetsPass, WAL_TOOLS, type WalBenchReport, type WalToolId, type WalToolResult,
 } from './wal-report.js';
@@ -30,7 +31,6 @@ const PGFLEET_SCRIPT = path.join(REPO_ROOT, 'packages', 'core', 'dist', 'bin', '
 const SAMPLE_MS = 100;
 const CLIENTS = 4;
 const WARM_UP_SECONDS = 5;
-const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
 
 export interface WalBenchOptions {
   seconds: number;
@@ -52,27 +52,6 @@ interface Receiver {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | null;
   lags: number[];
   result: WalToolResult;
-}
-
-/** utime + stime of a process, in seconds; null when it is gone. */
-function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return null;
-  }
-}
-
-function peakRssKb(pid: number): number | null {
-  try {
-    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m?.[1] === undefined ? null : Number(m[1]);
-  } catch {
-    return null;
-  }
 }
 
 function versionOf(command: string, args: string[]): string {
