@@ -189,6 +189,7 @@ async function main(argv: string[]): Promise<number> {
       const fleetReport = await runFleetBench({
         cluster, dataset: info, runs: opts.runs, workDir: path.join(outRoot, 'fleet'), timeoutMs: opts.timeoutS * 1000,
         dropCaches: ctx.dropCaches, pageCache: pageCache.replace('each backup', 'each job'), pgbackrest: opts.pgbackrest, commit: gitCommit(), log,
+        ...(opts.fleetProfileDir !== undefined ? { profileDir: path.resolve(opts.fleetProfileDir) } : {}),
       });
       await writeReport(outDir, `fleet-${stamp(new Date(fleetReport.startedAt))}`, 'fleet-latest', fleetReport, renderFleetMarkdown(fleetReport));
       log('');
@@ -282,6 +283,7 @@ async function basebackupPart(ctx: RunContext, part: BasebackupPartContext): Pro
 async function walPart(opts: BenchOptions, outDir: string): Promise<void> {
   const report = await runWalBench({
     seconds: opts.walSeconds, scale: opts.walScale, workDir: path.join(opts.cacheDir, 'wal'), commit: gitCommit(), log,
+    ...(opts.walProfileDir !== undefined ? { profileDir: path.resolve(opts.walProfileDir) } : {}),
   });
   log('');
   log(renderWalText(report));

@@ -38,9 +38,17 @@ process.on('exit', () => {
   for (const child of started) child.kill('SIGKILL');
 });
 
-/** Starts `node SCRIPT ARGS` and waits until its log matches `listening` (group 1: the address). */
-export async function startDaemon(name: string, script: string, args: string[], listening: RegExp): Promise<Daemon> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: cleanEnv() });
+/** node's arguments to write a CPU profile named after `program` into `dir` (none without a dir). */
+export function profileArgs(dir: string | undefined, program: string): string[] {
+  return dir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${program}.\${pid}.cpuprofile`];
+}
+
+/**
+ * Starts `node [nodeArgs] SCRIPT ARGS` and waits until its log matches `listening` (group 1:
+ * the address).
+ */
+export async function startDaemon(name: string, script: string, args: string[], listening: RegExp, nodeArgs: string[] = []): Promise<Daemon> {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: cleanEnv() });
   started.add(child);
   let log = '';
   const exited = new Promise<void>((resolve) => child.on('close', () => {

@@ -32,7 +32,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { binDir, chownOne, chownR, mkdirOwned, pgOsUser, run, runAs, type TestCluster } from '../harness/index.js';
 import type { DatasetInfo } from './dataset.js';
-import { AGENT_JS, PGFLEET_JS, beginUsage, cleanEnv, endUsage, postmasterPid, startDaemon, type Daemon, type UsageProbe } from './fleet-daemons.js';
+import { AGENT_JS, PGFLEET_JS, beginUsage, cleanEnv, endUsage, postmasterPid, profileArgs, startDaemon, type Daemon, type UsageProbe } from './fleet-daemons.js';
 import { type FleetBenchReport } from './fleet-report.js';
 import {
   FLEET_COMPRESSIONS, FLEET_JOBS, FLEET_TOOLS, evaluateFleetTargets, summariseFleet, toolLabel,
@@ -59,6 +59,8 @@ export interface FleetBenchOptions {
   pageCache: string;
   pgbackrest: boolean;
   compressions?: readonly FleetCompression[];
+  /** Run every pgfleet process under node --cpu-prof, profiles written here. */
+  profileDir?: string;
   commit: string | null;
   log: (line: string) => void;
 }
@@ -107,7 +109,8 @@ async function setUp(opts: FleetBenchOptions): Promise<Fleet> {
     `connectUser: ${opts.cluster.user}`,
     '',
   ].join('\n'));
-  const agent = await startDaemon('the agent', AGENT_JS, ['serve', '--config', agentYaml], /listening on (127\.0\.0\.1:[0-9]+)/);
+  const agent = await startDaemon('the agent', AGENT_JS, ['serve', '--config', agentYaml], /listening on (127\.0\.0\.1:[0-9]+)/,
+    profileArgs(opts.profileDir, 'agent'));
 
   const repository = path.join(work, 'repository');
   const compressions = opts.compressions ?? FLEET_COMPRESSIONS;
@@ -129,7 +132,8 @@ async function setUp(opts: FleetBenchOptions): Promise<Fleet> {
   ].join('\n'));
   let controller: Daemon;
   try {
-    controller = await startDaemon('the controller', PGFLEET_JS, ['serve', '--config', fleetYaml], /controller listening on (\S+)/);
+    controller = await startDaemon('the controller', PGFLEET_JS, ['serve', '--config', fleetYaml], /controller listening on (\S+)/,
+      profileArgs(opts.profileDir, 'controller'));
   } catch (error) {
     await agent.stop();
     throw error;
@@ -224,7 +228,7 @@ async function prepareJob(fleet: Fleet, job: FleetJob, tool: FleetTool, c: Fleet
     const cluster = clusterName(tool === 'pgfleet-agent' ? 'agent' : 'direct', c);
     const dir = path.join(fleet.repository, cluster, 'backups');
     await rm(dir, { recursive: true, force: true });
-    return { command: process.execPath, args: [PGFLEET_JS, 'backup', cluster, '--json'], env: cliEnv(fleet), role: 'cli', stored: dir };
+    return { command: process.execPath, args: [...profileArgs(fleet.opts.profileDir, `cli-backup-${cluster}`), PGFLEET_JS, 'backup', cluster, '--json'], env: cliEnv(fleet), role: 'cli', stored: dir };
   }
   const cluster = clusterName('agent', c);
   // Targets must be absent (or empty); their parent exists.
@@ -235,7 +239,7 @@ async function prepareJob(fleet: Fleet, job: FleetJob, tool: FleetTool, c: Fleet
   if (tool === 'pgfleet-agent') {
     return {
       command: process.execPath,
-      args: [PGFLEET_JS, 'restore', cluster, '--backup', 'latest', '--agent', AGENT_NAME, '-D', data, '-T', `${ts.location}=${tsTarget}`, '--mode', 'none', '--json'],
+      args: [...profileArgs(fleet.opts.profileDir, `cli-restore-${cluster}`), PGFLEET_JS, 'restore', cluster, '--backup', 'latest', '--agent', AGENT_NAME, '-D', data, '-T', `${ts.location}=${tsTarget}`, '--mode', 'none', '--json'],
       env: cliEnv(fleet), role: 'cli',
     };
   }
@@ -243,7 +247,7 @@ async function prepareJob(fleet: Fleet, job: FleetJob, tool: FleetTool, c: Fleet
   if (backup === null) return `no backup of "${cluster}" in the repository to restore`;
   return {
     command: process.execPath,
-    args: [AGENT_JS, 'restore', '--from', backup, '-D', data, '-T', `${ts.location}=${tsTarget}`, '--mode', 'none', '--json'],
+    args: [...profileArgs(fleet.opts.profileDir, `agent-restore-${cluster}`), AGENT_JS, 'restore', '--from', backup, '-D', data, '-T', `${ts.location}=${tsTarget}`, '--mode', 'none', '--json'],
     env: cleanEnv(), role: 'agent',
   };
 }

@@ -23,6 +23,8 @@ test('defaults: 2.2 GB, 3 runs, every variant, drop caches, pgbackrest when inst
     fleet: true,
     fleetOnly: false,
     quick: false,
+    walProfileDir: undefined,
+    fleetProfileDir: undefined,
   });
 });
 

@@ -50,6 +50,10 @@ export interface BenchOptions {
   fleetOnly: boolean;
   /** Small dataset (QUICK_SIZE_GB) and short WAL load, unless given explicitly. */
   quick: boolean;
+  /** Run pgfleet-receivewal under node --cpu-prof, writing its profile here. */
+  walProfileDir: string | undefined;
+  /** Run the fleet part's pgfleet processes under node --cpu-prof, writing their profiles here. */
+  fleetProfileDir: string | undefined;
 }
 
 export const HELP_TEXT = `Usage: npm run bench -- [options]
@@ -78,11 +82,15 @@ Options:
   --fleet-only       run only the fleet part: pgfleet backup/restore through the repository
                      against pgBackRest process-max=1 and 2, compression none, lz4, zstd
   --no-fleet         skip the fleet part
+  --fleet-profile DIR  run the agent, the controller, the CLI and pgfleet-agent restore under
+                     node --cpu-prof, their .cpuprofile files into DIR (named by program and pid)
   --wal-only         run only the WAL part: pgfleet-receivewal vs pg_receivewal 15 under a
                      pgbench write load (lag, CPU time, peak RSS); no dataset, no backups
   --no-wal           skip the WAL part
   --wal-seconds N    seconds of pgbench load in the WAL part (default ${DEFAULT_WAL_SECONDS})
   --wal-scale N      pgbench scale of the WAL part's own cluster (default ${DEFAULT_WAL_SCALE})
+  --wal-profile DIR  run pgfleet-receivewal under node --cpu-prof, its .cpuprofile into DIR
+                     (the profiler's own cost then shows in its CPU time)
   -h, --help         show this help
 `;
 
@@ -134,6 +142,8 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
       'fleet-only': { type: 'boolean' },
       'no-fleet': { type: 'boolean' },
       quick: { type: 'boolean' },
+      'wal-profile': { type: 'string' },
+      'fleet-profile': { type: 'string' },
     },
   });
   const pgfleetCmd = values['pgfleet-cmd'] ?? (env['PGFLEET_BENCH_CMD']?.trim() || undefined);
@@ -161,5 +171,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     fleet: values['no-fleet'] !== true,
     fleetOnly: values['fleet-only'] === true,
     quick,
+    walProfileDir: values['wal-profile'],
+    fleetProfileDir: values['fleet-profile'],
   };
 }

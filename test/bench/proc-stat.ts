@@ -52,6 +52,16 @@ export function cpuTimes(pid: number): CpuTimes | null {
   return text === null ? null : parseProcStat(text);
 }
 
+/**
+ * utime + stime of a process's main thread (its thread id is the pid), in seconds; null when
+ * it is gone. The rest of a node process's CPU is its other threads: V8's garbage collection
+ * and compiler helpers and libuv's threadpool (promise-based file system calls).
+ */
+export function mainThreadCpuSeconds(pid: number): number | null {
+  const text = readText(`/proc/${pid}/task/${pid}/stat`);
+  return text === null ? null : (parseProcStat(text)?.self ?? null);
+}
+
 /** utime + stime of a process, in seconds; null when it is gone. */
 export function cpuSeconds(pid: number): number | null {
   return cpuTimes(pid)?.self ?? null;

@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT, run, startCluster, systemBin, type TestCluster } from '../harness/index.js';
-import { cpuSeconds, peakRssKb } from './proc-stat.js';
+import { cpuSeconds, mainThreadCpuSeconds, peakRssKb } from './proc-stat.js';
 import {
   evaluateWalTargets, walCpuRatio, walTargetsPass, WAL_TOOLS, type WalBenchReport, type WalToolId, type WalToolResult,
 } from './wal-report.js';
@@ -36,6 +36,8 @@ export interface WalBenchOptions {
   seconds: number;
   scale: number;
   workDir: string;
+  /** Run pgfleet-receivewal under node --cpu-prof with its profile written here. */
+  profileDir?: string;
   commit: string | null;
   log: (line: string) => void;
 }
@@ -112,7 +114,8 @@ export async function runWalBench(opts: WalBenchOptions): Promise<WalBenchReport
     });
     receivers.push({
       // As its shebang starts it (node --no-memory-reducer).
-      id: 'pgfleet', appName: 'pgfleet-receivewal', command: process.execPath, args: ['--no-memory-reducer', PGFLEET_SCRIPT, '-D', oursDir, '-S', 'bench_pgfleet'],
+      id: 'pgfleet', appName: 'pgfleet-receivewal', command: process.execPath,
+      args: ['--no-memory-reducer', ...(opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : []), PGFLEET_SCRIPT, '-D', oursDir, '-S', 'bench_pgfleet'],
       dir: oursDir, child: null, stderr: '', exited: null, lags: [],
       result: { ...empty(), command: `${process.execPath} --no-memory-reducer ${PGFLEET_SCRIPT}`, version: versionOf(process.execPath, [PGFLEET_SCRIPT]) },
     });
@@ -136,6 +139,7 @@ export async function runWalBench(opts: WalBenchOptions): Promise<WalBenchReport
     }
     const startLsn = (await cluster.query<{ l: string }>('SELECT pg_current_wal_flush_lsn()::text AS l')).rows[0]!.l;
     const cpuAtStart = new Map(receivers.map((r) => [r, r.child?.pid === undefined ? null : cpuSeconds(r.child.pid)]));
+    const mainAtStart = new Map(receivers.map((r) => [r, r.child?.pid === undefined ? null : mainThreadCpuSeconds(r.child.pid)]));
 
     opts.log(`WAL bench: pgbench -c ${CLIENTS} -T ${opts.seconds}, both receivers streaming`);
     let loading = true;
@@ -176,6 +180,8 @@ export async function runWalBench(opts: WalBenchOptions): Promise<WalBenchReport
       const before = cpuAtStart.get(r) ?? null;
       r.result.cpuTotalSeconds = total;
       r.result.cpuSeconds = total === null || before === null ? null : total - before;
+      const [main, mainBefore] = [mainThreadCpuSeconds(pid), mainAtStart.get(r) ?? null];
+      r.result.cpuMainThreadSeconds = main === null || mainBefore === null ? null : main - mainBefore;
       r.result.peakRssKb = peakRssKb(pid);
       r.child?.kill('SIGINT');
     }
