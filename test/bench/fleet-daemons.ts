@@ -38,9 +38,9 @@ process.on('exit', () => {
   for (const child of started) child.kill('SIGKILL');
 });
 
-/** node's arguments to write a CPU profile named after `program` into `dir` (none without a dir). */
-export function profileArgs(dir: string | undefined, program: string): string[] {
-  return dir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${program}.\${pid}.cpuprofile`];
+/** node's arguments to write a CPU profile `<name>.cpuprofile` into `dir` (none without a dir). */
+export function profileArgs(dir: string | undefined, name: string): string[] {
+  return dir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', `${name}.cpuprofile`];
 }
 
 /**

@@ -59,7 +59,7 @@ function roleCell(role: RoleSummary, datasetBytes: number): string {
 }
 
 export function fleetRowCells(row: FleetRow, datasetBytes: number): string[][] {
-  return row.tools.map((t) => {
+  return row.tools.filter((t) => t.runs > 0).map((t) => {
     const versus = (base: 'pgbackrest-pm1' | 'pgbackrest-pm2'): string =>
       (t.tool.startsWith('pgbackrest') ? (t.tool === base ? '1.00' : '') : ratioCell(timeRatio(row, t.tool, base)));
     return [

@@ -35,7 +35,7 @@ import type { DatasetInfo } from './dataset.js';
 import { AGENT_JS, PGFLEET_JS, beginUsage, cleanEnv, endUsage, postmasterPid, profileArgs, startDaemon, type Daemon, type UsageProbe } from './fleet-daemons.js';
 import { type FleetBenchReport } from './fleet-report.js';
 import {
-  FLEET_COMPRESSIONS, FLEET_JOBS, FLEET_TOOLS, evaluateFleetTargets, summariseFleet, toolLabel,
+  FLEET_COMPRESSIONS, FLEET_JOBS, FLEET_TOOLS, evaluateFleetTargets, isPgfleet, summariseFleet, toolLabel,
   type FleetCompression, type FleetJob, type FleetSample, type FleetTool, type ProcessUsage,
 } from './fleet-summary.js';
 import { measure, type Measurement } from './measure.js';
@@ -195,7 +195,7 @@ interface JobCommand {
 }
 
 /** Removes what the previous run of the same job left and says what to run, or why it cannot. */
-async function prepareJob(fleet: Fleet, job: FleetJob, tool: FleetTool, c: FleetCompression): Promise<JobCommand | string> {
+async function prepareJob(fleet: Fleet, job: FleetJob, tool: FleetTool, c: FleetCompression, run: number): Promise<JobCommand | string> {
   const ts = fleet.tablespace;
   if (tool.startsWith('pgbackrest')) {
     if (fleet.pgbackrest === null) return 'pgbackrest is not available';
@@ -228,7 +228,7 @@ async function prepareJob(fleet: Fleet, job: FleetJob, tool: FleetTool, c: Fleet
     const cluster = clusterName(tool === 'pgfleet-agent' ? 'agent' : 'direct', c);
     const dir = path.join(fleet.repository, cluster, 'backups');
     await rm(dir, { recursive: true, force: true });
-    return { command: process.execPath, args: [...profileArgs(fleet.opts.profileDir, `cli-backup-${cluster}`), PGFLEET_JS, 'backup', cluster, '--json'], env: cliEnv(fleet), role: 'cli', stored: dir };
+    return { command: process.execPath, args: [...profileArgs(fleet.opts.profileDir, `cli-backup-${cluster}-run${run}`), PGFLEET_JS, 'backup', cluster, '--json'], env: cliEnv(fleet), role: 'cli', stored: dir };
   }
   const cluster = clusterName('agent', c);
   // Targets must be absent (or empty); their parent exists.
@@ -239,7 +239,7 @@ async function prepareJob(fleet: Fleet, job: FleetJob, tool: FleetTool, c: Fleet
   if (tool === 'pgfleet-agent') {
     return {
       command: process.execPath,
-      args: [...profileArgs(fleet.opts.profileDir, `cli-restore-${cluster}`), PGFLEET_JS, 'restore', cluster, '--backup', 'latest', '--agent', AGENT_NAME, '-D', data, '-T', `${ts.location}=${tsTarget}`, '--mode', 'none', '--json'],
+      args: [...profileArgs(fleet.opts.profileDir, `cli-restore-${cluster}-run${run}`), PGFLEET_JS, 'restore', cluster, '--backup', 'latest', '--agent', AGENT_NAME, '-D', data, '-T', `${ts.location}=${tsTarget}`, '--mode', 'none', '--json'],
       env: cliEnv(fleet), role: 'cli',
     };
   }
@@ -247,14 +247,14 @@ async function prepareJob(fleet: Fleet, job: FleetJob, tool: FleetTool, c: Fleet
   if (backup === null) return `no backup of "${cluster}" in the repository to restore`;
   return {
     command: process.execPath,
-    args: [...profileArgs(fleet.opts.profileDir, `agent-restore-${cluster}`), AGENT_JS, 'restore', '--from', backup, '-D', data, '-T', `${ts.location}=${tsTarget}`, '--mode', 'none', '--json'],
+    args: [...profileArgs(fleet.opts.profileDir, `agent-restore-${cluster}-run${run}`), AGENT_JS, 'restore', '--from', backup, '-D', data, '-T', `${ts.location}=${tsTarget}`, '--mode', 'none', '--json'],
     env: cleanEnv(), role: 'agent',
   };
 }
 
 async function runJob(fleet: Fleet, job: FleetJob, tool: FleetTool, c: FleetCompression, run: number, position: number): Promise<FleetSample> {
   const sample: FleetSample = { job, compression: c, tool, run, position, ok: false, wallMs: 0, processes: [], storedBytes: null };
-  const prepared = await prepareJob(fleet, job, tool, c);
+  const prepared = await prepareJob(fleet, job, tool, c, run);
   if (typeof prepared === 'string') {
     sample.error = prepared;
     return sample;
@@ -311,7 +311,7 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     if (fleet.pgbackrest === null) notes.push(opts.pgbackrest ? 'pgBackRest could not be installed: its columns are missing' : 'pgBackRest skipped (--no-pgbackrest)');
     for (const job of FLEET_JOBS) {
       for (const [ci, c] of compressions.entries()) {
-        const tools = FLEET_TOOLS[job];
+        const tools = FLEET_TOOLS[job].filter((t) => isPgfleet(t) || fleet?.pgbackrest !== null);
         for (let run = 1; run <= opts.runs; run++) {
           // Rotate who goes first, shifted by compression, so that no tool always opens.
           const shift = (run - 1 + ci) % tools.length;
