@@ -7,20 +7,12 @@
 // controller; pgbackrest = all of pgBackRest's processes; server = PostgreSQL backends that
 // ended during the job), and the size stored in the repository (backups).
 
-import { errorSummary, formatBytes, formatSeconds } from './report.js';
+import { errorSummary, formatBytes, formatSeconds, type RunHeader } from './report.js';
 import {
   isPgfleet, perGb, timeRatio, toolLabel, type FleetRow, type FleetSample, type FleetTarget, type FleetToolSummary, type RoleSummary,
 } from './fleet-summary.js';
 
-export interface FleetBenchReport {
-  startedAt: string;
-  finishedAt: string;
-  commit: string | null;
-  node: string;
-  cpus: number;
-  memoryBytes: number;
-  /** 1-minute load average when the measurements began and ended. */
-  loadAverage: { start: number; end: number };
+export interface FleetBenchReport extends RunHeader {
   dataset: { key: string; totalBytes: number; mainBytes: number; tablespaceBytes: number };
   runs: number;
   pageCache: string;
