@@ -96,10 +96,10 @@ export type { TargetTimeline } from './wal/archive/index.js';
 export { checkWalArchiveCoverage, timelineForSegment } from './wal/archive/index.js';
 export type { WalArchiveCoverage, WalArchiveCoverageOptions } from './wal/archive/index.js';
 export {
-  describeRecoveryTarget, parseRecoveryTarget, parseTargetTime, recoveryTargetSettings,
+  describeRecoveryTarget, parseRecoveryTarget, parseRecoveryTargetWire, parseTargetTime, recoveryTargetSettings, recoveryTargetWire,
 } from './wal/archive/index.js';
 export type {
-  RecoveryTarget, RecoveryTargetAction, RecoveryTargetFlags, RecoveryTargetKind,
+  RecoveryTarget, RecoveryTargetAction, RecoveryTargetFlags, RecoveryTargetKind, RecoveryTargetWire,
 } from './wal/archive/index.js';
 export { backupOnHistory, planArchiveRecovery } from './wal/archive/index.js';
 export type { ArchiveRecoveryBackup, ArchiveRecoveryPlan, ArchiveRecoveryPlanOptions } from './wal/archive/index.js';

@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  InvalidOptionError, describeRecoveryTarget, openWalArchive, parseLsn, parseRecoveryTarget, planArchiveRecovery, requiredSegments,
+  InvalidOptionError, describeRecoveryTarget, openWalArchive, parseLsn, parseRecoveryTargetWire, planArchiveRecovery, requiredSegments,
   type ArchiveRecoveryBackup, type ArchiveRecoveryPlan, type BackupManifest, type RecoveryTarget,
 } from '@pgfleet/core';
 import type { RecoveryOutcome as RecoveryOutcomeWire, RecoveryTargetSpec__Output } from '@pgfleet/proto';
@@ -197,15 +197,8 @@ export function fleetRestoreCommand(cluster: string): string {
 
 /** RestoreSpec.recovery_target as the engine's options; null when the spec has none. */
 export function pointInTimeFromSpec(spec: RecoveryTargetSpec__Output | null): PointInTimeOptions | null {
-  if (spec === null || spec.kind === '') return null;
-  const value = ({ time: 'targetTime', lsn: 'targetLsn', xid: 'targetXid', name: 'targetName' } as Record<string, string>)[spec.kind];
-  const target = parseRecoveryTarget({
-    ...(value ? { [value]: spec.value } : { target: spec.kind }),
-    targetExclusive: spec.exclusive,
-    ...(spec.timeline ? { targetTimeline: spec.timeline } : {}),
-    ...(spec.action ? { targetAction: spec.action } : {}),
-  });
-  if (target === null) return null;
+  const target = spec === null ? null : parseRecoveryTargetWire(spec);
+  if (spec === null || target === null) return null;
   if (spec.cluster === '' && spec.restoreCommand === '') {
     throw new InvalidOptionError('a recovery target needs the cluster whose WAL archive to read', { hint: 'Set RecoveryTargetSpec.cluster.' });
   }
