@@ -21,8 +21,8 @@
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
-  CancelledError, InvalidOptionError, LOG_FORMATS, LOG_LEVELS, describeCertificates, initCertificates, parseRecoveryTarget,
-  type CertTool, type RecoveryTargetFlags,
+  CancelledError, InvalidOptionError, LOG_FORMATS, LOG_LEVELS, describeCertificates, enableYoungGarbageCollection, initCertificates,
+  parseRecoveryTarget, type CertTool, type RecoveryTargetFlags,
 } from '@pgfleet/core';
 import path from 'node:path';
 import { openBackupDirectory } from '../restore/layout.js';
@@ -245,6 +245,8 @@ export function buildProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  // Archive stages free their per-block garbage early (core's young-garbage.ts): a program's choice.
+  enableYoungGarbageCollection();
   try {
     await buildProgram().parseAsync(process.argv);
   } catch (err) {

@@ -5,8 +5,7 @@
  * both directories absolute).
  */
 
-import path from 'node:path';
-import { InvalidOptionError, type RecoveryTarget } from '@pgfleet/core';
+import { InvalidOptionError, TablespaceMappingError, parseTablespaceMapping as parseMapping, type RecoveryTarget } from '@pgfleet/core';
 import type { PointInTimeOptions } from './targets.js';
 
 export type RecoveryMode = 'standby' | 'promote' | 'none';
@@ -79,39 +78,25 @@ export function parseRecoveryMode(text: string): RecoveryMode {
 }
 
 /**
- * Parses "OLDDIR=NEWDIR" as pg_basebackup does: "\=" stands for a literal "=", a lone "="
- * separates, both sides must be absolute; paths are canonicalized (no trailing "/", no "."
- * or ".." components).
+ * Parses "OLDDIR=NEWDIR" with core's -T parser (pg_basebackup's rules: "\=" for a literal "=",
+ * both sides absolute, canonicalized); the messages name the whole argument.
  */
 export function parseTablespaceMapping(arg: string): TablespaceMapping {
-  let oldDir = '';
-  let newDir = '';
-  let seenSeparator = false;
-  for (let i = 0; i < arg.length; i++) {
-    const c = arg[i] as string;
-    if (c === '\\' && arg[i + 1] === '=') {
-      if (seenSeparator) newDir += '=';
-      else oldDir += '=';
-      i++;
-    } else if (c === '=') {
-      if (seenSeparator) throw new InvalidOptionError(`multiple "=" signs in tablespace mapping "${arg}"`);
-      seenSeparator = true;
-    } else if (seenSeparator) {
-      newDir += c;
-    } else {
-      oldDir += c;
+  try {
+    return parseMapping(arg);
+  } catch (err) {
+    if (!(err instanceof TablespaceMappingError)) throw err;
+    switch (err.problem) {
+      case 'format':
+        throw new InvalidOptionError(`invalid tablespace mapping format "${arg}", must be "OLDDIR=NEWDIR"`);
+      case 'multiple-separators':
+        throw new InvalidOptionError(`multiple "=" signs in tablespace mapping "${arg}"`);
+      case 'old-not-absolute':
+        throw new InvalidOptionError(`old directory is not an absolute path in tablespace mapping "${arg}"`);
+      case 'new-not-absolute':
+        throw new InvalidOptionError(`new directory is not an absolute path in tablespace mapping "${arg}"`);
     }
   }
-  if (!seenSeparator || oldDir === '' || newDir === '') {
-    throw new InvalidOptionError(`invalid tablespace mapping format "${arg}", must be "OLDDIR=NEWDIR"`);
-  }
-  if (!path.isAbsolute(oldDir)) {
-    throw new InvalidOptionError(`old directory is not an absolute path in tablespace mapping "${arg}"`);
-  }
-  if (!path.isAbsolute(newDir)) {
-    throw new InvalidOptionError(`new directory is not an absolute path in tablespace mapping "${arg}"`);
-  }
-  return { oldDir: path.resolve(oldDir), newDir: path.resolve(newDir) };
 }
 
 /** The sentence printed before anything is written: what the restored copy will be. */

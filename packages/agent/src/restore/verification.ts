@@ -1,14 +1,14 @@
 /**
- * The restore's check of the backup against its backup_manifest: each file's size and
- * checksum while it streams past (the first mismatch ends the restore), then, once everything
- * is extracted, the files that never came and the WAL the manifest's WAL-Ranges need (present,
- * continuous, every record's CRC). Without a manifest (or with verify off) nothing is checked,
- * with a warning.
+ * The restore's check of the backup against its backup_manifest, one run of core's
+ * BackupVerification (the checks, order and messages of pgfleet-verifybackup): each file's
+ * size and checksum while it streams into staging (the first mismatch ends the restore), then,
+ * once everything is extracted, the files that never came and the WAL the manifest's
+ * WAL-Ranges need (present, continuous, every record's CRC) in the staged pg_wal. Without a
+ * manifest (or with verify off) nothing is checked, with a warning.
  */
 
 import {
-  ManifestVerifyStreamer, StopVerification, VerifyContext, VerifyError, WalCheck, checkWalDirectory, parseManifest,
-  type BackupManifest, type Streamer, type VerifyProblem,
+  BackupVerification, StopVerification, VerifyError, checkWalDirectory, parseManifest, type Streamer, type VerifyProblem,
 } from '@pgfleet/core';
 import type { RestoreContext } from './context.js';
 import { ensureDirectoryNoFollow } from './no-follow.js';
@@ -23,16 +23,19 @@ export interface VerificationSummary {
 
 export class RestoreVerification {
   private firstProblem: VerifyProblem | null = null;
-  private walSegmentsChecked = 0;
-  private readonly context: VerifyContext | null;
+  private readonly walProblems: string[] = [];
+  private readonly verification: BackupVerification | null;
 
-  private constructor(private readonly manifest: BackupManifest | null) {
-    this.context = manifest === null ? null : new VerifyContext({
-      manifest,
+  private constructor(manifest: Buffer | null) {
+    this.verification = manifest === null ? null : new BackupVerification({
+      manifest: parseManifest(manifest),
       exitOnError: true,
       onProblem: (p) => {
         this.firstProblem ??= p;
       },
+      // Named as the restore names it: the staged copy's pg_wal.
+      walLocation: 'pg_wal',
+      onWalProblem: (message) => this.walProblems.push(message),
     });
   }
 
@@ -44,13 +47,13 @@ export class RestoreVerification {
       ctx.warn('the backup has no backup_manifest: files are restored without checking them');
       return new RestoreVerification(null);
     }
-    return new RestoreVerification(parseManifest(bytes));
+    return new RestoreVerification(bytes);
   }
 
   /** The archive's members pass the manifest check on their way to `next`. */
   wrap(info: ArchiveInfo, next: Streamer): Streamer {
-    if (this.context === null) return next;
-    return new ManifestVerifyStreamer({ context: this.context, archiveName: info.name, tablespaceOid: info.oid, next });
+    if (this.verification === null) return next;
+    return this.verification.archive({ name: info.name, tablespaceOid: info.oid }, { next });
   }
 
   /**
@@ -61,29 +64,17 @@ export class RestoreVerification {
    */
   async finish(ctx: RestoreContext): Promise<void> {
     ctx.phase('verify');
-    if (this.context === null || this.manifest === null) return;
-    this.context.reportMissing();
-    if (this.manifest.walRanges.length === 0) return;
-    const control = this.context.controlFile;
+    const verification = this.verification;
+    if (verification === null) return;
+    verification.filesDone();
+    if (verification.manifest.walRanges.length === 0) return;
+    verification.configureWal();
     const walDir = ctx.walRoot();
-    const problems: string[] = [];
-    const check = new WalCheck({
-      ranges: this.manifest.walRanges,
-      segmentSize: control?.walSegmentSize ?? null,
-      blockSize: control?.walBlockSize ?? null,
-      serverMajor: ctx.major,
-      systemIdentifier: control?.systemIdentifier ?? null,
-      location: 'pg_wal',
-      onProblem: (message) => problems.push(message),
-      // Every record's CRC, as pg_waldump checks it: a damaged record would otherwise surface
-      // only when the started server stops recovery short of consistency.
-      decodeRecords: true,
-    });
     // A base archive without pg_wal (it is always in PostgreSQL's) must still read as "missing".
     await ensureDirectoryNoFollow(walDir, 0o700);
-    await checkWalDirectory(check, walDir, { followLinks: false });
-    check.finish();
-    this.walSegmentsChecked = check.checkedSegments.length;
+    await checkWalDirectory(verification.wal, walDir, { followLinks: false });
+    verification.finishWal();
+    const problems = this.walProblems;
     if (problems.length === 0) return;
     if (ctx.options.mode !== 'promote') {
       ctx.warn(`the backup's WAL is incomplete (${problems[0] as string}); the copy needs it from its primary or a WAL archive`);
@@ -104,11 +95,12 @@ export class RestoreVerification {
   }
 
   summary(): VerificationSummary {
+    const v = this.verification;
     return {
-      verified: this.context !== null,
-      filesChecked: this.context?.matchedCount ?? 0,
-      checksumAlgorithm: this.manifest?.files.find((f) => f.checksumAlgorithm !== 'NONE')?.checksumAlgorithm ?? (this.manifest ? 'NONE' : null),
-      walSegmentsChecked: this.walSegmentsChecked,
+      verified: v !== null,
+      filesChecked: v?.context.matchedCount ?? 0,
+      checksumAlgorithm: v === null ? null : v.manifest.files.find((f) => f.checksumAlgorithm !== 'NONE')?.checksumAlgorithm ?? 'NONE',
+      walSegmentsChecked: v?.wal.checkedSegments.length ?? 0,
     };
   }
 }

@@ -9,9 +9,10 @@
  * it and reports what PostgreSQL itself says: recovery state, timeline, tablespace locations.
  * The agent's statement of what the copy will be is printed before anything is written.
  */
-import { isAbsolute } from 'node:path';
 import type { Command } from 'commander';
-import { InvalidOptionError, NotSupportedError, parseRecoveryTarget, recoveryTargetWire, type RecoveryTargetFlags } from '@pgfleet/core';
+import {
+  InvalidOptionError, NotSupportedError, parseRecoveryTarget, parseTablespaceMapping, recoveryTargetWire, type RecoveryTargetFlags,
+} from '@pgfleet/core';
 import { speaksAtLeast, type RestoreBackupEvent__Output } from '@pgfleet/proto';
 import { connectController, endedWithoutResult, readStream } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
@@ -19,30 +20,8 @@ import { formatBytes, formatDuration, formatProgress, printJson } from './output
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-/** pg_basebackup's -T OLDDIR=NEWDIR ("\=" for a literal "="), both absolute. */
-export function parseTablespaceMapping(text: string): { oldDir: string; newDir: string } {
-  let oldDir = '';
-  let newDir = '';
-  let seenEq = false;
-  for (let i = 0; i < text.length; i += 1) {
-    const c = text[i] as string;
-    if (c === '\\' && text[i + 1] === '=') {
-      if (seenEq) newDir += '='; else oldDir += '=';
-      i += 1;
-    } else if (c === '=') {
-      if (seenEq) throw new InvalidOptionError('multiple "=" signs in tablespace mapping');
-      seenEq = true;
-    } else if (seenEq) {
-      newDir += c;
-    } else {
-      oldDir += c;
-    }
-  }
-  if (!seenEq || oldDir === '' || newDir === '') throw new InvalidOptionError(`invalid tablespace mapping format "${text}", must be "OLDDIR=NEWDIR"`);
-  if (!isAbsolute(oldDir)) throw new InvalidOptionError(`old directory is not an absolute path in tablespace mapping: ${oldDir}`);
-  if (!isAbsolute(newDir)) throw new InvalidOptionError(`new directory is not an absolute path in tablespace mapping: ${newDir}`);
-  return { oldDir, newDir };
-}
+/** pg_basebackup's -T OLDDIR=NEWDIR, with its texts (core's parser). */
+export { parseTablespaceMapping } from '@pgfleet/core';
 
 export function registerRestore(program: Command, ctx: CommandContext): void {
   addConnectionOptions(program.command('restore').description('restore a backup through an agent'))

@@ -3,7 +3,7 @@
  *   reserve an id and a staging directory -> take the backup into it (through the cluster's
  *   agent, or directly over the replication protocol), each archive's members checksummed as
  *   they arrive -> once backup_manifest is in, compare with it and check the WAL (the data is
- *   not read again: arrival-verifier.ts) -> commit (backup.json written last, directory
+ *   not read again: core's ArrivalVerifier) -> commit (backup.json written last, directory
  *   renamed into place).
  * On any failure the staging directory is removed and the attempt recorded as failed
  * (repository/attempts.ts, for `pgfleet backups --all`) before the error is rethrown, so
@@ -14,7 +14,7 @@
  * the daemon's event loop, which serves every other call meanwhile.
  */
 import { join } from 'node:path';
-import { FileSink, TeeStreamer, VerifyError, parseCompressionSpec, type Streamer } from '@pgfleet/core';
+import { ArrivalVerifier, FileSink, TeeStreamer, VerifyError, parseCompressionSpec, type Streamer } from '@pgfleet/core';
 import { asPgFleetError, directoryFiles, type AgentClient } from '@pgfleet/proto';
 import type { ClusterConfig } from '../config.js';
 import { runBaseBackup, type BaseBackupRunOptions } from '../core-api.js';
@@ -23,7 +23,7 @@ import type { BackupMetadata, BackupMetadataTablespace } from '../repository/bac
 import { METADATA_FORMAT } from '../repository/backup-metadata.js';
 import { abortBackup, beginBackup, commitBackup, listStagedFiles, type StagedBackup } from '../repository/staging.js';
 import { PGFLEET_VERSION } from '../version.js';
-import { ArrivalVerifier } from './arrival-verifier.js';
+
 import { ProgressMeter, type ProgressReading } from './progress-meter.js';
 
 export type ClusterBackupEvent =
@@ -162,38 +162,20 @@ async function takeDirect(
 ): Promise<TakenBackup> {
   const options: BaseBackupRunOptions = {
     connection: { connectionString: cluster.conninfo, noProgressTimeoutMs },
-    // A daemon has no terminal: passwords come from the conninfo, PGPASSWORD or .pgpass.
-    passwordPrompt: 'never',
-    pgdata: staged.dir,
-    format: 'tar',
-    walMethod: cluster.walMethod,
-    slot: null,
-    createSlot: false,
-    temporarySlot: cluster.walMethod === 'stream',
-    compression: parseCompressionSpec(cluster.compression),
-    writeRecoveryConf: false,
-    tablespaceMappings: [],
-    waldir: null,
-    checkpoint: cluster.checkpoint,
-    label,
-    noClean: false,
-    sync: true,
-    progress: true,
-    estimateSize: true,
-    maxRateKbPerSec: cluster.maxRateKb,
-    statusIntervalSec: 10,
-    verbose: 0,
-    manifest: true,
-    manifestChecksums: MANIFEST_CHECKSUMS,
-    manifestForceEncode: false,
-    verifyChecksums: true,
     // Each file goes to the staging directory and, at the same time, to the verifier.
-    output: {
+    destination: {
+      kind: 'sinks',
       async createFile(name: string): Promise<Streamer> {
         const file = await FileSink.create(join(staged.dir, name), { removeOnFailure: false });
         return new TeeStreamer([file, verifier.observe(name)]);
       },
     },
+    walMethod: cluster.walMethod,
+    compression: parseCompressionSpec(cluster.compression),
+    checkpoint: cluster.checkpoint,
+    label,
+    maxRateKbPerSec: cluster.maxRateKb,
+    manifest: { checksums: MANIFEST_CHECKSUMS },
   };
   const result = await runBaseBackup(options, {
     info() {},
