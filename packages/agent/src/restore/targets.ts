@@ -185,18 +185,19 @@ export async function recoveryOutcome(pitr: PointInTimeOptions, targetTimeline: 
 }
 
 /**
- * restore_command for a restore the controller asked for: `pgfleet-agent wal-get --cluster
- * NAME %f %p` (the installed command, by absolute paths), which fetches from the controller's
- * repository archive of that cluster.
+ * restore_command for a restore the controller asked for: `pgfleet-agent wal-get --config
+ * AGENT.YAML --cluster NAME %f %p` (the installed command, by absolute paths), which fetches
+ * from the controller's repository archive of that cluster with this agent's configuration.
  */
-export function fleetRestoreCommand(cluster: string): string {
+export function fleetRestoreCommand(cluster: string, configFile: string | null): string {
   const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const words = [process.execPath, path.join(packageRoot, 'bin', 'pgfleet-agent.js'), 'wal-get', '--cluster', cluster];
+  const words = [process.execPath, path.join(packageRoot, 'bin', 'pgfleet-agent.js'), 'wal-get',
+    ...(configFile ? ['--config', path.resolve(configFile)] : []), '--cluster', cluster];
   return `${words.map(shellWord).join(' ')} %f %p`;
 }
 
 /** RestoreSpec.recovery_target as the engine's options; null when the spec has none. */
-export function pointInTimeFromSpec(spec: RecoveryTargetSpec__Output | null): PointInTimeOptions | null {
+export function pointInTimeFromSpec(spec: RecoveryTargetSpec__Output | null, configFile: string | null): PointInTimeOptions | null {
   const target = spec === null ? null : parseRecoveryTargetWire(spec);
   if (spec === null || target === null) return null;
   if (spec.cluster === '' && spec.restoreCommand === '') {
@@ -204,7 +205,7 @@ export function pointInTimeFromSpec(spec: RecoveryTargetSpec__Output | null): Po
   }
   return {
     target, walArchive: null, backupLabel: spec.backupId || null,
-    restoreCommand: spec.restoreCommand || fleetRestoreCommand(spec.cluster),
+    restoreCommand: spec.restoreCommand || fleetRestoreCommand(spec.cluster, configFile),
   };
 }
 
