@@ -47,9 +47,7 @@ export {
 } from './wal/segment.js';
 export type { WalFileCompression, WalFileName, WalSegmentId } from './wal/segment.js';
 export { parseTimelineHistory, timelineHistory, timelineOfLsn } from './wal/timeline.js';
-export type {
-  ParseTimelineHistoryOptions, TimelineHistoryEntry, TimelineSwitch,
-} from './wal/timeline.js';
+export type { ParseTimelineHistoryOptions, TimelineHistoryEntry, TimelineSwitch } from './wal/timeline.js';
 export {
   findArchivedSegment, listWalArchive, locateWalArchiveFile, parseWalArchiveHistoryName, parseWalArchiveSegmentName,
   walArchiveSuffix, walArchiveTimelineDir,
@@ -65,10 +63,10 @@ export type { TargetTimeline } from './wal/archive/index.js';
 export { checkWalArchiveCoverage, timelineForSegment } from './wal/archive/index.js';
 export type { WalArchiveCoverage, WalArchiveCoverageOptions } from './wal/archive/index.js';
 export {
-  describeRecoveryTarget, parseRecoveryTarget, parseTargetTime, recoveryTargetSettings,
+  describeRecoveryTarget, parseRecoveryTarget, parseRecoveryTargetWire, parseTargetTime, recoveryTargetSettings, recoveryTargetWire,
 } from './wal/archive/index.js';
 export type {
-  RecoveryTarget, RecoveryTargetAction, RecoveryTargetFlags, RecoveryTargetKind,
+  RecoveryTarget, RecoveryTargetAction, RecoveryTargetFlags, RecoveryTargetKind, RecoveryTargetWire,
 } from './wal/archive/index.js';
 export { backupOnHistory, planArchiveRecovery } from './wal/archive/index.js';
 export type { ArchiveRecoveryBackup, ArchiveRecoveryPlan, ArchiveRecoveryPlanOptions } from './wal/archive/index.js';

@@ -21,8 +21,8 @@
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
-  CancelledError, InvalidOptionError, LOG_FORMATS, LOG_LEVELS, describeCertificates, enableYoungGarbageCollection,
-  initCertificates, parseRecoveryTarget, type CertTool, type RecoveryTargetFlags,
+  CancelledError, InvalidOptionError, LOG_FORMATS, LOG_LEVELS, describeCertificates, enableYoungGarbageCollection, initCertificates,
+  parseRecoveryTarget, type CertTool, type RecoveryTargetFlags,
 } from '@pgfleet/core';
 import path from 'node:path';
 import { openBackupDirectory } from '../restore/layout.js';

@@ -420,7 +420,7 @@ export class AgentServer {
       connectUser: spec.connectUser || this.config.connectUser,
       verify: !spec.skipVerify,
       ...(spec.startTimeoutSeconds ? { startTimeoutSeconds: spec.startTimeoutSeconds } : {}),
-      pointInTime: pointInTimeFromSpec(spec.recoveryTarget),
+      pointInTime: pointInTimeFromSpec(spec.recoveryTarget, this.config.source),
       pgBin: this.config.pgBin,
       allowedRoots: this.config.allowedRoots,
     };

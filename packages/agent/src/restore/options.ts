@@ -5,10 +5,7 @@
  * both directories absolute).
  */
 
-import path from 'node:path';
-import {
-  InvalidOptionError, TablespaceMappingError, parseTablespaceMapping as parseMapping, type RecoveryTarget,
-} from '@pgfleet/core';
+import { InvalidOptionError, TablespaceMappingError, parseTablespaceMapping as parseMapping, type RecoveryTarget } from '@pgfleet/core';
 import type { PointInTimeOptions } from './targets.js';
 
 export type RecoveryMode = 'standby' | 'promote' | 'none';

@@ -19,7 +19,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  InvalidOptionError, describeRecoveryTarget, openWalArchive, parseLsn, parseRecoveryTarget, planArchiveRecovery, requiredSegments,
+  InvalidOptionError, describeRecoveryTarget, openWalArchive, parseLsn, parseRecoveryTargetWire, planArchiveRecovery, requiredSegments,
   type ArchiveRecoveryBackup, type ArchiveRecoveryPlan, type BackupManifest, type RecoveryTarget,
 } from '@pgfleet/core';
 import type { RecoveryOutcome as RecoveryOutcomeWire, RecoveryTargetSpec__Output } from '@pgfleet/proto';
@@ -185,33 +185,27 @@ export async function recoveryOutcome(pitr: PointInTimeOptions, targetTimeline: 
 }
 
 /**
- * restore_command for a restore the controller asked for: `pgfleet-agent wal-get --cluster
- * NAME %f %p` (the installed command, by absolute paths), which fetches from the controller's
- * repository archive of that cluster.
+ * restore_command for a restore the controller asked for: `pgfleet-agent wal-get --config
+ * AGENT.YAML --cluster NAME %f %p` (the installed command, by absolute paths), which fetches
+ * from the controller's repository archive of that cluster with this agent's configuration.
  */
-export function fleetRestoreCommand(cluster: string): string {
+export function fleetRestoreCommand(cluster: string, configFile: string | null): string {
   const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const words = [process.execPath, path.join(packageRoot, 'bin', 'pgfleet-agent.js'), 'wal-get', '--cluster', cluster];
+  const words = [process.execPath, path.join(packageRoot, 'bin', 'pgfleet-agent.js'), 'wal-get',
+    ...(configFile ? ['--config', path.resolve(configFile)] : []), '--cluster', cluster];
   return `${words.map(shellWord).join(' ')} %f %p`;
 }
 
 /** RestoreSpec.recovery_target as the engine's options; null when the spec has none. */
-export function pointInTimeFromSpec(spec: RecoveryTargetSpec__Output | null): PointInTimeOptions | null {
-  if (spec === null || spec.kind === '') return null;
-  const value = ({ time: 'targetTime', lsn: 'targetLsn', xid: 'targetXid', name: 'targetName' } as Record<string, string>)[spec.kind];
-  const target = parseRecoveryTarget({
-    ...(value ? { [value]: spec.value } : { target: spec.kind }),
-    targetExclusive: spec.exclusive,
-    ...(spec.timeline ? { targetTimeline: spec.timeline } : {}),
-    ...(spec.action ? { targetAction: spec.action } : {}),
-  });
-  if (target === null) return null;
+export function pointInTimeFromSpec(spec: RecoveryTargetSpec__Output | null, configFile: string | null): PointInTimeOptions | null {
+  const target = spec === null ? null : parseRecoveryTargetWire(spec);
+  if (spec === null || target === null) return null;
   if (spec.cluster === '' && spec.restoreCommand === '') {
     throw new InvalidOptionError('a recovery target needs the cluster whose WAL archive to read', { hint: 'Set RecoveryTargetSpec.cluster.' });
   }
   return {
     target, walArchive: null, backupLabel: spec.backupId || null,
-    restoreCommand: spec.restoreCommand || fleetRestoreCommand(spec.cluster),
+    restoreCommand: spec.restoreCommand || fleetRestoreCommand(spec.cluster, configFile),
   };
 }
 

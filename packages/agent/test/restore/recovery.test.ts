@@ -4,9 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { InvalidOptionError, UnsafePathError } from '@pgfleet/core';
+import { InvalidOptionError, UnsafePathError, parseRecoveryTarget, recoveryTargetSettings } from '@pgfleet/core';
 import {
-  PROMOTE_BLOCK_BEGIN, applyRecoveryMode, findSetting, promoteBlock, quoteConfValue, removePromoteBlock, stripSettings, withoutPromoteBlock,
+  AUTO_CONF, PROMOTE_BLOCK_BEGIN, PROMOTE_BLOCK_END, TARGET_NOTE, applyRecoveryMode, findSetting, promoteBlock, quoteConfValue,
+  removePromoteBlock, stripSettings, withoutPromoteBlock,
 } from '../../src/restore/recovery.js';
 import { makeDir } from '../helpers/fixtures.js';
 
@@ -151,5 +152,31 @@ describe('recovery files are never reached through a link (the restore runs as r
     assert.equal(spawnSync('mkfifo', [path.join(fifoDir, 'postgresql.auto.conf')]).status, 0);
     await assert.rejects(removePromoteBlock(fifoDir), (err: unknown) =>
       err instanceof UnsafePathError && err.message === `"${path.join(fifoDir, 'postgresql.auto.conf')}" is a special file, not a regular file; the restore does not follow or open it`);
+  });
+});
+
+describe('promote to a point in time', () => {
+  test('the block carries the target settings; the backup\'s own restore_command and targets are commented out with a note', async () => {
+    const dir = await makeDir();
+    await writeFile(path.join(dir, AUTO_CONF), "restore_command = 'cp /old/%f %p'\nrecovery_target_time = '2020-01-01'\nwork_mem = '8MB'\n");
+    const target = parseRecoveryTarget({ targetXid: '734', targetExclusive: true });
+    assert.ok(target);
+    const written = await applyRecoveryMode(dir, 'promote', { fileMode: 0o600, targetSettings: recoveryTargetSettings(target, "wal-get '/a' %f %p") });
+    assert.deepEqual(written.written.sort(), [AUTO_CONF, 'recovery.signal']);
+    const text = await readFile(path.join(dir, AUTO_CONF), 'utf8');
+    assert.equal(text, [
+      "# restore_command = 'cp /old/%f %p'", TARGET_NOTE,
+      "# recovery_target_time = '2020-01-01'", TARGET_NOTE,
+      "work_mem = '8MB'",
+      PROMOTE_BLOCK_BEGIN,
+      "restore_command = 'wal-get ''/a'' %f %p'",
+      "recovery_target = ''", "recovery_target_time = ''", "recovery_target_lsn = ''", "recovery_target_name = ''",
+      "recovery_target_xid = '734'",
+      "recovery_target_inclusive = 'off'", "recovery_target_timeline = 'latest'", "recovery_target_action = 'promote'",
+      PROMOTE_BLOCK_END, '',
+    ].join('\n'));
+    // Removed once promoted, the commented lines stay.
+    await removePromoteBlock(dir);
+    assert.ok(!(await readFile(path.join(dir, AUTO_CONF), 'utf8')).includes('recovery_target_xid'));
   });
 });

@@ -11,7 +11,7 @@
  */
 import type { Command } from 'commander';
 import {
-  InvalidOptionError, NotSupportedError, parseRecoveryTarget, parseTablespaceMapping, type RecoveryTargetFlags,
+  InvalidOptionError, NotSupportedError, parseRecoveryTarget, parseTablespaceMapping, recoveryTargetWire, type RecoveryTargetFlags,
 } from '@pgfleet/core';
 import { speaksAtLeast, type RestoreBackupEvent__Output } from '@pgfleet/proto';
 import { connectController, endedWithoutResult, readStream } from './client.js';
@@ -81,9 +81,7 @@ export function registerRestore(program: Command, ctx: CommandContext): void {
           connectUser: (opts['user'] as string | undefined) ?? '', startTimeoutSeconds: timeoutText ? Number(timeoutText) : 0,
           noVerify: opts['verify'] === false,
           ...(target ? {
-            recoveryTarget: {
-              kind: target.kind, value: target.value, exclusive: !target.inclusive, timeline: String(target.timeline), action: target.action,
-            },
+            recoveryTarget: recoveryTargetWire(target),
           } : {}),
         });
         for await (const ev of readStream<RestoreBackupEvent__Output>(conn, stream, 'RestoreBackup')) {

@@ -8,7 +8,7 @@
  * relay, and the agent undoes the restore.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { InvalidOptionError, errorFields, errorText, parseRecoveryTarget, type RecoveryTarget, type RecoveryTargetFlags } from '@pgfleet/core';
+import { InvalidOptionError, errorFields, errorText, parseRecoveryTargetWire, recoveryTargetWire } from '@pgfleet/core';
 import { asPgFleetError, originSuffix, type RecoveryTargetSpec, type ControllerHandlers, type RestoreBackupEvent, type RestoreBackupRequest__Output, type RestoreReport__Output } from '@pgfleet/proto';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 import { parseRestoreMode, relayRestore, type RestoreRelayEvent } from '../daemon/restore-relay.js';
@@ -49,25 +49,11 @@ function relayed(backupId: string, agent: string, ev: RestoreRelayEvent): { even
   return { event: doneEvent(backupId, agent, ev.report) };
 }
 
-/** The request's point-in-time target, parsed as the command lines parse theirs; null without one. */
-function recoveryTargetOf(req: RestoreBackupRequest__Output): RecoveryTarget | null {
-  const t = req.recoveryTarget;
-  if (!t || t.kind === '') return null;
-  const value = { time: 'targetTime', lsn: 'targetLsn', xid: 'targetXid', name: 'targetName' }[t.kind];
-  const flags: RecoveryTargetFlags = {
-    ...(value ? { [value]: t.value } : { target: t.kind }),
-    targetExclusive: t.exclusive,
-    ...(t.timeline ? { targetTimeline: t.timeline } : {}),
-    ...(t.action ? { targetAction: t.action } : {}),
-  };
-  return parseRecoveryTarget(flags);
-}
-
 async function restoreBackup(state: ControllerState, req: RestoreBackupRequest__Output, stream: ServerStream<RestoreBackupEvent>): Promise<void> {
   checkRestoreBackupRequest(req);
   const cluster = clusterByName(state, req.cluster);
   const agent = agentByName(state, req.agent);
-  const target = recoveryTargetOf(req);
+  const target = req.recoveryTarget ? parseRecoveryTargetWire(req.recoveryTarget) : null;
   const mode = parseRestoreMode(req.mode || (target ? 'promote' : ''));
   if (target && mode !== 'promote') {
     throw new InvalidOptionError(`recovery targets are not allowed with --mode ${mode}`, { hint: 'Restore to a point in time with --mode promote (the default with a target).' });
@@ -80,8 +66,7 @@ async function restoreBackup(state: ControllerState, req: RestoreBackupRequest__
   const release = useBackup(state, cluster.name, named.id, 'restore');
   const id = entry.metadata.id;
   const recoveryTarget: RecoveryTargetSpec | null = target && pitr ? {
-    kind: target.kind, value: target.value, exclusive: !target.inclusive, timeline: String(target.timeline), action: target.action,
-    cluster: cluster.name, backupId: id, targetTimeline: pitr.plan.targetTimeline, restoreCommand: '',
+    ...recoveryTargetWire(target), cluster: cluster.name, backupId: id, targetTimeline: pitr.plan.targetTimeline, restoreCommand: '',
   } : null;
   state.logger.info(`cluster "${cluster.name}": restore of backup ${id} to ${agent.peer} "${req.pgdata}" (mode ${mode}) requested`, { cluster: cluster.name, backupId: id, agent: agent.name });
   try {

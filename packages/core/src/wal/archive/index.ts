@@ -18,9 +18,11 @@ export { newestArchivedTimeline, readArchivedTimelineHistory, resolveTargetTimel
 export type { TargetTimeline } from './wal-archive-timelines.js';
 export { checkWalArchiveCoverage, timelineForSegment } from './wal-archive-coverage.js';
 export type { WalArchiveCoverage, WalArchiveCoverageOptions } from './wal-archive-coverage.js';
-export { describeRecoveryTarget, parseRecoveryTarget, parseTargetTime, recoveryTargetSettings } from './recovery-target.js';
+export {
+  describeRecoveryTarget, parseRecoveryTarget, parseRecoveryTargetWire, parseTargetTime, recoveryTargetSettings, recoveryTargetWire,
+} from './recovery-target.js';
 export type {
-  RecoveryTarget, RecoveryTargetAction, RecoveryTargetFlags, RecoveryTargetKind,
+  RecoveryTarget, RecoveryTargetAction, RecoveryTargetFlags, RecoveryTargetKind, RecoveryTargetWire,
 } from './recovery-target.js';
 export { backupOnHistory, planArchiveRecovery } from './wal-archive-plan.js';
 export type { ArchiveRecoveryBackup, ArchiveRecoveryPlan, ArchiveRecoveryPlanOptions } from './wal-archive-plan.js';

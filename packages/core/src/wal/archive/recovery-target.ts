@@ -134,6 +134,34 @@ export function parseRecoveryTarget(flags: RecoveryTargetFlags): RecoveryTarget 
   return { kind, value, timeMs, inclusive: !flags.targetExclusive, timeline: parseTimeline(flags.targetTimeline), action };
 }
 
+/** A target as the wire contracts carry it (agent.proto RecoveryTargetSpec, controller.proto RestoreTarget). */
+export interface RecoveryTargetWire {
+  kind: string;
+  value: string;
+  exclusive: boolean;
+  timeline: string;
+  action: string;
+}
+
+const VALUE_FLAG: Record<string, keyof RecoveryTargetFlags> = { time: 'targetTime', lsn: 'targetLsn', xid: 'targetXid', name: 'targetName' };
+
+/** The target a wire message carries, checked as the command lines check theirs; null when its kind is empty. */
+export function parseRecoveryTargetWire(w: RecoveryTargetWire): RecoveryTarget | null {
+  if (w.kind === '') return null;
+  const flag = VALUE_FLAG[w.kind];
+  return parseRecoveryTarget({
+    ...(flag ? { [flag]: w.value } : { target: w.kind }),
+    targetExclusive: w.exclusive,
+    ...(w.timeline ? { targetTimeline: w.timeline } : {}),
+    ...(w.action ? { targetAction: w.action } : {}),
+  });
+}
+
+/** The wire form of a target. */
+export function recoveryTargetWire(t: RecoveryTarget): RecoveryTargetWire {
+  return { kind: t.kind, value: t.value, exclusive: !t.inclusive, timeline: String(t.timeline), action: t.action };
+}
+
 /** One line for the plan: `time "…" (inclusive) on timeline latest, then promote`. */
 export function describeRecoveryTarget(t: RecoveryTarget): string {
   const what = t.kind === 'latest' ? 'the end of the WAL archive'
