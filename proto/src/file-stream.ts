@@ -80,7 +80,8 @@ export class FileStreamWriter {
       }
       if (chunk === undefined) break;
       try {
-        await out.write(chunk);
+        // A read stream hands out a new buffer for every read: it can be sent as it is.
+        await out.writeOwned(chunk);
       } catch (err) {
         await chunks.return?.();
         throw err;
@@ -92,9 +93,14 @@ export class FileStreamWriter {
   }
 }
 
-/** One file being sent: data coalesced into chunks, file_end at finalize(). */
+/**
+ * One file being sent: data coalesced into chunks, file_end at finalize(). Writes below the
+ * chunk size are copied into a staging buffer; once the pending bytes reach the chunk size they
+ * go out as one message in a buffer of their own (the transport may still hold a message after
+ * `send` resolved, so a sent buffer is never reused): every byte is copied once.
+ */
 export class OutgoingFile implements Streamer {
-  private pending: Buffer[] = [];
+  private stage: Buffer | null = null;
   private pendingBytes = 0;
   /** Bytes given so far. */
   bytes = 0;
@@ -103,11 +109,27 @@ export class OutgoingFile implements Streamer {
 
   async write(data: Buffer): Promise<void> {
     if (data.length === 0) return;
-    // Copied: a chain may reuse its buffer once content() has resolved.
-    this.pending.push(Buffer.from(data));
-    this.pendingBytes += data.length;
     this.bytes += data.length;
-    if (this.pendingBytes >= this.chunkBytes) await this.flush();
+    const total = this.pendingBytes + data.length;
+    if (total < this.chunkBytes) {
+      // Copied: a chain may reuse its buffer once content() has resolved.
+      this.stage ??= Buffer.allocUnsafe(this.chunkBytes);
+      data.copy(this.stage, this.pendingBytes);
+      this.pendingBytes = total;
+      return;
+    }
+    const chunk = Buffer.allocUnsafe(total);
+    if (this.stage !== null && this.pendingBytes > 0) this.stage.copy(chunk, 0, 0, this.pendingBytes);
+    data.copy(chunk, this.pendingBytes);
+    this.pendingBytes = 0;
+    await this.send({ data: { fileId: this.fileId, chunk } });
+  }
+
+  /** write() for a buffer nobody else refers to or changes (a fresh read): sent without a copy when nothing is pending. */
+  async writeOwned(data: Buffer): Promise<void> {
+    if (this.pendingBytes > 0 || data.length < this.chunkBytes) return this.write(data);
+    this.bytes += data.length;
+    await this.send({ data: { fileId: this.fileId, chunk: data } });
   }
 
   content(_member: TarMember | null, data: Buffer, _kind: ChunkKind): Promise<void> {
@@ -115,20 +137,21 @@ export class OutgoingFile implements Streamer {
   }
 
   private async flush(): Promise<void> {
-    if (this.pendingBytes === 0) return;
-    const chunk = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
-    this.pending = [];
+    if (this.pendingBytes === 0 || this.stage === null) return;
+    const chunk = Buffer.from(this.stage.subarray(0, this.pendingBytes));
     this.pendingBytes = 0;
     await this.send({ data: { fileId: this.fileId, chunk } });
   }
 
   async finalize(): Promise<void> {
     await this.flush();
+    this.stage = null;
     await this.send({ fileEnd: { fileId: this.fileId } });
   }
 
   async dispose(): Promise<void> {
-    this.pending = [];
+    this.stage = null;
+    this.pendingBytes = 0;
   }
 }
 

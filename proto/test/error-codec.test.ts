@@ -13,8 +13,18 @@ const ctx = { peer: 'agent "db1"', method: 'Backup' };
 
 describe('errors across the wire', () => {
   test('the explicit list holds every catalogue class of @pgfleet/core once, under its own id', () => {
-    const exported = Object.values(core).filter((v) => typeof v === 'function' && v.prototype instanceof PgFleetError);
-    assert.deepEqual(new Set(ERROR_CLASSES.map((e) => e.cls)), new Set(exported));
+    const exported = (Object.values(core) as unknown[]).filter(
+      (v): v is Function => typeof v === 'function' && v.prototype instanceof PgFleetError,
+    );
+    // A refinement that keeps its parent's id (a -T parse problem is an invalid option) travels
+    // as the parent and needs no entry of its own.
+    const idOf = (cls: Function): string => (Reflect.construct(cls, ['x']) as PgFleetError).id;
+    const refinements = exported.filter((cls) => {
+      const parent = Object.getPrototypeOf(cls) as Function;
+      return parent !== PgFleetError && exported.includes(parent) && idOf(parent) === idOf(cls);
+    });
+    const catalogue = exported.filter((cls) => !refinements.includes(cls));
+    assert.deepEqual(new Set(ERROR_CLASSES.map((e) => e.cls)), new Set(catalogue));
     assert.equal(new Set(ERROR_CLASSES.map((e) => e.id)).size, ERROR_CLASSES.length, 'one entry per id');
     for (const { id, cls } of ERROR_CLASSES) assert.equal(new cls('x').id, id);
   });

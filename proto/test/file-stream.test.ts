@@ -80,3 +80,18 @@ test('the reader: one open file at most when asked, a name once, data and end on
   // An id may be used again once its file has ended.
   assert.equal(reader.begin(begin('pg_wal.tar', 5)).name, 'pg_wal.tar');
 });
+
+test('a writer that reuses its buffer once write() resolved does not change what was sent or held back', async () => {
+  const { writer, frames } = recording(8);
+  const file = await writer.begin({ name: 'base.tar' });
+  const reused = Buffer.alloc(5);
+  for (const text of ['abcde', 'fghij', 'klmno']) {
+    reused.write(text);
+    await file.write(reused);
+  }
+  reused.fill(0);
+  await file.finalize();
+  assert.equal(read(frames).get('base.tar')?.toString(), 'abcdefghijklmno');
+  // Messages of at least the chunk size, the rest at the end.
+  assert.deepEqual(frames.filter((f) => 'data' in f).map((f) => (f as { data: { chunk: Buffer } }).data.chunk.length), [10, 5]);
+});

@@ -9,6 +9,10 @@
 // stdout and bench-out/latest.{json,md} (plus time-stamped copies). The server is stopped; the
 // dataset stays cached.
 //
+// Then the fleet part (fleet.ts) on the same cluster: pgfleet backup into the controller's
+// repository and restore from it, through an agent and without, against pgBackRest, written to
+// bench-out/fleet-latest.{json,md}; --fleet-only runs only that part, --no-fleet skips it.
+//
 // Then the WAL part (wal.ts): pgfleet-receivewal against pg_receivewal 15 under a pgbench
 // write load, written to bench-out/wal-latest.{json,md}; --wal-only runs only that part.
 //
@@ -20,7 +24,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, systemBin, type TestCluster } from '../harness/index.js';
-import { openDataset, scaleForSize } from './dataset.js';
+import { openDataset, scaleForSize, type DatasetInfo } from './dataset.js';
 import { measure, hasGnuTime } from './measure.js';
 import { HELP_TEXT, parseBenchOptions, type BenchOptions } from './options.js';
 import { outputSize } from './output-size.js';
@@ -29,6 +33,8 @@ import { runPgbackrest } from './pgbackrest.js';
 import { errorSummary, renderMarkdown, renderText, formatBytes, formatSeconds, type BenchReport } from './report.js';
 import { allTargetsPass, summariseVariant, TOOLS, type Sample, type ToolId } from './summary.js';
 import { backupArgs, type VariantName } from './variants.js';
+import { runFleetBench } from './fleet.js';
+import { renderFleetMarkdown, renderFleetText } from './fleet-report.js';
 import { runWalBench } from './wal.js';
 import { renderWalMarkdown, renderWalText } from './wal-report.js';
 
@@ -178,87 +184,110 @@ async function main(argv: string[]): Promise<number> {
     await rm(outRoot, { recursive: true, force: true });
     await mkdir(outRoot, { recursive: true });
     const ctx: RunContext = { opts, cluster, outRoot, tools, dropCaches: pageCache === 'dropped before each backup' };
-
-    const loadAtStart = os.loadavg()[0] ?? 0;
-    const samples: Sample[] = [];
-    for (const [index, variant] of opts.variants.entries()) {
-      for (let run = 1; run <= opts.runs; run++) {
-        // Alternate who goes first, and shift by variant so that no tool always opens a variant.
-        const order: ToolId[] = (run + index) % 2 === 1 ? [...TOOLS] : [...TOOLS].reverse();
-        for (const [position, tool] of order.entries()) {
-          const sample = await backupOnce(ctx, tool, variant, run, position + 1);
-          samples.push(sample);
-          log(describe(sample));
-        }
-      }
+    if (!opts.fleetOnly) await basebackupPart(ctx, { startedAt, outDir, pgBasebackup, pgfleet, gnuTime, info, pageCache });
+    if (opts.fleet) {
+      const fleetReport = await runFleetBench({
+        cluster, dataset: info, runs: opts.runs, workDir: path.join(outRoot, 'fleet'), timeoutMs: opts.timeoutS * 1000,
+        dropCaches: ctx.dropCaches, pageCache: pageCache.replace('each backup', 'each job'), pgbackrest: opts.pgbackrest, commit: gitCommit(), log,
+        ...(opts.fleetProfileDir !== undefined ? { profileDir: path.resolve(opts.fleetProfileDir) } : {}),
+      });
+      await writeReport(outDir, `fleet-${stamp(new Date(fleetReport.startedAt))}`, 'fleet-latest', fleetReport, renderFleetMarkdown(fleetReport));
+      log('');
+      log(renderFleetText(fleetReport));
     }
-
-    const extra = await runPgbackrest({
-      enabled: opts.pgbackrest,
-      cluster,
-      variants: opts.variants,
-      runs: opts.runs,
-      workDir: path.join(outRoot, 'pgbackrest'),
-      timeoutMs: opts.timeoutS * 1000,
-      dropCaches: ctx.dropCaches,
-      log,
-    });
-
-    const rows = opts.variants.map((v) => summariseVariant(v, samples));
-    const report: BenchReport = {
-      startedAt: startedAt.toISOString(),
-      finishedAt: new Date().toISOString(),
-      commit: gitCommit(),
-      node: process.version,
-      cpus: os.cpus().length,
-      memoryBytes: os.totalmem(),
-      loadAverage: { start: loadAtStart, end: os.loadavg()[0] ?? 0 },
-      pgBasebackup: { command: pgBasebackup.command, version: versionOf(pgBasebackup) },
-      pgfleet: { command: [pgfleet.command, ...pgfleet.args].join(' '), version: versionOf(pgfleet), substituted: opts.pgfleetCmd !== undefined },
-      dataset: info,
-      runs: opts.runs,
-      pageCache,
-      rssSource: gnuTime ? 'gnu-time' : 'proc-poll',
-      rows,
-      samples,
-      extra,
-      allTargetsPass: allTargetsPass(rows),
-    };
-
-    await mkdir(outDir, { recursive: true });
-    const json = `${JSON.stringify(report, null, 2)}\n`;
-    const markdown = renderMarkdown(report);
-    const name = `bench-${stamp(startedAt)}`;
-    await writeFile(path.join(outDir, `${name}.json`), json);
-    await writeFile(path.join(outDir, `${name}.md`), markdown);
-    await writeFile(path.join(outDir, 'latest.json'), json);
-    await writeFile(path.join(outDir, 'latest.md'), markdown);
-    log('');
-    log(renderText(report));
-    log(`written: ${path.join(outDir, `${name}.json`)}, ${path.join(outDir, `${name}.md`)} (and latest.json, latest.md)`);
   } finally {
     await rm(outRoot, { recursive: true, force: true });
     await cluster.stop();
   }
-  if (opts.wal) await walPart(opts, outDir);
+  if (opts.wal && !opts.fleetOnly) await walPart(opts, outDir);
   return 0;
+}
+
+/** Writes <outDir>/<name>.{json,md} and <latest>.{json,md}, and says where. */
+async function writeReport(outDir: string, name: string, latest: string, report: object, markdown: string): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  for (const base of [name, latest]) {
+    await writeFile(path.join(outDir, `${base}.json`), json);
+    await writeFile(path.join(outDir, `${base}.md`), markdown);
+  }
+  log(`written: ${path.join(outDir, `${name}.json`)}, ${path.join(outDir, `${name}.md`)} (and ${latest}.json, ${latest}.md)`);
+}
+
+interface BasebackupPartContext {
+  startedAt: Date;
+  outDir: string;
+  pgBasebackup: ToolCommand;
+  pgfleet: ToolCommand;
+  gnuTime: boolean;
+  info: DatasetInfo;
+  pageCache: BenchReport['pageCache'];
+}
+
+/** pgfleet-basebackup against pg_basebackup: measured, printed, written to <outDir>/bench-<stamp>.* and latest.*. */
+async function basebackupPart(ctx: RunContext, part: BasebackupPartContext): Promise<void> {
+  const { opts, cluster, outRoot } = ctx;
+  const { startedAt, outDir, pgBasebackup, pgfleet, gnuTime, info, pageCache } = part;
+  const loadAtStart = os.loadavg()[0] ?? 0;
+  const samples: Sample[] = [];
+  for (const [index, variant] of opts.variants.entries()) {
+    for (let run = 1; run <= opts.runs; run++) {
+      // Alternate who goes first, and shift by variant so that no tool always opens a variant.
+      const order: ToolId[] = (run + index) % 2 === 1 ? [...TOOLS] : [...TOOLS].reverse();
+      for (const [position, tool] of order.entries()) {
+        const sample = await backupOnce(ctx, tool, variant, run, position + 1);
+        samples.push(sample);
+        log(describe(sample));
+      }
+    }
+  }
+
+  const extra = await runPgbackrest({
+    enabled: opts.pgbackrest,
+    cluster,
+    variants: opts.variants,
+    runs: opts.runs,
+    workDir: path.join(outRoot, 'pgbackrest'),
+    timeoutMs: opts.timeoutS * 1000,
+    dropCaches: ctx.dropCaches,
+    log,
+  });
+
+  const rows = opts.variants.map((v) => summariseVariant(v, samples));
+  const report: BenchReport = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    commit: gitCommit(),
+    node: process.version,
+    cpus: os.cpus().length,
+    memoryBytes: os.totalmem(),
+    loadAverage: { start: loadAtStart, end: os.loadavg()[0] ?? 0 },
+    pgBasebackup: { command: pgBasebackup.command, version: versionOf(pgBasebackup) },
+    pgfleet: { command: [pgfleet.command, ...pgfleet.args].join(' '), version: versionOf(pgfleet), substituted: opts.pgfleetCmd !== undefined },
+    dataset: info,
+    runs: opts.runs,
+    pageCache,
+    rssSource: gnuTime ? 'gnu-time' : 'proc-poll',
+    rows,
+    samples,
+    extra,
+    allTargetsPass: allTargetsPass(rows),
+  };
+
+  log('');
+  log(renderText(report));
+  await writeReport(outDir, `bench-${stamp(startedAt)}`, 'latest', report, renderMarkdown(report));
 }
 
 /** The WAL part: measured, printed, written to <outDir>/wal-<stamp>.{json,md} and wal-latest.*. */
 async function walPart(opts: BenchOptions, outDir: string): Promise<void> {
   const report = await runWalBench({
     seconds: opts.walSeconds, scale: opts.walScale, workDir: path.join(opts.cacheDir, 'wal'), commit: gitCommit(), log,
+    ...(opts.walProfileDir !== undefined ? { profileDir: path.resolve(opts.walProfileDir) } : {}),
   });
-  await mkdir(outDir, { recursive: true });
-  const name = `wal-${stamp(new Date(report.startedAt))}`;
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  for (const base of [name, 'wal-latest']) {
-    await writeFile(path.join(outDir, `${base}.json`), json);
-    await writeFile(path.join(outDir, `${base}.md`), renderWalMarkdown(report));
-  }
   log('');
   log(renderWalText(report));
-  log(`written: ${path.join(outDir, `${name}.json`)}, ${path.join(outDir, `${name}.md`)} (and wal-latest.json, wal-latest.md)`);
+  await writeReport(outDir, `wal-${stamp(new Date(report.startedAt))}`, 'wal-latest', report, renderWalMarkdown(report));
 }
 
 main(process.argv.slice(2)).then(

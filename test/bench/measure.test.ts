@@ -6,10 +6,11 @@ import { hasGnuTime, measure, parseGnuTimeOutput, parseVmHwm } from './measure.j
 const ALLOC_80MB = 'const b = Buffer.alloc(80 * 1024 * 1024, 1); setTimeout(() => process.exit(b[7] === 1 ? 0 : 9), 300)';
 
 test('GNU time output: the marker line is found after a non-zero status line', () => {
-  assert.deepEqual(parseGnuTimeOutput('PGFLEET_BENCH_TIME 1.25 81234\n'), { elapsedS: 1.25, peakRssKb: 81234 });
-  assert.deepEqual(parseGnuTimeOutput('Command exited with non-zero status 3\nPGFLEET_BENCH_TIME 0.00 1500\n'), {
+  assert.deepEqual(parseGnuTimeOutput('PGFLEET_BENCH_TIME 1.25 81234\n'), { elapsedS: 1.25, peakRssKb: 81234, cpuSeconds: null });
+  assert.deepEqual(parseGnuTimeOutput('Command exited with non-zero status 3\nPGFLEET_BENCH_TIME 0.00 1500 0.25 0.50\n'), {
     elapsedS: 0,
     peakRssKb: 1500,
+    cpuSeconds: 0.75,
   });
   assert.equal(parseGnuTimeOutput('Command terminated by signal 9\n'), null);
   assert.equal(parseGnuTimeOutput(''), null);

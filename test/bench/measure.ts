@@ -5,6 +5,8 @@
 // (pg_basebackup forks its WAL streamer; the maximum of the two is reported, not their sum).
 // Without GNU time, /proc/<pid>/status VmHWM of the process and its descendants is polled every
 // 50 ms instead (a very short-lived peak can then be missed); measurement.rssSource says which.
+// CPU time (user + system of the command and every child it waited for) comes from GNU time's
+// %U and %S too; without GNU time it is not measured.
 //
 // The command runs in its own process group so that a timeout (or our own exit) kills it and
 // everything it started. A failing command is a result (ok: false, with the tail of its
@@ -15,6 +17,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { parseVmHwm } from './proc-stat.js';
+
+export { parseVmHwm };
 
 export const GNU_TIME = '/usr/bin/time';
 const TIME_MARKER = 'PGFLEET_BENCH_TIME';
@@ -41,6 +46,9 @@ export interface Measurement {
   wallMs: number;
   /** Peak RSS in KiB, or null when it could not be read. */
   peakRssKb: number | null;
+  /** User + system CPU seconds of the command and the children it waited for (GNU time %U + %S);
+   * null without GNU time. */
+  cpuSeconds: number | null;
   rssSource: RssSource;
   exitCode: number | null;
   signal: NodeJS.Signals | null;
@@ -59,7 +67,7 @@ export async function hasGnuTime(): Promise<boolean> {
   try {
     const file = path.join(dir, 'out');
     const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(GNU_TIME, ['-f', `${TIME_MARKER} %e %M`, '-o', file, 'true'], { stdio: 'ignore' });
+      const child = spawn(GNU_TIME, ['-f', `${TIME_MARKER} %e %M %U %S`, '-o', file, 'true'], { stdio: 'ignore' });
       child.on('error', () => resolve(null));
       child.on('close', (c) => resolve(c));
     });
@@ -71,24 +79,21 @@ export async function hasGnuTime(): Promise<boolean> {
 }
 
 /**
- * The peak RSS (KiB) from a GNU time -o file written with our format. GNU time may write
+ * Elapsed seconds, peak RSS (KiB) and user + system CPU seconds (null in the older format
+ * without them) from a GNU time -o file written with our format. GNU time may write
  * "Command exited with non-zero status N" or "Command terminated by signal N" first, so the
  * marker line is looked for rather than assumed to be the only one.
  */
-export function parseGnuTimeOutput(text: string): { elapsedS: number; peakRssKb: number } | null {
+export function parseGnuTimeOutput(text: string): { elapsedS: number; peakRssKb: number; cpuSeconds: number | null } | null {
+  const number = '(\\d+(?:\\.\\d+)?)';
   for (const line of text.split('\n').reverse()) {
-    const match = new RegExp(`^${TIME_MARKER} (\\d+(?:\\.\\d+)?) (\\d+)\\s*$`).exec(line);
+    const match = new RegExp(`^${TIME_MARKER} ${number} (\\d+)(?: ${number} ${number})?\\s*$`).exec(line);
     if (match?.[1] !== undefined && match[2] !== undefined) {
-      return { elapsedS: Number(match[1]), peakRssKb: Number(match[2]) };
+      const cpuSeconds = match[3] !== undefined && match[4] !== undefined ? Number(match[3]) + Number(match[4]) : null;
+      return { elapsedS: Number(match[1]), peakRssKb: Number(match[2]), cpuSeconds };
     }
   }
   return null;
-}
-
-/** VmHWM (KiB) from the text of /proc/<pid>/status, or null. */
-export function parseVmHwm(status: string): number | null {
-  const match = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
-  return match?.[1] === undefined ? null : Number(match[1]);
 }
 
 function readText(file: string): string | null {
@@ -151,7 +156,7 @@ export async function measure(opts: MeasureOptions): Promise<Measurement> {
   // GNU time runs as the target user too, and must be able to write its report.
   if (statDir && opts.uid !== undefined) await chown(statDir, opts.uid, opts.gid ?? -1);
   const [command, args] = statFile
-    ? [GNU_TIME, ['-f', `${TIME_MARKER} %e %M`, '-o', statFile, opts.command, ...opts.args]]
+    ? [GNU_TIME, ['-f', `${TIME_MARKER} %e %M %U %S`, '-o', statFile, opts.command, ...opts.args]]
     : [opts.command, [...opts.args]];
 
   try {
@@ -202,8 +207,11 @@ export async function measure(opts: MeasureOptions): Promise<Measurement> {
     const polledPeak = poller?.stop() ?? null;
 
     let peakRssKb: number | null = polledPeak;
+    let cpuSeconds: number | null = null;
     if (statFile) {
-      peakRssKb = parseGnuTimeOutput(await readFile(statFile, 'utf8').catch(() => ''))?.peakRssKb ?? null;
+      const stats = parseGnuTimeOutput(await readFile(statFile, 'utf8').catch(() => ''));
+      peakRssKb = stats?.peakRssKb ?? null;
+      cpuSeconds = stats?.cpuSeconds ?? null;
     }
     let outputTail = tail.toString('utf8');
     if (spawnError) outputTail += `\ncould not start "${opts.command}": ${spawnError.message}`;
@@ -212,6 +220,7 @@ export async function measure(opts: MeasureOptions): Promise<Measurement> {
       ok: code === 0 && !timedOut && !spawnError,
       wallMs,
       peakRssKb,
+      cpuSeconds,
       rssSource: useTime ? 'gnu-time' : 'proc-poll',
       exitCode: code,
       signal,

@@ -20,7 +20,29 @@ test('defaults: 2.2 GB, 3 runs, every variant, drop caches, pgbackrest when inst
     walOnly: false,
     walSeconds: 60,
     walScale: 20,
+    fleet: true,
+    fleetOnly: false,
+    quick: false,
+    walProfileDir: undefined,
+    fleetProfileDir: undefined,
   });
+});
+
+test('--quick: a small dataset and a short WAL load, unless given explicitly', () => {
+  const quick = parseBenchOptions(['--quick'], {});
+  assert.equal(quick.quick, true);
+  assert.equal(quick.sizeGb, 0.3);
+  assert.equal(quick.walSeconds, 20);
+  const given = parseBenchOptions(['--quick', '--size-gb', '1', '--wal-seconds', '30'], {});
+  assert.equal(given.sizeGb, 1);
+  assert.equal(given.walSeconds, 30);
+});
+
+test('the fleet part: --fleet-only, --no-fleet, and their conflicts', () => {
+  assert.equal(parseBenchOptions(['--fleet-only'], {}).fleetOnly, true);
+  assert.equal(parseBenchOptions(['--no-fleet'], {}).fleet, false);
+  assert.throws(() => parseBenchOptions(['--fleet-only', '--no-fleet'], {}), /exclude each other/);
+  assert.throws(() => parseBenchOptions(['--fleet-only', '--wal-only'], {}), /exclude each other/);
 });
 
 test('the WAL part: --wal-only, --no-wal, its load length and scale', () => {

@@ -14,6 +14,9 @@ export const DEFAULT_CACHE_DIR = '/var/tmp/pgfleet-bench';
 export const DEFAULT_TIMEOUT_S = 1800;
 export const DEFAULT_WAL_SECONDS = 60;
 export const DEFAULT_WAL_SCALE = 20;
+/** --quick: a dataset of a few hundred MB and a shorter WAL load. */
+export const QUICK_SIZE_GB = 0.3;
+export const QUICK_WAL_SECONDS = 20;
 
 export interface BenchOptions {
   help: boolean;
@@ -41,16 +44,30 @@ export interface BenchOptions {
   walSeconds: number;
   /** pgbench scale of the WAL part's cluster. */
   walScale: number;
+  /** Run the fleet part (backup into / restore from the repository, against pgBackRest). */
+  fleet: boolean;
+  /** Run only the fleet part (no pg_basebackup comparison, no WAL part). */
+  fleetOnly: boolean;
+  /** Small dataset (QUICK_SIZE_GB) and short WAL load, unless given explicitly. */
+  quick: boolean;
+  /** Run pgfleet-receivewal under node --cpu-prof, writing its profile here. */
+  walProfileDir: string | undefined;
+  /** Run the fleet part's pgfleet processes under node --cpu-prof, writing their profiles here. */
+  fleetProfileDir: string | undefined;
 }
 
 export const HELP_TEXT = `Usage: npm run bench -- [options]
 
 Times pgfleet-basebackup against pg_basebackup 15 on one PostgreSQL 15 cluster with a
-tablespace (built once, cached, reused), then pgfleet-receivewal against pg_receivewal 15
-streaming one server's WAL under a pgbench write load (the WAL part).
+tablespace (built once, cached, reused); then the fleet paths (pgfleet backup into the
+controller's repository through an agent and directly, restore from it through an agent and
+locally) against pgBackRest (process-max 1 and 2) on the same cluster; then
+pgfleet-receivewal against pg_receivewal 15 streaming one server's WAL under a pgbench write
+load (the WAL part).
 
 Options:
   --size-gb N        dataset size to build, in GB (default ${DEFAULT_SIZE_GB})
+  --quick            a small dataset (${QUICK_SIZE_GB} GB) and ${QUICK_WAL_SECONDS} s of WAL load, unless given
   --scale N          pgbench scale factor of the dataset (overrides --size-gb)
   --rebuild          build the dataset again even if a cached copy exists
   --runs N           measurements per tool and variant; the median is reported (default ${DEFAULT_RUNS})
@@ -62,11 +79,18 @@ Options:
   --no-drop-caches   do not drop the page cache before each measurement
   --no-pgbackrest    do not run pgbackrest even if it is installed
   --timeout-s N      give up on one backup after N seconds (default ${DEFAULT_TIMEOUT_S})
+  --fleet-only       run only the fleet part: pgfleet backup/restore through the repository
+                     against pgBackRest process-max=1 and 2, compression none, lz4, zstd
+  --no-fleet         skip the fleet part
+  --fleet-profile DIR  run the agent, the controller, the CLI and pgfleet-agent restore under
+                     node --cpu-prof, their .cpuprofile files into DIR (named by program and pid)
   --wal-only         run only the WAL part: pgfleet-receivewal vs pg_receivewal 15 under a
                      pgbench write load (lag, CPU time, peak RSS); no dataset, no backups
   --no-wal           skip the WAL part
   --wal-seconds N    seconds of pgbench load in the WAL part (default ${DEFAULT_WAL_SECONDS})
   --wal-scale N      pgbench scale of the WAL part's own cluster (default ${DEFAULT_WAL_SCALE})
+  --wal-profile DIR  run pgfleet-receivewal under node --cpu-prof, its .cpuprofile into DIR
+                     (the profiler's own cost then shows in its CPU time)
   -h, --help         show this help
 `;
 
@@ -115,14 +139,22 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
       'no-wal': { type: 'boolean' },
       'wal-seconds': { type: 'string' },
       'wal-scale': { type: 'string' },
+      'fleet-only': { type: 'boolean' },
+      'no-fleet': { type: 'boolean' },
+      quick: { type: 'boolean' },
+      'wal-profile': { type: 'string' },
+      'fleet-profile': { type: 'string' },
     },
   });
   const pgfleetCmd = values['pgfleet-cmd'] ?? (env['PGFLEET_BENCH_CMD']?.trim() || undefined);
   if (values['wal-only'] === true && values['no-wal'] === true) throw new Error('--wal-only and --no-wal exclude each other');
+  if (values['fleet-only'] === true && values['no-fleet'] === true) throw new Error('--fleet-only and --no-fleet exclude each other');
+  if (values['fleet-only'] === true && values['wal-only'] === true) throw new Error('--fleet-only and --wal-only exclude each other');
+  const quick = values.quick === true;
   return {
     help: values.help === true,
     scale: values.scale === undefined ? undefined : positiveNumber('--scale', values.scale, { integer: true }),
-    sizeGb: values['size-gb'] === undefined ? DEFAULT_SIZE_GB : positiveNumber('--size-gb', values['size-gb'], { integer: false }),
+    sizeGb: values['size-gb'] === undefined ? (quick ? QUICK_SIZE_GB : DEFAULT_SIZE_GB) : positiveNumber('--size-gb', values['size-gb'], { integer: false }),
     runs: values.runs === undefined ? DEFAULT_RUNS : positiveNumber('--runs', values.runs, { integer: true }),
     rebuild: values.rebuild === true,
     cacheDir: values['cache-dir'] ?? DEFAULT_CACHE_DIR,
@@ -134,7 +166,12 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     timeoutS: values['timeout-s'] === undefined ? DEFAULT_TIMEOUT_S : positiveNumber('--timeout-s', values['timeout-s'], { integer: false }),
     wal: values['no-wal'] !== true,
     walOnly: values['wal-only'] === true,
-    walSeconds: values['wal-seconds'] === undefined ? DEFAULT_WAL_SECONDS : positiveNumber('--wal-seconds', values['wal-seconds'], { integer: true }),
+    walSeconds: values['wal-seconds'] === undefined ? (quick ? QUICK_WAL_SECONDS : DEFAULT_WAL_SECONDS) : positiveNumber('--wal-seconds', values['wal-seconds'], { integer: true }),
     walScale: values['wal-scale'] === undefined ? DEFAULT_WAL_SCALE : positiveNumber('--wal-scale', values['wal-scale'], { integer: true }),
+    fleet: values['no-fleet'] !== true,
+    fleetOnly: values['fleet-only'] === true,
+    quick,
+    walProfileDir: values['wal-profile'],
+    fleetProfileDir: values['fleet-profile'],
   };
 }

@@ -1,13 +1,14 @@
 // pgbackrest as an optional reference point: a full backup of the same cluster into a local
 // repository, once per compressed/uncompressed tar variant (plain has no equivalent), timed
-// and measured like the other tools. Only when `pgbackrest` is on PATH: the bench never
-// installs it. Everything it writes lives under workDir (removed afterwards).
+// and measured like the other tools. When `pgbackrest` is not on PATH the bench installs it
+// (ensurePgbackrest: apt-get install pgbackrest, said on the output), and skips it with a note
+// when that fails. Everything it writes lives under workDir (removed afterwards).
 //
 // pgbackrest reads the data directory itself, so it runs as the PostgreSQL OS user. The
 // cluster does not archive WAL, so archive-check is off: the backups are timed, not restorable.
 // Never throws for a pgbackrest failure: the error is part of the result.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chownR, mkdirOwned, pgOsUser, runAs, type TestCluster } from '../harness/index.js';
@@ -19,7 +20,7 @@ import { median } from './summary.js';
 import type { VariantName } from './variants.js';
 
 const COMPRESS_TYPE: Partial<Record<VariantName, string>> = { tar: 'none', gzip: 'gz', lz4: 'lz4', zstd: 'zst' };
-const STANZA = 'bench';
+export const STANZA = 'bench';
 
 export interface PgbackrestOptions {
   enabled: boolean;
@@ -47,8 +48,48 @@ export function findPgbackrest(): string | undefined {
   }
 }
 
-function configText(opts: PgbackrestOptions): string {
-  const { cluster, workDir } = opts;
+export interface InstalledPgbackrest {
+  command: string;
+  version: string;
+  /** This run installed it. */
+  installedByBench: boolean;
+}
+
+let installed: InstalledPgbackrest | null | undefined;
+
+/**
+ * pgbackrest on PATH, installed with apt-get when missing (once per bench run, said through
+ * `log`); null when it is missing and could not be installed.
+ */
+export function ensurePgbackrest(log: (line: string) => void): InstalledPgbackrest | null {
+  if (installed !== undefined) return installed;
+  let command = findPgbackrest();
+  let installedByBench = false;
+  if (command === undefined) {
+    log('pgbackrest is not installed: installing it for the comparison (apt-get install -y pgbackrest)');
+    // Another apt-get may hold the lock for a while: wait for it rather than fail.
+    const result = spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '-q', 'pgbackrest'], {
+      encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    command = findPgbackrest();
+    if (command === undefined) {
+      log(`could not install pgbackrest: ${(result.stderr || result.stdout || String(result.error ?? '')).trim().split('\n').slice(-3).join(' ')}`);
+      return (installed = null);
+    }
+    installedByBench = true;
+    log(`pgbackrest installed: ${command}`);
+  }
+  let version = 'unknown version';
+  try {
+    version = execFileSync(command, ['version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    // keep "unknown version"
+  }
+  return (installed = { command, version, installedByBench });
+}
+
+/** pgbackrest.conf for one stanza on `cluster`, its repository and work files under workDir. */
+export function pgbackrestConfig(cluster: TestCluster, workDir: string): string {
   return [
     '[global]',
     `repo1-path=${path.join(workDir, 'repo')}`,
@@ -72,9 +113,9 @@ function configText(opts: PgbackrestOptions): string {
 
 export async function runPgbackrest(opts: PgbackrestOptions): Promise<PgbackrestOutcome> {
   if (!opts.enabled) return { results: [], note: 'pgbackrest: skipped (--no-pgbackrest)' };
-  const binary = findPgbackrest();
+  const binary = ensurePgbackrest(opts.log)?.command;
   if (!binary) {
-    return { results: [], note: 'pgbackrest: not installed, skipped (apt-get install pgbackrest adds it as a reference)' };
+    return { results: [], note: 'pgbackrest: not installed and could not be installed, skipped' };
   }
   const variants = opts.variants.filter((v) => COMPRESS_TYPE[v] !== undefined);
   if (variants.length === 0) return { results: [], note: 'pgbackrest: no tar variant selected, skipped' };
@@ -95,7 +136,7 @@ export async function runPgbackrest(opts: PgbackrestOptions): Promise<Pgbackrest
         // A fresh repository each time, so every run is a full backup of the same size.
         await rm(opts.workDir, { recursive: true, force: true });
         await mkdirOwned(opts.workDir, 0o700);
-        await writeFile(config, configText(opts));
+        await writeFile(config, pgbackrestConfig(opts.cluster, opts.workDir));
         await chownR(opts.workDir);
         const created = await runAs(binary, [...base, 'stanza-create'], { allowFailure: true });
         if (created.code !== 0) {

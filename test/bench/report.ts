@@ -21,7 +21,8 @@ export interface ExtraResult {
   error?: string;
 }
 
-export interface BenchReport {
+/** When, on what and at which commit a part of the bench ran. */
+export interface RunHeader {
   startedAt: string;
   finishedAt: string;
   commit: string | null;
@@ -30,6 +31,9 @@ export interface BenchReport {
   memoryBytes: number;
   /** 1-minute load average when the measurements began and ended (other work skews timings). */
   loadAverage: { start: number; end: number };
+}
+
+export interface BenchReport extends RunHeader {
   pgBasebackup: { command: string; version: string };
   pgfleet: { command: string; version: string; substituted: boolean };
   dataset: DatasetInfo;

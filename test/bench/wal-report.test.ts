@@ -51,3 +51,9 @@ test('text and Markdown name both receivers, the ratio and the verdict', () => {
   assert.match(md, /^### pgfleet-receivewal vs pg_receivewal \(2026-01-02\)\n/);
   assert.match(md, /\n\| receiver \| CPU streaming \| CPU total \| max lag \| mean lag \| catch-up \| peak RSS \|\n\| --- \| ---: \| ---: \| ---: \| ---: \| ---: \| ---: \|\n/);
 });
+
+test('CPU by thread is printed when measured', () => {
+  const text = renderWalText(report({}, { cpuSeconds: 0.75, cpuMainThreadSeconds: 0.5 }));
+  assert.match(text, /pgfleet-receivewal CPU streaming by thread: main 0\.50 s, others 0\.25 s/);
+  assert.doesNotMatch(renderWalText(report({}, {})), /by thread/);
+});

@@ -28,6 +28,9 @@ export interface WalToolResult {
   cpuSeconds: number | null;
   /** The same for the whole process, start-up included (node loading its modules: ~0.3 s). */
   cpuTotalSeconds: number | null;
+  /** Of cpuSeconds, the process's main thread (the rest: other threads, e.g. node's GC helpers,
+   * compiler and file system threadpool); absent when not measured. */
+  cpuMainThreadSeconds?: number | null;
   peakRssKb: number | null;
   /** Largest and mean distance between the server's flushed WAL and what it had sent to this receiver. */
   maxLagBytes: number | null;
@@ -152,6 +155,13 @@ function notes(report: WalBenchReport): string[] {
   lines.push(report.segmentsIdentical === null
     ? 'completed segments: not compared'
     : `completed segments: ${report.segmentsCompared} written by both, ${report.segmentsIdentical ? 'byte-identical' : 'DIFFERENT'}`);
+  for (const id of WAL_TOOLS) {
+    const t = report.tools[id];
+    if (t.cpuMainThreadSeconds !== undefined && t.cpuMainThreadSeconds !== null && t.cpuSeconds !== null) {
+      lines.push(`${id === 'pgfleet' ? 'pgfleet-receivewal' : id} CPU streaming by thread: main ${t.cpuMainThreadSeconds.toFixed(2)} s, ` +
+        `others ${(t.cpuSeconds - t.cpuMainThreadSeconds).toFixed(2)} s`);
+    }
+  }
   const total = walCpuRatio(report.tools, true);
   lines.push(`CPU ratio pgfleet / pg_receivewal: ${report.cpuRatio === null ? 'n/a' : report.cpuRatio.toFixed(2)} streaming, ` +
     `${total === null ? 'n/a' : total.toFixed(2)} with start-up`);

@@ -21,6 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT, run, startCluster, systemBin, type TestCluster } from '../harness/index.js';
+import { cpuSeconds, mainThreadCpuSeconds, peakRssKb } from './proc-stat.js';
 import {
   evaluateWalTargets, walCpuRatio, walTargetsPass, WAL_TOOLS, type WalBenchReport, type WalToolId, type WalToolResult,
 } from './wal-report.js';
@@ -30,12 +31,13 @@ const PGFLEET_SCRIPT = path.join(REPO_ROOT, 'packages', 'core', 'dist', 'bin', '
 const SAMPLE_MS = 100;
 const CLIENTS = 4;
 const WARM_UP_SECONDS = 5;
-const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux
 
 export interface WalBenchOptions {
   seconds: number;
   scale: number;
   workDir: string;
+  /** Run pgfleet-receivewal under node --cpu-prof with its profile written here. */
+  profileDir?: string;
   commit: string | null;
   log: (line: string) => void;
 }
@@ -52,27 +54,6 @@ interface Receiver {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | null;
   lags: number[];
   result: WalToolResult;
-}
-
-/** utime + stime of a process, in seconds; null when it is gone. */
-function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return null;
-  }
-}
-
-function peakRssKb(pid: number): number | null {
-  try {
-    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m?.[1] === undefined ? null : Number(m[1]);
-  } catch {
-    return null;
-  }
 }
 
 function versionOf(command: string, args: string[]): string {
@@ -133,7 +114,8 @@ export async function runWalBench(opts: WalBenchOptions): Promise<WalBenchReport
     });
     receivers.push({
       // As its shebang starts it (node --no-memory-reducer).
-      id: 'pgfleet', appName: 'pgfleet-receivewal', command: process.execPath, args: ['--no-memory-reducer', PGFLEET_SCRIPT, '-D', oursDir, '-S', 'bench_pgfleet'],
+      id: 'pgfleet', appName: 'pgfleet-receivewal', command: process.execPath,
+      args: ['--no-memory-reducer', ...(opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : []), PGFLEET_SCRIPT, '-D', oursDir, '-S', 'bench_pgfleet'],
       dir: oursDir, child: null, stderr: '', exited: null, lags: [],
       result: { ...empty(), command: `${process.execPath} --no-memory-reducer ${PGFLEET_SCRIPT}`, version: versionOf(process.execPath, [PGFLEET_SCRIPT]) },
     });
@@ -157,6 +139,7 @@ export async function runWalBench(opts: WalBenchOptions): Promise<WalBenchReport
     }
     const startLsn = (await cluster.query<{ l: string }>('SELECT pg_current_wal_flush_lsn()::text AS l')).rows[0]!.l;
     const cpuAtStart = new Map(receivers.map((r) => [r, r.child?.pid === undefined ? null : cpuSeconds(r.child.pid)]));
+    const mainAtStart = new Map(receivers.map((r) => [r, r.child?.pid === undefined ? null : mainThreadCpuSeconds(r.child.pid)]));
 
     opts.log(`WAL bench: pgbench -c ${CLIENTS} -T ${opts.seconds}, both receivers streaming`);
     let loading = true;
@@ -197,6 +180,8 @@ export async function runWalBench(opts: WalBenchOptions): Promise<WalBenchReport
       const before = cpuAtStart.get(r) ?? null;
       r.result.cpuTotalSeconds = total;
       r.result.cpuSeconds = total === null || before === null ? null : total - before;
+      const [main, mainBefore] = [mainThreadCpuSeconds(pid), mainAtStart.get(r) ?? null];
+      r.result.cpuMainThreadSeconds = main === null || mainBefore === null ? null : main - mainBefore;
       r.result.peakRssKb = peakRssKb(pid);
       r.child?.kill('SIGINT');
     }

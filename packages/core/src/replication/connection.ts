@@ -160,6 +160,19 @@ export class ReplicationConnection {
           }
         }
       },
+      receiveNow(): BackendMessage | null {
+        for (;;) {
+          const m = self.reader.tryNext();
+          if (m === null) return null;
+          if (m.kind === 'parameterStatus') {
+            self.statuses.set(m.name, m.value);
+          } else if (m.kind === 'noticeResponse') {
+            self.onNotice?.(m.notice);
+          } else {
+            return m;
+          }
+        }
+      },
       abort(reason: Error): void {
         self.destroy(reason);
       },

@@ -173,6 +173,20 @@ export class MessageReader {
     });
   }
 
+  /**
+   * The next message when one is already queued, else null (then next() waits for it). Like
+   * next(), it ends the validity of the body returned before, and must not be called while a
+   * next() is pending.
+   */
+  tryNext(): BackendMessage | null {
+    if (this.queueHead >= this.queue.length || this.waiter !== null) return null;
+    if (this.held !== null) {
+      this.release(this.held);
+      this.held = null;
+    }
+    return this.shift();
+  }
+
   /** (Re)starts the no-progress deadline while a consumer waits for the server. */
   private armNoProgress(): void {
     if (this.noProgressMs <= 0 || this.waiter === null || this.terminal !== null) return;

@@ -20,6 +20,8 @@ export interface ProtocolIo {
   readonly peer: string;
   send(frame: Buffer): void;
   receive(): Promise<BackendMessage>;
+  /** The next message if it has already arrived, else null (then use receive()); optional. */
+  receiveNow?(): BackendMessage | null;
   /** Destroys the connection: it cannot be used for further commands. */
   abort(reason: Error): void;
 }

@@ -47,7 +47,18 @@ export function decodeStreamingMessage(payload: Buffer): StreamingMessage {
     throw new ProtocolError('malformed streaming CopyData message of 0 bytes: no message type');
   }
   const code = payload[0] as number;
+  if (code === StreamingCode.XLogData && payload.length >= XLOG_DATA_HEADER_BYTES) {
+    // The per-message path of streaming: read the header in place, without a cursor object.
+    return {
+      type: 'xlog-data',
+      dataStart: payload.readBigUInt64BE(1),
+      walEnd: payload.readBigUInt64BE(9),
+      sendTime: payload.readBigInt64BE(17),
+      data: payload.subarray(XLOG_DATA_HEADER_BYTES),
+    };
+  }
   if (code === StreamingCode.XLogData) {
+    // Too short: the cursor names what is missing.
     const r = new ByteReader(payload, 'XLogData message ("w")');
     r.uint8();
     const dataStart = r.uint64();

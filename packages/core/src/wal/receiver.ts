@@ -169,6 +169,8 @@ export class WalReceiver {
   private loop: Promise<WalReceiverResult> | null = null;
   /** Serialises sink work between the stream's handlers and stop()/stopAt(). */
   private lock: Promise<void> = Promise.resolve();
+  /** Work given to serialised() that has not settled yet. */
+  private queued = 0;
   private readonly segments: string[] = [];
   private completeSegments = 0;
   private readonly historyFiles: string[] = [];
@@ -457,10 +459,16 @@ export class WalReceiver {
   }
 
   private serialised(work: () => Promise<void>): Promise<void> {
-    const next = this.lock.then(work);
-    this.lock = next.catch(() => undefined);
+    // Nearly always nothing else is queued (one XLogData after another): start at once.
+    const next = this.queued === 0 ? work() : this.lock.then(work);
+    this.queued++;
+    this.lock = next.then(this.dequeue, this.dequeue);
     return next;
   }
+
+  private readonly dequeue = (): void => {
+    this.queued--;
+  };
 
   private async onXLogData(message: XLogData): Promise<void> {
     if (this.stopped) return;
@@ -484,7 +492,7 @@ export class WalReceiver {
         this.open = { name, segno };
         if (this.options.recordSegments ?? true) this.segments.push(name);
       }
-      await this.sink.write(offset, data.subarray(done, done + n));
+      await this.sink.write(offset, n === data.length ? data : data.subarray(done, done + n));
       done += n;
       offset += n;
       this.position += BigInt(n);
@@ -500,7 +508,7 @@ export class WalReceiver {
       }
     }
     if (this.options.synchronous) await this.syncNow();
-    await this.checkStop();
+    if (!this.stopped && this.shouldStop()) await this.checkStop();
   }
 
   /** --synchronous: what was written is made durable and reported at once. */

@@ -441,3 +441,22 @@ test('no-progress deadline: a waiting read fails when the server sends nothing; 
   assert.ok(socket.destroyed);
   await assert.rejects(reader.next(), ConnectError);
 });
+
+test('tryNext takes the messages already queued without waiting, then says null; next() waits for more', async () => {
+  const socket = new PassThrough();
+  const reader = new MessageReader(socket, { peer: 'test' });
+  assert.equal(reader.tryNext(), null);
+  socket.write(Buffer.concat([copyData(Buffer.from('a')), copyData(Buffer.from('b'))]));
+  await sleep(10);
+  const first = reader.tryNext();
+  const second = reader.tryNext();
+  assert.ok(first?.kind === 'copyData' && second?.kind === 'copyData');
+  assert.deepEqual([first.data.toString(), second.data.toString()], ['a', 'b']);
+  assert.equal(reader.tryNext(), null);
+  const pending = reader.next();
+  // A pending next() gets the next message, never tryNext.
+  socket.write(copyDone());
+  await sleep(10);
+  assert.equal(reader.tryNext(), null);
+  assert.equal((await pending).kind, 'copyDone');
+});
