@@ -168,7 +168,10 @@ after(async () => {
 
 describe('controller with agents and a direct cluster', () => {
   test('agents: both fleet agents answer with a compatible protocol; the rogue one is refused over TLS', async () => {
-    const list = await cliJson<AgentJson[]>(['agents'], env);
+    // The rogue agent makes `agents` exit with its error's code (41), after listing them all.
+    const listed = await runCli(['agents', '--json'], env);
+    assert.equal(listed.code, 41, listed.stderr);
+    const list = JSON.parse(listed.stdout) as AgentJson[];
     const byName = new Map(list.map((a) => [a.name, a]));
     for (const name of ['db1', 'db2']) {
       const a = byName.get(name);

@@ -116,30 +116,30 @@ describe('protocol versions between CLI, controller and agents', { timeout: 300_
     const future = listed.find((a) => a.name === 'future');
     assert.equal(future?.compatible, false);
     assert.deepEqual(future?.error && { code: future.error.code, message: future.error.message, hint: future.error.hint }, {
-      code: 53, message: `${client} speaks protocol 2.0, this agent speaks 3.0`, hint: `Upgrade ${client} so that both have protocol major version 3.`,
+      code: 53, message: `${client} speaks protocol ${AGENT_PROTOCOL_VERSION}, this agent speaks 3.0`, hint: `Upgrade ${client} so that both have protocol major version 3.`,
     });
     const refusedByNewer = await cli('today', ['backup', 'c-future']);
     assert.equal(refusedByNewer.code, 53);
-    assert.ok(refusedByNewer.stderr.includes(`pgfleet: error: cluster "c-future": backup failed: ${client} speaks protocol 2.0, this agent speaks 3.0\n` +
+    assert.ok(refusedByNewer.stderr.includes(`pgfleet: error: cluster "c-future": backup failed: ${client} speaks protocol ${AGENT_PROTOCOL_VERSION}, this agent speaks 3.0\n` +
       `HINT: Upgrade ${client} so that both have protocol major version 3.\n`), refusedByNewer.stderr);
 
     // An agent of 2.0 refuses a controller of 1.0.
     const refusedByAgent = await cli('past', ['backup', 'c-today']);
     assert.equal(refusedByAgent.code, 53);
-    assert.ok(refusedByAgent.stderr.includes(`pgfleet: error: cluster "c-today": backup failed: ${client} speaks protocol 1.0, this agent speaks 2.0\n` +
+    assert.ok(refusedByAgent.stderr.includes(`pgfleet: error: cluster "c-today": backup failed: ${client} speaks protocol 1.0, this agent speaks ${AGENT_PROTOCOL_VERSION}\n` +
       `HINT: Upgrade ${client} so that both have protocol major version 2.\n`), refusedByAgent.stderr);
 
     // A controller of 1.1 refuses a CLI of 2.0.
     await assert.rejects(connectController({ controller: `127.0.0.1:${daemons.get('today')?.port}`, insecure: true, protocolVersion: '2.0' }, {}), (err: unknown) => {
       assert.ok(err instanceof IncompatibleVersionError, String(err));
-      assert.deepEqual([err.code, err.message, err.hint], [53, `client "pgfleet ${PGFLEET_VERSION}" speaks protocol 2.0, this controller speaks 1.3`,
+      assert.deepEqual([err.code, err.message, err.hint], [53, `client "pgfleet ${PGFLEET_VERSION}" speaks protocol 2.0, this controller speaks ${CONTROLLER_PROTOCOL_VERSION}`,
         'Upgrade this controller so that both have protocol major version 2.']);
       return true;
     });
     // A controller of 2.0 refuses today's CLI.
     assert.deepEqual(await cli('next-major', ['clusters']), {
       code: 53, stdout: '',
-      stderr: `pgfleet: error: client "pgfleet ${PGFLEET_VERSION}" speaks protocol 1.1, this controller speaks 2.0\n` +
+      stderr: `pgfleet: error: client "pgfleet ${PGFLEET_VERSION}" speaks protocol ${CONTROLLER_PROTOCOL_VERSION}, this controller speaks 2.0\n` +
         `HINT: Upgrade client "pgfleet ${PGFLEET_VERSION}" so that both have protocol major version 2.\n`,
     });
   });

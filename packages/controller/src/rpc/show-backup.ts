@@ -1,7 +1,7 @@
 /**
  * ShowBackup: one backup in detail: its record, duration and throughput (data bytes over the
  * time from start to finish), WAL stored with it, compression ratio (data bytes / stored
- * bytes), the WAL segments of its start and end positions, and the usable backups before and
+ * bytes of the data archives), the WAL segments of its start and end positions, and the usable backups before and
  * after it. A damaged backup is shown too (with its damage).
  */
 import { DEFAULT_WAL_SEGMENT_SIZE, NotFoundError, parseLsn, segmentNumber, walSegmentName } from '@pgfleet/core';
@@ -37,12 +37,15 @@ export function showBackup(state: ControllerState): ControllerHandlers['ShowBack
     const next = ids.find((id) => compareBackupIds(id, meta.id) > 0) ?? '';
     const duration = Math.max(0, (Date.parse(meta.finishedAt) - Date.parse(meta.startedAt)) / 1000);
     const walBytes = meta.files.filter((f) => f.name.startsWith('pg_wal.tar')).reduce((a, f) => a + f.size, 0);
+    // dataBytes counts the server's data archives (base and tablespaces) as sent, before any
+    // client compression: compare it with what those archives take in the repository.
+    const archiveBytes = meta.files.filter((f) => !f.name.startsWith('pg_wal.tar') && f.name !== 'backup_manifest').reduce((a, f) => a + f.size, 0);
     return {
       backup: backupRecord(meta, named.path, named.damage),
       durationSeconds: duration,
       throughputBytesPerSecond: duration > 0 ? meta.dataBytes / duration : 0,
       walBytes: String(walBytes),
-      compressionRatio: meta.sizeBytes > 0 ? meta.dataBytes / meta.sizeBytes : 0,
+      compressionRatio: archiveBytes > 0 ? meta.dataBytes / archiveBytes : 0,
       startWalFile: segmentOf(meta.startLsn, meta.timeline),
       endWalFile: segmentOf(meta.endLsn, meta.timeline),
       previousId: previous,
