@@ -80,8 +80,8 @@ describe('protocol versions between CLI, controller and agents', { timeout: 300_
   });
 
   test('minors differ: backups and restores go through, the copies hold the source\'s data', async () => {
-    assert.equal(AGENT_PROTOCOL_VERSION, '2.1');
-    assert.equal(CONTROLLER_PROTOCOL_VERSION, '1.2');
+    assert.equal(AGENT_PROTOCOL_VERSION, '2.2');
+    assert.equal(CONTROLLER_PROTOCOL_VERSION, '1.3');
     // Controller 2.0 <- agent 2.7.
     const listed = JSON.parse((await cli('today', ['agents', '--json'])).stdout) as Array<{ name: string; compatible: boolean; protocolVersion: string }>;
     const newer = listed.find((a) => a.name === 'newer');
@@ -132,7 +132,7 @@ describe('protocol versions between CLI, controller and agents', { timeout: 300_
     // A controller of 1.1 refuses a CLI of 2.0.
     await assert.rejects(connectController({ controller: `127.0.0.1:${daemons.get('today')?.port}`, insecure: true, protocolVersion: '2.0' }, {}), (err: unknown) => {
       assert.ok(err instanceof IncompatibleVersionError, String(err));
-      assert.deepEqual([err.code, err.message, err.hint], [53, `client "pgfleet ${PGFLEET_VERSION}" speaks protocol 2.0, this controller speaks 1.2`,
+      assert.deepEqual([err.code, err.message, err.hint], [53, `client "pgfleet ${PGFLEET_VERSION}" speaks protocol 2.0, this controller speaks 1.3`,
         'Upgrade this controller so that both have protocol major version 2.']);
       return true;
     });

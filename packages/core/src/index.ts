@@ -47,7 +47,31 @@ export {
 } from './wal/segment.js';
 export type { WalFileCompression, WalFileName, WalSegmentId } from './wal/segment.js';
 export { parseTimelineHistory, timelineHistory, timelineOfLsn } from './wal/timeline.js';
-export type { ParseTimelineHistoryOptions, TimelineHistoryEntry, TimelineSwitch } from './wal/timeline.js';
+export type {
+  ParseTimelineHistoryOptions, TimelineHistoryEntry, TimelineSwitch,
+} from './wal/timeline.js';
+export {
+  findArchivedSegment, listWalArchive, locateWalArchiveFile, parseWalArchiveHistoryName, parseWalArchiveSegmentName,
+  walArchiveSuffix, walArchiveTimelineDir,
+} from './wal/archive/index.js';
+export type {
+  ListWalArchiveOptions, LocatedWalArchiveFile, WalArchiveHistoryFile, WalArchiveLayout, WalArchiveListing,
+  WalArchiveSegmentFile,
+} from './wal/archive/index.js';
+export { openWalArchive, readWalArchiveFile, restoreWalArchiveFile } from './wal/archive/index.js';
+export type { ArchivedWalFileRef, WalArchiveReadOptions } from './wal/archive/index.js';
+export { newestArchivedTimeline, readArchivedTimelineHistory, resolveTargetTimeline } from './wal/archive/index.js';
+export type { TargetTimeline } from './wal/archive/index.js';
+export { checkWalArchiveCoverage, timelineForSegment } from './wal/archive/index.js';
+export type { WalArchiveCoverage, WalArchiveCoverageOptions } from './wal/archive/index.js';
+export {
+  describeRecoveryTarget, parseRecoveryTarget, parseTargetTime, recoveryTargetSettings,
+} from './wal/archive/index.js';
+export type {
+  RecoveryTarget, RecoveryTargetAction, RecoveryTargetFlags, RecoveryTargetKind,
+} from './wal/archive/index.js';
+export { backupOnHistory, planArchiveRecovery } from './wal/archive/index.js';
+export type { ArchiveRecoveryBackup, ArchiveRecoveryPlan, ArchiveRecoveryPlanOptions } from './wal/archive/index.js';
 export { WAL_PAGE_MAGIC, WalCheck, requiredSegments } from './wal/wal-check.js';
 export type { RequiredSegment, WalCheckOptions, WalFileSink, WalRangeSpec } from './wal/wal-check.js';
 export { WalCheckStreamer } from './wal/wal-check-streamer.js';

@@ -5,7 +5,11 @@
  * both directories absolute).
  */
 
-import { InvalidOptionError, TablespaceMappingError, parseTablespaceMapping as parseMapping } from '@pgfleet/core';
+import path from 'node:path';
+import {
+  InvalidOptionError, TablespaceMappingError, parseTablespaceMapping as parseMapping, type RecoveryTarget,
+} from '@pgfleet/core';
+import type { PointInTimeOptions } from './targets.js';
 
 export type RecoveryMode = 'standby' | 'promote' | 'none';
 
@@ -18,7 +22,7 @@ export interface TablespaceMapping {
 }
 
 export type RestoreEvent =
-  | { type: 'plan'; mode: RecoveryMode; statement: string; dataDir: string }
+  | { type: 'plan'; mode: RecoveryMode; statement: string; dataDir: string; pointInTime?: string }
   | { type: 'progress'; phase: 'extract' | 'verify' | 'finish' | 'start'; file: string; bytesDone: number; bytesTotal: number }
   | { type: 'warning'; message: string };
 
@@ -30,6 +34,11 @@ export interface RestoreOptions {
   walDir?: string | null;
   /** Always explicit. */
   mode: RecoveryMode;
+  /**
+   * promote only: recover to a target from a WAL archive (targets.ts) instead of stopping at the
+   * end of the backup.
+   */
+  pointInTime?: PointInTimeOptions | null;
   /** standby: replaces the primary_conninfo a -R backup carries. */
   primaryConninfo?: string | null;
   /** Start the restored instance with pg_ctl and report on it. */
@@ -94,7 +103,13 @@ export function parseTablespaceMapping(arg: string): TablespaceMapping {
 }
 
 /** The sentence printed before anything is written: what the restored copy will be. */
-export function describeMode(mode: RecoveryMode, dataDir: string): string {
+export function describeMode(mode: RecoveryMode, dataDir: string, target: RecoveryTarget | null = null): string {
+  if (target !== null && mode === 'promote') {
+    const then = target.kind === 'latest' || target.action === 'promote'
+      ? 'then leaves recovery and accepts writes on a new timeline'
+      : target.action === 'pause' ? 'then pauses there, in recovery and read-only' : 'then shuts down';
+    return `restoring into "${dataDir}" to a point in time (--mode promote): it replays the WAL archive up to the target, ${then}`;
+  }
   switch (mode) {
     case 'standby':
       return `restoring into "${dataDir}" as a standby (--mode standby): it will stay in recovery, read-only by design, and follow its primary_conninfo`;

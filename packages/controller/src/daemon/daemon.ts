@@ -23,7 +23,7 @@ import { FleetActivity } from './fleet-activity.js';
 import { ClusterLocks } from './fleet-runner.js';
 import { startHttpServer, type FleetHttpServer } from './http-server.js';
 import { Scheduler } from './scheduler.js';
-import { NO_WAL_ARCHIVE, type WalStateProvider } from './wal-state.js';
+import { NO_WAL_ARCHIVE, type WalArchiveStatusProvider } from './wal-archive-status.js';
 
 export interface RunningDaemon {
   /** The bound port (useful with port 0). */
@@ -48,7 +48,7 @@ export interface StartDaemonOptions {
    */
   protocolVersions?: { controller?: string; agent?: string };
   /** The continuous WAL archive's state per cluster (default: none configured). */
-  wal?: WalStateProvider;
+  walArchive?: WalArchiveStatusProvider;
 }
 
 /** How to mend a TLS file that cannot be read. */
@@ -105,7 +105,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
     protocolVersion: options.protocolVersions?.controller ?? CONTROLLER_PROTOCOL_VERSION,
     activity: new FleetActivity(),
     nextRun: (cluster) => scheduler?.nextRun(cluster) ?? null,
-    wal: options.wal ?? NO_WAL_ARCHIVE,
+    walArchive: options.walArchive ?? NO_WAL_ARCHIVE,
   };
   const describe = (err: unknown): string => errorText(err) + originSuffix(err);
   const server = new grpc.Server({
@@ -165,11 +165,12 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
           agents.delete(name);
         }
       }
-      state.config = merged;
+      const previous = state.config;
       for (const c of merged.clusters) {
-        // A cluster new to the daemon may have leftovers of an earlier life; never one that is busy.
-        if (!state.locks.isLocked(c.name) && !config.clusters.some((x) => x.name === c.name)) await cleanupCluster(merged.repository, c.name);
+        // A cluster new to the daemon may have leftovers of an earlier life (never one that is busy).
+        if (!state.locks.isLocked(c.name) && !previous.clusters.some((x) => x.name === c.name)) await cleanupCluster(merged.repository, c.name);
       }
+      state.config = merged;
       await scheduler?.apply(merged);
       logger.info(`configuration reloaded from "${merged.path}": ${merged.clusters.length} clusters, ${merged.agents.length} agents, ${merged.clusters.filter((c) => c.schedule !== null).length} scheduled`);
     },
