@@ -25,6 +25,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, realpath, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { TablespaceMapError, parseTablespaceMap as parseMap } from '@pgfleet/core';
 import { TestCluster } from './cluster.js';
 import { chownR, makeTempDir, mkdirOwned, run } from './os-user.js';
 import type { PgVersion } from './versions.js';
@@ -85,30 +86,17 @@ export function escapeMapPath(location: string): string {
   return location.replace(/[\\\n\r]/g, (c) => `\\${c}`);
 }
 
-/** Parse tablespace_map: "<oid> <path>" lines, paths unescaped. */
+/**
+ * Parse tablespace_map: "<oid> <path>" lines, paths unescaped (core's parser; a malformed map is
+ * an Error naming the rest of the text from the bad line on).
+ */
 export function parseTablespaceMap(text: string): Map<number, string> {
-  const map = new Map<number, string>();
-  let i = 0;
-  while (i < text.length) {
-    const space = text.indexOf(' ', i);
-    if (space < 0) throw new Error(`malformed tablespace_map line "${text.slice(i)}"`);
-    const oid = Number(text.slice(i, space));
-    let location = '';
-    let j = space + 1;
-    for (; j < text.length && text[j] !== '\n'; j++) {
-      const c = text[j] as string;
-      if (c === '\\' && j + 1 < text.length) {
-        location += text[j + 1];
-        j++;
-      } else if (c !== '\r') {
-        location += c;
-      }
-    }
-    if (!Number.isInteger(oid) || oid <= 0) throw new Error(`malformed tablespace_map oid "${text.slice(i, space)}"`);
-    map.set(oid, location);
-    i = j + 1;
+  try {
+    return parseMap(text);
+  } catch (err) {
+    if (!(err instanceof TablespaceMapError)) throw err;
+    throw new Error(`malformed tablespace_map line "${text.slice(err.offset)}"`);
   }
-  return map;
 }
 
 export interface HandRestoreOptions {

@@ -141,6 +141,7 @@ export type {
 } from './basebackup.js';
 export { TablespaceMappingError, canonicalizePath, parseTablespaceMapping } from './tablespace-mapping.js';
 export type { TablespaceMappingProblem } from './tablespace-mapping.js';
+export { TablespaceMapError, formatTablespaceMap, parseTablespaceMap } from './tablespace-map.js';
 export { PGFLEET_VERSION } from './version.js';
 
 // Bounds on request fields and on error texts sent over the wire

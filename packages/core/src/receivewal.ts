@@ -95,12 +95,57 @@ function isFatal(err: unknown): boolean {
 
 /** Runs pg_receivewal (see the module comment). Resolves on success; throws what ends the run. */
 export async function runReceiveWal(args: ReceiveWalArgs, reporter: ReceiveWalReporter, context: ReceiveWalContext): Promise<void> {
-  const signal = context.signal;
-  const verbose = (message: string): void => {
-    if (args.verbose > 0) reporter.info(message);
-  };
-  if (args.action === 'stream') {
-    const directory = args.directory as string;
+  await new ReceiveWalRun(args, reporter, context).run();
+}
+
+/** One run, one step per method: checkDirectory, connect, prepare (modes, slot commands), then stream sessions. */
+class ReceiveWalRun {
+  private readonly signal: AbortSignal | undefined;
+  /** -W asks once; the password is reused for every reconnection, as libpq's callers do. */
+  private password: string | null = null;
+  private fileMode = 0o600;
+  private directoryMode = 0o700;
+  private segmentSize = 0;
+
+  constructor(private readonly args: ReceiveWalArgs, private readonly reporter: ReceiveWalReporter, private readonly context: ReceiveWalContext) {
+    this.signal = context.signal;
+  }
+
+  private verbose(message: string): void {
+    if (this.args.verbose > 0) this.reporter.info(message);
+  }
+
+  async run(): Promise<void> {
+    if (this.args.action === 'stream') await this.checkDirectory();
+    let conn: ReplicationConnection | null = await this.connect();
+    try {
+      await this.prepare(conn);
+    } catch (err) {
+      await conn.close().catch(() => undefined);
+      throw err;
+    }
+    if (this.args.action !== 'stream') {
+      await conn.close().catch(() => undefined);
+      return;
+    }
+    const { args, reporter, signal } = this;
+    const delay = this.context.retryDelayMs ?? RETRY_DELAY_MS;
+    for (;;) {
+      const outcome = await this.streamOnce(conn);
+      conn = null;
+      if (outcome === 'stopped' || signal?.aborted) return;
+      if (!args.loop) throw new ConnectError('disconnected');
+      reporter.info(`disconnected; waiting ${delay / 1000} seconds to try again`);
+      try {
+        await sleep(delay, undefined, signal === undefined ? {} : { signal });
+      } catch {
+        return; // told to stop while waiting
+      }
+    }
+  }
+
+  private async checkDirectory(): Promise<void> {
+    const directory = this.args.directory as string;
     try {
       await (await opendir(directory)).close();
     } catch (err) {
@@ -108,9 +153,8 @@ export async function runReceiveWal(args: ReceiveWalArgs, reporter: ReceiveWalRe
     }
   }
 
-  // -W asks once; the password is reused for every reconnection, as libpq's callers do.
-  let password: string | null = null;
-  const connect = async (): Promise<ReplicationConnection> => {
+  private async connect(): Promise<ReplicationConnection> {
+    const { args, context, signal } = this;
     const attempt = new AbortController();
     const onAbort = (): void => attempt.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -118,41 +162,39 @@ export async function runReceiveWal(args: ReceiveWalArgs, reporter: ReceiveWalRe
       const conn = await ReplicationConnection.connect({
         ...args.connection,
         fallback_application_name: context.programName,
-        ...(password !== null ? { password } : {}),
-        passwordPrompt: password !== null ? 'never' : args.passwordPrompt,
+        ...(this.password !== null ? { password: this.password } : {}),
+        passwordPrompt: this.password !== null ? 'never' : args.passwordPrompt,
         ...(context.promptPassword !== undefined ? { promptPassword: context.promptPassword } : {}),
         recycleReadBuffers: true,
         // Whole XLogData messages (up to 128 kB) per read: fewer reads and slab moves.
         readBytes: 256 * 1024,
         signal: attempt.signal,
       });
-      password = conn.connectionParameters()['password'] ?? password;
+      this.password = conn.connectionParameters()['password'] ?? this.password;
       return conn;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-  };
+  }
 
-  let conn: ReplicationConnection | null = await connect();
-  let fileMode = 0o600;
-  let directoryMode = 0o700;
-  let segmentSize: number;
-  try {
+  /** File modes, IDENTIFY_SYSTEM, --drop-slot / --create-slot, the WAL segment size. */
+  private async prepare(conn: ReplicationConnection): Promise<void> {
+    const args = this.args;
     if (conn.serverVersionNum >= 110000 && (await conn.show('data_directory_mode')) === '0750') {
-      fileMode = 0o640;
-      directoryMode = 0o750;
+      this.fileMode = 0o640;
+      this.directoryMode = 0o750;
     }
     await conn.identifySystem();
     const slot = args.slot as string;
     if (args.action === 'drop-slot') {
-      verbose(`dropping replication slot "${slot}"`);
+      this.verbose(`dropping replication slot "${slot}"`);
       try {
         await conn.dropReplicationSlot(slot);
       } catch (err) {
         throw slotCommandError(`DROP_REPLICATION_SLOT "${slot}"`, err);
       }
     } else if (args.action === 'create-slot') {
-      verbose(`creating replication slot "${slot}"`);
+      this.verbose(`creating replication slot "${slot}"`);
       try {
         await conn.createReplicationSlot(slot, { temporary: false, reserveWal: false });
       } catch (err) {
@@ -161,35 +203,16 @@ export async function runReceiveWal(args: ReceiveWalArgs, reporter: ReceiveWalRe
         }
       }
     }
-    segmentSize = args.action === 'stream' ? await conn.walSegmentSize() : 0;
-  } catch (err) {
-    await conn.close().catch(() => undefined);
-    throw err;
-  }
-  if (args.action !== 'stream') {
-    await conn.close().catch(() => undefined);
-    return;
-  }
-
-  for (;;) {
-    const outcome = await streamOnce(conn);
-    conn = null;
-    if (outcome === 'stopped' || signal?.aborted) return;
-    if (!args.loop) throw new ConnectError('disconnected');
-    reporter.info(`disconnected; waiting ${(context.retryDelayMs ?? RETRY_DELAY_MS) / 1000} seconds to try again`);
-    try {
-      await sleep(context.retryDelayMs ?? RETRY_DELAY_MS, undefined, signal === undefined ? {} : { signal });
-    } catch {
-      return; // told to stop while waiting
-    }
+    this.segmentSize = args.action === 'stream' ? await conn.walSegmentSize() : 0;
   }
 
   /** One session: connect (unless `first` is open), stream, report how it ended. */
-  async function streamOnce(first: ReplicationConnection | null): Promise<'stopped' | 'disconnected'> {
+  private async streamOnce(first: ReplicationConnection | null): Promise<'stopped' | 'disconnected'> {
+    const { reporter, signal } = this;
     let session = first;
     if (session === null) {
       try {
-        session = await connect();
+        session = await this.connect();
       } catch (err) {
         if (err instanceof CancelledError && signal?.aborted) return 'stopped';
         if (isFatal(err)) throw err;
@@ -204,39 +227,7 @@ export async function runReceiveWal(args: ReceiveWalArgs, reporter: ReceiveWalRe
         ? `incompatible server version ${session.serverVersion}; client does not support streaming from server versions newer than ${NEWEST_MAJOR}`
         : `incompatible server version ${session.serverVersion}; client does not support streaming from server versions older than ${OLDEST_MAJOR}`);
     }
-    const sink = new DirectoryWalSink({
-      directory: args.directory as string,
-      segmentSize,
-      sync: args.sync,
-      markDone: false,
-      partialFiles: true,
-      compression: args.compression.method === 'none' ? null : { method: args.compression.method, level: args.compression.level },
-      fileMode,
-      directoryMode,
-      onWarning: (message) => reporter.warning(message),
-    });
-    const onEvent = (event: WalReceiverEvent): void => {
-      switch (event.kind) {
-        case 'streaming-started':
-          verbose(`starting log streaming at ${formatLsn(event.lsn)} (timeline ${event.timeline})`);
-          break;
-        case 'segment-finished':
-          verbose(`finished segment at ${formatLsn(event.lsn)} (timeline ${event.timeline})`);
-          break;
-        case 'segment-incomplete':
-          reporter.info(`not renaming "${sink.writingName(event.segment)}", segment is not complete`);
-          break;
-        case 'timeline-switched':
-          verbose(`switched to timeline ${event.timeline} at ${formatLsn(event.lsn)}`);
-          break;
-        case 'stopped':
-          verbose(event.reason === 'requested'
-            ? 'received interrupt signal, exiting'
-            : `stopped log streaming at ${formatLsn(event.lsn)} (timeline ${event.timeline})`);
-          break;
-      }
-    };
-    const opened = session;
+    const sink = this.createSink();
     // The directory's start point first: a file that cannot be read there ends the run, as in
     // pg_receivewal, while every later error only ends the session.
     let stored;
@@ -249,22 +240,72 @@ export async function runReceiveWal(args: ReceiveWalArgs, reporter: ReceiveWalRe
     }
     let receiver: WalReceiver;
     try {
-      receiver = await WalReceiver.start({
-        connect: async () => opened,
-        sink,
-        ...(stored !== null ? { startLsn: stored.lsn, timeline: stored.timeline } : {}),
-        slot: args.slot,
-        temporarySlot: false,
-        statusIntervalSec: args.statusIntervalSec,
-        synchronous: args.synchronous,
-        recordSegments: false,
-        onEvent,
-        ...(args.endPosition !== null ? { endLsn: args.endPosition + 1n } : {}),
-      });
+      receiver = await this.startReceiver(session, sink, stored);
     } catch (err) {
       reporter.error(err);
       return 'disconnected';
     }
+    return this.awaitSession(receiver);
+  }
+
+  private createSink(): DirectoryWalSink {
+    const { args } = this;
+    return new DirectoryWalSink({
+      directory: args.directory as string,
+      segmentSize: this.segmentSize,
+      sync: args.sync,
+      markDone: false,
+      partialFiles: true,
+      compression: args.compression.method === 'none' ? null : { method: args.compression.method, level: args.compression.level },
+      fileMode: this.fileMode,
+      directoryMode: this.directoryMode,
+      onWarning: (message) => this.reporter.warning(message),
+    });
+  }
+
+  private startReceiver(
+    session: ReplicationConnection, sink: DirectoryWalSink, stored: Awaited<ReturnType<DirectoryWalSink['findStart']>>,
+  ): Promise<WalReceiver> {
+    const { args } = this;
+    return WalReceiver.start({
+      connect: async () => session,
+      sink,
+      ...(stored !== null ? { startLsn: stored.lsn, timeline: stored.timeline } : {}),
+      slot: args.slot,
+      temporarySlot: false,
+      statusIntervalSec: args.statusIntervalSec,
+      synchronous: args.synchronous,
+      recordSegments: false,
+      onEvent: (event) => this.onEvent(sink, event),
+      ...(args.endPosition !== null ? { endLsn: args.endPosition + 1n } : {}),
+    });
+  }
+
+  private onEvent(sink: DirectoryWalSink, event: WalReceiverEvent): void {
+    switch (event.kind) {
+      case 'streaming-started':
+        this.verbose(`starting log streaming at ${formatLsn(event.lsn)} (timeline ${event.timeline})`);
+        break;
+      case 'segment-finished':
+        this.verbose(`finished segment at ${formatLsn(event.lsn)} (timeline ${event.timeline})`);
+        break;
+      case 'segment-incomplete':
+        this.reporter.info(`not renaming "${sink.writingName(event.segment)}", segment is not complete`);
+        break;
+      case 'timeline-switched':
+        this.verbose(`switched to timeline ${event.timeline} at ${formatLsn(event.lsn)}`);
+        break;
+      case 'stopped':
+        this.verbose(event.reason === 'requested'
+          ? 'received interrupt signal, exiting'
+          : `stopped log streaming at ${formatLsn(event.lsn)} (timeline ${event.timeline})`);
+        break;
+    }
+  }
+
+  /** Until the session ends: stopped (-E reached, or told to stop) or disconnected (reported). */
+  private async awaitSession(receiver: WalReceiver): Promise<'stopped' | 'disconnected'> {
+    const { args, signal } = this;
     const onAbort = (): void => { void receiver.stop().catch(() => undefined); };
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -272,11 +313,11 @@ export async function runReceiveWal(args: ReceiveWalArgs, reporter: ReceiveWalRe
       const result = await receiver.done;
       if (args.endPosition !== null && result.endLsn > args.endPosition && !signal?.aborted) {
         // pg_receivewal's stop callback runs once more when the stream has ended, and says so again.
-        verbose(`stopped log streaming at ${formatLsn(result.endLsn)} (timeline ${result.timeline})`);
+        this.verbose(`stopped log streaming at ${formatLsn(result.endLsn)} (timeline ${result.timeline})`);
       }
       return 'stopped';
     } catch (err) {
-      reporter.error(err);
+      this.reporter.error(err);
       return 'disconnected';
     } finally {
       signal?.removeEventListener('abort', onAbort);

@@ -14,50 +14,8 @@
 import { InvalidOptionError } from '@pgfleet/core';
 import type { TablespaceMapping } from './options.js';
 
-/** Parses tablespace_map text into oid -> location (unescaped). */
-export function parseTablespaceMap(text: string): Map<number, string> {
-  const map = new Map<number, string>();
-  let i = 0;
-  while (i < text.length) {
-    const space = text.indexOf(' ', i);
-    const lineEnd = text.indexOf('\n', i);
-    if (space < 0 || (lineEnd >= 0 && lineEnd < space)) {
-      const line = text.slice(i, lineEnd < 0 ? text.length : lineEnd);
-      if (line.trim() === '') {
-        i = lineEnd < 0 ? text.length : lineEnd + 1;
-        continue;
-      }
-      throw new InvalidOptionError(`invalid line in file "tablespace_map": "${line}"`);
-    }
-    const oidText = text.slice(i, space);
-    const oid = Number(oidText);
-    if (!/^[0-9]+$/.test(oidText) || !Number.isSafeInteger(oid) || oid <= 0) {
-      throw new InvalidOptionError(`invalid tablespace OID "${oidText}" in file "tablespace_map"`);
-    }
-    let location = '';
-    let j = space + 1;
-    for (; j < text.length && text[j] !== '\n'; j++) {
-      const c = text[j] as string;
-      if (c === '\\' && j + 1 < text.length) {
-        location += text[j + 1];
-        j++;
-      } else if (c !== '\r') {
-        location += c;
-      }
-    }
-    if (map.has(oid)) throw new InvalidOptionError(`tablespace OID "${oid}" appears twice in file "tablespace_map"`);
-    map.set(oid, location);
-    i = j + 1;
-  }
-  return map;
-}
-
-/** tablespace_map text for oid -> location pairs, escaped as PostgreSQL writes it. */
-export function formatTablespaceMap(entries: Iterable<readonly [number, string]>): string {
-  let text = '';
-  for (const [oid, location] of entries) text += `${oid} ${location.replace(/[\\\n\r]/g, (c) => `\\${c}`)}\n`;
-  return text;
-}
+/** Parsed and written by core (tablespace-map.ts), one implementation for everyone. */
+export { formatTablespaceMap, parseTablespaceMap } from '@pgfleet/core';
 
 export interface PlannedTablespace {
   oid: number;

@@ -278,6 +278,107 @@ function parsePort(text: string): number | undefined {
   return n;
 }
 
+/** What the command line gave, before the cross-checks (pg_basebackup's variables). */
+interface GivenOptions {
+  pgdata: string | null;
+  format: 'plain' | 'tar' | null;
+  incremental: string | null;
+  fast: boolean;
+  createSlot: boolean;
+  maxRate: number | null;
+  writeRecoveryConf: boolean;
+  slot: string | null;
+  target: string | null;
+  tablespaceMappings: TablespaceMapping[];
+  walMethod: 'none' | 'fetch' | 'stream';
+  compressArg: string | null;
+  label: string;
+  noClean: boolean;
+  sync: boolean;
+  dbname: string | undefined;
+  host: string | undefined;
+  port: string | undefined;
+  username: string | undefined;
+  passwordPrompt: BaseBackupFlags['passwordPrompt'];
+  statusIntervalSec: number;
+  verbose: number;
+  progress: boolean;
+  waldir: string | null;
+  noSlot: boolean;
+  verifyChecksums: boolean;
+  estimateSize: boolean;
+  manifest: boolean;
+  manifestForceEncode: boolean;
+  manifestChecksumsArg: string | null;
+}
+
+function defaultOptions(): GivenOptions {
+  return {
+    pgdata: null, format: null, incremental: null, fast: false, createSlot: false, maxRate: null, writeRecoveryConf: false,
+    slot: null, target: null, tablespaceMappings: [], walMethod: 'stream', compressArg: null, label: 'pg_basebackup base backup',
+    noClean: false, sync: true, dbname: undefined, host: undefined, port: undefined, username: undefined, passwordPrompt: 'auto',
+    statusIntervalSec: 10, verbose: 0, progress: false, waldir: null, noSlot: false, verifyChecksums: true, estimateSize: true,
+    manifest: true, manifestForceEncode: false, manifestChecksumsArg: null,
+  };
+}
+
+/** One option, checked as pg_basebackup's switch checks it; false for a key the switch does not take. */
+function applyOption(g: GivenOptions, key: string, value: string): boolean {
+  switch (key) {
+    case 'c':
+      if (value.toLowerCase() === 'fast') g.fast = true;
+      else if (value.toLowerCase() === 'spread') g.fast = false;
+      else throw invalid(`invalid checkpoint argument "${value}", must be "fast" or "spread"`);
+      break;
+    case 'C': g.createSlot = true; break;
+    case 'd': g.dbname = value; break;
+    case 'D': g.pgdata = value; break;
+    case 'F':
+      if (value === 'p' || value === 'plain') g.format = 'plain';
+      else if (value === 't' || value === 'tar') g.format = 'tar';
+      else throw invalid(`invalid output format "${value}", must be "plain" or "tar"`);
+      break;
+    case 'h': g.host = value; break;
+    case 'i': g.incremental = value; break;
+    case 'l': g.label = value; break;
+    case 'n': g.noClean = true; break;
+    case 'N': g.sync = false; break;
+    case 'p': g.port = value; break;
+    case 'P': g.progress = true; break;
+    case 'r': g.maxRate = parseMaxRate(value); break;
+    case 'R': g.writeRecoveryConf = true; break;
+    case 's': g.statusIntervalSec = parseStatusInterval(value); break;
+    case 'S': g.slot = value; break;
+    case 't': g.target = value; break;
+    case 'T': g.tablespaceMappings.push(parseTablespaceMapping(value)); break;
+    case 'U': g.username = value; break;
+    case 'v': g.verbose++; break;
+    case 'w': g.passwordPrompt = 'never'; break;
+    case 'W': g.passwordPrompt = 'force'; break;
+    case 'X':
+      if (value === 'n' || value === 'none') g.walMethod = 'none';
+      else if (value === 'f' || value === 'fetch') g.walMethod = 'fetch';
+      else if (value === 's' || value === 'stream') g.walMethod = 'stream';
+      else throw invalid(`invalid wal-method option "${value}", must be "fetch", "stream", or "none"`);
+      break;
+    case 'z': g.compressArg = 'gzip'; break;
+    case 'Z': g.compressArg = value; break;
+    case 'waldir': g.waldir = value; break;
+    case 'no-slot': g.noSlot = true; break;
+    case 'no-verify-checksums': g.verifyChecksums = false; break;
+    case 'no-estimate-size': g.estimateSize = false; break;
+    case 'no-manifest': g.manifest = false; break;
+    case 'manifest-force-encode': g.manifestForceEncode = true; break;
+    case 'manifest-checksums': g.manifestChecksumsArg = value; break;
+    case 'sync-method':
+      if (value !== 'fsync' && value !== 'syncfs') throw invalid(`unrecognized sync method: ${value}`);
+      break;
+    default:
+      return false;
+  }
+  return true;
+}
+
 /**
  * Parses pg_basebackup's argv (without node and script). `program` names the command in
  * messages; `env` is consulted for POSIXLY_CORRECT, as getopt does.
@@ -290,195 +391,128 @@ export function parseBaseBackupArgs(
   if (argv[0] === '--help' || argv[0] === '-?') return { action: 'help' };
   if (argv[0] === '--version' || argv[0] === '-V') return { action: 'version' };
   const tryHelp = tryHelpHint(program.name);
-  const usage = (message: string) => new InvalidOptionError(message, { hint: tryHelp });
-
-  let pgdata: string | null = null;
-  let format: 'plain' | 'tar' | null = null;
-  let incremental: string | null = null;
-  let fast = false;
-  let createSlot = false;
-  let maxRate: number | null = null;
-  let writeRecoveryConf = false;
-  let slot: string | null = null;
-  let target: string | null = null;
-  const tablespaceMappings: TablespaceMapping[] = [];
-  let walMethod: 'none' | 'fetch' | 'stream' = 'stream';
-  let compressArg: string | null = null;
-  let label = 'pg_basebackup base backup';
-  let noClean = false;
-  let sync = true;
-  let dbname: string | undefined;
-  let host: string | undefined;
-  let port: string | undefined;
-  let username: string | undefined;
-  let passwordPrompt: BaseBackupFlags['passwordPrompt'] = 'auto';
-  let statusIntervalSec = 10;
-  let verbose = 0;
-  let progress = false;
-  let waldir: string | null = null;
-  let noSlot = false;
-  let verifyChecksums = true;
-  let estimateSize = true;
-  let manifest = true;
-  let manifestForceEncode = false;
-  let manifestChecksumsArg: string | null = null;
-
+  const g = defaultOptions();
   const operands: string[] = [];
   const scan = getoptLong(argv, { short: SHORT_OPTIONS, long: LONG_OPTIONS },
     { argv0: program.argv0, posixlyCorrect: env['POSIXLY_CORRECT'] !== undefined }, operands);
   for (const item of scan) {
     if (item.kind === 'error') throw new GetoptComplaint(item.complaint, tryHelp);
-    const value = item.value ?? '';
-    switch (item.key) {
-      case 'c':
-        if (value.toLowerCase() === 'fast') fast = true;
-        else if (value.toLowerCase() === 'spread') fast = false;
-        else throw invalid(`invalid checkpoint argument "${value}", must be "fast" or "spread"`);
-        break;
-      case 'C': createSlot = true; break;
-      case 'd': dbname = value; break;
-      case 'D': pgdata = value; break;
-      case 'F':
-        if (value === 'p' || value === 'plain') format = 'plain';
-        else if (value === 't' || value === 'tar') format = 'tar';
-        else throw invalid(`invalid output format "${value}", must be "plain" or "tar"`);
-        break;
-      case 'h': host = value; break;
-      case 'i': incremental = value; break;
-      case 'l': label = value; break;
-      case 'n': noClean = true; break;
-      case 'N': sync = false; break;
-      case 'p': port = value; break;
-      case 'P': progress = true; break;
-      case 'r': maxRate = parseMaxRate(value); break;
-      case 'R': writeRecoveryConf = true; break;
-      case 's': statusIntervalSec = parseStatusInterval(value); break;
-      case 'S': slot = value; break;
-      case 't': target = value; break;
-      case 'T': tablespaceMappings.push(parseTablespaceMapping(value)); break;
-      case 'U': username = value; break;
-      case 'v': verbose++; break;
-      case 'w': passwordPrompt = 'never'; break;
-      case 'W': passwordPrompt = 'force'; break;
-      case 'X':
-        if (value === 'n' || value === 'none') walMethod = 'none';
-        else if (value === 'f' || value === 'fetch') walMethod = 'fetch';
-        else if (value === 's' || value === 'stream') walMethod = 'stream';
-        else throw invalid(`invalid wal-method option "${value}", must be "fetch", "stream", or "none"`);
-        break;
-      case 'z': compressArg = 'gzip'; break;
-      case 'Z': compressArg = value; break;
-      case 'waldir': waldir = value; break;
-      case 'no-slot': noSlot = true; break;
-      case 'no-verify-checksums': verifyChecksums = false; break;
-      case 'no-estimate-size': estimateSize = false; break;
-      case 'no-manifest': manifest = false; break;
-      case 'manifest-force-encode': manifestForceEncode = true; break;
-      case 'manifest-checksums': manifestChecksumsArg = value; break;
-      case 'sync-method':
-        if (value !== 'fsync' && value !== 'syncfs') throw invalid(`unrecognized sync method: ${value}`);
-        break;
-      default:
-        // --help or --version after the first argument: getopt accepts them, the switch does not.
-        throw new GetoptComplaint(null, tryHelp);
-    }
+    // --help or --version after the first argument: getopt accepts them, the switch does not.
+    if (!applyOption(g, item.key, item.value ?? '')) throw new GetoptComplaint(null, tryHelp);
   }
-
+  const usage = (message: string) => new InvalidOptionError(message, { hint: tryHelp });
   if (operands.length > 0) throw usage(`too many command-line arguments (first is "${operands[0]}")`);
-  if (target === 'client') target = null;
-  if (target !== null && format !== null) throw usage('cannot specify both format and backup target');
-  const outputFormat = format ?? 'plain';
-  if (pgdata === null && target === null) throw usage('must specify output directory or backup target');
-  if (pgdata !== null && target !== null) throw usage('cannot specify both output directory and backup target');
+  return { action: 'run', options: flagsOf(g, crossCheck(g, usage)) };
+}
 
-  const compression = parseCompressionSpec(compressArg ?? 'none', { target: target !== null });
-  const clientCompressed = compression.location === 'client' && compressArg !== null;
+/** What the cross-checks settled. */
+interface Checked {
+  outputFormat: 'plain' | 'tar';
+  compression: CompressionSpec;
+  waldir: string | null;
+}
+
+/** pg_basebackup's cross-checks, in its order (the first mistake is the one it reports). */
+function crossCheck(g: GivenOptions, usage: (message: string) => InvalidOptionError): Checked {
+  if (g.target === 'client') g.target = null;
+  const target = g.target;
+  if (target !== null && g.format !== null) throw usage('cannot specify both format and backup target');
+  const outputFormat = g.format ?? 'plain';
+  if (g.pgdata === null && target === null) throw usage('must specify output directory or backup target');
+  if (g.pgdata !== null && target !== null) throw usage('cannot specify both output directory and backup target');
+
+  const compression = parseCompressionSpec(g.compressArg ?? 'none', { target: target !== null });
+  const clientCompressed = compression.location === 'client' && g.compressArg !== null;
   if (target !== null && clientCompressed) {
     throw usage('client-side compression is not possible when a backup target is specified');
   }
   if (outputFormat === 'plain' && compression.location === 'client' && compression.method !== 'none') {
     throw usage('only tar mode backups can be compressed');
   }
-  if (target !== null && walMethod === 'stream') throw usage('WAL cannot be streamed when a backup target is specified');
-  if (outputFormat === 'tar' && walMethod === 'stream' && pgdata === '-') {
+  if (target !== null && g.walMethod === 'stream') throw usage('WAL cannot be streamed when a backup target is specified');
+  if (outputFormat === 'tar' && g.walMethod === 'stream' && g.pgdata === '-') {
     throw usage('cannot stream write-ahead logs in tar mode to stdout');
   }
-  if (slot !== null && walMethod !== 'stream') throw usage('replication slots can only be used with WAL streaming');
-  if (noSlot && slot !== null) throw usage('--no-slot cannot be used with slot name');
-  if (createSlot) {
-    if (slot === null) throw usage('--create-slot needs a slot to be specified using --slot');
-    if (noSlot) throw usage('--create-slot and --no-slot are incompatible options');
+  if (g.slot !== null && g.walMethod !== 'stream') throw usage('replication slots can only be used with WAL streaming');
+  if (g.noSlot && g.slot !== null) throw usage('--no-slot cannot be used with slot name');
+  if (g.createSlot) {
+    if (g.slot === null) throw usage('--create-slot needs a slot to be specified using --slot');
+    if (g.noSlot) throw usage('--create-slot and --no-slot are incompatible options');
   }
+  let waldir = g.waldir;
   if (waldir !== null) {
     if (target !== null) throw usage('WAL directory location cannot be specified along with a backup target');
     if (outputFormat !== 'plain') throw usage('WAL directory location can only be specified in plain mode');
     waldir = canonicalizePath(waldir);
     if (!waldir.startsWith('/')) throw usage('WAL directory location must be an absolute path');
   }
-  if (progress && !estimateSize) throw usage('--progress and --no-estimate-size are incompatible options');
-  if (!manifest && manifestChecksumsArg !== null) throw usage('--no-manifest and --manifest-checksums are incompatible options');
-  if (!manifest && manifestForceEncode) throw usage('--no-manifest and --manifest-force-encode are incompatible options');
-  if (incremental !== null) {
+  if (g.progress && !g.estimateSize) throw usage('--progress and --no-estimate-size are incompatible options');
+  if (!g.manifest && g.manifestChecksumsArg !== null) throw usage('--no-manifest and --manifest-checksums are incompatible options');
+  if (!g.manifest && g.manifestForceEncode) throw usage('--no-manifest and --manifest-force-encode are incompatible options');
+  if (g.incremental !== null) {
     throw new NotSupportedError('incremental backups (-i/--incremental) are not supported yet', {
       hint: 'Take a full backup, or use pg_basebackup for incremental backups.',
     });
   }
-  if (pgdata === '-' && outputFormat === 'plain') {
+  if (g.pgdata === '-' && outputFormat === 'plain') {
     throw new InvalidOptionError('cannot write to standard output in plain format', {
       hint: 'Use -F tar to write a tar archive to standard output.',
     });
   }
+  return { outputFormat, compression, waldir };
+}
+
+/** The flags, once the cross-checks passed. */
+function flagsOf(g: GivenOptions, checked: Checked): BaseBackupFlags {
   // What libpq would refuse when connecting.
-  const portNumber = port === undefined ? undefined : parsePort(port);
+  const portNumber = g.port === undefined ? undefined : parsePort(g.port);
 
   let manifestChecksums: ManifestChecksums = 'CRC32C';
-  if (manifestChecksumsArg !== null) {
-    const up = manifestChecksumsArg.toUpperCase();
+  if (g.manifestChecksumsArg !== null) {
+    const up = g.manifestChecksumsArg.toUpperCase();
     const found = MANIFEST_CHECKSUMS.find((a) => a === up);
     // The server names an unknown algorithm itself ("unrecognized checksum algorithm"): pass it on.
-    manifestChecksums = found ?? (manifestChecksumsArg as ManifestChecksums);
+    manifestChecksums = found ?? (g.manifestChecksumsArg as ManifestChecksums);
   }
 
   let backupTarget: BackupTarget | null = null;
+  const target = g.target;
   if (target !== null) {
     const colon = target.indexOf(':');
     backupTarget = colon < 0 ? { name: target, detail: null } : { name: target.slice(0, colon), detail: target.slice(colon + 1) };
   }
 
   return {
-    action: 'run',
-    options: {
-      connection: {
-        ...(dbname !== undefined ? { connectionString: dbname } : {}),
-        ...(host !== undefined ? { host } : {}),
-        ...(portNumber !== undefined ? { port: portNumber } : {}),
-        ...(username !== undefined ? { user: username } : {}),
-      },
-      passwordPrompt,
-      pgdata: pgdata ?? '',
-      target: backupTarget,
-      format: outputFormat,
-      walMethod,
-      slot,
-      createSlot,
-      temporarySlot: walMethod === 'stream' && !noSlot && slot === null,
-      compression,
-      writeRecoveryConf,
-      tablespaceMappings,
-      waldir,
-      checkpoint: fast ? 'fast' : 'spread',
-      label,
-      noClean,
-      sync,
-      progress,
-      estimateSize,
-      maxRateKbPerSec: maxRate,
-      statusIntervalSec,
-      verbose,
-      manifest,
-      manifestChecksums,
-      manifestForceEncode,
-      verifyChecksums,
+    connection: {
+      ...(g.dbname !== undefined ? { connectionString: g.dbname } : {}),
+      ...(g.host !== undefined ? { host: g.host } : {}),
+      ...(portNumber !== undefined ? { port: portNumber } : {}),
+      ...(g.username !== undefined ? { user: g.username } : {}),
     },
+    passwordPrompt: g.passwordPrompt,
+    pgdata: g.pgdata ?? '',
+    target: backupTarget,
+    format: checked.outputFormat,
+    walMethod: g.walMethod,
+    slot: g.slot,
+    createSlot: g.createSlot,
+    temporarySlot: g.walMethod === 'stream' && !g.noSlot && g.slot === null,
+    compression: checked.compression,
+    writeRecoveryConf: g.writeRecoveryConf,
+    tablespaceMappings: g.tablespaceMappings,
+    waldir: checked.waldir,
+    checkpoint: g.fast ? 'fast' : 'spread',
+    label: g.label,
+    noClean: g.noClean,
+    sync: g.sync,
+    progress: g.progress,
+    estimateSize: g.estimateSize,
+    maxRateKbPerSec: g.maxRate,
+    statusIntervalSec: g.statusIntervalSec,
+    verbose: g.verbose,
+    manifest: g.manifest,
+    manifestChecksums,
+    manifestForceEncode: g.manifestForceEncode,
+    verifyChecksums: g.verifyChecksums,
   };
 }
