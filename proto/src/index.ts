@@ -41,4 +41,4 @@ export type { BackupOutcome, DirectoryFilesOptions, ReceiveBackupOptions, Receiv
 
 // The client of an agent.
 export { AgentClient, backupFilesOf, restoreFileOrder } from './agent-client.js';
-export type { AgentClientOptions, RestoreCallOptions, RestoreFile } from './agent-client.js';
+export type { AgentClientOptions, RestoreCallOptions, RestoreFile, WalStreamSession } from './agent-client.js';

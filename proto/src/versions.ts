@@ -12,7 +12,7 @@
 import { IncompatibleVersionError, InvalidOptionError } from '@pgfleet/core';
 
 /** agent.proto: controller -> agent. */
-export const AGENT_PROTOCOL_VERSION = '2.0';
+export const AGENT_PROTOCOL_VERSION = '2.1';
 /** controller.proto: CLI -> controller. */
 export const CONTROLLER_PROTOCOL_VERSION = '1.1';
 

@@ -151,7 +151,12 @@ export { WalReceiver } from './wal/receiver.js';
 export type {
   WalReceiverEvent, WalReceiverOptions, WalReceiverResult, WalReservation, WalReservationOptions,
 } from './wal/receiver.js';
-export { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
+export { DirectoryWalSink, TarWalSink, storeWithoutClobbering } from './wal/wal-sinks.js';
+export { TimelineArchiveSink, archiveTimelines, timelineDirectory, writeHistoryFileOnce } from './wal/timeline-archive-sink.js';
+export type { TimelineArchiveSinkOptions } from './wal/timeline-archive-sink.js';
+export { readWalFileContent, walFileCompressionOf } from './wal/wal-file-content.js';
+export { ensurePhysicalSlot, preflightWarnings, probeServer } from './wal/server-probe.js';
+export type { ServerProbe } from './wal/server-probe.js';
 export type { DirectoryWalSinkOptions, TarWalSinkOptions, WalSink } from './wal/wal-sinks.js';
 export { findStreamingStart } from './wal/streaming-start.js';
 export type { FindStreamingStartOptions, StreamingStart } from './wal/streaming-start.js';

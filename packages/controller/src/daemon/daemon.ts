@@ -17,6 +17,8 @@ import { createControllerHandlers } from '../rpc/controller-service.js';
 import type { DaemonLogger } from '../rpc/service-context.js';
 import { PGFLEET_VERSION } from '../version.js';
 import { ClusterLocks } from './fleet-runner.js';
+import { WalArchiver } from '../wal/wal-archiver.js';
+import { WalStateRegistry } from '../wal/wal-state.js';
 
 export interface RunningDaemon {
   /** The bound port (useful with port 0). */
@@ -32,6 +34,8 @@ export interface StartDaemonOptions {
    * towards CLIs, AGENT_PROTOCOL_VERSION towards agents); other values only to test negotiation.
    */
   protocolVersions?: { controller?: string; agent?: string };
+  /** Pauses between WAL archive sessions (default 1 s doubling to 10 s); tests shorten them. */
+  walRetryMs?: { min: number; max: number };
 }
 
 /** How to mend a TLS file that cannot be read. */
@@ -65,6 +69,26 @@ export function controllerPeerPolicy(config: FleetConfig): PeerPolicy | null {
   };
 }
 
+/** One archiver per cluster with `wal.archive: stream`; every cluster gets a state record. */
+function startWalArchivers(config: FleetConfig, agents: Map<string, AgentClient>, wal: WalStateRegistry, logger: DaemonLog,
+  retryMs: { min: number; max: number } | undefined): WalArchiver[] {
+  const archivers: WalArchiver[] = [];
+  for (const c of config.clusters) {
+    const record = wal.record(c.name, {
+      cluster: c.name, archive: c.wal.archive, via: c.agent !== null ? `agent:${c.agent}` : 'direct', slot: c.wal.slot,
+      applicationName: c.wal.slot, synchronous: c.wal.synchronous, compression: c.wal.compression, maxRetainedBytes: c.wal.maxRetainedBytes,
+    });
+    if (c.wal.archive !== 'stream') continue;
+    const archiver = new WalArchiver({
+      repository: config.repository, cluster: c, agent: c.agent !== null ? agents.get(c.agent) ?? null : null, record, logger,
+      noProgressTimeoutMs: config.noProgressTimeoutSeconds * 1000, ...(retryMs !== undefined ? { retryMs } : {}),
+    });
+    archiver.start();
+    archivers.push(archiver);
+  }
+  return archivers;
+}
+
 export async function startDaemon(config: FleetConfig, options: StartDaemonOptions = {}): Promise<RunningDaemon> {
   const logger = completeLog(options.logger ?? stderrLogger);
   const tls: TlsMaterial | null = config.tls ? await readTlsFiles(config.tls, TLS_HINT) : null;
@@ -81,6 +105,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
     ...(agentVersion !== undefined ? { protocolVersion: agentVersion } : {}),
   }, tls)]));
   const shutdown = new AbortController();
+  const wal = new WalStateRegistry();
   const describe = (err: unknown): string => errorText(err) + originSuffix(err);
   const server = new grpc.Server({
     ...CHANNEL_OPTIONS,
@@ -89,7 +114,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
   server.addService(
     controllerService(),
     guardHandlers(createControllerHandlers({
-      config, agents, locks: new ClusterLocks(), inUse: new Map(), logger, shutdown: shutdown.signal,
+      config, agents, locks: new ClusterLocks(), inUse: new Map(), logger, shutdown: shutdown.signal, wal,
       protocolVersion: options.protocolVersions?.controller ?? CONTROLLER_PROTOCOL_VERSION,
     }), (method, peer, err) => logger.error(`${method} from ${peer} failed: ${describe(err)}`, { method, peer, error: errorFields(err) })),
   );
@@ -110,6 +135,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
   const address = `${config.listen.host}:${port}`;
   health.serving();
   logger.info(`controller listening on ${address} (${tls ? 'mutual TLS' : 'INSECURE, no TLS'}), repository "${config.repository}"`, { port });
+  const archivers = startWalArchivers(config, agents, wal, logger, options.walRetryMs);
 
   let stopped = false;
   return {
@@ -120,6 +146,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
       stopped = true;
       health.notServing();
       shutdown.abort(new Error('daemon shutting down'));
+      await Promise.all(archivers.map((a) => a.stop()));
       // Let running work see the abort and clean up, then close.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 10_000);

@@ -10,6 +10,7 @@ import type { ClusterConfig, FleetConfig } from '../config.js';
 import type { ClusterLocks } from '../daemon/fleet-runner.js';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 import { readClusterCatalog } from '../repository/catalog.js';
+import type { WalStateRegistry } from '../wal/wal-state.js';
 
 /** What a caller of startDaemon() may give as its log: info and error at least (warn goes to error, debug nowhere when absent). */
 export interface DaemonLogger {
@@ -30,6 +31,8 @@ export interface ControllerState {
   shutdown: AbortSignal;
   /** The controller.proto version the daemon announces and checks. */
   protocolVersion: string;
+  /** Each cluster's WAL archive receiver: walState(cluster), walStates(). */
+  wal: WalStateRegistry;
 }
 
 /** A backup named by a call, usable or (verify) damaged. */

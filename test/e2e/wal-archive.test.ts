@@ -1,0 +1,129 @@
+// The fleet's continuous WAL archive, black box: a PostgreSQL server (1 MB WAL segments, so
+// segments complete quickly) behind `pgfleet-agent serve`, one `pgfleet serve` with the
+// repository, mutual TLS with the certificates of `pgfleet certs init`, and `pgfleet` CLI calls.
+//
+//   - the agent streams over the slot pgfleet_main; completed segments appear in
+//     <repo>/main/wal/00000001/ (lz4) and decompress to exactly the server's pg_wal files; the
+//     slot's restart_lsn never passes what the repository holds;
+//
+// Versions: PGFLEET_TEST_VERSIONS (the first one; default 15).
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { readWalFileContent } from '@pgfleet/core';
+import { chownOne, makeTempDir, startCluster, versionsUnderTest, binDir, type TestCluster } from '../harness/index.js';
+import { spawnAgent } from './agent-support.js';
+import { waitFor, type RunningTool } from './support/index.js';
+import { runCli, startController, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
+
+const VERSION = versionsUnderTest().includes(15) ? 15 : versionsUnderTest()[0] ?? 15;
+const SEGMENT = 1024 * 1024;
+
+let server: TestCluster;
+let work: string;
+let certs: string;
+let repository: string;
+let controller: ControllerProcess;
+let controllerConfig: string;
+let agent: RunningTool;
+let agentConfig: string;
+let env: NodeJS.ProcessEnv;
+
+const walRoot = (): string => path.join(repository, 'main', 'wal', '00000001');
+
+async function startAgent(): Promise<void> {
+  agent = spawnAgent(['serve', '--config', agentConfig], { timeoutMs: 900_000 });
+  await waitFor('the agent to listen', () => /listening on 127\.0\.0\.1:[0-9]+/.test(agent.stderrSoFar()), 30_000);
+}
+
+function agentAddress(): string {
+  const m = /listening on (127\.0\.0\.1:[0-9]+)/.exec(agent.stderrSoFar());
+  assert.ok(m, agent.stderrSoFar());
+  return m[1] as string;
+}
+
+/** Completed segments in the archive (names without suffix). */
+async function archivedSegments(): Promise<string[]> {
+  const names = existsSync(walRoot()) ? await readdir(walRoot()) : [];
+  return names.filter((n) => /^[0-9A-F]{24}\.lz4$/.test(n)).map((n) => n.slice(0, 24)).sort();
+}
+
+/** Switches to a new segment and returns the name of the one just completed. */
+async function switchSegment(): Promise<string> {
+  const r = await server.query<{ name: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS name');
+  return r.rows[0]?.name as string;
+}
+
+before(async () => {
+  server = await startCluster({ version: VERSION, initdbArgs: ['--wal-segsize=1'], data: { rows: 100 } });
+  work = await makeTempDir('wal-archive');
+  certs = path.join(work, 'certs');
+  const init = await runCli(['certs', 'init', certs, '--agent', 'db1']);
+  assert.equal(init.code, 0, init.stderr);
+  const root = path.join(work, 'db1-root');
+  await mkdir(root);
+  await chownOne(root);
+  agentConfig = path.join(work, 'agent.yaml');
+  await writeFile(agentConfig, [
+    'listen: 127.0.0.1:0',
+    `tls: { ca: ${certs}/ca.crt, cert: ${certs}/agent-db1.crt, key: ${certs}/agent-db1.key }`,
+    `allowedRoots: [${JSON.stringify(root)}]`,
+    `pgBin: ${JSON.stringify(binDir(VERSION))}`,
+    'osUser: postgres',
+    'connectUser: postgres',
+    '',
+  ].join('\n'));
+  await startAgent();
+  repository = path.join(work, 'repo');
+  controllerConfig = path.join(work, 'fleet.yaml');
+  await writeFile(controllerConfig, [
+    'listen: 127.0.0.1:0', `repository: ${repository}`,
+    `tls: { ca: ${certs}/ca.crt, cert: ${certs}/controller.crt, key: ${certs}/controller.key }`,
+    'agents:', `  - { name: db1, address: "${agentAddress()}" }`,
+    'clusters:',
+    `  - { name: main, agent: db1, conninfo: "${server.connectionString}", retention: { full: 2 } }`,
+    '',
+  ].join('\n'));
+  controller = await startController(controllerConfig);
+  env = { PGFLEET_CONTROLLER: controller.address, PGFLEET_CERTS: certs };
+});
+
+after(async () => {
+  await controller?.stop();
+  if (agent?.child.pid && agent.child.exitCode === null && agent.child.signalCode === null) process.kill(agent.child.pid, 'SIGTERM');
+  await agent?.result.catch(() => undefined);
+  await server?.destroy();
+});
+
+describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
+  test('the agent streams into the repository: completed segments are byte-identical to the server\'s', async () => {
+    await waitFor('the archive to start', () => existsSync(walRoot()), 30_000);
+    await server.query('CREATE TABLE t (id int, at timestamptz DEFAULT now(), pad text)');
+    const switched: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      await server.query("INSERT INTO t (id, pad) SELECT g, repeat('x', 200) FROM generate_series(1, 2000) g");
+      switched.push(await switchSegment());
+    }
+    const last = switched[switched.length - 1] as string;
+    await waitFor(`segment ${last} in the archive`, async () => (await archivedSegments()).includes(last), 30_000);
+    let compared = 0;
+    for (const name of switched) {
+      const theirs = await readFile(path.join(server.dataDir, 'pg_wal', name));
+      const ours = await readWalFileContent(path.join(walRoot(), `${name}.lz4`), SEGMENT);
+      assert.equal(ours.length, SEGMENT, name);
+      assert.ok(ours.equals(theirs), `${name} differs from the server's`);
+      compared++;
+    }
+    assert.equal(compared, 3);
+    // The slot never moves past what the archive holds: restart_lsn is at most the end of the
+    // newest complete segment or of the .partial's durable part.
+    const slot = await server.query<{ restart_lsn: string; active: boolean; active_pid: number }>(
+      "SELECT restart_lsn::text, active, active_pid FROM pg_replication_slots WHERE slot_name = 'pgfleet_main'");
+    assert.equal(slot.rows[0]?.active, true, controller.log());
+    const app = await server.query<{ application_name: string }>('SELECT application_name FROM pg_stat_replication');
+    assert.ok(app.rows.some((r) => r.application_name === 'pgfleet_main'), JSON.stringify(app.rows));
+  });
+});
