@@ -5,6 +5,10 @@
 //   - the agent streams over the slot pgfleet_main; completed segments appear in
 //     <repo>/main/wal/00000001/ (lz4) and decompress to exactly the server's pg_wal files; the
 //     slot's restart_lsn never passes what the repository holds;
+//   - archive-push: the same content again succeeds, other content is refused (84), logged, and
+//     the archived file is left as it was;
+//   - wal-get: an archived segment is written byte for byte (0), a file the archive lacks is
+//     exit 1, and with the controller stopped exit 255 (recovery aborts, never ends early);
 //
 // Versions: PGFLEET_TEST_VERSIONS (the first one; default 15).
 
@@ -14,8 +18,8 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readWalFileContent } from '@pgfleet/core';
-import { chownOne, makeTempDir, startCluster, versionsUnderTest, binDir, type TestCluster } from '../harness/index.js';
-import { spawnAgent } from './agent-support.js';
+import { binDir, chownOne, freePort, makeTempDir, startCluster, versionsUnderTest, type TestCluster } from '../harness/index.js';
+import { runAgent, spawnAgent } from './agent-support.js';
 import { waitFor, type RunningTool } from './support/index.js';
 import { runCli, startController, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
 
@@ -31,6 +35,9 @@ let controllerConfig: string;
 let agent: RunningTool;
 let agentConfig: string;
 let env: NodeJS.ProcessEnv;
+let controllerPort: number;
+/** Segments completed in the first test, with the server's bytes of each. */
+const serverSegments = new Map<string, Buffer>();
 
 const walRoot = (): string => path.join(repository, 'main', 'wal', '00000001');
 
@@ -67,6 +74,7 @@ before(async () => {
   await mkdir(root);
   await chownOne(root);
   agentConfig = path.join(work, 'agent.yaml');
+  controllerPort = await freePort();
   await writeFile(agentConfig, [
     'listen: 127.0.0.1:0',
     `tls: { ca: ${certs}/ca.crt, cert: ${certs}/agent-db1.crt, key: ${certs}/agent-db1.key }`,
@@ -74,13 +82,14 @@ before(async () => {
     `pgBin: ${JSON.stringify(binDir(VERSION))}`,
     'osUser: postgres',
     'connectUser: postgres',
+    `controller: { address: "127.0.0.1:${controllerPort}", cluster: main }`,
     '',
   ].join('\n'));
   await startAgent();
   repository = path.join(work, 'repo');
   controllerConfig = path.join(work, 'fleet.yaml');
   await writeFile(controllerConfig, [
-    'listen: 127.0.0.1:0', `repository: ${repository}`,
+    `listen: 127.0.0.1:${controllerPort}`, `repository: ${repository}`,
     `tls: { ca: ${certs}/ca.crt, cert: ${certs}/controller.crt, key: ${certs}/controller.key }`,
     'agents:', `  - { name: db1, address: "${agentAddress()}" }`,
     'clusters:',
@@ -112,6 +121,7 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
     let compared = 0;
     for (const name of switched) {
       const theirs = await readFile(path.join(server.dataDir, 'pg_wal', name));
+      serverSegments.set(name, theirs);
       const ours = await readWalFileContent(path.join(walRoot(), `${name}.lz4`), SEGMENT);
       assert.equal(ours.length, SEGMENT, name);
       assert.ok(ours.equals(theirs), `${name} differs from the server's`);
@@ -125,5 +135,48 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
     assert.equal(slot.rows[0]?.active, true, controller.log());
     const app = await server.query<{ application_name: string }>('SELECT application_name FROM pg_stat_replication');
     assert.ok(app.rows.some((r) => r.application_name === 'pgfleet_main'), JSON.stringify(app.rows));
+  });
+
+  test('archive-push: the same content again succeeds; other content is refused, logged and never stored', async () => {
+    const [name, content] = [...serverSegments.entries()][0] as [string, Buffer];
+    const same = path.join(work, 'push-same', name);
+    await mkdir(path.dirname(same));
+    await writeFile(same, content);
+    const pushed = await runAgent(['archive-push', '--config', agentConfig, same]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    const other = path.join(work, 'push-other', name);
+    await mkdir(path.dirname(other));
+    const changed = Buffer.from(content);
+    changed[SEGMENT - 1] = (changed[SEGMENT - 1] ?? 0) ^ 0xff;
+    await writeFile(other, changed);
+    const refused = await runAgent(['archive-push', '--config', agentConfig, other]);
+    assert.equal(refused.code, 84, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`WAL file "${walRoot()}/${name}\\.lz4" is already archived with different content`));
+    assert.ok((await readWalFileContent(path.join(walRoot(), `${name}.lz4`), SEGMENT)).equals(content), 'the archived segment is unchanged');
+    assert.match(controller.log(), new RegExp(`archive-push of "${name}" refused: WAL file .* is already archived with different content`));
+    assert.deepEqual((await readdir(walRoot())).filter((n) => n.startsWith('.push-')), [], 'no temporary file is left');
+  });
+
+  test('wal-get: an archived segment is written as it was (0); one the archive lacks is 1; without the controller 255', async () => {
+    const [name, content] = [...serverSegments.entries()][1] as [string, Buffer];
+    const out = path.join(work, 'wal-get');
+    await mkdir(out);
+    const got = await runAgent(['wal-get', '--config', agentConfig, '--prefetch', '0', name, path.join(out, 'RECOVERYXLOG')]);
+    assert.equal(got.code, 0, got.stderr);
+    assert.ok((await readFile(path.join(out, 'RECOVERYXLOG'))).equals(content));
+    const missing = await runAgent(['wal-get', '--config', agentConfig, '--prefetch', '0', '0000000100000000000000FF', path.join(out, 'missing')]);
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.equal(existsSync(path.join(out, 'missing')), false);
+    const history = await runAgent(['wal-get', '--config', agentConfig, '--prefetch', '0', '00000002.history', path.join(out, 'RECOVERYHISTORY')]);
+    assert.equal(history.code, 1, history.stderr);
+    await controller.stop();
+    try {
+      const unreachable = await runAgent(['wal-get', '--config', agentConfig, '--prefetch', '0', name, path.join(out, 'unreachable')]);
+      assert.equal(unreachable.code, 255, unreachable.stderr);
+      assert.match(unreachable.stderr, /aborting recovery \(exit status 255\)/);
+      assert.equal(existsSync(path.join(out, 'unreachable')), false);
+    } finally {
+      controller = await startController(controllerConfig);
+    }
   });
 });

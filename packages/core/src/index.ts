@@ -156,6 +156,8 @@ export { TimelineArchiveSink, archiveTimelines, timelineDirectory, writeHistoryF
 export type { TimelineArchiveSinkOptions } from './wal/timeline-archive-sink.js';
 export { readWalFileContent, walFileCompressionOf } from './wal/wal-file-content.js';
 export { ensurePhysicalSlot, preflightWarnings, probeServer } from './wal/server-probe.js';
+export { checkSegmentContent } from './wal/segment-header.js';
+export type { SegmentHeaderInfo } from './wal/segment-header.js';
 export type { ServerProbe } from './wal/server-probe.js';
 export type { DirectoryWalSinkOptions, TarWalSinkOptions, WalSink } from './wal/wal-sinks.js';
 export { findStreamingStart } from './wal/streaming-start.js';

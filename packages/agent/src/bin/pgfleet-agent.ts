@@ -9,6 +9,8 @@
  *   pgfleet-agent serve --config agent.yaml [--insecure] [--check-config] [--log-format text|json]
  *       [--log-level debug|info|warn|error]
  *   pgfleet-agent certs --out DIR [--name NAME] [--host NAME]... [--days N] [--tool openssl|node|auto]
+ *   pgfleet-agent archive-push [--config FILE] [--cluster NAME] PATH        (archive_command: %p)
+ *   pgfleet-agent wal-get [--config FILE] [--cluster NAME] [--prefetch N] FILE PATH   (restore_command: %f %p)
  *
  * Exit status: 0 on success, else the error catalogue's code (see @pgfleet/core errors.ts);
  * 1 for an unexpected failure.
@@ -169,6 +171,39 @@ export function buildProgram(): Command {
         process.exitCode = printError(err);
       }
     });
+  program
+    .command('archive-push')
+    .description('archive a WAL file into the controller\'s archive (archive_command = \'pgfleet-agent archive-push %p\')')
+    .argument('<path>', 'the WAL file (%p)')
+    .option('--config <file>', 'agent.yaml (default: $PGFLEET_AGENT_CONFIG, else /etc/pgfleet/agent.yaml)')
+    .option('--cluster <name>', 'the cluster, as fleet.yaml names it (default: controller.cluster, else found by the server\'s system identifier)')
+    .action(async (file: string, flags: { config?: string; cluster?: string }) => {
+      const { runArchivePush } = await import('./wal-commands.js');
+      process.exitCode = await runArchivePush(file, flags);
+    });
+
+  program
+    .command('wal-get')
+    .description('fetch a WAL file from the controller\'s archive (restore_command = \'pgfleet-agent wal-get %f %p\'): 0 found, 1 not archived, 255 abort recovery')
+    .argument('<names...>', 'the file to fetch (%f) and where to write it (%p)')
+    .option('--config <file>', 'agent.yaml (default: $PGFLEET_AGENT_CONFIG, else /etc/pgfleet/agent.yaml)')
+    .option('--cluster <name>', 'the cluster, as fleet.yaml names it (default: controller.cluster, else found by the server\'s system identifier)')
+    .option('--prefetch <n>', 'segments to fetch ahead in the background (default 4, 0: none)', (v) => parseSeconds(v))
+    .addOption(new Option('--prefetch-only').hideHelp())
+    .addOption(new Option('--prefetch-dir <dir>').hideHelp())
+    .action(async (names: string[], flags: { config?: string; cluster?: string; prefetch?: number; prefetchOnly?: boolean; prefetchDir?: string }) => {
+      const { runPrefetch, runWalGet, WAL_GET_ABORT } = await import('./wal-commands.js');
+      if (flags.prefetchOnly) {
+        process.exitCode = await runPrefetch(names, flags.prefetchDir ?? '', flags);
+        return;
+      }
+      if (names.length !== 2) {
+        process.stderr.write('pgfleet-agent wal-get: error: give the file name (%f) and the path to write (%p)\n');
+        process.exitCode = WAL_GET_ABORT;
+        return;
+      }
+      process.exitCode = await runWalGet(names[0] as string, names[1] as string, flags);
+    });
   return program;
 }
 
@@ -177,7 +212,8 @@ async function main(): Promise<void> {
     await buildProgram().parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode === 0 ? 0 : 31;
+      // A restore_command that cannot run must abort recovery, not look like the archive's end.
+      process.exitCode = err.exitCode === 0 ? 0 : process.argv.includes('wal-get') ? 255 : 31;
       return;
     }
     process.exitCode = printError(err);

@@ -9,11 +9,12 @@ import * as grpc from '@grpc/grpc-js';
 import { ConnectError, createDaemonLog, errorFields, errorText, type DaemonLog, type PeerPolicy } from '@pgfleet/core';
 import {
   AgentClient, CHANNEL_OPTIONS, CONTROLLER_PROTOCOL_VERSION, DaemonHealth, controllerService, guardHandlers, originSuffix, peerInterceptor, readTlsFiles,
-  serverCredentials, type TlsMaterial,
+  serverCredentials, walArchiveService, type TlsMaterial,
 } from '@pgfleet/proto';
 import type { FleetConfig } from '../config.js';
 import { cleanupCluster } from '../repository/cleanup.js';
 import { createControllerHandlers } from '../rpc/controller-service.js';
+import { createWalArchiveHandlers } from '../rpc/wal-archive-service.js';
 import type { DaemonLogger } from '../rpc/service-context.js';
 import { PGFLEET_VERSION } from '../version.js';
 import { ClusterLocks } from './fleet-runner.js';
@@ -55,8 +56,8 @@ function completeLog(logger: DaemonLogger): DaemonLog {
 }
 
 /**
- * Who may call the controller: the pgfleet CLI (role "cli"). Agents make no calls to the
- * controller, so an agent's certificate is refused on every call.
+ * Who may call the controller's API: the pgfleet CLI (role "cli"). Agents call only the WAL
+ * archive service (walArchivePeerPolicy); an agent's certificate is refused everywhere else.
  */
 export function controllerPeerPolicy(config: FleetConfig): PeerPolicy | null {
   if (config.tls === null) return null;
@@ -65,8 +66,27 @@ export function controllerPeerPolicy(config: FleetConfig): PeerPolicy | null {
     accept: ['cli'],
     allowedClients: config.tls.allowedClients ?? null,
     allowedClientsSource: `tls.allowedClients in "${config.path}"`,
-    roleHint: 'Only the pgfleet command line calls the controller: use its certificate (cli.crt of "pgfleet certs init"); agents make no calls to the controller.',
+    roleHint: 'Only the pgfleet command line calls the controller: use its certificate (cli.crt of "pgfleet certs init"); agents call only its WAL archive service.',
   };
+}
+
+/** Who may call the WAL archive service: agents (role "agent": archive-push, wal-get). */
+export function walArchivePeerPolicy(config: FleetConfig): PeerPolicy | null {
+  if (config.tls === null) return null;
+  return {
+    self: 'controller',
+    accept: ['agent'],
+    allowedClients: null,
+    allowedClientsSource: `"${config.path}"`,
+    roleHint: 'Only agents call the WAL archive service (pgfleet-agent archive-push and wal-get): use an agent certificate (agent-NAME.crt of "pgfleet certs init").',
+  };
+}
+
+/** The policy of a call by its path: the WAL archive service answers agents, the rest the CLI. */
+function peerPolicyOf(config: FleetConfig): (path: string) => PeerPolicy | null {
+  const cli = controllerPeerPolicy(config);
+  const agent = walArchivePeerPolicy(config);
+  return (path) => (path.startsWith('/pgfleet.v1.WalArchive/') ? agent : cli);
 }
 
 /** One archiver per cluster with `wal.archive: stream`; every cluster gets a state record. */
@@ -109,15 +129,15 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
   const describe = (err: unknown): string => errorText(err) + originSuffix(err);
   const server = new grpc.Server({
     ...CHANNEL_OPTIONS,
-    interceptors: [peerInterceptor(controllerPeerPolicy(config), (peer, err) => logger.warn(`call from ${peer} refused: ${describe(err)}`, { peer, error: errorFields(err) }))],
+    interceptors: [peerInterceptor(peerPolicyOf(config), (peer, err) => logger.warn(`call from ${peer} refused: ${describe(err)}`, { peer, error: errorFields(err) }))],
   });
-  server.addService(
-    controllerService(),
-    guardHandlers(createControllerHandlers({
-      config, agents, locks: new ClusterLocks(), inUse: new Map(), logger, shutdown: shutdown.signal, wal,
-      protocolVersion: options.protocolVersions?.controller ?? CONTROLLER_PROTOCOL_VERSION,
-    }), (method, peer, err) => logger.error(`${method} from ${peer} failed: ${describe(err)}`, { method, peer, error: errorFields(err) })),
-  );
+  const state = {
+    config, agents, locks: new ClusterLocks(), inUse: new Map<string, number>(), logger, shutdown: shutdown.signal, wal,
+    protocolVersion: options.protocolVersions?.controller ?? CONTROLLER_PROTOCOL_VERSION,
+  };
+  const onError = (method: string, peer: string, err: unknown): void => logger.error(`${method} from ${peer} failed: ${describe(err)}`, { method, peer, error: errorFields(err) });
+  server.addService(controllerService(), guardHandlers(createControllerHandlers(state), onError));
+  server.addService(walArchiveService(), guardHandlers(createWalArchiveHandlers(state), onError));
   const health = new DaemonHealth('pgfleet.v1.Controller');
   health.addTo(server);
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;

@@ -57,6 +57,8 @@ export interface ClusterWalState {
   warnings: string[];
   /** When streaming last acknowledged a position (RFC 3339), or null. */
   lastAckAt: string | null;
+  /** archive-push refusals (a file archived before with other content), newest last, at most 10. */
+  refusedPushes: Array<{ at: string; message: string }>;
 }
 
 interface Sample {
@@ -80,6 +82,7 @@ export class WalStateRecord {
       since: new Date().toISOString(),
       reason: null, reasonCode: null, systemIdentifier: null, timeline: null, receivedLsn: null, flushedLsn: null, serverLsn: null,
       lagBytes: null, lagSeconds: null, slotRetainedBytes: null, retainedOverLimit: false, warnings: [], lastAckAt: null,
+      refusedPushes: [],
     };
   }
 
@@ -128,6 +131,11 @@ export class WalStateRecord {
     }
   }
 
+  noteConflict(message: string): void {
+    this.value.refusedPushes.push({ at: new Date().toISOString(), message });
+    if (this.value.refusedPushes.length > 10) this.value.refusedPushes.shift();
+  }
+
   snapshot(): ClusterWalState {
     const lag = this.server !== null && this.flushed !== null ? this.server - this.flushed : null;
     let lagSeconds: number | null = null;
@@ -138,6 +146,7 @@ export class WalStateRecord {
     return {
       ...this.value,
       warnings: [...this.value.warnings],
+      refusedPushes: this.value.refusedPushes.map((r) => ({ ...r })),
       receivedLsn: this.received === null ? null : formatLsn(this.received),
       flushedLsn: this.flushed === null ? null : formatLsn(this.flushed),
       serverLsn: this.server === null ? null : formatLsn(this.server),
@@ -162,6 +171,11 @@ export class WalStateRegistry {
       this.records.set(cluster, r);
     }
     return r;
+  }
+
+  /** Records an archive-push refusal of a cluster (known clusters only). */
+  noteConflict(cluster: string, message: string): void {
+    this.records.get(cluster)?.noteConflict(message);
   }
 
   /** A snapshot of a cluster's WAL receiver, or null when the controller keeps no state of it. */
