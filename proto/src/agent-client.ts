@@ -22,17 +22,21 @@ import type { AgentInfo__Output } from './gen/pgfleet/v1/AgentInfo.js';
 import type { BackupEvent__Output } from './gen/pgfleet/v1/BackupEvent.js';
 import type { BackupRequest } from './gen/pgfleet/v1/BackupRequest.js';
 import type { BackupResult__Output } from './gen/pgfleet/v1/BackupResult.js';
+import type { CheckServerRequest } from './gen/pgfleet/v1/CheckServerRequest.js';
 import type { InstanceRequest } from './gen/pgfleet/v1/InstanceRequest.js';
 import type { InstanceStatus__Output } from './gen/pgfleet/v1/InstanceStatus.js';
 import type { RestoreEvent__Output } from './gen/pgfleet/v1/RestoreEvent.js';
 import type { RestoreReport__Output } from './gen/pgfleet/v1/RestoreReport.js';
 import type { RestoreRequest } from './gen/pgfleet/v1/RestoreRequest.js';
 import type { RestoreSpec } from './gen/pgfleet/v1/RestoreSpec.js';
+import type { ServerCheck__Output } from './gen/pgfleet/v1/ServerCheck.js';
 import type { WalStreamEvent__Output } from './gen/pgfleet/v1/WalStreamEvent.js';
 import type { WalStreamStart } from './gen/pgfleet/v1/WalStreamStart.js';
 import { agentServiceClient } from './load.js';
 import { clientCredentials, readTlsFiles, type TlsFiles, type TlsMaterial } from './tls.js';
 import { AGENT_PROTOCOL_VERSION, checkProtocolCompatibility } from './versions.js';
+/** A server check opens two replication connections; a server that does not answer fails it. */
+const CHECK_SERVER_TIMEOUT_MS = 30_000;
 
 const GET_INFO_TIMEOUT_MS = 10_000;
 
@@ -161,6 +165,15 @@ export class AgentClient {
     if (!info.capabilities.includes(capability)) {
       throw new IncompatibleVersionError(`${this.peer} cannot ${what} (pgfleet-agent ${info.agentVersion || 'unknown version'}, no "${capability}" capability)`, { hint });
     }
+  }
+
+  /** CheckServer (2.1, capability "check-server"): the local server as a backup would reach it. */
+  async checkServer(request: CheckServerRequest): Promise<ServerCheck__Output> {
+    await this.requireCapability('check-server', 'check its server', 'Upgrade the agent to a release with the CheckServer call.');
+    return new Promise((resolve, reject) => {
+      this.client.checkServer(request, { deadline: Date.now() + CHECK_SERVER_TIMEOUT_MS },
+        (err, value) => (err || !value ? reject(this.error(err, 'CheckServer')) : resolve(value)));
+    });
   }
 
   async instance(request: InstanceRequest): Promise<InstanceStatus__Output> {

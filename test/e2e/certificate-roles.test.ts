@@ -30,7 +30,7 @@ import {
 } from '@pgfleet/proto';
 import { parseAgentConfig } from '../../packages/agent/src/config.js';
 import { AgentServer } from '../../packages/agent/src/grpc/server.js';
-import { resolveOwner } from '../../packages/agent/src/restore/owner.js';
+import { resolveOwner } from '../../packages/agent/src/instance/owner.js';
 import { parseFleetConfig } from '../../packages/controller/src/config.js';
 import { startDaemon, type RunningDaemon } from '../../packages/controller/src/daemon/daemon.js';
 import { initCertificates } from '../../packages/core/src/tls/certs-init.js';

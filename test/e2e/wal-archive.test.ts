@@ -7,6 +7,9 @@
 //     slot's restart_lsn never passes what the repository holds;
 //   - archive-push: the same content again succeeds, other content is refused (84), logged, and
 //     the archived file is left as it was;
+//   - `pgfleet wal --json`: streaming, flushed position at the server's (lag 0 once idle), the
+//     slot's retained bytes, the range on timeline 1 without gaps, the restore window from the
+//     backup taken here to the flushed end;
 //   - wal-get: an archived segment is written byte for byte (0), a file the archive lacks is
 //     exit 1, and with the controller stopped exit 255 (recovery aborts, never ends early);
 //
@@ -179,4 +182,53 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
       controller = await startController(controllerConfig);
     }
   });
+
+  test('pgfleet wal --json: streaming, positions, lag, slot, range per timeline, gaps, restore window', async () => {
+    const backup = await runCli(['backup', 'main', '--json'], env, 120_000);
+    assert.equal(backup.code, 0, backup.stderr);
+    const backupId = (JSON.parse(backup.stdout) as { backups: Array<{ id: string }> }).backups[0]?.id;
+    await server.query("INSERT INTO t (id, pad) SELECT g, 'after the backup' FROM generate_series(1, 100) g");
+    const current = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn as string;
+    let report: WalJson | undefined;
+    await waitFor('the archive to catch up with the server', async () => {
+      const r = await runCli(['wal', 'main', '--json'], env);
+      assert.equal(r.code, 0, r.stderr);
+      report = (JSON.parse(r.stdout) as WalJson[])[0];
+      return report !== undefined && report.flushedLsn !== null && lsnOf(report.flushedLsn) >= lsnOf(current) && report.lagBytes === 0;
+    }, 30_000);
+    const w = report as WalJson;
+    assert.equal(w.cluster, 'main');
+    assert.equal(w.state, 'streaming');
+    assert.equal(w.via, 'agent:db1');
+    assert.equal(w.slot, 'pgfleet_main');
+    assert.equal(w.applicationName, 'pgfleet_main');
+    assert.equal(w.timeline, 1);
+    assert.equal(w.reason, null);
+    assert.ok(w.lagSeconds !== null && w.lagSeconds >= 0);
+    assert.equal(typeof w.slotRetainedBytes, 'number');
+    // Harness servers keep no limit: the preflight says so.
+    assert.ok(w.warnings.some((x) => x.startsWith('max_slot_wal_keep_size is unset (-1)')), JSON.stringify(w.warnings));
+    assert.equal(w.timelines.length, 1);
+    assert.equal(w.timelines[0]?.timeline, 1);
+    assert.deepEqual(w.timelines[0]?.gaps, []);
+    assert.equal(w.gaps, 0);
+    assert.equal(w.restoreWindow.earliest?.backupId, backupId);
+    assert.equal(w.restoreWindow.latest?.lsn, w.flushedLsn);
+    // The slot never passes what the archive holds.
+    const slot = (await server.query<{ restart_lsn: string }>("SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = 'pgfleet_main'")).rows[0];
+    assert.ok(lsnOf(slot?.restart_lsn as string) <= lsnOf(w.flushedLsn as string));
+  });
 });
+
+interface WalJson {
+  cluster: string; state: string; via: string; slot: string; applicationName: string; timeline: number | null; reason: string | null;
+  receivedLsn: string | null; flushedLsn: string | null; serverLsn: string | null; lagBytes: number | null; lagSeconds: number | null;
+  slotRetainedBytes: number | null; warnings: string[]; gaps: number;
+  timelines: Array<{ timeline: number; firstSegment: string; lastSegment: string; gaps: unknown[]; partial: string | null }>;
+  restoreWindow: { earliest: { lsn: string; backupId: string | null } | null; latest: { lsn: string } | null };
+}
+
+function lsnOf(text: string): bigint {
+  const [hi, lo] = text.split('/');
+  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
+}

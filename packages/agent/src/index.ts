@@ -18,9 +18,9 @@ export { archiveOrder, classifyArchiveName } from './restore/source.js';
 export type { ArchiveInfo, ArchiveKind, BackupSource } from './restore/source.js';
 export { formatTablespaceMap, parseTablespaceMap, planTablespaces } from './restore/tablespaces.js';
 export type { PlannedTablespace } from './restore/tablespaces.js';
-export { findInstallations, installationFor } from './restore/pg-install.js';
-export type { PostgresInstallation } from './restore/pg-install.js';
-export type { InstanceReport, TablespaceReport, WalReceiverReport } from './restore/report.js';
+export { findInstallations, installationFor } from './instance/pg-install.js';
+export type { PostgresInstallation } from './instance/pg-install.js';
+export type { InstanceReport, TablespaceReport, WalReceiverReport } from './instance/report.js';
 
 // Agent configuration and gRPC server
 export { loadAgentConfig, parseAgentConfig } from './config.js';

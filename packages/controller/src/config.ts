@@ -16,6 +16,10 @@
  *   noProgressTimeoutSeconds: 600      # a server silent this long while a direct backup waits: fail
  *   agents:   [{ name: db1, address: db1.example.com:7401 }]
  *   clusters: [{ name: main, agent: db1, conninfo: "...", retention: { full: 7 } }]
+ *   schedule: { full: "0 3 * * *", timezone: UTC, runMissed: true }   # default of every cluster
+ *   retention: { full: 7, days: 14 }   # default of every cluster (absent: DEFAULT_RETENTION)
+ *   checks: { maxAge: 26h, minFreeSpace: 1GB, maxArchiveLag: 5m }
+ *   http: { listen: 127.0.0.1:9187 }   # /metrics and the status page; off when absent
  *   wal: { archive: stream, compression: lz4, synchronous: false, maxRetainedBytes: 10GB }
  *                                      # fleet-wide defaults; each cluster may have its own "wal:"
  *                                      # (plus "slot", default pgfleet_<cluster>)
@@ -26,6 +30,7 @@ import {
   address, commonNames, configProblems, flag, integer, list, mapping, oneOf, optional, parseCompressionSpec, parseConfigText, problem, readConfigFile,
   splitAddress, text, validateConfig, type ConfigDocument, type ConfigProblem,
 } from '@pgfleet/core';
+import { cronExpression, duration, size, timeZone } from './config-fields.js';
 
 export interface TlsFiles {
   ca: string;
@@ -46,9 +51,34 @@ export interface AgentConfig {
   address: string;
 }
 
+/**
+ * What expire keeps: the newest `full` full backups, and every backup needed to restore to
+ * any moment of the last `days` days (the backups finished within them plus the newest one
+ * before them). A backup goes when neither rule keeps it; null: that rule is not used.
+ */
 export interface RetentionConfig {
-  /** Number of newest full backups kept by expire. */
-  full: number;
+  full: number | null;
+  days: number | null;
+}
+
+/** When a cluster is backed up without being asked. */
+export interface ScheduleConfig {
+  /** Cron expression of full backups (5 fields, or 6 with seconds first). */
+  full: string;
+  /** IANA time zone the expression is read in; null: the daemon's local time. */
+  timezone: string | null;
+  /** A run missed while the daemon was down runs once when it starts. */
+  runMissed: boolean;
+}
+
+/** Thresholds of `pgfleet check`. */
+export interface CheckThresholds {
+  /** The newest usable backup must be younger than this (seconds). */
+  maxAgeSeconds: number;
+  /** The repository's file system must have this much free space (bytes). */
+  minFreeBytes: number;
+  /** The WAL archive may lag behind the server by this much (seconds). */
+  maxArchiveLagSeconds: number;
 }
 
 /** Continuous WAL archive of a cluster (fleet.yaml `wal:`, per cluster over the fleet's default). */
@@ -72,6 +102,10 @@ export interface ClusterConfig {
    * (empty: the agent's own local connection). */
   conninfo: string;
   retention: RetentionConfig;
+  /** null: backed up only when asked. */
+  schedule: ScheduleConfig | null;
+  /** `pgfleet check`: the newest usable backup must be younger than this (seconds). */
+  maxAgeSeconds: number;
   /** pg_basebackup -Z spec ("none", "client-gzip", "server-zstd:level=5", ...). */
   compression: string;
   checkpoint: 'fast' | 'spread';
@@ -94,6 +128,9 @@ export interface FleetConfig {
   noProgressTimeoutSeconds: number;
   agents: AgentConfig[];
   clusters: ClusterConfig[];
+  checks: CheckThresholds;
+  /** Where /metrics and the status page are served; null: no HTTP listener. */
+  http: { listen: ListenAddress } | null;
 }
 
 /** Names become directory names in the repository: keep them portable and safe. */
@@ -101,6 +138,10 @@ const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export const DEFAULT_LISTEN = '127.0.0.1:7400';
 export const DEFAULT_PARALLEL = 4;
+/** Retention of a cluster when neither it nor the fleet says. */
+export const DEFAULT_RETENTION: RetentionConfig = { full: 7, days: null };
+/** A daily schedule leaves a backup at most a day old, plus the time it takes. */
+export const DEFAULT_CHECKS: CheckThresholds = { maxAgeSeconds: 26 * 3600, minFreeBytes: 1e9, maxArchiveLagSeconds: 300 };
 /** Longer than a spread checkpoint of a default configuration (checkpoint_timeout 5 min x 0.9). */
 export const DEFAULT_NO_PROGRESS_TIMEOUT_SECONDS = 600;
 
@@ -129,8 +170,29 @@ const agentSchema = mapping({
 }, { describe: 'with "name" and "address"' });
 
 const retentionSchema = mapping({
-  full: integer(),
-}, { describe: 'such as "{ full: 7 }"', requiredHint: 'Say how many full backups to keep, e.g. "retention: { full: 7 }".' });
+  full: optional(integer()),
+  days: optional(integer({ unit: 'days' })),
+}, { describe: 'such as "{ full: 7 }" or "{ days: 14 }"' }).superRefine((r, ctx) => {
+  if (r.full === undefined && r.days === undefined) {
+    ctx.addIssue({ code: 'custom', message: problem('must say "full" or "days" (or both)', 'E.g. "retention: { full: 7 }" keeps the newest 7 full backups.') });
+  }
+});
+
+const scheduleSchema = mapping({
+  full: cronExpression(),
+  timezone: optional(timeZone()),
+  runMissed: optional(flag()),
+}, { describe: 'such as "{ full: \"0 3 * * *\" }"' });
+
+const checksSchema = mapping({
+  maxAge: optional(duration()),
+  minFreeSpace: optional(size()),
+  maxArchiveLag: optional(duration()),
+}, { describe: 'such as "{ maxAge: 26h, minFreeSpace: 1GB }"' });
+
+const httpSchema = mapping({
+  listen: address({ minPort: 0, requiredHint: 'E.g. "http: { listen: 127.0.0.1:9187 }".' }),
+}, { describe: 'such as "{ listen: 127.0.0.1:9187 }"' });
 
 const SIZE_UNITS: Record<string, number> = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
 
@@ -175,7 +237,9 @@ const clusterSchema = mapping({
   name: name(),
   agent: optional(text({ numbersAsText: true })),
   conninfo: optional(text({ allowEmpty: true })),
-  retention: retentionSchema,
+  retention: optional(retentionSchema),
+  schedule: optional(scheduleSchema),
+  maxAge: optional(duration()),
   compression: optional(text().superRefine((value, ctx) => {
     try {
       parseCompressionSpec(value);
@@ -200,6 +264,10 @@ export const fleetSchema = mapping({
   noProgressTimeoutSeconds: optional(integer({ max: 86400, unit: 'seconds' })),
   agents: optional(list(agentSchema)),
   clusters: optional(list(clusterSchema)),
+  schedule: optional(scheduleSchema),
+  retention: optional(retentionSchema),
+  checks: optional(checksSchema),
+  http: optional(httpSchema),
   wal: optional(fleetWalSchema),
 }).superRefine((doc, ctx) => {
   const add = (path: PropertyKey[], reason: string, hint?: string): void => {
@@ -274,7 +342,9 @@ function fleetConfigOf({ file, baseDir, doc }: ConfigDocument): FleetConfig {
       name: c.name,
       agent: c.agent ?? null,
       conninfo: c.conninfo ?? '',
-      retention: { full: c.retention.full },
+      retention: retentionOf(c.retention ?? d.retention),
+      schedule: scheduleOf(c.schedule ?? d.schedule),
+      maxAgeSeconds: c.maxAge ?? d.checks?.maxAge ?? DEFAULT_CHECKS.maxAgeSeconds,
       compression: c.compression ?? 'none',
       checkpoint: c.checkpoint ?? 'fast',
       walMethod: c.walMethod ?? 'stream',
@@ -287,7 +357,21 @@ function fleetConfigOf({ file, baseDir, doc }: ConfigDocument): FleetConfig {
         maxRetainedBytes: c.wal?.maxRetainedBytes ?? d.wal?.maxRetainedBytes ?? null,
       },
     })),
+    checks: {
+      maxAgeSeconds: d.checks?.maxAge ?? DEFAULT_CHECKS.maxAgeSeconds,
+      minFreeBytes: d.checks?.minFreeSpace ?? DEFAULT_CHECKS.minFreeBytes,
+      maxArchiveLagSeconds: d.checks?.maxArchiveLag ?? DEFAULT_CHECKS.maxArchiveLagSeconds,
+    },
+    http: d.http === undefined ? null : { listen: splitAddress(d.http.listen) as ListenAddress },
   };
+}
+
+function retentionOf(r: { full?: number | undefined; days?: number | undefined } | undefined): RetentionConfig {
+  return r === undefined ? { ...DEFAULT_RETENTION } : { full: r.full ?? null, days: r.days ?? null };
+}
+
+function scheduleOf(s: { full: string; timezone?: string | undefined; runMissed?: boolean | undefined } | undefined): ScheduleConfig | null {
+  return s === undefined ? null : { full: s.full, timezone: s.timezone ?? null, runMissed: s.runMissed ?? true };
 }
 
 /** "host:port", "[v6]:port" with a port from 0 to 65535; null when malformed. */

@@ -39,11 +39,19 @@ test('a complete fleet.yaml is read with defaults and paths relative to the file
     noProgressTimeoutSeconds: 600,
     agents: [{ name: 'db1', address: 'db1.example.com:7401' }],
     clusters: [
-      { name: 'main', agent: 'db1', conninfo: '', retention: { full: 3 }, compression: 'none', checkpoint: 'fast', walMethod: 'stream', maxRateKb: null,
-        wal: { archive: 'stream', slot: 'pgfleet_main', compression: 'lz4', synchronous: false, maxRetainedBytes: null } },
-      { name: 'direct', agent: null, conninfo: 'host=10.0.0.5 user=backup password=secret', retention: { full: 7 }, compression: 'client-gzip', checkpoint: 'spread', walMethod: 'fetch', maxRateKb: 1024,
-        wal: { archive: 'stream', slot: 'pgfleet_direct', compression: 'lz4', synchronous: false, maxRetainedBytes: null } },
+      {
+        name: 'main', agent: 'db1', conninfo: '', retention: { full: 3, days: null }, schedule: null, maxAgeSeconds: 93600,
+        compression: 'none', checkpoint: 'fast', walMethod: 'stream', maxRateKb: null,
+        wal: { archive: 'stream', slot: 'pgfleet_main', compression: 'lz4', synchronous: false, maxRetainedBytes: null },
+      },
+      {
+        name: 'direct', agent: null, conninfo: 'host=10.0.0.5 user=backup password=secret', retention: { full: 7, days: null }, schedule: null, maxAgeSeconds: 93600,
+        compression: 'client-gzip', checkpoint: 'spread', walMethod: 'fetch', maxRateKb: 1024,
+        wal: { archive: 'stream', slot: 'pgfleet_direct', compression: 'lz4', synchronous: false, maxRetainedBytes: null },
+      },
     ],
+    checks: { maxAgeSeconds: 93600, minFreeBytes: 1e9, maxArchiveLagSeconds: 300 },
+    http: null,
   });
 });
 
@@ -70,7 +78,7 @@ test('every invalid key is named in the error', () => {
   rejects('insecure: true\n', `${P}: "repository" is required`, 'Set "repository" to the directory that holds the backups.');
   rejects('repository: /r\n', `${P}: "tls" is required`, 'Set "tls" (ca, cert, key) for mutual TLS, or "insecure: true" for a local demo without TLS.');
   rejects('repository: /r\ninsecure: true\nparalel: 3\n', `${P}: "paralel" is not a known key`,
-    'Did you mean "parallel"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "wal".');
+    'Did you mean "parallel"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "schedule", "retention", "checks", "http", "wal".');
   rejects('repository: /r\ninsecure: true\nnoProgressTimeoutSeconds: 0\n', `${P}: "noProgressTimeoutSeconds" must be an integer from 1 to 86400 (seconds), not 0`);
   rejects('repository: /r\ninsecure: true\nnoProgressTimeoutSeconds: 86401\n', `${P}: "noProgressTimeoutSeconds" must be an integer from 1 to 86400 (seconds), not 86401`);
   rejects('repository: /r\ntls: { ca: a, cert: b, key: c, allowedClients: [] }\n', `${P}: "tls.allowedClients" must be a non-empty list of certificate common names`,
@@ -94,10 +102,19 @@ test('every invalid key is named in the error', () => {
   rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, agent: db9, retention: { full: 1 } }]\n', `${P}: "clusters[0].agent" names unknown agent "db9"`, 'Declare the agent under "agents".');
   rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, retention: { full: 1 } }]\n', `${P}: "clusters[0].conninfo" is required for a cluster without an agent`,
     'Give a connection string the controller can use for replication, or an "agent".');
-  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x" }]\n', `${P}: "clusters[0].retention" is required`,
-    'Say how many full backups to keep, e.g. "retention: { full: 7 }".');
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: {} }]\n', `${P}: "clusters[0].retention" must say "full" or "days" (or both)`,
+    'E.g. "retention: { full: 7 }" keeps the newest 7 full backups.');
+  rejects('repository: /r\ninsecure: true\nschedule: { full: "0 25 * * *" }\n', `${P}: "schedule.full" is not a valid cron expression: "0 25 * * *" (invalid value for hour: 25)`,
+    'Use 5 fields (minute hour day month weekday), e.g. "0 3 * * *", or 6 with seconds first.');
+  rejects('repository: /r\ninsecure: true\nschedule: { full: "0 3 * * *", timezone: Mars/Olympus }\n', `${P}: "schedule.timezone" is not a known time zone: "Mars/Olympus"`,
+    'Use an IANA name such as "UTC" or "Europe/Berlin".');
+  rejects('repository: /r\ninsecure: true\nchecks: { maxAge: 3 hours }\n', `${P}: "checks.maxAge" must be a duration, not "3 hours"`,
+    'Write a number with a unit: "90s", "30m", "26h", "7d".');
+  rejects('repository: /r\ninsecure: true\nchecks: { minFreeSpace: lots }\n', `${P}: "checks.minFreeSpace" must be a size, not "lots"`,
+    'Write a number of bytes or a number with a unit: "500MB", "1GiB".');
+  rejects('repository: /r\ninsecure: true\nhttp: { listen: "127.0.0.1:99999" }\n', `${P}: "http.listen" must have a port from 0 to 65535, not 99999`);
   rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1.5 } }]\n', `${P}: "clusters[0].retention.full" must be a positive integer, not 1.5`);
-  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1, diff: 2 } }]\n', `${P}: "clusters[0].retention.diff" is not a known key`, 'Known keys here: "full".');
+  rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1, diff: 2 } }]\n', `${P}: "clusters[0].retention.diff" is not a known key`, 'Known keys here: "full", "days".');
   rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1 }, compression: "client-brotli" }]\n',
     `${P}: "clusters[0].compression" is invalid: unrecognized compression algorithm: "brotli"`);
   rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: "x", retention: { full: 1 }, maxRate: 8 }]\n', `${P}: "clusters[0].maxRate" must be an integer from 32 to 1048576 (kB/s), not 8`);
@@ -119,12 +136,12 @@ test('ports are range-checked; a typo of a nested key gets "did you mean"', () =
   rejects('repository: /r\ninsecure: true\nagents: [{ name: a, address: "db1:0" }]\n', `${P}: "agents[0].address" must have a port from 1 to 65535, not 0`);
   rejects('repository: /r\ninsecure: true\nagents: [{ name: a, address: "db1:99999" }]\n', `${P}: "agents[0].address" must have a port from 1 to 65535, not 99999`);
   rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: x, retention: { full: 1 }, walmethod: fetch }]\n', `${P}: "clusters[0].walmethod" is not a known key`,
-    'Did you mean "walMethod"? Known keys here: "name", "agent", "conninfo", "retention", "compression", "checkpoint", "walMethod", "maxRate", "wal".');
+    'Did you mean "walMethod"? Known keys here: "name", "agent", "conninfo", "retention", "schedule", "maxAge", "compression", "checkpoint", "walMethod", "maxRate", "wal".');
   // The typo is reported, not the correct spelling's absence it causes.
   rejects('repositroy: /r\ninsecure: true\n', `${P}: "repositroy" is not a known key`,
-    'Did you mean "repository"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "wal".');
+    'Did you mean "repository"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "schedule", "retention", "checks", "http", "wal".');
   rejects('repository: /r\ninsecure: true\ncolour: blue\n', `${P}: "colour" is not a known key`,
-    'Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "wal".');
+    'Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "schedule", "retention", "checks", "http", "wal".');
 });
 
 test('checkFleetConfig lists every problem of the file', async () => {
@@ -138,4 +155,27 @@ test('checkFleetConfig lists every problem of the file', async () => {
   ]);
   await writeFile(file, GOOD);
   assert.deepEqual((await checkFleetConfig(file)).problems, []);
+});
+
+test('schedules, retention, checks and http: fleet-wide defaults, per-cluster overrides', () => {
+  const c = parseFleetConfig([
+    'repository: /r', 'insecure: true',
+    'schedule: { full: "0 3 * * *", timezone: Europe/Berlin }',
+    'retention: { days: 14 }',
+    'checks: { maxAge: 2d, minFreeSpace: 20MiB, maxArchiveLag: 90s }',
+    'http: { listen: "127.0.0.1:9187" }',
+    'clusters:',
+    '  - { name: a, conninfo: x }',
+    '  - { name: b, conninfo: x, schedule: { full: "*/5 * * * * *", runMissed: false }, retention: { full: 2, days: 1 }, maxAge: 30m }',
+    '',
+  ].join('\n'), FILE);
+  assert.deepEqual(c.clusters.map((x) => [x.name, x.schedule, x.retention, x.maxAgeSeconds]), [
+    ['a', { full: '0 3 * * *', timezone: 'Europe/Berlin', runMissed: true }, { full: null, days: 14 }, 172800],
+    ['b', { full: '*/5 * * * * *', timezone: null, runMissed: false }, { full: 2, days: 1 }, 1800],
+  ]);
+  assert.deepEqual(c.checks, { maxAgeSeconds: 172800, minFreeBytes: 20 * 1024 * 1024, maxArchiveLagSeconds: 90 });
+  assert.deepEqual(c.http, { listen: { host: '127.0.0.1', port: 9187 } });
+  // Without any: no schedule, the newest 7 full backups kept, no HTTP listener.
+  const d = parseFleetConfig('repository: /r\ninsecure: true\nclusters: [{ name: a, conninfo: x }]\n', FILE);
+  assert.deepEqual([d.clusters[0]?.schedule, d.clusters[0]?.retention, d.http], [null, { full: 7, days: null }, null]);
 });

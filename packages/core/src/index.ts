@@ -118,7 +118,11 @@ export type {
 } from './manifest/verify-context.js';
 export { ManifestVerifyStreamer } from './manifest/verify-streamer.js';
 export type { ManifestVerifyStreamerOptions, ObservedMember } from './manifest/verify-streamer.js';
-export { configureWal, parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
+export { parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
+export { BackupVerification } from './verify/backup-verification.js';
+export type { BackupVerificationOptions, VerifiedArchive } from './verify/backup-verification.js';
+export { ArrivalVerifier, WAL_SPOOL_DIR } from './verify/arrival-verifier.js';
+export type { ArrivalVerifierOptions, ArrivalVerifyOptions, ArrivalVerifyResult } from './verify/arrival-verifier.js';
 export { checkTarBackupWal, checkWalArchive, classifyTarArchive, listTarBackup } from './verify/tar-backup.js';
 export type { TarArchiveFile, TarArchiveKind, TarBackupListing } from './verify/tar-backup.js';
 export type {
@@ -133,6 +137,8 @@ export type {
   TimelineHistoryFile,
 } from './replication/connection.js';
 export { parseConninfo } from './replication/connection-options.js';
+export { probeReplicationServer } from './replication/server-probe.js';
+export type { ServerProbe } from './replication/server-probe.js';
 export { MASKED_PASSWORD, maskConninfo } from './replication/conninfo-mask.js';
 export type {
   ReplicationConnectOptions, ReplicationConnectParams, SslMode,
@@ -155,10 +161,10 @@ export { DirectoryWalSink, TarWalSink, storeWithoutClobbering } from './wal/wal-
 export { TimelineArchiveSink, archiveTimelines, timelineDirectory, writeHistoryFileOnce } from './wal/timeline-archive-sink.js';
 export type { TimelineArchiveSinkOptions } from './wal/timeline-archive-sink.js';
 export { readWalFileContent, walFileCompressionOf } from './wal/wal-file-content.js';
-export { ensurePhysicalSlot, preflightWarnings, probeServer } from './wal/server-probe.js';
+export { ensurePhysicalSlot, preflightWarnings, probeWalServer } from './wal/slot-probe.js';
 export { checkSegmentContent } from './wal/segment-header.js';
 export type { SegmentHeaderInfo } from './wal/segment-header.js';
-export type { ServerProbe } from './wal/server-probe.js';
+export type { WalServerProbe } from './wal/slot-probe.js';
 export type { DirectoryWalSinkOptions, TarWalSinkOptions, WalSink } from './wal/wal-sinks.js';
 export { findStreamingStart } from './wal/streaming-start.js';
 export type { FindStreamingStartOptions, StreamingStart } from './wal/streaming-start.js';

@@ -23,7 +23,7 @@ import { PgFleetError, configError, createDaemonLog, errorFields, errorText, typ
 import { readTlsFiles, routeGrpcLogs, serverCredentials } from '@pgfleet/proto';
 import { checkAgentConfig, loadAgentConfig } from '../config.js';
 import { AgentServer, TLS_FILES_HINT } from '../grpc/server.js';
-import { resolveOwner } from '../restore/owner.js';
+import { resolveOwner } from '../instance/owner.js';
 import { PROGRAM, printError } from './cli-output.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;

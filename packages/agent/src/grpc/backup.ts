@@ -24,9 +24,9 @@ import { CancelledError, InternalError, InvalidOptionError, parseCompressionSpec
 import { FileStreamWriter, type BackupEvent, type BackupRequest__Output } from '@pgfleet/proto';
 import type { AgentConfig } from '../config.js';
 import { runBaseBackup, type BackupStartInfo, type BaseBackupResult, type BaseBackupRunOptions } from './backup-core-api.js';
-import { resolveOwner } from '../restore/owner.js';
-import { readPostmasterPid } from '../restore/start.js';
-import { canonicalPath, checkAllowed } from '../restore/validate.js';
+import { resolveOwner } from '../instance/owner.js';
+import { readPostmasterPid } from '../instance/status.js';
+import { canonicalPath, checkAllowed } from '../policy/allowed-roots.js';
 
 export interface BackupCallContext {
   config: AgentConfig;

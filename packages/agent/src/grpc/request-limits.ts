@@ -8,6 +8,7 @@
 
 import { FIELD_LIMITS, checkFieldCount, checkFieldLength } from '@pgfleet/core';
 import type {
+  CheckServerRequest__Output,
   BackupRequest__Output, GetInfoRequest__Output, InstanceRequest__Output, RestoreRequest__Output, RestoreSpec__Output,
 } from '@pgfleet/proto';
 
@@ -40,6 +41,11 @@ export function checkRestoreSpec(spec: RestoreSpec__Output): void {
 /** A FileBegin of the restore stream (its name is checked again against the spec later). */
 export function checkRestoreMessage(req: RestoreRequest__Output): void {
   if (req.fileBegin) checkFieldLength('FileBegin.name', req.fileBegin.name, FIELD_LIMITS.path);
+}
+
+export function checkCheckServerRequest(req: CheckServerRequest__Output): void {
+  checkFieldLength('CheckServerRequest.data_dir', req.dataDir, FIELD_LIMITS.path);
+  checkFieldLength('CheckServerRequest.conninfo', req.conninfo, FIELD_LIMITS.conninfo);
 }
 
 export function checkBackupRequest(req: BackupRequest__Output): void {

@@ -34,21 +34,24 @@ import {
 } from '@pgfleet/proto';
 import type { AgentConfig } from '../config.js';
 import type { RecoveryMode, TablespaceMapping } from '../restore/options.js';
-import { resolveOwner } from '../restore/owner.js';
-import { findInstallations, installationFor } from '../restore/pg-install.js';
-import { reportInstanceAs, type InstanceReport } from '../restore/report.js';
+import { resolveOwner } from '../instance/owner.js';
+import { findInstallations, installationFor } from '../instance/pg-install.js';
+import { reportInstanceAs, type InstanceReport } from '../instance/report.js';
 import { restoreBackup, type RestoreReport as EngineReport } from '../restore/restore.js';
 import { STAGING_PREFIX } from '../restore/staging.js';
-import { readPostmasterPid, startInstance, stopInstance } from '../restore/start.js';
-import { canonicalPath, checkAllowed } from '../restore/validate.js';
+import { startInstance } from '../instance/start.js';
+import { readPostmasterPid } from '../instance/status.js';
+import { stopInstance } from '../instance/stop.js';
+import { canonicalPath, checkAllowed } from '../policy/allowed-roots.js';
 import { AGENT_VERSION } from '../version.js';
 import { untilAborted } from './abortable.js';
-import { checkBackupRequest, checkGetInfoRequest, checkInstanceRequest, checkRestoreSpec } from './request-limits.js';
+import { checkServer } from './check-server.js';
+import { checkBackupRequest, checkCheckServerRequest, checkGetInfoRequest, checkInstanceRequest, checkRestoreSpec } from './request-limits.js';
 import { serveBackupCall } from './backup.js';
 import { serveStreamWalCall } from './stream-wal.js';
 import { StreamBackupSource, clientSilent } from './stream-source.js';
 
-export const CAPABILITIES = ['restore', 'restore-tar', 'restore-gzip', 'restore-lz4', 'restore-zstd', 'instance', 'verify-manifest', 'backup', 'wal-stream'];
+export const CAPABILITIES = ['restore', 'restore-tar', 'restore-gzip', 'restore-lz4', 'restore-zstd', 'instance', 'verify-manifest', 'backup', 'check-server', 'wal-stream'];
 
 const MODES: Record<RecoveryMode__Output, RecoveryMode | null> = {
   RECOVERY_MODE_UNSPECIFIED: null,
@@ -264,6 +267,13 @@ export class AgentServer {
       },
       Restore: (call) => this.restore(call),
       Backup: (call) => this.backup(call),
+      CheckServer: (call, callback) => {
+        checkCheckServerRequest(call.request);
+        checkServer(call.request, this.config).then(
+          (result) => callback(null, result),
+          (err: unknown) => callback(this.fail('CheckServer', call.getPeer(), err)),
+        );
+      },
       StreamWal: (call) => this.streamWal(call),
     };
   }

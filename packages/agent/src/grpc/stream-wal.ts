@@ -14,7 +14,7 @@
  * reply) sends a sync_request and waits for the matching WalAck.
  *
  * Before streaming: the physical slot is created (RESERVE_WAL) when missing, and the server is
- * probed (core's probeServer) for the preflight warnings sent in `started`; while streaming, a
+ * probed (core's probeWalServer) for the preflight warnings sent in `started`; while streaming, a
  * server_status goes out every few seconds (the server's WAL end and time, and the bytes the
  * slot retains, probed every 30 s). The call ends when the caller cancels or half-closes it
  * (the receiver stops, the open segment stays incomplete), or with the receiver's error (server
@@ -25,7 +25,7 @@ import { once } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
 import {
   CancelledError, InternalError, InvalidOptionError, ReplicationConnection, WalReceiver, ensurePhysicalSlot, formatLsn, parseLsn, parseWalSegmentName,
-  preflightWarnings, probeServer, segmentStartLsn, type Lsn, type ReplicationConnectOptions, type WalSink,
+  preflightWarnings, probeWalServer, segmentStartLsn, type Lsn, type ReplicationConnectOptions, type WalSink,
 } from '@pgfleet/core';
 import type { WalStreamEvent, WalStreamRequest__Output, WalStreamStart__Output } from '@pgfleet/proto';
 import type { AgentConfig } from '../config.js';
@@ -176,7 +176,7 @@ export async function serveStreamWalCall(
     const system = await conn.identifySystem();
     const created = await ensurePhysicalSlot(conn, start.slot);
     if (created) context.log(`created replication slot "${start.slot}"`);
-    let probe = await probeServer(options, start.slot);
+    let probe = await probeWalServer(options, start.slot);
     const sink = new RemoteWalSink(segmentSize, sender);
     let server: { lsn: Lsn; time: bigint } | null = null;
     let timeline = 0;
@@ -221,7 +221,7 @@ export async function serveStreamWalCall(
     statusTimer = setInterval(() => {
       if (Date.now() - lastProbe >= PROBE_INTERVAL_MS) {
         lastProbe = Date.now();
-        void probeServer(options, start.slot).then((p) => { probe = p; });
+        void probeWalServer(options, start.slot).then((p) => { probe = p; });
       }
       const s = server as { lsn: Lsn; time: bigint } | null;
       if (s === null) return;

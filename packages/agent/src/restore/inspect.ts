@@ -3,9 +3,11 @@
  * about the backup while it streams past: tablespace_map, backup_label and PG_VERSION contents,
  * the pg_tblspc/<oid> symbolic links (which it withholds: the engine makes those links itself,
  * pointing at the restore targets), and whether the data directory had group access (mode of
- * "global"). `onFile` is awaited when a remembered file is complete, so the engine can check
- * tablespace targets as soon as tablespace_map has been read (it is the second member of a
- * PostgreSQL base archive), long before the archive ends.
+ * "global"). `onFile` is awaited when a remembered file is complete. `onLocations` is awaited
+ * exactly once, as soon as the tablespaces' original locations are known: when tablespace_map
+ * has been read (it is the second member of a PostgreSQL base archive, so the engine checks the
+ * tablespace targets long before the archive ends), else at the end of the archive (the
+ * pg_tblspc links, or no tablespaces at all).
  */
 
 import { ChainedStreamer, InternalError, type ChunkKind, type Streamer, type TarMember } from '@pgfleet/core';
@@ -30,8 +32,13 @@ export class BaseArchiveInspector extends ChainedStreamer {
   readonly facts: BaseArchiveFacts = { files: new Map(), tablespaceLinks: new Map(), globalDirMode: null, signals: new Set() };
   private capture: { name: RememberedFile; chunks: Buffer[]; bytes: number } | null = null;
   private withholding = false;
+  private locationsTold = false;
 
-  constructor(next: Streamer, private readonly onFile: (name: RememberedFile, facts: BaseArchiveFacts) => Promise<void>) {
+  constructor(
+    next: Streamer,
+    private readonly onFile: (name: RememberedFile, facts: BaseArchiveFacts) => Promise<void>,
+    private readonly onLocations: (facts: BaseArchiveFacts) => Promise<void> = async () => undefined,
+  ) {
     super(next);
   }
 
@@ -54,9 +61,20 @@ export class BaseArchiveInspector extends ChainedStreamer {
       if (done !== null) {
         this.facts.files.set(done.name, Buffer.concat(done.chunks).toString('utf8'));
         await this.onFile(done.name, this.facts);
+        if (done.name === 'tablespace_map') await this.locationsKnown();
       }
     }
     if (!withheld) await this.next.content(member, data, kind);
+  }
+
+  protected override async finalizeSelf(): Promise<void> {
+    await this.locationsKnown();
+  }
+
+  private async locationsKnown(): Promise<void> {
+    if (this.locationsTold) return;
+    this.locationsTold = true;
+    await this.onLocations(this.facts);
   }
 
   private begin(member: TarMember): void {

@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileError, isErrno } from '@pgfleet/core';
-import type { OsOwner } from './owner.js';
+import type { OsOwner } from '../instance/owner.js';
 
 export const STAGING_PREFIX = '.pgfleet-staging.';
 

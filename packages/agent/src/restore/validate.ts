@@ -1,42 +1,15 @@
 /**
  * Checks made before anything is written: every target directory (data directory, --waldir,
  * each tablespace's location) must be absent or an empty directory, targets must not overlap
- * each other, and, for the agent, must lie within its allowedRoots. Paths are canonicalized
- * first (symbolic links in the existing part of a path resolved), so that containment and
- * overlap are judged on where data would really go.
+ * each other, and the OS user running the server must reach them. Paths are canonical
+ * (../policy/allowed-roots.ts), so that containment and overlap are judged on where data would
+ * really go; whether the agent may write there at all is the policy's.
  */
 
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { DirectoryNotEmptyError, InvalidOptionError, NotAllowedError, fileError, isErrno } from '@pgfleet/core';
-
-/**
- * The absolute path with symbolic links resolved in its longest existing prefix; the missing
- * rest is appended as given (after "." and ".." are folded).
- */
-export async function canonicalPath(p: string): Promise<string> {
-  const absolute = path.resolve(p);
-  const missing: string[] = [];
-  let current = absolute;
-  for (;;) {
-    try {
-      const real = await realpath(current);
-      return missing.length === 0 ? real : path.join(real, ...missing.reverse());
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT') && !isErrno(err, 'ENOTDIR')) throw fileError('could not resolve path', current, err);
-      const parent = path.dirname(current);
-      if (parent === current) return absolute;
-      missing.push(path.basename(current));
-      current = parent;
-    }
-  }
-}
-
-/** True when `child` is `parent` or below it (both canonical). */
-export function isWithin(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel) && rel !== '..');
-}
+import { DirectoryNotEmptyError, InvalidOptionError, fileError, isErrno } from '@pgfleet/core';
+import { isWithin, type NamedTarget } from '../policy/allowed-roots.js';
 
 export type TargetState = 'absent' | 'empty';
 
@@ -72,11 +45,6 @@ export async function checkTargetUsable(dir: string, what: string): Promise<Targ
   return 'empty';
 }
 
-export interface NamedTarget {
-  path: string;
-  what: string;
-}
-
 /** Targets must be distinct and none may lie within another. */
 export function checkNoOverlap(targets: readonly NamedTarget[]): void {
   for (let i = 0; i < targets.length; i++) {
@@ -94,17 +62,6 @@ export function checkNoOverlap(targets: readonly NamedTarget[]): void {
       }
     }
   }
-}
-
-/** Fails unless the (canonical) path lies within one of the (canonical) roots; null = anywhere. */
-export function checkAllowed(target: NamedTarget, roots: readonly string[] | null | undefined): void {
-  if (roots === null || roots === undefined) return;
-  if (roots.some((root) => isWithin(target.path, root))) return;
-  throw new NotAllowedError(`${target.what} "${target.path}" is outside the directories this agent may write to`, {
-    hint: roots.length === 0
-      ? 'The agent has no allowedRoots configured; add the directory to allowedRoots in agent.yaml.'
-      : `Choose a directory under ${roots.map((r) => `"${r}"`).join(', ')}, or add it to allowedRoots in agent.yaml.`,
-  });
 }
 
 /**

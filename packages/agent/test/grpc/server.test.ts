@@ -15,7 +15,7 @@ import {
 import { AGENT_PROTOCOL_VERSION, AgentClient, agentServiceClient, backupFilesOf, fromServiceError as decode, toServiceError } from '@pgfleet/proto';
 import { parseAgentConfig } from '../../src/config.js';
 import { AgentServer, CAPABILITIES } from '../../src/grpc/server.js';
-import { resolveOwner } from '../../src/restore/owner.js';
+import { resolveOwner } from '../../src/instance/owner.js';
 import { craftTarBackup, makeDir } from '../helpers/fixtures.js';
 
 /** A failed call's error as a client rethrows it. */

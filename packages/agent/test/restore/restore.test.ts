@@ -13,10 +13,10 @@ import {
 } from '@pgfleet/core';
 import { openBackupDirectory } from '../../src/restore/layout.js';
 import type { RestoreEvent, RestoreOptions } from '../../src/restore/options.js';
-import { resolveOwner } from '../../src/restore/owner.js';
+import { resolveOwner } from '../../src/instance/owner.js';
 import { PROMOTE_BLOCK_BEGIN } from '../../src/restore/recovery.js';
 import { restoreBackup } from '../../src/restore/restore.js';
-import { processAlive } from '../../src/restore/start.js';
+import { processAlive } from '../../src/instance/status.js';
 import { BACKUP_LABEL, craftTarBackup, makeDir, makeTar } from '../helpers/fixtures.js';
 
 const owner = resolveOwner(null);

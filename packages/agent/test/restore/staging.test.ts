@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { resolveOwner } from '../../src/restore/owner.js';
+import { resolveOwner } from '../../src/instance/owner.js';
 import { StagingDirectory, removeLeftoverStaging } from '../../src/restore/staging.js';
 import { makeDir } from '../helpers/fixtures.js';
 

@@ -3,8 +3,9 @@ import { chmod, chown, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { DirectoryNotEmptyError, InvalidOptionError, NotAllowedError } from '@pgfleet/core';
-import { isRoot, lookupUser } from '../../src/restore/owner.js';
-import { canonicalPath, checkAllowed, checkNoOverlap, checkReachable, checkTargetUsable, isWithin } from '../../src/restore/validate.js';
+import { isRoot, lookupUser } from '../../src/instance/owner.js';
+import { canonicalPath, checkAllowed, isWithin } from '../../src/policy/allowed-roots.js';
+import { checkNoOverlap, checkReachable, checkTargetUsable } from '../../src/restore/validate.js';
 import { makeDir } from '../helpers/fixtures.js';
 
 describe('canonicalPath / isWithin', () => {

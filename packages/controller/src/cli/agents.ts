@@ -1,4 +1,8 @@
-/** `pgfleet agents`: the configured agents, reachable or not, with versions and capabilities. */
+/**
+ * `pgfleet agents`: the configured agents, reachable or not, with versions and capabilities.
+ * Exit status 0 when every agent answered with a compatible protocol; otherwise the code of
+ * the first agent's error in the listed order (40 unreachable, 53 incompatible, ...).
+ */
 import type { Command } from 'commander';
 import type { ListAgentsResponse__Output } from '@pgfleet/proto';
 import { callUnary, connectController } from './client.js';
@@ -27,7 +31,8 @@ export function registerAgents(program: Command, ctx: CommandContext): void {
             if (a.error) ctx.io.stdout(`agent "${a.name}": ${a.error.message}${a.error.hint ? `\nHINT: ${a.error.hint}` : ''}\n`);
           }
         }
-        ctx.setExitCode(0);
+        const bad = res.agents.find((a) => !a.compatible);
+        ctx.setExitCode(bad === undefined ? 0 : bad.error?.code || 40);
       } finally {
         conn.close();
       }

@@ -14,13 +14,14 @@ export function registerClusters(program: Command, ctx: CommandContext): void {
         const res = await callUnary<object, ListClustersResponse__Output>(conn, conn.client.listClusters.bind(conn.client), {}, 'ListClusters');
         if (opts['json']) {
           printJson(ctx.io, res.clusters.map((c) => ({
-            name: c.name, agent: c.agent || null, conninfo: c.conninfo, retentionFull: c.retentionFull,
-            compression: c.compression, backups: c.backupCount, latestBackup: c.latestBackupId || null,
+            name: c.name, agent: c.agent || null, conninfo: c.conninfo, retentionFull: c.retentionFull || null,
+            retentionDays: c.retentionDays || null, schedule: c.schedule || null, compression: c.compression, backups: c.backupCount, latestBackup: c.latestBackupId || null,
             latestBackupFinishedAt: c.latestBackupFinishedAt || null, backupRunning: c.backupRunning,
           })));
         } else {
-          ctx.io.stdout(formatTable(['NAME', 'VIA', 'KEEP', 'BACKUPS', 'LATEST', 'NOW'], res.clusters.map((c) => [
-            c.name, c.agent ? `agent ${c.agent}` : 'direct', String(c.retentionFull), String(c.backupCount), c.latestBackupId,
+          const keep = (c: ListClustersResponse__Output['clusters'][number]): string => [c.retentionFull ? `${c.retentionFull} full` : '', c.retentionDays ? `${c.retentionDays} days` : ''].filter(Boolean).join(' + ');
+          ctx.io.stdout(formatTable(['NAME', 'VIA', 'KEEP', 'SCHEDULE', 'BACKUPS', 'LATEST', 'NOW'], res.clusters.map((c) => [
+            c.name, c.agent ? `agent ${c.agent}` : 'direct', keep(c), c.schedule || '-', String(c.backupCount), c.latestBackupId,
             c.backupRunning ? 'backing up' : '',
           ])));
         }

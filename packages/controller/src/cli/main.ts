@@ -10,13 +10,17 @@ import { PGFLEET_VERSION } from '../version.js';
 import { registerAgents } from './agents.js';
 import { registerBackup } from './backup.js';
 import { registerBackups } from './backups.js';
+import { registerWal } from './wal.js';
 import { registerCerts } from './certs.js';
+import { registerCheck } from './check.js';
 import { registerClusters } from './clusters.js';
 import type { CommandContext } from './command-context.js';
 import { registerExpire } from './expire.js';
 import { printError, processIo, type CliIo } from './output.js';
 import { registerRestore } from './restore.js';
 import { registerServe } from './serve.js';
+import { registerShow } from './show.js';
+import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
 
 export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -37,6 +41,10 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   registerRestore(program, ctx);
   registerVerify(program, ctx);
   registerExpire(program, ctx);
+  registerCheck(program, ctx);
+  registerStatus(program, ctx);
+  registerShow(program, ctx);
+  registerWal(program, ctx);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

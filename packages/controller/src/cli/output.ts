@@ -14,6 +14,8 @@ export interface CliIo {
   isTty: boolean;
   /** Resolves when the user asks to stop (SIGINT/SIGTERM), for `serve`. */
   interrupted: () => Promise<void>;
+  /** Calls `handler` on each request to reload (SIGHUP), for `serve`; returns the undo. */
+  onReload?: (handler: () => void) => () => void;
 }
 
 export const processIo: CliIo = {
@@ -25,6 +27,10 @@ export const processIo: CliIo = {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   }),
+  onReload: (handler) => {
+    process.on('SIGHUP', handler);
+    return () => process.off('SIGHUP', handler);
+  },
 };
 
 export function printJson(io: CliIo, value: unknown): void {

@@ -1,6 +1,8 @@
 /**
  * `pgfleet serve --config fleet.yaml [--log-format text|json] [--log-level LEVEL]`: runs the
- * controller daemon until SIGINT/SIGTERM. Everything it says goes to its log (stderr; time and
+ * controller daemon until SIGINT/SIGTERM; SIGHUP reloads the configuration file (clusters,
+ * agents, schedules, retention, thresholds) without stopping running work, and an invalid
+ * file is logged and ignored (the running configuration stays). Everything it says goes to its log (stderr; time and
  * level on every line, text or JSON; grpc-js's own diagnostics included), its reason not to
  * start too (then the exit status is that error's code).
  * `--check-config` validates instead: every problem of the file (status 31), or that it is
@@ -52,7 +54,22 @@ export function registerServe(program: Command, ctx: CommandContext): void {
         ctx.setExitCode(e.code);
         return;
       }
+      // One reload at a time, in the order asked.
+      let reloading: Promise<void> = Promise.resolve();
+      const stopReloads = ctx.io.onReload?.(() => {
+        reloading = reloading.then(async () => {
+          log.info(`reloading "${opts.config}" (SIGHUP)`);
+          try {
+            await daemon.reload(await loadFleetConfig(opts.config));
+          } catch (err) {
+            const e = asPgFleetError(err);
+            log.error(`reload failed, the configuration in use stays: ${errorText(e)}`, { error: errorFields(e) });
+          }
+        });
+      });
       await ctx.io.interrupted();
+      stopReloads?.();
+      await reloading;
       log.info('shutting down');
       await daemon.stop();
       log.info('stopped');

@@ -3,25 +3,27 @@
  *   reserve an id and a staging directory -> take the backup into it (through the cluster's
  *   agent, or directly over the replication protocol), each archive's members checksummed as
  *   they arrive -> once backup_manifest is in, compare with it and check the WAL (the data is
- *   not read again: arrival-verifier.ts) -> commit (backup.json written last, directory
+ *   not read again: core's ArrivalVerifier) -> commit (backup.json written last, directory
  *   renamed into place).
- * On any failure the staging directory is removed before the error is rethrown, so nothing of
- * the attempt is ever listed or left behind; a crash of the daemon itself leaves a ".tmp-*"
+ * On any failure the staging directory is removed and the attempt recorded as failed
+ * (repository/attempts.ts, for `pgfleet backups --all`) before the error is rethrown, so
+ * nothing of the attempt is ever listed as a backup or left behind; a crash of the daemon itself leaves a ".tmp-*"
  * directory that the next start removes.
  * Progress goes to `emit` (throttled): bytes, total estimate, rate and ETA. Files are written
  * on the thread pool (FileSink without `blocking`, fs/promises), never with blocking calls on
  * the daemon's event loop, which serves every other call meanwhile.
  */
 import { join } from 'node:path';
-import { FileSink, TeeStreamer, VerifyError, parseCompressionSpec, type Streamer } from '@pgfleet/core';
-import { directoryFiles, type AgentClient } from '@pgfleet/proto';
+import { ArrivalVerifier, FileSink, TeeStreamer, VerifyError, parseCompressionSpec, type Streamer } from '@pgfleet/core';
+import { asPgFleetError, directoryFiles, type AgentClient } from '@pgfleet/proto';
 import type { ClusterConfig } from '../config.js';
 import { runBaseBackup, type BaseBackupRunOptions } from '../core-api.js';
+import { recordAttempt, type BackupTrigger } from '../repository/attempts.js';
 import type { BackupMetadata, BackupMetadataTablespace } from '../repository/backup-metadata.js';
 import { METADATA_FORMAT } from '../repository/backup-metadata.js';
 import { abortBackup, beginBackup, commitBackup, listStagedFiles, type StagedBackup } from '../repository/staging.js';
 import { PGFLEET_VERSION } from '../version.js';
-import { ArrivalVerifier } from './arrival-verifier.js';
+
 import { ProgressMeter, type ProgressReading } from './progress-meter.js';
 
 export type ClusterBackupEvent =
@@ -40,6 +42,8 @@ export interface ClusterBackupOptions {
   progressIntervalMs?: number;
   /** Direct backups: the no-progress deadline of the replication connections (0: none). */
   noProgressTimeoutMs?: number;
+  /** Why it runs, recorded with a failed attempt (default "request"). */
+  trigger?: BackupTrigger;
 }
 
 /** What a backup run tells us, whichever way it ran. */
@@ -133,6 +137,17 @@ export async function backupCluster(options: ClusterBackupOptions): Promise<{ me
   } catch (err) {
     await verifier.dispose();
     await abortBackup(staged);
+    const e = asPgFleetError(err);
+    try {
+      await recordAttempt(options.repository, {
+        format: 'pgfleet-attempt-1', cluster: cluster.name, id: staged.id, status: 'failed', startedAt: staged.startedAt.toISOString(),
+        endedAt: new Date().toISOString(), trigger: options.trigger ?? 'request',
+        error: { id: e.id, code: e.code, message: e.message, hint: e.hint ?? '' },
+      });
+    } catch {
+      // The record is history (a full disk may be why the backup failed): the error itself
+      // still reaches the caller and the daemon's log.
+    }
     throw err;
   }
 }

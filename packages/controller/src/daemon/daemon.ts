@@ -2,8 +2,11 @@
  * The controller daemon: `startDaemon(config)` cleans the repository of whatever an earlier
  * run left (staging and half-expired directories: a crash mid-backup never leaves a usable
  * backup nor partial files after the next start), binds the gRPC server (mutual TLS unless
- * `insecure`) and serves controller.proto. `stop()` aborts running work (which removes its
- * staging directories) and closes the server and the agent channels.
+ * `insecure`) and serves controller.proto, starts the HTTP listener when configured (metrics
+ * and the status page) and the schedules (missed runs first). `reload()` takes a new
+ * configuration without stopping anything that runs. `stop()` stops the schedules, aborts
+ * running work (which removes its staging directories) and closes the servers and the agent
+ * channels.
  */
 import * as grpc from '@grpc/grpc-js';
 import { ConnectError, createDaemonLog, errorFields, errorText, type DaemonLog, type PeerPolicy } from '@pgfleet/core';
@@ -15,16 +18,28 @@ import type { FleetConfig } from '../config.js';
 import { cleanupCluster } from '../repository/cleanup.js';
 import { createControllerHandlers } from '../rpc/controller-service.js';
 import { createWalArchiveHandlers } from '../rpc/wal-archive-service.js';
-import type { DaemonLogger } from '../rpc/service-context.js';
+import type { ControllerState, DaemonLogger } from '../rpc/service-context.js';
 import { PGFLEET_VERSION } from '../version.js';
+import { FleetActivity } from './fleet-activity.js';
 import { ClusterLocks } from './fleet-runner.js';
 import { WalArchiver } from '../wal/wal-archiver.js';
 import { WalStateRegistry } from '../wal/wal-state.js';
+import { startHttpServer, type FleetHttpServer } from './http-server.js';
+import { Scheduler } from './scheduler.js';
+import type { WalStateProvider } from './wal-state.js';
 
 export interface RunningDaemon {
   /** The bound port (useful with port 0). */
   port: number;
   address: string;
+  /** The HTTP listener's "host:port" (metrics, status page); null when not configured. */
+  httpAddress: string | null;
+  /**
+   * Takes a new configuration (SIGHUP): clusters, agents, schedules, retention, thresholds.
+   * Running work goes on with what it started with. The listen addresses, repository and TLS
+   * files stay as they were (a change is logged and needs a restart).
+   */
+  reload(config: FleetConfig): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -37,6 +52,8 @@ export interface StartDaemonOptions {
   protocolVersions?: { controller?: string; agent?: string };
   /** Pauses between WAL archive sessions (default 1 s doubling to 10 s); tests shorten them. */
   walRetryMs?: { min: number; max: number };
+  /** The continuous WAL archive's state per cluster for checks and metrics (default: the daemon's own archivers'). */
+  wal?: WalStateProvider;
 }
 
 /** How to mend a TLS file that cannot be read. */
@@ -120,21 +137,27 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
   }
 
   const agentVersion = options.protocolVersions?.agent;
-  const agents = new Map(config.agents.map((a) => [a.name, new AgentClient({
+  const newAgent = (a: FleetConfig['agents'][number]): AgentClient => new AgentClient({
     name: a.name, address: a.address, client: `pgfleet-controller ${PGFLEET_VERSION}`, self: 'controller',
     ...(agentVersion !== undefined ? { protocolVersion: agentVersion } : {}),
-  }, tls)]));
+  }, tls);
+  const agents = new Map(config.agents.map((a) => [a.name, newAgent(a)]));
   const shutdown = new AbortController();
-  const wal = new WalStateRegistry();
+  const walReceivers = new WalStateRegistry(config.repository);
+  let scheduler: Scheduler | null = null;
+  const state: ControllerState = {
+    config, agents, locks: new ClusterLocks(), inUse: new Map(), logger, shutdown: shutdown.signal,
+    protocolVersion: options.protocolVersions?.controller ?? CONTROLLER_PROTOCOL_VERSION,
+    activity: new FleetActivity(),
+    nextRun: (cluster) => scheduler?.nextRun(cluster) ?? null,
+    wal: options.wal ?? walReceivers,
+    walReceivers,
+  };
   const describe = (err: unknown): string => errorText(err) + originSuffix(err);
   const server = new grpc.Server({
     ...CHANNEL_OPTIONS,
     interceptors: [peerInterceptor(peerPolicyOf(config), (peer, err) => logger.warn(`call from ${peer} refused: ${describe(err)}`, { peer, error: errorFields(err) }))],
   });
-  const state = {
-    config, agents, locks: new ClusterLocks(), inUse: new Map<string, number>(), logger, shutdown: shutdown.signal, wal,
-    protocolVersion: options.protocolVersions?.controller ?? CONTROLLER_PROTOCOL_VERSION,
-  };
   const onError = (method: string, peer: string, err: unknown): void => logger.error(`${method} from ${peer} failed: ${describe(err)}`, { method, peer, error: errorFields(err) });
   server.addService(controllerService(), guardHandlers(createControllerHandlers(state), onError));
   server.addService(walArchiveService(), guardHandlers(createWalArchiveHandlers(state), onError));
@@ -153,19 +176,61 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
     });
   });
   const address = `${config.listen.host}:${port}`;
+  let http: FleetHttpServer | null = null;
+  try {
+    if (config.http !== null) http = await startHttpServer(state, config.http.listen);
+  } catch (err) {
+    server.forceShutdown();
+    throw err;
+  }
   health.serving();
   logger.info(`controller listening on ${address} (${tls ? 'mutual TLS' : 'INSECURE, no TLS'}), repository "${config.repository}"`, { port });
-  const archivers = startWalArchivers(config, agents, wal, logger, options.walRetryMs);
+  if (http !== null) logger.info(`metrics and status page on http://${http.address}/`, { httpPort: http.port });
+  scheduler = new Scheduler(state);
+  await scheduler.start(config);
+  let archivers = startWalArchivers(config, agents, walReceivers, logger, options.walRetryMs);
 
   let stopped = false;
   return {
     port,
     address,
+    httpAddress: http?.address ?? null,
+    async reload(next: FleetConfig) {
+      const kept = (['listen', 'repository', 'tls', 'insecure', 'http'] as const).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(state.config[k]));
+      if (kept.length > 0) logger.warn(`reload: ${kept.map((k) => `"${k}"`).join(', ')} changed; that takes a restart (the old value stays in use)`);
+      const merged: FleetConfig = { ...next, listen: state.config.listen, repository: state.config.repository, tls: state.config.tls, insecure: state.config.insecure, http: state.config.http };
+      for (const a of merged.agents) {
+        const old = agents.get(a.name);
+        if (old !== undefined && state.config.agents.find((x) => x.name === a.name)?.address === a.address) continue;
+        old?.close();
+        agents.set(a.name, newAgent(a));
+      }
+      for (const [name, client] of agents) {
+        if (!merged.agents.some((a) => a.name === name)) {
+          client.close();
+          agents.delete(name);
+        }
+      }
+      state.config = merged;
+      for (const c of merged.clusters) {
+        // A cluster new to the daemon may have leftovers of an earlier life; never one that is busy.
+        if (!state.locks.isLocked(c.name) && !config.clusters.some((x) => x.name === c.name)) await cleanupCluster(merged.repository, c.name);
+      }
+      await scheduler?.apply(merged);
+      // Each cluster's archive starts again with what the new configuration says.
+      await Promise.all(archivers.map((a) => a.stop()));
+      archivers = startWalArchivers(merged, agents, walReceivers, logger, options.walRetryMs);
+      logger.info(`configuration reloaded from "${merged.path}": ${merged.clusters.length} clusters, ${merged.agents.length} agents, ${merged.clusters.filter((c) => c.schedule !== null).length} scheduled`);
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
       health.notServing();
+      // No new scheduled runs; the running ones end through the shutdown signal.
+      const schedulerStopped = scheduler?.stop().catch(() => {});
+      await http?.close();
       shutdown.abort(new Error('daemon shutting down'));
+      await schedulerStopped;
       await Promise.all(archivers.map((a) => a.stop()));
       // Let running work see the abort and clean up, then close.
       await new Promise<void>((resolve) => {

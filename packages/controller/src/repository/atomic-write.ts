@@ -5,7 +5,7 @@
  * name -> fsync the directory (the rename itself is only durable once the directory is).
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileError, fsyncDirectory, fsyncFile } from '@pgfleet/core';
 
@@ -13,12 +13,21 @@ export { fsyncDirectory, fsyncFile };
 
 export interface WriteFileAtomicOptions {
   mode?: number;
+  /** Create the parent directory (0700) when it is missing. */
+  mkdir?: boolean;
 }
 
 /** Writes `data` to `path` atomically and durably (see the module comment). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: WriteFileAtomicOptions = {}): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  if (options.mkdir === true) {
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw fileError('could not create directory', dir, err);
+    }
+  }
   let handle;
   try {
     handle = await open(tmp, 'wx', options.mode ?? 0o600);

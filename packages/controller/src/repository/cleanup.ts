@@ -4,13 +4,16 @@
  * backup directories without backup.json (a crash between rename and metadata cannot happen
  * with our write order, but a copy made by hand can). Directories whose backup.json exists but
  * is invalid are kept (they may be worth a human's look) and reported. It must only run while
- * no backup of that cluster is in flight: the daemon calls it before it serves.
+ * no backup of that cluster is in flight: the daemon calls it before it serves. A staging
+ * directory is recorded as an "incomplete" attempt (attempts.ts) before it goes, so that
+ * `pgfleet backups --all` still shows that a backup was interrupted.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileError } from '@pgfleet/core';
+import { backupIdTime, recordAttempt } from './attempts.js';
 import { readClusterCatalog } from './catalog.js';
-import { backupsDir } from './layout.js';
+import { TMP_PREFIX, backupsDir } from './layout.js';
 import { fsyncDirectory } from './atomic-write.js';
 
 export interface CleanupResult {
@@ -24,6 +27,13 @@ export async function cleanupCluster(repository: string, cluster: string): Promi
   const catalog = await readClusterCatalog(repository, cluster);
   const result: CleanupResult = { removed: [], kept: [] };
   const doomed = catalog.inProgress.map((name) => join(dir, name));
+  for (const name of catalog.inProgress.filter((n) => n.startsWith(TMP_PREFIX))) {
+    const id = name.slice(TMP_PREFIX.length);
+    await recordAttempt(repository, {
+      format: 'pgfleet-attempt-1', cluster, id, status: 'incomplete', startedAt: backupIdTime(id), endedAt: '', trigger: '',
+      error: { id: 'incomplete', code: 0, message: 'the daemon stopped during the backup; its partial files were removed', hint: '' },
+    });
+  }
   for (const u of catalog.unusable) {
     if (u.reason.startsWith('no backup.json')) doomed.push(u.path);
     else result.kept.push({ path: u.path, reason: u.reason });

@@ -1,6 +1,8 @@
 /**
- * Retention: keep the newest N usable full backups of a cluster, remove the rest. "Newest" is
- * by backup id (the start time). Damaged backups (catalog.ts) never count as kept: those older
+ * Retention: keep the newest `full` usable full backups of a cluster and, with `days`, every
+ * backup needed to restore to any moment of the last `days` days (those finished within the
+ * window and the newest one finished before it); remove the rest. The newest usable backup
+ * is always kept. "Newest" is by backup id (the start time). Damaged backups (catalog.ts) never count as kept: those older
  * than the oldest kept one go too, those newer stay for a human to look at; a damaged one
  * whose backup.json cannot be read is never removed (as at start-up cleanup). A removal first
  * renames the directory to ".expire-<id>" (one atomic step that makes it unusable), then
@@ -19,18 +21,43 @@ export interface ExpirePlan {
   keep: CatalogEntry[];
 }
 
-/** Decides, without touching anything. `keepFull` >= 1. */
-export function planExpire(backups: readonly CatalogEntry[], keepFull: number, inUse: (id: string) => boolean = () => false,
-  damaged: readonly UnusableEntry[] = []): ExpirePlan {
+export interface Retention {
+  /** Keep the newest N full backups (>= 1); null: not by count. */
+  full: number | null;
+  /** Keep what restores to any moment of the last N days; null: not by time. */
+  days: number | null;
+}
+
+/** Whether each full backup (oldest first) is kept by the retention rules. */
+function keptByRules(full: readonly CatalogEntry[], retention: Retention, now: Date): boolean[] {
+  const kept = full.map(() => false);
+  if (full.length > 0) kept[full.length - 1] = true;
+  if (retention.full !== null) {
+    for (let i = Math.max(0, full.length - retention.full); i < full.length; i++) kept[i] = true;
+  }
+  if (retention.days !== null) {
+    const windowStart = now.getTime() - retention.days * 86_400_000;
+    const inWindow = (b: CatalogEntry): boolean => Date.parse(b.metadata.finishedAt) >= windowStart;
+    full.forEach((b, i) => { if (inWindow(b)) kept[i] = true; });
+    // The window's first moments are restored from the newest backup finished before it.
+    const before = full.map(inWindow).lastIndexOf(false);
+    if (before >= 0) kept[before] = true;
+  }
+  return kept;
+}
+
+/** Decides, without touching anything. */
+export function planExpire(backups: readonly CatalogEntry[], retention: Retention, inUse: (id: string) => boolean = () => false,
+  damaged: readonly UnusableEntry[] = [], now: Date = new Date()): ExpirePlan {
   const full = backups.filter((b) => b.metadata.type === 'full'); // oldest first
-  const cut = Math.max(0, full.length - keepFull);
+  const kept = keptByRules(full, retention, now);
   const remove: CatalogEntry[] = [];
   const keep: CatalogEntry[] = [];
   full.forEach((b, i) => {
-    if (i < cut && !inUse(b.metadata.id)) remove.push(b);
+    if (!kept[i] && !inUse(b.metadata.id)) remove.push(b);
     else keep.push(b);
   });
-  const oldestKept = full[cut]?.metadata.id;
+  const oldestKept = full[kept.indexOf(true)]?.metadata.id;
   if (oldestKept !== undefined) {
     for (const d of damaged) {
       if (d.metadata === null || compareBackupIds(d.name, oldestKept) >= 0 || inUse(d.name)) continue;
@@ -42,14 +69,14 @@ export function planExpire(backups: readonly CatalogEntry[], keepFull: number, i
 }
 
 export interface ExpireOptions {
-  keepFull: number;
+  retention: Retention;
   dryRun?: boolean;
   inUse?: (id: string) => boolean;
 }
 
 export async function expireCluster(repository: string, cluster: string, options: ExpireOptions): Promise<ExpirePlan> {
   const { backups, unusable } = await readClusterCatalog(repository, cluster);
-  const plan = planExpire(backups, options.keepFull, options.inUse, unusable);
+  const plan = planExpire(backups, options.retention, options.inUse, unusable);
   if (options.dryRun) return plan;
   for (const b of plan.remove) {
     const id = b.metadata.id;

@@ -6,10 +6,11 @@
  * directories are removed).
  */
 import type * as grpc from '@grpc/grpc-js';
-import { InvalidOptionError, errorFields, errorText } from '@pgfleet/core';
-import { originSuffix, type BackupClustersEvent, type BackupClustersRequest__Output, type ControllerHandlers } from '@pgfleet/proto';
-import { backupCluster, type ClusterBackupEvent } from '../daemon/cluster-backup.js';
-import { runFleet, type FleetEvent } from '../daemon/fleet-runner.js';
+import { InvalidOptionError } from '@pgfleet/core';
+import { type BackupClustersEvent, type BackupClustersRequest__Output, type ControllerHandlers } from '@pgfleet/proto';
+import type { ClusterBackupEvent } from '../daemon/cluster-backup.js';
+import type { FleetEvent } from '../daemon/fleet-runner.js';
+import { runClusterBackups } from '../daemon/run-backups.js';
 import { backupRecord, errorInfo } from '../daemon/records.js';
 import { checkBackupClustersRequest } from './request-limits.js';
 import { ServerStream } from './server-stream.js';
@@ -32,20 +33,17 @@ function clustersOf(state: ControllerState, req: BackupClustersRequest__Output):
   return names;
 }
 
-/** A fleet event as the stream's event (null: nothing to tell the client), logging what matters. */
-function toWire(state: ControllerState, e: FleetEvent<ClusterBackupEvent>): BackupClustersEvent | null {
-  const { logger } = state;
+/** A fleet event as the stream's event (null: nothing to tell the client); run-backups.ts logs. */
+function toWire(e: FleetEvent<ClusterBackupEvent>): BackupClustersEvent | null {
   switch (e.kind) {
     case 'queued':
       return { kind: 'QUEUED', cluster: e.cluster };
     case 'job': {
       const ev = e.event;
       if (ev.kind === 'started') {
-        logger.info(`cluster "${ev.cluster}": backup ${ev.backupId} started (${ev.via})`, { cluster: ev.cluster, backupId: ev.backupId });
         return { kind: 'STARTED', cluster: ev.cluster, backupId: ev.backupId, via: ev.via };
       }
       if (ev.kind === 'completed') {
-        logger.info(`cluster "${ev.cluster}": backup ${ev.backupId} completed (${ev.metadata.sizeBytes} bytes)`, { cluster: ev.cluster, backupId: ev.backupId });
         return { kind: 'COMPLETED', cluster: ev.cluster, backupId: ev.backupId, backup: backupRecord(ev.metadata, ev.path) };
       }
       return {
@@ -55,7 +53,6 @@ function toWire(state: ControllerState, e: FleetEvent<ClusterBackupEvent>): Back
       };
     }
     case 'failed':
-      logger.error(`cluster "${e.cluster}": backup failed: ${errorText(e.error)}${originSuffix(e.error)}`, { cluster: e.cluster, error: errorFields(e.error) });
       return { kind: 'FAILED', cluster: e.cluster, error: errorInfo(e.error) };
     case 'finished':
       return { kind: 'FINISHED', completed: e.completed, failed: e.failed };
@@ -74,26 +71,13 @@ export function backupClusters(state: ControllerState): ControllerHandlers['Back
       void stream.fail(err);
       return;
     }
-    const { config } = state;
-    const parallel = call.request.parallel > 0 ? call.request.parallel : config.parallel;
+    const parallel = call.request.parallel > 0 ? call.request.parallel : state.config.parallel;
     state.logger.info(`backup of ${names.map((n) => `"${n}"`).join(', ')} requested (parallel ${parallel})`);
-    runFleet<ClusterBackupEvent>({
-      clusters: names,
-      parallel,
-      locks: state.locks,
-      job: async (name, emit) => {
-        const cluster = clusterByName(state, name);
-        const agent = cluster.agent !== null ? agentByName(state, cluster.agent) : null;
-        await backupCluster({
-          repository: config.repository, cluster, agent, signal: stream.signal, emit, noProgressTimeoutMs: config.noProgressTimeoutSeconds * 1000,
-        });
-      },
-      emit: (e) => {
-        const event = toWire(state, e);
-        if (event === null) return;
-        const progress = event.kind === 'PROGRESS' || event.kind === 'VERIFYING';
-        stream.send(event, progress ? `progress ${event.cluster}` : undefined);
-      },
+    runClusterBackups(state, names, parallel, 'request', stream.signal, (e) => {
+      const event = toWire(e);
+      if (event === null) return;
+      const progress = event.kind === 'PROGRESS' || event.kind === 'VERIFYING';
+      stream.send(event, progress ? `progress ${event.cluster}` : undefined);
     }).then(() => stream.end(), (err: unknown) => stream.fail(err));
   };
 }

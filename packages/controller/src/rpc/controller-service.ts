@@ -7,13 +7,17 @@
  */
 import type { ControllerHandlers } from '@pgfleet/proto';
 import { backupClusters } from './backup-clusters.js';
+import { checkClusters } from './check-clusters.js';
 import { expireBackups } from './expire-backups.js';
 import { getControllerInfo } from './get-controller-info.js';
+import { getFleetStatus } from './get-fleet-status.js';
 import { listAgents } from './list-agents.js';
 import { listBackups } from './list-backups.js';
 import { listClusters } from './list-clusters.js';
 import { restoreBackupHandler } from './restore-backup.js';
+import { listWal } from './list-wal.js';
 import type { ControllerState } from './service-context.js';
+import { showBackup } from './show-backup.js';
 import { verifyBackupHandler } from './verify-backup.js';
 
 export function createControllerHandlers(state: ControllerState): ControllerHandlers {
@@ -26,5 +30,9 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
     VerifyBackup: verifyBackupHandler(state),
     RestoreBackup: restoreBackupHandler(state),
     ExpireBackups: expireBackups(state),
+    CheckClusters: checkClusters(state),
+    GetFleetStatus: getFleetStatus(state),
+    ShowBackup: showBackup(state),
+    ListWal: listWal(state),
   };
 }

@@ -15,7 +15,7 @@ export function expireBackups(state: ControllerState): ControllerHandlers['Expir
       // A backup in flight is not listed yet (staging): expire only ever counts committed
       // backups, so it need not wait for one.
       const plan = await expireCluster(state.config.repository, c.name, {
-        keepFull: c.retention.full,
+        retention: c.retention,
         dryRun: req.dryRun,
         inUse: (id) => state.inUse.has(`${c.name}/${id}`),
       });

@@ -11,10 +11,10 @@ export function listClusters(state: ControllerState): ControllerHandlers['ListCl
       const { backups } = await readClusterCatalog(state.config.repository, c.name);
       const latest = backups[backups.length - 1];
       return {
-        name: c.name, agent: c.agent ?? '', conninfo: maskConninfo(c.conninfo), retentionFull: c.retention.full,
+        name: c.name, agent: c.agent ?? '', conninfo: maskConninfo(c.conninfo), retentionFull: c.retention.full ?? 0, retentionDays: c.retention.days ?? 0,
         compression: c.compression, backupCount: backups.length,
         latestBackupId: latest?.metadata.id ?? '', latestBackupFinishedAt: latest?.metadata.finishedAt ?? '',
-        backupRunning: state.locks.isLocked(c.name),
+        backupRunning: state.locks.isLocked(c.name), schedule: c.schedule?.full ?? '',
       };
     })),
   }));

@@ -49,7 +49,7 @@ export function pushWal(state: ControllerState): WalArchiveHandlers['PushWal'] {
           callback(null, { outcome: stored.outcome, cluster: cluster.name, path: stored.path });
         } catch (err) {
           if (err instanceof WalConflictError) {
-            state.wal.noteConflict(cluster.name, errorText(err));
+            state.walReceivers.noteConflict(cluster.name, errorText(err));
             state.logger.error(`cluster "${cluster.name}": archive-push of "${file.name}" refused: ${errorText(err)}`, { cluster: cluster.name, error: errorFields(err) });
           }
           throw err;

@@ -7,7 +7,7 @@
  */
 import { FIELD_LIMITS, checkFieldCount, checkFieldLength } from '@pgfleet/core';
 import type {
-  BackupClustersRequest__Output, ExpireBackupsRequest__Output, GetControllerInfoRequest__Output, ListBackupsRequest__Output,
+  BackupClustersRequest__Output, CheckClustersRequest__Output, ShowBackupRequest__Output, ExpireBackupsRequest__Output, GetControllerInfoRequest__Output, ListBackupsRequest__Output,
   RestoreBackupRequest__Output, VerifyBackupRequest__Output,
 } from '@pgfleet/proto';
 
@@ -47,4 +47,14 @@ export function checkRestoreBackupRequest(req: RestoreBackupRequest__Output): vo
 
 export function checkExpireBackupsRequest(req: ExpireBackupsRequest__Output): void {
   checkFieldLength('ExpireBackupsRequest.cluster', req.cluster, FIELD_LIMITS.name);
+}
+
+export function checkCheckClustersRequest(req: CheckClustersRequest__Output): void {
+  checkFieldCount('CheckClustersRequest.clusters', req.clusters.length, FIELD_LIMITS.entries);
+  for (const c of req.clusters) checkFieldLength('CheckClustersRequest.clusters', c, FIELD_LIMITS.name);
+}
+
+export function checkShowBackupRequest(req: ShowBackupRequest__Output): void {
+  checkFieldLength('ShowBackupRequest.cluster', req.cluster, FIELD_LIMITS.name);
+  checkFieldLength('ShowBackupRequest.backup_id', req.backupId, FIELD_LIMITS.name);
 }

@@ -53,7 +53,7 @@ async function restoreBackup(state: ControllerState, req: RestoreBackupRequest__
   if (req.pgdata === '') throw new InvalidOptionError('no target data directory given', { hint: 'Give one with -D.' });
   const named = await backupOf(state, cluster.name, req.backupId, 'refuse');
   const entry = { metadata: named.metadata as BackupMetadata, path: named.path };
-  const release = useBackup(state, cluster.name, named.id);
+  const release = useBackup(state, cluster.name, named.id, 'restore');
   const id = entry.metadata.id;
   state.logger.info(`cluster "${cluster.name}": restore of backup ${id} to ${agent.peer} "${req.pgdata}" (mode ${mode}) requested`, { cluster: cluster.name, backupId: id, agent: agent.name });
   try {

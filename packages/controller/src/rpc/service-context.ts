@@ -7,7 +7,9 @@
 import { NotFoundError, VerifyError, type DaemonLog, type LogFields } from '@pgfleet/core';
 import type { AgentClient } from '@pgfleet/proto';
 import type { ClusterConfig, FleetConfig } from '../config.js';
+import type { FleetActivity } from '../daemon/fleet-activity.js';
 import type { ClusterLocks } from '../daemon/fleet-runner.js';
+import type { WalStateProvider } from '../daemon/wal-state.js';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 import { readClusterCatalog } from '../repository/catalog.js';
 import type { WalStateRegistry } from '../wal/wal-state.js';
@@ -31,8 +33,14 @@ export interface ControllerState {
   shutdown: AbortSignal;
   /** The controller.proto version the daemon announces and checks. */
   protocolVersion: string;
-  /** Each cluster's WAL archive receiver: walState(cluster), walStates(). */
-  wal: WalStateRegistry;
+  /** Operations running and failures since start (metrics, status). */
+  activity: FleetActivity;
+  /** When each cluster's next scheduled backup runs (null: none). */
+  nextRun: (cluster: string) => Date | null;
+  /** The continuous WAL archive's state of each cluster. */
+  wal: WalStateProvider;
+  /** Each cluster's WAL archive receiver (wal/wal-state.ts): walState(cluster), walStates(). */
+  walReceivers: WalStateRegistry;
 }
 
 /** A backup named by a call, usable or (verify) damaged. */
@@ -93,11 +101,13 @@ export async function backupOf(state: ControllerState, cluster: string, id: stri
   throw new NotFoundError(`backup "${id}" of cluster "${cluster}" not found`, { hint: `List the backups with "pgfleet backups ${cluster}".` });
 }
 
-/** Marks a backup as being read until the returned function is called (expire leaves it). */
-export function useBackup(state: ControllerState, cluster: string, id: string): () => void {
+/** Marks a backup as being read by `kind` until the returned function is called (expire leaves it). */
+export function useBackup(state: ControllerState, cluster: string, id: string, kind: 'verify' | 'restore'): () => void {
   const key = `${cluster}/${id}`;
   state.inUse.set(key, (state.inUse.get(key) ?? 0) + 1);
+  const end = state.activity.begin(kind);
   return () => {
+    end();
     const n = (state.inUse.get(key) ?? 1) - 1;
     if (n <= 0) state.inUse.delete(key);
     else state.inUse.set(key, n);

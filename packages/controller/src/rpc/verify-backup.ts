@@ -61,7 +61,7 @@ export function verifyBackupHandler(state: ControllerState): ControllerHandlers[
       checkVerifyBackupRequest(call.request);
       const cluster = clusterByName(state, call.request.cluster);
       const named = await backupOf(state, cluster.name, call.request.backupId, 'accept');
-      const release = useBackup(state, cluster.name, named.id);
+      const release = useBackup(state, cluster.name, named.id, 'verify');
       try {
         // A backup.json that cannot be read is the first problem; the files are checked anyway.
         if (named.metadata === null) stream.send({ kind: 'PROBLEM', backupId: named.id, message: named.damage ?? 'backup.json is not usable' });

@@ -29,7 +29,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ConnectError, InvalidOptionError, PgFleetError, fileError, fsyncDirectory, ReplicationConnection, TimelineArchiveSink, WalReceiver, ensurePhysicalSlot, errorFields,
-  errorText, formatLsn, isErrno, parseLsn, parseWalSegmentName, preflightWarnings, probeServer, segmentStartLsn, type DaemonLog, type Lsn,
+  errorText, formatLsn, isErrno, parseLsn, parseWalSegmentName, preflightWarnings, probeWalServer, segmentStartLsn, type DaemonLog, type Lsn,
   type ReplicationConnectOptions, type WalFileCompressionSpec,
 } from '@pgfleet/core';
 import type { AgentClient, WalStreamEvent__Output } from '@pgfleet/proto';
@@ -326,7 +326,7 @@ export class WalArchiver {
       system = await conn.identifySystem();
       await claimWalArchive(repository, this.cluster.name, { systemIdentifier: system.systemId, segmentSize });
       created = await ensurePhysicalSlot(conn, wal.slot);
-      probe = await probeServer(options, wal.slot);
+      probe = await probeWalServer(options, wal.slot);
     } catch (err) {
       await conn.close().catch(() => undefined);
       throw err;
@@ -364,7 +364,7 @@ export class WalArchiver {
       this.record.setReceived(running.receivedPosition);
       if (Date.now() - lastProbe < PROBE_INTERVAL_MS) return;
       lastProbe = Date.now();
-      void probeServer(options, wal.slot).then((p) => {
+      void probeWalServer(options, wal.slot).then((p) => {
         if (p.slotRetainedBytes !== null) this.serverStatus(running.receivedPosition, Number(p.slotRetainedBytes));
       });
     }, 1000);

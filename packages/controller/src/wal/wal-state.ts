@@ -11,6 +11,8 @@
  */
 
 import { formatLsn, type Lsn } from '@pgfleet/core';
+import type { WalStateProvider, WalStateResult } from '../daemon/wal-state.js';
+import { clusterWalReport, type ClusterWalReport } from './wal-report.js';
 
 export type WalReceiverState =
   /** Streaming: the session is up. */
@@ -160,8 +162,10 @@ export class WalStateRecord {
  * Every cluster's record, one registry per daemon (ControllerState.wal): walState(cluster) and
  * walStates() are what other code reads.
  */
-export class WalStateRegistry {
+export class WalStateRegistry implements WalStateProvider {
   private readonly records = new Map<string, WalStateRecord>();
+
+  constructor(private readonly repository: string) {}
 
   /** The record of a cluster, created on first use (the archiver's). */
   record(cluster: string, init: ConstructorParameters<typeof WalStateRecord>[0]): WalStateRecord {
@@ -186,5 +190,32 @@ export class WalStateRegistry {
   /** Snapshots of every cluster's WAL receiver, by cluster name. */
   walStates(): ClusterWalState[] {
     return [...this.records.values()].map((r) => r.snapshot()).sort((a, b) => a.cluster.localeCompare(b.cluster));
+  }
+
+  /** The receiver's state with the archive's contents and restore window (`pgfleet wal`); null for an unknown cluster. */
+  async report(cluster: string): Promise<ClusterWalReport | null> {
+    const live = this.walState(cluster);
+    return live === null ? null : clusterWalReport(this.repository, cluster, live);
+  }
+
+  /** For checks, status and metrics (daemon/wal-state.ts). */
+  async stateOf(cluster: string): Promise<WalStateResult> {
+    const report = await this.report(cluster);
+    if (report === null || report.archive === 'none') return { available: false, reason: 'not configured' };
+    if (report.flushedLsn === null) return { available: false, reason: `not streaming yet${report.reason !== null ? `: ${report.reason}` : ''}` };
+    return {
+      available: true,
+      state: {
+        lagBytes: report.lagBytes ?? 0,
+        lagSeconds: report.state === 'streaming' ? report.lagSeconds ?? 0 : Math.max(report.lagSeconds ?? 0, (Date.now() - Date.parse(report.since)) / 1000),
+        slotRetainedBytes: report.slotRetainedBytes ?? report.lagBytes ?? 0,
+        slotName: report.slot,
+        slotPresent: report.systemIdentifier !== null,
+        slotActive: report.state === 'streaming',
+        gaps: report.gaps,
+        restoreFrom: report.restoreFrom?.time ? new Date(report.restoreFrom.time) : null,
+        restoreTo: report.restoreTo?.time ? new Date(report.restoreTo.time) : null,
+      },
+    };
   }
 }

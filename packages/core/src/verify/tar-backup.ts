@@ -15,10 +15,10 @@ import { join } from 'node:path';
 import { PgFleetError } from '../errors.js';
 import { readArchiveFile } from '../archive/archive-reader.js';
 import type { Streamer } from '../archive/streamer.js';
-import { ManifestVerifyStreamer } from '../manifest/verify-streamer.js';
 import type { VerifyContext } from '../manifest/verify-context.js';
 import type { WalCheck } from '../wal/wal-check.js';
 import { WalCheckStreamer } from '../wal/wal-check-streamer.js';
+import type { BackupVerification } from './backup-verification.js';
 import { osErrorText } from './os-error.js';
 
 const TAR_SUFFIX = /^(\.tar|\.tgz|\.tar\.gz|\.tar\.lz4|\.tar\.zst)$/;
@@ -51,13 +51,12 @@ export function classifyTarArchive(name: string): TarArchiveFile | null {
 }
 
 export interface VerifyTarBackupOptions {
-  context: VerifyContext;
+  verification: BackupVerification;
   dir: string;
-  /** null: WAL is not checked (-n). */
-  wal: WalCheck | null;
+  /** false: WAL is not checked (-n). */
+  checkWal: boolean;
   /** -w: WAL is checked there instead of in the archives. */
   walPath: string | null;
-  configureWal: () => void;
   checkWalPath: (path: string) => Promise<void>;
   /** Archive file bytes read since the last call; `total` (all archives but WAL) once, first. */
   progress: (doneBytes: number, totalBytes?: number) => void;
@@ -119,7 +118,8 @@ export async function listTarBackup(context: VerifyContext, dir: string, skip: (
 }
 
 export async function verifyTarBackup(options: VerifyTarBackupOptions): Promise<void> {
-  const { context, dir, wal } = options;
+  const { verification, dir } = options;
+  const { context, wal } = verification;
   // First pass: what is there, and is it allowed to be there.
   const listing = await listTarBackup(context, dir);
   if (listing === null) return;
@@ -127,31 +127,25 @@ export async function verifyTarBackup(options: VerifyTarBackupOptions): Promise<
   options.progress(0, archives.reduce((n, a) => n + a.size, 0));
 
   // Second pass: stream each archive through the verifier.
-  const walFromBase = wal !== null && options.walPath === null;
+  const walFromBase = options.checkWal && options.walPath === null;
   for (const archive of archives) {
-    let walStreamer: Streamer | null = null;
-    if (archive.kind === 'base' && walFromBase) {
-      walStreamer = new WalCheckStreamer({ check: wal, prefix: 'pg_wal/', beforeFirstSegment: options.configureWal });
-    }
-    const verifier = new ManifestVerifyStreamer({
-      context, archiveName: archive.name, tablespaceOid: archive.tablespaceOid, next: walStreamer,
-    });
+    const verifier = verification.archive(archive, { walFromBase: archive.kind === 'base' && walFromBase });
     let seen = 0;
     await readArchive(context, join(dir, archive.name), archive.name, verifier, (bytesRead) => {
       options.progress(bytesRead - seen);
       seen = bytesRead;
     });
   }
-  context.reportMissing();
+  verification.filesDone();
 
-  if (wal === null) return;
-  options.configureWal();
+  if (!options.checkWal) return;
+  verification.configureWal();
   if (options.walPath !== null) {
     await options.checkWalPath(options.walPath);
   } else {
     await checkTarBackupWal(context, wal, dir, listing);
   }
-  wal.finish();
+  verification.finishWal();
 }
 
 /**

@@ -16,9 +16,10 @@ import { join } from 'node:path';
 import { FileIoError, InvalidOptionError } from '../errors.js';
 import type { BackupManifest } from '../manifest/manifest.js';
 import { readManifestFile } from '../manifest/parser.js';
-import { StopVerification, VerifyContext, type VerifyProblem } from '../manifest/verify-context.js';
-import { WalCheck } from '../wal/wal-check.js';
+import { StopVerification, type VerifyProblem } from '../manifest/verify-context.js';
+import type { WalCheck } from '../wal/wal-check.js';
 import { checkWalDirectory } from '../wal/wal-check-directory.js';
+import { BackupVerification } from './backup-verification.js';
 import { osErrorText } from './os-error.js';
 import { filesToChecksum, verifyPlainChecksums, walkPlainBackup } from './plain-backup.js';
 
@@ -75,21 +76,17 @@ export async function verifyBackup(dir: string, options: VerifyBackupOptions = {
     throw new FileIoError(`could not open directory "${dir}": ${osErrorText(err)}`, { cause: err });
   }
   const format = options.format ?? await detectFormat(dir);
-  const context = new VerifyContext({
+  const checkWal = options.checkWal ?? true;
+  const verification = new BackupVerification({
     manifest,
     ignore: options.ignore ?? [],
     skipChecksums: options.skipChecksums ?? false,
     exitOnError: options.exitOnError ?? false,
     ...(options.onProblem ? { onProblem: options.onProblem } : {}),
+    walLocation: options.walPath ?? (format === 'plain' ? join(dir, 'pg_wal') : 'pg_wal.tar'),
+    decodeWalRecords: options.decodeWalRecords ?? true,
   });
-  const checkWal = options.checkWal ?? true;
-  const walLocation = options.walPath ?? (format === 'plain' ? join(dir, 'pg_wal') : 'pg_wal.tar');
-  const wal = new WalCheck({
-    ranges: manifest.walRanges,
-    location: walLocation,
-    decodeRecords: options.decodeWalRecords ?? true,
-    onProblem: (message, segment) => context.report('wal', message, segment ? { path: segment } : {}),
-  });
+  const { context, wal } = verification;
   const progress = { doneBytes: 0, totalBytes: 0 };
   const tick = (done: number): void => {
     progress.doneBytes += done;
@@ -99,7 +96,7 @@ export async function verifyBackup(dir: string, options: VerifyBackupOptions = {
   try {
     if (format === 'plain') {
       await walkPlainBackup(context, dir);
-      context.reportMissing();
+      verification.filesDone();
       if (!context.skipChecksums) {
         const { files, totalBytes } = filesToChecksum(context);
         progress.totalBytes = totalBytes;
@@ -107,15 +104,14 @@ export async function verifyBackup(dir: string, options: VerifyBackupOptions = {
         await verifyPlainChecksums(context, dir, files, tick);
       }
       if (checkWal) {
-        configureWal(wal, context);
+        verification.configureWal();
         await checkWalPath(wal, options.walPath ?? join(dir, 'pg_wal'));
-        wal.finish();
+        verification.finishWal();
       }
     } else {
       const { verifyTarBackup } = await import('./tar-backup.js');
       await verifyTarBackup({
-        context, dir, wal: checkWal ? wal : null, walPath: options.walPath ?? null,
-        configureWal: () => configureWal(wal, context),
+        verification, dir, checkWal, walPath: options.walPath ?? null,
         checkWalPath: (path: string) => checkWalPath(wal, path),
         progress: (done, total) => {
           if (total !== undefined) progress.totalBytes = total;
@@ -147,17 +143,6 @@ async function detectFormat(dir: string): Promise<BackupFormat> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'tar';
     throw new FileIoError(`could not stat file "${path}": ${osErrorText(err)}`, { cause: err });
   }
-}
-
-/** Hands what pg_control and PG_VERSION said (as read into `context`) to the WAL check. */
-export function configureWal(wal: WalCheck, context: VerifyContext): void {
-  const major = context.pgVersion !== null && /^\d+$/.test(context.pgVersion) ? Number(context.pgVersion) : null;
-  wal.configure({
-    segmentSize: context.controlFile?.walSegmentSize ?? null,
-    blockSize: context.controlFile?.walBlockSize ?? null,
-    serverMajor: major,
-    systemIdentifier: context.controlFile?.systemIdentifier ?? null,
-  });
 }
 
 /** -w DIR, a plain pg_wal, or -w pg_wal.tar[.*]. */

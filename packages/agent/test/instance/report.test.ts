@@ -9,8 +9,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CancelledError, InstanceError } from '@pgfleet/core';
-import { isRoot, resolveOwner, type OsOwner } from '../../src/restore/owner.js';
-import { reportInstanceAs, type ConnectTarget } from '../../src/restore/report.js';
+import { isRoot, resolveOwner, type OsOwner } from '../../src/instance/owner.js';
+import { reportInstanceAs, type ConnectTarget } from '../../src/instance/report.js';
 import { makeDir } from '../helpers/fixtures.js';
 
 const HINT = 'The server does not complete the connection or the queries; look at its log, and at pg_hba.conf for the role.';

@@ -18,7 +18,7 @@ import { ServerError } from '../errors.js';
 import type { ReplicationConnection } from '../replication/connection.js';
 import { resolveConnectParams, type ReplicationConnectParams } from '../replication/connection-options.js';
 
-export interface ServerProbe {
+export interface WalServerProbe {
   walLevel: string | null;
   maxWalSenders: number | null;
   usedWalSenders: number | null;
@@ -34,7 +34,7 @@ export interface ServerProbe {
   problem: string | null;
 }
 
-const EMPTY: Omit<ServerProbe, 'problem'> = {
+const EMPTY: Omit<WalServerProbe, 'problem'> = {
   walLevel: null, maxWalSenders: null, usedWalSenders: null, maxReplicationSlots: null, usedReplicationSlots: null,
   maxSlotWalKeepSize: null, slotExists: null, slotRetainedBytes: null,
 };
@@ -55,7 +55,7 @@ function clientConfig(options: ReplicationConnectParams): pg.ClientConfig {
 }
 
 /** Probes the server (see the module comment); never throws. */
-export async function probeServer(options: ReplicationConnectParams, slot: string | null): Promise<ServerProbe> {
+export async function probeWalServer(options: ReplicationConnectParams, slot: string | null): Promise<WalServerProbe> {
   let client: pg.Client;
   try {
     client = new pg.Client(clientConfig(options));
@@ -110,7 +110,7 @@ function numberOrNull(text: string | null): number | null {
  * The warnings a probe calls for. `streaming`: the archive's own WAL sender is connected (and
  * counted in usedWalSenders); its slot, when it exists, is counted in the slots in use.
  */
-export function preflightWarnings(probe: ServerProbe, options: { streaming: boolean }): string[] {
+export function preflightWarnings(probe: WalServerProbe, options: { streaming: boolean }): string[] {
   const out: string[] = [];
   if (probe.problem !== null) out.push(`could not check the server's replication settings: ${probe.problem}`);
   if (probe.walLevel === 'minimal') out.push('wal_level is "minimal": the server writes too little WAL to archive; set wal_level = replica and restart it');

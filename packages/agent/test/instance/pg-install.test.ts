@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { InvalidOptionError } from '@pgfleet/core';
-import { findInstallations, installationFor, parsePostgresVersion, probeBinDir } from '../../src/restore/pg-install.js';
+import { findInstallations, installationFor, parsePostgresVersion, probeBinDir } from '../../src/instance/pg-install.js';
 import { makeDir } from '../helpers/fixtures.js';
 
 const SYSTEM_15 = '/usr/lib/postgresql/15/bin';

@@ -2,9 +2,9 @@
  * Verification of a tar-format backup while its files arrive, so that it never has to be read
  * again: the server sends backup_manifest last, so while an archive streams in, each member's
  * size and checksum (with the algorithm the manifest was asked to use) are computed and
- * remembered, and once the manifest is stored, finish() parses it and runs core's checks on
- * what was remembered (ManifestVerifyStreamer.verifyObserved): the same checks, order and
- * messages as verifyBackup gives for the stored directory.
+ * remembered, and once the manifest is stored, finish() parses it and runs the checks of one
+ * BackupVerification (backup-verification.ts) on what was remembered: the same checks, order
+ * and messages as verifyBackup gives for the stored directory, by construction.
  *
  *   observe(name)  -> a Streamer that sees the file's bytes as stored ('unknown' chunks), next
  *                     to the writer: decompress -> parse tar -> remember (name, size, checksum)
@@ -29,19 +29,23 @@
  */
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  ALWAYS_IGNORED, FileIoError, InternalError, ManifestVerifyStreamer, PG_CONTROL_FILE_SIZE, PgFleetError, StopVerification, TarParser,
-  VerifyContext, WalCheck, canonicalRelativePath, checkTarBackupWal, checkWalDirectory, classifyTarArchive,
-  compressionFromFileName, configureWal, createChecksum, createDecompressor, fileError, isWalSegmentName, listTarBackup,
-  readManifestFile, verifyBackup,
-  type Checksum, type ChecksumAlgorithm, type ChunkKind, type Streamer, type TarArchiveKind, type TarMember,
-  type ObservedMember as ObservedByCore, type VerifyBackupResult, type VerifyProgress,
-} from '@pgfleet/core';
+import { createDecompressor, compressionFromFileName } from '../archive/compression.js';
+import type { ChunkKind, Streamer, TarMember } from '../archive/streamer.js';
+import { TarParser } from '../archive/tar-parser.js';
+import { FileIoError, InternalError, PgFleetError, fileError } from '../errors.js';
+import { createChecksum, type Checksum, type ChecksumAlgorithm } from '../manifest/checksum.js';
+import { PG_CONTROL_FILE_SIZE } from '../manifest/control-file.js';
+import { readManifestFile } from '../manifest/parser.js';
+import { ALWAYS_IGNORED, CONTROL_FILE_PATH, StopVerification, canonicalRelativePath } from '../manifest/verify-context.js';
+import type { ObservedMember as ObservedByCore } from '../manifest/verify-streamer.js';
+import { checkWalDirectory } from '../wal/wal-check-directory.js';
+import { isWalSegmentName } from '../wal/segment.js';
+import { BackupVerification } from './backup-verification.js';
+import { checkTarBackupWal, classifyTarArchive, listTarBackup, type TarArchiveKind } from './tar-backup.js';
+import { verifyBackup, type VerifyBackupResult, type VerifyProgress } from './verify-backup.js';
 
 /** Where -X fetch WAL is copied to while base.tar streams (a name the agent may never send). */
 export const WAL_SPOOL_DIR = '.wal-spool';
-
-const CONTROL_FILE_PATH = 'global/pg_control';
 
 /** One member as remembered: what core's verifyObserved() takes, and whether it was whole. */
 interface ObservedMember extends ObservedByCore {
@@ -140,15 +144,10 @@ export class ArrivalVerifier {
       const result = await verifyBackup(this.dir, { format: 'tar', ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
       return { ...result, onArrival: false };
     }
-    const context = new VerifyContext({ manifest });
-    const wal = new WalCheck({
-      ranges: manifest.walRanges,
-      location: 'pg_wal.tar',
-      decodeRecords: true,
-      onProblem: (message, segment) => context.report('wal', message, segment ? { path: segment } : {}),
-    });
+    const verification = new BackupVerification({ manifest, walLocation: 'pg_wal.tar' });
+    const { context, wal } = verification;
     try {
-      await this.compare(context, wal, options);
+      await this.compare(verification, options);
     } catch (err) {
       if (!(err instanceof StopVerification)) throw err;
     } finally {
@@ -167,7 +166,8 @@ export class ArrivalVerifier {
   }
 
   /** verifyTarBackup's passes, on the observed members instead of the stored files. */
-  private async compare(context: VerifyContext, wal: WalCheck, options: ArrivalVerifyOptions): Promise<void> {
+  private async compare(verification: BackupVerification, options: ArrivalVerifyOptions): Promise<void> {
+    const { context, wal } = verification;
     // The same listing and problems as verifyTarBackup's (tablespaces first, base.tar last).
     const listing = await listTarBackup(context, this.dir, (name) => name === WAL_SPOOL_DIR);
     if (listing === null) return;
@@ -182,26 +182,22 @@ export class ArrivalVerifier {
     }
 
     for (const { name, archive } of archives) {
-      const verifier = new ManifestVerifyStreamer({ context, archiveName: name, tablespaceOid: archive.tablespaceOid });
       // The member an archive broke off in is left out: verifyBackup stops inside it, fatally.
-      for (const observed of archive.members) if (observed.ended) verifier.verifyObserved(observed);
-      if (archive.failure !== null) {
-        context.report('io', `could not read archive "${name}": ${archive.failure}`, { path: name, fatal: true });
-      }
+      verification.observed({ name, tablespaceOid: archive.tablespaceOid }, archive.members.filter((m) => m.ended), archive.failure);
       // -X fetch: verifyBackup checks base.tar's segments as base.tar passes (they are its last
       // members), naming "pg_wal.tar" while it does; the spooled copies are checked likewise.
       if (archive.kind === 'base' && listing.walArchive === null && this.spooled.length > 0) {
-        configureWal(wal, context);
+        verification.configureWal();
         await checkWalDirectory(wal, join(this.dir, WAL_SPOOL_DIR));
       }
     }
-    context.reportMissing();
+    verification.filesDone();
 
-    configureWal(wal, context);
+    verification.configureWal();
     await checkTarBackupWal(context, wal, this.dir, listing, {
       onProgress: (doneBytes, totalBytes) => options.onProgress?.({ doneBytes, totalBytes }),
     });
-    wal.finish();
+    verification.finishWal();
   }
 
   /** Creates the spool file of one -X fetch segment (the spool directory on first use). */

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { InvalidOptionError } from '@pgfleet/core';
-import { isRoot, lookupUser, ownerEnv, resolveOwner } from '../../src/restore/owner.js';
+import { isRoot, lookupUser, ownerEnv, resolveOwner } from '../../src/instance/owner.js';
 import { makeDir } from '../helpers/fixtures.js';
 
 describe('owner', () => {

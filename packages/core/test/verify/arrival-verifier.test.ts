@@ -10,9 +10,9 @@ import { test } from 'node:test';
 import {
   ManifestWriter, computeChecksum, createCompressor, parseCompressionSpec, verifyBackup,
   type ChecksumAlgorithm, type Streamer, type VerifyProblem,
-} from '@pgfleet/core';
+} from '../../src/index.js';
 import { makeTempDir } from '../../../../test/harness/index.js';
-import { ArrivalVerifier, WAL_SPOOL_DIR } from '../../src/daemon/arrival-verifier.js';
+import { ArrivalVerifier, WAL_SPOOL_DIR } from '../../src/verify/arrival-verifier.js';
 
 const fixture = JSON.parse(readFileSync(new URL('../../../core/test/manifest/fixtures/pg-control-13-18.json', import.meta.url), 'utf8')) as
   { files: Record<string, string> };

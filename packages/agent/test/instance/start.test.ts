@@ -5,8 +5,10 @@ import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { CancelledError, InstanceError } from '@pgfleet/core';
-import { resolveOwner } from '../../src/restore/owner.js';
-import { START_LOG, configuredPort, processAlive, readPostmasterPid, startInstance, waitForPromotion, waitForStreaming } from '../../src/restore/start.js';
+import { resolveOwner } from '../../src/instance/owner.js';
+import { START_LOG, configuredPort, startInstance } from '../../src/instance/start.js';
+import { processAlive, readPostmasterPid } from '../../src/instance/status.js';
+import { waitForPromotion, waitForStreaming } from '../../src/instance/wait.js';
 import { makeDir } from '../helpers/fixtures.js';
 
 /** A directory with a fake `pg_ctl` running `script` (sh), executable by the owner. */

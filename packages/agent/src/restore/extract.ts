@@ -1,0 +1,120 @@
+/**
+ * Extraction: every archive of the source into its staging directory, through the manifest
+ * check. The base archive goes to the data directory's staging directory, past an inspector
+ * that learns what the rest of the restore needs (tablespace_map, backup_label, PG_VERSION,
+ * the tablespace links); as soon as the tablespaces' original locations are known they are
+ * planned (prepare.ts prepareTablespaces), before any tablespace data is written. Tablespace
+ * archives go to their own staging directories (in-place ones into the data directory's), WAL
+ * to pg_wal (or --waldir). The order is the source's contract: base first.
+ */
+
+import path from 'node:path';
+import { ArchiveFormatError, DirectoryExtractor, InternalError, NotSupportedError, type Streamer } from '@pgfleet/core';
+import { installationFor } from '../instance/pg-install.js';
+import type { RestoreContext } from './context.js';
+import { BaseArchiveInspector, type BaseArchiveFacts, type RememberedFile } from './inspect.js';
+import { prepareTablespaces } from './prepare.js';
+import type { ArchiveInfo } from './source.js';
+import { symlinkOwned } from './staging-files.js';
+import type { RestoreVerification } from './verification.js';
+
+const PROGRESS_STEP = 4 * 1024 * 1024;
+
+export class ArchiveExtraction {
+  private seenBase = false;
+  private readonly seenTablespaces = new Set<number>();
+  private bytesInArchive = 0;
+  private lastProgress = 0;
+
+  constructor(private readonly ctx: RestoreContext, private readonly verification: RestoreVerification) {}
+
+  async run(): Promise<void> {
+    const ctx = this.ctx;
+    if (ctx.walStaging) {
+      // The base archive's pg_wal directory member then lands in the WAL staging directory.
+      await symlinkOwned(ctx.owner, ctx.walStaging.path, path.join(ctx.dataStaging.path, 'pg_wal'));
+    }
+    await ctx.source.stream(
+      (info) => this.beginArchive(info),
+      (info, bytes) => this.progress(info, bytes),
+      ctx.options.signal,
+    );
+    ctx.bytesBefore += this.bytesInArchive;
+    this.bytesInArchive = 0;
+    if (!this.seenBase) throw new ArchiveFormatError(`the backup in "${ctx.source.location}" has no base archive`);
+    for (const t of ctx.tablespacePlan()) {
+      if (t.kind === 'external' && !this.seenTablespaces.has(t.oid)) {
+        throw new ArchiveFormatError(`the backup has no archive for tablespace ${t.oid} ("${t.originalLocation}")`, {
+          hint: `Every tablespace in tablespace_map needs its ${t.oid}.tar archive.`,
+        });
+      }
+    }
+    if (!ctx.baseFacts().files.has('backup_label')) {
+      throw new ArchiveFormatError('the backup has no backup_label', {
+        hint: 'Only base backups (pg_basebackup, pgfleet-basebackup or the low-level backup API) can be restored.',
+      });
+    }
+  }
+
+  private progress(info: ArchiveInfo, bytes: number): void {
+    this.bytesInArchive = bytes;
+    const done = this.ctx.bytesBefore + bytes;
+    if (done - this.lastProgress < PROGRESS_STEP) return;
+    this.lastProgress = done;
+    this.ctx.emit({ type: 'progress', phase: 'extract', file: info.name, bytesDone: done, bytesTotal: this.ctx.bytesTotal });
+  }
+
+  private extractor(root: string): DirectoryExtractor {
+    const { options, owner } = this.ctx;
+    return new DirectoryExtractor({
+      root,
+      sync: options.sync !== false,
+      owner: owner.chown ? { uid: owner.uid, gid: owner.gid } : null,
+    });
+  }
+
+  private async beginArchive(info: ArchiveInfo): Promise<Streamer> {
+    const ctx = this.ctx;
+    ctx.checkCancelled();
+    ctx.bytesBefore += this.bytesInArchive;
+    this.bytesInArchive = 0;
+    ctx.emit({ type: 'progress', phase: 'extract', file: info.name, bytesDone: ctx.bytesBefore, bytesTotal: ctx.bytesTotal });
+    if (info.kind === 'base') {
+      if (this.seenBase) throw new ArchiveFormatError(`the backup has a second base archive "${info.name}"`);
+      this.seenBase = true;
+      const inspector = new BaseArchiveInspector(
+        this.extractor(ctx.dataStaging.path),
+        (name, facts) => this.onBaseFile(name, facts),
+        (facts) => prepareTablespaces(ctx, facts),
+      );
+      ctx.facts = inspector.facts;
+      return this.verification.wrap(info, inspector);
+    }
+    if (!this.seenBase) throw new ArchiveFormatError(`archive "${info.name}" came before the base archive`);
+    if (info.kind === 'wal') return this.extractor(ctx.walRoot());
+    const target = ctx.tablespacePlan().find((t) => t.oid === info.oid);
+    if (!target) throw new InternalError(`no plan for tablespace archive "${info.name}"`);
+    if (this.seenTablespaces.has(target.oid)) {
+      throw new ArchiveFormatError(`the backup has a second archive for tablespace ${target.oid} ("${info.name}")`);
+    }
+    this.seenTablespaces.add(target.oid);
+    const staging = ctx.tablespaceStagings.get(target.oid);
+    const root = target.kind === 'external' && staging ? staging.path : path.join(ctx.dataStaging.path, 'pg_tblspc', String(target.oid));
+    return this.verification.wrap(info, this.extractor(root));
+  }
+
+  private async onBaseFile(name: RememberedFile, facts: BaseArchiveFacts): Promise<void> {
+    if (name !== 'PG_VERSION') return;
+    const ctx = this.ctx;
+    const major = Number.parseInt(facts.files.get('PG_VERSION') ?? '', 10);
+    if (!Number.isInteger(major) || major <= 0) throw new ArchiveFormatError('the backup\'s PG_VERSION file is not a version number');
+    ctx.major = major;
+    if (major < 12 && ctx.options.mode !== 'none') {
+      throw new NotSupportedError(`restoring PostgreSQL ${major} backups with --mode ${ctx.options.mode} is not supported`, {
+        hint: 'Use --mode none and write recovery.conf yourself; pgfleet-agent writes PostgreSQL 12+ recovery settings.',
+      });
+    }
+    // Fail now rather than after the whole backup was extracted.
+    if (ctx.options.start) ctx.installation = await installationFor(major, ctx.options.pgBin ?? []);
+  }
+}

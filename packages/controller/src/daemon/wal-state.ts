@@ -1,0 +1,37 @@
+/**
+ * The continuous WAL archive of each cluster as checks, metrics and the status page need it:
+ * how far the archive lags behind the server, what the slot holds back, gaps, and the window
+ * a restore can reach. The archive itself lives elsewhere; this is the one interface those
+ * readers use, so that they say "not configured" (never a made-up figure) while a cluster has
+ * no archive.
+ */
+
+export interface WalArchiveState {
+  /** Bytes the server has written that the archive does not hold yet. */
+  lagBytes: number;
+  /** Seconds since the newest archived position was current on the server. */
+  lagSeconds: number;
+  /** WAL the cluster's slot keeps on the server. */
+  slotRetainedBytes: number;
+  slotName: string;
+  slotPresent: boolean;
+  slotActive: boolean;
+  /** Missing stretches of WAL in the archive. */
+  gaps: number;
+  /** The earliest and latest moments a restore can reach (null: none). */
+  restoreFrom: Date | null;
+  restoreTo: Date | null;
+}
+
+export type WalStateResult =
+  | { available: true; state: WalArchiveState }
+  | { available: false; reason: string };
+
+export interface WalStateProvider {
+  stateOf(cluster: string): Promise<WalStateResult>;
+}
+
+/** A fleet without a continuous archive. */
+export const NO_WAL_ARCHIVE: WalStateProvider = {
+  stateOf: async () => ({ available: false, reason: 'not configured' }),
+};

@@ -1,0 +1,206 @@
+// `pgfleet check` against real processes: PostgreSQL 15 server A behind a `pgfleet-agent serve`
+// (cluster "a"), server B backed up directly by the controller (cluster "b"), one
+// `pgfleet serve`. After `pgfleet backup --all` every check is OK (slot and archive SKIPPED:
+// no continuous WAL archive; drill SKIPPED: no drills), `--nagios` says OK with 0. Then each
+// failure is made for real and check names the failing check (exit 1, Nagios 2):
+//   - no recent backup: b's maxAge lowered to 1 s by SIGHUP;
+//   - server stopped: B stopped;
+//   - repository full: a second daemon whose repository is a 20 MB tmpfs, filled up;
+//   - agent stopped: the agent's process ended (`pgfleet agents` exits 40 too).
+// Slot dropped and archive stalled need the continuous WAL archive, off here (wal: { archive: none }): the
+// checks say "archive not configured" (SKIPPED) and are not exercised here.
+// b's backup is restored by hand at the end and started.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
+import { serveAgent, stopServedAgent, type ServedAgent } from './agent-support.js';
+import { cliJson, runCli, startController, waitFor, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
+
+interface CheckJson {
+  cluster: string;
+  ok: boolean;
+  checks: Array<{ name: string; status: 'ok' | 'failed' | 'skipped'; message: string; hint: string | null }>;
+}
+
+let A: TestCluster;
+let B: TestCluster;
+let work: string;
+let agent: ServedAgent | null = null;
+let controller: ControllerProcess;
+let configFile: string;
+let env: NodeJS.ProcessEnv;
+let fullDir = '';
+let mounted = false;
+let fullController: ControllerProcess | null = null;
+
+function fleetYaml(bMaxAge: string): string {
+  return [
+    'listen: 127.0.0.1:0',
+    `repository: ${path.join(work, 'repo')}`,
+    'insecure: true',
+    'checks: { minFreeSpace: 1MB }',
+    `agents: [{ name: db1, address: "${agent?.address}" }]`,
+    'wal: { archive: none }', 'clusters:',
+    `  - { name: a, agent: db1, conninfo: "${A.connectionString}" }`,
+    `  - { name: b, conninfo: "${B.connectionString}", maxAge: ${bMaxAge} }`,
+    '',
+  ].join('\n');
+}
+
+/** Rewrites fleet.yaml (current ports and addresses) and reloads it with SIGHUP. */
+async function reload(bMaxAge = '1h'): Promise<void> {
+  const count = (): number => (controller.log().match(/configuration reloaded/g) ?? []).length;
+  const before = count();
+  await writeFile(configFile, fleetYaml(bMaxAge));
+  controller.child.kill('SIGHUP');
+  await waitFor('the reload', async () => count() > before, 10_000);
+}
+
+async function check(args: string[] = [], e: NodeJS.ProcessEnv = env): Promise<{ code: number; results: CheckJson[]; text: string }> {
+  const json = await runCli(['check', ...args, '--json', '--insecure'], e);
+  const text = await runCli(['check', ...args, '--insecure'], e);
+  assert.equal(text.code, json.code, text.stderr);
+  return { code: json.code, results: JSON.parse(json.stdout) as CheckJson[], text: text.stdout };
+}
+
+const statusOf = (r: CheckJson[], cluster: string): Record<string, string> =>
+  Object.fromEntries((r.find((c) => c.cluster === cluster)?.checks ?? []).map((k) => [k.name, k.status]));
+const messageOf = (r: CheckJson[], cluster: string, name: string): string =>
+  r.find((c) => c.cluster === cluster)?.checks.find((k) => k.name === name)?.message ?? '';
+
+const HEALTHY_DIRECT = { replication: 'ok', wal_level: 'ok', wal_senders: 'ok', slot: 'skipped', archive: 'skipped', backup: 'ok', drill: 'skipped', repository: 'ok' };
+
+describe('pgfleet check', () => {
+  before(async () => {
+    [A, B] = await Promise.all([startCluster({ version: 15, data: { rows: 200 } }), startCluster({ version: 15, data: { rows: 300 } })]);
+    work = await makeTempDir('ctl-check');
+    const root = path.join(work, 'allowed');
+    await mkdir(root);
+    agent = await serveAgent({ work, allowedRoot: root, tls: false });
+    configFile = path.join(work, 'fleet.yaml');
+    await writeFile(configFile, fleetYaml('1h'));
+    controller = await startController(configFile);
+    env = { PGFLEET_CONTROLLER: controller.address };
+    const backup = await runCli(['backup', '--all', '--insecure'], env);
+    assert.equal(backup.code, 0, backup.stderr);
+  });
+
+  after(async () => {
+    await controller?.stop();
+    await fullController?.kill();
+    if (mounted) execFileSync('umount', [fullDir]);
+    if (agent) await stopServedAgent(agent.agent).catch(() => {});
+  });
+
+  test('a healthy fleet: every check OK (slot, archive and drill skipped, saying why), exit 0; --nagios OK', async () => {
+    const { code, results, text } = await check();
+    assert.equal(code, 0, text);
+    assert.deepEqual(statusOf(results, 'a'), { agent: 'ok', ...HEALTHY_DIRECT });
+    assert.deepEqual(statusOf(results, 'b'), HEALTHY_DIRECT);
+    assert.match(messageOf(results, 'a', 'agent'), /^agent "db1" answers \(pgfleet-agent \S+, protocol 2\.\d+\)$/);
+    assert.match(messageOf(results, 'a', 'replication'), /^connected for replication to "[^"]+" by agent "db1" \(PostgreSQL 15\.\d+, system \d+, timeline 1\)$/);
+    assert.match(messageOf(results, 'b', 'replication'), /by the controller/);
+    assert.equal(messageOf(results, 'b', 'wal_level'), 'wal_level is replica');
+    assert.equal(messageOf(results, 'b', 'slot'), 'archive not configured');
+    assert.equal(messageOf(results, 'b', 'drill'), 'no drills configured');
+    assert.match(text, /^cluster "a"\n {2}agent: +OK \(agent "db1" answers/m);
+    assert.match(text, /^ {2}archive: +SKIPPED \(archive not configured\)$/m);
+    const nagios = await runCli(['check', '--nagios', '--insecure'], env);
+    assert.equal(nagios.code, 0);
+    assert.match(nagios.stdout, /^PGFLEET OK - 2 clusters, 17 checks passed \| clusters=2 checks=17 failed=0\n$/);
+    // Only the named cluster.
+    assert.deepEqual((await check(['b'])).results.map((r) => r.cluster), ['b']);
+  });
+
+  test('no recent backup: the backup check fails naming its age and maxAge (maxAge lowered by SIGHUP)', async () => {
+    await reload('1s');
+    await new Promise((r) => setTimeout(r, 1100));
+    const { code, results, text } = await check();
+    assert.equal(code, 1, text);
+    assert.deepEqual(statusOf(results, 'b'), { ...HEALTHY_DIRECT, backup: 'failed' });
+    assert.match(messageOf(results, 'b', 'backup'), /^newest usable backup \d{8}T\d{6}Z is \d+s old, more than maxAge 1s$/);
+    assert.equal(statusOf(results, 'a')['backup'], 'ok');
+    assert.match(text, /^ {2}backup: +FAILED \(newest usable backup/m);
+    const nagios = await runCli(['check', '--nagios', '--insecure'], env);
+    assert.equal(nagios.code, 2);
+    assert.match(nagios.stdout, /^PGFLEET CRITICAL - 1 of 17 checks failed: b backup: newest usable backup \S+ is \d+s old, more than maxAge 1s \| clusters=2 checks=17 failed=1\n$/);
+    await reload();
+    assert.equal((await check()).code, 0);
+  });
+
+  test('server stopped: replication fails with the connection error, the checks that need it say so', async () => {
+    await B.stop();
+    try {
+      const { code, results } = await check(['b']);
+      assert.equal(code, 1);
+      assert.deepEqual(statusOf(results, 'b'), { ...HEALTHY_DIRECT, replication: 'failed', wal_level: 'failed', wal_senders: 'failed' });
+      assert.match(messageOf(results, 'b', 'replication'), /^could not connect/);
+      assert.equal(messageOf(results, 'b', 'wal_level'), 'not checked: no replication connection');
+    } finally {
+      // On a new port: the file says so, and SIGHUP tells the daemon.
+      await B.start();
+      await reload();
+    }
+    const again = await check(['b']);
+    assert.equal(again.code, 0, again.text);
+  });
+
+  test('repository full: not writable and below minFreeSpace', async () => {
+    fullDir = path.join(work, 'full');
+    await mkdir(fullDir);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', fullDir]);
+    mounted = true;
+    const fullConfig = path.join(work, 'fleet-full.yaml');
+    await writeFile(fullConfig, ['listen: 127.0.0.1:0', `repository: ${fullDir}`, 'insecure: true', 'checks: { minFreeSpace: 5MB }',
+      'wal: { archive: none }', 'clusters:', `  - { name: b, conninfo: "${B.connectionString}" }`, ''].join('\n'));
+    fullController = await startController(fullConfig);
+    const fullEnv = { PGFLEET_CONTROLLER: fullController.address };
+    assert.equal((await check([], fullEnv)).results[0]?.checks.find((k) => k.name === 'repository')?.status, 'ok');
+    // Fill it up (dd stops at ENOSPC).
+    try {
+      execFileSync('dd', ['if=/dev/zero', `of=${path.join(fullDir, 'filler')}`, 'bs=1M', 'count=40'], { stdio: 'ignore' });
+    } catch {
+      // no space left: that is the point
+    }
+    const { code, results } = await check([], fullEnv);
+    assert.equal(code, 1);
+    assert.equal(statusOf(results, 'b')['repository'], 'failed');
+    assert.match(messageOf(results, 'b', 'repository'), new RegExp(`^repository "${fullDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}" is not writable: ENOSPC: no space left on device`));
+    await fullController.stop();
+    fullController = null;
+  });
+
+  test('agent stopped: the agent check fails, the server checks say why they did not run; `pgfleet agents` exits 40', async () => {
+    await stopServedAgent((agent as ServedAgent).agent);
+    agent = null;
+    const { code, results, text } = await check();
+    assert.equal(code, 1, text);
+    assert.deepEqual(statusOf(results, 'a'), {
+      agent: 'failed', replication: 'failed', wal_level: 'failed', wal_senders: 'failed', slot: 'skipped', archive: 'skipped', backup: 'ok', drill: 'skipped', repository: 'ok',
+    });
+    assert.match(messageOf(results, 'a', 'agent'), /agent "db1"/);
+    assert.equal(messageOf(results, 'a', 'replication'), 'not checked: agent "db1" is unreachable');
+    assert.deepEqual(statusOf(results, 'b'), HEALTHY_DIRECT);
+    const agents = await runCli(['agents', '--insecure'], env);
+    assert.equal(agents.code, 40, agents.stdout + agents.stderr);
+    assert.match(agents.stdout, /db1 +\S+ +unreachable/);
+    const listed = await cliJson<Array<{ name: string; reachable: boolean }>>(['agents', '--insecure'], env).catch((e: Error) => e);
+    assert.ok(listed instanceof Error, 'agents --json exits non-zero too');
+  });
+
+  test('the backup checked above restores by hand and holds the source data', async () => {
+    const list = JSON.parse((await runCli(['backups', 'b', '--json', '--insecure'], env)).stdout) as Array<{ path: string }>;
+    const target = await makeTempDir('ctl-check-restore');
+    const restored = await restoreTarByHand({ backupDir: list[list.length - 1]?.path as string, targetDir: path.join(target, 'data') });
+    const copy = await startRestored({ dataDir: restored.dataDir, version: 15, mode: 'promote' });
+    try {
+      assert.deepEqual(await copy.snapshot(), await B.snapshot());
+    } finally {
+      await copy.destroy();
+    }
+  });
+});
