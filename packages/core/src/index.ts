@@ -9,78 +9,69 @@ export type { ChunkKind, MemberType, TarMember, Streamer } from './archive/strea
 // Archive streamers (astreamer-style chains): tar parsing/writing, -R and member injection,
 // compression, sinks, reading archive files
 export { ChainedStreamer, EMPTY_BUFFER } from './archive/chained-streamer.js';
-export {
-  TAR_BLOCK_SIZE, TAR_END_OF_ARCHIVE, TAR_MAX_NAME_BYTES, encodeTarHeader, tarPaddingFor,
-} from './archive/tar-header.js';
-export { TarParser, normalizeMemberName } from './archive/tar-parser.js';
+
+export { TarParser } from './archive/tar-parser.js';
 export type { TarParserOptions } from './archive/tar-parser.js';
-export { TarArchiver } from './archive/tar-archiver.js';
+
+export { checkConfigValue } from './archive/recovery-config.js';
+
 export {
-  LIBPQ_CONNINFO_KEYWORDS, buildPrimaryConninfo, checkConfigValue, escapeConfigString, libpqConninfoOptions,
-  quoteConninfoValue, recoveryConfigContents,
-} from './archive/recovery-config.js';
-export type {
-  ConninfoParams, ConninfoValue, LibpqDefaultsOptions, PrimaryConninfoOptions, RecoveryConfigOptions,
-} from './archive/recovery-config.js';
-export { RecoveryConfigInjector } from './archive/recovery-injector.js';
-export type { RecoveryConfigInjectorOptions } from './archive/recovery-injector.js';
-export {
-  INJECTED_MEMBER_GID, INJECTED_MEMBER_UID, MemberAppender, injectMember, injectedMember,
-} from './archive/member-appender.js';
-export type { AppendedFile, InjectedMemberOptions } from './archive/member-appender.js';
-export {
-  ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL, compressionFromFileName, compressionSuffix, parseCompressionDetail,
-  parseCompressionSpec,
+  ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL, compressionFromFileName, compressionSuffix, parseCompressionDetail, parseCompressionSpec,
 } from './archive/compression-spec.js';
 export type {
   CompressionLocation, CompressionMethod, CompressionSpec, ParseCompressionOptions,
 } from './archive/compression-spec.js';
 export { createCompressor, createDecompressor } from './archive/compression.js';
 export type { CompressorOptions } from './archive/compression.js';
-export { GzipCompressor } from './archive/gzip-compressor.js';
-export type { GzipCompressorOptions } from './archive/gzip-compressor.js';
-export { GzipDecompressor } from './archive/gzip-decompressor.js';
+
 export type { DecompressorOptions } from './archive/gzip-decompressor.js';
-export { Lz4Compressor } from './archive/lz4-compressor.js';
-export type { Lz4CompressorOptions } from './archive/lz4-compressor.js';
-export { Lz4Decompressor } from './archive/lz4-decompressor.js';
-export { ZstdCompressor } from './archive/zstd-compressor.js';
-export type { ZstdCompressorOptions } from './archive/zstd-compressor.js';
-export { ZstdDecompressor } from './archive/zstd-decompressor.js';
-export type { BlockParallelOptions } from './archive/block-parallel-compressor.js';
-export { Xxh32, xxh32 } from './archive/xxhash32.js';
+export { enableYoungGarbageCollection } from './archive/young-garbage.js';
+
 export { FileSink } from './archive/file-sink.js';
 export type { FileSinkOptions } from './archive/file-sink.js';
-export { StdoutSink, WritableSink } from './archive/stdout-sink.js';
+export { WritableSink } from './archive/stdout-sink.js';
 export type { WritableSinkOptions } from './archive/stdout-sink.js';
 export { DirectoryExtractor } from './archive/directory-extractor.js';
-export { isTablespaceLinkName } from './archive/tablespace-link.js';
+
 export type { DirectoryExtractorOptions } from './archive/directory-extractor.js';
 export { readArchiveFile } from './archive/archive-reader.js';
 export type { ReadArchiveOptions } from './archive/archive-reader.js';
-export { CountingStreamer } from './archive/counting-streamer.js';
-export type { CountingOptions } from './archive/counting-streamer.js';
+
 export { TeeStreamer } from './archive/tee-streamer.js';
-export type {
-  TablespaceInfo, BackupStart, BackupEnd, BaseBackupHandler, BaseBackupOptions,
-} from './replication/base-backup-events.js';
 
 // LSNs, WAL segments, timelines, WAL presence/continuity check
-export {
-  INVALID_LSN, MAX_LSN, addLsn, compareLsn, diffLsn, formatLsn, parseLsn, tryParseLsn,
-} from './wal/lsn.js';
+export { INVALID_LSN, MAX_LSN, addLsn, compareLsn, diffLsn, formatLsn, parseLsn, tryParseLsn } from './wal/lsn.js';
 export type { Lsn } from './wal/lsn.js';
 export {
-  DEFAULT_WAL_SEGMENT_SIZE, MAX_WAL_SEGMENT_SIZE, MIN_WAL_SEGMENT_SIZE, isPartialWalSegmentName,
-  isTimelineHistoryFileName, isValidWalSegmentSize, isWalSegmentName, parseWalSegmentName,
-  parseWalFileName, parseWalSegmentSize, segmentNumber, segmentOffset, segmentStartLsn, segmentsPerXLogId,
-  timelineHistoryFileName, walCompressionSuffix, walSegmentName,
+  DEFAULT_WAL_SEGMENT_SIZE, MAX_WAL_SEGMENT_SIZE, MIN_WAL_SEGMENT_SIZE, isPartialWalSegmentName, isTimelineHistoryFileName, isValidWalSegmentSize, isWalSegmentName, parseWalSegmentName, parseWalFileName, parseWalSegmentSize, segmentNumber, segmentOffset, segmentStartLsn, segmentsPerXLogId, timelineHistoryFileName, walCompressionSuffix, walSegmentName,
 } from './wal/segment.js';
 export type { WalFileCompression, WalFileName, WalSegmentId } from './wal/segment.js';
 export { parseTimelineHistory, timelineHistory, timelineOfLsn } from './wal/timeline.js';
 export type {
   ParseTimelineHistoryOptions, TimelineHistoryEntry, TimelineSwitch,
 } from './wal/timeline.js';
+export {
+  findArchivedSegment, listWalArchive, locateWalArchiveFile, parseWalArchiveHistoryName, parseWalArchiveSegmentName,
+  walArchiveSuffix, walArchiveTimelineDir,
+} from './wal/archive/index.js';
+export type {
+  ListWalArchiveOptions, LocatedWalArchiveFile, WalArchiveHistoryFile, WalArchiveLayout, WalArchiveListing,
+  WalArchiveSegmentFile,
+} from './wal/archive/index.js';
+export { openWalArchive, readWalArchiveFile, restoreWalArchiveFile } from './wal/archive/index.js';
+export type { ArchivedWalFileRef, WalArchiveReadOptions } from './wal/archive/index.js';
+export { newestArchivedTimeline, readArchivedTimelineHistory, resolveTargetTimeline } from './wal/archive/index.js';
+export type { TargetTimeline } from './wal/archive/index.js';
+export { checkWalArchiveCoverage, timelineForSegment } from './wal/archive/index.js';
+export type { WalArchiveCoverage, WalArchiveCoverageOptions } from './wal/archive/index.js';
+export {
+  describeRecoveryTarget, parseRecoveryTarget, parseTargetTime, recoveryTargetSettings,
+} from './wal/archive/index.js';
+export type {
+  RecoveryTarget, RecoveryTargetAction, RecoveryTargetFlags, RecoveryTargetKind,
+} from './wal/archive/index.js';
+export { backupOnHistory, planArchiveRecovery } from './wal/archive/index.js';
+export type { ArchiveRecoveryBackup, ArchiveRecoveryPlan, ArchiveRecoveryPlanOptions } from './wal/archive/index.js';
 export { WAL_PAGE_MAGIC, WalCheck, requiredSegments } from './wal/wal-check.js';
 export type { RequiredSegment, WalCheckOptions, WalFileSink, WalRangeSpec } from './wal/wal-check.js';
 export { WalCheckStreamer } from './wal/wal-check-streamer.js';
@@ -95,64 +86,45 @@ export {
   CHECKSUM_ALGORITHMS, checksumLength, computeChecksum, createChecksum, parseChecksumAlgorithm,
 } from './manifest/checksum.js';
 export type { Checksum, ChecksumAlgorithm } from './manifest/checksum.js';
-export type {
-  BackupManifest, ManifestFile, ManifestVersion, ManifestWalRange,
-} from './manifest/manifest.js';
+export type { BackupManifest, ManifestFile, ManifestVersion, ManifestWalRange } from './manifest/manifest.js';
 export { ManifestParser, parseManifest, readManifestFile } from './manifest/parser.js';
 export type { ParseManifestOptions } from './manifest/parser.js';
-export {
-  ManifestWriter, escapeJsonString, formatManifestTime, writeManifest,
-} from './manifest/writer.js';
+export { ManifestWriter, writeManifest } from './manifest/writer.js';
 export type { ManifestFileEntry, ManifestWriterOptions } from './manifest/writer.js';
-export {
-  CONTROL_CRC_OFFSET, PG_CONTROL_FILE_SIZE, describeControlFileProblem, readControlFile,
-} from './manifest/control-file.js';
-export type {
-  ControlFileInfo, ControlFileProblem, ControlFileReading,
-} from './manifest/control-file.js';
-export {
-  ALWAYS_IGNORED, StopVerification, VerifyContext, canonicalRelativePath,
-} from './manifest/verify-context.js';
-export type {
-  VerifyContextOptions, VerifyProblem, VerifyProblemKind,
-} from './manifest/verify-context.js';
+export { PG_CONTROL_FILE_SIZE, readControlFile } from './manifest/control-file.js';
+export type { ControlFileInfo, ControlFileProblem, ControlFileReading } from './manifest/control-file.js';
+export { ALWAYS_IGNORED, StopVerification, VerifyContext, canonicalRelativePath } from './manifest/verify-context.js';
+export type { VerifyContextOptions, VerifyProblem, VerifyProblemKind } from './manifest/verify-context.js';
 export { ManifestVerifyStreamer } from './manifest/verify-streamer.js';
 export type { ManifestVerifyStreamerOptions, ObservedMember } from './manifest/verify-streamer.js';
 export { parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
 export { BackupVerification } from './verify/backup-verification.js';
 export type { BackupVerificationOptions, VerifiedArchive } from './verify/backup-verification.js';
-export { ArrivalVerifier, WAL_SPOOL_DIR } from './verify/arrival-verifier.js';
+export { ArrivalVerifier } from './verify/arrival-verifier.js';
 export type { ArrivalVerifierOptions, ArrivalVerifyOptions, ArrivalVerifyResult } from './verify/arrival-verifier.js';
-export { checkTarBackupWal, checkWalArchive, classifyTarArchive, listTarBackup } from './verify/tar-backup.js';
+export { checkTarBackupWal, classifyTarArchive, listTarBackup } from './verify/tar-backup.js';
 export type { TarArchiveFile, TarArchiveKind, TarBackupListing } from './verify/tar-backup.js';
-export type {
-  BackupFormat, VerifyBackupOptions, VerifyBackupResult, VerifyProgress,
-} from './verify/verify-backup.js';
+export type { BackupFormat, VerifyBackupOptions, VerifyBackupResult, VerifyProgress } from './verify/verify-backup.js';
 
 // Replication protocol: connection and commands, BASE_BACKUP (both generations), streaming;
 // the WAL receiver of -X stream and its sinks
 export { ReplicationConnection } from './replication/connection.js';
 export type {
-  CreateReplicationSlotOptions, CreatedReplicationSlot, IdentifySystemResult, ReplicationSlotInfo,
-  TimelineHistoryFile,
+  CreateReplicationSlotOptions, CreatedReplicationSlot, IdentifySystemResult, ReplicationSlotInfo, TimelineHistoryFile,
 } from './replication/connection.js';
 export { parseConninfo } from './replication/connection-options.js';
 export { probeReplicationServer } from './replication/server-probe.js';
 export type { ServerProbe } from './replication/server-probe.js';
 export { MASKED_PASSWORD, maskConninfo } from './replication/conninfo-mask.js';
-export type {
-  ReplicationConnectOptions, ReplicationConnectParams, SslMode,
-} from './replication/connection-options.js';
-export type { BaseBackupCommandResult } from './replication/base-backup.js';
-export { buildBaseBackupCommand, replicationSyntaxFor } from './replication/base-backup-command.js';
-export type { ReplicationSyntax } from './replication/base-backup-command.js';
+export type { ReplicationConnectOptions, ReplicationConnectParams, SslMode } from './replication/connection-options.js';
+
 export { ReplicationStream } from './replication/replication-stream.js';
 export type {
   ReplicationStreamEnd, ReplicationStreamHandler, StartReplicationOptions,
 } from './replication/replication-stream.js';
 export type { PrimaryKeepalive, XLogData } from './replication/xlog-stream-messages.js';
 export type { ServerNotice } from './replication/backend-message.js';
-export type { MessageReaderStats } from './replication/message-reader.js';
+
 export { WalReceiver } from './wal/receiver.js';
 export type {
   WalReceiverEvent, WalReceiverOptions, WalReceiverResult, WalReservation, WalReservationOptions,
@@ -171,13 +143,13 @@ export type { FindStreamingStartOptions, StreamingStart } from './wal/streaming-
 export { CompressedWalFile, compressWalFileContent } from './wal/compressed-wal-file.js';
 export type { WalFileCompressionSpec } from './wal/compressed-wal-file.js';
 
-
 // One base backup run (the engine behind pgfleet-basebackup and the agent's Backup call)
-export { runBaseBackup, prepareEmptyDirectory } from './basebackup.js';
+export { runBaseBackup } from './basebackup.js';
 export type {
-  BaseBackupRunOptions, BaseBackupResult, BackupOutput, BackupReporter, BackupStartInfo, BackupTablespace,
-  ProgressState, TablespaceMapping,
+  BaseBackupRunOptions, BaseBackupResult, BackupDestination, BackupOutput, BackupReporter, BackupStartInfo, BackupTablespace, ManifestChecksums, ProgressState, TablespaceMapping,
 } from './basebackup.js';
+export { TablespaceMappingError, canonicalizePath, parseTablespaceMapping } from './tablespace-mapping.js';
+export type { TablespaceMappingProblem } from './tablespace-mapping.js';
 export { PGFLEET_VERSION } from './version.js';
 
 // Bounds on request fields and on error texts sent over the wire
@@ -195,15 +167,14 @@ export type { CertificateIdentity, PeerPolicy, PeerRole } from './tls/certificat
 export {
   address, commonNames, configError, configProblems, flag, integer, keyPath, list, mapping, oneOf, optional, problem, splitAddress, text, validateConfig,
 } from './config/config-schema.js';
-export type { Address, AddressOptions, ConfigProblem, IntegerOptions, ListOptions, MappingOptions, TextOptions } from './config/config-schema.js';
+export type {
+  Address, AddressOptions, ConfigProblem, IntegerOptions, ListOptions, MappingOptions, TextOptions,
+} from './config/config-schema.js';
 export { parseConfigText, readConfigFile } from './config/config-file.js';
 export type { ConfigDocument } from './config/config-file.js';
-export { didYouMean, editDistance } from './config/did-you-mean.js';
 
 // The daemons' log (pino): time and level on every line, text or JSON
-export {
-  LOG_FORMATS, LOG_LEVELS, createDaemonLog, errorFields, errorText, formatTextLine, silentLog,
-} from './log/daemon-log.js';
+export { LOG_FORMATS, LOG_LEVELS, createDaemonLog, errorFields, errorText, silentLog } from './log/daemon-log.js';
 export type { DaemonLog, DaemonLogOptions, LogFields, LogFormat, LogLevel } from './log/daemon-log.js';
 
 // The fleet's certificates, one naming scheme for `pgfleet certs init` and `pgfleet-agent certs`

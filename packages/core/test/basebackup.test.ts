@@ -1,5 +1,5 @@
 /**
- * runBaseBackup's `output` seam (what the agent's Backup RPC streams through): every file of
+ * runBaseBackup's sinks destination (what the agent's Backup RPC streams through): every file of
  * pg_basebackup's tar layout goes to the caller's streamers, in order, and nothing is written
  * into pgdata. The files, put in a directory, are a backup: the hand restore of the harness
  * (system tar, tablespace_map rewritten) starts and holds the source's data.
@@ -29,12 +29,8 @@ class MemoryFile implements Streamer {
 function options(cluster: TestCluster, extra: Partial<BaseBackupRunOptions>): BaseBackupRunOptions {
   return {
     connection: { host: '127.0.0.1', port: cluster.port, user: 'postgres' },
-    passwordPrompt: 'never', pgdata: '', format: 'tar', walMethod: 'stream', slot: null,
-    createSlot: false, temporarySlot: true, compression: parseCompressionSpec('none'),
-    writeRecoveryConf: false, tablespaceMappings: [], waldir: null, checkpoint: 'fast',
-    label: 'output seam', noClean: false, sync: false, progress: false, estimateSize: true,
-    maxRateKbPerSec: null, statusIntervalSec: 10, verbose: 0, manifest: true,
-    manifestChecksums: 'CRC32C', manifestForceEncode: false, verifyChecksums: true, ...extra,
+    destination: { kind: 'sinks', createFile: async () => new MemoryFile() },
+    walMethod: 'stream', checkpoint: 'fast', label: 'output seam', ...extra,
   };
 }
 
@@ -49,7 +45,7 @@ describe('runBaseBackup with an output', () => {
     let started: BackupStartInfo | null = null;
     const result = await runBaseBackup(options(source, {
       compression: parseCompressionSpec('gzip'),
-      output: { createFile: async (name) => { events.push(`create ${name}`); const f = new MemoryFile(); files.set(name, f); return f; } },
+      destination: { kind: 'sinks', createFile: async (name) => { events.push(`create ${name}`); const f = new MemoryFile(); files.set(name, f); return f; } },
     }), { info() {}, progress() {}, started: (info) => { events.push('started'); started = info; } });
     const oid = source.tablespaces[0]!.oid;
     // The reporter hears who and where before the first file exists: what the result says later.
@@ -79,13 +75,5 @@ describe('runBaseBackup with an output', () => {
     } finally {
       await copy.destroy();
     }
-  });
-
-  it('refuses plain format and leaves pgdata alone', async () => {
-    const pgdata = join(await makeTempDir('pgfleet-output-plain-'), 'never');
-    await assert.rejects(runBaseBackup(options(source, {
-      format: 'plain', pgdata, output: { createFile: async () => new MemoryFile() },
-    })), (err: unknown) => err instanceof InvalidOptionError && err.message === 'a backup output stream needs tar format');
-    assert.equal(existsSync(pgdata), false);
   });
 });

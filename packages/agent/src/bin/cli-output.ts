@@ -64,5 +64,13 @@ export function formatReport(r: RestoreReport, from: string): string {
     if (i.walReceiver) lines.push(`WAL receiver: ${i.walReceiver.status ?? 'unknown'} from ${i.walReceiver.senderHost}:${i.walReceiver.senderPort}`);
     for (const t of i.tablespaces) lines.push(`tablespace "${t.name}" (${t.oid}): pg_tablespace_location = "${t.location}"`);
   }
+  const p = r.pointInTime;
+  if (p) {
+    lines.push(`recovery target: ${p.target}${p.targetTimeline === null ? '' : ` (timeline ${p.targetTimeline})`}`);
+    if (p.stoppedAt) {
+      lines.push(`recovery stopped at ${p.stoppedAt.lsn ?? '?'}, last replayed transaction ${p.stoppedAt.lastTransactionTime ?? 'none'}, now on timeline ${p.stoppedAt.timeline ?? '?'}`);
+      lines.push(`target reached: ${p.reached ? 'yes' : 'NO'}${p.serverMessage ? ` (server: ${p.serverMessage})` : ''}`);
+    }
+  }
   return `${lines.join('\n')}\n`;
 }

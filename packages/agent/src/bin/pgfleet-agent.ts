@@ -6,6 +6,10 @@
  *       [--waldir DIR] [--primary-conninfo STR] [--start] [--port N] [--socket-dir DIR]
  *       [--user ROLE] [--owner USER] [--pg-bin DIR]... [--start-timeout S] [--follow-timeout S]
  *       [--no-verify] [--no-sync] [--json]
+ *       [--wal-archive DIR] [--restore-command CMD] [--target-time TS | --target-lsn LSN | --target-xid XID |
+ *        --target-name NAME | --target immediate|latest] [--target-exclusive]
+ *       [--target-timeline latest|current|N] [--target-action promote|pause|shutdown]
+ *   pgfleet-agent wal-get --archive DIR FILE PATH      (restore_command: %f %p)
  *   pgfleet-agent serve --config agent.yaml [--insecure] [--check-config] [--log-format text|json]
  *       [--log-level debug|info|warn|error]
  *   pgfleet-agent certs --out DIR [--name NAME] [--host NAME]... [--days N] [--tool openssl|node|auto]
@@ -18,8 +22,13 @@
 
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CancelledError, LOG_FORMATS, LOG_LEVELS, describeCertificates, initCertificates, type CertTool } from '@pgfleet/core';
+import {
+  CancelledError, InvalidOptionError, LOG_FORMATS, LOG_LEVELS, describeCertificates, enableYoungGarbageCollection,
+  initCertificates, parseRecoveryTarget, type CertTool, type RecoveryTargetFlags,
+} from '@pgfleet/core';
+import path from 'node:path';
 import { openBackupDirectory } from '../restore/layout.js';
+import { localRestoreCommand, modeForTarget, type PointInTimeOptions } from '../restore/targets.js';
 import { parseRecoveryMode, parseTablespaceMapping, type RecoveryMode, type TablespaceMapping } from '../restore/options.js';
 import { restoreBackup } from '../restore/restore.js';
 import { AGENT_VERSION } from '../version.js';
@@ -35,13 +44,26 @@ function parseSeconds(value: string): number {
   return Number(value);
 }
 
+/** The recovery target options, the same as `pgfleet restore` has. */
+function addTargetOptions(command: Command): Command {
+  return command
+    .option('--target-time <timestamp>', 'point in time: recover up to this time (with a time zone, e.g. "2026-12-06 14:01:00+00")')
+    .option('--target-lsn <lsn>', 'point in time: recover up to this WAL location')
+    .option('--target-xid <xid>', 'point in time: recover up to this transaction\'s commit')
+    .option('--target-name <name>', 'point in time: recover up to this restore point (pg_create_restore_point)')
+    .option('--target <immediate|latest>', 'immediate: stop once consistent; latest: replay the whole archive')
+    .option('--target-exclusive', 'stop just before the target instead of just after it')
+    .option('--target-timeline <latest|current|N>', 'the timeline to recover along (default latest)')
+    .option('--target-action <promote|pause|shutdown>', 'what the server does at the target (default promote)');
+}
+
 function parsePort(value: string): number {
   const n = Number(value);
   if (!/^[0-9]+$/.test(value) || !Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number (1-65535)');
   return n;
 }
 
-interface RestoreFlags {
+interface RestoreFlags extends RecoveryTargetFlags {
   from: string;
   pgdata: string;
   tablespaceMapping?: TablespaceMapping[];
@@ -59,9 +81,39 @@ interface RestoreFlags {
   json?: boolean;
   startTimeout?: number;
   followTimeout?: number;
+  walArchive?: string;
+  restoreCommand?: string;
+}
+
+/** The point-in-time part of the options (targets.ts); null without a target. */
+function pointInTimeOf(flags: RestoreFlags): PointInTimeOptions | null {
+  const target = parseRecoveryTarget(flags);
+  if (target === null) {
+    if (flags.walArchive !== undefined || flags.restoreCommand !== undefined) {
+      throw new InvalidOptionError(`${flags.walArchive !== undefined ? '--wal-archive' : '--restore-command'} needs a recovery target`, {
+        hint: 'Add --target latest to recover everything the archive holds, or a --target-time, --target-lsn, --target-xid or --target-name.',
+      });
+    }
+    return null;
+  }
+  if (flags.walArchive === undefined && flags.restoreCommand === undefined) {
+    throw new InvalidOptionError('a recovery target needs a WAL archive', {
+      hint: 'Name the directory pg_receivewal or pgfleet-receivewal writes to with --wal-archive DIR (or give --restore-command).',
+    });
+  }
+  const walArchive = flags.walArchive === undefined ? null : path.resolve(flags.walArchive);
+  return { target, walArchive, restoreCommand: flags.restoreCommand ?? localRestoreCommand(walArchive as string) };
 }
 
 async function runRestore(flags: RestoreFlags): Promise<number> {
+  let pointInTime: PointInTimeOptions | null;
+  try {
+    pointInTime = pointInTimeOf(flags);
+    flags.mode = modeForTarget(flags.mode, pointInTime?.target ?? null);
+  } catch (err) {
+    if (flags.json) printJsonError(err);
+    return printError(err);
+  }
   if (!flags.mode) {
     info('error: no recovery mode given');
     process.stderr.write('HINT: Choose what the restored copy becomes with --mode standby, --mode promote or --mode none.\n');
@@ -79,6 +131,7 @@ async function runRestore(flags: RestoreFlags): Promise<number> {
       walDir: flags.waldir ?? null,
       mode: flags.mode,
       primaryConninfo: flags.primaryConninfo ?? null,
+      pointInTime,
       start: flags.start ?? false,
       port: flags.port ?? null,
       socketDir: flags.socketDir ?? null,
@@ -91,7 +144,10 @@ async function runRestore(flags: RestoreFlags): Promise<number> {
       ...(flags.followTimeout !== undefined ? { followTimeoutSeconds: flags.followTimeout } : {}),
       signal: controller.signal,
       onEvent: (event) => {
-        if (event.type === 'plan') info(event.statement);
+        if (event.type === 'plan') {
+          info(event.statement);
+          if (event.pointInTime) info(event.pointInTime);
+        }
         else if (event.type === 'warning') info(`warning: ${event.message}`);
       },
     });
@@ -115,7 +171,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-  program
+  const restore = program
     .command('restore')
     .description('restore a backup directory (tar or plain layout) into a new data directory')
     .requiredOption('--from <dir>', 'backup directory (pg_basebackup/pgfleet tar layout, or plain)')
@@ -134,7 +190,10 @@ export function buildProgram(): Command {
     .option('--follow-timeout <seconds>', 'standby: how long to wait for it to stream from its primary (default 30, 0: no wait)', parseSeconds)
     .option('--no-verify', 'do not check files against backup_manifest')
     .option('--no-sync', 'do not fsync (faster, unsafe; for tests)')
-    .option('--json', 'print the report as JSON on stdout')
+    .option('--json', 'print the report as JSON on stdout');
+  addTargetOptions(restore)
+    .option('--wal-archive <dir>', 'point in time: the WAL archive (a pg_receivewal/pgfleet-receivewal directory), checked before anything is written')
+    .option('--restore-command <cmd>', 'point in time: restore_command to write (default: this program\'s wal-get --archive DIR %f %p)')
     .action(async (flags: RestoreFlags) => {
       process.exitCode = await runRestore(flags);
     });
@@ -184,14 +243,15 @@ export function buildProgram(): Command {
 
   program
     .command('wal-get')
-    .description('fetch a WAL file from the controller\'s archive (restore_command = \'pgfleet-agent wal-get %f %p\'): 0 found, 1 not archived, 255 abort recovery')
-    .argument('<names...>', 'the file to fetch (%f) and where to write it (%p)')
+    .description('restore_command: copy WAL file FILE (%f) to PATH (%p) from the controller\'s archive of the cluster (wal-get %f %p), or from a local WAL archive (--archive DIR); 0 found, 1 not archived, 255 abort recovery')
+    .argument('<names...>', 'the file the server asks for (%f) and where to put it (%p)')
+    .option('--archive <dir>', 'a local WAL archive instead of the controller: a pg_receivewal/pgfleet-receivewal directory or a repository\'s <cluster>/wal')
     .option('--config <file>', 'agent.yaml (default: $PGFLEET_AGENT_CONFIG, else /etc/pgfleet/agent.yaml)')
     .option('--cluster <name>', 'the cluster, as fleet.yaml names it (default: controller.cluster, else found by the server\'s system identifier)')
     .option('--prefetch <n>', 'segments to fetch ahead in the background (default 4, 0: none)', (v) => parseSeconds(v))
     .addOption(new Option('--prefetch-only').hideHelp())
     .addOption(new Option('--prefetch-dir <dir>').hideHelp())
-    .action(async (names: string[], flags: { config?: string; cluster?: string; prefetch?: number; prefetchOnly?: boolean; prefetchDir?: string }) => {
+    .action(async (names: string[], flags: { archive?: string; config?: string; cluster?: string; prefetch?: number; prefetchOnly?: boolean; prefetchDir?: string }) => {
       const { runPrefetch, runWalGet, WAL_GET_ABORT } = await import('./wal-commands.js');
       if (flags.prefetchOnly) {
         process.exitCode = await runPrefetch(names, flags.prefetchDir ?? '', flags);
@@ -202,18 +262,28 @@ export function buildProgram(): Command {
         process.exitCode = WAL_GET_ABORT;
         return;
       }
+      if (flags.archive !== undefined) {
+        const { walGetLocal } = await import('../wal/wal-get-local.js');
+        const result = await walGetLocal(flags.archive, names[0] as string, names[1] as string);
+        if (result.status !== 0) info(`${result.status === 1 ? '' : 'error: '}${result.message}`);
+        process.exitCode = result.status;
+        return;
+      }
       process.exitCode = await runWalGet(names[0] as string, names[1] as string, flags);
     });
   return program;
 }
 
 async function main(): Promise<void> {
+  // Archive stages free their per-block garbage early (core's young-garbage.ts): a program's choice.
+  enableYoungGarbageCollection();
   try {
     await buildProgram().parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // A restore_command that cannot run must abort recovery, not look like the archive's end.
-      process.exitCode = err.exitCode === 0 ? 0 : process.argv.includes('wal-get') ? 255 : 31;
+      // A restore_command that cannot even run must abort recovery, not look like the archive's end.
+      const usage = process.argv[2] === 'wal-get' ? 255 : 31;
+      process.exitCode = err.exitCode === 0 ? 0 : usage;
       return;
     }
     process.exitCode = printError(err);

@@ -20,10 +20,12 @@
 import { once } from 'node:events';
 import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { CancelledError, InternalError, InvalidOptionError, parseCompressionSpec, type Streamer } from '@pgfleet/core';
+import {
+  CancelledError, InternalError, InvalidOptionError, parseCompressionSpec, runBaseBackup,
+  type BackupOutput, type BackupStartInfo, type BaseBackupResult, type BaseBackupRunOptions, type ManifestChecksums, type Streamer,
+} from '@pgfleet/core';
 import { FileStreamWriter, type BackupEvent, type BackupRequest__Output } from '@pgfleet/proto';
 import type { AgentConfig } from '../config.js';
-import { runBaseBackup, type BackupStartInfo, type BaseBackupResult, type BaseBackupRunOptions } from './backup-core-api.js';
 import { resolveOwner } from '../instance/owner.js';
 import { readPostmasterPid } from '../instance/status.js';
 import { canonicalPath, checkAllowed } from '../policy/allowed-roots.js';
@@ -52,7 +54,7 @@ export async function backupConnection(req: BackupRequest__Output, config: Agent
   return { host: pm.socketDir, port: pm.port, user: config.connectUser ?? resolveOwner(config.osUser).name };
 }
 
-export function backupRunOptions(req: BackupRequest__Output, connection: Connection, output: BaseBackupRunOptions['output']): BaseBackupRunOptions {
+export function backupRunOptions(req: BackupRequest__Output, connection: Connection, output: BackupOutput): BaseBackupRunOptions {
   const checkpoint = req.checkpoint === '' ? 'fast' : req.checkpoint;
   if (checkpoint !== 'fast' && checkpoint !== 'spread') {
     throw new InvalidOptionError(`invalid checkpoint argument "${req.checkpoint}", must be "fast" or "spread"`);
@@ -63,32 +65,13 @@ export function backupRunOptions(req: BackupRequest__Output, connection: Connect
   }
   return {
     connection,
-    passwordPrompt: 'never',
-    pgdata: '',
-    format: 'tar',
+    destination: { kind: 'sinks', ...output },
     walMethod,
-    slot: null,
-    createSlot: false,
-    temporarySlot: walMethod === 'stream',
     compression: parseCompressionSpec(req.compression === '' ? 'none' : req.compression),
-    writeRecoveryConf: false,
-    tablespaceMappings: [],
-    waldir: null,
     checkpoint,
     label: req.label === '' ? 'pgfleet-agent backup' : req.label,
-    noClean: false,
-    sync: false,
-    progress: true,
-    estimateSize: true,
     maxRateKbPerSec: req.maxRateKb > 0 ? req.maxRateKb : null,
-    statusIntervalSec: 10,
-    // Milestones are needed: the start point for `started` comes from them.
-    verbose: 1,
-    manifest: true,
-    manifestChecksums: (req.manifestChecksums === '' ? 'CRC32C' : req.manifestChecksums) as BaseBackupRunOptions['manifestChecksums'],
-    manifestForceEncode: false,
-    verifyChecksums: true,
-    output,
+    manifest: { checksums: (req.manifestChecksums === '' ? 'CRC32C' : req.manifestChecksums) as ManifestChecksums },
   };
 }
 

@@ -39,6 +39,7 @@ import { findInstallations, installationFor } from '../instance/pg-install.js';
 import { reportInstanceAs, type InstanceReport } from '../instance/report.js';
 import { restoreBackup, type RestoreReport as EngineReport } from '../restore/restore.js';
 import { STAGING_PREFIX } from '../restore/staging.js';
+import { outcomeToWire, pointInTimeFromSpec } from '../restore/targets.js';
 import { startInstance } from '../instance/start.js';
 import { readPostmasterPid } from '../instance/status.js';
 import { stopInstance } from '../instance/stop.js';
@@ -121,6 +122,7 @@ export function reportToWire(r: EngineReport): RestoreReport {
     durationMs: String(r.durationMs),
     warnings: r.warnings,
     instance: r.instance ? instanceStatusOf(r.instance.dataDir, r.instance.pid, r.instance.port, r.instance.socketDir, r.instance) : null,
+    pointInTime: outcomeToWire(r.pointInTime, 0),
   };
 }
 
@@ -416,8 +418,11 @@ export class AgentServer {
       start: spec.start,
       port: spec.port || null,
       socketDir,
-      owner: this.config.osUser,
+      owner: spec.owner || this.config.osUser,
       connectUser: spec.connectUser || this.config.connectUser,
+      verify: !spec.skipVerify,
+      ...(spec.startTimeoutSeconds ? { startTimeoutSeconds: spec.startTimeoutSeconds } : {}),
+      pointInTime: pointInTimeFromSpec(spec.recoveryTarget),
       pgBin: this.config.pgBin,
       allowedRoots: this.config.allowedRoots,
     };

@@ -17,6 +17,10 @@
  * position), which is right immediately after promotion, before the end-of-recovery
  * checkpoint has updated pg_control. A standby's is the WAL receiver's received_tli, else the
  * last checkpoint's.
+ *
+ * Replay: where WAL replay is, or where it stopped once recovery has ended (the server keeps
+ * pg_last_wal_replay_lsn() and pg_last_xact_replay_timestamp() after promotion), and whether
+ * replay is paused.
  */
 
 import os from 'node:os';
@@ -42,8 +46,19 @@ export interface WalReceiverReport {
   senderPort: number;
 }
 
+/** Where WAL replay is (or stopped, once recovery has ended): null fields when never in recovery. */
+export interface ReplayReport {
+  /** pg_last_wal_replay_lsn(). */
+  lsn: string | null;
+  /** pg_last_xact_replay_timestamp(), ISO 8601. */
+  lastTransactionTime: string | null;
+  /** In recovery and paused (pg_is_wal_replay_paused()); false otherwise. */
+  paused: boolean;
+}
+
 export interface InstanceReport {
   serverVersion: string;
+  replay: ReplayReport;
   inRecovery: boolean;
   recoveryState: 'primary' | 'standby';
   timeline: number | null;
@@ -118,9 +133,13 @@ async function optionalScalar(client: pg.Client, sql: string): Promise<unknown> 
 }
 
 export async function queryInstance(client: pg.Client): Promise<InstanceReport> {
-  const state = await client.query<{ in_recovery: boolean; server_version: string; walfile: string | null }>(
+  const state = await client.query<{
+    in_recovery: boolean; server_version: string; walfile: string | null; replay_lsn: string | null; replay_time: Date | null; paused: boolean | null;
+  }>(
     `SELECT pg_is_in_recovery() AS in_recovery, current_setting('server_version') AS server_version,
-            CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END AS walfile`,
+            CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END AS walfile,
+            pg_last_wal_replay_lsn()::text AS replay_lsn, pg_last_xact_replay_timestamp() AS replay_time,
+            CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END AS paused`,
   );
   const row = state.rows[0];
   if (!row) throw new InstanceError('the instance returned no row for its state');
@@ -153,6 +172,7 @@ export async function queryInstance(client: pg.Client): Promise<InstanceReport> 
   }
   return {
     serverVersion: row.server_version,
+    replay: { lsn: row.replay_lsn, lastTransactionTime: row.replay_time?.toISOString() ?? null, paused: row.paused === true },
     inRecovery: row.in_recovery,
     recoveryState: row.in_recovery ? 'standby' : 'primary',
     timeline,

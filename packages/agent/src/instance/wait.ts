@@ -10,6 +10,7 @@ import path from 'node:path';
 import { CancelledError, InstanceError } from '@pgfleet/core';
 import type { OsOwner } from './owner.js';
 import { logTail, sleep } from './pg-ctl.js';
+import { readPostmasterPid } from './status.js';
 import { ConnectFailure, REPORT_TIMEOUT_MS, reportInstanceAs, type ConnectTarget, type InstanceReport } from './report.js';
 
 export interface PromotionWait {
@@ -22,6 +23,10 @@ export interface PromotionWait {
   timeoutSeconds: number;
   logFile: string;
   signal?: AbortSignal;
+  /** Wait until recovery is paused at its target (recovery_target_action = pause) instead. */
+  paused?: boolean;
+  /** The server was started (pg_ctl start -w returned): its postmaster gone means recovery failed. */
+  started?: boolean;
 }
 
 /**
@@ -29,6 +34,9 @@ export interface PromotionWait {
  * at the deadline (InstanceError) or when the signal aborts (CancelledError). PostgreSQL
  * removes recovery.signal when archive recovery ends, so the cheap check is that file; the
  * report (run as the owner, each attempt bounded by what is left of the deadline) then confirms.
+ * A server that stopped (recovery failed: a target not reached, a restore_command that aborted)
+ * fails the wait at once, with the end of its log. With `paused`, waits instead until replay is
+ * paused (recovery_target_action = pause reached its target).
  */
 export async function waitForPromotion(wait: PromotionWait): Promise<InstanceReport> {
   const { dataDir, owner, target, deadline, signal } = wait;
@@ -44,10 +52,16 @@ export async function waitForPromotion(wait: PromotionWait): Promise<InstanceRep
     } catch {
       signalled = false;
     }
-    if (!signalled) {
+    if (wait.started === true && !(await readPostmasterPid(dataDir))?.alive) {
+      // Recovery failed (a target not reached, restore_command aborting): the server is gone.
+      throw new InstanceError(`the restored instance in "${dataDir}" stopped during recovery`, {
+        hint: `It did not reach the point it was to recover to. Its log "${wait.logFile}" ends with:\n${(await logTail(wait.logFile, 15)) || '(empty)'}`,
+      });
+    }
+    if (!signalled || wait.paused === true) {
       try {
         const report = await reportInstanceAs(owner, target, { timeoutMs: Math.min(left, REPORT_TIMEOUT_MS), dataDir, ...(signal ? { signal } : {}) });
-        if (!report.inRecovery) return report;
+        if (wait.paused === true ? report.replay.paused : !report.inRecovery) return report;
       } catch (err) {
         if (err instanceof CancelledError) throw cancelled();
         lastError = err;
@@ -60,7 +74,7 @@ export async function waitForPromotion(wait: PromotionWait): Promise<InstanceRep
     }
     await sleep(Math.min(200, Math.max(0, deadline - Date.now())), signal);
   }
-  throw new InstanceError(`the restored instance in "${dataDir}" did not leave recovery within ${wait.timeoutSeconds} seconds`, {
+  throw new InstanceError(`the restored instance in "${dataDir}" did not ${wait.paused === true ? 'pause at its recovery target' : 'leave recovery'} within ${wait.timeoutSeconds} seconds`, {
     cause: lastError,
     hint: 'It was left running, still in recovery. ' +
       `Its log "${wait.logFile}" ends with:\n${(await logTail(wait.logFile, 15)) || '(empty)'}`,

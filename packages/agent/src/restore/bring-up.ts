@@ -54,8 +54,10 @@ export class BringUp {
     const base = { dataDir: ctx.dataDir, owner: ctx.owner, target, logFile: started.logFile, ...(signal ? { signal } : {}) };
     let report: InstanceReport;
     if (o.mode === 'promote') {
-      report = await waitForPromotion({ ...base, deadline, timeoutSeconds: timeout });
-      await removePromoteBlock(ctx.dataDir);
+      // A point-in-time target with action pause stays in recovery there, its settings in place.
+      const paused = o.pointInTime?.target.action === 'pause' && o.pointInTime.target.kind !== 'latest';
+      report = await waitForPromotion({ ...base, deadline, timeoutSeconds: timeout, paused, started: true });
+      if (!paused) await removePromoteBlock(ctx.dataDir);
     } else if (o.mode === 'standby' && (o.followTimeoutSeconds ?? DEFAULT_FOLLOW_SECONDS) > 0) {
       // A standby that does not follow its primary is not what was asked for, whatever its state.
       report = await waitForStreaming({

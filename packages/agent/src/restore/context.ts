@@ -43,6 +43,10 @@ export class RestoreContext {
   /** Major version from PG_VERSION. */
   major: number | null = null;
   installation: PostgresInstallation | null = null;
+  /** backup_manifest's bytes when read before verification (the point-in-time check); undefined: not read yet. */
+  manifestBytes: Buffer | null | undefined = undefined;
+  /** Point-in-time recovery: the timeline the archive check resolved the target's to. */
+  targetTimeline: number | null = null;
 
   constructor(readonly source: BackupSource, readonly options: RestoreOptions) {
     this.bytesTotal = source.archives.reduce((n, a) => n + (a.size ?? 0), 0);

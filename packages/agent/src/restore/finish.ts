@@ -11,7 +11,7 @@
 
 import { lchown, lstat, open, readdir, readlink, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { ArchiveFormatError, fileError } from '@pgfleet/core';
+import { ArchiveFormatError, fileError, recoveryTargetSettings } from '@pgfleet/core';
 import type { OsOwner } from '../instance/owner.js';
 import type { RestoreContext } from './context.js';
 import { ensureDirectoryNoFollow, writeFileNoFollow } from './no-follow.js';
@@ -43,8 +43,10 @@ export async function finishStaging(ctx: RestoreContext): Promise<void> {
   toSync.push(await linkTablespaces(ctx, data, external, dirMode));
   toSync.push(await finishWalDirectory(ctx, data, dirMode));
 
+  const pitr = ctx.options.pointInTime;
   const recovery = await applyRecoveryMode(data, ctx.options.mode, {
     primaryConninfo: ctx.options.primaryConninfo ?? null, fileMode,
+    targetSettings: pitr ? recoveryTargetSettings(pitr.target, pitr.restoreCommand) : null,
   });
   for (const f of recovery.written) toSync.push(path.join(data, f));
 

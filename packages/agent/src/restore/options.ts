@@ -6,7 +6,10 @@
  */
 
 import path from 'node:path';
-import { InvalidOptionError } from '@pgfleet/core';
+import {
+  InvalidOptionError, TablespaceMappingError, parseTablespaceMapping as parseMapping, type RecoveryTarget,
+} from '@pgfleet/core';
+import type { PointInTimeOptions } from './targets.js';
 
 export type RecoveryMode = 'standby' | 'promote' | 'none';
 
@@ -19,7 +22,7 @@ export interface TablespaceMapping {
 }
 
 export type RestoreEvent =
-  | { type: 'plan'; mode: RecoveryMode; statement: string; dataDir: string }
+  | { type: 'plan'; mode: RecoveryMode; statement: string; dataDir: string; pointInTime?: string }
   | { type: 'progress'; phase: 'extract' | 'verify' | 'finish' | 'start'; file: string; bytesDone: number; bytesTotal: number }
   | { type: 'warning'; message: string };
 
@@ -31,6 +34,11 @@ export interface RestoreOptions {
   walDir?: string | null;
   /** Always explicit. */
   mode: RecoveryMode;
+  /**
+   * promote only: recover to a target from a WAL archive (targets.ts) instead of stopping at the
+   * end of the backup.
+   */
+  pointInTime?: PointInTimeOptions | null;
   /** standby: replaces the primary_conninfo a -R backup carries. */
   primaryConninfo?: string | null;
   /** Start the restored instance with pg_ctl and report on it. */
@@ -73,43 +81,35 @@ export function parseRecoveryMode(text: string): RecoveryMode {
 }
 
 /**
- * Parses "OLDDIR=NEWDIR" as pg_basebackup does: "\=" stands for a literal "=", a lone "="
- * separates, both sides must be absolute; paths are canonicalized (no trailing "/", no "."
- * or ".." components).
+ * Parses "OLDDIR=NEWDIR" with core's -T parser (pg_basebackup's rules: "\=" for a literal "=",
+ * both sides absolute, canonicalized); the messages name the whole argument.
  */
 export function parseTablespaceMapping(arg: string): TablespaceMapping {
-  let oldDir = '';
-  let newDir = '';
-  let seenSeparator = false;
-  for (let i = 0; i < arg.length; i++) {
-    const c = arg[i] as string;
-    if (c === '\\' && arg[i + 1] === '=') {
-      if (seenSeparator) newDir += '=';
-      else oldDir += '=';
-      i++;
-    } else if (c === '=') {
-      if (seenSeparator) throw new InvalidOptionError(`multiple "=" signs in tablespace mapping "${arg}"`);
-      seenSeparator = true;
-    } else if (seenSeparator) {
-      newDir += c;
-    } else {
-      oldDir += c;
+  try {
+    return parseMapping(arg);
+  } catch (err) {
+    if (!(err instanceof TablespaceMappingError)) throw err;
+    switch (err.problem) {
+      case 'format':
+        throw new InvalidOptionError(`invalid tablespace mapping format "${arg}", must be "OLDDIR=NEWDIR"`);
+      case 'multiple-separators':
+        throw new InvalidOptionError(`multiple "=" signs in tablespace mapping "${arg}"`);
+      case 'old-not-absolute':
+        throw new InvalidOptionError(`old directory is not an absolute path in tablespace mapping "${arg}"`);
+      case 'new-not-absolute':
+        throw new InvalidOptionError(`new directory is not an absolute path in tablespace mapping "${arg}"`);
     }
   }
-  if (!seenSeparator || oldDir === '' || newDir === '') {
-    throw new InvalidOptionError(`invalid tablespace mapping format "${arg}", must be "OLDDIR=NEWDIR"`);
-  }
-  if (!path.isAbsolute(oldDir)) {
-    throw new InvalidOptionError(`old directory is not an absolute path in tablespace mapping "${arg}"`);
-  }
-  if (!path.isAbsolute(newDir)) {
-    throw new InvalidOptionError(`new directory is not an absolute path in tablespace mapping "${arg}"`);
-  }
-  return { oldDir: path.resolve(oldDir), newDir: path.resolve(newDir) };
 }
 
 /** The sentence printed before anything is written: what the restored copy will be. */
-export function describeMode(mode: RecoveryMode, dataDir: string): string {
+export function describeMode(mode: RecoveryMode, dataDir: string, target: RecoveryTarget | null = null): string {
+  if (target !== null && mode === 'promote') {
+    const then = target.kind === 'latest' || target.action === 'promote'
+      ? 'then leaves recovery and accepts writes on a new timeline'
+      : target.action === 'pause' ? 'then pauses there, in recovery and read-only' : 'then shuts down';
+    return `restoring into "${dataDir}" to a point in time (--mode promote): it replays the WAL archive up to the target, ${then}`;
+  }
   switch (mode) {
     case 'standby':
       return `restoring into "${dataDir}" as a standby (--mode standby): it will stay in recovery, read-only by design, and follow its primary_conninfo`;

@@ -7,7 +7,7 @@
  */
 
 import path from 'node:path';
-import { InvalidOptionError, checkConfigValue } from '@pgfleet/core';
+import { InvalidOptionError, checkConfigValue, recoveryTargetSettings } from '@pgfleet/core';
 import { checkAllowed, type NamedTarget } from '../policy/allowed-roots.js';
 import { RECOVERY_MODES, type RestoreOptions, type TablespaceMapping } from './options.js';
 import type { ArchiveInfo } from './source.js';
@@ -62,6 +62,16 @@ export function checkRestoreOptions(o: RestoreOptions): void {
     throw new InvalidOptionError('--primary-conninfo is only allowed with --mode standby');
   }
   if (o.primaryConninfo) checkConfigValue(o.primaryConninfo, '--primary-conninfo');
+  const pitr = o.pointInTime ?? null;
+  if (pitr && o.mode !== 'promote') {
+    throw new InvalidOptionError(`recovery targets are not allowed with --mode ${o.mode}`, { hint: 'Restore to a point in time with --mode promote.' });
+  }
+  if (pitr) recoveryTargetSettings(pitr.target, pitr.restoreCommand);
+  if (pitr && o.start && pitr.target.action === 'shutdown') {
+    throw new InvalidOptionError('--target-action shutdown cannot be combined with --start', {
+      hint: 'The server would stop itself at the target; restore without --start, or use --target-action pause.',
+    });
+  }
   if (!o.dataDir) throw new InvalidOptionError('no target data directory given', { hint: 'Name it with -D.' });
   for (const [what, p] of [['data directory', o.dataDir], ['WAL directory', o.walDir]] as const) {
     if (p && !path.isAbsolute(p)) throw new InvalidOptionError(`${what} "${p}" is not an absolute path`);

@@ -6,7 +6,7 @@
  * once the base archive has told their original locations (prepareTablespaces).
  */
 
-import { DirectoryNotEmptyError } from '@pgfleet/core';
+import { DirectoryNotEmptyError, parseManifest } from '@pgfleet/core';
 import { resolveOwner } from '../instance/owner.js';
 import { canonicalPath } from '../policy/allowed-roots.js';
 import type { RestoreContext } from './context.js';
@@ -17,6 +17,7 @@ import {
   type RestoreTarget,
 } from './plan.js';
 import { removeLeftoverStaging } from './staging.js';
+import { checkLocalArchive, describePointInTime } from './targets.js';
 import { parseTablespaceMap, planTablespaces } from './tablespaces.js';
 import { checkReachable, checkTargetUsable } from './validate.js';
 
@@ -33,7 +34,20 @@ export async function prepareTargets(ctx: RestoreContext): Promise<void> {
   const backup = ctx.source.layout === 'plain' || ctx.source.location.startsWith('/') ? await canonicalPath(ctx.source.location) : null;
   ctx.targets = planTargets({ dataDir: ctx.dataDir, walDir: ctx.walDir, mappings, roots: ctx.roots, backup });
 
-  ctx.emit({ type: 'plan', mode: o.mode, statement: describeMode(o.mode, ctx.dataDir), dataDir: ctx.dataDir });
+  const pitr = o.pointInTime ?? null;
+  let pointInTime = pitr ? describePointInTime(pitr, null, null) : undefined;
+  if (pitr?.walArchive) {
+    // Before anything is written: the archive must hold every segment recovery will read.
+    ctx.manifestBytes = await ctx.source.readManifest();
+    const checked = await checkLocalArchive(ctx.source, ctx.manifestBytes === null ? null : parseManifest(ctx.manifestBytes),
+      { ...pitr, walArchive: pitr.walArchive });
+    ctx.targetTimeline = checked.plan.targetTimeline;
+    pointInTime = checked.statement;
+  }
+  ctx.emit({
+    type: 'plan', mode: o.mode, statement: describeMode(o.mode, ctx.dataDir, pitr?.target ?? null), dataDir: ctx.dataDir,
+    ...(pointInTime ? { pointInTime } : {}),
+  });
 
   for (const t of ctx.targets) await checkTargetUsable(t.path, namedTarget(t).what);
   if (ctx.owner.chown) for (const t of ctx.targets) await checkReachable(namedTarget(t), ctx.owner);

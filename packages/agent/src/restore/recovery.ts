@@ -108,8 +108,16 @@ export function withoutPromoteBlock(text: string): string {
   return text.slice(0, begin) + (after < 0 ? '' : text.slice(after + 1));
 }
 
-export function promoteBlock(): string {
-  return [PROMOTE_BLOCK_BEGIN, ...PROMOTE_SETTINGS.map(([k, v]) => `${k} = ${quoteConfValue(v)}`), PROMOTE_BLOCK_END, ''].join('\n');
+export function promoteBlock(settings: ReadonlyArray<readonly [string, string]> = PROMOTE_SETTINGS): string {
+  return [PROMOTE_BLOCK_BEGIN, ...settings.map(([k, v]) => `${k} = ${quoteConfValue(v)}`), PROMOTE_BLOCK_END, ''].join('\n');
+}
+
+const RECOVERY_TARGET_LINE = /^\s*(restore_command|recovery_target[a-z_]*)\s*(=|\s)/i;
+export const TARGET_NOTE = '# commented out by pgfleet-agent restore: the restore sets its own recovery target';
+
+/** Comments out restore_command and recovery_target* lines, each followed by a note. */
+export function commentOutRecoveryTargets(text: string): string {
+  return text.split('\n').flatMap((line) => (RECOVERY_TARGET_LINE.test(line) ? [`# ${line}`, TARGET_NOTE] : [line])).join('\n');
 }
 
 export interface RecoveryWrite {
@@ -120,6 +128,12 @@ export interface RecoveryWrite {
 
 export interface ApplyRecoveryOptions {
   primaryConninfo?: string | null;
+  /**
+   * promote to a point in time: these settings (restore_command, recovery_target*) make the
+   * block instead of PROMOTE_SETTINGS, and the backup's own restore_command and
+   * recovery_target* lines are commented out with a note.
+   */
+  targetSettings?: ReadonlyArray<readonly [string, string]> | null;
   /** Mode for created files (0600, or 0640 with group access). */
   fileMode: number;
 }
@@ -165,8 +179,9 @@ export async function applyRecoveryMode(dataDir: string, mode: RecoveryMode, opt
     await writeSignal('standby.signal');
   } else {
     autoConf = stripSettings(autoConf, ['primary_conninfo', 'primary_slot_name']);
+    if (options.targetSettings) autoConf = commentOutRecoveryTargets(autoConf);
     if (autoConf !== '' && !autoConf.endsWith('\n')) autoConf += '\n';
-    autoConf += promoteBlock();
+    autoConf += promoteBlock(options.targetSettings ?? PROMOTE_SETTINGS);
     await removeSignal('standby.signal');
     await writeSignal('recovery.signal');
   }

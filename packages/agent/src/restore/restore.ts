@@ -49,6 +49,7 @@ import type { RecoveryMode, RestoreOptions } from './options.js';
 import { externalTablespaces } from './plan.js';
 import { makeStagings, prepareTargets } from './prepare.js';
 import type { BackupSource } from './source.js';
+import { recoveryOutcome, type RecoveryOutcome } from './targets.js';
 import { RestoreVerification, type VerificationSummary } from './verification.js';
 
 export type { StartedInstanceReport } from './bring-up.js';
@@ -74,6 +75,8 @@ export interface RestoreReport {
   warnings: string[];
   /** Present when the instance was started. */
   instance: StartedInstanceReport | null;
+  /** Point-in-time recovery: the target, and (once started) where recovery stopped. */
+  pointInTime: RecoveryOutcome | null;
 }
 
 /** Restores `source` as `options` say; see the module comment. */
@@ -97,7 +100,8 @@ export async function restoreBackup(source: BackupSource, options: RestoreOption
     await undoCommitted(ctx, null);
     throw new CancelledError('the restore was cancelled');
   }
-  return report(ctx, verification.summary(), instance);
+  const pointInTime = options.pointInTime ? await recoveryOutcome(options.pointInTime, ctx.targetTimeline, instance) : null;
+  return report(ctx, verification.summary(), instance, pointInTime);
 }
 
 /** Starts the copy; a cancellation undoes the restore, any other failure keeps the files (module comment). */
@@ -112,7 +116,8 @@ async function bringUp(ctx: RestoreContext): Promise<StartedInstanceReport> {
   }
 }
 
-function report(ctx: RestoreContext, verify: VerificationSummary, instance: StartedInstanceReport | null): RestoreReport {
+function report(ctx: RestoreContext, verify: VerificationSummary, instance: StartedInstanceReport | null,
+  pointInTime: RecoveryOutcome | null): RestoreReport {
   return {
     dataDir: ctx.dataDir,
     mode: ctx.options.mode,
@@ -125,6 +130,7 @@ function report(ctx: RestoreContext, verify: VerificationSummary, instance: Star
     durationMs: Date.now() - ctx.started,
     warnings: ctx.warnings,
     instance,
+    pointInTime,
   };
 }
 

@@ -42,7 +42,7 @@ export class RestoreVerification {
   /** Reads the backup's manifest (unless verify is off); a backup without one is restored unchecked, with a warning. */
   static async load(ctx: RestoreContext): Promise<RestoreVerification> {
     if (ctx.options.verify === false) return new RestoreVerification(null);
-    const bytes = await ctx.source.readManifest();
+    const bytes = ctx.manifestBytes !== undefined ? ctx.manifestBytes : await ctx.source.readManifest();
     if (bytes === null) {
       ctx.warn('the backup has no backup_manifest: files are restored without checking them');
       return new RestoreVerification(null);

@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 /** The `pgfleet` command (see src/cli/main.ts and src/cli/run-cli.ts). */
+import { enableYoungGarbageCollection } from '@pgfleet/core';
 import { runCli } from '../cli/run-cli.js';
+
+// Archive stages free their per-block garbage early (core's young-garbage.ts): a program's choice.
+enableYoungGarbageCollection();
 
 // grpc-js sets the TLS server name to the target host even when it is an IP address, which
 // makes Node print DEP0123 once per process. The certificate is still checked against the

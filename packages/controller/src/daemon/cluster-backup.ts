@@ -162,38 +162,20 @@ async function takeDirect(
 ): Promise<TakenBackup> {
   const options: BaseBackupRunOptions = {
     connection: { connectionString: cluster.conninfo, noProgressTimeoutMs },
-    // A daemon has no terminal: passwords come from the conninfo, PGPASSWORD or .pgpass.
-    passwordPrompt: 'never',
-    pgdata: staged.dir,
-    format: 'tar',
-    walMethod: cluster.walMethod,
-    slot: null,
-    createSlot: false,
-    temporarySlot: cluster.walMethod === 'stream',
-    compression: parseCompressionSpec(cluster.compression),
-    writeRecoveryConf: false,
-    tablespaceMappings: [],
-    waldir: null,
-    checkpoint: cluster.checkpoint,
-    label,
-    noClean: false,
-    sync: true,
-    progress: true,
-    estimateSize: true,
-    maxRateKbPerSec: cluster.maxRateKb,
-    statusIntervalSec: 10,
-    verbose: 0,
-    manifest: true,
-    manifestChecksums: MANIFEST_CHECKSUMS,
-    manifestForceEncode: false,
-    verifyChecksums: true,
     // Each file goes to the staging directory and, at the same time, to the verifier.
-    output: {
+    destination: {
+      kind: 'sinks',
       async createFile(name: string): Promise<Streamer> {
         const file = await FileSink.create(join(staged.dir, name), { removeOnFailure: false });
         return new TeeStreamer([file, verifier.observe(name)]);
       },
     },
+    walMethod: cluster.walMethod,
+    compression: parseCompressionSpec(cluster.compression),
+    checkpoint: cluster.checkpoint,
+    label,
+    maxRateKbPerSec: cluster.maxRateKb,
+    manifest: { checksums: MANIFEST_CHECKSUMS },
   };
   const result = await runBaseBackup(options, {
     info() {},

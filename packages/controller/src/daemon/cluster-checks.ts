@@ -82,7 +82,7 @@ async function serverChecks(state: ControllerState, cluster: ClusterConfig, agen
 }
 
 async function walChecks(state: ControllerState, cluster: ClusterConfig): Promise<CheckOutcome[]> {
-  const wal = await state.wal.stateOf(cluster.name);
+  const wal = await state.walArchive.stateOf(cluster.name);
   if (!wal.available) return [skipped('slot', `archive ${wal.reason}`), skipped('archive', `archive ${wal.reason}`)];
   const s = wal.state;
   const slot = !s.slotPresent

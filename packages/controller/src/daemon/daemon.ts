@@ -26,7 +26,7 @@ import { WalArchiver } from '../wal/wal-archiver.js';
 import { WalStateRegistry } from '../wal/wal-state.js';
 import { startHttpServer, type FleetHttpServer } from './http-server.js';
 import { Scheduler } from './scheduler.js';
-import type { WalStateProvider } from './wal-state.js';
+import type { WalArchiveStatusProvider } from './wal-archive-status.js';
 
 export interface RunningDaemon {
   /** The bound port (useful with port 0). */
@@ -53,7 +53,7 @@ export interface StartDaemonOptions {
   /** Pauses between WAL archive sessions (default 1 s doubling to 10 s); tests shorten them. */
   walRetryMs?: { min: number; max: number };
   /** The continuous WAL archive's state per cluster for checks and metrics (default: the daemon's own archivers'). */
-  wal?: WalStateProvider;
+  walArchive?: WalArchiveStatusProvider;
 }
 
 /** How to mend a TLS file that cannot be read. */
@@ -150,7 +150,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
     protocolVersion: options.protocolVersions?.controller ?? CONTROLLER_PROTOCOL_VERSION,
     activity: new FleetActivity(),
     nextRun: (cluster) => scheduler?.nextRun(cluster) ?? null,
-    wal: options.wal ?? walReceivers,
+    walArchive: options.walArchive ?? walReceivers,
     walReceivers,
   };
   const describe = (err: unknown): string => errorText(err) + originSuffix(err);
@@ -211,11 +211,12 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
           agents.delete(name);
         }
       }
-      state.config = merged;
+      const previous = state.config;
       for (const c of merged.clusters) {
-        // A cluster new to the daemon may have leftovers of an earlier life; never one that is busy.
-        if (!state.locks.isLocked(c.name) && !config.clusters.some((x) => x.name === c.name)) await cleanupCluster(merged.repository, c.name);
+        // A cluster new to the daemon may have leftovers of an earlier life (never one that is busy).
+        if (!state.locks.isLocked(c.name) && !previous.clusters.some((x) => x.name === c.name)) await cleanupCluster(merged.repository, c.name);
       }
+      state.config = merged;
       await scheduler?.apply(merged);
       // Each cluster's archive starts again with what the new configuration says.
       await Promise.all(archivers.map((a) => a.stop()));

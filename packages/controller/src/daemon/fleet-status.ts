@@ -14,7 +14,7 @@ import { readAttempts } from '../repository/attempts.js';
 import { compareBackupIds } from '../repository/backup-id.js';
 import { readClusterCatalog } from '../repository/catalog.js';
 import type { ControllerState } from '../rpc/service-context.js';
-import type { WalStateResult } from './wal-state.js';
+import type { WalArchiveStatusResult } from './wal-archive-status.js';
 
 /** The text every reader shows while restore drills do not exist. */
 export const NO_DRILLS = 'no drills configured';
@@ -44,7 +44,7 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
 
-function walStatus(wal: WalStateResult): NonNullable<ClusterStatus['wal']> {
+function walStatus(wal: WalArchiveStatusResult): NonNullable<ClusterStatus['wal']> {
   if (!wal.available) return { available: false, reason: wal.reason };
   const s = wal.state;
   return {
@@ -61,7 +61,7 @@ export async function clusterStatus(state: ControllerState, name: string, now: D
   const attempts = await readAttempts(config.repository, name);
   const latest = catalog.backups[catalog.backups.length - 1];
   const lastFailure = attempts[attempts.length - 1];
-  const wal = await state.wal.stateOf(name);
+  const wal = await state.walArchive.stateOf(name);
   const problems: string[] = [];
   let level = 0;
   const age = latest ? (now.getTime() - Date.parse(latest.metadata.finishedAt)) / 1000 : -1;

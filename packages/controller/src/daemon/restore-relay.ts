@@ -8,8 +8,8 @@
  * left half-written on its side.
  */
 import { join } from 'node:path';
-import { InvalidOptionError } from '@pgfleet/core';
-import { restoreFileOrder, type AgentClient, type RecoveryMode, type RestoreEvent__Output, type RestoreReport__Output } from '@pgfleet/proto';
+import { InvalidOptionError, NotSupportedError } from '@pgfleet/core';
+import { restoreFileOrder, speaksAtLeast, type AgentClient, type RecoveryTargetSpec, type RecoveryMode, type RestoreEvent__Output, type RestoreReport__Output } from '@pgfleet/proto';
 import type { CatalogEntry } from '../repository/catalog.js';
 import { ProgressMeter, type ProgressReading } from './progress-meter.js';
 
@@ -23,6 +23,13 @@ export interface RestoreTarget {
   port: number;
   walDir: string;
   primaryConninfo: string;
+  socketDir?: string;
+  owner?: string;
+  connectUser?: string;
+  startTimeoutSeconds?: number;
+  skipVerify?: boolean;
+  /** Point-in-time recovery: sent only to an agent of protocol 2.2 or later. */
+  recoveryTarget?: RecoveryTargetSpec | null;
 }
 
 export type RestoreRelayEvent =
@@ -89,7 +96,22 @@ export async function relayRestore(options: RelayOptions): Promise<RestoreReport
     allSent = true;
     emit({ kind: 'progress', phase: 'send', file: '', ...sendMeter.update(sent, totalBytes, Date.now()) });
   };
+  if (target.recoveryTarget) {
+    // An older agent would ignore the target and promote at the end of the backup.
+    const info = await agent.getInfo();
+    if (!speaksAtLeast(info.protocolVersion, '2.2')) {
+      throw new NotSupportedError(`agent "${info.hostname}" speaks protocol ${info.protocolVersion}, which has no point-in-time recovery`, {
+        hint: 'Upgrade the agent to a release with protocol 2.2 or later.',
+      });
+    }
+  }
   const report = await agent.restore({
+    socketDir: target.socketDir ?? '',
+    connectUser: target.connectUser ?? '',
+    owner: target.owner ?? '',
+    startTimeoutSeconds: target.startTimeoutSeconds ?? 0,
+    skipVerify: target.skipVerify ?? false,
+    ...(target.recoveryTarget ? { recoveryTarget: target.recoveryTarget } : {}),
     dataDir: target.dataDir,
     tablespaceMappings: target.tablespaceMappings.map((m) => ({ oldDir: m.oldDir, newDir: m.newDir })),
     walDir: target.walDir,

@@ -29,7 +29,7 @@ th{background:#eef0f3;font-weight:600;font-size:.85em;text-transform:uppercase;l
 .bar{position:relative;height:1.1em;min-width:16em;background:#e8eaee;border-radius:.2em;overflow:hidden}
 .window{position:absolute;top:0;bottom:0;background:#9cc9a5}
 .backup{position:absolute;top:0;bottom:0;width:3px;margin-left:-1px;background:#1f5fa8}
-.axis{display:flex;justify-content:space-between;font-size:.75em;color:#778}
+.axis{display:flex;justify-content:space-between;gap:.8em;font-size:.75em;color:#778}
 `;
 
 function ageText(s: ClusterStatus): string {
@@ -54,7 +54,7 @@ function windowBar(s: ClusterStatus, now: number): string {
   const band = !Number.isNaN(from) && !Number.isNaN(to)
     ? `<div class="window" style="left:${pct(from)};width:calc(${pct(to)} - ${pct(from)})" title="restore window"></div>` : '';
   const ticks = backups.map((b) => `<div class="backup" style="left:${pct(b.at)}" title="${escapeHtml(`backup ${b.id}`)}"></div>`).join('');
-  const caption = Number.isNaN(from) ? `${backups.length} backups (no WAL archive: each backup's moment only)` : 'restore window';
+  const caption = Number.isNaN(from) ? `${backups.length} ${backups.length === 1 ? 'backup' : 'backups'} (no WAL archive: each backup's moment only)` : 'restore window';
   return `<div class="bar">${band}${ticks}</div><div class="axis"><span>${escapeHtml(new Date(start).toISOString().replace(/\.\d+Z$/, 'Z'))}</span>`
     + `<span>${escapeHtml(caption)}</span><span>now</span></div>`;
 }

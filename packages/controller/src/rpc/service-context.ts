@@ -9,7 +9,7 @@ import type { AgentClient } from '@pgfleet/proto';
 import type { ClusterConfig, FleetConfig } from '../config.js';
 import type { FleetActivity } from '../daemon/fleet-activity.js';
 import type { ClusterLocks } from '../daemon/fleet-runner.js';
-import type { WalStateProvider } from '../daemon/wal-state.js';
+import type { WalArchiveStatusProvider } from '../daemon/wal-archive-status.js';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 import { readClusterCatalog } from '../repository/catalog.js';
 import type { WalStateRegistry } from '../wal/wal-state.js';
@@ -38,8 +38,8 @@ export interface ControllerState {
   /** When each cluster's next scheduled backup runs (null: none). */
   nextRun: (cluster: string) => Date | null;
   /** The continuous WAL archive's state of each cluster. */
-  wal: WalStateProvider;
-  /** Each cluster's WAL archive receiver (wal/wal-state.ts): walState(cluster), walStates(). */
+  walArchive: WalArchiveStatusProvider;
+  /** Each cluster's WAL archive receiver (wal/wal-state.ts): walState(cluster), walStates(), report(). */
   walReceivers: WalStateRegistry;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The live state of each cluster's WAL archive receiver, kept in one place for everything that
  * reports on it (`pgfleet wal`, `pgfleet check`, status, metrics): the daemon's registry
- * (ControllerState.wal) answers walState(cluster) with a snapshot, walStates() with all of
+ * (ControllerState.walReceivers, also its walArchive) answers walState(cluster) with a snapshot, walStates() with all of
  * them. The archiver (wal-archiver.ts) is the only writer.
  *
  * Positions are LSNs as text ("0/3000000"); `flushedLsn` is what the repository holds durably
@@ -11,7 +11,7 @@
  */
 
 import { formatLsn, type Lsn } from '@pgfleet/core';
-import type { WalStateProvider, WalStateResult } from '../daemon/wal-state.js';
+import type { WalArchiveStatusProvider, WalArchiveStatusResult } from '../daemon/wal-archive-status.js';
 import { clusterWalReport, type ClusterWalReport } from './wal-report.js';
 
 export type WalReceiverState =
@@ -162,7 +162,7 @@ export class WalStateRecord {
  * Every cluster's record, one registry per daemon (ControllerState.wal): walState(cluster) and
  * walStates() are what other code reads.
  */
-export class WalStateRegistry implements WalStateProvider {
+export class WalStateRegistry implements WalArchiveStatusProvider {
   private readonly records = new Map<string, WalStateRecord>();
 
   constructor(private readonly repository: string) {}
@@ -198,8 +198,8 @@ export class WalStateRegistry implements WalStateProvider {
     return live === null ? null : clusterWalReport(this.repository, cluster, live);
   }
 
-  /** For checks, status and metrics (daemon/wal-state.ts). */
-  async stateOf(cluster: string): Promise<WalStateResult> {
+  /** For checks, status and metrics (daemon/wal-archive-status.ts). */
+  async stateOf(cluster: string): Promise<WalArchiveStatusResult> {
     const report = await this.report(cluster);
     if (report === null || report.archive === 'none') return { available: false, reason: 'not configured' };
     if (report.flushedLsn === null) return { available: false, reason: `not streaming yet${report.reason !== null ? `: ${report.reason}` : ''}` };

@@ -30,11 +30,8 @@ async function backupOnDisk(o: { compression: string; label: string; walMethod?:
   const dir = join(await makeTempDir('ctl-agent-src'), 'backup');
   const stream = (o.walMethod ?? 'stream') === 'stream';
   const result = await runBaseBackup({
-    connection: { connectionString: pg.connectionString }, passwordPrompt: 'never', pgdata: dir, format: 'tar',
-    walMethod: stream ? 'stream' : 'fetch', slot: null, createSlot: false, temporarySlot: stream, compression: parseCompressionSpec(o.compression),
-    writeRecoveryConf: false, tablespaceMappings: [], waldir: null, checkpoint: 'fast', label: o.label, noClean: false,
-    sync: false, progress: false, estimateSize: true, maxRateKbPerSec: null, statusIntervalSec: 10, verbose: 0, manifest: true,
-    manifestChecksums: 'CRC32C', manifestForceEncode: false, verifyChecksums: true,
+    connection: { connectionString: pg.connectionString }, destination: { kind: 'directory', path: dir, format: 'tar', sync: false },
+    walMethod: stream ? 'stream' : 'fetch', compression: parseCompressionSpec(o.compression), checkpoint: 'fast', label: o.label,
   });
   return { dir, result };
 }

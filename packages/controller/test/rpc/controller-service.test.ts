@@ -232,6 +232,7 @@ test('restore streams the spec and the files in order to the agent and reports w
     dataDirectory: '/new/data', mode: 'promote', major: 15, walDir: null, verified: true, bytes: 307230, durationMs: 1200, warnings: [],
     tablespaces: [{ oid: 16400, originalLocation: '/old/ts', location: '/new/ts' }],
     instance: { inRecovery: false, recoveryState: 'primary', timeline: 2, port: 5999, serverVersion: '15.8' },
+    pointInTime: null,
   });
   const human = await cli(['restore', 'r', '--agent', 'db1', '-D', '/new/data', '-T', '/old/ts=/new/ts', '--mode', 'promote', '--start']);
   assert.equal(human.stdout, [
@@ -292,4 +293,47 @@ test('an agent that ends the restore early does not leave the controller waiting
   } finally {
     early.kill();
   }
+});
+
+/** A 1 MB WAL segment whose first page names it (all the controller's archive check reads). */
+function walSegment(segno: number): Buffer {
+  const b = Buffer.alloc(1024 * 1024);
+  b.writeUInt16LE(0xD110, 0);
+  b.writeUInt16LE(0x0002, 2);
+  b.writeUInt32LE(1, 4);
+  b.writeBigUInt64LE(BigInt(segno) * 0x100000n, 8);
+  b.writeUInt32LE(1024 * 1024, 32);
+  return b;
+}
+
+test('point in time: the backup is chosen and the WAL archive checked before anything is sent; a gap refuses naming the segment', async () => {
+  // The backup runs from 0/2000028 to 0/2000100: segment 32 of 1 MB ones; the archive holds 32..35 but not 34.
+  const wal = join(repo, 'r', 'wal', '00000001');
+  await mkdir(wal, { recursive: true });
+  for (const segno of [32, 33, 35]) await writeFile(join(wal, `0000000100000000000000${segno.toString(16).toUpperCase()}`), walSegment(segno));
+  received.requests.length = 0;
+  const gap = await cli(['restore', 'r', '--agent', 'db1', '-D', '/new/pitr', '--target-lsn', '0/2300010']);
+  assert.equal(gap.code, 82, gap.stderr);
+  assert.ok(gap.stderr.includes(`pgfleet: error: WAL segment "000000010000000000000022" is missing from the WAL archive "${join(repo, 'r', 'wal')}"\n` +
+    `HINT: Recovery from backup "${RESTORE_ID}" to 0/2300010 on timeline 1 reads every segment from 000000010000000000000020; restore the missing segment, or choose a target before it.\n`), gap.stderr);
+  assert.equal(received.requests.length, 0, 'nothing sent to the agent');
+  const early = await cli(['restore', 'r', '--agent', 'db1', '-D', '/new/pitr', '--target-time', '2024-12-31 23:00:00+00']);
+  assert.equal(early.code, 74, early.stderr);
+  assert.match(early.stderr, /error: cluster "r" has no usable backup that ended before time "2024-12-31 23:00:00\+00"/);
+  const standby = await cli(['restore', 'r', '--agent', 'db1', '-D', '/new/pitr', '--mode', 'standby', '--target', 'latest']);
+  assert.equal(standby.code, 31, standby.stderr);
+  assert.match(standby.stderr, /error: recovery targets are not allowed with --mode standby/);
+
+  await writeFile(join(wal, '000000010000000000000022'), walSegment(34));
+  const ok = await cli(['restore', 'r', '--agent', 'db1', '-D', '/new/pitr', '--target-lsn', '0/2300010', '--target-exclusive', '--owner', 'pg', '-U', 'admin', '--socket-dir', '/run/x', '--start-timeout', '90', '--no-verify']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.ok(ok.stderr.includes(`point-in-time recovery: backup ${RESTORE_ID} (timeline 1, 0/2000028 to 0/2000100, finished 2025-01-01T00:00:01.000Z), ` +
+    'WAL archive checked from 000000010000000000000020 up to 000000010000000000000023, target lsn "0/2300010" (exclusive) on timeline latest, then promote (timeline 1)'), ok.stderr);
+  const spec = received.requests[0]?.spec;
+  assert.ok(spec);
+  assert.equal(spec.mode, 'RECOVERY_MODE_PROMOTE');
+  assert.deepEqual({ ...spec.recoveryTarget }, {
+    kind: 'lsn', value: '0/2300010', exclusive: true, timeline: 'latest', action: 'promote', cluster: 'r', backupId: RESTORE_ID, targetTimeline: 1, restoreCommand: '',
+  });
+  assert.deepEqual([spec.owner, spec.connectUser, spec.socketDir, spec.startTimeoutSeconds, spec.skipVerify], ['pg', 'admin', '/run/x', 90, true]);
 });

@@ -16,8 +16,8 @@
  */
 
 import { open, unlink, type FileHandle } from 'node:fs/promises';
-import { writeSync } from 'node:fs';
 import { FileIoError, fileError, isErrno } from '../errors.js';
+import { BLOCKING_WRITE_BYTES, BlockWriter } from './block-writer.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
 
 export interface FileSinkOptions {
@@ -34,7 +34,7 @@ export interface FileSinkOptions {
   /**
    * Write each full buffer at once with a blocking write on the calling thread, as
    * pg_basebackup does, instead of on the threadpool (default false). Much cheaper where CPUs
-   * are few (see BaseBackupRunOptions.blockingWrites), but the event loop waits for the disk.
+   * are few (see BackupDestination's `blocking`), but the event loop waits for the disk.
    */
   blocking?: boolean;
 }
@@ -46,14 +46,6 @@ export interface FileSinkOptions {
  * 1 MiB - 4 KiB (and a whole backup 6.7 s of CPU instead of 2.4 s).
  */
 const DEFAULT_BUFFER_BYTES = 1024 * 1024 - 4096;
-/**
- * Blocking writes are 16 KiB, about what pg_basebackup's stdio writes are (4 + 28 KiB): the
- * kernel then keeps the page cache in small folios, and copying into them cost 0.3 s of system
- * time per 2.2 GB instead of 1.9 s with ~1 MiB writes (perf, bench VM, cold cache). A whole tar
- * backup: 2.21/2.40 s of CPU (min/median) instead of 2.66/3.07; 8 KiB: 2.98/3.44 (more
- * calls), 32 KiB: 2.38/2.59, 64 KiB: 3.18/3.35.
- */
-const BLOCKING_WRITE_BYTES = 16 * 1024;
 const DEFAULT_BUFFERS = 2;
 
 export class FileSink implements Streamer {
@@ -70,6 +62,8 @@ export class FileSink implements Streamer {
   private written = 0;
   private buffered = 0;
   private state: 'open' | 'finalized' | 'disposed' = 'open';
+  /** Blocking mode: writes at once, in bufferBytes pieces (block-writer.ts). */
+  private readonly blockWriter: BlockWriter | null;
 
   private constructor(
     readonly path: string,
@@ -78,6 +72,7 @@ export class FileSink implements Streamer {
   ) {
     this.bufferBytes = Math.max(512, options.bufferBytes ?? (options.blocking ? BLOCKING_WRITE_BYTES : DEFAULT_BUFFER_BYTES));
     this.maxBuffers = Math.max(1, options.buffers ?? DEFAULT_BUFFERS);
+    this.blockWriter = options.blocking ? new BlockWriter(handle.fd, path, this.bufferBytes) : null;
   }
 
   /** Creates `path` exclusively and returns a sink writing to it. */
@@ -98,13 +93,14 @@ export class FileSink implements Streamer {
 
   /** Bytes handed to this sink so far. */
   get bytes(): number {
-    return this.written + this.buffered + this.fill;
+    const blocking = this.blockWriter === null ? 0 : this.blockWriter.written + this.blockWriter.pending;
+    return this.written + this.buffered + this.fill + blocking;
   }
 
   async content(_member: TarMember | null, data: Buffer, _kind: ChunkKind): Promise<void> {
     this.throwIfFailed();
-    if (this.options.blocking) {
-      this.contentBlocking(data);
+    if (this.blockWriter !== null) {
+      this.writeBlocking(() => this.blockWriter?.append(data));
       return;
     }
     let off = 0;
@@ -120,6 +116,7 @@ export class FileSink implements Streamer {
 
   async finalize(): Promise<void> {
     this.throwIfFailed();
+    if (this.blockWriter !== null) this.writeBlocking(() => this.blockWriter?.flush());
     if (this.fill > 0) this.submit();
     await this.chain;
     this.throwIfFailed();
@@ -165,50 +162,12 @@ export class FileSink implements Streamer {
     }
   }
 
-  /**
-   * Blocking mode: every write is bufferBytes long (but the last), at a multiple of it. Whole
-   * pieces of `data` are written straight from it (it is not kept: the write is done when this
-   * returns); only what does not fill a piece is copied, to be completed by the next chunk.
-   */
-  private contentBlocking(data: Buffer): void {
-    const size = this.bufferBytes;
-    let off = 0;
-    if (this.fill > 0) {
-      const buffer = this.current as Buffer;
-      const n = Math.min(size - this.fill, data.length);
-      data.copy(buffer, this.fill, 0, n);
-      this.fill += n;
-      off = n;
-      if (this.fill < size) return;
-      this.fill = 0;
-      this.writeBlocking(buffer, size);
-    }
-    while (data.length - off >= size) {
-      this.writeBlocking(off === 0 && data.length === size ? data : data.subarray(off, off + size), size);
-      off += size;
-    }
-    if (off < data.length) {
-      this.current ??= Buffer.allocUnsafe(size);
-      data.copy(this.current, 0, off);
-      this.fill = data.length - off;
-    }
-  }
-
   /** Queues the current buffer for writing, after the writes before it. */
   private submit(): void {
     const buffer = this.current as Buffer;
     const length = this.fill;
     this.current = null;
     this.fill = 0;
-    if (this.options.blocking) {
-      // Nothing is ever in flight: write now, and the buffer is free again.
-      try {
-        this.writeBlocking(buffer, length);
-      } finally {
-        this.free.push(buffer);
-      }
-      return;
-    }
     this.buffered += length;
     const job = this.chain.then(async () => {
       try {
@@ -224,15 +183,14 @@ export class FileSink implements Streamer {
     this.pending.push(job);
   }
 
-  private writeBlocking(data: Buffer, length: number): void {
-    let off = 0;
+  /** A write of the block writer; its failure fails the sink. */
+  private writeBlocking(write: () => void): void {
     try {
-      while (off < length) off += writeSync(this.handle.fd, data, off, length - off);
+      write();
     } catch (err) {
-      this.failure ??= fileError('could not write to file', this.path, err);
+      this.failure ??= err;
       throw this.failure;
     }
-    this.written += length;
   }
 
   private async write(data: Buffer, length: number): Promise<void> {

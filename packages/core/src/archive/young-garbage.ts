@@ -8,9 +8,11 @@
  * and no more CPU time than without (a scavenge of the small young generation is well under a
  * millisecond).
  *
- * V8 exposes `gc` only with --expose-gc; the flag is turned on at run time and the function
- * taken from a fresh context, so nothing changes for the caller's global object. Where that is
- * not possible this does nothing.
+ * V8 exposes `gc` only with --expose-gc, a process-wide setting: a library must not change it
+ * behind its host's back, so a program opts in, once, at its start
+ * (enableYoungGarbageCollection: the flag is turned on and the function taken from a fresh
+ * context, so nothing changes for the global object). Without the opt-in, or where it is not
+ * possible, the collector does nothing.
  */
 
 import v8 from 'node:v8';
@@ -18,10 +20,15 @@ import vm from 'node:vm';
 
 type GcFunction = (options?: { type?: 'minor' | 'major' }) => void;
 
-let gc: GcFunction | null | undefined;
+let gc: GcFunction | null = null;
 
-function gcFunction(): GcFunction | null {
-  if (gc !== undefined) return gc;
+/**
+ * For programs (pgfleet-basebackup, the agent, the controller...), at their start: turns on
+ * V8's --expose-gc for the process so that YoungGarbageCollectors can ask for minor
+ * collections. Returns whether they now can.
+ */
+export function enableYoungGarbageCollection(): boolean {
+  if (gc !== null) return true;
   try {
     v8.setFlagsFromString('--expose-gc');
     const fn = vm.runInNewContext('gc') as unknown;
@@ -29,7 +36,7 @@ function gcFunction(): GcFunction | null {
   } catch {
     gc = null;
   }
-  return gc;
+  return gc !== null;
 }
 
 /** Counts bytes of garbage made; every `everyBytes` asks V8 for a minor collection. */
@@ -43,6 +50,6 @@ export class YoungGarbageCollector {
     this.made += bytes;
     if (this.made < this.everyBytes) return;
     this.made = 0;
-    gcFunction()?.({ type: 'minor' });
+    gc?.({ type: 'minor' });
   }
 }

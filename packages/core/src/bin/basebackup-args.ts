@@ -1,5 +1,6 @@
 /**
- * pg_basebackup 17's command line, parsed into BaseBackupRunOptions. Scanning is getopt_long's
+ * pg_basebackup 17's command line, parsed into its flags (BaseBackupFlags), and the flags
+ * mapped onto the backup engine's options (runOptionsFromFlags). Scanning is getopt_long's
  * (see getopt.ts); each option is checked as pg_basebackup's switch checks it, in the order
  * given, then the cross-checks run in pg_basebackup's order, so that the first mistake of a bad
  * command line is the one pg_basebackup reports, in its words, with its hint ("Try ... --help")
@@ -8,15 +9,98 @@
  * getopt itself rejects); `-i` throws NotSupportedError.
  */
 import { InvalidOptionError, NotSupportedError } from '../errors.js';
-import type { BackupTarget, BaseBackupRunOptions, TablespaceMapping } from '../basebackup.js';
-import { parseCompressionSpec } from '../archive/compression-spec.js';
+import type { BackupDestination, BackupReporter, BackupTarget, BaseBackupRunOptions, ManifestChecksums } from '../basebackup.js';
+import { canonicalizePath, parseTablespaceMapping, type TablespaceMapping } from '../tablespace-mapping.js';
+import { parseCompressionSpec, type CompressionSpec } from '../archive/compression-spec.js';
 import { GetoptComplaint, getoptLong, type LongOption } from './getopt.js';
 import { tryHelpHint } from './program.js';
+
+/** pg_basebackup's flags, as given (defaults are pg_basebackup's). */
+export interface BaseBackupFlags {
+  connection: BaseBackupRunOptions['connection'];
+  /** -w: 'never', -W: 'force', else 'auto'. */
+  passwordPrompt: 'never' | 'force' | 'auto';
+  /** -D; '-' is standard output; '' with -t. */
+  pgdata: string;
+  /** -t NAME[:DETAIL]. */
+  target: BackupTarget | null;
+  format: 'plain' | 'tar';
+  walMethod: 'none' | 'fetch' | 'stream';
+  slot: string | null;
+  createSlot: boolean;
+  temporarySlot: boolean;
+  compression: CompressionSpec;
+  writeRecoveryConf: boolean;
+  tablespaceMappings: TablespaceMapping[];
+  waldir: string | null;
+  checkpoint: 'fast' | 'spread';
+  label: string;
+  noClean: boolean;
+  sync: boolean;
+  progress: boolean;
+  estimateSize: boolean;
+  maxRateKbPerSec: number | null;
+  statusIntervalSec: number;
+  verbose: number;
+  manifest: boolean;
+  manifestChecksums: ManifestChecksums;
+  manifestForceEncode: boolean;
+  verifyChecksums: boolean;
+}
 
 export type ParsedArgs =
   | { action: 'help' }
   | { action: 'version' }
-  | { action: 'run'; options: BaseBackupRunOptions };
+  | { action: 'run'; options: BaseBackupFlags };
+
+/** Where pg_basebackup's -D / -F / -t / -T / --waldir / -N / -n put the backup. */
+function destinationFromFlags(flags: BaseBackupFlags): BackupDestination {
+  if (flags.target !== null) return { kind: 'server', target: flags.target };
+  if (flags.pgdata === '-') return { kind: 'stdout' };
+  return {
+    kind: 'directory', path: flags.pgdata, format: flags.format, tablespaceMappings: flags.tablespaceMappings,
+    waldir: flags.waldir, sync: flags.sync, noClean: flags.noClean,
+  };
+}
+
+/** The engine's options for pg_basebackup's flags. */
+export function runOptionsFromFlags(flags: BaseBackupFlags): BaseBackupRunOptions {
+  return {
+    connection: flags.connection,
+    passwordPrompt: flags.passwordPrompt,
+    destination: destinationFromFlags(flags),
+    walMethod: flags.walMethod,
+    slot: flags.slot,
+    createSlot: flags.createSlot,
+    temporarySlot: flags.temporarySlot,
+    compression: flags.compression,
+    writeRecoveryConf: flags.writeRecoveryConf,
+    checkpoint: flags.checkpoint,
+    label: flags.label,
+    // pg_basebackup asks for estimates only to show progress.
+    estimateSize: flags.progress && flags.estimateSize,
+    maxRateKbPerSec: flags.maxRateKbPerSec,
+    statusIntervalSec: flags.statusIntervalSec,
+    manifest: flags.manifest ? { checksums: flags.manifestChecksums, forceEncode: flags.manifestForceEncode } : null,
+    verifyChecksums: flags.verifyChecksums,
+  };
+}
+
+/**
+ * What pg_basebackup prints for these flags: milestones with -v, progress with -P, "waiting
+ * for checkpoint" with -P and without -v. `print` writes one message; `progress` one line.
+ */
+export function reporterForFlags(
+  flags: BaseBackupFlags, print: (message: string) => void,
+  progressLine: (state: Parameters<NonNullable<BackupReporter['progress']>>[0], final: boolean) => void, waiting: () => void,
+): BackupReporter {
+  return {
+    info: print,
+    ...(flags.verbose > 0 ? { verbose: print } : {}),
+    ...(flags.progress ? { progress: progressLine } : {}),
+    ...(flags.progress && flags.verbose === 0 ? { waitingForCheckpoint: waiting } : {}),
+  };
+}
 
 /** How the program was started: its name (for messages) and argv[0] (for getopt's). */
 export interface ProgramIdentity {
@@ -53,48 +137,8 @@ export function parseMaxRate(src: string): number {
   return value;
 }
 
-/** -T OLDDIR=NEWDIR, with "\=" escaping a literal "=". Both sides must be absolute. */
-export function parseTablespaceMapping(arg: string): TablespaceMapping {
-  let oldDir = '';
-  let newDir = '';
-  let inNew = false;
-  for (let i = 0; i < arg.length; i++) {
-    const c = arg[i];
-    if (c === '\\' && arg[i + 1] === '=') continue;
-    if (c === '=' && (i === 0 || arg[i - 1] !== '\\')) {
-      if (inNew) throw invalid('multiple "=" signs in tablespace mapping');
-      inNew = true;
-      continue;
-    }
-    if (inNew) newDir += c;
-    else oldDir += c;
-  }
-  if (!oldDir || !newDir) {
-    throw invalid(`invalid tablespace mapping format "${arg}", must be "OLDDIR=NEWDIR"`);
-  }
-  if (!oldDir.startsWith('/')) {
-    throw invalid(`old directory is not an absolute path in tablespace mapping: ${oldDir}`);
-  }
-  if (!newDir.startsWith('/')) {
-    throw invalid(`new directory is not an absolute path in tablespace mapping: ${newDir}`);
-  }
-  return { oldDir: canonicalizePath(oldDir), newDir: canonicalizePath(newDir) };
-}
-
-/** PostgreSQL's canonicalize_path for POSIX paths: collapse "//", "/./", a trailing "/" and
- * "name/..", so that -T OLDDIR compares equal to the server's spclocation. Relative paths stay
- * relative ("." when nothing is left). */
-export function canonicalizePath(path: string): string {
-  const absolute = path.startsWith('/');
-  const parts: string[] = [];
-  for (const part of path.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..' && parts.length > 0 && parts.at(-1) !== '..') parts.pop();
-    else if (!(part === '..' && absolute)) parts.push(part);
-  }
-  if (absolute) return '/' + parts.join('/');
-  return parts.length === 0 ? '.' : parts.join('/');
-}
+/** -T and --waldir: one parser and one canonicalization for every program (tablespace-mapping.ts). */
+export { canonicalizePath, parseTablespaceMapping } from '../tablespace-mapping.js';
 
 const MANIFEST_CHECKSUMS = ['NONE', 'CRC32C', 'SHA224', 'SHA256', 'SHA384', 'SHA512'] as const;
 
@@ -267,7 +311,7 @@ export function parseBaseBackupArgs(
   let host: string | undefined;
   let port: string | undefined;
   let username: string | undefined;
-  let passwordPrompt: BaseBackupRunOptions['passwordPrompt'] = 'auto';
+  let passwordPrompt: BaseBackupFlags['passwordPrompt'] = 'auto';
   let statusIntervalSec = 10;
   let verbose = 0;
   let progress = false;
@@ -387,12 +431,12 @@ export function parseBaseBackupArgs(
   // What libpq would refuse when connecting.
   const portNumber = port === undefined ? undefined : parsePort(port);
 
-  let manifestChecksums: BaseBackupRunOptions['manifestChecksums'] = 'CRC32C';
+  let manifestChecksums: ManifestChecksums = 'CRC32C';
   if (manifestChecksumsArg !== null) {
     const up = manifestChecksumsArg.toUpperCase();
     const found = MANIFEST_CHECKSUMS.find((a) => a === up);
     // The server names an unknown algorithm itself ("unrecognized checksum algorithm"): pass it on.
-    manifestChecksums = found ?? (manifestChecksumsArg as BaseBackupRunOptions['manifestChecksums']);
+    manifestChecksums = found ?? (manifestChecksumsArg as ManifestChecksums);
   }
 
   let backupTarget: BackupTarget | null = null;

@@ -6,12 +6,15 @@
  * "<prog>: error: ..." followed by "<prog>: hint: ..." when the user can act on it, and command
  * line mistakes are reported as pg_basebackup reports them (see basebackup-args.ts).
  */
-import { helpText, parseBaseBackupArgs } from './basebackup-args.js';
+import { enableYoungGarbageCollection } from '../archive/young-garbage.js';
+import { helpText, parseBaseBackupArgs, reporterForFlags, runOptionsFromFlags } from './basebackup-args.js';
 import { runBaseBackup, type ProgressState } from '../basebackup.js';
 import { describeError, programName, versionText } from './program.js';
 import { promptOnTerminal } from './terminal-prompt.js';
 
 const PROG = programName('pgfleet-basebackup');
+// Compressors and the tar parser free their per-block garbage early (young-garbage.ts).
+enableYoungGarbageCollection();
 const VERBOSE_FILENAME_LENGTH = 35;
 
 function formatProgress(p: ProgressState, verbose: boolean, final: boolean): string {
@@ -61,13 +64,11 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    await runBaseBackup(opts, {
-      info: (m) => process.stderr.write(`${PROG}: ${m}\n`),
-      progress: (p, final) => {
-        process.stderr.write(formatProgress(p, opts.verbose > 0, final) + (!final && isTty ? '\r' : '\n'));
-      },
-      waitingForCheckpoint: () => process.stderr.write(`waiting for checkpoint${isTty ? '\r' : '\n'}`),
-    }, {
+    await runBaseBackup(runOptionsFromFlags(opts), reporterForFlags(opts,
+      (m) => process.stderr.write(`${PROG}: ${m}\n`),
+      (p, final) => process.stderr.write(formatProgress(p, opts.verbose > 0, final) + (!final && isTty ? '\r' : '\n')),
+      () => process.stderr.write(`waiting for checkpoint${isTty ? '\r' : '\n'}`),
+    ), {
       signal: abort.signal,
       promptPassword: promptOnTerminal,
       // libpq's default notice processor: the server's WARNINGs (a damaged block during a

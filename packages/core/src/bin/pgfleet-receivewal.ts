@@ -6,12 +6,15 @@
  * ("<as invoked>: unrecognized option '--x'"). Named after the name it was started by, so a
  * symlink called pg_receivewal says "pg_receivewal: error: ..." (program.ts).
  */
+import { enableYoungGarbageCollection } from '../archive/young-garbage.js';
 import { runReceiveWal } from '../receivewal.js';
 import { describeError, programName, versionText } from './program.js';
 import { parseReceiveWalArgs, receiveWalHelp } from './receivewal-args.js';
 import { promptOnTerminal } from './terminal-prompt.js';
 
 const PROG = programName('pgfleet-receivewal');
+// Compressors and the tar parser free their per-block garbage early (young-garbage.ts).
+enableYoungGarbageCollection();
 
 function line(text: string): void {
   process.stderr.write(`${text}\n`);

@@ -21,6 +21,7 @@ import { realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { enableYoungGarbageCollection } from '../archive/young-garbage.js';
 import { InvalidOptionError, PgFleetError } from '../errors.js';
 import {
   parseBackupFormat, verifyBackup, type VerifyBackupOptions, type VerifyProgress,
@@ -30,6 +31,9 @@ import { GetoptComplaint, getoptLong, type LongOption } from './getopt.js';
 import { describeError, errorText, programName, tryHelpHint, versionText } from './program.js';
 
 const DEFAULT_PROG = 'pgfleet-verifybackup';
+
+// The tar parser frees its per-chunk garbage early (young-garbage.ts).
+enableYoungGarbageCollection();
 
 /** pg_verifybackup 18's usage(), for the name it was started under. */
 export function helpText(prog: string): string {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
-import { YoungGarbageCollector } from '../../src/archive/young-garbage.js';
+import { YoungGarbageCollector, enableYoungGarbageCollection } from '../../src/archive/young-garbage.js';
 
 /** Makes `mb` MiB of young garbage held outside V8's heap (array buffer backing stores). */
 function makeGarbage(mb: number): void {
@@ -16,6 +16,8 @@ async function arrayBuffersMb(): Promise<number> {
 
 describe('YoungGarbageCollector', () => {
   it('has V8 free young garbage once everyBytes of it were made', async () => {
+    // A program opts in (a library never changes V8's flags for its host).
+    assert.equal(enableYoungGarbageCollection(), true);
     // Below V8's own external-memory trigger (about 64 MB), so only the collector frees it.
     const collector = new YoungGarbageCollector(32 * 1024 * 1024);
     const base = await arrayBuffersMb();

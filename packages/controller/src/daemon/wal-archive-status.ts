@@ -23,15 +23,15 @@ export interface WalArchiveState {
   restoreTo: Date | null;
 }
 
-export type WalStateResult =
+export type WalArchiveStatusResult =
   | { available: true; state: WalArchiveState }
   | { available: false; reason: string };
 
-export interface WalStateProvider {
-  stateOf(cluster: string): Promise<WalStateResult>;
+export interface WalArchiveStatusProvider {
+  stateOf(cluster: string): Promise<WalArchiveStatusResult>;
 }
 
 /** A fleet without a continuous archive. */
-export const NO_WAL_ARCHIVE: WalStateProvider = {
+export const NO_WAL_ARCHIVE: WalArchiveStatusProvider = {
   stateOf: async () => ({ available: false, reason: 'not configured' }),
 };
