@@ -30,6 +30,8 @@ import type { RestoreReport__Output } from './gen/pgfleet/v1/RestoreReport.js';
 import type { RestoreRequest } from './gen/pgfleet/v1/RestoreRequest.js';
 import type { RestoreSpec } from './gen/pgfleet/v1/RestoreSpec.js';
 import type { ServerCheck__Output } from './gen/pgfleet/v1/ServerCheck.js';
+import type { WalStreamEvent__Output } from './gen/pgfleet/v1/WalStreamEvent.js';
+import type { WalStreamStart } from './gen/pgfleet/v1/WalStreamStart.js';
 import { agentServiceClient } from './load.js';
 import { clientCredentials, readTlsFiles, type TlsFiles, type TlsMaterial } from './tls.js';
 import { AGENT_PROTOCOL_VERSION, checkProtocolCompatibility } from './versions.js';
@@ -63,6 +65,16 @@ export interface RestoreCallOptions {
   /** Bytes of `file` sent so far, after each chunk (and 0 at its start). */
   onSent?: (file: string, bytes: number) => void;
   signal?: AbortSignal;
+}
+
+/** One StreamWal call: the agent's events, and the acknowledgements sent back. */
+export interface WalStreamSession {
+  /** The agent's events in order; iterating throws the call's end as a catalogue error naming the agent. */
+  readonly events: AsyncIterable<WalStreamEvent__Output>;
+  /** Everything before `flushedLsn` ("X/X") is durable in the caller's archive. */
+  ack(flushedLsn: string): void;
+  /** Ends the call: the agent stops streaming. */
+  cancel(): void;
 }
 
 /** The files of a tar-layout backup directory in the order a restore stream sends them. */
@@ -200,6 +212,39 @@ export class AgentClient {
       signal?.removeEventListener('abort', onAbort);
       call.cancel();
     }
+  }
+
+  /**
+   * Opens a StreamWal call (capability "wal-stream") with its start; the caller reads the events
+   * and acknowledges what it made durable.
+   */
+  async streamWal(start: Omit<WalStreamStart, 'protocolVersion'>): Promise<WalStreamSession> {
+    await this.requireCapability('wal-stream', 'stream WAL',
+      'Upgrade the agent to a release with the StreamWal call, or set "wal: { archive: none }" for the cluster.');
+    const call = this.client.streamWal();
+    let callError: unknown = null;
+    call.on('error', (err) => { callError ??= err; });
+    call.write({ start: { ...start, protocolVersion: this.protocolVersion } });
+    const mapError = (err: unknown, midCall: boolean): Error => this.error(callError ?? err, 'StreamWal', midCall);
+    async function* events(): AsyncGenerator<WalStreamEvent__Output> {
+      let received = 0;
+      try {
+        for await (const event of call as AsyncIterable<WalStreamEvent__Output>) {
+          received += 1;
+          yield event;
+        }
+      } catch (err) {
+        throw mapError(err, received > 0);
+      }
+      if (callError !== null) throw mapError(callError, received > 0);
+    }
+    return {
+      events: events(),
+      ack: (flushedLsn) => {
+        if (!call.writableEnded && !call.destroyed) call.write({ ack: { flushedLsn } });
+      },
+      cancel: () => call.cancel(),
+    };
   }
 
   /** Runs the agent's Backup into `dir` (created if absent, must be empty); resolves with its result. */

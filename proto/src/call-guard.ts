@@ -23,12 +23,18 @@ import { authorizePeerCertificate, type PeerPolicy } from '@pgfleet/core';
 import { toServiceError, toStatus } from './error-codec.js';
 import { HEALTH_SERVICE } from './health.js';
 
-/** Refuses, on every call, a client whose certificate does not satisfy `policy` (null: no TLS). */
-export function peerInterceptor(policy: PeerPolicy | null, onRefused: (peer: string, err: unknown) => void): grpc.ServerInterceptor {
+/**
+ * Refuses, on every call, a client whose certificate does not satisfy `policy` (null: no TLS);
+ * a function chooses the policy by the method's path ("/pgfleet.v1.WalArchive/GetWal"), for a
+ * server whose services answer different roles.
+ */
+export function peerInterceptor(policyOf: PeerPolicy | null | ((path: string) => PeerPolicy | null),
+  onRefused: (peer: string, err: unknown) => void): grpc.ServerInterceptor {
   return (method, call) => new grpc.ServerInterceptingCall(call, {
     start: (next) => {
       next({
         onReceiveMetadata: (metadata, pass) => {
+          const policy = typeof policyOf === 'function' ? policyOf(method.path) : policyOf;
           if (policy === null || method.path.startsWith(`/${HEALTH_SERVICE}/`)) {
             pass(metadata);
             return;

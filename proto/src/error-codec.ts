@@ -29,7 +29,7 @@ import {
   ArchiveFormatError, AuthenticationError, BusyError, CancelledError, ConnectError, DirectoryNotEmptyError, FileIoError,
   HbaRejectedError, IncompatibleVersionError, InstanceError, InternalError, InvalidOptionError, ManifestError,
   MAX_WIRE_HINT_BYTES, MAX_WIRE_MESSAGE_BYTES, NotAllowedError, NotFoundError, NotSupportedError, PgFleetError,
-  PrivilegeError, ProtocolError, ServerError, TooManyConnectionsError, UnsafePathError, VerifyError, WalFormatError,
+  PrivilegeError, ProtocolError, ServerError, TooManyConnectionsError, UnsafePathError, VerifyError, WalConflictError, WalFormatError,
   WalMissingError, boundText, type ErrorDetails,
 } from '@pgfleet/core';
 
@@ -69,6 +69,7 @@ export const ERROR_CLASSES: ReadonlyArray<{ id: string; cls: ErrorClass; status:
   { id: 'verify', cls: VerifyError, status: grpc.status.DATA_LOSS },
   { id: 'wal-missing', cls: WalMissingError, status: grpc.status.DATA_LOSS },
   { id: 'wal-format', cls: WalFormatError, status: grpc.status.DATA_LOSS },
+  { id: 'wal-conflict', cls: WalConflictError, status: grpc.status.ALREADY_EXISTS },
   { id: 'cancelled', cls: CancelledError, status: grpc.status.CANCELLED },
   { id: 'internal', cls: InternalError, status: grpc.status.INTERNAL },
 ];

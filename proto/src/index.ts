@@ -8,8 +8,10 @@
 export type * from './gen/messages.js';
 export type { AgentHandlers, AgentClient as AgentServiceClient } from './gen/pgfleet/v1/Agent.js';
 export type { ControllerHandlers, ControllerClient as ControllerServiceClient } from './gen/pgfleet/v1/Controller.js';
+export type { WalArchiveHandlers, WalArchiveClient as WalArchiveServiceClient } from './gen/pgfleet/v1/WalArchive.js';
 export {
-  AGENT_PROTO, CONTROLLER_PROTO, LOADER_OPTIONS, PROTO_DIR, agentService, agentServiceClient, controllerService, controllerServiceClient,
+  AGENT_PROTO, ARCHIVE_PROTO, CONTROLLER_PROTO, LOADER_OPTIONS, PROTO_DIR, agentService, agentServiceClient, controllerService, controllerServiceClient,
+  walArchiveService, walArchiveServiceClient,
 } from './load.js';
 
 // Versions and their negotiation.
@@ -41,4 +43,4 @@ export type { BackupOutcome, DirectoryFilesOptions, ReceiveBackupOptions, Receiv
 
 // The client of an agent.
 export { AgentClient, backupFilesOf, restoreFileOrder } from './agent-client.js';
-export type { AgentClientOptions, RestoreCallOptions, RestoreFile } from './agent-client.js';
+export type { AgentClientOptions, RestoreCallOptions, RestoreFile, WalStreamSession } from './agent-client.js';

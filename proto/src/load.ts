@@ -10,11 +10,13 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { AgentClient as AgentServiceClient } from './gen/pgfleet/v1/Agent.js';
 import type { ControllerClient as ControllerServiceClient } from './gen/pgfleet/v1/Controller.js';
+import type { WalArchiveClient as WalArchiveServiceClient } from './gen/pgfleet/v1/WalArchive.js';
 
 /** pgfleet/v1 of this package (from src/ or dist/ alike). */
 export const PROTO_DIR = fileURLToPath(new URL('../pgfleet/v1/', import.meta.url));
 export const AGENT_PROTO = `${PROTO_DIR}agent.proto`;
 export const CONTROLLER_PROTO = `${PROTO_DIR}controller.proto`;
+export const ARCHIVE_PROTO = `${PROTO_DIR}archive.proto`;
 
 export const LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
@@ -47,6 +49,11 @@ export function controllerService(): grpc.ServiceDefinition {
   return serviceOf(CONTROLLER_PROTO, 'pgfleet.v1.Controller');
 }
 
+/** pgfleet.v1.WalArchive (archive.proto), served by the controller to agents. */
+export function walArchiveService(): grpc.ServiceDefinition {
+  return serviceOf(ARCHIVE_PROTO, 'pgfleet.v1.WalArchive');
+}
+
 type ClientConstructor<C> = new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => C;
 
 /** The generated client of the agent's service (typed by src/gen). */
@@ -57,4 +64,9 @@ export function agentServiceClient(): ClientConstructor<AgentServiceClient> {
 /** The generated client of the controller's service (typed by src/gen). */
 export function controllerServiceClient(): ClientConstructor<ControllerServiceClient> {
   return grpc.makeClientConstructor(controllerService(), 'Controller') as unknown as ClientConstructor<ControllerServiceClient>;
+}
+
+/** The generated client of the controller's WAL archive service (typed by src/gen). */
+export function walArchiveServiceClient(): ClientConstructor<WalArchiveServiceClient> {
+  return grpc.makeClientConstructor(walArchiveService(), 'WalArchive') as unknown as ClientConstructor<WalArchiveServiceClient>;
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type * as grpc from '@grpc/grpc-js';
 import { CancelledError, ConnectError, initCertificates } from '@pgfleet/core';
-import { AgentClient, toServiceError, type BackupEvent__Output, type BackupRequest, type TlsMaterial } from '../src/index.js';
+import { AGENT_PROTOCOL_VERSION, AgentClient, toServiceError, type BackupEvent__Output, type BackupRequest, type TlsMaterial } from '../src/index.js';
 import { startFakeAgent, type FakeAgent } from './support/fake-agent.js';
 
 const tempDir = (): Promise<string> => mkdtemp(join(os.tmpdir(), 'pgfleet-proto-test-'));
@@ -43,13 +43,13 @@ test('an agent one minor version apart works', async () => {
 test('an agent with another major version is refused with a hint saying which side to upgrade', async () => {
   const newer = await client({ info: { protocolVersion: '3.0' } });
   await assert.rejects(newer.getInfo(), {
-    message: 'agent "db1" speaks protocol 3.0, this controller speaks 2.2',
+    message: `agent "db1" speaks protocol 3.0, this controller speaks ${AGENT_PROTOCOL_VERSION}`,
     hint: 'Upgrade this controller so that both have protocol major version 3.',
     code: 53,
   });
   const older = await client({ info: { protocolVersion: '1.0' } });
   await assert.rejects(older.getInfo(), {
-    message: 'agent "db1" speaks protocol 1.0, this controller speaks 2.2',
+    message: `agent "db1" speaks protocol 1.0, this controller speaks ${AGENT_PROTOCOL_VERSION}`,
     hint: 'Upgrade agent "db1" so that both have protocol major version 2.',
   });
   const garbled = await client({ info: { protocolVersion: '' } });

@@ -2,14 +2,14 @@
 // real controller daemon, in-process on port 0 with mutual TLS and the certificates of
 // `pgfleet certs init`, are called with every kind of client certificate:
 //
-//                      agent                  controller
-//   controller         accepted               refused (role)
-//   cli                refused (role)         accepted
-//   agent              refused (TLS: serverAuth only)
-//   foreign CA         refused (TLS)          refused (TLS)
-//   expired            refused (TLS)          refused (TLS)
-//   no extendedKeyUsage refused (clientAuth)  refused (clientAuth)
-//   no role            refused (no role)      refused (no role)
+//                      agent                  controller API         controller WAL archive
+//   controller         accepted               refused (role)         refused (role)
+//   cli                refused (role)         accepted               refused (role)
+//   agent              refused (role)         refused (role)         accepted
+//   foreign CA         refused (TLS)          refused (TLS)          refused (TLS)
+//   expired            refused (TLS)          refused (TLS)          refused (TLS)
+//   no extendedKeyUsage refused (clientAuth)  refused (clientAuth)   refused (clientAuth)
+//   no role            refused (no role)      refused (no role)      refused (no role)
 //
 // grpc.health.v1 is the exception: any certificate the TLS handshake accepts may ask it,
 // whatever its role or CN (a monitoring probe needs no certificate that could drive backups).
@@ -25,7 +25,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { NotAllowedError, roleUri, type PeerRole } from '@pgfleet/core';
-import { AGENT_PROTOCOL_VERSION, agentServiceClient, controllerServiceClient, fromServiceError } from '@pgfleet/proto';
+import {
+  AGENT_PROTOCOL_VERSION, CONTROLLER_PROTOCOL_VERSION, agentServiceClient, controllerServiceClient, fromServiceError, walArchiveServiceClient,
+} from '@pgfleet/proto';
 import { parseAgentConfig } from '../../packages/agent/src/config.js';
 import { AgentServer } from '../../packages/agent/src/grpc/server.js';
 import { resolveOwner } from '../../packages/agent/src/instance/owner.js';
@@ -156,20 +158,39 @@ describe('certificate roles: every client certificate against the agent and the 
     return 'refused by TLS';
   }
 
-  const matrix: Array<[string, Outcome, Outcome]> = [
-    ['controller', 'accepted', 'permission denied'],
-    ['cli', 'permission denied', 'accepted'],
-    ['agent', 'refused by TLS', 'refused by TLS'],
-    ['foreign CA', 'refused by TLS', 'refused by TLS'],
-    ['expired', 'refused by TLS', 'refused by TLS'],
-    ['no extendedKeyUsage', 'permission denied', 'permission denied'],
-    ['no role', 'permission denied', 'permission denied'],
+  /** A GetWal of a cluster that does not exist: NOT_FOUND means the role was accepted. */
+  async function callArchive(port: number, who: string): Promise<{ outcome: Outcome; error: unknown }> {
+    const c = clients.get(who)!;
+    const client = new (walArchiveServiceClient())(`127.0.0.1:${port}`, grpc.credentials.createSsl(c.ca, c.key, c.cert));
+    try {
+      const err = await new Promise<grpc.ServiceError | null>((resolve) => {
+        const call = client.getWal({ file: { cluster: 'none', name: '000000010000000000000001', systemIdentifier: '', protocolVersion: CONTROLLER_PROTOCOL_VERSION } },
+          { deadline: Date.now() + 20_000 });
+        call.on('data', () => undefined);
+        call.on('error', (e: grpc.ServiceError) => resolve(e));
+        call.on('end', () => resolve(null));
+      });
+      return { outcome: err?.code === grpc.status.NOT_FOUND ? 'accepted' : outcomeOf(err), error: err === null ? null : fromServiceError(err, { peer: 'controller', tls: true }) };
+    } finally {
+      client.close();
+    }
+  }
+
+  const matrix: Array<[string, Outcome, Outcome, Outcome]> = [
+    ['controller', 'accepted', 'permission denied', 'permission denied'],
+    ['cli', 'permission denied', 'accepted', 'permission denied'],
+    ['agent', 'permission denied', 'permission denied', 'accepted'],
+    ['foreign CA', 'refused by TLS', 'refused by TLS', 'refused by TLS'],
+    ['expired', 'refused by TLS', 'refused by TLS', 'refused by TLS'],
+    ['no extendedKeyUsage', 'permission denied', 'permission denied', 'permission denied'],
+    ['no role', 'permission denied', 'permission denied', 'permission denied'],
   ];
 
-  for (const [who, atAgent, atController] of matrix) {
-    test(`${who} certificate: agent ${atAgent}, controller ${atController}`, async () => {
+  for (const [who, atAgent, atController, atArchive] of matrix) {
+    test(`${who} certificate: agent ${atAgent}, controller ${atController}, WAL archive ${atArchive}`, async () => {
       assert.equal((await callAgent(agent.port, who)).outcome, atAgent, 'agent');
       assert.equal((await callController(controller.port, who)).outcome, atController, 'controller');
+      assert.equal((await callArchive(controller.port, who)).outcome, atArchive, 'WAL archive');
     });
   }
 
@@ -181,7 +202,7 @@ describe('certificate roles: every client certificate against the agent and the 
     };
     for (const [who, expected] of [
       ['controller', 'SERVING'], ['cli', 'SERVING'], ['no role', 'SERVING'], ['no extendedKeyUsage', 'SERVING'], ['controller "rogue"', 'SERVING'],
-      ['agent', 'refused by TLS'], ['foreign CA', 'refused by TLS'], ['expired', 'refused by TLS'],
+      ['agent', 'SERVING'], ['foreign CA', 'refused by TLS'], ['expired', 'refused by TLS'],
     ] as const) {
       for (const [daemon, port] of [['agent', agent.port], ['restricted agent', restrictedAgent.port], ['controller', controller.port], ['restricted controller', restrictedController.port]] as const) {
         assert.equal(await health(port, who), expected, `${who} at the ${daemon}`);
@@ -199,7 +220,7 @@ describe('certificate roles: every client certificate against the agent and the 
     const controllerAtController = (await callController(controller.port, 'controller')).error;
     assert.ok(controllerAtController instanceof NotAllowedError);
     assert.equal(controllerAtController.message, 'client certificate "pgfleet-controller" has role "controller"; the controller requires role "cli"');
-    assert.equal(controllerAtController.hint, 'Only the pgfleet command line calls the controller: use its certificate (cli.crt of "pgfleet certs init"); agents make no calls to the controller.');
+    assert.equal(controllerAtController.hint, 'Only the pgfleet command line calls the controller: use its certificate (cli.crt of "pgfleet certs init"); agents call only its WAL archive service.');
 
     const noRole = (await callAgent(agent.port, 'no role')).error;
     assert.ok(noRole instanceof NotAllowedError);

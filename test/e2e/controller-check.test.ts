@@ -7,7 +7,7 @@
 //   - server stopped: B stopped;
 //   - repository full: a second daemon whose repository is a 20 MB tmpfs, filled up;
 //   - agent stopped: the agent's process ended (`pgfleet agents` exits 40 too).
-// Slot dropped and archive stalled need the continuous WAL archive (not in this tree yet): the
+// Slot dropped and archive stalled need the continuous WAL archive, off here (wal: { archive: none }): the
 // checks say "archive not configured" (SKIPPED) and are not exercised here.
 // b's backup is restored by hand at the end and started.
 
@@ -44,7 +44,7 @@ function fleetYaml(bMaxAge: string): string {
     'insecure: true',
     'checks: { minFreeSpace: 1MB }',
     `agents: [{ name: db1, address: "${agent?.address}" }]`,
-    'clusters:',
+    'wal: { archive: none }', 'clusters:',
     `  - { name: a, agent: db1, conninfo: "${A.connectionString}" }`,
     `  - { name: b, conninfo: "${B.connectionString}", maxAge: ${bMaxAge} }`,
     '',
@@ -184,7 +184,7 @@ describe('pgfleet check', () => {
     mounted = true;
     const fullConfig = path.join(work, 'fleet-full.yaml');
     await writeFile(fullConfig, ['listen: 127.0.0.1:0', `repository: ${fullDir}`, 'insecure: true', 'checks: { minFreeSpace: 5MB }',
-      'clusters:', `  - { name: b, conninfo: "${B.connectionString}" }`, ''].join('\n'));
+      'wal: { archive: none }', 'clusters:', `  - { name: b, conninfo: "${B.connectionString}" }`, ''].join('\n'));
     fullController = await startController(fullConfig);
     const fullEnv = { PGFLEET_CONTROLLER: fullController.address };
     assert.equal((await check([], fullEnv)).results[0]?.checks.find((k) => k.name === 'repository')?.status, 'ok');

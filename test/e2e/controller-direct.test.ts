@@ -213,7 +213,7 @@ describe('controller with direct clusters', () => {
     assert.ok(failure && failure.error.message.length > 0);
     assert.equal(result.code, failure?.error.code, `exit code is the failed cluster's error code: ${JSON.stringify(failure)}`);
     assert.match(controller.log(), new RegExp(`cluster "victim": backup failed: ${escapeRegExp(failure?.error.message ?? '')}`));
-    assert.deepEqual(await listTree(path.join(repository, 'victim')), ['backups/']);
+    assert.deepEqual(await listTree(path.join(repository, 'victim', 'backups')), []);
     assert.deepEqual(await listed('victim'), []);
   });
 

@@ -69,7 +69,7 @@ describe('metrics and status page', () => {
     await writeFile(config, [
       'listen: 127.0.0.1:0', `repository: ${path.join(work, 'repo')}`, 'insecure: true', 'http: { listen: "127.0.0.1:0" }',
       `agents: [{ name: db1, address: "${agent.address}" }]`,
-      'clusters:',
+      'wal: { archive: none }', 'clusters:',
       `  - { name: a, agent: db1, conninfo: "${A.connectionString}" }`,
       `  - { name: fresh, conninfo: "${A.connectionString}" }`,
       '',

@@ -1,14 +1,14 @@
 // Protocol versions across processes, with a real controller daemon and real agents (both
 // in-process, plaintext, each told which version to speak, as a fleet upgraded host by host
 // would be) and a PostgreSQL 15 cluster:
-//  - minors differ, it works: a controller of agent protocol 2.0 backs up and restores through
+//  - minors differ, it works: a controller of agent protocol 2.3 backs up and restores through
 //    an agent of 2.7, a controller of 2.9 (and controller protocol 1.9, used by a CLI of 1.1)
-//    through an agent of 2.0, and a CLI of 1.8 talks to a controller of 1.1; both restored
+//    through an agent of 2.3, and a CLI of 1.8 talks to a controller of 1.1; both restored
 //    copies start and hold the source's data;
 //  - majors differ, it fails with one error on every side: IncompatibleVersionError (53),
 //    "<peer> speaks protocol X.Y, this <self> speaks A.B" and a HINT naming the side to
-//    upgrade: an agent of 3.0 refusing a controller of 2.0 (listed by `pgfleet agents`, and
-//    the cluster's backup failing), an agent of 2.0 refusing a controller of 1.0, a controller
+//    upgrade: an agent of 3.0 refusing a controller of 2.3 (listed by `pgfleet agents`, and
+//    the cluster's backup failing), an agent of 2.3 refusing a controller of 1.0, a controller
 //    refusing a CLI of 2.0, a controller of 2.0 refusing today's CLI. (The side that learns the
 //    other's version first refuses; a controller refusing an agent that did not check is in
 //    proto/test/agent-client.test.ts.)
@@ -80,15 +80,15 @@ describe('protocol versions between CLI, controller and agents', { timeout: 300_
   });
 
   test('minors differ: backups and restores go through, the copies hold the source\'s data', async () => {
-    assert.equal(AGENT_PROTOCOL_VERSION, '2.2');
-    assert.equal(CONTROLLER_PROTOCOL_VERSION, '1.3');
-    // Controller 2.0 <- agent 2.7.
+    assert.equal(AGENT_PROTOCOL_VERSION, '2.3');
+    assert.equal(CONTROLLER_PROTOCOL_VERSION, '1.4');
+    // Controller 2.3 <- agent 2.7.
     const listed = JSON.parse((await cli('today', ['agents', '--json'])).stdout) as Array<{ name: string; compatible: boolean; protocolVersion: string }>;
     const newer = listed.find((a) => a.name === 'newer');
     assert.deepEqual([newer?.compatible, newer?.protocolVersion], [true, '2.7']);
     const viaNewerAgent = await cli('today', ['backup', 'c-newer']);
     assert.equal(viaNewerAgent.code, 0, viaNewerAgent.stderr);
-    // Controller 2.9 (and 1.9 towards this CLI of 1.1) -> agent 2.0.
+    // Controller 2.9 (and 1.9 towards this CLI) -> agent 2.3.
     const viaNewerController = await cli('newer', ['backup', 'c-today']);
     assert.equal(viaNewerController.code, 0, viaNewerController.stderr);
     // A CLI of 1.8 and a controller of 1.1.
@@ -111,7 +111,7 @@ describe('protocol versions between CLI, controller and agents', { timeout: 300_
 
   test('majors differ: IncompatibleVersionError (53) with a HINT, whichever side refuses', async () => {
     const client = `client "pgfleet-controller ${PGFLEET_VERSION}"`;
-    // An agent of 3.0 refuses a controller of 2.0.
+    // An agent of 3.0 refuses a controller of 2.3.
     const listed = JSON.parse((await cli('today', ['agents', '--json'])).stdout) as Array<{ name: string; compatible: boolean; error: { code: number; message: string; hint: string } | null }>;
     const future = listed.find((a) => a.name === 'future');
     assert.equal(future?.compatible, false);
@@ -123,7 +123,7 @@ describe('protocol versions between CLI, controller and agents', { timeout: 300_
     assert.ok(refusedByNewer.stderr.includes(`pgfleet: error: cluster "c-future": backup failed: ${client} speaks protocol ${AGENT_PROTOCOL_VERSION}, this agent speaks 3.0\n` +
       `HINT: Upgrade ${client} so that both have protocol major version 3.\n`), refusedByNewer.stderr);
 
-    // An agent of 2.0 refuses a controller of 1.0.
+    // An agent of 2.3 refuses a controller of 1.0.
     const refusedByAgent = await cli('past', ['backup', 'c-today']);
     assert.equal(refusedByAgent.code, 53);
     assert.ok(refusedByAgent.stderr.includes(`pgfleet: error: cluster "c-today": backup failed: ${client} speaks protocol 1.0, this agent speaks ${AGENT_PROTOCOL_VERSION}\n` +

@@ -15,6 +15,12 @@
  *     connectUser: postgres           # role for status queries (default: osUser's name)
  *     shutdownGraceSeconds: 30        # SIGTERM: how long cancelled calls get to undo their work
  *     noProgressTimeoutSeconds: 600   # a backup's server or a call's client silent this long: abort
+ *     controller:                     # for archive-push and wal-get (PostgreSQL's archive and restore commands)
+ *       address: ctl.example.com:7400 #   the controller's listen address
+ *       cluster: main                 #   optional: the cluster this host's server is (default: the
+ *                                     #   one whose archive holds the server's system identifier)
+ *       tls: { ca, cert, key }        #   optional: default the agent's own tls files (role "agent")
+ *       prefetchDir: /var/tmp/pgfleet-wal   # optional: where wal-get keeps segments fetched ahead
  *
  * Validated with zod through @pgfleet/core's configuration fields, as the controller's
  * fleet.yaml is: the same problem shapes (file, key, reason, HINT; "Did you mean ...?" for a
@@ -55,8 +61,21 @@ export interface AgentConfig {
    * (Restore) for this long.
    */
   noProgressTimeoutSeconds: number;
+  /** Where archive-push and wal-get reach the controller; null when not configured. */
+  controller: AgentControllerConfig | null;
   /** The file it was read from (for messages). */
   source: string;
+}
+
+export interface AgentControllerConfig {
+  /** host:port */
+  address: string;
+  /** The cluster this host's server is, or null: found by its system identifier. */
+  cluster: string | null;
+  /** Client TLS files (role "agent"); null: plaintext (insecure). */
+  tls: { ca: string; cert: string; key: string } | null;
+  /** wal-get's prefetch directory; null: under the system's temporary directory. */
+  prefetchDir: string | null;
 }
 
 export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 30;
@@ -89,6 +108,16 @@ export const agentSchema = mapping({
   connectUser: optional(text()),
   shutdownGraceSeconds: optional(integer({ max: 3600, unit: 'seconds' })),
   noProgressTimeoutSeconds: optional(integer({ max: 86400, unit: 'seconds' })),
+  controller: optional(mapping({
+    address: address({ minPort: 1, requiredHint: 'Give the controller\'s address, e.g. "address: ctl.example.com:7400".' }),
+    cluster: optional(text({ numbersAsText: true })),
+    tls: optional(mapping({
+      ca: text({ requiredHint: CERTS_HINT }),
+      cert: text({ requiredHint: CERTS_HINT }),
+      key: text({ requiredHint: CERTS_HINT }),
+    }, { describe: 'with "ca", "cert" and "key"' })),
+    prefetchDir: optional(text()),
+  }, { describe: 'with "address"' })),
 });
 
 /** The schema, with what depends on the command line (--insecure) checked too. */
@@ -121,6 +150,14 @@ export function parseAgentConfig(doc: unknown, file: string, baseDir: string, op
     connectUser: d.connectUser ?? null,
     shutdownGraceSeconds: d.shutdownGraceSeconds ?? DEFAULT_SHUTDOWN_GRACE_SECONDS,
     noProgressTimeoutSeconds: d.noProgressTimeoutSeconds ?? DEFAULT_NO_PROGRESS_TIMEOUT_SECONDS,
+    controller: d.controller === undefined ? null : {
+      address: d.controller.address,
+      cluster: d.controller.cluster ?? null,
+      tls: insecure ? null : d.controller.tls !== undefined
+        ? { ca: abs(d.controller.tls.ca), cert: abs(d.controller.tls.cert), key: abs(d.controller.tls.key) }
+        : d.tls !== undefined ? { ca: abs(d.tls.ca), cert: abs(d.tls.cert), key: abs(d.tls.key) } : null,
+      prefetchDir: d.controller.prefetchDir !== undefined ? abs(d.controller.prefetchDir) : null,
+    },
     source: file,
   };
 }

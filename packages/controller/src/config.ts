@@ -20,6 +20,9 @@
  *   retention: { full: 7, days: 14 }   # default of every cluster (absent: DEFAULT_RETENTION)
  *   checks: { maxAge: 26h, minFreeSpace: 1GB, maxArchiveLag: 5m }
  *   http: { listen: 127.0.0.1:9187 }   # /metrics and the status page; off when absent
+ *   wal: { archive: stream, compression: lz4, synchronous: false, maxRetainedBytes: 10GB }
+ *                                      # fleet-wide defaults; each cluster may have its own "wal:"
+ *                                      # (plus "slot", default pgfleet_<cluster>)
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -78,6 +81,19 @@ export interface CheckThresholds {
   maxArchiveLagSeconds: number;
 }
 
+/** Continuous WAL archive of a cluster (fleet.yaml `wal:`, per cluster over the fleet's default). */
+export interface WalConfig {
+  /** "stream": a receiver keeps the archive (the cluster's agent, or the controller without one); "none": no archive. */
+  archive: 'stream' | 'none';
+  /** The physical replication slot streamed through (created when missing); also the walsender's application_name. */
+  slot: string;
+  compression: 'none' | 'lz4' | 'zstd' | 'gzip';
+  /** Acknowledge every write at once, so the archive can be a synchronous standby (its application_name is the slot name). */
+  synchronous: boolean;
+  /** A slot retaining more WAL than this on the server is reported (log, `pgfleet wal`); null: no limit. */
+  maxRetainedBytes: number | null;
+}
+
 export interface ClusterConfig {
   name: string;
   /** The agent that backs this cluster up on its host; null: direct replication connection. */
@@ -96,6 +112,7 @@ export interface ClusterConfig {
   walMethod: 'stream' | 'fetch';
   /** pg_basebackup -r in kB/s, or null. */
   maxRateKb: number | null;
+  wal: WalConfig;
 }
 
 export interface FleetConfig {
@@ -177,6 +194,45 @@ const httpSchema = mapping({
   listen: address({ minPort: 0, requiredHint: 'E.g. "http: { listen: 127.0.0.1:9187 }".' }),
 }, { describe: 'such as "{ listen: 127.0.0.1:9187 }"' });
 
+const SIZE_UNITS: Record<string, number> = { B: 1, kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+
+/** A byte count: an integer, or a text with PostgreSQL's memory units ("512MB", "10GB"). */
+const byteSize = (): z.ZodType<number> => z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const m = typeof value === 'number' ? null : /^\s*(\d+)\s*(B|kB|MB|GB|TB)?\s*$/.exec(value);
+  const bytes = typeof value === 'number' ? value : m === null ? NaN : Number(m[1]) * (SIZE_UNITS[m[2] ?? 'B'] ?? NaN);
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    ctx.addIssue({ code: 'custom', message: problem(`must be a size such as "10GB", not ${JSON.stringify(value)}`, 'Give bytes, or a number with one of the units B, kB, MB, GB, TB.') });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+/** A physical replication slot's name: what the server accepts. */
+const SLOT_PATTERN = /^[a-z0-9_]{1,63}$/;
+
+const walFields = {
+  archive: optional(oneOf(['stream', 'none'])),
+  compression: optional(oneOf(['none', 'lz4', 'zstd', 'gzip'])),
+  synchronous: optional(flag()),
+  maxRetainedBytes: optional(byteSize()),
+};
+
+const fleetWalSchema = mapping(walFields, { describe: 'such as "{ archive: stream, compression: lz4 }"' });
+
+const clusterWalSchema = mapping({
+  ...walFields,
+  slot: optional(text().superRefine((value, ctx) => {
+    if (!SLOT_PATTERN.test(value)) {
+      ctx.addIssue({ code: 'custom', message: problem(`is not a valid replication slot name: "${value}"`, 'Use lower-case letters, digits and "_" (at most 63).') });
+    }
+  })),
+}, { describe: 'such as "{ archive: stream, slot: pgfleet_main }"' });
+
+/** The slot a cluster streams through by default: pgfleet_<name>, in the characters a slot name may have. */
+export function defaultSlotName(cluster: string): string {
+  return `pgfleet_${cluster.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+}
+
 const clusterSchema = mapping({
   name: name(),
   agent: optional(text({ numbersAsText: true })),
@@ -195,6 +251,7 @@ const clusterSchema = mapping({
   walMethod: optional(oneOf(['stream', 'fetch'])),
   // pg_basebackup's limits for -r.
   maxRate: optional(integer({ min: 32, max: 1048576, unit: 'kB/s' })),
+  wal: optional(clusterWalSchema),
 }, { describe: 'with at least "name"' });
 
 /** fleet.yaml's schema: each key's own rules, then what relates keys to each other. */
@@ -211,6 +268,7 @@ export const fleetSchema = mapping({
   retention: optional(retentionSchema),
   checks: optional(checksSchema),
   http: optional(httpSchema),
+  wal: optional(fleetWalSchema),
 }).superRefine((doc, ctx) => {
   const add = (path: PropertyKey[], reason: string, hint?: string): void => {
     ctx.addIssue({ code: 'custom', path, message: problem(reason, hint) });
@@ -235,6 +293,11 @@ export const fleetSchema = mapping({
     if (c.agent !== undefined && !agents.some((a) => a.name === c.agent)) {
       add(['clusters', i, 'agent'], `names unknown agent "${c.agent}"`,
         agents.length === 0 ? 'Declare the agent under "agents".' : `Known agents: ${agents.map((a) => `"${a.name}"`).join(', ')}.`);
+    }
+    const slot = c.wal?.slot ?? defaultSlotName(c.name);
+    const sameSlot = (doc.clusters ?? []).slice(0, i).find((x) => (x.wal?.slot ?? defaultSlotName(x.name)) === slot && (x.conninfo ?? '') === (c.conninfo ?? '') && x.agent === c.agent);
+    if (sameSlot !== undefined && (c.wal?.archive ?? doc.wal?.archive ?? 'stream') === 'stream' && (sameSlot.wal?.archive ?? doc.wal?.archive ?? 'stream') === 'stream') {
+      add(['clusters', i, 'wal', 'slot'], `"${slot}" is also cluster "${sameSlot.name}"'s slot on the same server`, 'Give one of them another "wal.slot", or "wal: { archive: none }".');
     }
     if (c.agent === undefined && (c.conninfo ?? '') === '') {
       add(['clusters', i, 'conninfo'], 'is required for a cluster without an agent',
@@ -286,6 +349,13 @@ function fleetConfigOf({ file, baseDir, doc }: ConfigDocument): FleetConfig {
       checkpoint: c.checkpoint ?? 'fast',
       walMethod: c.walMethod ?? 'stream',
       maxRateKb: c.maxRate ?? null,
+      wal: {
+        archive: c.wal?.archive ?? d.wal?.archive ?? 'stream',
+        slot: c.wal?.slot ?? defaultSlotName(c.name),
+        compression: c.wal?.compression ?? d.wal?.compression ?? 'lz4',
+        synchronous: c.wal?.synchronous ?? d.wal?.synchronous ?? false,
+        maxRetainedBytes: c.wal?.maxRetainedBytes ?? d.wal?.maxRetainedBytes ?? null,
+      },
     })),
     checks: {
       maxAgeSeconds: d.checks?.maxAge ?? DEFAULT_CHECKS.maxAgeSeconds,

@@ -42,10 +42,12 @@ test('a complete fleet.yaml is read with defaults and paths relative to the file
       {
         name: 'main', agent: 'db1', conninfo: '', retention: { full: 3, days: null }, schedule: null, maxAgeSeconds: 93600,
         compression: 'none', checkpoint: 'fast', walMethod: 'stream', maxRateKb: null,
+        wal: { archive: 'stream', slot: 'pgfleet_main', compression: 'lz4', synchronous: false, maxRetainedBytes: null },
       },
       {
         name: 'direct', agent: null, conninfo: 'host=10.0.0.5 user=backup password=secret', retention: { full: 7, days: null }, schedule: null, maxAgeSeconds: 93600,
         compression: 'client-gzip', checkpoint: 'spread', walMethod: 'fetch', maxRateKb: 1024,
+        wal: { archive: 'stream', slot: 'pgfleet_direct', compression: 'lz4', synchronous: false, maxRetainedBytes: null },
       },
     ],
     checks: { maxAgeSeconds: 93600, minFreeBytes: 1e9, maxArchiveLagSeconds: 300 },
@@ -76,7 +78,7 @@ test('every invalid key is named in the error', () => {
   rejects('insecure: true\n', `${P}: "repository" is required`, 'Set "repository" to the directory that holds the backups.');
   rejects('repository: /r\n', `${P}: "tls" is required`, 'Set "tls" (ca, cert, key) for mutual TLS, or "insecure: true" for a local demo without TLS.');
   rejects('repository: /r\ninsecure: true\nparalel: 3\n', `${P}: "paralel" is not a known key`,
-    'Did you mean "parallel"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "schedule", "retention", "checks", "http".');
+    'Did you mean "parallel"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "schedule", "retention", "checks", "http", "wal".');
   rejects('repository: /r\ninsecure: true\nnoProgressTimeoutSeconds: 0\n', `${P}: "noProgressTimeoutSeconds" must be an integer from 1 to 86400 (seconds), not 0`);
   rejects('repository: /r\ninsecure: true\nnoProgressTimeoutSeconds: 86401\n', `${P}: "noProgressTimeoutSeconds" must be an integer from 1 to 86400 (seconds), not 86401`);
   rejects('repository: /r\ntls: { ca: a, cert: b, key: c, allowedClients: [] }\n', `${P}: "tls.allowedClients" must be a non-empty list of certificate common names`,
@@ -134,12 +136,12 @@ test('ports are range-checked; a typo of a nested key gets "did you mean"', () =
   rejects('repository: /r\ninsecure: true\nagents: [{ name: a, address: "db1:0" }]\n', `${P}: "agents[0].address" must have a port from 1 to 65535, not 0`);
   rejects('repository: /r\ninsecure: true\nagents: [{ name: a, address: "db1:99999" }]\n', `${P}: "agents[0].address" must have a port from 1 to 65535, not 99999`);
   rejects('repository: /r\ninsecure: true\nclusters: [{ name: c, conninfo: x, retention: { full: 1 }, walmethod: fetch }]\n', `${P}: "clusters[0].walmethod" is not a known key`,
-    'Did you mean "walMethod"? Known keys here: "name", "agent", "conninfo", "retention", "schedule", "maxAge", "compression", "checkpoint", "walMethod", "maxRate".');
+    'Did you mean "walMethod"? Known keys here: "name", "agent", "conninfo", "retention", "schedule", "maxAge", "compression", "checkpoint", "walMethod", "maxRate", "wal".');
   // The typo is reported, not the correct spelling's absence it causes.
   rejects('repositroy: /r\ninsecure: true\n', `${P}: "repositroy" is not a known key`,
-    'Did you mean "repository"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "schedule", "retention", "checks", "http".');
+    'Did you mean "repository"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "schedule", "retention", "checks", "http", "wal".');
   rejects('repository: /r\ninsecure: true\ncolour: blue\n', `${P}: "colour" is not a known key`,
-    'Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "schedule", "retention", "checks", "http".');
+    'Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "schedule", "retention", "checks", "http", "wal".');
 });
 
 test('checkFleetConfig lists every problem of the file', async () => {

@@ -213,3 +213,10 @@ export class IncompatibleVersionError extends PgFleetError {
   readonly code = 53;
   readonly id = 'incompatible-version';
 }
+
+/** Thrown when a WAL file is already archived with other content: the archive keeps the file it
+ * has (PostgreSQL's rule for archive commands: never overwrite). */
+export class WalConflictError extends PgFleetError {
+  readonly code = 84;
+  readonly id = 'wal-conflict';
+}

@@ -127,7 +127,14 @@ export { WalReceiver } from './wal/receiver.js';
 export type {
   WalReceiverEvent, WalReceiverOptions, WalReceiverResult, WalReservation, WalReservationOptions,
 } from './wal/receiver.js';
-export { DirectoryWalSink, TarWalSink } from './wal/wal-sinks.js';
+export { DirectoryWalSink, TarWalSink, storeWithoutClobbering } from './wal/wal-sinks.js';
+export { TimelineArchiveSink, archiveTimelines, timelineDirectory, writeHistoryFileOnce } from './wal/timeline-archive-sink.js';
+export type { TimelineArchiveSinkOptions } from './wal/timeline-archive-sink.js';
+export { readWalFileContent, walFileCompressionOf } from './wal/wal-file-content.js';
+export { ensurePhysicalSlot, preflightWarnings, probeWalServer } from './wal/slot-probe.js';
+export { checkSegmentContent } from './wal/segment-header.js';
+export type { SegmentHeaderInfo } from './wal/segment-header.js';
+export type { WalServerProbe } from './wal/slot-probe.js';
 export type { DirectoryWalSinkOptions, TarWalSinkOptions, WalSink } from './wal/wal-sinks.js';
 export { findStreamingStart } from './wal/streaming-start.js';
 export type { FindStreamingStartOptions, StreamingStart } from './wal/streaming-start.js';

@@ -13,6 +13,8 @@
  *   pgfleet-agent serve --config agent.yaml [--insecure] [--check-config] [--log-format text|json]
  *       [--log-level debug|info|warn|error]
  *   pgfleet-agent certs --out DIR [--name NAME] [--host NAME]... [--days N] [--tool openssl|node|auto]
+ *   pgfleet-agent archive-push [--config FILE] [--cluster NAME] PATH        (archive_command: %p)
+ *   pgfleet-agent wal-get [--config FILE] [--cluster NAME] [--prefetch N] FILE PATH   (restore_command: %f %p)
  *
  * Exit status: 0 on success, else the error catalogue's code (see @pgfleet/core errors.ts);
  * 1 for an unexpected failure.
@@ -197,19 +199,6 @@ export function buildProgram(): Command {
     });
 
   program
-    .command('wal-get')
-    .description('restore_command: copy WAL file FILE (%f) from a WAL archive to PATH (%p); exit 1 when the archive lacks it, 255 when it is damaged')
-    .argument('<file>', 'the file name the server asks for (%f)')
-    .argument('<path>', 'where to put it (%p)')
-    .requiredOption('--archive <dir>', 'a local WAL archive: a pg_receivewal/pgfleet-receivewal directory or a repository\'s <cluster>/wal')
-    .action(async (file: string, dest: string, flags: { archive: string }) => {
-      const { walGetLocal } = await import('../wal/wal-get-local.js');
-      const result = await walGetLocal(flags.archive, file, dest);
-      if (result.status !== 0) info(`${result.status === 1 ? '' : 'error: '}${result.message}`);
-      process.exitCode = result.status;
-    });
-
-  program
     .command('serve')
     .description('run the gRPC agent server')
     .requiredOption('--config <file>', 'agent.yaml')
@@ -240,6 +229,47 @@ export function buildProgram(): Command {
       } catch (err) {
         process.exitCode = printError(err);
       }
+    });
+  program
+    .command('archive-push')
+    .description('archive a WAL file into the controller\'s archive (archive_command = \'pgfleet-agent archive-push %p\')')
+    .argument('<path>', 'the WAL file (%p)')
+    .option('--config <file>', 'agent.yaml (default: $PGFLEET_AGENT_CONFIG, else /etc/pgfleet/agent.yaml)')
+    .option('--cluster <name>', 'the cluster, as fleet.yaml names it (default: controller.cluster, else found by the server\'s system identifier)')
+    .action(async (file: string, flags: { config?: string; cluster?: string }) => {
+      const { runArchivePush } = await import('./wal-commands.js');
+      process.exitCode = await runArchivePush(file, flags);
+    });
+
+  program
+    .command('wal-get')
+    .description('restore_command: copy WAL file FILE (%f) to PATH (%p) from the controller\'s archive of the cluster (wal-get %f %p), or from a local WAL archive (--archive DIR); 0 found, 1 not archived, 255 abort recovery')
+    .argument('<names...>', 'the file the server asks for (%f) and where to put it (%p)')
+    .option('--archive <dir>', 'a local WAL archive instead of the controller: a pg_receivewal/pgfleet-receivewal directory or a repository\'s <cluster>/wal')
+    .option('--config <file>', 'agent.yaml (default: $PGFLEET_AGENT_CONFIG, else /etc/pgfleet/agent.yaml)')
+    .option('--cluster <name>', 'the cluster, as fleet.yaml names it (default: controller.cluster, else found by the server\'s system identifier)')
+    .option('--prefetch <n>', 'segments to fetch ahead in the background (default 4, 0: none)', (v) => parseSeconds(v))
+    .addOption(new Option('--prefetch-only').hideHelp())
+    .addOption(new Option('--prefetch-dir <dir>').hideHelp())
+    .action(async (names: string[], flags: { archive?: string; config?: string; cluster?: string; prefetch?: number; prefetchOnly?: boolean; prefetchDir?: string }) => {
+      const { runPrefetch, runWalGet, WAL_GET_ABORT } = await import('./wal-commands.js');
+      if (flags.prefetchOnly) {
+        process.exitCode = await runPrefetch(names, flags.prefetchDir ?? '', flags);
+        return;
+      }
+      if (names.length !== 2) {
+        process.stderr.write('pgfleet-agent wal-get: error: give the file name (%f) and the path to write (%p)\n');
+        process.exitCode = WAL_GET_ABORT;
+        return;
+      }
+      if (flags.archive !== undefined) {
+        const { walGetLocal } = await import('../wal/wal-get-local.js');
+        const result = await walGetLocal(flags.archive, names[0] as string, names[1] as string);
+        if (result.status !== 0) info(`${result.status === 1 ? '' : 'error: '}${result.message}`);
+        process.exitCode = result.status;
+        return;
+      }
+      process.exitCode = await runWalGet(names[0] as string, names[1] as string, flags);
     });
   return program;
 }

@@ -19,6 +19,7 @@
  */
 
 import os from 'node:os';
+import path from 'node:path';
 import { PgFleetError, configError, createDaemonLog, errorFields, errorText, type LogFormat, type LogLevel } from '@pgfleet/core';
 import { readTlsFiles, routeGrpcLogs, serverCredentials } from '@pgfleet/proto';
 import { checkAgentConfig, loadAgentConfig } from '../config.js';
@@ -46,6 +47,9 @@ export async function runServe(flags: ServeFlags): Promise<number> {
   try {
     const config = await loadAgentConfig(flags.config, { insecure: flags.insecure === true });
     graceSeconds = config.shutdownGraceSeconds;
+    // Servers this agent starts inherit it: their restore_command (pgfleet-agent wal-get) then
+    // reads this configuration without a --config of its own.
+    process.env['PGFLEET_AGENT_CONFIG'] ??= path.resolve(config.source);
     server = await AgentServer.start(config, { log });
     const host = config.listen.replace(/:[0-9]+$/, '');
     log.info(`listening on ${host}:${server.port}${config.tls ? ' (mutual TLS)' : ' (INSECURE: no TLS, no client authentication)'}`,

@@ -30,7 +30,7 @@ import {
   serverCredentials, toServiceError,
   type AgentHandlers, type AgentInfo, type BackupEvent, type BackupRequest__Output, type DataDirectory, type InstanceRequest__Output,
   type InstanceStatus, type RecoveryMode__Output, type RestoreEvent, type RestoreReport, type RestoreRequest__Output,
-  type RestoreSpec__Output,
+  type RestoreSpec__Output, type WalStreamEvent, type WalStreamRequest__Output,
 } from '@pgfleet/proto';
 import type { AgentConfig } from '../config.js';
 import type { RecoveryMode, TablespaceMapping } from '../restore/options.js';
@@ -49,9 +49,10 @@ import { untilAborted } from './abortable.js';
 import { checkServer } from './check-server.js';
 import { checkBackupRequest, checkCheckServerRequest, checkGetInfoRequest, checkInstanceRequest, checkRestoreSpec } from './request-limits.js';
 import { serveBackupCall } from './backup.js';
+import { serveStreamWalCall } from './stream-wal.js';
 import { StreamBackupSource, clientSilent } from './stream-source.js';
 
-export const CAPABILITIES = ['restore', 'restore-tar', 'restore-gzip', 'restore-lz4', 'restore-zstd', 'instance', 'verify-manifest', 'backup', 'check-server'];
+export const CAPABILITIES = ['restore', 'restore-tar', 'restore-gzip', 'restore-lz4', 'restore-zstd', 'instance', 'verify-manifest', 'backup', 'check-server', 'wal-stream'];
 
 const MODES: Record<RecoveryMode__Output, RecoveryMode | null> = {
   RECOVERY_MODE_UNSPECIFIED: null,
@@ -275,6 +276,7 @@ export class AgentServer {
           (err: unknown) => callback(this.fail('CheckServer', call.getPeer(), err)),
         );
       },
+      StreamWal: (call) => this.streamWal(call),
     };
   }
 
@@ -443,6 +445,28 @@ export class AgentServer {
         'The agent kept nothing of it; take the backup again once the agent is back.');
       if (!call.cancelled) call.emit('error', this.fail('Backup', peer, err));
       else this.log.warn(`Backup from ${peer}: cancelled by the client`, { method: 'Backup', peer });
+    } finally {
+      this.untrack(controller);
+    }
+  }
+
+  // ---- StreamWal (stream-wal.ts) ------------------------------------------------------------
+
+  private async streamWal(call: grpc.ServerDuplexStream<WalStreamRequest__Output, WalStreamEvent>): Promise<void> {
+    const peer = call.getPeer();
+    const controller = this.track(`StreamWal from ${peer}`);
+    call.on('cancelled', () => controller.abort('client'));
+    const log = (line: string): void => this.log.info(`StreamWal from ${peer}: ${line}`, { method: 'StreamWal', peer });
+    try {
+      await serveStreamWalCall(call, {
+        config: this.config, log, signal: controller.signal,
+        checkProtocol: (theirs) => checkClientProtocol(this.protocolVersion, theirs, peer),
+      });
+    } catch (caught) {
+      const err = this.shutdownError(controller.signal, caught, 'the WAL stream',
+        'The archive resumes streaming from where it stopped once the agent is back.');
+      if (!call.cancelled) call.emit('error', this.fail('StreamWal', peer, err));
+      else log('ended by the client');
     } finally {
       this.untrack(controller);
     }

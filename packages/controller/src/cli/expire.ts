@@ -1,4 +1,7 @@
-/** `pgfleet expire [CLUSTER] [--dry-run]`: removes backups beyond each cluster's retention. */
+/**
+ * `pgfleet expire [CLUSTER] [--dry-run]`: removes backups beyond each cluster's retention, and
+ * the WAL archive's segments older than the oldest kept backup's start (never a history file).
+ */
 import type { Command } from 'commander';
 import type { ExpireBackupsResponse__Output } from '@pgfleet/proto';
 import { callUnary, connectController } from './client.js';
@@ -17,10 +20,13 @@ export function registerExpire(program: Command, ctx: CommandContext): void {
         const res = await callUnary<object, ExpireBackupsResponse__Output>(conn, conn.client.expireBackups.bind(conn.client), { cluster: cluster ?? '', dryRun }, 'ExpireBackups');
         const list = (xs: ExpireBackupsResponse__Output['removed']) => xs.map((x) => ({ cluster: x.cluster, backupId: x.backupId, finishedAt: x.finishedAt }));
         if (opts['json']) {
-          printJson(ctx.io, { dryRun, removed: list(res.removed), kept: list(res.kept) });
+          printJson(ctx.io, { dryRun, removed: list(res.removed), kept: list(res.kept), walRemoved: res.walRemoved.map((w) => ({ cluster: w.cluster, files: w.files })) });
         } else {
           for (const r of res.removed) ctx.io.stdout(`cluster "${r.cluster}": ${dryRun ? 'would remove' : 'removed'} backup ${r.backupId}\n`);
-          if (res.removed.length === 0) ctx.io.stdout('nothing to expire\n');
+          for (const w of res.walRemoved) {
+            ctx.io.stdout(`cluster "${w.cluster}": ${dryRun ? 'would remove' : 'removed'} ${w.files.length} WAL files older than the oldest kept backup\n`);
+          }
+          if (res.removed.length === 0 && res.walRemoved.length === 0) ctx.io.stdout('nothing to expire\n');
         }
         ctx.setExitCode(0);
       } finally {

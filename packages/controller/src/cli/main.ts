@@ -10,6 +10,7 @@ import { PGFLEET_VERSION } from '../version.js';
 import { registerAgents } from './agents.js';
 import { registerBackup } from './backup.js';
 import { registerBackups } from './backups.js';
+import { registerWal } from './wal.js';
 import { registerCerts } from './certs.js';
 import { registerCheck } from './check.js';
 import { registerClusters } from './clusters.js';
@@ -43,6 +44,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   registerCheck(program, ctx);
   registerStatus(program, ctx);
   registerShow(program, ctx);
+  registerWal(program, ctx);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

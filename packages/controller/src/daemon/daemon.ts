@@ -12,18 +12,21 @@ import * as grpc from '@grpc/grpc-js';
 import { ConnectError, createDaemonLog, errorFields, errorText, type DaemonLog, type PeerPolicy } from '@pgfleet/core';
 import {
   AgentClient, CHANNEL_OPTIONS, CONTROLLER_PROTOCOL_VERSION, DaemonHealth, controllerService, guardHandlers, originSuffix, peerInterceptor, readTlsFiles,
-  serverCredentials, type TlsMaterial,
+  serverCredentials, walArchiveService, type TlsMaterial,
 } from '@pgfleet/proto';
 import type { FleetConfig } from '../config.js';
 import { cleanupCluster } from '../repository/cleanup.js';
 import { createControllerHandlers } from '../rpc/controller-service.js';
+import { createWalArchiveHandlers } from '../rpc/wal-archive-service.js';
 import type { ControllerState, DaemonLogger } from '../rpc/service-context.js';
 import { PGFLEET_VERSION } from '../version.js';
 import { FleetActivity } from './fleet-activity.js';
 import { ClusterLocks } from './fleet-runner.js';
+import { WalArchiver } from '../wal/wal-archiver.js';
+import { WalStateRegistry } from '../wal/wal-state.js';
 import { startHttpServer, type FleetHttpServer } from './http-server.js';
 import { Scheduler } from './scheduler.js';
-import { NO_WAL_ARCHIVE, type WalArchiveStatusProvider } from './wal-archive-status.js';
+import type { WalArchiveStatusProvider } from './wal-archive-status.js';
 
 export interface RunningDaemon {
   /** The bound port (useful with port 0). */
@@ -47,7 +50,9 @@ export interface StartDaemonOptions {
    * towards CLIs, AGENT_PROTOCOL_VERSION towards agents); other values only to test negotiation.
    */
   protocolVersions?: { controller?: string; agent?: string };
-  /** The continuous WAL archive's state per cluster (default: none configured). */
+  /** Pauses between WAL archive sessions (default 1 s doubling to 10 s); tests shorten them. */
+  walRetryMs?: { min: number; max: number };
+  /** The continuous WAL archive's state per cluster for checks and metrics (default: the daemon's own archivers'). */
   walArchive?: WalArchiveStatusProvider;
 }
 
@@ -68,8 +73,8 @@ function completeLog(logger: DaemonLogger): DaemonLog {
 }
 
 /**
- * Who may call the controller: the pgfleet CLI (role "cli"). Agents make no calls to the
- * controller, so an agent's certificate is refused on every call.
+ * Who may call the controller's API: the pgfleet CLI (role "cli"). Agents call only the WAL
+ * archive service (walArchivePeerPolicy); an agent's certificate is refused everywhere else.
  */
 export function controllerPeerPolicy(config: FleetConfig): PeerPolicy | null {
   if (config.tls === null) return null;
@@ -78,8 +83,47 @@ export function controllerPeerPolicy(config: FleetConfig): PeerPolicy | null {
     accept: ['cli'],
     allowedClients: config.tls.allowedClients ?? null,
     allowedClientsSource: `tls.allowedClients in "${config.path}"`,
-    roleHint: 'Only the pgfleet command line calls the controller: use its certificate (cli.crt of "pgfleet certs init"); agents make no calls to the controller.',
+    roleHint: 'Only the pgfleet command line calls the controller: use its certificate (cli.crt of "pgfleet certs init"); agents call only its WAL archive service.',
   };
+}
+
+/** Who may call the WAL archive service: agents (role "agent": archive-push, wal-get). */
+export function walArchivePeerPolicy(config: FleetConfig): PeerPolicy | null {
+  if (config.tls === null) return null;
+  return {
+    self: 'controller',
+    accept: ['agent'],
+    allowedClients: null,
+    allowedClientsSource: `"${config.path}"`,
+    roleHint: 'Only agents call the WAL archive service (pgfleet-agent archive-push and wal-get): use an agent certificate (agent-NAME.crt of "pgfleet certs init").',
+  };
+}
+
+/** The policy of a call by its path: the WAL archive service answers agents, the rest the CLI. */
+function peerPolicyOf(config: FleetConfig): (path: string) => PeerPolicy | null {
+  const cli = controllerPeerPolicy(config);
+  const agent = walArchivePeerPolicy(config);
+  return (path) => (path.startsWith('/pgfleet.v1.WalArchive/') ? agent : cli);
+}
+
+/** One archiver per cluster with `wal.archive: stream`; every cluster gets a state record. */
+function startWalArchivers(config: FleetConfig, agents: Map<string, AgentClient>, wal: WalStateRegistry, logger: DaemonLog,
+  retryMs: { min: number; max: number } | undefined): WalArchiver[] {
+  const archivers: WalArchiver[] = [];
+  for (const c of config.clusters) {
+    const record = wal.record(c.name, {
+      cluster: c.name, archive: c.wal.archive, via: c.agent !== null ? `agent:${c.agent}` : 'direct', slot: c.wal.slot,
+      applicationName: c.wal.slot, synchronous: c.wal.synchronous, compression: c.wal.compression, maxRetainedBytes: c.wal.maxRetainedBytes,
+    });
+    if (c.wal.archive !== 'stream') continue;
+    const archiver = new WalArchiver({
+      repository: config.repository, cluster: c, agent: c.agent !== null ? agents.get(c.agent) ?? null : null, record, logger,
+      noProgressTimeoutMs: config.noProgressTimeoutSeconds * 1000, ...(retryMs !== undefined ? { retryMs } : {}),
+    });
+    archiver.start();
+    archivers.push(archiver);
+  }
+  return archivers;
 }
 
 export async function startDaemon(config: FleetConfig, options: StartDaemonOptions = {}): Promise<RunningDaemon> {
@@ -99,23 +143,24 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
   }, tls);
   const agents = new Map(config.agents.map((a) => [a.name, newAgent(a)]));
   const shutdown = new AbortController();
+  const walReceivers = new WalStateRegistry(config.repository);
   let scheduler: Scheduler | null = null;
   const state: ControllerState = {
     config, agents, locks: new ClusterLocks(), inUse: new Map(), logger, shutdown: shutdown.signal,
     protocolVersion: options.protocolVersions?.controller ?? CONTROLLER_PROTOCOL_VERSION,
     activity: new FleetActivity(),
     nextRun: (cluster) => scheduler?.nextRun(cluster) ?? null,
-    walArchive: options.walArchive ?? NO_WAL_ARCHIVE,
+    walArchive: options.walArchive ?? walReceivers,
+    walReceivers,
   };
   const describe = (err: unknown): string => errorText(err) + originSuffix(err);
   const server = new grpc.Server({
     ...CHANNEL_OPTIONS,
-    interceptors: [peerInterceptor(controllerPeerPolicy(config), (peer, err) => logger.warn(`call from ${peer} refused: ${describe(err)}`, { peer, error: errorFields(err) }))],
+    interceptors: [peerInterceptor(peerPolicyOf(config), (peer, err) => logger.warn(`call from ${peer} refused: ${describe(err)}`, { peer, error: errorFields(err) }))],
   });
-  server.addService(
-    controllerService(),
-    guardHandlers(createControllerHandlers(state), (method, peer, err) => logger.error(`${method} from ${peer} failed: ${describe(err)}`, { method, peer, error: errorFields(err) })),
-  );
+  const onError = (method: string, peer: string, err: unknown): void => logger.error(`${method} from ${peer} failed: ${describe(err)}`, { method, peer, error: errorFields(err) });
+  server.addService(controllerService(), guardHandlers(createControllerHandlers(state), onError));
+  server.addService(walArchiveService(), guardHandlers(createWalArchiveHandlers(state), onError));
   const health = new DaemonHealth('pgfleet.v1.Controller');
   health.addTo(server);
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
@@ -143,6 +188,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
   if (http !== null) logger.info(`metrics and status page on http://${http.address}/`, { httpPort: http.port });
   scheduler = new Scheduler(state);
   await scheduler.start(config);
+  let archivers = startWalArchivers(config, agents, walReceivers, logger, options.walRetryMs);
 
   let stopped = false;
   return {
@@ -172,6 +218,9 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
       }
       state.config = merged;
       await scheduler?.apply(merged);
+      // Each cluster's archive starts again with what the new configuration says.
+      await Promise.all(archivers.map((a) => a.stop()));
+      archivers = startWalArchivers(merged, agents, walReceivers, logger, options.walRetryMs);
       logger.info(`configuration reloaded from "${merged.path}": ${merged.clusters.length} clusters, ${merged.agents.length} agents, ${merged.clusters.filter((c) => c.schedule !== null).length} scheduled`);
     },
     async stop() {
@@ -183,6 +232,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
       await http?.close();
       shutdown.abort(new Error('daemon shutting down'));
       await schedulerStopped;
+      await Promise.all(archivers.map((a) => a.stop()));
       // Let running work see the abort and clean up, then close.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 10_000);

@@ -7,7 +7,8 @@
  * whose backup.json cannot be read is never removed (as at start-up cleanup). A removal first
  * renames the directory to ".expire-<id>" (one atomic step that makes it unusable), then
  * deletes it; a crash in between leaves a name the start-of-daemon cleanup removes. Backups in
- * use (being restored or verified) are skipped and reported as kept.
+ * use (being restored or verified) are skipped and reported as kept. Then the continuous WAL
+ * archive loses the segments older than the oldest kept backup's start (wal/wal-expire.ts).
  */
 import { rm } from 'node:fs/promises';
 import { fileError } from '@pgfleet/core';
@@ -15,10 +16,13 @@ import { compareBackupIds } from './backup-id.js';
 import { readClusterCatalog, type CatalogEntry, type UnusableEntry } from './catalog.js';
 import { backupDir, backupsDir, expiringDir } from './layout.js';
 import { fsyncDirectory, renameDurably } from './atomic-write.js';
+import { expireWal } from '../wal/wal-expire.js';
 
 export interface ExpirePlan {
   remove: CatalogEntry[];
   keep: CatalogEntry[];
+  /** WAL archive files older than the oldest kept backup's start (wal/wal-expire.ts). */
+  walRemoved?: string[];
 }
 
 export interface Retention {
@@ -77,7 +81,10 @@ export interface ExpireOptions {
 export async function expireCluster(repository: string, cluster: string, options: ExpireOptions): Promise<ExpirePlan> {
   const { backups, unusable } = await readClusterCatalog(repository, cluster);
   const plan = planExpire(backups, options.retention, options.inUse, unusable);
-  if (options.dryRun) return plan;
+  if (options.dryRun) {
+    const wal = await expireWal(repository, cluster, plan.keep.map((b) => b.metadata), { dryRun: true });
+    return { ...plan, walRemoved: wal.removed };
+  }
   for (const b of plan.remove) {
     const id = b.metadata.id;
     const doomed = expiringDir(repository, cluster, id);
@@ -89,5 +96,7 @@ export async function expireCluster(repository: string, cluster: string, options
     }
   }
   if (plan.remove.length > 0) await fsyncDirectory(backupsDir(repository, cluster));
-  return plan;
+  // The WAL only removed backups needed goes with them (a backup in use is kept, so is its WAL).
+  const wal = await expireWal(repository, cluster, plan.keep.map((b) => b.metadata), { dryRun: options.dryRun ?? false });
+  return { ...plan, walRemoved: wal.removed };
 }

@@ -6,6 +6,11 @@
  *                                                    pg_wal.tar, backup_manifest) + backup.json
  *   <repo>/<cluster>/backups/.tmp-<backup-id>/       a backup being written (or left by a crash)
  *   <repo>/<cluster>/backups/.expire-<backup-id>/    a backup being removed
+ *   <repo>/<cluster>/wal/<timeline %08X>/            the continuous WAL archive: <segment>[.lz4|.zst|.gz],
+ *                                                    the open one as <segment>[suffix].partial, and
+ *                                                    the timeline's <TTTTTTTT>.history
+ *   <repo>/<cluster>/wal/archive.json                the archived server's system identifier and
+ *                                                    WAL segment size
  *
  * Only directories whose name is a backup id and that hold backup.json are backups. Every name
  * starting with "." is work in progress of this daemon and is removed at daemon start.
@@ -34,4 +39,11 @@ export function stagingDir(repository: string, cluster: string, id: string): str
 
 export function expiringDir(repository: string, cluster: string, id: string): string {
   return join(backupsDir(repository, cluster), EXPIRE_PREFIX + id);
+}
+
+export const WAL_ARCHIVE_METADATA_FILE = 'archive.json';
+
+/** The cluster's continuous WAL archive: one directory per timeline below it. */
+export function walDir(repository: string, cluster: string): string {
+  return join(repository, cluster, 'wal');
 }

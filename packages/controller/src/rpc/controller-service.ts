@@ -15,6 +15,7 @@ import { listAgents } from './list-agents.js';
 import { listBackups } from './list-backups.js';
 import { listClusters } from './list-clusters.js';
 import { restoreBackupHandler } from './restore-backup.js';
+import { listWal } from './list-wal.js';
 import type { ControllerState } from './service-context.js';
 import { showBackup } from './show-backup.js';
 import { verifyBackupHandler } from './verify-backup.js';
@@ -32,5 +33,6 @@ export function createControllerHandlers(state: ControllerState): ControllerHand
     CheckClusters: checkClusters(state),
     GetFleetStatus: getFleetStatus(state),
     ShowBackup: showBackup(state),
+    ListWal: listWal(state),
   };
 }

@@ -11,6 +11,7 @@ export function expireBackups(state: ControllerState): ControllerHandlers['Expir
     const clusters = req.cluster !== '' ? [clusterByName(state, req.cluster)] : state.config.clusters;
     const removed = [];
     const kept = [];
+    const walRemoved = [];
     for (const c of clusters) {
       // A backup in flight is not listed yet (staging): expire only ever counts committed
       // backups, so it need not wait for one.
@@ -24,7 +25,11 @@ export function expireBackups(state: ControllerState): ControllerHandlers['Expir
       if (plan.remove.length > 0 && !req.dryRun) {
         state.logger.info(`cluster "${c.name}": expired ${plan.remove.map((b) => b.metadata.id).join(', ')}`);
       }
+      if ((plan.walRemoved ?? []).length > 0) {
+        walRemoved.push({ cluster: c.name, files: plan.walRemoved ?? [] });
+        if (!req.dryRun) state.logger.info(`cluster "${c.name}": expired ${plan.walRemoved?.length} WAL files older than the oldest kept backup`);
+      }
     }
-    return { removed, kept };
+    return { removed, kept, walRemoved };
   });
 }

@@ -12,6 +12,7 @@ import type { ClusterLocks } from '../daemon/fleet-runner.js';
 import type { WalArchiveStatusProvider } from '../daemon/wal-archive-status.js';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 import { readClusterCatalog } from '../repository/catalog.js';
+import type { WalStateRegistry } from '../wal/wal-state.js';
 
 /** What a caller of startDaemon() may give as its log: info and error at least (warn goes to error, debug nowhere when absent). */
 export interface DaemonLogger {
@@ -38,6 +39,8 @@ export interface ControllerState {
   nextRun: (cluster: string) => Date | null;
   /** The continuous WAL archive's state of each cluster. */
   walArchive: WalArchiveStatusProvider;
+  /** Each cluster's WAL archive receiver (wal/wal-state.ts): walState(cluster), walStates(), report(). */
+  walReceivers: WalStateRegistry;
 }
 
 /** A backup named by a call, usable or (verify) damaged. */

@@ -15,7 +15,7 @@ test('--check-config lists every problem with its hint (31), or says the file is
   assert.deepEqual(await mainAgainst(1, ['serve', '--config', file, '--check-config']), {
     code: 31, stdout: '',
     stderr: `${P}: "paralel" is not a known key\n`
-      + 'HINT: Did you mean "parallel"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "schedule", "retention", "checks", "http".\n'
+      + 'HINT: Did you mean "parallel"? Known keys here: "listen", "repository", "tls", "insecure", "parallel", "noProgressTimeoutSeconds", "agents", "clusters", "schedule", "retention", "checks", "http", "wal".\n'
       + `${P}: "listen" must have a port from 0 to 65535, not 70000\n`
       + `${P}: "repository" is required\nHINT: Set "repository" to the directory that holds the backups.\n`,
   });

@@ -50,6 +50,7 @@ after(async () => {
 const cluster: ClusterConfig = {
   name: 'db1main', agent: 'db1', conninfo: '', retention: { full: 2, days: null }, schedule: null, maxAgeSeconds: 86400, compression: 'client-gzip',
   checkpoint: 'fast', walMethod: 'stream', maxRateKb: null,
+  wal: { archive: 'none', slot: 'pgfleet_db1main', compression: 'lz4', synchronous: false, maxRetainedBytes: null },
 };
 
 interface StreamOptions {

@@ -14,6 +14,7 @@ import { parseFleetConfig } from '../../src/config.js';
 import { startDaemon } from '../../src/daemon/daemon.js';
 import { FleetActivity } from '../../src/daemon/fleet-activity.js';
 import { NO_WAL_ARCHIVE } from '../../src/daemon/wal-archive-status.js';
+import { WalStateRegistry } from '../../src/wal/wal-state.js';
 import { ClusterLocks } from '../../src/daemon/fleet-runner.js';
 import { formatBackupMetadata } from '../../src/repository/backup-metadata.js';
 import { backupDir } from '../../src/repository/layout.js';
@@ -74,7 +75,7 @@ test('a verification whose call is cancelled stops, ends with CancelledError and
   server.addService(controllerService(), guardHandlers(createControllerHandlers({
     config: parseFleetConfig(fleet(), join(repo, 'fleet.yaml')), agents: new Map(), locks: new ClusterLocks(), inUse: new Map(),
     logger: { ...silentLog, info: (m) => logs.push(m), error: (m) => logs.push(`error: ${m}`) }, shutdown: shutdown.signal, protocolVersion: CONTROLLER_PROTOCOL_VERSION,
-    activity: new FleetActivity(), nextRun: () => null, walArchive: NO_WAL_ARCHIVE,
+    activity: new FleetActivity(), nextRun: () => null, walArchive: NO_WAL_ARCHIVE, walReceivers: new WalStateRegistry(repo),
   }), () => {}));
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   const client = new (controllerServiceClient())(`127.0.0.1:${port}`, grpc.credentials.createInsecure());

@@ -51,6 +51,15 @@ export class ZstdCompressor extends ChainedStreamer {
     }
   }
 
+  /** Ends a block: everything given so far can be decompressed from the output (ZSTD_e_flush). */
+  async flush(): Promise<void> {
+    for (;;) {
+      const [remaining, produced] = this.cctx.compressStream2(this.out, Buffer.alloc(0), binding.EndDirective.flush);
+      await this.emit(produced);
+      if (remaining === 0) return;
+    }
+  }
+
   protected override async finalizeSelf(): Promise<void> {
     for (;;) {
       const [remaining, produced] = this.cctx.compressStream2(this.out, Buffer.alloc(0), binding.EndDirective.end);

@@ -5,14 +5,17 @@
  *   DIR/ca.crt, ca.key                  the CA (keep ca.key offline in production)
  *   DIR/controller.crt, controller.key  the daemon: server for the CLI, client of the agents
  *   DIR/cli.crt, cli.key                the pgfleet CLI (client)
- *   DIR/agent-<name>.crt, .key          one per agent (server for the controller)
+ *   DIR/agent-<name>.crt, .key          one per agent (server for the controller, client of its
+ *                                       WAL archive service)
  *
  * Each certificate carries its role (core's certificate-roles.ts: the subjectAltName URI
  * urn:pgfleet:role:controller, :cli or :agent), which every daemon checks on every call:
- * agents answer the controller only, the controller answers the CLI only. The extendedKeyUsage
- * matches (TLS enforces it too): the controller serverAuth and clientAuth (it serves the CLI
- * and calls the agents), the CLI clientAuth only, an agent serverAuth only, so that a database
- * host's agent certificate cannot be used to call anything. Every leaf carries CN=<its name>
+ * agents answer the controller only, the controller answers the CLI on its API and agents only
+ * on the WAL archive service (archive-push, wal-get). The extendedKeyUsage matches (TLS
+ * enforces it too): the controller serverAuth and clientAuth (it serves the CLI and calls the
+ * agents), the CLI clientAuth only, an agent serverAuth and clientAuth (it serves the
+ * controller and calls its WAL archive service; the controller's role check keeps an agent's
+ * certificate away from everything else). Every leaf carries CN=<its name>
  * and subjectAltName DNS:localhost, IP:127.0.0.1, IP:::1, DNS:<agent name> plus the --host
  * values. Keys are ECDSA P-256, files 0600 in a 0700 directory.
  *
@@ -115,7 +118,8 @@ export async function initCertificates(options: InitCertificatesOptions): Promis
     }
     const cn = leaf.startsWith('agent-') ? leaf.slice('agent-'.length) : `pgfleet-${leaf}`;
     const role: PeerRole = leaf === 'controller' ? 'controller' : leaf === 'cli' ? 'cli' : 'agent';
-    const usages: Usage[] = role === 'controller' ? ['server', 'client'] : role === 'cli' ? ['client'] : ['server'];
+    // An agent serves the controller and calls it too (archive-push, wal-get).
+    const usages: Usage[] = role === 'cli' ? ['client'] : ['server', 'client'];
     const altNames = unique(['localhost', '127.0.0.1', '::1', ...(NAME_PATTERN.test(cn) && !cn.startsWith('pgfleet-') ? [cn] : []), ...hosts]);
     await issuer.createLeaf({ crt, key, caCrt, caKey, cn, altNames, role, days, usages });
     result.created.push(crt, key);

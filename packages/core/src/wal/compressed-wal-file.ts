@@ -1,6 +1,6 @@
 /**
  * One compressed WAL file as pg_receivewal -Z writes it: a single gzip member (`.gz`) or a
- * single LZ4 frame (`.lz4`) holding the file's bytes, written to an open file handle from its
+ * single LZ4 frame (`.lz4`) (or, for the fleet's archive, a single zstd frame, `.zst`) holding the file's bytes, written to an open file handle from its
  * beginning. write() compresses and appends, flush() makes everything written so far decodable
  * from the file (gzip: a sync flush point; lz4: a shorter block) without ending the stream, and
  * end() writes the trailer (gzip: CRC and the uncompressed size that pg_receivewal reads back to
@@ -13,13 +13,14 @@
 import type { FileHandle } from 'node:fs/promises';
 import { GzipCompressor } from '../archive/gzip-compressor.js';
 import { Lz4Compressor } from '../archive/lz4-compressor.js';
+import { ZstdCompressor } from '../archive/zstd-compressor.js';
 import type { ChunkKind, Streamer, TarMember } from '../archive/streamer.js';
 import { InternalError, fileError } from '../errors.js';
 import type { WalFileCompression } from './segment.js';
 
 export interface WalFileCompressionSpec {
   method: Exclude<WalFileCompression, 'none'>;
-  /** gzip: 1..9 or -1 (zlib's default); lz4: ignored. */
+  /** gzip: 1..9 or -1 (zlib's default); zstd: its level; lz4: ignored. */
   level: number;
 }
 
@@ -56,13 +57,18 @@ class Collector implements Streamer {
   async dispose(): Promise<void> {}
 }
 
-type FlushableCompressor = GzipCompressor | Lz4Compressor;
+type FlushableCompressor = GzipCompressor | Lz4Compressor | ZstdCompressor;
 
 function compressorFor(spec: WalFileCompressionSpec, next: Streamer): FlushableCompressor {
   // One block at a time: a WAL file is small, and the receiver is one of many processes.
-  return spec.method === 'gzip'
-    ? new GzipCompressor(next, { level: spec.level, maxBlocksInFlight: 2 })
-    : new Lz4Compressor(next);
+  switch (spec.method) {
+    case 'gzip':
+      return new GzipCompressor(next, { level: spec.level, maxBlocksInFlight: 2 });
+    case 'zstd':
+      return new ZstdCompressor(next, spec.level > 0 ? { level: spec.level } : {});
+    case 'lz4':
+      return new Lz4Compressor(next);
+  }
 }
 
 export class CompressedWalFile {

@@ -122,6 +122,9 @@ export interface WalReceiverOptions {
   onDurable?: (position: Lsn, timeline: number) => void;
   /** Progress (see WalReceiverEvent). */
   onEvent?: (event: WalReceiverEvent) => void;
+  /** The server's WAL end and send time (microseconds since 2000-01-01), as each XLogData and
+   * keepalive states them: how far behind the server the receiver is. */
+  onServerPosition?: (walEnd: Lsn, sendTime: bigint) => void;
   /** Keep the names of the segments written for the result (default true); a receiver that
    * streams for months passes false. */
   recordSegments?: boolean;
@@ -397,7 +400,11 @@ export class WalReceiver {
         reportFlush: this.slot !== null || (this.options.synchronous ?? false),
         ...(this.options.flushPosition !== undefined ? { flushPosition: this.options.flushPosition } : {}),
       }, {
-        onXLogData: (message) => this.serialised(() => this.onXLogData(message)),
+        onXLogData: (message) => {
+          this.serverPosition(message.walEnd, message.sendTime);
+          return this.serialised(() => this.onXLogData(message));
+        },
+        onKeepalive: (message) => this.serverPosition(message.walEnd, message.sendTime),
         beforeReply: () => this.serialised(() => this.syncForReply()),
       });
       this.stream = stream;
@@ -456,6 +463,14 @@ export class WalReceiver {
     }
     await this.sink.writeHistoryFile(expected, history.content);
     this.historyFiles.push(expected);
+  }
+
+  private serverPosition(walEnd: Lsn, sendTime: bigint): void {
+    try {
+      this.options.onServerPosition?.(walEnd, sendTime);
+    } catch {
+      // A failing listener must not break streaming.
+    }
   }
 
   private serialised(work: () => Promise<void>): Promise<void> {

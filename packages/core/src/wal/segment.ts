@@ -92,8 +92,9 @@ export function isPartialWalSegmentName(name: string): boolean {
   return PARTIAL_SEGMENT_NAME.test(name);
 }
 
-/** The compressions pg_receivewal writes WAL files with (suffix `.gz` / `.lz4`). */
-export type WalFileCompression = 'none' | 'gzip' | 'lz4';
+/** The compressions WAL files are written with: pg_receivewal's (suffix `.gz` / `.lz4`), and
+ * zstd (`.zst`) for the fleet's archive, which pg_receivewal does not write. */
+export type WalFileCompression = 'none' | 'gzip' | 'lz4' | 'zstd';
 
 /** A file name pg_receivewal recognises as a WAL segment (is_xlogfilename). */
 export interface WalFileName {
@@ -104,22 +105,22 @@ export interface WalFileName {
   compression: WalFileCompression;
 }
 
-const WAL_FILE_NAME = /^([0-9A-F]{24})(\.gz|\.lz4)?(\.partial)?$/;
+const WAL_FILE_NAME = /^([0-9A-F]{24})(\.gz|\.lz4|\.zst)?(\.partial)?$/;
 
 /**
- * Splits `<segment>[.gz|.lz4][.partial]` (the names pg_receivewal writes and reads back when it
- * looks for its start point); null for any other name.
+ * Splits `<segment>[.gz|.lz4|.zst][.partial]` (the names pg_receivewal writes and reads back
+ * when it looks for its start point, and `.zst` of the fleet's archive); null for any other name.
  */
 export function parseWalFileName(name: string): WalFileName | null {
   const m = WAL_FILE_NAME.exec(name);
   if (m === null) return null;
-  const compression: WalFileCompression = m[2] === '.gz' ? 'gzip' : m[2] === '.lz4' ? 'lz4' : 'none';
+  const compression: WalFileCompression = m[2] === '.gz' ? 'gzip' : m[2] === '.lz4' ? 'lz4' : m[2] === '.zst' ? 'zstd' : 'none';
   return { segment: m[1] as string, partial: m[3] !== undefined, compression };
 }
 
-/** The suffix a compression adds to a WAL file name: "", ".gz" or ".lz4". */
+/** The suffix a compression adds to a WAL file name: "", ".gz", ".lz4" or ".zst". */
 export function walCompressionSuffix(compression: WalFileCompression): string {
-  return compression === 'gzip' ? '.gz' : compression === 'lz4' ? '.lz4' : '';
+  return compression === 'gzip' ? '.gz' : compression === 'lz4' ? '.lz4' : compression === 'zstd' ? '.zst' : '';
 }
 
 /** True for a timeline history file name, `%08X.history`. */

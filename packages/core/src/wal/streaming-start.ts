@@ -4,7 +4,7 @@
  * number, then highest timeline, then a complete file before a `.partial` one) decides. A
  * complete segment counts only if its size is right: an uncompressed file must be exactly one
  * segment long, a `.gz` file must say so in its gzip trailer (ISIZE, the uncompressed size mod
- * 2^32), an `.lz4` file must decompress to exactly one segment; a file that fails the check is
+ * 2^32), an `.lz4` (or `.zst`) file must decompress to exactly one segment; a file that fails the check is
  * skipped with a warning. `.partial` files are not checked: streaming restarts at their
  * beginning and rewrites them.
  *
@@ -17,6 +17,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Lz4Decompressor } from '../archive/lz4-decompressor.js';
+import { ZstdDecompressor } from '../archive/zstd-decompressor.js';
 import type { ChunkKind, Streamer, TarMember } from '../archive/streamer.js';
 import { fileError, FileIoError, PgFleetError } from '../errors.js';
 import type { Lsn } from './lsn.js';
@@ -72,8 +73,8 @@ async function gzipStatedSize(path: string): Promise<number> {
   }
 }
 
-/** The size an LZ4 file decompresses to, counted up to one byte past `limit`. */
-async function lz4DecompressedSize(path: string, limit: number): Promise<number> {
+/** The size an LZ4 (or zstd) file decompresses to, counted up to one byte past `limit`. */
+async function decompressedSize(path: string, limit: number, method: 'lz4' | 'zstd'): Promise<number> {
   let handle;
   try {
     handle = await open(path, 'r');
@@ -81,7 +82,7 @@ async function lz4DecompressedSize(path: string, limit: number): Promise<number>
     throw fileError('could not open file', path, err);
   }
   const counter = new ByteCounter(limit);
-  const decompressor = new Lz4Decompressor(counter, { archiveName: path });
+  const decompressor = method === 'lz4' ? new Lz4Decompressor(counter, { archiveName: path }) : new ZstdDecompressor(counter, { archiveName: path });
   try {
     const buffer = Buffer.allocUnsafe(READ_CHUNK);
     for (;;) {
@@ -138,7 +139,7 @@ export async function findStreamingStart(directory: string, segmentSize: number,
           continue;
         }
       } else {
-        const size = file.compression === 'gzip' ? await gzipStatedSize(path) : await lz4DecompressedSize(path, segmentSize);
+        const size = file.compression === 'gzip' ? await gzipStatedSize(path) : await decompressedSize(path, segmentSize, file.compression === 'zstd' ? 'zstd' : 'lz4');
         if (size !== segmentSize) {
           options.onWarning?.(`compressed segment file "${name}" has incorrect uncompressed size ${size}, skipping`);
           continue;

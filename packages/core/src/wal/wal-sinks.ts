@@ -32,15 +32,16 @@
  */
 
 import { writeSync } from 'node:fs';
-import { mkdir, open, rename, stat, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileIoError, InternalError, WalFormatError, fileError, isErrno, osErrorText } from '../errors.js';
+import { FileIoError, InternalError, WalConflictError, WalFormatError, fileError, isErrno, osErrorText } from '../errors.js';
 import { fsyncDirectory } from '../fs-sync.js';
 import type { Streamer, TarMember } from '../archive/streamer.js';
 import { encodeTarHeader, tarPaddingFor, TAR_END_OF_ARCHIVE } from '../archive/tar-header.js';
 import { CompressedWalFile, compressWalFileContent, type WalFileCompressionSpec } from './compressed-wal-file.js';
 import { isValidWalSegmentSize, walCompressionSuffix } from './segment.js';
 import { findStreamingStart, type StreamingStart } from './streaming-start.js';
+import { readWalFileContent } from './wal-file-content.js';
 
 export interface WalSink {
   /** Every segment file this sink writes has this size. */
@@ -109,6 +110,13 @@ export interface DirectoryWalSinkOptions {
   directoryMode?: number;
   /** Told about files findStart() skips (pg_receivewal prints them as warnings). */
   onWarning?: (message: string) => void;
+  /**
+   * A continuous archive's rule (with partialFiles): a completed segment never replaces a file
+   * already stored for it under any compression suffix (archive-push may have stored it). The
+   * same content keeps the stored file and removes the written copy; other content is a
+   * WalConflictError and the written copy stays `.partial`.
+   */
+  noClobber?: boolean;
 }
 
 interface OpenWalFile {
@@ -133,6 +141,7 @@ export class DirectoryWalSink implements WalSink {
   private readonly fileMode: number;
   private readonly directoryMode: number;
   private readonly onWarning: ((message: string) => void) | undefined;
+  private readonly noClobber: boolean;
   private prepared = false;
   private file: OpenWalFile | null = null;
 
@@ -149,6 +158,7 @@ export class DirectoryWalSink implements WalSink {
     this.fileMode = options.fileMode ?? 0o600;
     this.directoryMode = options.directoryMode ?? 0o700;
     this.onWarning = options.onWarning;
+    this.noClobber = options.noClobber ?? false;
   }
 
   /** The name a file is stored under: its name plus the compression suffix (`.gz`, `.lz4`). */
@@ -290,10 +300,14 @@ export class DirectoryWalSink implements WalSink {
     if (this.partialFiles) {
       if (options.complete) {
         const final = join(this.directory, this.storedName(file.segment));
-        try {
-          await rename(file.path, final);
-        } catch (err) {
-          throw new FileIoError(`could not rename file "${file.path}" to "${final}": ${osErrorText(err)}`, { cause: err });
+        if (this.noClobber) {
+          await storeWithoutClobbering(file.path, final, this.directory, file.segment, this.segmentSize);
+        } else {
+          try {
+            await rename(file.path, final);
+          } catch (err) {
+            throw new FileIoError(`could not rename file "${file.path}" to "${final}": ${osErrorText(err)}`, { cause: err });
+          }
         }
       }
       // The rename, or the file kept as .partial, must survive a crash.
@@ -365,6 +379,50 @@ export class DirectoryWalSink implements WalSink {
     if (file === null) return;
     await file.compressed?.dispose();
     await file.handle.close().catch(() => undefined);
+  }
+}
+
+/** The names a stored segment may have, one per compression. */
+const STORED_SUFFIXES = ['', '.gz', '.lz4', '.zst'];
+
+/**
+ * Gives the written file `from` its final name `to` unless the segment is stored already (under
+ * any suffix): then the contents are compared (decompressed), an equal one is kept and `from`
+ * removed, a different one is a WalConflictError. link() refuses to replace a file that
+ * appeared meanwhile, where rename() would overwrite it.
+ */
+export async function storeWithoutClobbering(from: string, to: string, directory: string, segment: string, limit: number): Promise<'stored' | 'same'> {
+  for (let attempt = 0; ; attempt++) {
+    for (const suffix of STORED_SUFFIXES) {
+      const existing = join(directory, segment + suffix);
+      if (!(await exists(existing))) continue;
+      const [ours, theirs] = await Promise.all([readWalFileContent(from, limit), readWalFileContent(existing, limit)]);
+      if (!ours.equals(theirs)) {
+        throw new WalConflictError(`WAL file "${existing}" is already archived with different content`, {
+          hint: `The archive keeps the stored file; the new copy was left as "${from}". Find out which server wrote the other one: two servers may be archiving into one cluster's archive.`,
+        });
+      }
+      await unlink(from).catch((err: unknown) => { throw fileError('could not remove file', from, err); });
+      return 'same';
+    }
+    try {
+      await link(from, to);
+    } catch (err) {
+      if (isErrno(err, 'EEXIST') && attempt === 0) continue;
+      throw new FileIoError(`could not rename file "${from}" to "${to}": ${osErrorText(err)}`, { cause: err });
+    }
+    await unlink(from).catch((err: unknown) => { throw fileError('could not remove file', from, err); });
+    return 'stored';
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return false;
+    throw fileError('could not stat file', path, err);
   }
 }
 

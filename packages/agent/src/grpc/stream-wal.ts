@@ -1,0 +1,255 @@
+/**
+ * The agent's StreamWal call (agent.proto, capability "wal-stream"): continuous WAL streaming
+ * from a local server into the caller's archive, with core's WalReceiver and a RemoteWalSink
+ * that turns the sink's calls into events on the call:
+ *
+ *     started (history | segment_begin | data | segment_end | sync_request | server_status)*
+ *
+ * The caller (the controller) initiates and owns the archive: it says where to start (what its
+ * repository holds) and acknowledges with WalAck what it made durable (fsync of file and
+ * directory). The receiver reports to the server as flushed only the acknowledged position
+ * (WalReceiver's flushPosition), so the slot's restart_lsn never passes what the archive holds,
+ * and the server keeps everything after it however long the archive is away. A sync() of the
+ * sink (synchronous mode after every message, or before answering a keepalive that asks for a
+ * reply) sends a sync_request and waits for the matching WalAck.
+ *
+ * Before streaming: the physical slot is created (RESERVE_WAL) when missing, and the server is
+ * probed (core's probeWalServer) for the preflight warnings sent in `started`; while streaming, a
+ * server_status goes out every few seconds (the server's WAL end and time, and the bytes the
+ * slot retains, probed every 30 s). The call ends when the caller cancels or half-closes it
+ * (the receiver stops, the open segment stays incomplete), or with the receiver's error (server
+ * gone, shut down or promoted: the caller reconnects).
+ */
+
+import { once } from 'node:events';
+import type * as grpc from '@grpc/grpc-js';
+import {
+  CancelledError, InternalError, InvalidOptionError, ReplicationConnection, WalReceiver, ensurePhysicalSlot, formatLsn, parseLsn, parseWalSegmentName,
+  preflightWarnings, probeWalServer, segmentStartLsn, type Lsn, type ReplicationConnectOptions, type WalSink,
+} from '@pgfleet/core';
+import type { WalStreamEvent, WalStreamRequest__Output, WalStreamStart__Output } from '@pgfleet/proto';
+import type { AgentConfig } from '../config.js';
+import { backupConnection } from './backup.js';
+
+export interface StreamWalContext {
+  config: AgentConfig;
+  log: (line: string) => void;
+  signal: AbortSignal;
+  /** The agent's protocol version, checked against the caller's. */
+  checkProtocol: (theirs: string) => void;
+}
+
+const STATUS_INTERVAL_MS = 2000;
+const PROBE_INTERVAL_MS = 30_000;
+
+/** Writes events in order, waiting for 'drain'; a caller that takes nothing for `noProgressMs` ends the call. */
+class EventSender {
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly call: grpc.ServerDuplexStream<WalStreamRequest__Output, WalStreamEvent>,
+    private readonly signal: AbortSignal,
+    private readonly noProgressMs: number,
+  ) {}
+
+  send(event: WalStreamEvent): Promise<void> {
+    const next = this.chain.then(() => this.write(event));
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async write(event: WalStreamEvent): Promise<void> {
+    if (this.signal.aborted || this.call.cancelled || this.call.writableEnded) throw new CancelledError('the WAL stream was cancelled');
+    if (this.call.write(event)) return;
+    const stalled = AbortSignal.timeout(this.noProgressMs);
+    try {
+      await once(this.call, 'drain', { signal: AbortSignal.any([this.signal, stalled]) });
+    } catch {
+      if (stalled.aborted && !this.signal.aborted) {
+        throw new CancelledError(`the caller took no WAL for ${this.noProgressMs / 1000} s: it is gone or stuck`);
+      }
+      throw new CancelledError('the WAL stream was cancelled');
+    }
+  }
+}
+
+/** The receiver's sink: every call becomes an event; durability is the caller's WalAck. */
+export class RemoteWalSink implements WalSink {
+  private segment: { name: string; start: Lsn; written: number } | null = null;
+  /** Everything before it is durable in the caller's archive. */
+  acked: Lsn = 0n;
+  private waiters: Array<{ lsn: Lsn; resolve: () => void; reject: (err: Error) => void }> = [];
+
+  constructor(readonly segmentSize: number, private readonly sender: EventSender) {}
+
+  async open(name: string): Promise<void> {
+    const id = parseWalSegmentName(name, this.segmentSize);
+    if (id === null) throw new InternalError(`invalid WAL segment name "${name}"`);
+    this.segment = { name, start: segmentStartLsn(id.segno, this.segmentSize), written: 0 };
+    await this.sender.send({ segmentBegin: { name } });
+  }
+
+  async write(offset: number, data: Buffer): Promise<void> {
+    if (this.segment === null) throw new InternalError('no WAL file is open');
+    await this.sender.send({ data: { offset, data } });
+    this.segment.written = offset + data.length;
+  }
+
+  /** Waits until the caller has acknowledged everything written so far. */
+  async sync(): Promise<void> {
+    if (this.segment === null) return;
+    const position = this.segment.start + BigInt(this.segment.written);
+    if (this.acked >= position) return;
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ lsn: position, resolve, reject }));
+    await this.sender.send({ syncRequest: { position: formatLsn(position) } });
+    await done;
+  }
+
+  async close(options: { complete: boolean }): Promise<void> {
+    if (this.segment === null) throw new InternalError('no WAL file is open');
+    this.segment = null;
+    await this.sender.send({ segmentEnd: { complete: options.complete } });
+  }
+
+  async writeHistoryFile(name: string, content: Buffer): Promise<void> {
+    await this.sender.send({ history: { name, content } });
+  }
+
+  async finish(): Promise<void> {}
+
+  async dispose(): Promise<void> {
+    this.failWaiters(new CancelledError('the WAL stream ended'));
+  }
+
+  /** A WalAck arrived. */
+  ack(lsn: Lsn): void {
+    if (lsn > this.acked) this.acked = lsn;
+    const ready = this.waiters.filter((w) => w.lsn <= this.acked);
+    this.waiters = this.waiters.filter((w) => w.lsn > this.acked);
+    for (const w of ready) w.resolve();
+  }
+
+  failWaiters(err: Error): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(err);
+  }
+}
+
+/** The replication connection's keywords: the start's conninfo, else the server running in data_dir. */
+async function connectionFor(start: WalStreamStart__Output, config: AgentConfig): Promise<ReplicationConnectOptions> {
+  const base = await backupConnection({ conninfo: start.conninfo, dataDir: start.dataDir } as Parameters<typeof backupConnection>[0], config);
+  return {
+    ...base,
+    passwordPrompt: 'never',
+    noProgressTimeoutMs: config.noProgressTimeoutSeconds * 1000,
+    ...(start.applicationName !== '' ? { application_name: start.applicationName } : {}),
+    fallback_application_name: 'pgfleet-agent',
+  };
+}
+
+/** Serves one StreamWal call; resolves when the call has ended. */
+export async function serveStreamWalCall(
+  call: grpc.ServerDuplexStream<WalStreamRequest__Output, WalStreamEvent>,
+  context: StreamWalContext,
+): Promise<void> {
+  const messages = call.iterator({ destroyOnReturn: false }) as AsyncIterator<WalStreamRequest__Output>;
+  const first = await messages.next();
+  if (first.done || first.value.item !== 'start' || !first.value.start) {
+    throw new InvalidOptionError('a WAL stream must start with its WalStreamStart');
+  }
+  const start = first.value.start;
+  context.checkProtocol(start.protocolVersion);
+  if (start.slot === '') throw new InvalidOptionError('a WAL stream needs a replication slot name', { hint: 'Set WalStreamStart.slot.' });
+  if ((start.startLsn === '') !== (start.startTimeline === 0)) {
+    throw new InvalidOptionError('a WAL stream start needs both start_lsn and start_timeline, or neither');
+  }
+  const startLsn = start.startLsn === '' ? null : parseLsn(start.startLsn);
+  const options = await connectionFor(start, context.config);
+  const sender = new EventSender(call, context.signal, context.config.noProgressTimeoutSeconds * 1000);
+
+  const conn = await ReplicationConnection.connect({ ...options, signal: context.signal });
+  let receiver: WalReceiver | null = null;
+  let statusTimer: NodeJS.Timeout | undefined;
+  try {
+    const segmentSize = await conn.walSegmentSize();
+    const system = await conn.identifySystem();
+    const created = await ensurePhysicalSlot(conn, start.slot);
+    if (created) context.log(`created replication slot "${start.slot}"`);
+    let probe = await probeWalServer(options, start.slot);
+    const sink = new RemoteWalSink(segmentSize, sender);
+    let server: { lsn: Lsn; time: bigint } | null = null;
+    let timeline = 0;
+    // Acks arrive while the receiver streams; the end of the caller's side stops it.
+    const readAcks = (async () => {
+      for (;;) {
+        const next = await messages.next();
+        if (next.done) return;
+        if (next.value.ack) sink.ack(parseLsn(next.value.ack.flushedLsn));
+      }
+    })();
+    receiver = await WalReceiver.start({
+      connect: async () => conn,
+      sink,
+      ...(startLsn !== null ? { startLsn, timeline: start.startTimeline } : {}),
+      slot: start.slot,
+      temporarySlot: false,
+      statusIntervalSec: start.statusIntervalSeconds > 0 ? start.statusIntervalSeconds : start.synchronous ? 1 : 10,
+      synchronous: start.synchronous,
+      recordSegments: false,
+      flushPosition: () => sink.acked,
+      onServerPosition: (lsn, time) => { server = { lsn, time }; },
+      onEvent: (event) => {
+        if (event.kind === 'streaming-started') {
+          timeline = event.timeline;
+          sink.acked = event.lsn;
+          void sender.send({
+            started: {
+              startLsn: formatLsn(event.lsn), timeline: event.timeline, segmentSize, systemIdentifier: system.systemId,
+              serverVersionNum: conn.serverVersionNum, slot: start.slot, slotCreated: created,
+              warnings: preflightWarnings(probe, { streaming: false }),
+            },
+          }).catch(() => undefined);
+          context.log(`streaming WAL from ${formatLsn(event.lsn)} (timeline ${event.timeline}) through slot "${start.slot}"`);
+        } else if (event.kind === 'timeline-switched') {
+          timeline = event.timeline;
+          context.log(`WAL stream switched to timeline ${event.timeline} at ${formatLsn(event.lsn)}`);
+        }
+      },
+    });
+    let lastProbe = Date.now();
+    statusTimer = setInterval(() => {
+      if (Date.now() - lastProbe >= PROBE_INTERVAL_MS) {
+        lastProbe = Date.now();
+        void probeWalServer(options, start.slot).then((p) => { probe = p; });
+      }
+      const s = server as { lsn: Lsn; time: bigint } | null;
+      if (s === null) return;
+      // Microseconds since 2000-01-01 (PostgreSQL's epoch).
+      const serverTime = new Date(Number(s.time / 1000n) + 946_684_800_000);
+      void sender.send({
+        serverStatus: {
+          serverLsn: formatLsn(s.lsn), serverTime: serverTime.toISOString(),
+          slotRetainedBytes: String(probe.slotRetainedBytes ?? -1n), timeline,
+        },
+      }).catch(() => undefined);
+    }, STATUS_INTERVAL_MS);
+    const running = receiver;
+    const stop = (): void => { void running.stop().catch(() => undefined); };
+    context.signal.addEventListener('abort', stop, { once: true });
+    void readAcks.then(stop, stop);
+    try {
+      await running.done;
+    } finally {
+      context.signal.removeEventListener('abort', stop);
+    }
+    if (context.signal.aborted) throw new CancelledError('the WAL stream was cancelled');
+    if (!call.writableEnded) call.end();
+  } catch (err) {
+    if (receiver !== null) await receiver.abort();
+    else await conn.close().catch(() => undefined);
+    throw err;
+  } finally {
+    clearInterval(statusTimer);
+  }
+}

@@ -1,0 +1,381 @@
+/**
+ * One cluster's continuous WAL archive into `<repo>/<cluster>/wal/` (core's TimelineArchiveSink:
+ * one directory per timeline, the open segment `.partial`, completed segments renamed and never
+ * overwritten, history files). The controller initiates: it decides where to resume from what
+ * the repository holds, and only it says what is durable.
+ *
+ * - A cluster with an agent: the controller calls the agent's StreamWal; the agent streams from
+ *   its local server and sends segment events; the controller writes them into the repository
+ *   and acknowledges (WalAck) a position only after fsync of the file (and of the directory
+ *   when a segment was renamed): at every segment end, when the agent asks (synchronous mode,
+ *   a server asking for a reply), and at most a second after data arrived. The agent reports
+ *   nothing as flushed to the server beyond the acknowledged position, so the slot keeps all
+ *   WAL the repository does not hold yet.
+ * - A cluster without an agent: the controller runs core's WalReceiver itself over the
+ *   cluster's conninfo, writing into the same sink; the receiver reports as flushed what the
+ *   sink made durable.
+ *
+ * Either way the physical slot (`wal.slot`, also the walsender's application_name) is created
+ * when missing, the archive's server identity (system identifier, segment size) is kept in
+ * `wal/archive.json` and checked at every start (WAL of another server never lands in this
+ * archive), and a session that ends or fails is retried after a pause that doubles from 1 s up
+ * to 10 s (back to 1 s once a session has streamed). Every failure is logged and kept in the
+ * cluster's WalStateRecord (`pgfleet wal`); a full repository disk fails the session before
+ * anything is acknowledged, and the next session resumes at the start of the newest `.partial`.
+ */
+
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ConnectError, InvalidOptionError, PgFleetError, fileError, fsyncDirectory, ReplicationConnection, TimelineArchiveSink, WalReceiver, ensurePhysicalSlot, errorFields,
+  errorText, formatLsn, isErrno, parseLsn, parseWalSegmentName, preflightWarnings, probeWalServer, segmentStartLsn, type DaemonLog, type Lsn,
+  type ReplicationConnectOptions, type WalFileCompressionSpec,
+} from '@pgfleet/core';
+import type { AgentClient, WalStreamEvent__Output } from '@pgfleet/proto';
+import type { ClusterConfig } from '../config.js';
+import { writeFileAtomic } from '../repository/atomic-write.js';
+import { WAL_ARCHIVE_METADATA_FILE, walDir } from '../repository/layout.js';
+import type { WalStateRecord } from './wal-state.js';
+
+export interface WalArchiverOptions {
+  repository: string;
+  cluster: ClusterConfig;
+  /** The cluster's agent; null: the controller streams itself. */
+  agent: AgentClient | null;
+  record: WalStateRecord;
+  logger: DaemonLog;
+  /** The no-progress deadline of a direct replication connection (ms; 0: none). */
+  noProgressTimeoutMs?: number;
+  /** Pauses between sessions (default 1 s doubling to 10 s). */
+  retryMs?: { min: number; max: number };
+}
+
+/** wal/archive.json: which server this archive belongs to. */
+export interface WalArchiveMetadata {
+  format: 1;
+  systemIdentifier: string;
+  segmentSize: number;
+}
+
+/** At most this long between data arriving and its acknowledgement (without a segment end). */
+const ACK_INTERVAL_MS = 1000;
+const PROBE_INTERVAL_MS = 30_000;
+
+export async function readWalArchiveMetadata(repository: string, cluster: string): Promise<WalArchiveMetadata | null> {
+  const path = join(walDir(repository, cluster), WAL_ARCHIVE_METADATA_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return null;
+    throw err;
+  }
+  const parsed = JSON.parse(text) as WalArchiveMetadata;
+  return parsed;
+}
+
+/**
+ * Checks that a server may stream into the archive, and records its identity in a new archive.
+ * Throws when the archive holds another server's WAL.
+ */
+export async function claimWalArchive(repository: string, cluster: string, server: { systemIdentifier: string; segmentSize: number }): Promise<void> {
+  const meta = await readWalArchiveMetadata(repository, cluster);
+  if (meta === null) {
+    const root = walDir(repository, cluster);
+    const value: WalArchiveMetadata = { format: 1, ...server };
+    let created: string | undefined;
+    try {
+      created = await mkdir(root, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw fileError('could not create directory', root, err);
+    }
+    // The new directories must survive a crash with the files written into them.
+    if (created !== undefined) {
+      await fsyncDirectory(dirname(root));
+      await fsyncDirectory(dirname(dirname(root)));
+    }
+    await writeFileAtomic(join(root, WAL_ARCHIVE_METADATA_FILE), `${JSON.stringify(value, null, 2)}\n`);
+    return;
+  }
+  if (meta.systemIdentifier !== server.systemIdentifier) {
+    throw new InvalidOptionError(`the server of cluster "${cluster}" has system identifier ${server.systemIdentifier}, but its WAL archive holds WAL of system ${meta.systemIdentifier}`, {
+      hint: `Point the cluster at the server it was archived from, or move "${walDir(repository, cluster)}" away to start a new archive.`,
+    });
+  }
+  if (meta.segmentSize !== server.segmentSize) {
+    throw new InvalidOptionError(`the server of cluster "${cluster}" has WAL segments of ${server.segmentSize} bytes, its archive of ${meta.segmentSize}`);
+  }
+}
+
+function compressionSpec(method: ClusterConfig['wal']['compression']): WalFileCompressionSpec | null {
+  return method === 'none' ? null : { method, level: method === 'gzip' ? -1 : 0 };
+}
+
+export class WalArchiver {
+  private readonly abort = new AbortController();
+  private loop: Promise<void> | null = null;
+  private readonly cluster: ClusterConfig;
+  private readonly record: WalStateRecord;
+  private overLimitReported = false;
+
+  constructor(private readonly options: WalArchiverOptions) {
+    this.cluster = options.cluster;
+    this.record = options.record;
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Ends the session in progress and the retries; resolves once they have stopped. */
+  async stop(): Promise<void> {
+    this.abort.abort(new Error('the controller is shutting down'));
+    await this.loop;
+    this.record.setState('stopped');
+  }
+
+  private log(level: 'info' | 'warn' | 'error', message: string, err?: unknown): void {
+    const fields = { cluster: this.cluster.name, ...(err !== undefined ? { error: errorFields(err) } : {}) };
+    this.options.logger[level](`cluster "${this.cluster.name}": WAL archive: ${message}`, fields);
+  }
+
+  private async run(): Promise<void> {
+    const retry = this.options.retryMs ?? { min: 1000, max: 10_000 };
+    const signal = this.abort.signal;
+    let delay = retry.min;
+    while (!signal.aborted) {
+      this.record.setState('connecting');
+      let streamed = false;
+      try {
+        streamed = this.options.agent !== null ? await this.agentSession(this.options.agent) : await this.directSession();
+        if (!signal.aborted) {
+          this.record.setState('connecting', { message: 'the stream ended; reconnecting', code: null });
+          this.log('info', 'the stream ended; reconnecting');
+        }
+      } catch (err) {
+        if (signal.aborted) break;
+        streamed ||= this.record.snapshot().state === 'streaming';
+        this.record.setState('failed', { message: errorText(err), code: err instanceof PgFleetError ? err.code : null });
+        this.log('error', `${errorText(err)}; retrying in ${Math.round(delay / 1000)} s`, err);
+      }
+      if (streamed) delay = retry.min;
+      try {
+        await sleep(delay, undefined, { signal });
+      } catch {
+        break;
+      }
+      delay = Math.min(delay * 2, retry.max);
+    }
+  }
+
+  private started(info: { systemIdentifier: string; timeline: number; startLsn: Lsn; warnings: string[]; slotCreated: boolean }): void {
+    this.record.started(info);
+    if (info.slotCreated) this.log('info', `created replication slot "${this.cluster.wal.slot}"`);
+    for (const w of info.warnings) this.log('warn', w);
+    this.log('info', `streaming from ${formatLsn(info.startLsn)} (timeline ${info.timeline}) through slot "${this.cluster.wal.slot}"`);
+  }
+
+  private serverStatus(lsn: Lsn, retained: number | null): void {
+    this.record.setServer(lsn, retained);
+    const limit = this.cluster.wal.maxRetainedBytes;
+    if (limit === null || retained === null) return;
+    if (retained > limit && !this.overLimitReported) {
+      this.overLimitReported = true;
+      this.log('warn', `replication slot "${this.cluster.wal.slot}" retains ${retained} bytes of WAL on the server, more than wal.maxRetainedBytes (${limit})`);
+    } else if (retained <= limit) {
+      this.overLimitReported = false;
+    }
+  }
+
+  /** One StreamWal call through the cluster's agent; true when it streamed. */
+  private async agentSession(agent: AgentClient): Promise<boolean> {
+    const { repository } = this.options;
+    const root = walDir(repository, this.cluster.name);
+    const compression = compressionSpec(this.cluster.wal.compression);
+    const meta = await readWalArchiveMetadata(repository, this.cluster.name);
+    const resume = meta === null ? null : await new TimelineArchiveSink({ root, segmentSize: meta.segmentSize, compression }).findStart();
+    const session = await agent.streamWal({
+      conninfo: this.cluster.conninfo,
+      dataDir: '',
+      slot: this.cluster.wal.slot,
+      startLsn: resume === null ? '' : formatLsn(resume.lsn),
+      startTimeline: resume?.timeline ?? 0,
+      synchronous: this.cluster.wal.synchronous,
+      statusIntervalSeconds: 0,
+      applicationName: this.cluster.wal.slot,
+    });
+    const onAbort = (): void => session.cancel();
+    this.abort.signal.addEventListener('abort', onAbort, { once: true });
+    let sink: TimelineArchiveSink | null = null;
+    let streamed = false;
+    let segmentStart: Lsn = 0n;
+    let open = false;
+    let received: Lsn = 0n;
+    let flushed: Lsn = 0n;
+    let unackedSince: number | null = null;
+    const ack = (lsn: Lsn): void => {
+      if (lsn > flushed) flushed = lsn;
+      unackedSince = null;
+      session.ack(formatLsn(flushed));
+      this.record.setFlushed(flushed);
+    };
+    try {
+      for await (const event of session.events) {
+        const s = await this.onAgentEvent(event, sink, { segmentStart, received });
+        if (s.sink !== undefined) {
+          sink = s.sink;
+          streamed = true;
+          received = s.received ?? received;
+          flushed = received;
+        }
+        if (s.segmentStart !== undefined) {
+          segmentStart = s.segmentStart;
+          received = segmentStart;
+          open = true;
+        }
+        if (s.received !== undefined && s.sink === undefined) {
+          received = s.received;
+          this.record.setReceived(received);
+          unackedSince ??= Date.now();
+        }
+        if (s.closed === true) {
+          open = false;
+          ack(received);
+        }
+        if (s.synced === true) ack(received);
+        if (open && sink !== null && unackedSince !== null && Date.now() - unackedSince >= ACK_INTERVAL_MS) {
+          await sink.sync();
+          ack(received);
+        }
+      }
+      return streamed;
+    } finally {
+      this.abort.signal.removeEventListener('abort', onAbort);
+      session.cancel();
+      await sink?.dispose();
+    }
+  }
+
+  /** Applies one event of the agent's stream to the repository; says what changed. */
+  private async onAgentEvent(event: WalStreamEvent__Output, sink: TimelineArchiveSink | null, at: { segmentStart: Lsn; received: Lsn }): Promise<{
+    sink?: TimelineArchiveSink; segmentStart?: Lsn; received?: Lsn; closed?: boolean; synced?: boolean;
+  }> {
+    if (event.started) {
+      const s = event.started;
+      await claimWalArchive(this.options.repository, this.cluster.name, { systemIdentifier: s.systemIdentifier, segmentSize: s.segmentSize });
+      const created = new TimelineArchiveSink({
+        root: walDir(this.options.repository, this.cluster.name), segmentSize: s.segmentSize,
+        compression: compressionSpec(this.cluster.wal.compression), onWarning: (m) => this.log('warn', m),
+      });
+      const startLsn = parseLsn(s.startLsn);
+      this.started({ systemIdentifier: s.systemIdentifier, timeline: s.timeline, startLsn, warnings: s.warnings, slotCreated: s.slotCreated });
+      return { sink: created, received: startLsn };
+    }
+    if (sink === null) throw new ConnectError(`agent "${this.options.agent?.name}" sent WAL before its stream started`);
+    if (event.history) {
+      await sink.writeHistoryFile(event.history.name, event.history.content);
+      return {};
+    }
+    if (event.segmentBegin) {
+      const id = parseWalSegmentName(event.segmentBegin.name, sink.segmentSize);
+      if (id === null) throw new ConnectError(`agent "${this.options.agent?.name}" sent an invalid WAL segment name "${event.segmentBegin.name}"`);
+      await sink.open(event.segmentBegin.name);
+      this.record.setTimeline(id.timeline);
+      return { segmentStart: segmentStartLsn(id.segno, sink.segmentSize) };
+    }
+    if (event.data) {
+      await sink.write(event.data.offset, event.data.data);
+      return { received: at.segmentStart + BigInt(event.data.offset + event.data.data.length) };
+    }
+    if (event.segmentEnd) {
+      await sink.close({ complete: event.segmentEnd.complete });
+      return { closed: true };
+    }
+    if (event.syncRequest) {
+      await sink.sync();
+      return { synced: true };
+    }
+    if (event.serverStatus) {
+      const retained = Number(event.serverStatus.slotRetainedBytes);
+      this.serverStatus(parseLsn(event.serverStatus.serverLsn), retained >= 0 ? retained : null);
+      if (event.serverStatus.timeline > 0) this.record.setTimeline(event.serverStatus.timeline);
+    }
+    return {};
+  }
+
+  /** The controller's own receiver, for a cluster without an agent; true when it streamed. */
+  private async directSession(): Promise<boolean> {
+    const { repository } = this.options;
+    const wal = this.cluster.wal;
+    const options: ReplicationConnectOptions = {
+      connectionString: this.cluster.conninfo,
+      passwordPrompt: 'never',
+      noProgressTimeoutMs: this.options.noProgressTimeoutMs ?? 0,
+      application_name: wal.slot,
+      fallback_application_name: 'pgfleet',
+    };
+    const conn = await ReplicationConnection.connect({ ...options, signal: this.abort.signal });
+    let receiver: WalReceiver;
+    let probe;
+    let created: boolean;
+    let segmentSize: number;
+    let system;
+    try {
+      segmentSize = await conn.walSegmentSize();
+      system = await conn.identifySystem();
+      await claimWalArchive(repository, this.cluster.name, { systemIdentifier: system.systemId, segmentSize });
+      created = await ensurePhysicalSlot(conn, wal.slot);
+      probe = await probeWalServer(options, wal.slot);
+    } catch (err) {
+      await conn.close().catch(() => undefined);
+      throw err;
+    }
+    const sink = new TimelineArchiveSink({
+      root: walDir(repository, this.cluster.name), segmentSize, compression: compressionSpec(wal.compression), onWarning: (m) => this.log('warn', m),
+    });
+    let timeline = system.timeline;
+    receiver = await WalReceiver.start({
+      connect: async () => conn,
+      sink,
+      slot: wal.slot,
+      temporarySlot: false,
+      statusIntervalSec: wal.synchronous ? 1 : 10,
+      synchronous: wal.synchronous,
+      recordSegments: false,
+      onDurable: (position) => this.record.setFlushed(position),
+      onServerPosition: (lsn) => this.serverStatus(lsn, null),
+      onEvent: (event) => {
+        if (event.kind === 'streaming-started') {
+          timeline = event.timeline;
+          this.started({
+            systemIdentifier: system.systemId, timeline, startLsn: event.lsn, slotCreated: created,
+            warnings: preflightWarnings(probe, { streaming: false }),
+          });
+        } else if (event.kind === 'timeline-switched') {
+          this.record.setTimeline(event.timeline);
+          this.log('info', `switched to timeline ${event.timeline} at ${formatLsn(event.lsn)}`);
+        }
+      },
+    });
+    const running = receiver;
+    let lastProbe = Date.now();
+    const timer = setInterval(() => {
+      this.record.setReceived(running.receivedPosition);
+      if (Date.now() - lastProbe < PROBE_INTERVAL_MS) return;
+      lastProbe = Date.now();
+      void probeWalServer(options, wal.slot).then((p) => {
+        if (p.slotRetainedBytes !== null) this.serverStatus(running.receivedPosition, Number(p.slotRetainedBytes));
+      });
+    }, 1000);
+    const onAbort = (): void => { void running.stop().catch(() => undefined); };
+    this.abort.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await running.done;
+      return true;
+    } finally {
+      clearInterval(timer);
+      this.abort.signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
