@@ -17,7 +17,7 @@ function fails(doc: unknown, message: string, hint?: string, options: { insecure
   });
 }
 
-const KNOWN = 'Known keys here: "listen", "tls", "insecure", "allowedRoots", "pgBin", "osUser", "socketDir", "connectUser", "shutdownGraceSeconds", "noProgressTimeoutSeconds".';
+const KNOWN = 'Known keys here: "listen", "tls", "insecure", "allowedRoots", "pgBin", "osUser", "socketDir", "connectUser", "shutdownGraceSeconds", "noProgressTimeoutSeconds", "controller".';
 const ROOTS_HINT = 'Name the directories restores may write into, e.g. allowedRoots: [/srv/postgres].';
 
 describe('agent.yaml', () => {
@@ -32,6 +32,7 @@ describe('agent.yaml', () => {
       osUser: 'postgres',
       socketDir: null,
       connectUser: null,
+      controller: null,
       shutdownGraceSeconds: 30,
       noProgressTimeoutSeconds: 600,
       source: 'agent.yaml',

@@ -67,7 +67,7 @@ describe('pgfleet-agent command line', () => {
     assert.deepEqual(agent('serve', '--config', file, '--check-config'), {
       code: 31, stdout: '',
       stderr: `${P}: "allowedroots" is not a known key\n`
-        + 'HINT: Did you mean "allowedRoots"? Known keys here: "listen", "tls", "insecure", "allowedRoots", "pgBin", "osUser", "socketDir", "connectUser", "shutdownGraceSeconds", "noProgressTimeoutSeconds".\n'
+        + 'HINT: Did you mean "allowedRoots"? Known keys here: "listen", "tls", "insecure", "allowedRoots", "pgBin", "osUser", "socketDir", "connectUser", "shutdownGraceSeconds", "noProgressTimeoutSeconds", "controller".\n'
         + `${P}: "listen" must have a port from 0 to 65535, not 70000\n`
         + `${P}: "allowedRoots" is required\nHINT: Name the directories restores may write into, e.g. allowedRoots: [/srv/postgres].\n`,
     });
