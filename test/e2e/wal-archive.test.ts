@@ -129,15 +129,17 @@ before(async () => {
   env = { PGFLEET_CONTROLLER: controller.address, PGFLEET_CERTS: certs };
 });
 
-after(async () => {
-  await controller?.stop();
-  if (agent?.child.pid && agent.child.exitCode === null && agent.child.signalCode === null) process.kill(agent.child.pid, 'SIGTERM');
-  await agent?.result.catch(() => undefined);
-  await server?.destroy();
-  if (tmpfs !== null) execFileSync('umount', [tmpfs]);
-});
 
 describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
+  // Before the harness's own cleanup (a root-level hook): the tmpfs must be gone when it removes the directories.
+  after(async () => {
+    await controller?.stop();
+    if (agent?.child.pid && agent.child.exitCode === null && agent.child.signalCode === null) process.kill(agent.child.pid, 'SIGTERM');
+    await agent?.result.catch(() => undefined);
+    await server?.destroy();
+    if (tmpfs !== null) execFileSync('umount', [tmpfs]);
+  });
+
   test('the agent streams into the repository: completed segments are byte-identical to the server\'s', async () => {
     await waitFor('the archive to start', () => existsSync(walRoot()), 30_000);
     await server.query('CREATE TABLE t (id int, at timestamptz DEFAULT now(), pad text)');
