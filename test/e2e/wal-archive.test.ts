@@ -5,7 +5,7 @@
 //   - the agent streams over the slot pgfleet_main; completed segments appear in
 //     <repo>/main/wal/00000001/ (lz4) and decompress to exactly the server's pg_wal files; the
 //     slot's restart_lsn never passes what the repository holds; cluster "direct" (no agent)
-//     is streamed by the controller itself (slot pgfleet_direct, zstd) with the same bytes;
+//     is streamed by the controller itself (slot pgfleet_direct, gzip) with the same bytes;
 //   - archive-push: the same content again succeeds, other content is refused (84), logged, and
 //     the archived file is left as it was;
 //   - `pgfleet wal --json`: streaming, flushed position at the server's (lag 0 once idle), the
@@ -121,23 +121,25 @@ before(async () => {
     'agents:', `  - { name: db1, address: "${agentAddress()}" }`,
     'clusters:',
     `  - { name: main, agent: db1, conninfo: "${server.connectionString}", retention: { full: 2 } }`,
-    // No agent: the controller's own receiver, zstd.
-    `  - { name: direct, conninfo: "${server.connectionString}", retention: { full: 1 }, wal: { compression: zstd } }`,
+    // No agent: the controller's own receiver, gzip.
+    `  - { name: direct, conninfo: "${server.connectionString}", retention: { full: 1 }, wal: { compression: gzip } }`,
     '',
   ].join('\n'));
   controller = await startController(controllerConfig);
   env = { PGFLEET_CONTROLLER: controller.address, PGFLEET_CERTS: certs };
 });
 
-after(async () => {
-  await controller?.stop();
-  if (agent?.child.pid && agent.child.exitCode === null && agent.child.signalCode === null) process.kill(agent.child.pid, 'SIGTERM');
-  await agent?.result.catch(() => undefined);
-  await server?.destroy();
-  if (tmpfs !== null) execFileSync('umount', [tmpfs]);
-});
 
 describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
+  // Before the harness's own cleanup (a root-level hook): the tmpfs must be gone when it removes the directories.
+  after(async () => {
+    await controller?.stop();
+    if (agent?.child.pid && agent.child.exitCode === null && agent.child.signalCode === null) process.kill(agent.child.pid, 'SIGTERM');
+    await agent?.result.catch(() => undefined);
+    await server?.destroy();
+    if (tmpfs !== null) execFileSync('umount', [tmpfs]);
+  });
+
   test('the agent streams into the repository: completed segments are byte-identical to the server\'s', async () => {
     await waitFor('the archive to start', () => existsSync(walRoot()), 30_000);
     await server.query('CREATE TABLE t (id int, at timestamptz DEFAULT now(), pad text)');
@@ -159,7 +161,7 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
     }
     assert.equal(compared, 3);
     // The cluster without an agent: the controller streams it itself, through its own slot.
-    const direct = path.join(repository, 'direct', 'wal', '00000001', `${last}.zst`);
+    const direct = path.join(repository, 'direct', 'wal', '00000001', `${last}.gz`);
     await waitFor(`segment ${last} in the direct cluster's archive`, () => existsSync(direct), 30_000);
     assert.ok((await readWalFileContent(direct, SEGMENT)).equals(serverSegments.get(last) as Buffer), 'the direct archive\'s copy is the server\'s');
     // The slot never moves past what the archive holds: restart_lsn is at most the end of the
