@@ -42,7 +42,9 @@ export class ZstdDecompressor extends ChainedStreamer {
         throw new ArchiveFormatError(`could not decompress ${this.label}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
       }
       input = input.subarray(consumed);
-      this.frameOpen = hint !== 0;
+      // A call that neither read nor wrote (the one after an output buffer filled exactly at a
+      // frame's end) reports what the next frame would need, not the state of this one.
+      if (consumed > 0 || produced > 0) this.frameOpen = hint !== 0;
       full = produced === this.out.length;
       if (produced > 0) await this.next.content(null, this.out.subarray(0, produced), 'unknown');
     }

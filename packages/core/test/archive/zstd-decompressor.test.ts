@@ -24,6 +24,14 @@ describe('ZstdDecompressor', { skip: !haveCommand('zstd') }, () => {
     assert.deepEqual(await unzstd(Buffer.concat([z, z])), Buffer.concat([data, data]));
   });
 
+  it('reads a frame whose output is an exact multiple of its output buffer (a 16 MB WAL segment)', async () => {
+    const segment = Buffer.alloc(16 * 1024 * 1024);
+    for (let i = 0; i < segment.length; i += 8192) segment.write(`page ${i}`, i);
+    const frame = run('zstd', ['-c', '-1'], { input: segment });
+    assert.deepEqual(await unzstd(frame, frame.length), segment);
+    assert.deepEqual(await unzstd(frame, 4096), segment);
+  });
+
   it('fails when the input ends inside a frame', async () => {
     for (const cut of [2, 100, z.length - 1]) {
       await assert.rejects(unzstd(z.subarray(0, cut)), (err: unknown) => {
