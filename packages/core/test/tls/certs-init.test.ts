@@ -53,7 +53,8 @@ for (const tool of ['node', 'openssl'] as CertTool[]) {
         assert.equal(cert.checkHost('db1.example.com'), 'db1.example.com');
         assert.equal(cert.checkIP('10.1.2.3'), '10.1.2.3');
         assert.equal(cert.checkHost('other.example.com'), undefined);
-        const expected = leaf === 'controller' ? ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'] : leaf === 'cli' ? ['1.3.6.1.5.5.7.3.2'] : ['1.3.6.1.5.5.7.3.1'];
+        // Agents are servers to the controller and clients of its WAL archive service.
+        const expected = leaf === 'cli' ? ['1.3.6.1.5.5.7.3.2'] : ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'];
         assert.deepEqual(cert.keyUsage?.sort(), expected, leaf);
         // The role, as the subjectAltName URI every daemon checks (and openssl shows).
         const role = leaf === 'controller' ? 'controller' : leaf === 'cli' ? 'cli' : 'agent';
