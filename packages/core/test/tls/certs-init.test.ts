@@ -81,7 +81,7 @@ for (const tool of ['node', 'openssl'] as CertTool[]) {
         };
         assert.deepEqual(
           ['controller', 'cli', 'agent-db1'].map((l) => [l, verify('sslserver', l), verify('sslclient', l)]),
-          [['controller', true, true], ['cli', false, true], ['agent-db1', true, false]],
+          [['controller', true, true], ['cli', false, true], ['agent-db1', true, true]],
         );
       }
     });
