@@ -16,7 +16,7 @@
  * server abort recovery instead of ending it early and promoting a copy that misses WAL.
  * After serving a complete segment it starts a detached prefetcher for the next segments
  * (--prefetch N, default 4; 0: none), which fetches them in parallel into the prefetch
- * directory (controller.prefetchDir, default <tmp>/pgfleet-wal-prefetch-<uid>/<cluster>),
+ * directory (controller.prefetchDir, default <tmp>/pgfleet-wal-prefetch-<uid>/<cluster>-<system identifier>),
  * never inside the data directory; each file lands there complete and checked (temporary name,
  * then rename), and a later wal-get serves it from there.
  */
@@ -110,9 +110,13 @@ export async function runWalGet(name: string, target: string, flags: WalCommandF
   }
   const server = await localServer();
   const cluster = flags.cluster ?? controller.cluster ?? '';
-  const prefetchDir = prefetchDirectory(controller, cluster !== '' ? cluster : server?.systemIdentifier ?? 'unknown');
+  // Keyed by the server's system identifier too: a segment of the same name prefetched for
+  // another server (an earlier cluster of the same name) must never be served to this one.
+  const systemIdentifier = server?.systemIdentifier ?? '';
+  const prefetchDir = prefetchDirectory(controller, `${cluster !== '' ? cluster : 'cluster'}-${systemIdentifier}`);
   // A prefetch directory inside the data directory would be copied by backups and restores.
-  const usePrefetch = !path.resolve(prefetchDir).startsWith(`${process.cwd()}${path.sep}`) && (flags.prefetch ?? 4) > 0;
+  const usePrefetch = systemIdentifier !== '' && !path.resolve(prefetchDir).startsWith(`${process.cwd()}${path.sep}`)
+    && (flags.prefetch ?? 4) > 0;
   const prefetched = path.join(prefetchDir, name);
   if (usePrefetch && isWalSegmentName(name) && (await stat(prefetched).catch(() => null)) !== null) {
     try {
