@@ -275,10 +275,7 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
     await checkArchiveWhole();
   });
 
-  // Known to fail: after the postmaster is killed and started again, streaming has been seen not
-  // to resume (a later segment never reached the archive within 60 s). Kept here, skipped, until
-  // the agent's reconnect after a server crash is fixed.
-  test('kill -9 of the server mid-stream: streaming resumes with no gap', { skip: 'streaming does not yet resume reliably after the server is killed' }, async () => {
+  test('kill -9 of the server mid-stream: streaming resumes with no gap', async () => {
     const write = (): Promise<unknown> => server.query("INSERT INTO t (id, pad) SELECT g, repeat('k', 300) FROM generate_series(1, 20000) g").catch(() => undefined);
     // SIGKILL to the postmaster, then started again on the same port.
     let load: Promise<unknown>;

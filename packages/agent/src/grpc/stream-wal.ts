@@ -73,6 +73,56 @@ class EventSender {
   }
 }
 
+/**
+ * The caller's messages, read through 'data' events. Not through the call's async iterator: an
+ * iterator waiting for the next message when the call's error is emitted destroys the call, and
+ * with an event still being written grpc-js then never sends the status: the caller would wait
+ * for ever on a stream that ended (after a server crash, say) instead of reconnecting.
+ */
+class RequestReader {
+  private readonly queue: WalStreamRequest__Output[] = [];
+  private ended = false;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly call: grpc.ServerDuplexStream<WalStreamRequest__Output, WalStreamEvent>, private readonly signal: AbortSignal) {
+    call.on('data', this.onData);
+    call.on('end', this.onEnd);
+    call.on('close', this.onEnd);
+    signal.addEventListener('abort', this.onEnd);
+  }
+
+  /** The next message; null once the caller half-closed or the call ended. */
+  async next(): Promise<WalStreamRequest__Output | null> {
+    while (this.queue.length === 0 && !this.ended) await new Promise<void>((resolve) => { this.wake = resolve; });
+    return this.queue.shift() ?? null;
+  }
+
+  /** Stops reading; the call itself is left alone. */
+  close(): void {
+    this.call.off('data', this.onData);
+    this.call.off('end', this.onEnd);
+    this.call.off('close', this.onEnd);
+    this.signal.removeEventListener('abort', this.onEnd);
+    this.onEnd();
+  }
+
+  private readonly onData = (message: WalStreamRequest__Output): void => {
+    this.queue.push(message);
+    this.notify();
+  };
+
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    this.notify();
+  };
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
+
 /** The receiver's sink: every call becomes an event; durability is the caller's WalAck. */
 export class RemoteWalSink implements WalSink {
   private segment: { name: string; start: Lsn; written: number } | null = null;
@@ -153,12 +203,25 @@ export async function serveStreamWalCall(
   call: grpc.ServerDuplexStream<WalStreamRequest__Output, WalStreamEvent>,
   context: StreamWalContext,
 ): Promise<void> {
-  const messages = call.iterator({ destroyOnReturn: false }) as AsyncIterator<WalStreamRequest__Output>;
+  const messages = new RequestReader(call, context.signal);
+  try {
+    await streamWal(call, messages, context);
+  } finally {
+    messages.close();
+  }
+}
+
+/** The call from its first message (the start) to the end of streaming. */
+async function streamWal(
+  call: grpc.ServerDuplexStream<WalStreamRequest__Output, WalStreamEvent>,
+  messages: RequestReader,
+  context: StreamWalContext,
+): Promise<void> {
   const first = await messages.next();
-  if (first.done || first.value.item !== 'start' || !first.value.start) {
+  if (first === null || first.item !== 'start' || !first.start) {
     throw new InvalidOptionError('a WAL stream must start with its WalStreamStart');
   }
-  const start = first.value.start;
+  const start = first.start;
   context.checkProtocol(start.protocolVersion);
   if (start.slot === '') throw new InvalidOptionError('a WAL stream needs a replication slot name', { hint: 'Set WalStreamStart.slot.' });
   if ((start.startLsn === '') !== (start.startTimeline === 0)) {
@@ -184,8 +247,8 @@ export async function serveStreamWalCall(
     const readAcks = (async () => {
       for (;;) {
         const next = await messages.next();
-        if (next.done) return;
-        if (next.value.ack) sink.ack(parseLsn(next.value.ack.flushedLsn));
+        if (next === null) return;
+        if (next.ack) sink.ack(parseLsn(next.ack.flushedLsn));
       }
     })();
     receiver = await WalReceiver.start({
