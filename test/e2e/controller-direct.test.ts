@@ -263,9 +263,11 @@ describe('controller with direct clusters', () => {
     const refused = await runCli(['backups', '--ca', path.join(certs, 'ca.crt'), '--cert', path.join(rogue, 'cli.crt'), '--key', path.join(rogue, 'cli.key')], { PGFLEET_CONTROLLER: controller.address });
     assertRefusedByServer(refused);
 
-    // An agent's certificate, although signed by the fleet CA, is for serving only.
+    // An agent's certificate, signed by the fleet CA and usable as a client (agents call the
+    // controller's WAL archive service), is refused by its role for the CLI's API.
     const agentCert = await runCli(['backups', '--ca', path.join(certs, 'ca.crt'), '--cert', path.join(certs, 'agent-db1.crt'), '--key', path.join(certs, 'agent-db1.key')], { PGFLEET_CONTROLLER: controller.address });
-    assertRefusedByServer(agentCert);
+    assert.notEqual(agentCert.code, 0, agentCert.stderr);
+    assert.match(agentCert.stderr, /^pgfleet: error: client certificate "db1" has role "agent"; the controller requires role "cli"/);
 
     const plaintext = await runCli(['backups', '--insecure'], { PGFLEET_CONTROLLER: controller.address });
     assert.equal(plaintext.code, 40, plaintext.stderr);
