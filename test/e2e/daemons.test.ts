@@ -52,6 +52,7 @@ describe('both daemons', () => {
       'listen: 127.0.0.1:0',
       'repository: repo',
       'insecure: true',
+      'wal: { archive: none }', // these servers do not exist: only the backups' failures are logged here
       `agents: [{ name: db1, address: "${agent.address}" }]`,
       'clusters:',
       '  - { name: through-agent, agent: db1, conninfo: "host=127.0.0.1 port=1 user=u password=agent-secret", retention: { full: 1 } }',
