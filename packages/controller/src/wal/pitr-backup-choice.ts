@@ -17,13 +17,13 @@
  * after it would be a gap for an older backup too.
  */
 
-import { join } from 'node:path';
 import {
   InvalidOptionError, NotFoundError, backupOnHistory, describeRecoveryTarget, fileError, isErrno, openWalArchive, parseLsn,
   planArchiveRecovery, readArchivedTimelineHistory, resolveTargetTimeline, type ArchiveRecoveryPlan, type RecoveryTarget,
   type WalArchiveListing,
 } from '@pgfleet/core';
 import { readClusterCatalog, type CatalogEntry } from '../repository/catalog.js';
+import { walDir } from '../repository/layout.js';
 import { stat } from 'node:fs/promises';
 
 export interface PitrChoice {
@@ -33,13 +33,8 @@ export interface PitrChoice {
   statement: string;
 }
 
-/** The cluster's continuous WAL archive in the repository. */
-function clusterWalDir(repository: string, cluster: string): string {
-  return join(repository, cluster, 'wal');
-}
-
 async function openClusterArchive(repository: string, cluster: string): Promise<WalArchiveListing> {
-  const dir = clusterWalDir(repository, cluster);
+  const dir = walDir(repository, cluster);
   try {
     await stat(dir);
   } catch (err) {
