@@ -16,7 +16,7 @@ function walJson(c: ClusterWalStatus__Output): object {
   const num = (v: string | number): number | null => (Number(v) < 0 ? null : Number(v));
   const text = (v: string): string | null => (v === '' ? null : v);
   return {
-    cluster: c.cluster, archive: c.archive, via: c.via, state: c.state, since: c.since, reason: text(c.reason), reasonCode: c.reasonCode || null,
+    cluster: c.cluster, archive: c.archive, via: c.via, state: c.state, since: c.since, stalledSince: text(c.stalledSince), reason: text(c.reason), reasonCode: c.reasonCode || null,
     slot: c.slot, applicationName: c.applicationName, synchronous: c.synchronous, compression: c.compression,
     systemIdentifier: text(c.systemIdentifier), timeline: c.timeline || null,
     receivedLsn: text(c.receivedLsn), flushedLsn: text(c.flushedLsn), serverLsn: text(c.serverLsn),
@@ -38,6 +38,7 @@ function walText(c: ClusterWalStatus__Output): string {
   const lines = [`cluster "${c.cluster}" (${c.via}): ${c.archive === 'none' ? 'no WAL archive (wal: { archive: none })' : `${c.state} since ${c.since.replace(/\.\d+Z$/, 'Z')}`}`];
   if (c.archive === 'none') return `${lines[0]}\n`;
   if (c.reason !== '' && c.state !== 'streaming') lines.push(`  why:        ${c.reason}`);
+  if (c.stalledSince !== '' && c.state !== 'streaming') lines.push(`  stalled:    not streaming since ${c.stalledSince.replace(/\.\d+Z$/, 'Z')}`);
   lines.push(`  slot:       ${c.slot} (application_name ${c.applicationName}${c.synchronous ? ', synchronous' : ''}), compression ${c.compression}`);
   lines.push(`  received:   ${c.receivedLsn || '-'}   flushed: ${c.flushedLsn || '-'}   server: ${c.serverLsn || '-'}   timeline ${c.timeline || '-'}`);
   const lag = Number(c.lagBytes) < 0 ? 'unknown' : `${formatBytes(Number(c.lagBytes))}, ${c.lagSeconds.toFixed(1)} s`;

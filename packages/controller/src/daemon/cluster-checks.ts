@@ -85,10 +85,12 @@ async function walChecks(state: ControllerState, cluster: ClusterConfig): Promis
   const wal = await state.walArchive.stateOf(cluster.name);
   if (!wal.available) return [skipped('slot', `archive ${wal.reason}`), skipped('archive', `archive ${wal.reason}`)];
   const s = wal.state;
+  const why = s.archiveProblem !== null ? ` (the archive: ${s.archiveProblem})` : '';
   const slot = !s.slotPresent
-    ? failed('slot', `replication slot "${s.slotName}" does not exist`, 'The archive creates it when it starts streaming: see the daemon\'s log for why it does not.')
+    ? failed('slot', `replication slot "${s.slotName}" does not exist on the server${why}`,
+      'The archive creates it again when it reconnects; WAL the server removed meanwhile is missing from the archive: see "pgfleet wal" for gaps, and take a backup.')
     : s.slotActive ? ok('slot', `replication slot "${s.slotName}" is active`)
-      : failed('slot', `replication slot "${s.slotName}" is not active: nothing streams from it`);
+      : failed('slot', `replication slot "${s.slotName}" is not active: nothing streams from it${why}`);
   const limit = state.config.checks.maxArchiveLagSeconds;
   const archive = s.lagSeconds <= limit
     ? ok('archive', `streaming, ${formatBytes(s.lagBytes)} and ${formatDuration(s.lagSeconds)} behind (limit ${formatDuration(limit)})${s.gaps > 0 ? `; ${s.gaps} gaps` : ''}`)

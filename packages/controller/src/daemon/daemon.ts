@@ -106,24 +106,36 @@ function peerPolicyOf(config: FleetConfig): (path: string) => PeerPolicy | null 
   return (path) => (path.startsWith('/pgfleet.v1.WalArchive/') ? agent : cli);
 }
 
-/** One archiver per cluster with `wal.archive: stream`; every cluster gets a state record. */
-function startWalArchivers(config: FleetConfig, agents: Map<string, AgentClient>, wal: WalStateRegistry, logger: DaemonLog,
-  retryMs: { min: number; max: number } | undefined): WalArchiver[] {
-  const archivers: WalArchiver[] = [];
+/** What a cluster's archive session depends on: a change restarts it, nothing else does. */
+function archiveSettings(config: FleetConfig, c: FleetConfig['clusters'][number]): string {
+  const agent = c.agent === null ? null : config.agents.find((a) => a.name === c.agent)?.address ?? null;
+  return JSON.stringify([c.conninfo, c.agent, agent, c.wal, config.noProgressTimeoutSeconds]);
+}
+
+/**
+ * One archiver per cluster with `wal.archive: stream`; every cluster gets a state record.
+ * `running` holds the archivers of the previous configuration: those whose settings are the
+ * same keep streaming (a reload does not interrupt them), the others are stopped first.
+ */
+async function applyWalArchivers(config: FleetConfig, agents: Map<string, AgentClient>, wal: WalStateRegistry, logger: DaemonLog,
+  retryMs: { min: number; max: number } | undefined, running: Map<string, { archiver: WalArchiver; settings: string }>): Promise<void> {
+  const wanted = new Map(config.clusters.filter((c) => c.wal.archive === 'stream').map((c) => [c.name, archiveSettings(config, c)]));
+  const stale = [...running].filter(([name, r]) => wanted.get(name) !== r.settings);
+  await Promise.all(stale.map(([, r]) => r.archiver.stop()));
+  for (const [name] of stale) running.delete(name);
   for (const c of config.clusters) {
     const record = wal.record(c.name, {
       cluster: c.name, archive: c.wal.archive, via: c.agent !== null ? `agent:${c.agent}` : 'direct', slot: c.wal.slot,
       applicationName: c.wal.slot, synchronous: c.wal.synchronous, compression: c.wal.compression, maxRetainedBytes: c.wal.maxRetainedBytes,
     });
-    if (c.wal.archive !== 'stream') continue;
+    if (c.wal.archive !== 'stream' || running.has(c.name)) continue;
     const archiver = new WalArchiver({
       repository: config.repository, cluster: c, agent: c.agent !== null ? agents.get(c.agent) ?? null : null, record, logger,
       noProgressTimeoutMs: config.noProgressTimeoutSeconds * 1000, ...(retryMs !== undefined ? { retryMs } : {}),
     });
     archiver.start();
-    archivers.push(archiver);
+    running.set(c.name, { archiver, settings: wanted.get(c.name) as string });
   }
-  return archivers;
 }
 
 export async function startDaemon(config: FleetConfig, options: StartDaemonOptions = {}): Promise<RunningDaemon> {
@@ -188,7 +200,8 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
   if (http !== null) logger.info(`metrics and status page on http://${http.address}/`, { httpPort: http.port });
   scheduler = new Scheduler(state);
   await scheduler.start(config);
-  let archivers = startWalArchivers(config, agents, walReceivers, logger, options.walRetryMs);
+  const archivers = new Map<string, { archiver: WalArchiver; settings: string }>();
+  await applyWalArchivers(config, agents, walReceivers, logger, options.walRetryMs, archivers);
 
   let stopped = false;
   return {
@@ -218,9 +231,8 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
       }
       state.config = merged;
       await scheduler?.apply(merged);
-      // Each cluster's archive starts again with what the new configuration says.
-      await Promise.all(archivers.map((a) => a.stop()));
-      archivers = startWalArchivers(merged, agents, walReceivers, logger, options.walRetryMs);
+      // Only the archives whose settings changed start again.
+      await applyWalArchivers(merged, agents, walReceivers, logger, options.walRetryMs, archivers);
       logger.info(`configuration reloaded from "${merged.path}": ${merged.clusters.length} clusters, ${merged.agents.length} agents, ${merged.clusters.filter((c) => c.schedule !== null).length} scheduled`);
     },
     async stop() {
@@ -232,7 +244,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
       await http?.close();
       shutdown.abort(new Error('daemon shutting down'));
       await schedulerStopped;
-      await Promise.all(archivers.map((a) => a.stop()));
+      await Promise.all([...archivers.values()].map((a) => a.archiver.stop()));
       // Let running work see the abort and clean up, then close.
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 10_000);

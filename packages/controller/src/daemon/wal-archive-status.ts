@@ -16,6 +16,8 @@ export interface WalArchiveState {
   slotName: string;
   slotPresent: boolean;
   slotActive: boolean;
+  /** Why the archive does not stream (its last error); null while it streams. */
+  archiveProblem: string | null;
   /** Missing stretches of WAL in the archive. */
   gaps: number;
   /** The earliest and latest moments a restore can reach (null: none). */

@@ -7,7 +7,7 @@ import { unary } from './unary-call.js';
 function toWire(r: ClusterWalReport): ClusterWalStatus {
   const num = (v: number | null): string => (v === null ? '-1' : String(Math.round(v)));
   return {
-    cluster: r.cluster, archive: r.archive, via: r.via, state: r.state, since: r.since, reason: r.reason ?? '', reasonCode: r.reasonCode ?? 0,
+    cluster: r.cluster, archive: r.archive, via: r.via, state: r.state, since: r.since, stalledSince: r.stalledSince ?? '', reason: r.reason ?? '', reasonCode: r.reasonCode ?? 0,
     slot: r.slot, applicationName: r.applicationName, synchronous: r.synchronous, compression: r.compression,
     systemIdentifier: r.systemIdentifier ?? '', timeline: r.timeline ?? 0,
     receivedLsn: r.receivedLsn ?? '', flushedLsn: r.flushedLsn ?? '', serverLsn: r.serverLsn ?? '',

@@ -158,6 +158,8 @@ export class WalArchiver {
         streamed ||= this.record.snapshot().state === 'streaming';
         this.record.setState('failed', { message: errorText(err), code: err instanceof PgFleetError ? err.code : null });
         this.log('error', `${errorText(err)}; retrying in ${Math.round(delay / 1000)} s`, err);
+        // Whether the slot is still there (dropped, and not created again), for `pgfleet check`.
+        if (this.options.agent === null) this.record.setSlotExists((await probeWalServer(this.directOptions(), this.cluster.wal.slot)).slotExists);
       }
       if (streamed) delay = retry.min;
       try {
@@ -304,17 +306,22 @@ export class WalArchiver {
     return {};
   }
 
+  /** The replication connection's keywords of a cluster without an agent. */
+  private directOptions(): ReplicationConnectOptions {
+    return {
+      connectionString: this.cluster.conninfo,
+      passwordPrompt: 'never',
+      noProgressTimeoutMs: this.options.noProgressTimeoutMs ?? 0,
+      application_name: this.cluster.wal.slot,
+      fallback_application_name: 'pgfleet',
+    };
+  }
+
   /** The controller's own receiver, for a cluster without an agent; true when it streamed. */
   private async directSession(): Promise<boolean> {
     const { repository } = this.options;
     const wal = this.cluster.wal;
-    const options: ReplicationConnectOptions = {
-      connectionString: this.cluster.conninfo,
-      passwordPrompt: 'never',
-      noProgressTimeoutMs: this.options.noProgressTimeoutMs ?? 0,
-      application_name: wal.slot,
-      fallback_application_name: 'pgfleet',
-    };
+    const options = this.directOptions();
     const conn = await ReplicationConnection.connect({ ...options, signal: this.abort.signal });
     let receiver: WalReceiver;
     let probe;

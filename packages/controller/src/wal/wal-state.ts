@@ -8,6 +8,9 @@
  * (the position acknowledged to the server), `receivedLsn` what has arrived. Lag: the server's
  * WAL end (as its last message said) minus flushedLsn, in bytes, and in seconds since the
  * server first reported WAL beyond flushedLsn (0 when the archive is level with the server).
+ * While the receiver does not stream, `stalledSince` is when it stopped streaming: it is kept
+ * through every reconnect attempt (each changes `state` and `since`), so the lag in seconds of
+ * a stalled archive keeps growing instead of starting again at each retry.
  */
 
 import { formatLsn, type Lsn } from '@pgfleet/core';
@@ -34,6 +37,10 @@ export interface ClusterWalState {
   state: WalReceiverState;
   /** When `state` last changed (RFC 3339). */
   since: string;
+  /** Not streaming: since when (RFC 3339), kept across reconnect attempts; null while streaming or disabled. */
+  stalledSince: string | null;
+  /** Whether the slot exists on the server, as the archive last saw it; null when unknown. */
+  slotExists: boolean | null;
   /** Why it is not streaming (the last error), or null. */
   reason: string | null;
   /** The error's catalogue code, or null. */
@@ -68,6 +75,8 @@ interface Sample {
   at: number;
 }
 
+type RecordInit = Pick<ClusterWalState, 'cluster' | 'archive' | 'via' | 'slot' | 'applicationName' | 'synchronous' | 'compression' | 'maxRetainedBytes'>;
+
 /** The mutable record behind a cluster's snapshot. */
 export class WalStateRecord {
   private value: ClusterWalState;
@@ -77,19 +86,39 @@ export class WalStateRecord {
   /** Server positions and when they were seen, oldest first, for the lag in seconds. */
   private samples: Sample[] = [];
 
-  constructor(init: Pick<ClusterWalState, 'cluster' | 'archive' | 'via' | 'slot' | 'applicationName' | 'synchronous' | 'compression' | 'maxRetainedBytes'>) {
+  constructor(init: RecordInit) {
+    const now = new Date().toISOString();
     this.value = {
       ...init,
       state: init.archive === 'none' ? 'disabled' : 'connecting',
-      since: new Date().toISOString(),
+      since: now,
+      stalledSince: init.archive === 'none' ? null : now,
+      slotExists: null,
       reason: null, reasonCode: null, systemIdentifier: null, timeline: null, receivedLsn: null, flushedLsn: null, serverLsn: null,
       lagBytes: null, lagSeconds: null, slotRetainedBytes: null, retainedOverLimit: false, warnings: [], lastAckAt: null,
       refusedPushes: [],
     };
   }
 
+  /**
+   * The configuration changed (a reload): what the archive is set up as. An archive switched
+   * on starts out connecting; one switched off is disabled.
+   */
+  reconfigure(init: RecordInit): void {
+    const wasOn = this.value.archive === 'stream';
+    Object.assign(this.value, init);
+    if (init.archive === 'none') {
+      this.setState('disabled');
+    } else if (!wasOn) {
+      this.setState('connecting');
+    }
+  }
+
   setState(state: WalReceiverState, reason: { message: string; code: number | null } | null = null): void {
-    if (state !== this.value.state) this.value.since = new Date().toISOString();
+    const now = new Date().toISOString();
+    if (state !== this.value.state) this.value.since = now;
+    if (state === 'streaming' || state === 'disabled') this.value.stalledSince = null;
+    else this.value.stalledSince ??= now;
     this.value.state = state;
     if (reason !== null || state === 'streaming') {
       this.value.reason = reason?.message ?? null;
@@ -101,9 +130,15 @@ export class WalStateRecord {
     this.value.systemIdentifier = info.systemIdentifier;
     this.value.timeline = info.timeline;
     this.value.warnings = info.warnings;
+    this.value.slotExists = true;
     if (this.received === null || info.startLsn > this.received) this.received = info.startLsn;
     if (this.flushed === null || info.startLsn > this.flushed) this.flushed = info.startLsn;
     this.setState('streaming');
+  }
+
+  /** What a probe of the server found (null: it could not tell). */
+  setSlotExists(exists: boolean | null): void {
+    this.value.slotExists = exists;
   }
 
   setTimeline(timeline: number): void {
@@ -168,11 +203,13 @@ export class WalStateRegistry implements WalArchiveStatusProvider {
   constructor(private readonly repository: string) {}
 
   /** The record of a cluster, created on first use (the archiver's). */
-  record(cluster: string, init: ConstructorParameters<typeof WalStateRecord>[0]): WalStateRecord {
+  record(cluster: string, init: RecordInit): WalStateRecord {
     let r = this.records.get(cluster);
     if (r === undefined) {
       r = new WalStateRecord(init);
       this.records.set(cluster, r);
+    } else {
+      r.reconfigure(init);
     }
     return r;
   }
@@ -207,11 +244,12 @@ export class WalStateRegistry implements WalArchiveStatusProvider {
       available: true,
       state: {
         lagBytes: report.lagBytes ?? 0,
-        lagSeconds: report.state === 'streaming' ? report.lagSeconds ?? 0 : Math.max(report.lagSeconds ?? 0, (Date.now() - Date.parse(report.since)) / 1000),
+        lagSeconds: report.stalledSince === null ? report.lagSeconds ?? 0 : Math.max(report.lagSeconds ?? 0, (Date.now() - Date.parse(report.stalledSince)) / 1000),
         slotRetainedBytes: report.slotRetainedBytes ?? report.lagBytes ?? 0,
         slotName: report.slot,
-        slotPresent: report.systemIdentifier !== null,
+        slotPresent: report.slotExists !== false,
         slotActive: report.state === 'streaming',
+        archiveProblem: report.state === 'streaming' ? null : report.reason,
         gaps: report.gaps,
         restoreFrom: report.restoreFrom?.time ? new Date(report.restoreFrom.time) : null,
         restoreTo: report.restoreTo?.time ? new Date(report.restoreTo.time) : null,
