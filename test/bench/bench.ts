@@ -35,6 +35,7 @@ import { allTargetsPass, summariseVariant, TOOLS, type Sample, type ToolId } fro
 import { backupArgs, type VariantName } from './variants.js';
 import { runFleetBench } from './fleet.js';
 import { renderFleetMarkdown, renderFleetText } from './fleet-report.js';
+import { selectFleetTools } from './fleet-summary.js';
 import { runWalBench } from './wal.js';
 import { renderWalMarkdown, renderWalText } from './wal-report.js';
 
@@ -188,6 +189,7 @@ async function main(argv: string[]): Promise<number> {
     if (opts.fleet) {
       const fleetReport = await runFleetBench({
         cluster, dataset: info, runs: opts.runs, workDir: path.join(outRoot, 'fleet'), timeoutMs: opts.timeoutS * 1000,
+        compressions: opts.fleetCompressions, tools: selectFleetTools(opts.fleetJobs, opts.fleetTools),
         dropCaches: ctx.dropCaches, pageCache: pageCache.replace('each backup', 'each job'), pgbackrest: opts.pgbackrest, commit: gitCommit(), log,
         ...(opts.fleetProfileDir !== undefined ? { profileDir: path.resolve(opts.fleetProfileDir) } : {}),
       });

@@ -73,7 +73,7 @@ function headline(report: FleetBenchReport): string[] {
   return [
     `dataset ${d.key}: ${formatBytes(d.totalBytes)} (main directory ${formatBytes(d.mainBytes)} + tablespace ts1 ${formatBytes(d.tablespaceBytes)})`,
     `runs: ${report.runs} per tool, job and compression; medians (peak RSS: max); order rotates between runs; page cache ${report.pageCache}`,
-    `pgBackRest: ${report.pgbackrest === null ? 'not available' : `${report.pgbackrest.command} (${report.pgbackrest.version})` +
+    `pgBackRest: ${report.pgbackrest === null ? 'not run (see below)' : `${report.pgbackrest.command} (${report.pgbackrest.version})` +
       `${report.pgbackrest.installedByBench ? ', installed by this bench run (apt-get install pgbackrest)' : ''}`}`,
     `machine: ${report.cpus} CPUs, ${formatBytes(report.memoryBytes)} RAM, load average ${report.loadAverage.start.toFixed(2)} at start, ` +
       `${report.loadAverage.end.toFixed(2)} at end; node ${report.node}, commit ${report.commit ?? 'unknown'}`,

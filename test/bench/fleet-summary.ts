@@ -28,6 +28,36 @@ export const FLEET_TOOLS: Record<FleetJob, readonly FleetTool[]> = {
   restore: ['pgfleet-agent', 'pgfleet-local', 'pgbackrest-pm1', 'pgbackrest-pm2'],
 };
 
+/**
+ * The fleet jobs that `--fleet-jobs` picks by name: pgfleet's job, then how it runs. pgBackRest
+ * runs a backup or a restore whenever one of that kind is picked (and `--fleet-tools` keeps it).
+ */
+export type FleetJobName = 'backup-agent' | 'backup-direct' | 'restore-agent' | 'restore-local';
+export const FLEET_JOB_NAMES: readonly FleetJobName[] = ['backup-agent', 'backup-direct', 'restore-agent', 'restore-local'];
+const JOB_NAME_TOOL: Record<FleetJobName, [FleetJob, FleetTool]> = {
+  'backup-agent': ['backup', 'pgfleet-agent'],
+  'backup-direct': ['backup', 'pgfleet-direct'],
+  'restore-agent': ['restore', 'pgfleet-agent'],
+  'restore-local': ['restore', 'pgfleet-local'],
+};
+
+/** `--fleet-tools`: pgfleet (its tools of the picked jobs) and pgBackRest (pgbackrest = both). */
+export type FleetToolName = 'pgfleet' | 'pgbackrest-pm1' | 'pgbackrest-pm2';
+export const FLEET_TOOL_NAMES: readonly FleetToolName[] = ['pgfleet', 'pgbackrest-pm1', 'pgbackrest-pm2'];
+
+/**
+ * The tools each job runs, in the report's order, for the jobs and tools picked on the command
+ * line; a job with no tool left has an empty list (and is skipped).
+ */
+export function selectFleetTools(jobs: readonly FleetJobName[], tools: readonly FleetToolName[]): Record<FleetJob, FleetTool[]> {
+  const select = (job: FleetJob): FleetTool[] => {
+    const picked = jobs.filter((n) => JOB_NAME_TOOL[n][0] === job).map((n) => JOB_NAME_TOOL[n][1]);
+    if (picked.length === 0) return [];
+    return FLEET_TOOLS[job].filter((t) => (isPgfleet(t) ? tools.includes('pgfleet') && picked.includes(t) : tools.includes(t as FleetToolName)));
+  };
+  return { backup: select('backup'), restore: select('restore') };
+}
+
 export function isPgfleet(tool: FleetTool): boolean {
   return tool.startsWith('pgfleet');
 }

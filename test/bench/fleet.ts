@@ -59,6 +59,8 @@ export interface FleetBenchOptions {
   pageCache: string;
   pgbackrest: boolean;
   compressions?: readonly FleetCompression[];
+  /** The tools each job runs (selectFleetTools); default every tool of every job. */
+  tools?: Record<FleetJob, readonly FleetTool[]>;
   /** Run every pgfleet process under node --cpu-prof, profiles written here. */
   profileDir?: string;
   commit: string | null;
@@ -77,6 +79,8 @@ interface Fleet {
   tablespace: { name: string; location: string };
   pgbackrest: InstalledPgbackrest | null;
   pgbackrestConfig: string;
+  /** "pgfleet lz4", "pgbackrest zstd": there is a backup to restore (restores need one). */
+  backedUp: Set<string>;
 }
 
 const clusterName = (via: 'agent' | 'direct', c: FleetCompression): string => `${via}-${c}`;
@@ -139,7 +143,9 @@ async function setUp(opts: FleetBenchOptions): Promise<Fleet> {
     throw error;
   }
 
-  const pgbackrest = opts.pgbackrest ? ensurePgbackrest(opts.log) : null;
+  const tools = opts.tools ?? FLEET_TOOLS;
+  const wantsPgbackrest = FLEET_JOBS.some((job) => tools[job].some((t) => !isPgfleet(t)));
+  const pgbackrest = opts.pgbackrest && wantsPgbackrest ? ensurePgbackrest(opts.log) : null;
   const pgbackrestDir = path.join(work, 'pgbackrest');
   await mkdirOwned(pgbackrestDir, 0o700);
   const config = path.join(pgbackrestDir, 'pgbackrest.conf');
@@ -147,7 +153,7 @@ async function setUp(opts: FleetBenchOptions): Promise<Fleet> {
   await chownR(pgbackrestDir);
   return {
     opts, repository, agentRoot, localRoot, certs, agent, controller, tablespace: { name: ts.name, location: ts.location },
-    pgbackrest, pgbackrestConfig: config,
+    pgbackrest, pgbackrestConfig: config, backedUp: new Set(),
   };
 }
 
@@ -271,6 +277,8 @@ async function runJob(fleet: Fleet, job: FleetJob, tool: FleetTool, c: FleetComp
   sample.processes = [own, ...others];
   sample.ok = result.ok;
   sample.wallMs = result.wallMs;
+  // pgfleet's restores restore the agent's cluster (agent-C); pgBackRest's, its repository.
+  if (result.ok && job === 'backup' && tool !== 'pgfleet-direct') fleet.backedUp.add(`${isPgfleet(tool) ? 'pgfleet' : 'pgbackrest'} ${c}`);
   if (result.ok) {
     if (prepared.stored !== undefined) sample.storedBytes = await outputSize([prepared.stored]);
   } else {
@@ -286,6 +294,22 @@ function describe(sample: FleetSample): string {
   const usage = sample.processes.map((p) => `${p.role} ${p.cpuSeconds === null ? 'n/a' : p.cpuSeconds.toFixed(2)} s` +
     `${p.peakRssKb === null ? '' : ` ${Math.round(p.peakRssKb / 1024)} MB`}`).join(', ');
   return `${head} ${formatSeconds(sample.wallMs)} (CPU ${usage})`;
+}
+
+/**
+ * When restores are picked without the backup they restore (--fleet-jobs restore-local, say),
+ * takes that backup first, untimed and not reported.
+ */
+async function prepareRestores(fleet: Fleet, tools: readonly FleetTool[], c: FleetCompression): Promise<void> {
+  const needs: [string, FleetTool][] = [];
+  if (tools.some(isPgfleet)) needs.push(['pgfleet', 'pgfleet-agent']);
+  if (tools.some((t) => !isPgfleet(t))) needs.push(['pgbackrest', 'pgbackrest-pm2']);
+  for (const [who, tool] of needs) {
+    if (fleet.backedUp.has(`${who} ${c}`)) continue;
+    fleet.opts.log(`  restore ${c}: first a backup to restore (${toolLabel('backup', tool)}, not measured)`);
+    const sample = await runJob(fleet, 'backup', tool, c, 0, 0);
+    if (!sample.ok) fleet.opts.log(describe(sample));
+  }
 }
 
 /** Restores leave files owned by the PostgreSQL user under the work directory: all removed here. */
@@ -308,10 +332,14 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
   try {
     fleet = await setUp(opts);
     opts.log(`fleet: agent ${fleet.agent.address} (pid ${fleet.agent.pid}), controller ${fleet.controller.address} (pid ${fleet.controller.pid}), mutual TLS`);
-    if (fleet.pgbackrest === null) notes.push(opts.pgbackrest ? 'pgBackRest could not be installed: its columns are missing' : 'pgBackRest skipped (--no-pgbackrest)');
+    const selected = opts.tools ?? FLEET_TOOLS;
+    if (!FLEET_JOBS.some((job) => selected[job].some((t) => !isPgfleet(t)))) notes.push('pgBackRest not picked (--fleet-tools)');
+    else if (fleet.pgbackrest === null) notes.push(opts.pgbackrest ? 'pgBackRest could not be installed: its columns are missing' : 'pgBackRest skipped (--no-pgbackrest)');
     for (const job of FLEET_JOBS) {
       for (const [ci, c] of compressions.entries()) {
-        const tools = FLEET_TOOLS[job].filter((t) => isPgfleet(t) || fleet?.pgbackrest !== null);
+        const tools = selected[job].filter((t) => isPgfleet(t) || fleet?.pgbackrest !== null);
+        if (tools.length === 0) continue;
+        if (job === 'restore') await prepareRestores(fleet, tools, c);
         for (let run = 1; run <= opts.runs; run++) {
           // Rotate who goes first, shifted by compression, so that no tool always opens.
           const shift = (run - 1 + ci) % tools.length;
@@ -326,6 +354,10 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     }
   } finally {
     await tearDown(fleet, opts.workDir);
+  }
+  const selected = opts.tools ?? FLEET_TOOLS;
+  if (FLEET_JOBS.some((job) => selected[job].length !== FLEET_TOOLS[job].length)) {
+    notes.push(`a subset was run: ${FLEET_JOBS.map((job) => `${job}: ${selected[job].map((t) => toolLabel(job, t)).join(', ') || 'none'}`).join('; ')}`);
   }
   notes.push(
     `pgfleet: compression ${compressions.map((c) => `${c} = ${PGFLEET_SPEC[c]}`).join(', ')}; backups -X stream, manifest CRC32C, verified as stored; ` +

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { FLEET_TOOLS, selectFleetTools } from './fleet-summary.js';
 import { DEFAULT_CACHE_DIR, parseBenchOptions } from './options.js';
 
 test('defaults: 2.2 GB, 3 runs, every variant, drop caches, pgbackrest when installed', () => {
@@ -25,6 +26,9 @@ test('defaults: 2.2 GB, 3 runs, every variant, drop caches, pgbackrest when inst
     quick: false,
     walProfileDir: undefined,
     fleetProfileDir: undefined,
+    fleetJobs: ['backup-agent', 'backup-direct', 'restore-agent', 'restore-local'],
+    fleetCompressions: ['none', 'lz4', 'zstd'],
+    fleetTools: ['pgfleet', 'pgbackrest-pm1', 'pgbackrest-pm2'],
   });
 });
 
@@ -88,4 +92,45 @@ test('bad values are errors that name the flag', () => {
   });
   assert.throws(() => parseBenchOptions(['--variants', ','], {}), { message: '--variants names no variant' });
   assert.throws(() => parseBenchOptions(['--nope'], {}), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+});
+
+test('the fleet part\'s subset: --fleet-jobs, --fleet-compressions, --fleet-tools (pgbackrest = both process-max)', () => {
+  const all = parseBenchOptions([], {});
+  assert.deepEqual(all.fleetJobs, ['backup-agent', 'backup-direct', 'restore-agent', 'restore-local']);
+  assert.deepEqual(all.fleetCompressions, ['none', 'lz4', 'zstd']);
+  assert.deepEqual(all.fleetTools, ['pgfleet', 'pgbackrest-pm1', 'pgbackrest-pm2']);
+  assert.deepEqual(selectFleetTools(all.fleetJobs, all.fleetTools), FLEET_TOOLS);
+
+  const one = parseBenchOptions(['--fleet-only', '--fleet-jobs', 'backup-agent', '--fleet-compressions', 'lz4', '--fleet-tools', 'pgfleet'], {});
+  assert.deepEqual(one.fleetJobs, ['backup-agent']);
+  assert.deepEqual(one.fleetCompressions, ['lz4']);
+  assert.deepEqual(one.fleetTools, ['pgfleet']);
+  assert.deepEqual(selectFleetTools(one.fleetJobs, one.fleetTools), { backup: ['pgfleet-agent'], restore: [] });
+
+  const some = parseBenchOptions(['--fleet-jobs', 'restore-local,backup-agent, restore-local', '--fleet-compressions', 'zstd,none',
+    '--fleet-tools', 'pgbackrest,pgfleet'], {});
+  assert.deepEqual(some.fleetJobs, ['backup-agent', 'restore-local']);
+  assert.deepEqual(some.fleetCompressions, ['none', 'zstd']);
+  assert.deepEqual(some.fleetTools, ['pgfleet', 'pgbackrest-pm1', 'pgbackrest-pm2']);
+  assert.deepEqual(selectFleetTools(some.fleetJobs, some.fleetTools), {
+    backup: ['pgfleet-agent', 'pgbackrest-pm1', 'pgbackrest-pm2'],
+    restore: ['pgfleet-local', 'pgbackrest-pm1', 'pgbackrest-pm2'],
+  });
+  // pgBackRest alone, on the restores only.
+  assert.deepEqual(selectFleetTools(['restore-agent'], parseBenchOptions(['--fleet-tools', 'pgbackrest-pm2'], {}).fleetTools),
+    { backup: [], restore: ['pgbackrest-pm2'] });
+});
+
+test('the fleet part\'s subset: unknown names, empty lists and --no-fleet are errors that name the flag', () => {
+  assert.throws(() => parseBenchOptions(['--fleet-jobs', 'backup'], {}), {
+    message: 'unknown fleet job "backup": choose from backup-agent, backup-direct, restore-agent, restore-local',
+  });
+  assert.throws(() => parseBenchOptions(['--fleet-compressions', 'gzip'], {}), { message: 'unknown compression "gzip": choose from none, lz4, zstd' });
+  assert.throws(() => parseBenchOptions(['--fleet-tools', 'barman'], {}), {
+    message: 'unknown fleet tool "barman": choose from pgfleet, pgbackrest-pm1, pgbackrest-pm2, pgbackrest',
+  });
+  assert.throws(() => parseBenchOptions(['--fleet-tools', ' , '], {}), { message: '--fleet-tools names no fleet tool' });
+  assert.throws(() => parseBenchOptions(['--no-fleet', '--fleet-jobs', 'backup-agent'], {}), {
+    message: '--fleet-jobs, --fleet-compressions and --fleet-tools pick from the fleet part, which --no-fleet skips',
+  });
 });

@@ -6,6 +6,9 @@
 // with the estimate in dataset.ts); --scale wins when both are given.
 
 import { parseArgs } from 'node:util';
+import {
+  FLEET_COMPRESSIONS, FLEET_JOB_NAMES, FLEET_TOOL_NAMES, type FleetCompression, type FleetJobName, type FleetToolName,
+} from './fleet-summary.js';
 import { VARIANT_NAMES, type VariantName } from './variants.js';
 
 export const DEFAULT_SIZE_GB = 2.2;
@@ -54,6 +57,11 @@ export interface BenchOptions {
   walProfileDir: string | undefined;
   /** Run the fleet part's pgfleet processes under node --cpu-prof, writing their profiles here. */
   fleetProfileDir: string | undefined;
+  /** The fleet part's jobs (pgfleet's; pgBackRest runs the same kinds), in canonical order. */
+  fleetJobs: FleetJobName[];
+  fleetCompressions: FleetCompression[];
+  /** pgfleet and/or pgBackRest with process-max=1, =2 (`pgbackrest` on the command line: both). */
+  fleetTools: FleetToolName[];
 }
 
 export const HELP_TEXT = `Usage: npm run bench -- [options]
@@ -82,6 +90,13 @@ Options:
   --fleet-only       run only the fleet part: pgfleet backup/restore through the repository
                      against pgBackRest process-max=1 and 2, compression none, lz4, zstd
   --no-fleet         skip the fleet part
+  --fleet-jobs LIST  comma-separated subset of: ${FLEET_JOB_NAMES.join(', ')}
+                     (pgBackRest runs the backups and/or restores that are picked)
+  --fleet-compressions LIST  comma-separated subset of: ${FLEET_COMPRESSIONS.join(', ')}
+  --fleet-tools LIST comma-separated subset of: pgfleet, pgbackrest (both process-max),
+                     pgbackrest-pm1, pgbackrest-pm2
+                     A restore whose backup is not among the picked jobs restores one taken
+                     (untimed) just before.
   --fleet-profile DIR  run the agent, the controller, the CLI and pgfleet-agent restore under
                      node --cpu-prof, their .cpuprofile files into DIR (named by program and pid)
   --wal-only         run only the WAL part: pgfleet-receivewal vs pg_receivewal 15 under a
@@ -102,19 +117,54 @@ function positiveNumber(flag: string, text: string, { integer }: { integer: bool
   return value;
 }
 
-function parseVariants(text: string): VariantName[] {
-  const names: VariantName[] = [];
+/**
+ * A comma-separated subset of `allowed`, in `allowed`'s order whatever order the user typed,
+ * without duplicates; `aliases` name several at once.
+ */
+function parseList<T extends string>(
+  flag: string, what: string, text: string, allowed: readonly T[], aliases: Record<string, readonly T[]> = {},
+): T[] {
+  const names: T[] = [];
+  const choices = [...allowed, ...Object.keys(aliases)];
   for (const part of text.split(',')) {
     const name = part.trim();
     if (name === '') continue;
-    if (!(VARIANT_NAMES as readonly string[]).includes(name)) {
-      throw new Error(`unknown variant "${name}": choose from ${VARIANT_NAMES.join(', ')}`);
-    }
-    if (!names.includes(name as VariantName)) names.push(name as VariantName);
+    const meant = aliases[name] ?? ((allowed as readonly string[]).includes(name) ? [name as T] : undefined);
+    if (meant === undefined) throw new Error(`unknown ${what} "${name}": choose from ${choices.join(', ')}`);
+    for (const n of meant) if (!names.includes(n)) names.push(n);
   }
-  if (names.length === 0) throw new Error('--variants names no variant');
-  // Keep the canonical order whatever order the user typed.
-  return VARIANT_NAMES.filter((n) => names.includes(n));
+  if (names.length === 0) throw new Error(`${flag} names no ${what}`);
+  return allowed.filter((n) => names.includes(n));
+}
+
+function parseVariants(text: string): VariantName[] {
+  return parseList('--variants', 'variant', text, VARIANT_NAMES);
+}
+
+const PGBACKREST_BOTH: readonly FleetToolName[] = ['pgbackrest-pm1', 'pgbackrest-pm2'];
+
+interface FleetSubset {
+  fleetJobs: FleetJobName[];
+  fleetCompressions: FleetCompression[];
+  fleetTools: FleetToolName[];
+}
+
+function parseFleetSubset(values: { [flag: string]: string | boolean | undefined }): FleetSubset {
+  const text = (flag: string): string | undefined => {
+    const v = values[flag];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const [jobs, compressions, tools] = [text('fleet-jobs'), text('fleet-compressions'), text('fleet-tools')];
+  if (values['no-fleet'] === true && (jobs ?? compressions ?? tools) !== undefined) {
+    throw new Error('--fleet-jobs, --fleet-compressions and --fleet-tools pick from the fleet part, which --no-fleet skips');
+  }
+  return {
+    fleetJobs: jobs === undefined ? [...FLEET_JOB_NAMES] : parseList('--fleet-jobs', 'fleet job', jobs, FLEET_JOB_NAMES),
+    fleetCompressions: compressions === undefined ? [...FLEET_COMPRESSIONS]
+      : parseList('--fleet-compressions', 'compression', compressions, FLEET_COMPRESSIONS),
+    fleetTools: tools === undefined ? [...FLEET_TOOL_NAMES]
+      : parseList('--fleet-tools', 'fleet tool', tools, FLEET_TOOL_NAMES, { pgbackrest: PGBACKREST_BOTH }),
+  };
 }
 
 export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
@@ -144,6 +194,9 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
       quick: { type: 'boolean' },
       'wal-profile': { type: 'string' },
       'fleet-profile': { type: 'string' },
+      'fleet-jobs': { type: 'string' },
+      'fleet-compressions': { type: 'string' },
+      'fleet-tools': { type: 'string' },
     },
   });
   const pgfleetCmd = values['pgfleet-cmd'] ?? (env['PGFLEET_BENCH_CMD']?.trim() || undefined);
@@ -173,5 +226,6 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     quick,
     walProfileDir: values['wal-profile'],
     fleetProfileDir: values['fleet-profile'],
+    ...parseFleetSubset(values),
   };
 }
