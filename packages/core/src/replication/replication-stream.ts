@@ -3,7 +3,8 @@
  * ReadyForQuery. It hands each XLogData to the handler and awaits it before reading on
  * (backpressure), answers keepalives that ask for a reply, and sends a standby status update
  * as soon as streaming starts and then every `statusIntervalMs` (a timer, so a reply goes out
- * even while the handler is slow and the socket is paused). Status updates report write = the
+ * even while the handler is slow and the socket is paused); with statusAfterData also once the
+ * XLogData that arrived together have been handled, before waiting for more. Status updates report write = the
  * end of the last XLogData the handler finished with, flush = what the caller set with
  * setFlushPosition, or what its flushPosition provider returns (never beyond write; only when
  * reportFlush, which defaults to "a slot is used", as in pg_basebackup), apply = 0. Before answering a keepalive that asks for a reply,
@@ -49,6 +50,11 @@ export interface StartReplicationOptions {
   /** Ask the server for a reply after this long without a message (0: never). The connection
    * sets it from its no-progress deadline. */
   probeIdleMs?: number;
+  /** Send a status update as soon as the XLogData that arrived together have been handled
+   * (pg_receivewal --synchronous): a server waiting for this standby to flush a COMMIT then
+   * waits for the flush itself, not for the next interval. Default false: between intervals a
+   * busy stream would send one update per message for nothing. */
+  statusAfterData?: boolean;
 }
 
 export interface ReplicationStreamHandler {
@@ -80,6 +86,9 @@ export class ReplicationStream {
   private lastHeard = Date.now();
   private readonly reportFlush: boolean;
   private readonly flushProvider: (() => Lsn) | undefined;
+  private readonly statusAfterData: boolean;
+  /** XLogData were handled since the last status update (with statusAfterData). */
+  private statusDue = false;
 
   constructor(
     private readonly io: ProtocolIo,
@@ -93,6 +102,7 @@ export class ReplicationStream {
     this.flushed = start;
     this.reportFlush = options.reportFlush ?? (options.slot !== undefined && options.slot !== null);
     this.flushProvider = options.flushPosition;
+    this.statusAfterData = options.statusAfterData ?? false;
     const interval = options.statusIntervalMs ?? 10_000;
     if (first.kind === 'copyBothResponse' && interval > 0) {
       // The first update goes out at once, as receivelog.c sends it: a slot's restart_lsn then
@@ -151,6 +161,7 @@ export class ReplicationStream {
   /** Sends a standby status update now (never after CopyDone was sent). */
   sendStatus(replyRequested = false): void {
     if (this.clientDone) return;
+    this.statusDue = false;
     const update = encodeStandbyStatusUpdate({
       write: this.written,
       flush: this.reportedFlush,
@@ -179,8 +190,9 @@ export class ReplicationStream {
         message = null;
       } else {
         try {
-          // A read often brings several messages: take those already here without a wait.
-          m = this.io.receiveNow?.() ?? await this.io.receive();
+          // A read often brings several messages: take those already here without a wait, and
+          // report what they moved (receivelog.c's synchronous mode) only before waiting.
+          m = this.io.receiveNow?.() ?? await this.statusThenReceive();
           this.lastHeard = Date.now();
         } catch (err) {
           if (serverError !== null) throw serverErrorFor('unexpected termination of replication stream', serverError);
@@ -239,6 +251,11 @@ export class ReplicationStream {
     }
   }
 
+  private statusThenReceive(): Promise<BackendMessage> {
+    if (this.statusDue) this.sendStatus(false);
+    return this.io.receive();
+  }
+
   private async onCopyData(payload: Buffer): Promise<void> {
     const message = decodeStreamingMessage(payload);
     if (message.type === 'keepalive') {
@@ -257,6 +274,7 @@ export class ReplicationStream {
     }
     await this.handler.onXLogData(message, this);
     this.written = message.dataStart + BigInt(message.data.length);
+    if (this.statusAfterData) this.statusDue = true;
   }
 }
 

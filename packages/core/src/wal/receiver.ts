@@ -33,7 +33,9 @@
  * what the sink has made durable: a segment closed, or sync() (with `synchronous`, after every
  * XLogData, and before answering a keepalive that asks for a reply), never more. It is
  * reported when a slot is used or with `synchronous` (receivelog.c's rule); the server then
- * moves the slot's restart_lsn to it. A caller whose sink stores WAL elsewhere (a remote
+ * moves the slot's restart_lsn to it. With `synchronous` a status update also goes out as soon
+ * as the XLogData that arrived together are durable, so a server that has this receiver as a
+ * synchronous standby releases a COMMIT at once, not at the next status interval. A caller whose sink stores WAL elsewhere (a remote
  * repository that acknowledges later) gives `flushPosition` instead: the position it knows to
  * be durable. `onDurable` is told whenever the sink made more WAL durable.
  *
@@ -398,6 +400,7 @@ export class WalReceiver {
         timeline: this.timeline,
         statusIntervalMs: this.statusIntervalMs,
         reportFlush: this.slot !== null || (this.options.synchronous ?? false),
+        statusAfterData: this.options.synchronous ?? false,
         ...(this.options.flushPosition !== undefined ? { flushPosition: this.options.flushPosition } : {}),
       }, {
         onXLogData: (message) => {
@@ -526,13 +529,13 @@ export class WalReceiver {
     if (!this.stopped && this.shouldStop()) await this.checkStop();
   }
 
-  /** --synchronous: what was written is made durable and reported at once. */
+  /** --synchronous: what was written is made durable at once; the stream reports it as soon as
+   * this message counts as written (statusAfterData), not from here, where it does not yet. */
   private async syncNow(): Promise<void> {
     if (this.open !== null && this.durable < this.position) {
       await this.sink.sync?.();
       this.markDurable(this.position);
     }
-    this.stream?.sendStatus(false);
   }
 
   /** A keepalive asks for a reply: when flush is reported, first make the open segment durable. */

@@ -8,10 +8,11 @@ import { MessageReader } from '../../src/replication/message-reader.js';
 import { ReplicationStream, type ReplicationStreamHandler } from '../../src/replication/replication-stream.js';
 import { decodeStandbyStatusUpdate } from '../../src/replication/standby-status.js';
 import type { XLogData } from '../../src/replication/xlog-stream-messages.js';
+import type { BackendMessage } from '../../src/replication/backend-message.js';
 import { ProtocolError, ServerError } from '../../src/errors.js';
 import {
   commandComplete, copyBothResponse, copyData, copyDone, cut, errorResponse, fakeIo, int64, readyForQuery,
-  resultSet, type FakeIo,
+  readAll, resultSet, type FakeIo,
 } from './frames.js';
 
 function w(start: bigint, data: string): Buffer {
@@ -211,4 +212,37 @@ test('without probes the same quiet stream fails on the no-progress deadline', a
   const first = await reader.next();
   const stream = new ReplicationStream(io, { startLsn: 0x1000000n, timeline: 1, statusIntervalMs: 0 }, collector().handler, first);
   await assert.rejects(stream.done, /^ConnectError: no data from "db" for 0\.3 s: the server stopped answering$/);
+});
+
+/**
+ * An io whose messages arrive in `batches`, as socket reads bring them: receiveNow() hands out
+ * the rest of the current batch, receive() waits for the next one (none left: the connection
+ * closed).
+ */
+async function batchedIo(batches: Buffer[][]): Promise<FakeIo> {
+  const parsed: BackendMessage[][] = [];
+  for (const b of batches) parsed.push((await readAll(fakeIo(b).reader)).messages);
+  const io = fakeIo([]);
+  let current: BackendMessage[] = [];
+  io.receive = async () => {
+    const next = parsed.shift();
+    if (next === undefined) throw new Error('connection closed');
+    current = next;
+    return current.shift()!;
+  };
+  io.receiveNow = () => current.shift() ?? null;
+  return io;
+}
+
+test('statusAfterData: once the XLogData of one read are handled, a status update reports them, before waiting for more', async () => {
+  const batches = [[copyBothResponse()], [w(0x1000000n, 'abc'), w(0x1000003n, 'de')], [w(0x1000005n, 'fghi')], [copyDone()]];
+  for (const statusAfterData of [true, false]) {
+    const io = await batchedIo(batches);
+    const { handler } = collector((m, s) => { s.setFlushPosition(m.dataStart + BigInt(m.data.length)); });
+    const first = await io.receive();
+    const stream = new ReplicationStream(io, { startLsn: 0x1000000n, timeline: 1, statusIntervalMs: 0, reportFlush: true, statusAfterData }, handler, first);
+    assert.deepEqual(await stream.done, { reason: 'server-ended', position: 0x1000009n });
+    // One update per read, not per message; without the option none between intervals.
+    assert.deepEqual(sent(io), statusAfterData ? ['r 1000005 1000005', 'r 1000009 1000009', 'c'] : ['c'], `statusAfterData ${statusAfterData}`);
+  }
 });

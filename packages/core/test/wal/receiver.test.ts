@@ -331,6 +331,44 @@ describe('WalReceiver as a continuous archive (PostgreSQL 15)', () => {
     assert.equal((await stat())?.flush, null);
     await plain.stop();
   });
+
+  // A synchronous standby is only usable when each flush is reported as soon as it happened:
+  // a status update that waits for the next interval holds every COMMIT for up to that long.
+  for (const mode of ['own sink', 'flushPosition provider'] as const) {
+    test(`synchronous, ${mode}: as a synchronous standby, a COMMIT returns long before the next status interval`, async () => {
+      const name = mode === 'own sink' ? 'sync_commit_own' : 'sync_commit_acked';
+      const sink = receivewalSink(tmp());
+      const start = await flushLsn(cluster);
+      let durable = start;
+      const receiver = await WalReceiver.start({
+        connection: { ...connection(), application_name: name }, sink, temporarySlot: false,
+        startLsn: start, timeline: 1, statusIntervalSec: 10, synchronous: true,
+        // The agent's way: the position its sink's sync() made durable elsewhere.
+        ...(mode === 'flushPosition provider' ? { flushPosition: () => durable, onDurable: (p: bigint) => { durable = p; } } : {}),
+      });
+      // The harness runs with synchronous_commit off: a COMMIT would not wait for any standby.
+      await cluster.query(`ALTER SYSTEM SET synchronous_standby_names = '${name}'`);
+      await cluster.query('ALTER SYSTEM SET synchronous_commit = on');
+      await cluster.query('SELECT pg_reload_conf()');
+      try {
+        await waitFor('the receiver to be the synchronous standby', async () => (await cluster.query<{ s: string }>(
+          `SELECT sync_state AS s FROM pg_stat_replication WHERE application_name = '${name}'`)).rows[0]?.s === 'sync');
+        const latencies: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          const t0 = performance.now();
+          await cluster.query("INSERT INTO filler VALUES ($1, 'sync')", [i]);
+          latencies.push(Math.round(performance.now() - t0));
+        }
+        console.log(`# ${mode}: commit latencies with the receiver as synchronous standby (status interval 10 s): ${latencies.join(', ')} ms`);
+        assert.ok(Math.max(...latencies) < 1000, `every COMMIT returned within 1 s (got ${latencies.join(', ')} ms)`);
+      } finally {
+        await cluster.query('ALTER SYSTEM RESET synchronous_standby_names');
+        await cluster.query('ALTER SYSTEM RESET synchronous_commit');
+        await cluster.query('SELECT pg_reload_conf()');
+        await receiver.stop();
+      }
+    });
+  }
 });
 
 describe('WalReceiver on PostgreSQL 14, tar sink', () => {
