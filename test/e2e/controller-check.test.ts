@@ -6,17 +6,20 @@
 //   - no recent backup: b's maxAge lowered to 1 s by SIGHUP;
 //   - server stopped: B stopped;
 //   - repository full: a second daemon whose repository is a 20 MB tmpfs, filled up;
-//   - agent stopped: the agent's process ended (`pgfleet agents` exits 40 too).
-// Slot dropped and archive stalled need the continuous WAL archive, off here (wal: { archive: none }): the
-// checks say "archive not configured" (SKIPPED) and are not exercised here.
+//   - agent stopped: the agent's process ended (`pgfleet agents` exits 40 too);
+//   - slot dropped and archive stalled: b's continuous WAL archive (the controller's own
+//     receiver; off until then, wal: { archive: none }) switched on by SIGHUP; its slot dropped
+//     on B with every other slot taken, so the archive cannot create it again; then the slot
+//     held by a pg_receivewal (the archive's reconnects fail) with maxArchiveLag 2 s. Each is
+//     repaired and checked OK again; another reload leaves the streaming archive alone.
 // b's backup is restored by hand at the end and started.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
+import { makeTempDir, restoreTarByHand, startCluster, startRestored, systemBin, type TestCluster } from '../harness/index.js';
 import { serveAgent, stopServedAgent, type ServedAgent } from './agent-support.js';
 import { cliJson, runCli, startController, waitFor, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
 
@@ -36,26 +39,34 @@ let env: NodeJS.ProcessEnv;
 let fullDir = '';
 let mounted = false;
 let fullController: ControllerProcess | null = null;
+let receivewal: ChildProcess | null = null;
 
-function fleetYaml(bMaxAge: string): string {
+interface FleetOptions {
+  bMaxAge?: string;
+  /** b's continuous WAL archive (the fleet's default stays none). */
+  bArchive?: 'stream' | 'none';
+  maxArchiveLag?: string;
+}
+
+function fleetYaml(o: FleetOptions = {}): string {
   return [
     'listen: 127.0.0.1:0',
     `repository: ${path.join(work, 'repo')}`,
     'insecure: true',
-    'checks: { minFreeSpace: 1MB }',
+    `checks: { minFreeSpace: 1MB${o.maxArchiveLag !== undefined ? `, maxArchiveLag: ${o.maxArchiveLag}` : ''} }`,
     `agents: [{ name: db1, address: "${agent?.address}" }]`,
     'wal: { archive: none }', 'clusters:',
     `  - { name: a, agent: db1, conninfo: "${A.connectionString}" }`,
-    `  - { name: b, conninfo: "${B.connectionString}", maxAge: ${bMaxAge} }`,
+    `  - { name: b, conninfo: "${B.connectionString}", maxAge: ${o.bMaxAge ?? '1h'}, wal: { archive: ${o.bArchive ?? 'none'} } }`,
     '',
   ].join('\n');
 }
 
 /** Rewrites fleet.yaml (current ports and addresses) and reloads it with SIGHUP. */
-async function reload(bMaxAge = '1h'): Promise<void> {
+async function reload(o: FleetOptions = {}): Promise<void> {
   const count = (): number => (controller.log().match(/configuration reloaded/g) ?? []).length;
   const before = count();
-  await writeFile(configFile, fleetYaml(bMaxAge));
+  await writeFile(configFile, fleetYaml(o));
   controller.child.kill('SIGHUP');
   await waitFor('the reload', async () => count() > before, 10_000);
 }
@@ -73,6 +84,22 @@ const statusOf = (r: CheckJson[], cluster: string): Record<string, string> =>
 const messageOf = (r: CheckJson[], cluster: string, name: string): string =>
   r.find((c) => c.cluster === cluster)?.checks.find((k) => k.name === name)?.message ?? '';
 
+const SLOT = 'pgfleet_b';
+
+/** Runs `pgfleet check b` until `done` holds of its result (or the deadline passes) and returns that result. */
+async function checkUntil(what: string, done: (r: CheckJson[]) => boolean, timeoutMs = 30_000): Promise<CheckJson[]> {
+  let last: CheckJson[] = [];
+  try {
+    await waitFor(what, async () => done(last = (await check(['b'])).results), timeoutMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last check: ${JSON.stringify(last)}`);
+  }
+  return last;
+}
+
+interface WalJson { state: string; since: string; stalledSince: string | null; lagSeconds: number | null; reason: string | null }
+const walOfB = async (): Promise<WalJson> => (await cliJson<WalJson[]>(['wal', 'b', '--json', '--insecure'], env))[0] as WalJson;
+
 const HEALTHY_DIRECT = { replication: 'ok', wal_level: 'ok', wal_senders: 'ok', slot: 'skipped', archive: 'skipped', backup: 'ok', drill: 'skipped', repository: 'ok' };
 
 describe('pgfleet check', () => {
@@ -83,7 +110,7 @@ describe('pgfleet check', () => {
     await mkdir(root);
     agent = await serveAgent({ work, allowedRoot: root, tls: false });
     configFile = path.join(work, 'fleet.yaml');
-    await writeFile(configFile, fleetYaml('1h'));
+    await writeFile(configFile, fleetYaml());
     controller = await startController(configFile);
     env = { PGFLEET_CONTROLLER: controller.address };
     const backup = await runCli(['backup', '--all', '--insecure'], env);
@@ -91,6 +118,7 @@ describe('pgfleet check', () => {
   });
 
   after(async () => {
+    receivewal?.kill();
     await controller?.stop();
     await fullController?.kill();
     if (mounted) execFileSync('umount', [fullDir]);
@@ -136,7 +164,7 @@ describe('pgfleet check', () => {
   });
 
   test('no recent backup: the backup check fails naming its age and maxAge (maxAge lowered by SIGHUP)', async () => {
-    await reload('1s');
+    await reload({ bMaxAge: '1s' });
     await new Promise((r) => setTimeout(r, 1100));
     const { code, results, text } = await check([], env, true);
     assert.equal(code, 1, text);
@@ -175,6 +203,97 @@ describe('pgfleet check', () => {
     }
     const again = await check(['b']);
     assert.equal(again.code, 0, again.text);
+  });
+
+  test('b\'s WAL archive switched on by SIGHUP: slot and archive OK; a reload that changes nothing of it leaves it streaming', async () => {
+    await reload({ bArchive: 'stream' });
+    const r = await checkUntil('b\'s archive to stream', (x) => statusOf(x, 'b')['slot'] === 'ok' && statusOf(x, 'b')['archive'] === 'ok');
+    assert.deepEqual(statusOf(r, 'b'), { ...HEALTHY_DIRECT, slot: 'ok', archive: 'ok' });
+    assert.equal(messageOf(r, 'b', 'slot'), `replication slot "${SLOT}" is active`);
+    assert.match(messageOf(r, 'b', 'archive'), /^streaming, \S+ \S+ and \d+s behind \(limit 5m 0s\)$/);
+    const before = await walOfB();
+    assert.deepEqual([before.state, before.stalledSince], ['streaming', null]);
+    await reload({ bArchive: 'stream', bMaxAge: '2h' });
+    const after = await walOfB();
+    assert.deepEqual([after.state, after.since], ['streaming', before.since]);
+  });
+
+  test('slot dropped: the slot check fails naming the slot and why the archive cannot create it; OK again once it can', async () => {
+    // In one statement, well within the archive's 1 s pause before it reconnects: end its
+    // walsender, drop the slot and take every free slot, so that the archive cannot create it.
+    await B.query(`DO $$
+      DECLARE n int;
+      BEGIN
+        PERFORM pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = '${SLOT}' AND active_pid IS NOT NULL;
+        WHILE EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '${SLOT}' AND active) LOOP PERFORM pg_sleep(0.01); END LOOP;
+        PERFORM pg_drop_replication_slot('${SLOT}');
+        SELECT current_setting('max_replication_slots')::int - count(*) INTO n FROM pg_replication_slots;
+        FOR i IN 1..n LOOP PERFORM pg_create_physical_replication_slot('check_filler_' || i); END LOOP;
+      END $$`);
+    try {
+      await checkUntil('the slot check to fail', (x) => messageOf(x, 'b', 'slot').includes('does not exist'));
+      const { code, results, text } = await check([], env, true);
+      assert.equal(code, 1, text);
+      assert.deepEqual(statusOf(results, 'b'), { ...HEALTHY_DIRECT, slot: 'failed', archive: 'ok' });
+      assert.deepEqual(statusOf(results, 'a'), { agent: 'ok', ...HEALTHY_DIRECT });
+      assert.match(messageOf(results, 'b', 'slot'), new RegExp(`^replication slot "${SLOT}" does not exist on the server \\(the archive: .*all replication slots are in use.*\\)$`));
+      assert.match(results.find((c) => c.cluster === 'b')?.checks.find((k) => k.name === 'slot')?.hint ?? '', /creates it again/);
+      assert.match(text, new RegExp(`^ {2}slot: +FAILED \\(replication slot "${SLOT}" does not exist on the server`, 'm'));
+      const nagios = await runCli(['check', '--nagios', '--insecure'], env);
+      assert.equal(nagios.code, 2);
+      assert.match(nagios.stdout, new RegExp(`^PGFLEET CRITICAL - 1 of 17 checks failed: b slot: replication slot "${SLOT}" does not exist on the server \\(the archive: [^|]+\\) \\| clusters=2 checks=17 failed=1\\n$`));
+    } finally {
+      await B.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'check_filler_%'");
+    }
+    // The archive's pause between attempts grows to 10 s.
+    await checkUntil('the archive to create its slot again and stream', (x) => statusOf(x, 'b')['slot'] === 'ok' && statusOf(x, 'b')['archive'] === 'ok');
+    assert.equal((await B.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = '${SLOT}' AND active`)).rowCount, 1);
+  });
+
+  test('archive stalled: the archive check fails with its lag once it is over maxArchiveLag; OK again once it streams', async () => {
+    await reload({ bArchive: 'stream', maxArchiveLag: '2s' });
+    // A pg_receivewal takes the slot while the archive pauses before reconnecting; the
+    // archive's attempts then fail (the slot is active for another PID) while B writes WAL.
+    const dir = await makeTempDir('ctl-check-receivewal');
+    await waitFor('pg_receivewal to hold the slot', async () => {
+      await B.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = '${SLOT}'`);
+      if (receivewal === null || receivewal.exitCode !== null) {
+        receivewal = spawn(systemBin('pg_receivewal'), ['-D', dir, '-S', SLOT, '-d', B.connectionString, '--no-loop'], { stdio: 'ignore' });
+      }
+      const holder = await B.query<{ application_name: string }>(
+        `SELECT s.application_name FROM pg_replication_slots r JOIN pg_stat_replication s ON s.pid = r.active_pid WHERE r.slot_name = '${SLOT}'`);
+      return holder.rows[0]?.application_name === 'pg_receivewal';
+    }, 20_000);
+    try {
+      // WAL, and no table the restore at the end would miss.
+      await B.query("SELECT pg_logical_emit_message(false, 'pgfleet check', repeat('x', 200000))");
+      await checkUntil('the archive check to fail', (x) => statusOf(x, 'b')['archive'] === 'failed');
+      const { code, results, text } = await check([], env, true);
+      assert.equal(code, 1, text);
+      // The slot is held, but not by the archive: nothing of it streams.
+      assert.deepEqual(statusOf(results, 'b'), { ...HEALTHY_DIRECT, slot: 'failed', archive: 'failed' });
+      assert.deepEqual(statusOf(results, 'a'), { agent: 'ok', ...HEALTHY_DIRECT });
+      assert.match(messageOf(results, 'b', 'archive'), /^the archive is \d+s behind the server \(\S+ \S+; limit 2s\)$/);
+      assert.match(messageOf(results, 'b', 'slot'), new RegExp(`^replication slot "${SLOT}" is not active: nothing streams from it \\(the archive: .*"${SLOT}" is active for PID \\d+\\)$`));
+      assert.match(text, /^ {2}archive: +FAILED \(the archive is \d+s behind the server/m);
+      const nagios = await runCli(['check', '--nagios', '--insecure'], env);
+      assert.equal(nagios.code, 2);
+      assert.match(nagios.stdout, /^PGFLEET CRITICAL - 2 of 17 checks failed: b slot: [^;|]+; b archive: the archive is \d+s behind the server \([^|]+\) \| clusters=2 checks=17 failed=2\n$/);
+      // The stall counts from when the archive stopped streaming, through its reconnect attempts.
+      const wal = await walOfB();
+      assert.notEqual(wal.state, 'streaming');
+      assert.ok(wal.stalledSince !== null && Date.now() - Date.parse(wal.stalledSince) >= 2000, JSON.stringify(wal));
+      assert.ok(Date.parse(wal.stalledSince) <= Date.parse(wal.since), JSON.stringify(wal));
+    } finally {
+      receivewal?.kill();
+    }
+    await checkUntil('the archive to stream again', (x) => statusOf(x, 'b')['slot'] === 'ok' && statusOf(x, 'b')['archive'] === 'ok');
+    assert.equal((await walOfB()).stalledSince, null);
+    // Switched off again: SKIPPED, as before.
+    await reload();
+    const off = await check(['b']);
+    assert.equal(off.code, 0);
+    assert.deepEqual(statusOf(off.results, 'b'), HEALTHY_DIRECT);
   });
 
   test('repository full: not writable and below minFreeSpace', async () => {

@@ -13,7 +13,7 @@
  *   WAL the repository does not hold yet.
  * - A cluster without an agent: the controller runs core's WalReceiver itself over the
  *   cluster's conninfo, writing into the same sink; the receiver reports as flushed what the
- *   sink made durable.
+ *   sink made durable, which the controller has it make durable every second.
  *
  * Either way the physical slot (`wal.slot`, also the walsender's application_name) is created
  * when missing, the archive's server identity (system identifier, segment size) is kept in
@@ -342,6 +342,7 @@ export class WalArchiver {
       root: walDir(repository, this.cluster.name), segmentSize, compression: compressionSpec(wal.compression), onWarning: (m) => this.log('warn', m),
     });
     let timeline = system.timeline;
+    let startLsn: Lsn = 0n;
     receiver = await WalReceiver.start({
       connect: async () => conn,
       sink,
@@ -355,20 +356,22 @@ export class WalArchiver {
       onEvent: (event) => {
         if (event.kind === 'streaming-started') {
           timeline = event.timeline;
-          this.started({
-            systemIdentifier: system.systemId, timeline, startLsn: event.lsn, slotCreated: created,
-            warnings: preflightWarnings(probe, { streaming: false }),
-          });
+          startLsn = event.lsn;
         } else if (event.kind === 'timeline-switched') {
           this.record.setTimeline(event.timeline);
           this.log('info', `switched to timeline ${event.timeline} at ${formatLsn(event.lsn)}`);
         }
       },
     });
+    // Streaming only once the server accepted START_REPLICATION (the receiver's event comes
+    // before it: a slot another process holds fails it, and the archive has not streamed).
+    this.started({ systemIdentifier: system.systemId, timeline, startLsn, slotCreated: created, warnings: preflightWarnings(probe, { streaming: false }) });
     const running = receiver;
     let lastProbe = Date.now();
     const timer = setInterval(() => {
       this.record.setReceived(running.receivedPosition);
+      // As the agent's stream is acknowledged: what arrived is durable within about a second.
+      void running.flush().catch(() => undefined);
       if (Date.now() - lastProbe < PROBE_INTERVAL_MS) return;
       lastProbe = Date.now();
       void probeWalServer(options, wal.slot).then((p) => {

@@ -547,6 +547,19 @@ export class WalReceiver {
     this.markDurable(this.position);
   }
 
+  /**
+   * Makes what was received durable now, in order with the writes (a caller that wants its
+   * flush position current without `synchronous`: without it the open segment becomes durable
+   * only when it is closed, which on a quiet server takes hours). The next status reports it.
+   */
+  async flush(): Promise<void> {
+    await this.serialised(async () => {
+      if (this.stopped || this.open === null || this.durable >= this.position || this.sink.sync === undefined) return;
+      await this.sink.sync();
+      this.markDurable(this.position);
+    });
+  }
+
   private markDurable(position: Lsn): void {
     if (position > this.durable) this.durable = position;
     // With a slot the server keeps WAL from the flush position on: report what is stored.
