@@ -22,7 +22,14 @@
 //     `pgfleet wal` and the log say why, no damaged segment is stored, and once space is back
 //     streaming resumes without a gap;
 //   - the oldest kept backup restored by hand, recovered through restore_command = wal-get
-//     (as the PostgreSQL OS user) and started: it holds the rows written after the backup.
+//     (as the PostgreSQL OS user): started with the controller stopped, recovery fails (FATAL
+//     naming the restore_command failure), the copy is not running, not promoted, has no new
+//     timeline; with the controller back it recovers and holds the rows written after the backup;
+//   - RPO (synchronous_commit = on): rows committed one by one, the postmaster killed with
+//     kill -9 right after a COMMIT returned, a fresh backup restored to the archive's end
+//     (`latest`) through wal-get: without wal.synchronous the lost rows (measured and printed)
+//     are exactly those committed past the archive's end, which is at or past the acknowledged
+//     position; with wal.synchronous and synchronous_standby_names = 'pgfleet_main' none is lost.
 //
 // Versions: PGFLEET_TEST_VERSIONS (the first one; default 15).
 
@@ -281,14 +288,9 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
     let load: Promise<unknown>;
     load = write();
     await sleep(300);
-    const pid = Number((await readFile(path.join(server.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-    process.kill(pid, 'SIGKILL');
+    const pid = await killServer();
     await load;
-    await waitFor('the postmaster and its children to end', () => !existsSync(path.join(server.dataDir, 'postmaster.pid')) || !alive(pid), 30_000);
-    await sleep(1000);
-    await runAs(path.join(binDir(VERSION), 'pg_ctl'), ['start', '-w', '-t', '120', '-D', server.dataDir, '-l', path.join(work, 'restarted.log'),
-      '-o', `-p ${server.port} -k ${server.host} -c listen_addresses=127.0.0.1`]);
-    await waitFor('the server to answer', async () => (await server.query('SELECT 1').then(() => true, () => false)), 30_000);
+    await restartServer(pid);
     await waitForStreaming();
     await write();
     const last = await switchSegment();
@@ -358,7 +360,7 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
     assert.equal((await walReport()).state, 'streaming');
   });
 
-  test('the oldest kept backup, recovered through restore_command = wal-get and started, holds the rows written after it', async () => {
+  test('the oldest kept backup through restore_command = wal-get: with the controller stopped recovery fails loudly and never promotes; with it back it recovers every row', async () => {
     assert.ok(oldestKeptBackup !== null, 'expire ran');
     await server.query("INSERT INTO t (id, pad) SELECT g, 'the last rows' FROM generate_series(1, 777) g");
     const current = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn as string;
@@ -375,7 +377,27 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
     await chownR(own);
     const dataDir = path.join(work, 'recovered');
     await restoreTarByHand({ backupDir: path.join(repository, 'main', 'backups', oldestKeptBackup as string), targetDir: dataDir });
-    const restoreCommand = `${process.execPath} ${path.join(REPO_ROOT, 'packages/agent/bin/pgfleet-agent.js')} wal-get --config ${path.join(own, 'agent.yaml')} --prefetch 2 %f %p`;
+    walGetCommand = `${process.execPath} ${path.join(REPO_ROOT, 'packages/agent/bin/pgfleet-agent.js')} wal-get --config ${path.join(own, 'agent.yaml')} --prefetch 2 %f %p`;
+    const restoreCommand = walGetCommand;
+    // The controller stopped before the copy starts: wal-get cannot reach it, which must abort
+    // recovery (an exit status above 125), never look like the end of the archive.
+    await controller.stop();
+    let refused: Error | null = null;
+    try {
+      const started = await startRestored({ dataDir, version: VERSION, mode: 'archive-recovery', restoreCommand, removeDataDir: false });
+      await started.stop();
+    } catch (err) {
+      refused = err as Error;
+    } finally {
+      controller = await startController(controllerConfig);
+    }
+    assert.ok(refused !== null, 'the copy must not start while wal-get cannot reach the controller');
+    assert.match(refused.message, /FATAL: {2}could not restore file "[0-9A-F]{8}(\.history|[0-9A-F]{16})" from archive: child process exited with exit code 255/);
+    assert.equal(existsSync(path.join(dataDir, 'postmaster.pid')), false, 'the server is not running');
+    assert.ok(existsSync(path.join(dataDir, 'recovery.signal')), 'still to be recovered: never promoted');
+    assert.deepEqual((await readdir(path.join(dataDir, 'pg_wal'))).filter((n) => n.endsWith('.history')), [], 'no new timeline');
+    const control = await runAs(path.join(binDir(VERSION), 'pg_controldata'), ['-D', dataDir]);
+    assert.match(control.stdout, /Latest checkpoint's TimeLineID: +1\n/);
     const copy = await startRestored({ dataDir, version: VERSION, mode: 'archive-recovery', restoreCommand });
     try {
       await waitFor('the copy to finish recovery', async () => (await copy.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r === false, 120_000);
@@ -387,9 +409,148 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
       await copy.destroy();
     }
   });
+
+  // RPO. Both runs need synchronous_commit = on (the harness runs with it off): a COMMIT then
+  // returns only once its WAL is flushed on the server, and, with the archive as synchronous
+  // standby, only once the archive has it durably.
+  test('RPO without synchronous: after kill -9 only commits past what the archive held are lost (measured)', async () => {
+    await server.query('ALTER SYSTEM SET synchronous_commit = on');
+    await server.query('SELECT pg_reload_conf()');
+    // A fresh backup keeps the recoveries short (one wal-get per segment since its start).
+    const b = await runCli(['backup', 'main', '--json'], env, 120_000);
+    assert.equal(b.code, 0, b.stderr);
+    rpoBackup = (JSON.parse(b.stdout) as { backups: Array<{ id: string }> }).backups[0]?.id ?? null;
+    const { rows, pid } = await commitsThenKill('rpo_async', 1500);
+    let acked = 0n;
+    try {
+      const t = Date.now();
+      await waitFor('the archive to lose the server', async () => (await walReport()).state !== 'streaming', 30_000);
+      console.log(`# the archive noticed the server was gone after ${Date.now() - t} ms`);
+      acked = lsnOf((await walReport()).flushedLsn ?? '0/0');
+      const { present, end } = await restoreLatest('rpo-async', 'rpo_async');
+      const lost = rows.filter((r) => !present.has(r.id));
+      const pastAck = rows.filter((r) => r.commitAfter >= acked);
+      console.log(`# RPO without synchronous: ${lost.length} of ${rows.length} committed rows lost; ${pastAck.length} committed past the acknowledged position ${fmt(acked)}, the archive held WAL up to ${fmt(end)}`);
+      // Nothing the archive acknowledged is lost.
+      assert.ok(end >= acked, `the archive's end ${fmt(end)} is at or past the acknowledged ${fmt(acked)}`);
+      // The rows there are a prefix of the commits, and a row is lost exactly when its commit
+      // record ended past the archive's end (commitAfter < commit end <= commitBy).
+      assert.deepEqual(rows.filter((r) => present.has(r.id)).map((r) => r.id), rows.slice(0, rows.length - lost.length).map((r) => r.id));
+      for (const r of rows) {
+        if (r.commitBy <= acked || r.commitBy <= end) assert.ok(present.has(r.id), `row ${r.id}, committed before ${fmt(end)}, is there`);
+        if (r.commitAfter >= end) assert.ok(!present.has(r.id), `row ${r.id}, committed after ${fmt(end)}, is not`);
+      }
+    } finally {
+      const t = Date.now();
+      await restartServer(pid);
+      console.log(`# server restarted in ${Date.now() - t} ms`);
+    }
+  });
+
+  test('RPO with wal.synchronous and the archive as synchronous standby: every row whose COMMIT returned before kill -9 is restored', async () => {
+    await server.query("ALTER SYSTEM SET synchronous_standby_names = 'pgfleet_main'");
+    await server.query('SELECT pg_reload_conf()');
+    const config = await readFile(controllerConfig, 'utf8');
+    assert.match(config, /retention: \{ full: 2 \} \}/);
+    await writeFile(controllerConfig, config.replace('retention: { full: 2 } }', 'retention: { full: 2 }, wal: { synchronous: true } }'));
+    const t = Date.now();
+    await controller.stop();
+    controller = await startController(controllerConfig);
+    await waitForStreaming();
+    console.log(`# controller restarted synchronous, streaming after ${Date.now() - t} ms`);
+    // The walsender's application_name is the slot's name.
+    await waitFor('the archive to be the synchronous standby', async () => (await server.query<{ s: string }>(
+      "SELECT sync_state AS s FROM pg_stat_replication WHERE application_name = 'pgfleet_main'")).rows[0]?.s === 'sync', 30_000);
+    const { rows, pid } = await commitsThenKill('rpo_sync', 1500);
+    try {
+      const { present, end } = await restoreLatest('rpo-sync', 'rpo_sync');
+      const lost = rows.filter((r) => !present.has(r.id));
+      console.log(`# RPO with synchronous: ${lost.length} of ${rows.length} committed rows lost (${Math.round(rows.length / 1.5)} commits/s); the archive held WAL up to ${fmt(end)}`);
+      assert.deepEqual(lost.map((r) => r.id), [], 'no committed row is lost');
+    } finally {
+      const t = Date.now();
+      await restartServer(pid);
+      console.log(`# server restarted in ${Date.now() - t} ms`);
+    }
+  });
 });
 
 let oldestKeptBackup: string | null = null;
+/** The backup the RPO tests restore. */
+let rpoBackup: string | null = null;
+/** restore_command = wal-get as the PostgreSQL OS user, with its own configuration (set by the recovery test). */
+let walGetCommand: string | null = null;
+
+/** SIGKILL to the postmaster; returns its pid. */
+async function killServer(): Promise<number> {
+  const pid = Number((await readFile(path.join(server.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  process.kill(pid, 'SIGKILL');
+  return pid;
+}
+
+/** Starts the killed server again on the same port. */
+async function restartServer(pid: number): Promise<void> {
+  await waitFor('the postmaster and its children to end', () => !existsSync(path.join(server.dataDir, 'postmaster.pid')) || !alive(pid), 30_000);
+  await sleep(1000);
+  await runAs(path.join(binDir(VERSION), 'pg_ctl'), ['start', '-w', '-t', '120', '-D', server.dataDir, '-l', path.join(work, 'restarted.log'),
+    '-o', `-p ${server.port} -k ${server.host} -c listen_addresses=127.0.0.1`]);
+  await waitFor('the server to answer', async () => (await server.query('SELECT 1').then(() => true, () => false)), 30_000);
+}
+
+/** One committed row: its COMMIT record ended after commitAfter and at or before commitBy. */
+interface CommittedRow { id: number; commitAfter: bigint; commitBy: bigint }
+
+/**
+ * Commits one row at a time into a new table for `ms`, then kills the server right after the
+ * last COMMIT returned. Each INSERT returns the WAL insert position after its row, before its
+ * commit record; the next row's is after that commit record.
+ */
+async function commitsThenKill(table: string, ms: number): Promise<{ rows: CommittedRow[]; pid: number }> {
+  await server.query(`CREATE TABLE ${table} (id int PRIMARY KEY)`);
+  const rows: CommittedRow[] = [];
+  const t0 = Date.now();
+  for (let id = 1; Date.now() - t0 < ms; id++) {
+    const r = await server.query<{ lsn: string }>(`INSERT INTO ${table} VALUES ($1) RETURNING pg_current_wal_insert_lsn()::text AS lsn`, [id]);
+    const at = lsnOf(r.rows[0]?.lsn as string);
+    const previous = rows.at(-1);
+    if (previous !== undefined) previous.commitBy = at;
+    rows.push({ id, commitAfter: at, commitBy: 1n << 64n });
+  }
+  return { rows, pid: await killServer() };
+}
+
+/**
+ * The newest backup restored by hand and recovered to the end of the archive through wal-get
+ * (no target: `latest`), then promoted. Returns the ids in `table` and where recovery ended
+ * (the new timeline's switch point).
+ */
+async function restoreLatest(name: string, table: string): Promise<{ present: Set<number>; end: bigint }> {
+  assert.ok(walGetCommand !== null, 'the recovery test set up wal-get');
+  assert.ok(rpoBackup !== null, 'the RPO backup was taken');
+  const t0 = Date.now();
+  const dataDir = path.join(work, name);
+  await restoreTarByHand({ backupDir: path.join(repository, 'main', 'backups', rpoBackup), targetDir: dataDir });
+  const copy = await startRestored({ dataDir, version: VERSION, mode: 'archive-recovery', restoreCommand: walGetCommand });
+  try {
+    await waitFor('the copy to finish recovery', async () => (await copy.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]?.r === false, 120_000);
+    console.log(`# ${name}: restored and recovered in ${Date.now() - t0} ms`);
+    const ids = (await copy.query<{ id: number }>(`SELECT id FROM ${table}`).catch(async (err: Error & { code?: string }) => {
+      // The archive may end before the table was created (then every row is lost; the caller
+      // checks that against the acknowledged position).
+      if (err.code === '42P01') return { rows: [] };
+      const archive = (await readdir(walRoot())).sort().slice(-4).join(' ');
+      throw new Error(`${err.message}; archive ends with ${archive}; ${JSON.stringify(await walReport())}\n--- copy log ---\n${(await copy.readLog()).slice(-3000)}`);
+    })).rows.map((r) => r.id);
+    const history = (await readFile(path.join(dataDir, 'pg_wal', '00000002.history'), 'utf8')).trim().split('\n').at(-1) as string;
+    return { present: new Set(ids), end: lsnOf(history.split('\t')[1] as string) };
+  } finally {
+    await copy.destroy();
+  }
+}
+
+function fmt(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}
 
 function alive(pid: number): boolean {
   try {
