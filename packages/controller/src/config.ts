@@ -31,6 +31,7 @@ import {
   splitAddress, text, validateConfig, type ConfigDocument, type ConfigProblem,
 } from '@pgfleet/core';
 import { cronExpression, duration, size, timeZone } from './config-fields.js';
+import { DEFAULT_LISTEN } from './default-listen.js';
 
 export interface TlsFiles {
   ca: string;
@@ -136,7 +137,7 @@ export interface FleetConfig {
 /** Names become directory names in the repository: keep them portable and safe. */
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-export const DEFAULT_LISTEN = '127.0.0.1:7400';
+export { DEFAULT_LISTEN };
 export const DEFAULT_PARALLEL = 4;
 /** Retention of a cluster when neither it nor the fleet says. */
 export const DEFAULT_RETENTION: RetentionConfig = { full: 7, days: null };

@@ -99,7 +99,7 @@ export { parseBackupFormat, verifyBackup } from './verify/verify-backup.js';
 export { BackupVerification } from './verify/backup-verification.js';
 export type { BackupVerificationOptions, VerifiedArchive } from './verify/backup-verification.js';
 export { ArrivalVerifier } from './verify/arrival-verifier.js';
-export type { ArrivalVerifierOptions, ArrivalVerifyOptions, ArrivalVerifyResult } from './verify/arrival-verifier.js';
+export type { ArrivalVerifierOptions, ArrivalVerifyOptions, ArrivalVerifyResult, ObserveOptions } from './verify/arrival-verifier.js';
 export { checkTarBackupWal, classifyTarArchive, listTarBackup } from './verify/tar-backup.js';
 export type { TarArchiveFile, TarArchiveKind, TarBackupListing } from './verify/tar-backup.js';
 export type { BackupFormat, VerifyBackupOptions, VerifyBackupResult, VerifyProgress } from './verify/verify-backup.js';

@@ -12,7 +12,7 @@ import {
   CHANNEL_OPTIONS, CONTROLLER_PROTOCOL_VERSION, checkProtocolCompatibility, clientCredentials, controllerServiceClient, fromServiceError,
   readTlsFiles, type ControllerInfo__Output, type ControllerServiceClient,
 } from '@pgfleet/proto';
-import { DEFAULT_LISTEN } from '../config.js';
+import { DEFAULT_LISTEN } from '../default-listen.js';
 import { PGFLEET_VERSION } from '../version.js';
 
 export interface ConnectionOptions {

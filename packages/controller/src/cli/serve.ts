@@ -7,28 +7,14 @@
  * start too (then the exit status is that error's code).
  * `--check-config` validates instead: every problem of the file (status 31), or that it is
  * valid once its TLS files are read (status 0).
+ *
+ * Only this command runs the daemon: what it needs (the daemon with its scheduler, metrics, HTTP
+ * and RPC services, the configuration parser) is loaded when it runs (serve-daemon.ts), so that
+ * every other command starts without it.
  */
 import { Option, type Command } from 'commander';
-import { LOG_FORMATS, LOG_LEVELS, configError, createDaemonLog, errorFields, errorText, type LogFormat, type LogLevel } from '@pgfleet/core';
-import { asPgFleetError, readTlsFiles, routeGrpcLogs, serverCredentials } from '@pgfleet/proto';
-import { checkFleetConfig, loadFleetConfig } from '../config.js';
-import { TLS_HINT, startDaemon, type RunningDaemon } from '../daemon/daemon.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '@pgfleet/core';
 import type { CommandContext } from './command-context.js';
-import { printError } from './output.js';
-
-async function checkConfig(ctx: CommandContext, path: string): Promise<void> {
-  const { file, problems } = await checkFleetConfig(path);
-  if (problems.length > 0) {
-    const errors = problems.map((p) => configError(file, p));
-    for (const e of errors.slice(0, -1)) printError(ctx.io, e);
-    // The last one is printed by main(), which also makes its code the exit status.
-    throw errors[errors.length - 1];
-  }
-  const config = await loadFleetConfig(path);
-  if (config.tls !== null) serverCredentials(await readTlsFiles(config.tls, TLS_HINT));
-  ctx.io.stdout(`configuration file "${file}" is valid\n`);
-  ctx.setExitCode(0);
-}
 
 export function registerServe(program: Command, ctx: CommandContext): void {
   program.command('serve')
@@ -38,41 +24,8 @@ export function registerServe(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--log-format <format>', 'log lines as text or as JSON objects').choices(LOG_FORMATS).default('text'))
     .addOption(new Option('--log-level <level>', 'the least important level logged').choices(LOG_LEVELS).default('info'))
     .action(async (opts: { config: string; checkConfig?: boolean; logFormat: LogFormat; logLevel: LogLevel }) => {
-      if (opts.checkConfig) {
-        await checkConfig(ctx, opts.config);
-        return;
-      }
-      const log = createDaemonLog({ name: 'pgfleet', format: opts.logFormat, level: opts.logLevel, write: (line) => ctx.io.stderr(line) });
-      routeGrpcLogs(log);
-      let daemon: RunningDaemon;
-      try {
-        daemon = await startDaemon(await loadFleetConfig(opts.config), { logger: log });
-      } catch (err) {
-        // A daemon says everything in its log, its reason not to start too.
-        const e = asPgFleetError(err);
-        log.error(errorText(e), { error: errorFields(e) });
-        ctx.setExitCode(e.code);
-        return;
-      }
-      // One reload at a time, in the order asked.
-      let reloading: Promise<void> = Promise.resolve();
-      const stopReloads = ctx.io.onReload?.(() => {
-        reloading = reloading.then(async () => {
-          log.info(`reloading "${opts.config}" (SIGHUP)`);
-          try {
-            await daemon.reload(await loadFleetConfig(opts.config));
-          } catch (err) {
-            const e = asPgFleetError(err);
-            log.error(`reload failed, the configuration in use stays: ${errorText(e)}`, { error: errorFields(e) });
-          }
-        });
-      });
-      await ctx.io.interrupted();
-      stopReloads?.();
-      await reloading;
-      log.info('shutting down');
-      await daemon.stop();
-      log.info('stopped');
-      ctx.setExitCode(0);
+      const { checkConfig, serve } = await import('./serve-daemon.js');
+      if (opts.checkConfig) await checkConfig(ctx, opts.config);
+      else await serve(ctx, opts);
     });
 }

@@ -205,8 +205,9 @@ async function takeThroughAgent(
     manifestChecksums: MANIFEST_CHECKSUMS,
     maxRateKb: cluster.maxRateKb ?? 0,
   }, {
-    // Each file is fsynced when it ends and verified as it arrives.
-    open: directoryFiles(staged.dir, { sync: true, observe: (name) => verifier.observe(name) }),
+    // Each file is fsynced when it ends and verified as it arrives. Its chunks are views into
+    // gRPC messages, which nothing writes again: the verifier may keep them without a copy.
+    open: directoryFiles(staged.dir, { sync: true, observe: (name) => verifier.observe(name, { inputOwned: true }) }),
     onProgress: (p) => progress('progress', p.doneBytes > 0 ? p.doneBytes : p.receivedBytes, p.totalBytes),
     ...(signal ? { signal } : {}),
   });

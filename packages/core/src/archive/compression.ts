@@ -52,3 +52,21 @@ export function createDecompressor(method: CompressionMethod, next: Streamer, op
       return new ZstdDecompressor(next, options);
   }
 }
+
+/**
+ * Whether what the decompressor of `method` passes on may be kept by the next streamer
+ * (TarParser's inputOwned): lz4 hands on a fresh buffer per block and gzip slices of zlib's
+ * output that zlib never writes again, but zstd refills one output buffer. For 'none' the
+ * caller's own buffers pass through, so it is whether the caller hands them over.
+ */
+export function decompressedOutputOwned(method: CompressionMethod, inputOwned: boolean): boolean {
+  switch (method) {
+    case 'none':
+      return inputOwned;
+    case 'gzip':
+    case 'lz4':
+      return true;
+    case 'zstd':
+      return false;
+  }
+}

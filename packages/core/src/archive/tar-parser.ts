@@ -31,6 +31,14 @@ export { normalizeMemberName };
 export interface TarParserOptions {
   /** Archive name for error messages, e.g. "base.tar". */
   archiveName?: string;
+  /**
+   * The caller hands its buffers over: once passed to content(), a buffer (and the memory it
+   * shares) is never written again, by the caller or anyone else. tar-stream then keeps them
+   * as they are, instead of a copy of each (by default the caller may reuse a buffer as soon
+   * as content() returns, while tar-stream still holds it). Safe for gRPC messages and for
+   * decompressors that return a fresh buffer per block; not for one output buffer refilled.
+   */
+  inputOwned?: boolean;
 }
 
 const ZERO_BLOCK = Buffer.alloc(TAR_BLOCK_SIZE);
@@ -54,6 +62,7 @@ function memberType(type: tarStream.Header['type'] | null | undefined): MemberTy
 export class TarParser extends ChainedStreamer {
   private readonly extract: tarStream.Extract;
   private readonly archiveLabel: string;
+  private readonly inputOwned: boolean;
   private failure: unknown = null;
   private entryWork: Promise<void> = Promise.resolve();
   /** Bytes written into the extractor so far. */
@@ -62,12 +71,13 @@ export class TarParser extends ChainedStreamer {
   private current: { name: string; end: number } | null = null;
   private readonly wakers = new Set<() => void>();
   private extractDone = false;
-  /** Every chunk is copied for tar-stream; the copies are garbage soon after. */
+  /** Every chunk (or its copy) is garbage soon after tar-stream has parsed it. */
   private readonly garbage = new YoungGarbageCollector();
 
   constructor(next: Streamer, options: TarParserOptions = {}) {
     super(next);
     this.archiveLabel = options.archiveName === undefined ? 'tar archive' : `tar archive "${options.archiveName}"`;
+    this.inputOwned = options.inputOwned === true;
     this.extract = tarStream.extract();
     this.extract.on('entry', (header, stream, done) => {
       this.entryWork = this.passEntry(header, stream).then(
@@ -94,8 +104,9 @@ export class TarParser extends ChainedStreamer {
     this.throwIfFailed();
     if (data.length === 0) return;
     this.bytesIn += data.length;
-    // tar-stream keeps the buffer until it has parsed it; the caller may reuse it after we return.
-    const accepted = this.extract.write(Buffer.from(data));
+    // tar-stream keeps the buffer until it has parsed it; unless it was handed over, the caller
+    // may reuse it after we return.
+    const accepted = this.extract.write(this.inputOwned ? data : Buffer.from(data));
     this.garbage.add(data.length);
     if (!accepted) await this.until('drain');
     this.throwIfFailed();

@@ -29,7 +29,7 @@
  */
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createDecompressor, compressionFromFileName } from '../archive/compression.js';
+import { createDecompressor, compressionFromFileName, decompressedOutputOwned } from '../archive/compression.js';
 import type { ChunkKind, Streamer, TarMember } from '../archive/streamer.js';
 import { TarParser } from '../archive/tar-parser.js';
 import { FileIoError, InternalError, PgFleetError, fileError } from '../errors.js';
@@ -69,6 +69,15 @@ export interface ArrivalVerifierOptions {
   algorithm: ChecksumAlgorithm;
 }
 
+export interface ObserveOptions {
+  /**
+   * The caller hands over the buffers it passes to the streamer: none is written again
+   * afterwards (gRPC messages are not; a replication connection's recycled slabs are). The
+   * archive's bytes are then parsed without a copy of each chunk.
+   */
+  inputOwned?: boolean;
+}
+
 export interface ArrivalVerifyOptions {
   /** Bytes read for the WAL check (the only reading left). */
   onProgress?: (progress: VerifyProgress) => void;
@@ -97,7 +106,7 @@ export class ArrivalVerifier {
    * Archives of data (base.tar, <oid>.tar, compressed or not) are observed; pg_wal.tar and
    * backup_manifest are read after the fact, so their bytes are not looked at here.
    */
-  observe(name: string): Streamer {
+  observe(name: string, options: ObserveOptions = {}): Streamer {
     const classified = classifyTarArchive(name);
     const method = compressionFromFileName(name);
     if (classified === null || classified.kind === 'wal' || method === null) return NOTHING;
@@ -109,7 +118,9 @@ export class ArrivalVerifier {
       archive, algorithm: this.algorithm,
       spool: classified.kind === 'base' ? (segment) => this.spoolFile(segment) : null,
     });
-    const chain = createDecompressor(method, new TarParser(observer, { archiveName: name }), { archiveName: name });
+    // Behind lz4 and gzip the parser's input is the decompressor's fresh output, which it may keep.
+    const inputOwned = decompressedOutputOwned(method, options.inputOwned === true);
+    const chain = createDecompressor(method, new TarParser(observer, { archiveName: name, inputOwned }), { archiveName: name });
     const guarded = new FailureKeeper(chain, archive);
     this.open.add(guarded);
     return {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createCompressor, createDecompressor } from '../../src/archive/compression.js';
+import { createCompressor, createDecompressor, decompressedOutputOwned } from '../../src/archive/compression.js';
+import type { Streamer } from '../../src/archive/streamer.js';
 import { parseCompressionSpec } from '../../src/archive/compression-spec.js';
 import { Recorder, feed, mixedData } from './helpers.js';
 
@@ -23,5 +24,19 @@ describe('createCompressor / createDecompressor', () => {
     const next = new Recorder();
     assert.equal(createCompressor(parseCompressionSpec('none'), next), next);
     assert.equal(createDecompressor('none', next), next);
+  });
+
+  it('decompressedOutputOwned: lz4 and gzip never write a buffer again once passed on; zstd does', async () => {
+    // Kept without a copy, as TarParser keeps what it is handed over.
+    for (const method of ['gzip', 'lz4', 'zstd'] as const) {
+      const packed = new Recorder();
+      await feed(createCompressor(parseCompressionSpec(method), packed), data, 65_536);
+      const kept: Buffer[] = [];
+      const keeper: Streamer = { content: async (_m, chunk) => { kept.push(chunk); }, finalize: async () => {}, dispose: async () => {} };
+      await feed(createDecompressor(method, keeper), packed.rawBytes(), 12_345);
+      assert.equal(Buffer.concat(kept).equals(data), decompressedOutputOwned(method, false), method);
+    }
+    assert.equal(decompressedOutputOwned('none', true), true);
+    assert.equal(decompressedOutputOwned('none', false), false);
   });
 });

@@ -229,6 +229,64 @@ describe('TarParser', () => {
     });
   });
 
+  /** Feeds `data` in `size`-byte pieces through one buffer, overwritten as soon as content() returns. */
+  async function feedReusing(parser: TarParser, data: Buffer, size: number): Promise<void> {
+    const scratch = Buffer.alloc(size);
+    for (let off = 0; off < data.length; off += size) {
+      const n = data.copy(scratch, 0, off, off + size);
+      await parser.content(null, scratch.subarray(0, n), 'unknown');
+      scratch.fill(0xa5);
+    }
+    await parser.finalize();
+  }
+
+  /** Every member with its data and trailer, to compare two parses. */
+  const parsed = (rec: Recorder): unknown[] => rec.members.map((m) => [m.member, sha256(m.data), m.trailer.length]);
+
+  it('by default keeps a copy: a caller that reuses its buffer after content() returns corrupts nothing', async () => {
+    // Also the members' data: a slow next streamer leaves tar-stream holding chunks longer.
+    const data = patternBytes(300_000, 3);
+    const big = serverStyleTar([{ m: member('big', 'file', data.length), data }], { terminated: true });
+    for (const size of [321, 4096, 65536]) {
+      const rec = new Recorder();
+      await feedReusing(new TarParser(rec), gnuTar, size);
+      checkTree(rec, `reused ${size}-byte buffer`);
+      const slow = new Recorder({ delay: () => new Promise((r) => setImmediate(r)) });
+      await feedReusing(new TarParser(slow), big, size);
+      assert.equal(sha256(slow.byName('big').data), sha256(data), `reused ${size}-byte buffer, slow next streamer`);
+    }
+  });
+
+  it('inputOwned: the buffers handed over are parsed as they are, with the same result as a copy', async () => {
+    for (const [label, archive] of [['GNU', gnuTar], ['pax', paxTar], ['ustar', ustarTar]] as const) {
+      for (const slice of [undefined, 321, 1]) {
+        const copied = new Recorder();
+        await feed(new TarParser(copied), archive, slice);
+        const owned = new Recorder();
+        // Fresh buffers, as a caller that hands them over passes them.
+        await feed(new TarParser(owned, { inputOwned: true }), Buffer.from(archive), slice);
+        checkTree(owned, `${label}/${slice ?? 'whole'} owned`);
+        assert.deepEqual(parsed(owned), parsed(copied), `${label}/${slice ?? 'whole'}`);
+      }
+    }
+    // And its errors are the same.
+    const cut = gnuTar.subarray(0, 2000);
+    const error = await feed(new TarParser(new Recorder()), cut).then(() => null, (e: unknown) => e);
+    assert.ok(error instanceof ArchiveFormatError);
+    await assert.rejects(feed(new TarParser(new Recorder(), { inputOwned: true }), Buffer.from(cut)), { message: error.message });
+  });
+
+  it('inputOwned really skips the copy: a buffer written again after content() shows in what is parsed', async () => {
+    // The contract's other side, so that the test above can fail: without the copy, tar-stream
+    // still holds the caller's buffer when content() returns.
+    const data = patternBytes(300_000, 3);
+    const big = serverStyleTar([{ m: member('big', 'file', data.length), data }], { terminated: true });
+    const slow = new Recorder({ delay: () => new Promise((r) => setImmediate(r)) });
+    await feedReusing(new TarParser(slow, { inputOwned: true }), big, 65536).catch(() => undefined);
+    const got = slow.members.find((m) => m.member.name === 'big');
+    assert.notEqual(got === undefined ? null : sha256(got.data), sha256(data));
+  });
+
   it('applies backpressure: content() waits for a slow next streamer', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => { release = resolve; });

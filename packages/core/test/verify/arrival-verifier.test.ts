@@ -91,18 +91,33 @@ const show = (problems: VerifyProblem[]) => problems.map((p) => `${p.kind}${p.fa
 const written = new Set<string>();
 
 /**
+ * How the caller passes its chunks: views of the stored bytes; one buffer that it overwrites as
+ * soon as content() returns (allowed by default); fresh buffers handed over (inputOwned).
+ */
+type Feeding = 'views' | 'reused' | 'owned';
+
+/**
  * Streams the files through an ArrivalVerifier in `chunk`-byte pieces and stores them in a new
  * directory (or in `reuse`, where the same files were stored before).
  */
-async function arrive(files: Array<[string, Buffer]>, chunk: (index: number) => number, reuse?: string) {
+async function arrive(files: Array<[string, Buffer]>, chunk: (index: number) => number, reuse?: string, feeding: Feeding = 'views') {
   const dir = reuse ?? await makeTempDir('arrival');
   const verifier = new ArrivalVerifier({ dir, algorithm: 'CRC32C' });
   for (const [name, data] of files) {
-    const observer = verifier.observe(name);
+    const observer = verifier.observe(name, feeding === 'owned' ? { inputOwned: true } : {});
+    let scratch = Buffer.alloc(0);
     let i = 0;
     for (let at = 0; at < data.length; i++) {
       const n = Math.max(1, chunk(i));
-      await observer.content(null, data.subarray(at, at + n), 'unknown');
+      const piece = data.subarray(at, at + n);
+      if (feeding === 'reused') {
+        if (scratch.length < piece.length) scratch = Buffer.alloc(piece.length);
+        piece.copy(scratch);
+        await observer.content(null, scratch.subarray(0, piece.length), 'unknown');
+        scratch.fill(0xa5);
+      } else {
+        await observer.content(null, feeding === 'owned' ? Buffer.from(piece) : piece, 'unknown');
+      }
       at += n;
     }
     await observer.finalize();
@@ -154,6 +169,23 @@ test('chunk boundaries do not matter: chunks of 1 to 1100 bytes, and cut at ever
   for (const n of [1, 7, 100, 511, 512, 513, 3000]) {
     const { result } = await arrive(gzipped, () => n);
     assert.deepEqual(show(result.problems), [expected[0]!.replace('"base.tar"', '"base.tar.gz"'), NO_WAL.replace('"base.tar"', '"base.tar.gz"')]);
+  }
+});
+
+test('a caller that reuses its buffer, and one that hands its buffers over (inputOwned), get verifyBackup\'s result, for every compression', async () => {
+  const base = Buffer.from(tar(BASE, ['global', 'base', 'base/1']));
+  base[base.indexOf(BASE['base/1/1259']!) + 700]! ^= 0x10;
+  for (const method of ['none', 'gzip', 'lz4', 'zstd'] as const) {
+    const files = await backupFiles({ base, method });
+    const expected = show(await stored(files));
+    assert.equal(expected.length, 2, method);
+    for (const feeding of ['reused', 'owned'] as const) {
+      for (const n of [300, 4096]) {
+        const { result } = await arrive(files, () => n, undefined, feeding);
+        assert.deepEqual(show(result.problems), expected, `${method}, ${feeding} ${n}-byte chunks`);
+        assert.equal(result.filesMatched, 5, `${method}, ${feeding} ${n}-byte chunks`);
+      }
+    }
   }
 });
 
