@@ -14,7 +14,7 @@ import { IncompatibleVersionError, InvalidOptionError } from '@pgfleet/core';
 /** agent.proto: controller -> agent. */
 export const AGENT_PROTOCOL_VERSION = '2.3';
 /** controller.proto: CLI -> controller. */
-export const CONTROLLER_PROTOCOL_VERSION = '1.4';
+export const CONTROLLER_PROTOCOL_VERSION = '1.5';
 
 export interface ProtocolVersion {
   major: number;

@@ -10,17 +10,21 @@
  *      agent on "its host", verified as it is stored; the repository's files are listed;
  *   5. a restore through the agent (`pgfleet restore ... -T OLD=NEW --mode promote --start`)
  *      onto a new tablespace location, started next to the still-running source;
- *   6. what PostgreSQL itself reports about the copy, and a write into it.
+ *   6. what PostgreSQL itself reports about the copy, and a write into it;
+ *   7. point-in-time recovery: rows written, the moment noted, a table dropped by mistake, more
+ *      rows written; the agent has streamed all of it into the controller's WAL archive
+ *      meanwhile, and `pgfleet restore ... --target-time` brings the cluster back to the moment
+ *      before the drop: the table is there again, the rows written after it are not.
  *
  * Everything lives in one temporary directory, removed at the end with every process stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
 import pg from 'pg';
 import {
-  REPO_ROOT, binDir, chownOne, cleanupAll, freePort, isSupportedVersion, makeTempDir, pgOsUser,
+  REPO_ROOT, binDir, chownOne, chownR, cleanupAll, freePort, isSupportedVersion, makeTempDir, pgOsUser,
   runAs, startCluster, type PgVersion, type TestCluster,
 } from '../harness/index.js';
 
@@ -41,11 +45,24 @@ function toolEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 /** Runs `pgfleet ARGS`, its output shown as it comes; rejects on a non-zero exit. */
 function pgfleet(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  process.stdout.write(`$ pgfleet ${args.join(' ')}\n`);
+  process.stdout.write(`$ pgfleet ${args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}\n`);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [PGFLEET_JS, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: toolEnv(env) });
     child.on('error', reject);
     child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`pgfleet ${args[0]} exited with ${code ?? signal}`))));
+  });
+}
+
+/** Runs `pgfleet ARGS --json` quietly and returns what it printed, parsed. */
+function pgfleetJson<T>(args: string[], env: NodeJS.ProcessEnv): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [PGFLEET_JS, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: toolEnv(env) });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`pgfleet ${args[0]} exited with ${code}: ${err}`))));
   });
 }
 
@@ -129,6 +146,14 @@ async function main(): Promise<void> {
   const agentRoot = join(work, 'host1');
   await mkdir(agentRoot);
   await chownOne(agentRoot);
+  // A point-in-time restore's restore_command (pgfleet-agent wal-get) runs as the PostgreSQL OS
+  // user and fetches WAL from the controller with the agent's certificate: that user gets its
+  // own copy of it (controller.tls), and wal-get its prefetch directory inside the demo's.
+  const walGetTls = join(agentRoot, 'wal-get-tls');
+  await mkdir(walGetTls);
+  for (const f of ['ca.crt', 'agent-host1.crt', 'agent-host1.key']) await copyFile(join(certs, f), join(walGetTls, f));
+  await chownR(walGetTls);
+  const controllerPort = await freePort();
   const agentYaml = join(work, 'agent.yaml');
   writeFileSync(agentYaml, [
     'listen: 127.0.0.1:0',
@@ -137,6 +162,8 @@ async function main(): Promise<void> {
     `pgBin: ${JSON.stringify(binDir(version))}`,
     `osUser: ${osUser}`,
     'connectUser: postgres',
+    `controller: { address: "127.0.0.1:${controllerPort}", cluster: demo, prefetchDir: ${JSON.stringify(join(agentRoot, 'wal-prefetch'))},`,
+    `  tls: { ca: ${JSON.stringify(join(walGetTls, 'ca.crt'))}, cert: ${JSON.stringify(join(walGetTls, 'agent-host1.crt'))}, key: ${JSON.stringify(join(walGetTls, 'agent-host1.key'))} } }`,
     '',
   ].join('\n'));
   step('an agent on "host1" (pgfleet-agent serve)');
@@ -146,7 +173,7 @@ async function main(): Promise<void> {
   const repository = join(work, 'repository');
   const fleetYaml = join(work, 'fleet.yaml');
   writeFileSync(fleetYaml, [
-    'listen: 127.0.0.1:0',
+    `listen: 127.0.0.1:${controllerPort}`,
     `repository: ${JSON.stringify(repository)}`,
     `tls: { ca: ${JSON.stringify(join(certs, 'ca.crt'))}, cert: ${JSON.stringify(join(certs, 'controller.crt'))}, key: ${JSON.stringify(join(certs, 'controller.key'))} }`,
     'parallel: 2',
@@ -162,7 +189,7 @@ async function main(): Promise<void> {
   const cli = { PGFLEET_CONTROLLER: controller.address, PGFLEET_CERTS: certs };
   await pgfleet(['agents'], cli);
 
-  step('a fleet backup: the agent streams it from its local server into the repository');
+  step('a fleet backup: the agent streams it from its local server into the repository (and the WAL, continuously)');
   await pgfleet(['backup', '--all'], cli);
   await pgfleet(['backups'], cli);
   const backupsDir = join(repository, 'demo', 'backups');
@@ -182,6 +209,91 @@ async function main(): Promise<void> {
     await showRestored(restored, ts, source);
   } finally {
     await runAs(join(binDir(version), 'pg_ctl'), ['-D', restored, '-m', 'fast', '-w', 'stop'], { allowFailure: true });
+  }
+
+  await pointInTimeRecovery({ version, source, ts, agentRoot, cli });
+}
+
+interface PitrContext {
+  version: PgVersion;
+  source: TestCluster;
+  ts: TestCluster['tablespaces'][number];
+  agentRoot: string;
+  cli: NodeJS.ProcessEnv;
+}
+
+/** Runs `sql` on the source, shown as typed. */
+async function onSource<R extends pg.QueryResultRow>(source: TestCluster, sql: string): Promise<pg.QueryResult<R>> {
+  process.stdout.write(`source=# ${sql};\n`);
+  return source.query<R>(sql);
+}
+
+/** Waits until the controller's WAL archive holds everything the source has written. */
+async function waitForArchive(source: TestCluster, cli: NodeJS.ProcessEnv): Promise<void> {
+  const lsn = (text: string): bigint => {
+    const [hi, lo] = text.split('/');
+    return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
+  };
+  const current = (await source.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l;
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    const [w] = await pgfleetJson<Array<{ flushedLsn: string | null }>>(['wal', 'demo'], cli);
+    if (w?.flushedLsn && lsn(w.flushedLsn) >= lsn(current)) {
+      process.stdout.write(`the WAL archive holds the source's WAL up to ${w.flushedLsn} (the source is at ${current})\n`);
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`the WAL archive did not reach ${current} within ${START_TIMEOUT_MS / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Step 7: a table dropped by mistake, and the cluster restored to the moment before. */
+async function pointInTimeRecovery({ version, source, ts, agentRoot, cli }: PitrContext): Promise<void> {
+  step('point-in-time recovery: a table dropped by mistake');
+  await onSource(source, "CREATE TABLE orders (id int PRIMARY KEY, item text)");
+  await onSource(source, "INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, 1000) g");
+  const before = (await onSource<{ t: string }>(source, 'SELECT clock_timestamp()::text AS t')).rows[0]!.t;
+  process.stdout.write(`the moment before the mistake: ${before}\n`);
+  await onSource(source, 'DROP TABLE orders');
+  process.stdout.write('oops: table "orders" is gone on the source\n');
+  await onSource(source, "INSERT INTO t_main (id, label) SELECT -g, 'written after the drop' FROM generate_series(1, 500) g");
+  await waitForArchive(source, cli);
+  await pgfleet(['backups', 'demo'], cli);
+
+  const pitr = join(agentRoot, 'before-the-drop');
+  step(`restore the cluster as it was at ${before}, next to the source`);
+  await pgfleet([
+    'restore', 'demo', '--agent', 'host1', '-D', pitr, '-T', `${ts.location}=${join(agentRoot, 'before-the-drop-tablespace')}`,
+    '--target-time', before, '--start', '--port', String(await freePort()),
+  ], cli);
+  try {
+    await showBeforeTheDrop(pitr, source);
+  } finally {
+    await runAs(join(binDir(version), 'pg_ctl'), ['-D', pitr, '-m', 'fast', '-w', 'stop'], { allowFailure: true });
+  }
+}
+
+/** What the point-in-time copy holds next to the source: the dropped table back, the later rows absent. */
+async function showBeforeTheDrop(pitr: string, source: TestCluster): Promise<void> {
+  // The table's rows are counted only where it exists: a query naming a missing table fails even unexecuted.
+  const state = async (q: (sql: string) => Promise<pg.QueryResult>): Promise<Record<string, unknown>> => {
+    const row = (await q(`SELECT pg_is_in_recovery() AS in_recovery, (SELECT timeline_id FROM pg_control_checkpoint()) AS timeline,
+                                 to_regclass('orders') IS NOT NULL AS has_orders,
+                                 (SELECT count(*) FROM t_main WHERE label = 'written after the drop') AS rows_written_after_the_drop`)).rows[0];
+    const orders = row.has_orders ? (await q('SELECT count(*) AS n FROM orders')).rows[0]?.n : 'dropped';
+    return { in_recovery: row.in_recovery, timeline: row.timeline, orders, rows_written_after_the_drop: row.rows_written_after_the_drop };
+  };
+  const copy = await connectTo(pitr);
+  try {
+    console.table({ source: await state((sql) => source.query(sql)), 'before the drop': await state((sql) => copy.query(sql)) });
+    const orders = (await copy.query<{ n: string }>('SELECT count(*) AS n FROM orders')).rows[0]?.n;
+    process.stdout.write(`the dropped table is back: orders holds ${orders} rows\n`);
+    const later = (await copy.query<{ n: string }>("SELECT count(*) AS n FROM t_main WHERE label = 'written after the drop'")).rows[0]?.n;
+    process.stdout.write(`the rows written after the drop are missing: ${later} of 500 there\n`);
+    await copy.query(`INSERT INTO orders VALUES (1001, 'written after the recovery')`);
+    process.stdout.write('a write into the recovered copy succeeded: it is a read-write primary\n');
+  } finally {
+    await copy.end();
   }
 }
 

@@ -23,7 +23,7 @@ function runDemo(): Promise<{ code: number | null; out: string }> {
   });
 }
 
-test('npm run demo: fleet backup through an agent and a controller, restore with a relocated tablespace, read-write copy', { timeout: 300_000 }, async () => {
+test('npm run demo: fleet backup through an agent and a controller, restore with a relocated tablespace, read-write copy, point-in-time recovery to before a DROP TABLE', { timeout: 300_000 }, async () => {
   const { code, out } = await runDemo();
   assert.equal(code, 0, out);
   assert.match(out, /^host1 +127\.0\.0\.1:\d+ +ok +0\.1\.0 \(protocol 2\.\d+\)/m, out);
@@ -40,4 +40,19 @@ test('npm run demo: fleet backup through an agent and a controller, restore with
   assert.match(sourceRow, /│ false +│ '\d+' +│ 1 +│ '\/[^']+' +│ '5001' +│ '5001' +│/);
   assert.match(out, /^a write into the copy succeeded: it is a read-write primary$/m);
   assert.match(out, /^the source is untouched by that write: true$/m);
+  // Point-in-time recovery: the table dropped after the noted moment is back with its rows, the
+  // rows written after the drop are not there, and the copy is a read-write primary.
+  const moment = /^the moment before the mistake: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?[+-]\d\d(?::\d\d)?)$/m.exec(out)?.[1];
+  assert.ok(moment, out);
+  assert.ok(out.includes(`--target-time '${moment}' --start`), out);
+  assert.match(out, /^target reached: yes /m, out);
+  assert.match(out, /^the dropped table is back: orders holds 1000 rows$/m, out);
+  assert.match(out, /^the rows written after the drop are missing: 0 of 500 there$/m, out);
+  const lines = out.split('\n');
+  const beforeDrop = lines.find((l) => l.startsWith('│ before the drop '));
+  const sourceNow = lines.filter((l) => /│ source /.test(l)).at(-1);
+  assert.ok(beforeDrop && sourceNow, out);
+  assert.match(beforeDrop, /│ false +│ 2 +│ '1000' +│ '0' +│/);
+  assert.match(sourceNow, /│ false +│ 1 +│ 'dropped' +│ '500' +│/);
+  assert.match(out, /^a write into the recovered copy succeeded: it is a read-write primary$/m);
 });

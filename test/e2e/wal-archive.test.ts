@@ -10,7 +10,8 @@
 //     the archived file is left as it was;
 //   - `pgfleet wal --json`: streaming, flushed position at the server's (lag 0 once idle), the
 //     slot's retained bytes, the range on timeline 1 without gaps, the restore window from the
-//     backup taken here to the flushed end;
+//     backup taken here to the flushed end; `pgfleet backups --json` gives that backup a
+//     recoverable window from its end to at least the archived position;
 //   - wal-get: an archived segment is written byte for byte (0), a file the archive lacks is
 //     exit 1, and with the controller stopped exit 255 (recovery aborts, never ends early);
 //   - kill -9 of the agent, of the controller and of the PostgreSQL server while WAL is being
@@ -254,6 +255,13 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
     assert.equal(w.gaps, 0);
     assert.equal(w.restoreWindow.earliest?.backupId, backupId);
     assert.equal(w.restoreWindow.latest?.lsn, w.flushedLsn);
+    // pgfleet backups: the backup's recoverable window runs from its end to at least what the archive holds.
+    const listed = JSON.parse((await runCli(['backups', 'main', '--json'], env)).stdout) as Array<{
+      id: string; endLsn: string; recoverableWindow: { from: { lsn: string }; to: { lsn: string; timeline: number }; end: string } | null;
+    }>;
+    const windowOf = listed.find((b) => b.id === backupId)?.recoverableWindow;
+    assert.ok(windowOf && windowOf.from.lsn === listed.find((b) => b.id === backupId)?.endLsn && lsnOf(windowOf.to.lsn) >= lsnOf(current),
+      `the window ends at or after ${current}: ${JSON.stringify(windowOf)}`);
     // The slot never passes what the archive holds.
     const slot = (await server.query<{ restart_lsn: string }>("SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = 'pgfleet_main'")).rows[0];
     assert.ok(lsnOf(slot?.restart_lsn as string) <= lsnOf(w.flushedLsn as string));

@@ -1,11 +1,14 @@
 /** controller.proto's BackupRecord as the CLI's JSON (the backup.json fields, numbers as numbers). */
-import type { BackupRecord__Output } from '@pgfleet/proto';
+import type { BackupRecord__Output, RecoverableWindow__Output } from '@pgfleet/proto';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
+import type { RecoverableWindow } from '../wal/recoverable-window.js';
 
 /**
  * backup.json's fields (repository/backup-metadata.ts, without its format tag) as they arrive
  * over the wire, where the enumerations are plain strings, plus where the backup lives and,
- * for a damaged backup (status "damaged"), why (null otherwise).
+ * for a damaged backup (status "damaged"), why (null otherwise), and how far the WAL archive
+ * carries it (`pgfleet backups` and `show`; null for a damaged backup, in `pgfleet backup`'s
+ * output, and from a controller older than protocol 1.5).
  */
 export type BackupJson = Omit<BackupMetadata, 'format' | 'type' | 'status' | 'walMethod' | 'damage'> & {
   type: string;
@@ -13,7 +16,38 @@ export type BackupJson = Omit<BackupMetadata, 'format' | 'type' | 'status' | 'wa
   walMethod: string;
   path: string;
   damage: string | null;
+  recoverableWindow: RecoverableWindow | null;
 };
+
+function windowJson(w: RecoverableWindow__Output | null | undefined): RecoverableWindow | null {
+  if (!w) return null;
+  return {
+    from: { lsn: w.fromLsn, time: w.fromTime || null, timeline: w.fromTimeline },
+    to: { lsn: w.toLsn, time: w.toTime || null, timeline: w.toTimeline },
+    end: w.end as RecoverableWindow['end'],
+    firstMissing: w.firstMissing || null,
+  };
+}
+
+/** The RECOVERABLE TO cell: the window's end, its timeline when not the backup's, and "(end only)" when the archive adds nothing. */
+export function recoverableToText(b: Pick<BackupJson, 'recoverableWindow' | 'timeline'>): string {
+  const w = b.recoverableWindow;
+  if (w === null) return '-';
+  const tl = w.to.timeline !== b.timeline ? ` (TL ${w.to.timeline})` : '';
+  if (w.to.lsn === w.from.lsn) return `${w.to.lsn} (end only)`;
+  return `${w.to.lsn}${tl}${w.end === 'gap' ? ' (gap)' : ''}`;
+}
+
+/** Why a window ends where it does, as a sentence (printed below the table when the archive stops short). */
+export function recoverableWindowNote(b: Pick<BackupJson, 'recoverableWindow' | 'id' | 'cluster'>): string | null {
+  const w = b.recoverableWindow;
+  if (w === null) return null;
+  if (w.end === 'no-archive') return `backup ${b.id} of cluster "${b.cluster}" restores to its end only: the cluster has no WAL archive of this server`;
+  if (w.end === 'gap') {
+    return `backup ${b.id} of cluster "${b.cluster}" recovers only to ${w.to.lsn}: WAL segment ${w.firstMissing ?? '?'} is missing from the archive`;
+  }
+  return null;
+}
 
 export function backupJson(r: BackupRecord__Output): BackupJson {
   return {
@@ -24,6 +58,6 @@ export function backupJson(r: BackupRecord__Output): BackupJson {
     files: r.files.map((f) => ({ name: f.name, size: Number(f.size) })),
     sizeBytes: Number(r.sizeBytes), dataBytes: Number(r.dataBytes), compression: r.compression, walMethod: r.walMethod,
     via: r.via, startedAt: r.startedAt, finishedAt: r.finishedAt, verifiedAt: r.verifiedAt,
-    pgfleetVersion: r.pgfleetVersion, path: r.path, damage: r.damage || null,
+    pgfleetVersion: r.pgfleetVersion, path: r.path, damage: r.damage || null, recoverableWindow: windowJson(r.recoverableWindow),
   };
 }

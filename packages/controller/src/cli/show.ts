@@ -1,13 +1,14 @@
 /**
  * `pgfleet show CLUSTER [BACKUP] [--json]`: one backup in detail (default the newest usable
  * one): begin and end WAL position and time, duration, throughput, data, stored and WAL
- * sizes, compression ratio, verification, and the backups before and after it.
+ * sizes, compression ratio, verification, how far the WAL archive carries it, and the backups
+ * before and after it.
  */
 import type { Command } from 'commander';
 import type { BackupDetail__Output } from '@pgfleet/proto';
 import { ProtocolError } from '@pgfleet/core';
 import { formatDuration } from '../daemon/fleet-status.js';
-import { backupJson } from './backup-json.js';
+import { backupJson, recoverableToText, recoverableWindowNote } from './backup-json.js';
 import { callUnary, connectController } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { formatBytes, printJson } from './output.js';
@@ -40,12 +41,15 @@ export function registerShow(program: Command, ctx: CommandContext): void {
             ['stored', `${formatBytes(b.sizeBytes)} (compression ${b.compression}, ratio ${d.compressionRatio.toFixed(2)})`],
             ['wal', `${formatBytes(Number(d.walBytes))} (${b.walMethod})`],
             ['server', `PostgreSQL ${b.serverVersionNum}, system ${b.systemIdentifier}`],
+            ['recoverable', b.recoverableWindow === null ? '-' : `${b.endLsn} to ${recoverableToText(b)}${b.recoverableWindow.to.time ? ` (${b.recoverableWindow.to.time})` : ''}`],
             ['tablespaces', b.tablespaces.length === 0 ? 'none' : b.tablespaces.map((t) => `${t.oid} ${t.location}`).join(', ')],
             ['previous', d.previousId || 'none'],
             ['next', d.nextId || 'none'],
             ['path', b.path],
           ];
           for (const [k, v] of lines) ctx.io.stdout(`${`${k}:`.padEnd(13)}${v}\n`);
+          const note = recoverableWindowNote(b);
+          if (note !== null) ctx.io.stdout(`${note}\n`);
         }
         ctx.setExitCode(0);
       } finally {

@@ -1,8 +1,9 @@
 /** Repository metadata and errors as controller.proto messages. */
 import type { PgFleetError } from '@pgfleet/core';
-import { errorOrigin, type BackupRecord, type ErrorInfo } from '@pgfleet/proto';
+import { errorOrigin, type BackupRecord, type ErrorInfo, type RecoverableWindow as RecoverableWindowRecord } from '@pgfleet/proto';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 import type { UnusableEntry } from '../repository/catalog.js';
+import type { RecoverableWindow } from '../wal/recoverable-window.js';
 
 export function backupRecord(meta: BackupMetadata, path: string, damage: string | null = null): BackupRecord {
   return {
@@ -29,6 +30,14 @@ export function backupRecord(meta: BackupMetadata, path: string, damage: string 
     pgfleetVersion: meta.pgfleetVersion,
     path,
     ...(damage !== null ? { status: 'damaged', damage } : {}),
+  };
+}
+
+/** A backup's recoverable window (wal/recoverable-window.ts) as controller.proto's RecoverableWindow. */
+export function recoverableWindowRecord(w: RecoverableWindow): RecoverableWindowRecord {
+  return {
+    fromLsn: w.from.lsn, fromTime: w.from.time ?? '', fromTimeline: w.from.timeline,
+    toLsn: w.to.lsn, toTime: w.to.time ?? '', toTimeline: w.to.timeline, end: w.end, firstMissing: w.firstMissing ?? '',
   };
 }
 

@@ -2,14 +2,16 @@
  * ListBackups: every backup of one cluster or all, usable ones and those found damaged (with
  * the reason), oldest first. With `all`, also the attempts that left no backup: failed and
  * incomplete ones as the repository recorded them, and those running now (their staging
- * directories).
+ * directories). Each usable backup carries its recoverable window (wal/recoverable-window.ts):
+ * the cluster's WAL archive is read once per cluster.
  */
 import type { BackupAttempt, ControllerHandlers } from '@pgfleet/proto';
 import { backupIdTime, readAttempts } from '../repository/attempts.js';
-import { backupRecord, damagedRecord } from '../daemon/records.js';
+import { backupRecord, damagedRecord, recoverableWindowRecord } from '../daemon/records.js';
 import { compareBackupIds } from '../repository/backup-id.js';
 import { readClusterCatalog } from '../repository/catalog.js';
 import { TMP_PREFIX } from '../repository/layout.js';
+import { readArchiveView, recoverableWindow } from '../wal/recoverable-window.js';
 import { checkListBackupsRequest } from './request-limits.js';
 import { clusterByName, type ControllerState } from './service-context.js';
 import { unary } from './unary-call.js';
@@ -22,8 +24,12 @@ export function listBackups(state: ControllerState): ControllerHandlers['ListBac
     const attempts: BackupAttempt[] = [];
     for (const n of names) {
       const catalog = await readClusterCatalog(state.config.repository, n);
+      const view = catalog.backups.length > 0 ? await readArchiveView(state.config.repository, n, state.walReceivers.walState(n)) : null;
       const records = [
-        ...catalog.backups.map((b) => backupRecord(b.metadata, b.path)),
+        ...catalog.backups.map((b) => ({
+          ...backupRecord(b.metadata, b.path),
+          ...(view !== null ? { recoverableWindow: recoverableWindowRecord(recoverableWindow(b.metadata, view)) } : {}),
+        })),
         ...catalog.unusable.map((u) => damagedRecord(u, n)),
       ];
       backups.push(...records.sort((x, y) => compareBackupIds(x.id ?? '', y.id ?? '')));

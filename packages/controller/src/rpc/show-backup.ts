@@ -1,14 +1,15 @@
 /**
  * ShowBackup: one backup in detail: its record, duration and throughput (data bytes over the
  * time from start to finish), WAL stored with it, compression ratio (data bytes / stored
- * bytes of the data archives), the WAL segments of its start and end positions, and the usable backups before and
- * after it. A damaged backup is shown too (with its damage).
+ * bytes of the data archives), the WAL segments of its start and end positions, the usable backups before and
+ * after it, and (a usable one) its recoverable window. A damaged backup is shown too (with its damage).
  */
 import { DEFAULT_WAL_SEGMENT_SIZE, NotFoundError, parseLsn, segmentNumber, walSegmentName } from '@pgfleet/core';
 import type { ControllerHandlers } from '@pgfleet/proto';
-import { backupRecord } from '../daemon/records.js';
+import { backupRecord, recoverableWindowRecord } from '../daemon/records.js';
 import { compareBackupIds } from '../repository/backup-id.js';
 import { readClusterCatalog } from '../repository/catalog.js';
+import { readArchiveView, recoverableWindow } from '../wal/recoverable-window.js';
 import { checkShowBackupRequest } from './request-limits.js';
 import { backupOf, clusterByName, type ControllerState } from './service-context.js';
 import { unary } from './unary-call.js';
@@ -40,8 +41,9 @@ export function showBackup(state: ControllerState): ControllerHandlers['ShowBack
     // dataBytes counts the server's data archives (base and tablespaces) as sent, before any
     // client compression: compare it with what those archives take in the repository.
     const archiveBytes = meta.files.filter((f) => !f.name.startsWith('pg_wal.tar') && f.name !== 'backup_manifest').reduce((a, f) => a + f.size, 0);
+    const window = named.damage === null ? recoverableWindow(meta, await readArchiveView(state.config.repository, cluster.name, state.walReceivers.walState(cluster.name))) : null;
     return {
-      backup: backupRecord(meta, named.path, named.damage),
+      backup: { ...backupRecord(meta, named.path, named.damage), ...(window !== null ? { recoverableWindow: recoverableWindowRecord(window) } : {}) },
       durationSeconds: duration,
       throughputBytesPerSecond: duration > 0 ? meta.dataBytes / duration : 0,
       walBytes: String(walBytes),
