@@ -36,7 +36,7 @@ function backup(startLsn: string, endLsn: string, timeline = 1): { startLsn: str
 
 function live(timeline: number, flushedLsn: string): ClusterWalState {
   return {
-    cluster: 'c', archive: 'stream', via: 'direct', state: 'streaming', since: '2026-12-06T14:00:00.000Z', reason: null, reasonCode: null,
+    cluster: 'c', archive: 'stream', via: 'direct', state: 'streaming', since: '2026-12-06T14:00:00.000Z', stalledSince: null, slotExists: true, reason: null, reasonCode: null,
     slot: 'pgfleet_c', applicationName: 'pgfleet_c', synchronous: false, compression: 'lz4', systemIdentifier: SYSTEM, timeline,
     receivedLsn: flushedLsn, flushedLsn, serverLsn: flushedLsn, lagBytes: 0, lagSeconds: 0, slotRetainedBytes: 0, maxRetainedBytes: null,
     retainedOverLimit: false, warnings: [], lastAckAt: '2026-12-06T14:05:00.000Z', refusedPushes: [],
