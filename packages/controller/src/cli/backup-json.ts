@@ -29,20 +29,23 @@ function windowJson(w: RecoverableWindow__Output | null | undefined): Recoverabl
   };
 }
 
-/** The RECOVERABLE TO cell: the window's end, its timeline when not the backup's, and "(end only)" when the archive adds nothing. */
+/**
+ * The RECOVERABLE TO cell: the window's end, its timeline when not the backup's, "(gap)" when a
+ * missing segment ends it, "(end only)" when the archive adds nothing, "(no archive)".
+ */
 export function recoverableToText(b: Pick<BackupJson, 'recoverableWindow' | 'timeline'>): string {
   const w = b.recoverableWindow;
   if (w === null) return '-';
   const tl = w.to.timeline !== b.timeline ? ` (TL ${w.to.timeline})` : '';
+  if (w.end === 'no-archive') return `${w.to.lsn} (no archive)`;
   if (w.to.lsn === w.from.lsn) return `${w.to.lsn} (end only)`;
   return `${w.to.lsn}${tl}${w.end === 'gap' ? ' (gap)' : ''}`;
 }
 
-/** Why a window ends where it does, as a sentence (printed below the table when the archive stops short). */
+/** Why a gap cuts a window short, as a sentence (printed below the table); null otherwise. */
 export function recoverableWindowNote(b: Pick<BackupJson, 'recoverableWindow' | 'id' | 'cluster'>): string | null {
   const w = b.recoverableWindow;
   if (w === null) return null;
-  if (w.end === 'no-archive') return `backup ${b.id} of cluster "${b.cluster}" restores to its end only: the cluster has no WAL archive of this server`;
   if (w.end === 'gap') {
     return `backup ${b.id} of cluster "${b.cluster}" recovers only to ${w.to.lsn}: WAL segment ${w.firstMissing ?? '?'} is missing from the archive`;
   }
