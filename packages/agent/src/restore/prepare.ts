@@ -35,7 +35,8 @@ export async function prepareTargets(ctx: RestoreContext): Promise<void> {
   ctx.targets = planTargets({ dataDir: ctx.dataDir, walDir: ctx.walDir, mappings, roots: ctx.roots, backup });
 
   const pitr = o.pointInTime ?? null;
-  let pointInTime = pitr ? describePointInTime(pitr, null, null) : undefined;
+  ctx.targetTimeline = pitr?.checkedTimeline ?? null;
+  let pointInTime = pitr ? describePointInTime(pitr, ctx.targetTimeline, null) : undefined;
   if (pitr?.walArchive) {
     // Before anything is written: the archive must hold every segment recovery will read.
     ctx.manifestBytes = await ctx.source.readManifest();

@@ -34,6 +34,8 @@ export interface PointInTimeOptions {
   walArchive: string | null;
   /** For the plan: the backup chosen (the controller's), when someone chose one. */
   backupLabel?: string | null;
+  /** The timeline recovery ends on, as the caller's own archive check found it (the controller's). */
+  checkedTimeline?: number | null;
 }
 
 /** A shell word for /bin/sh, with `%` doubled for restore_command's own escapes. */
@@ -204,7 +206,7 @@ export function pointInTimeFromSpec(spec: RecoveryTargetSpec__Output | null, con
     throw new InvalidOptionError('a recovery target needs the cluster whose WAL archive to read', { hint: 'Set RecoveryTargetSpec.cluster.' });
   }
   return {
-    target, walArchive: null, backupLabel: spec.backupId || null,
+    target, walArchive: null, backupLabel: spec.backupId || null, checkedTimeline: spec.targetTimeline || null,
     restoreCommand: spec.restoreCommand || fleetRestoreCommand(spec.cluster, configFile),
   };
 }
