@@ -46,6 +46,8 @@ test('npm run demo: fleet backup through an agent and a controller, restore with
   assert.ok(moment, out);
   assert.ok(out.includes(`--target-time '${moment}' --start`), out);
   assert.match(out, /^target reached: yes /m, out);
+  assert.match(out, /^recovery target: .* \(timeline 1\)$/m, out);
+  assert.doesNotMatch(out, /\(timeline 0\)/, out);
   assert.match(out, /^the dropped table is back: orders holds 1000 rows$/m, out);
   assert.match(out, /^the rows written after the drop are missing: 0 of 500 there$/m, out);
   const lines = out.split('\n');
