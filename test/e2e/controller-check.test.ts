@@ -97,7 +97,7 @@ async function checkUntil(what: string, done: (r: CheckJson[]) => boolean, timeo
   return last;
 }
 
-interface WalJson { state: string; since: string; stalledSince: string | null; lagSeconds: number | null; reason: string | null }
+interface WalJson { state: string; since: string; stalledSince: string | null; flushedLsn: string | null; lagSeconds: number | null; reason: string | null }
 const walOfB = async (): Promise<WalJson> => (await cliJson<WalJson[]>(['wal', 'b', '--json', '--insecure'], env))[0] as WalJson;
 
 const HEALTHY_DIRECT = { replication: 'ok', wal_level: 'ok', wal_senders: 'ok', slot: 'skipped', archive: 'skipped', backup: 'ok', drill: 'skipped', repository: 'ok' };
@@ -211,6 +211,13 @@ describe('pgfleet check', () => {
     assert.deepEqual(statusOf(r, 'b'), { ...HEALTHY_DIRECT, slot: 'ok', archive: 'ok' });
     assert.equal(messageOf(r, 'b', 'slot'), `replication slot "${SLOT}" is active`);
     assert.match(messageOf(r, 'b', 'archive'), /^streaming, \S+ \S+ and \d+s behind \(limit 5m 0s\)$/);
+    // What arrives is durable within about a second, not only once its 16 MB segment is closed.
+    await B.query("SELECT pg_logical_emit_message(false, 'pgfleet check', 'x')");
+    const target = (await B.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]?.lsn;
+    await waitFor(`the archive's flushed position to reach ${target}`, async () => {
+      const flushed = (await walOfB()).flushedLsn;
+      return flushed !== null && (await B.query<{ ok: boolean }>('SELECT $1::pg_lsn >= $2::pg_lsn AS ok', [flushed, target])).rows[0]?.ok === true;
+    }, 15_000);
     const before = await walOfB();
     assert.deepEqual([before.state, before.stalledSince], ['streaming', null]);
     await reload({ bArchive: 'stream', bMaxAge: '2h' });
