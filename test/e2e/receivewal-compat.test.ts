@@ -11,6 +11,8 @@
 //     the .partial one), complete segments byte-identical (compressed ones: gzip -t / lz4 -t
 //     accept ours, and both decompress to the same bytes), the .partial segments identical up
 //     to the end position, the same file modes, both slots' restart_lsn at the same place;
+//   - --synchronous, each tool as the server's synchronous standby: a COMMIT returns within a
+//     second, not at the next 10 s status interval;
 //   - 64 MB segments (initdb --wal-segsize=64): from reserved slots over two segment switches,
 //     the same files, byte for byte.
 
@@ -92,6 +94,40 @@ describe('pgfleet-receivewal next to pg_receivewal 15 (PostgreSQL 15, 1 MB segme
   });
   after(async () => {
     await cluster?.destroy();
+  });
+
+  test('--synchronous as the synchronous standby: a COMMIT returns within a second (the status interval is 10 s), as with pg_receivewal', async () => {
+    for (const tool of tools) {
+      const name = `sync_${tool.label}`;
+      const dir = path.join(base, name);
+      mkdirSync(dir);
+      const receiver = start(tool, ['-D', dir, '--synchronous', '-d', `host=127.0.0.1 port=${cluster.port} user=postgres application_name=${name}`]);
+      try {
+        await waitFor(`${tool.label} to stream`, async () => (await cluster.query(
+          `SELECT 1 FROM pg_stat_replication WHERE application_name = '${name}'`)).rows.length === 1, 30_000);
+        // The harness runs with synchronous_commit off: a COMMIT would wait for no standby.
+        await cluster.query(`ALTER SYSTEM SET synchronous_standby_names = '${name}'`);
+        await cluster.query('ALTER SYSTEM SET synchronous_commit = on');
+        await cluster.query('SELECT pg_reload_conf()');
+        await waitFor(`${tool.label} to be the synchronous standby`, async () => (await cluster.query<{ s: string }>(
+          `SELECT sync_state AS s FROM pg_stat_replication WHERE application_name = '${name}'`)).rows[0]?.s === 'sync', 30_000);
+        const latencies: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          const t0 = performance.now();
+          await cluster.query("INSERT INTO f VALUES ($1, 'sync')", [i]);
+          latencies.push(Math.round(performance.now() - t0));
+        }
+        console.log(`# ${tool.label}: COMMIT latencies with pg_receivewal --synchronous as synchronous standby: ${latencies.join(', ')} ms`);
+        assert.ok(Math.max(...latencies) < 1000, `${tool.label}: ${latencies.join(', ')} ms`);
+      } finally {
+        // Releases a COMMIT still waiting, should the assertion have failed.
+        await cluster.query('ALTER SYSTEM RESET synchronous_standby_names');
+        await cluster.query('ALTER SYSTEM RESET synchronous_commit');
+        await cluster.query('SELECT pg_reload_conf()');
+        receiver.child.kill('SIGINT');
+        await receiver.result;
+      }
+    }
   });
 
   test('invalid invocations: the same exit status and output through a symlink named pg_receivewal', async () => {
