@@ -78,9 +78,9 @@ export interface WalSink {
 
 /** Zeros shared by all padding writes; never written to. */
 const ZEROS = Buffer.alloc(1024 * 1024);
-/** Zeros for pre-allocating a segment file: small enough to stay in the CPU's cache, so each
- * write copies from cache into the page cache (with 1 MB, the bench's receiver spent half its
- * CPU in that copy); 64 kB keeps it at 256 writes for a 16 MB segment. */
+/** Zeros for pre-allocating a segment file. With 1 MB writes the bench's receiver spent about
+ * half its CPU in the kernel's copy of them (pg_receivewal writes 8 kB at a time); a small buffer
+ * likely stays in the CPU's cache. 64 kB keeps it at 256 writes for a 16 MB segment. */
 const PAD_ZEROS = Buffer.alloc(64 * 1024);
 
 function checkSegmentSize(segmentSize: number): void {
