@@ -152,16 +152,18 @@ export function buildProgram(): Command {
     .addOption(new Option('--prefetch-only').hideHelp())
     .addOption(new Option('--prefetch-dir <dir>').hideHelp())
     .action(async (names: string[], flags: { archive?: string; config?: string; cluster?: string; prefetch?: number; prefetchOnly?: boolean; prefetchDir?: string }) => {
-      const { runPrefetch, runWalGet, WAL_GET_ABORT } = await import('./wal-commands.js');
       if (flags.prefetchOnly) {
+        const { runPrefetch } = await import('./wal-commands.js');
         process.exitCode = await runPrefetch(names, flags.prefetchDir ?? '', flags);
         return;
       }
       if (names.length !== 2) {
+        const { WAL_GET_ABORT } = await import('./wal-commands.js');
         process.stderr.write('pgfleet-agent wal-get: error: give the file name (%f) and the path to write (%p)\n');
         process.exitCode = WAL_GET_ABORT;
         return;
       }
+      // A local archive needs neither the configuration nor gRPC: wal-commands.ts loads both.
       if (flags.archive !== undefined) {
         const { walGetLocal } = await import('../wal/wal-get-local.js');
         const result = await walGetLocal(flags.archive, names[0] as string, names[1] as string);
@@ -169,6 +171,7 @@ export function buildProgram(): Command {
         process.exitCode = result.status;
         return;
       }
+      const { runWalGet } = await import('./wal-commands.js');
       process.exitCode = await runWalGet(names[0] as string, names[1] as string, flags);
     });
   return program;

@@ -49,6 +49,8 @@ test('wal-get, archive-push and --version load none of the daemon\'s or the rest
       const loaded = modulesLoaded(args, status);
       assert.ok(loaded.some((f) => seen.test(f)), `${args.join(' ')}: the hook saw the command's own module load`);
       assert.deepEqual(heavy(loaded, allowed), [], args.join(' '));
+      // A local archive needs neither the agent's configuration (zod) nor gRPC.
+      if (args.includes('--archive')) assert.deepEqual(loaded.filter((f) => /\/bin\/wal-commands\.ts$|\/node_modules\/(zod|@grpc)\//.test(f)), [], args.join(' '));
     }
     // The same hook sees them when those commands do run (here: to say what is missing).
     const serve = heavy(modulesLoaded(['serve', '--config', config, '--check-config'], 71));
