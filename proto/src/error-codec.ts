@@ -28,10 +28,11 @@ import * as grpc from '@grpc/grpc-js';
 import {
   ArchiveFormatError, AuthenticationError, BusyError, CancelledError, ConnectError, DirectoryNotEmptyError, FileIoError,
   HbaRejectedError, IncompatibleVersionError, InstanceError, InternalError, InvalidOptionError, ManifestError,
-  MAX_WIRE_HINT_BYTES, MAX_WIRE_MESSAGE_BYTES, NotAllowedError, NotFoundError, NotSupportedError, PgFleetError,
+  NotAllowedError, NotFoundError, NotSupportedError, PgFleetError,
   PrivilegeError, ProtocolError, ServerError, TooManyConnectionsError, UnsafePathError, VerifyError, WalConflictError, WalFormatError,
-  WalMissingError, boundText, type ErrorDetails,
-} from '@pgfleet/core';
+  WalMissingError, type ErrorDetails,
+} from '@pgfleet/core/errors';
+import { MAX_WIRE_HINT_BYTES, MAX_WIRE_MESSAGE_BYTES, boundText } from '@pgfleet/core/wire-limits';
 
 export const ERROR_ID_KEY = 'pgfleet-error-id';
 export const ERROR_CODE_KEY = 'pgfleet-error-code';

@@ -8,7 +8,7 @@
 
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import { InvalidOptionError, fileError } from '@pgfleet/core';
+import { InvalidOptionError, fileError } from '@pgfleet/core/errors';
 
 /** Paths of a CA certificate and of one's own certificate and key (PEM). */
 export interface TlsFiles {

@@ -9,7 +9,7 @@
  * announced as capabilities.
  */
 
-import { IncompatibleVersionError, InvalidOptionError } from '@pgfleet/core';
+import { IncompatibleVersionError, InvalidOptionError } from '@pgfleet/core/errors';
 
 /** agent.proto: controller -> agent. */
 export const AGENT_PROTOCOL_VERSION = '2.3';

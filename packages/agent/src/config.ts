@@ -32,7 +32,7 @@ import path from 'node:path';
 import {
   address, commonNames, configProblems, flag, integer, list, mapping, optional, problem, readConfigFile, text, validateConfig,
   type ConfigProblem,
-} from '@pgfleet/core';
+} from '@pgfleet/core/config';
 
 export interface AgentTlsFiles {
   ca: string;

@@ -6,7 +6,7 @@
  * message, hint}}.
  */
 
-import { PgFleetError } from '@pgfleet/core';
+import { PgFleetError } from '@pgfleet/core/errors';
 import type { RestoreReport } from '../restore/restore.js';
 
 export const PROGRAM = 'pgfleet-agent';

@@ -22,17 +22,16 @@
 
 import os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import {
-  CancelledError, InvalidOptionError, LOG_FORMATS, LOG_LEVELS, describeCertificates, enableYoungGarbageCollection, initCertificates,
-  parseRecoveryTarget, type CertTool, type RecoveryTargetFlags,
-} from '@pgfleet/core';
-import path from 'node:path';
-import { openBackupDirectory } from '../restore/layout.js';
-import { localRestoreCommand, modeForTarget, type PointInTimeOptions } from '../restore/targets.js';
-import { parseRecoveryMode, parseTablespaceMapping, type RecoveryMode, type TablespaceMapping } from '../restore/options.js';
-import { restoreBackup } from '../restore/restore.js';
+// Narrow entry points of @pgfleet/core, and the commands' code imported when they run: PostgreSQL
+// starts `wal-get` and `archive-push` once per WAL file, and loading the whole agent (the restore
+// engine, the gRPC server, pg, the compressors) cost most of a second of CPU each time.
+import type { CertTool } from '@pgfleet/core';
+import { LOG_FORMATS, LOG_LEVELS } from '@pgfleet/core/log-basics';
+import { enableYoungGarbageCollection } from '@pgfleet/core/young-garbage';
+import { parseRecoveryMode, parseTablespaceMapping } from '../restore/options.js';
 import { AGENT_VERSION } from '../version.js';
-import { PROGRAM, formatReport, info, printError, printJsonError } from './cli-output.js';
+import { PROGRAM, info, printError } from './cli-output.js';
+import type { RestoreFlags } from './restore-command.js';
 import type { ServeFlags } from './serve-command.js';
 
 function collect<T>(parse: (v: string) => T) {
@@ -61,107 +60,6 @@ function parsePort(value: string): number {
   const n = Number(value);
   if (!/^[0-9]+$/.test(value) || !Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port number (1-65535)');
   return n;
-}
-
-interface RestoreFlags extends RecoveryTargetFlags {
-  from: string;
-  pgdata: string;
-  tablespaceMapping?: TablespaceMapping[];
-  waldir?: string;
-  mode?: RecoveryMode;
-  primaryConninfo?: string;
-  start?: boolean;
-  port?: number;
-  socketDir?: string;
-  user?: string;
-  owner?: string;
-  pgBin?: string[];
-  verify: boolean;
-  sync: boolean;
-  json?: boolean;
-  startTimeout?: number;
-  followTimeout?: number;
-  walArchive?: string;
-  restoreCommand?: string;
-}
-
-/** The point-in-time part of the options (targets.ts); null without a target. */
-function pointInTimeOf(flags: RestoreFlags): PointInTimeOptions | null {
-  const target = parseRecoveryTarget(flags);
-  if (target === null) {
-    if (flags.walArchive !== undefined || flags.restoreCommand !== undefined) {
-      throw new InvalidOptionError(`${flags.walArchive !== undefined ? '--wal-archive' : '--restore-command'} needs a recovery target`, {
-        hint: 'Add --target latest to recover everything the archive holds, or a --target-time, --target-lsn, --target-xid or --target-name.',
-      });
-    }
-    return null;
-  }
-  if (flags.walArchive === undefined && flags.restoreCommand === undefined) {
-    throw new InvalidOptionError('a recovery target needs a WAL archive', {
-      hint: 'Name the directory pg_receivewal or pgfleet-receivewal writes to with --wal-archive DIR (or give --restore-command).',
-    });
-  }
-  const walArchive = flags.walArchive === undefined ? null : path.resolve(flags.walArchive);
-  return { target, walArchive, restoreCommand: flags.restoreCommand ?? localRestoreCommand(walArchive as string) };
-}
-
-async function runRestore(flags: RestoreFlags): Promise<number> {
-  let pointInTime: PointInTimeOptions | null;
-  try {
-    pointInTime = pointInTimeOf(flags);
-    flags.mode = modeForTarget(flags.mode, pointInTime?.target ?? null);
-  } catch (err) {
-    if (flags.json) printJsonError(err);
-    return printError(err);
-  }
-  if (!flags.mode) {
-    info('error: no recovery mode given');
-    process.stderr.write('HINT: Choose what the restored copy becomes with --mode standby, --mode promote or --mode none.\n');
-    return 31;
-  }
-  const controller = new AbortController();
-  const onSignal = (): void => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const source = await openBackupDirectory(flags.from);
-    const report = await restoreBackup(source, {
-      dataDir: flags.pgdata,
-      tablespaceMappings: flags.tablespaceMapping ?? [],
-      walDir: flags.waldir ?? null,
-      mode: flags.mode,
-      primaryConninfo: flags.primaryConninfo ?? null,
-      pointInTime,
-      start: flags.start ?? false,
-      port: flags.port ?? null,
-      socketDir: flags.socketDir ?? null,
-      owner: flags.owner ?? null,
-      connectUser: flags.user ?? null,
-      pgBin: flags.pgBin ?? [],
-      verify: flags.verify,
-      sync: flags.sync,
-      ...(flags.startTimeout ? { startTimeoutSeconds: flags.startTimeout } : {}),
-      ...(flags.followTimeout !== undefined ? { followTimeoutSeconds: flags.followTimeout } : {}),
-      signal: controller.signal,
-      onEvent: (event) => {
-        if (event.type === 'plan') {
-          info(event.statement);
-          if (event.pointInTime) info(event.pointInTime);
-        }
-        else if (event.type === 'warning') info(`warning: ${event.message}`);
-      },
-    });
-    if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else process.stdout.write(formatReport(report, flags.from));
-    return 0;
-  } catch (caught) {
-    const err = controller.signal.aborted && !(caught instanceof CancelledError) ? new CancelledError('the restore was cancelled') : caught;
-    if (flags.json) printJsonError(err);
-    return printError(err);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
 }
 
 export function buildProgram(): Command {
@@ -195,6 +93,7 @@ export function buildProgram(): Command {
     .option('--wal-archive <dir>', 'point in time: the WAL archive (a pg_receivewal/pgfleet-receivewal directory), checked before anything is written')
     .option('--restore-command <cmd>', 'point in time: restore_command to write (default: this program\'s wal-get --archive DIR %f %p)')
     .action(async (flags: RestoreFlags) => {
+      const { runRestore } = await import('./restore-command.js');
       process.exitCode = await runRestore(flags);
     });
 
@@ -221,6 +120,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--tool <tool>', 'openssl, node or auto (openssl when installed)').choices(['auto', 'openssl', 'node']).default('auto'))
     .action(async (flags: { out: string; name?: string; host?: string[]; days?: number; tool: CertTool | 'auto' }) => {
       try {
+        const { describeCertificates, initCertificates } = await import('@pgfleet/core');
         const result = await initCertificates({
           dir: flags.out, agents: [flags.name ?? os.hostname()], hosts: flags.host ?? [], days: flags.days ?? 825, tool: flags.tool,
         });
@@ -252,16 +152,18 @@ export function buildProgram(): Command {
     .addOption(new Option('--prefetch-only').hideHelp())
     .addOption(new Option('--prefetch-dir <dir>').hideHelp())
     .action(async (names: string[], flags: { archive?: string; config?: string; cluster?: string; prefetch?: number; prefetchOnly?: boolean; prefetchDir?: string }) => {
-      const { runPrefetch, runWalGet, WAL_GET_ABORT } = await import('./wal-commands.js');
       if (flags.prefetchOnly) {
+        const { runPrefetch } = await import('./wal-commands.js');
         process.exitCode = await runPrefetch(names, flags.prefetchDir ?? '', flags);
         return;
       }
       if (names.length !== 2) {
+        const { WAL_GET_ABORT } = await import('./wal-commands.js');
         process.stderr.write('pgfleet-agent wal-get: error: give the file name (%f) and the path to write (%p)\n');
         process.exitCode = WAL_GET_ABORT;
         return;
       }
+      // A local archive needs neither the configuration nor gRPC: wal-commands.ts loads both.
       if (flags.archive !== undefined) {
         const { walGetLocal } = await import('../wal/wal-get-local.js');
         const result = await walGetLocal(flags.archive, names[0] as string, names[1] as string);
@@ -269,6 +171,7 @@ export function buildProgram(): Command {
         process.exitCode = result.status;
         return;
       }
+      const { runWalGet } = await import('./wal-commands.js');
       process.exitCode = await runWalGet(names[0] as string, names[1] as string, flags);
     });
   return program;

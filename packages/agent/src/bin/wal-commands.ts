@@ -26,9 +26,10 @@ import { copyFile, mkdir, readFile, rename, stat, unlink, writeFile } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  InvalidOptionError, NotFoundError, checkSegmentContent, errorText, isWalSegmentName, parseWalSegmentName, readControlFile, walSegmentName,
-} from '@pgfleet/core';
+// Narrow entry points, not the package's index: PostgreSQL starts these commands once per WAL file.
+import { InvalidOptionError, NotFoundError } from '@pgfleet/core/errors';
+import { errorText } from '@pgfleet/core/log-basics';
+import { checkSegmentContent, isWalSegmentName, parseWalSegmentName, readControlFile, walSegmentName } from '@pgfleet/core/wal-file';
 import { loadAgentConfig, type AgentConfig, type AgentControllerConfig } from '../config.js';
 import { WalArchiveClient } from '../wal/archive-client.js';
 import { printError } from './cli-output.js';

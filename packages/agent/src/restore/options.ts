@@ -5,7 +5,9 @@
  * both directories absolute).
  */
 
-import { InvalidOptionError, TablespaceMappingError, parseTablespaceMapping as parseMapping, type RecoveryTarget } from '@pgfleet/core';
+import type { RecoveryTarget } from '@pgfleet/core';
+import { InvalidOptionError } from '@pgfleet/core/errors';
+import { TablespaceMappingError, parseTablespaceMapping as parseMapping } from '@pgfleet/core/tablespace-mapping';
 import type { PointInTimeOptions } from './targets.js';
 
 export type RecoveryMode = 'standby' | 'promote' | 'none';

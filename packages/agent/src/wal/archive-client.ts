@@ -7,11 +7,11 @@
  */
 
 import { createHash } from 'node:crypto';
-import { WalFormatError } from '@pgfleet/core';
+import { WalFormatError } from '@pgfleet/core/errors';
 import {
   CHANNEL_OPTIONS, CONTROLLER_PROTOCOL_VERSION, clientCredentials, fromServiceError, readTlsFiles, walArchiveServiceClient,
   type GetWalEvent__Output, type PushWalResponse__Output, type WalArchiveServiceClient, type WalFileHeader__Output,
-} from '@pgfleet/proto';
+} from '@pgfleet/proto/wal-archive-client';
 import type { AgentControllerConfig } from '../config.js';
 
 export interface WalFileTarget {

@@ -14,12 +14,10 @@
  */
 import { pino, stdTimeFunctions, type Logger } from 'pino';
 import { PgFleetError } from '../errors.js';
+import type { LogFormat, LogLevel } from './log-basics.js';
 
-export const LOG_FORMATS = ['text', 'json'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
-
-export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_FORMATS, LOG_LEVELS, errorText } from './log-basics.js';
+export type { LogFormat, LogLevel } from './log-basics.js';
 
 /** Structured fields of one event (JSON only). */
 export type LogFields = Record<string, unknown>;
@@ -47,12 +45,6 @@ export const silentLog: DaemonLog = { debug: () => {}, info: () => {}, warn: () 
 export function errorFields(err: unknown): LogFields {
   if (err instanceof PgFleetError) return { id: err.id, code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
   return { id: 'internal', message: err instanceof Error ? err.message : String(err) };
-}
-
-/** An error's text on one line: its message, then its hint ("... HINT: ..."), else the stack of an unexpected error. */
-export function errorText(err: unknown): string {
-  const text = err instanceof PgFleetError ? err.format() : err instanceof Error ? (err.stack ?? err.message) : String(err);
-  return text.replace(/\n+/g, ' ');
 }
 
 interface JsonEvent {
