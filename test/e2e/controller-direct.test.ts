@@ -19,6 +19,7 @@ import assert from 'node:assert/strict';
 import { open, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { parseLsn } from '@pgfleet/core';
 import {
   makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster,
 } from '../harness/index.js';
@@ -43,6 +44,8 @@ interface BackupJson {
   path: string;
   /** Why the backup is damaged (status "damaged"); null when it is usable. */
   damage: string | null;
+  /** Listings only: from the backup's end to how far the WAL archive carries it. */
+  recoverableWindow?: { from: { lsn: string }; to: { lsn: string } } | null;
 }
 
 interface BackupResultJson {
@@ -144,10 +147,20 @@ describe('controller with direct clusters', () => {
     const system = await a.query('SELECT system_identifier::text AS id FROM pg_control_system()');
     assert.equal(ba.systemIdentifier, system.rows[0]?.id);
 
+    // The listing is the backup's record plus how far the WAL archive carries it (the backup
+    // command's own answer has no window: nothing has been archived after it yet).
     const all = await listed();
     assert.deepEqual(all.map((x) => `${x.cluster}/${x.id}`).sort(), [`a/${ba.id}`, `b/${bb.id}`]);
-    assert.deepEqual(all.find((x) => x.cluster === 'a'), ba);
-    assert.deepEqual(await listed('b'), [bb]);
+    const listedB = await listed('b');
+    assert.equal(listedB.length, 1);
+    for (const [entry, done] of [[all.find((x) => x.cluster === 'a'), ba], [listedB[0], bb]] as const) {
+      assert.ok(entry !== undefined);
+      assert.deepEqual({ ...entry, recoverableWindow: null }, done);
+      const w = entry.recoverableWindow;
+      assert.ok(w !== null && w !== undefined, `${entry.cluster}: the archive streams, so the backup has a recoverable window`);
+      assert.equal(w.from.lsn, done.endLsn);
+      assert.ok(parseLsn(w.to.lsn) >= parseLsn(w.from.lsn), JSON.stringify(w));
+    }
 
     const clusters = await cliJson<Array<{ name: string; agent: string | null; conninfo: string; backups: number; latestBackup: string | null }>>(['clusters'], env);
     assert.deepEqual(clusters.map((c) => [c.name, c.agent, c.backups, c.latestBackup]), [

@@ -21,7 +21,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   makeTempDir, REPO_ROOT, startCluster, systemBin, type RunResult, type TestCluster,
 } from '../harness/index.js';
@@ -190,11 +189,23 @@ describe('pgfleet-receivewal next to pg_receivewal 15 (PostgreSQL 15, 1 MB segme
         const running = tools.map((t) => start(t, args(t), cluster.env));
         await waitFor('both to stream', () => running.every((r) => r.stderrSoFar().includes('starting log streaming at ')));
         await cluster.query(`INSERT INTO f SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 15000) g`);
-        // Killed while streaming, once both hold the same segments: where each resumes then
-        // depends on the tool, not on which one the machine's load let run ahead.
+        // Killed while streaming, once the server has sent both everything the INSERT wrote and
+        // both have held the same segments for a moment: where each resumes then depends on the
+        // tool, not on which one the machine's load let run ahead (a segment completed by one
+        // between the check and the kill changed where it resumed).
         const files = (tool: Tool) => readdirSync(dirs.get(tool)!).sort().join(' ');
-        await waitFor('both to hold the same segments', () => files(tools[0]!) === files(tools[1]!));
-        await sleep(150);
+        const written = await flushLsn(cluster);
+        let held = '';
+        let heldSince = 0;
+        await waitFor('both to be sent all WAL and hold the same segments', async () => {
+          const sent = (await cluster.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_replication_slots s JOIN pg_stat_replication r ON r.pid = s.active_pid
+              WHERE s.slot_name LIKE '%\\_${compression}' AND r.sent_lsn >= '${written}'::pg_lsn`)).rows[0]!.n === 2;
+          const now = files(tools[0]!);
+          if (!sent || now !== files(tools[1]!)) return (held = '', false);
+          if (now !== held) [held, heldSince] = [now, Date.now()];
+          return Date.now() - heldSince >= 300;
+        });
         for (const r of running) r.killGroup();
         for (const r of running) assert.equal((await r.result).signal, 'SIGKILL');
       }
