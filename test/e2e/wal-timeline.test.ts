@@ -10,7 +10,14 @@
 //     00000002.history in <repo>/main/wal/00000002/), the server keeps running as the primary;
 //   - backup B2 of the new primary, rows 201-300 on timeline 2, point T2 (an LSN), rows 301-400;
 //   - PITR to T2: from B2, rows 1-300, read-write; PITR to T1 along timeline 1
-//     (`--target-timeline 1`): from B1, rows 1-100 only, read-write.
+//     (`--target-timeline 1`): from B1, rows 1-100 only, read-write;
+//   - backup B2 restored to its end and promoted (`--mode promote`, no target): timeline 3
+//     forks behind the archive's position on timeline 2; made the primary, the archive streams
+//     it from the fork's segment (slot, history file), and a PITR to a point T3 on timeline 3
+//     holds B2's rows and timeline 3's up to T3, none of timeline 2 after B2.
+//
+// Points are pg_current_wal_insert_lsn(): the harness runs with synchronous_commit = off, so the
+// write position may still lie before a commit that has returned.
 //
 // Versions: PostgreSQL 15 (or the first of PGFLEET_TEST_VERSIONS).
 
@@ -44,6 +51,7 @@ let newPrimary: { dataDir: string; port: number } | null = null;
 /** Data directories of the instances the agent started, stopped at the end. */
 const started: string[] = [];
 let backup1 = '';
+let backup2 = '';
 let t1 = '';
 
 const walTimelineDir = (tli: number): string => path.join(repository, 'main', 'wal', tli.toString(16).toUpperCase().padStart(8, '0'));
@@ -75,13 +83,13 @@ const lsnValue = (text: string): bigint => {
   return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
 };
 
-/** Waits until `pgfleet wal main` reports a flushed position at or past `lsn`. */
-async function waitArchived(lsn: string, what: string): Promise<void> {
-  await waitFor(`the archive to hold ${what} (${lsn})`, async () => {
+/** Waits until `pgfleet wal main` reports streaming on `timeline`, flushed at or past `lsn`. */
+async function waitArchived(lsn: string, timeline: number, what: string): Promise<void> {
+  await waitFor(`the archive to hold ${what} (${lsn}, timeline ${timeline})`, async () => {
     const r = await runCli(['wal', 'main', '--json'], env);
     if (r.code !== 0) return false;
-    const [w] = JSON.parse(r.stdout) as Array<{ flushedLsn: string | null }>;
-    return w?.flushedLsn != null && lsnValue(w.flushedLsn) >= lsnValue(lsn);
+    const [w] = JSON.parse(r.stdout) as Array<{ flushedLsn: string | null; timeline: number | null }>;
+    return w?.timeline === timeline && w.flushedLsn != null && lsnValue(w.flushedLsn) >= lsnValue(lsn);
   }, 120_000);
 }
 
@@ -195,8 +203,8 @@ describe(`WAL archive across a timeline switch (PostgreSQL ${VERSION})`, () => {
     await insertRows(oldPrimary.port, 1, 100, 1);
     t1 = (await oldPrimary.query<{ t: string }>('SELECT clock_timestamp()::text AS t')).rows[0]?.t as string;
     await insertRows(oldPrimary.port, 101, 200, 1);
-    const end1 = (await oldPrimary.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]?.l as string;
-    await waitArchived(end1, 'the old primary\'s WAL');
+    const end1 = (await oldPrimary.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]?.l as string;
+    await waitArchived(end1, 1, 'the old primary\'s WAL');
     await oldPrimary.stop();
 
     const promoted = await restore('new-primary', ['--target', 'latest']);
@@ -225,12 +233,12 @@ describe(`WAL archive across a timeline switch (PostgreSQL ${VERSION})`, () => {
   test('a later PITR to a point on timeline 2 and one to a point on timeline 1 before the switch', async () => {
     assert.ok(newPrimary, 'the first test promoted a new primary');
     const port = newPrimary.port;
-    const backup2 = await backup();
+    backup2 = await backup();
     await insertRows(port, 201, 300, 2);
-    const [t2] = await onPort<{ l: string }>(port, 'SELECT pg_current_wal_lsn()::text AS l');
+    const [t2] = await onPort<{ l: string }>(port, 'SELECT pg_current_wal_insert_lsn()::text AS l');
     await insertRows(port, 301, 400, 2);
-    const [end2] = await onPort<{ l: string }>(port, 'SELECT pg_current_wal_lsn()::text AS l');
-    await waitArchived(end2?.l as string, 'timeline 2 up to the last row');
+    const [end2] = await onPort<{ l: string }>(port, 'SELECT pg_current_wal_insert_lsn()::text AS l');
+    await waitArchived(end2?.l as string, 2, 'timeline 2 up to the last row');
 
     const onTwo = await restore('pitr-t2', ['--target-lsn', t2?.l as string]);
     assert.match(onTwo.plan, new RegExp(`backup ${backup2} \\(timeline 2,.*\\(timeline 2\\)`), onTwo.plan);
@@ -246,5 +254,40 @@ describe(`WAL archive across a timeline switch (PostgreSQL ${VERSION})`, () => {
 
     // The new primary kept running and streaming all along.
     assert.deepEqual(await rowIds(port), { min: 1, max: 400, count: 400 });
+  });
+
+  test('a restore to the end of a backup, promoted where the archive already went further on timeline 2, is archived on its own timeline', async () => {
+    assert.ok(newPrimary, 'the first test promoted a new primary');
+    await stopInstance(newPrimary.dataDir);
+    // No target: the copy stops at the end of backup B2 and forks timeline 3 there, behind the
+    // archive's position on timeline 2 (rows 201-400 came after B2).
+    const third = await restore('third-primary', ['--backup', backup2, '--mode', 'promote']);
+    assert.equal(third.instance.inRecovery, false, 'promoted');
+    const tli = third.instance.timeline;
+    assert.ok(tli > 2, `a new timeline (${tli})`);
+    assert.deepEqual(await rowIds(third.port), { min: 1, max: 200, count: 200 }, 'the rows of backup B2');
+    await writeFile(fleetYaml, fleetConfig(`postgresql://postgres@127.0.0.1:${third.port}/postgres`, agentAddress()));
+    const reloads = controller.log().split('configuration reloaded').length;
+    controller.child.kill('SIGHUP');
+    await waitFor('the controller to reload', () => controller.log().split('configuration reloaded').length > reloads, 30_000);
+    await waitFor('slot pgfleet_main active on the third primary', async () => {
+      const rows = await onPort<{ active: boolean }>(third.port, "SELECT active FROM pg_replication_slots WHERE slot_name = 'pgfleet_main'");
+      return rows[0]?.active === true;
+    }, 120_000);
+    const historyName = `${tli.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    await waitFor(`${historyName} in the archive`, () => existsSync(path.join(walTimelineDir(tli), historyName)), 60_000);
+    await insertRows(third.port, 1001, 1100, tli);
+    const [t3] = await onPort<{ l: string }>(third.port, 'SELECT pg_current_wal_insert_lsn()::text AS l');
+    await insertRows(third.port, 1101, 1200, tli);
+    const [end3] = await onPort<{ l: string }>(third.port, 'SELECT pg_current_wal_insert_lsn()::text AS l');
+    await waitArchived(end3?.l as string, tli, `timeline ${tli} up to the last row`);
+
+    const onThree = await restore('pitr-t3', ['--target-lsn', t3?.l as string]);
+    assert.match(onThree.plan, new RegExp(`backup ${backup2} \\(timeline 2,.*\\(timeline ${tli}\\)`), onThree.plan);
+    const ids = await onPort<{ id: number }>(onThree.port, 'SELECT id FROM tl WHERE id > 200 ORDER BY id');
+    assert.deepEqual(ids.map((r) => r.id), Array.from({ length: 100 }, (_, i) => 1001 + i), `timeline ${tli} up to T3, no row of timeline 2 after B2`);
+    assert.equal((await rowIds(onThree.port)).count, 300);
+    await assertReadWrite(onThree, 'PITR to T3');
+    await stopInstance(onThree.dataDir);
   });
 });
