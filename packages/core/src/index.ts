@@ -46,7 +46,7 @@ export {
   DEFAULT_WAL_SEGMENT_SIZE, MAX_WAL_SEGMENT_SIZE, MIN_WAL_SEGMENT_SIZE, isPartialWalSegmentName, isTimelineHistoryFileName, isValidWalSegmentSize, isWalSegmentName, parseWalSegmentName, parseWalFileName, parseWalSegmentSize, segmentNumber, segmentOffset, segmentStartLsn, segmentsPerXLogId, timelineHistoryFileName, walCompressionSuffix, walSegmentName,
 } from './wal/segment.js';
 export type { WalFileCompression, WalFileName, WalSegmentId } from './wal/segment.js';
-export { parseTimelineHistory, timelineHistory, timelineOfLsn } from './wal/timeline.js';
+export { parseTimelineHistory, resumeOnServerHistory, timelineHistory, timelineOfLsn } from './wal/timeline.js';
 export type { ParseTimelineHistoryOptions, TimelineHistoryEntry, TimelineSwitch } from './wal/timeline.js';
 export {
   findArchivedSegment, listWalArchive, locateWalArchiveFile, parseWalArchiveHistoryName, parseWalArchiveSegmentName,

@@ -127,6 +127,12 @@ export class WalStateRecord {
   }
 
   started(info: { systemIdentifier: string; timeline: number; startLsn: Lsn; warnings: string[] }): void {
+    // A start on another timeline may lie behind the old one's position (a new primary forked
+    // before it): the positions of the old timeline say nothing about the new one.
+    if (this.value.timeline !== null && this.value.timeline !== info.timeline) {
+      this.received = null;
+      this.flushed = null;
+    }
     this.value.systemIdentifier = info.systemIdentifier;
     this.value.timeline = info.timeline;
     this.value.warnings = info.warnings;

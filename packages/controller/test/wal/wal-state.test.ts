@@ -52,3 +52,19 @@ test('an archive switched on by a reload is reported as configured, one switched
   assert.deepEqual([registry.walState('c')?.state, registry.walState('c')?.stalledSince], ['disabled', null]);
   assert.deepEqual(await registry.stateOf('c'), { available: false, reason: 'not configured' });
 });
+
+test('a start on another timeline behind the old position reports the new timeline\'s positions, not the old ones', async () => {
+  const registry = new WalStateRegistry(await mkdtemp(join(os.tmpdir(), 'wal-state-')));
+  const record = registry.record('c', init('stream'));
+  record.started({ systemIdentifier: '42', timeline: 2, startLsn: 0xA000000n, warnings: [] });
+  record.setReceived(0xB060000n);
+  record.setFlushed(0xB060000n);
+  // A restart on the same timeline keeps what is durable.
+  record.started({ systemIdentifier: '42', timeline: 2, startLsn: 0xB000000n, warnings: [] });
+  assert.equal(registry.walState('c')?.flushedLsn, '0/B060000');
+  // The new primary forked timeline 3 at 0/A000100: streaming starts again at 0/A000000.
+  record.started({ systemIdentifier: '42', timeline: 3, startLsn: 0xA000000n, warnings: [] });
+  assert.deepEqual([registry.walState('c')?.timeline, registry.walState('c')?.receivedLsn, registry.walState('c')?.flushedLsn], [3, '0/A000000', '0/A000000']);
+  record.setFlushed(0xA010000n);
+  assert.equal(registry.walState('c')?.flushedLsn, '0/A010000');
+});

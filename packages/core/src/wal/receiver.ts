@@ -56,6 +56,7 @@ import { formatLsn, parseLsn, tryParseLsn, type Lsn } from './lsn.js';
 import {
   segmentNumber, segmentOffset, segmentStartLsn, timelineHistoryFileName, walSegmentName,
 } from './segment.js';
+import { parseTimelineHistory, resumeOnServerHistory } from './timeline.js';
 import type { WalSink } from './wal-sinks.js';
 
 /** What the receiver reports as it goes (pg_receivewal -v prints most of these). */
@@ -306,11 +307,19 @@ export class WalReceiver {
     } else {
       start = await this.findStart(system);
     }
+    if (start.timeline < system.timeline) start = await this.onServerHistory(start, system.timeline);
     this.timeline = start.timeline;
     this.streamStart = segmentStartLsn(segmentNumber(start.lsn, this.segmentSize), this.segmentSize);
     this.position = this.streamStart;
     this.durable = this.streamStart;
     this.emit({ kind: 'streaming-started', lsn: this.streamStart, timeline: this.timeline });
+  }
+
+  /** The start moved back to where the server's history left its timeline, if that was before it. */
+  private async onServerHistory(start: { lsn: Lsn; timeline: number }, serverTimeline: number): Promise<{ lsn: Lsn; timeline: number }> {
+    const history = await this.conn.timelineHistory(serverTimeline);
+    const switches = parseTimelineHistory(history.content.toString('utf8'), { source: history.filename });
+    return resumeOnServerHistory(start, serverTimeline, switches, this.segmentSize);
   }
 
   /** pg_receivewal's order: what the sink holds, the slot's restart_lsn (15+), the server's position. */

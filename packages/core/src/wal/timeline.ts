@@ -91,3 +91,28 @@ export function timelineOfLsn(lsn: Lsn, history: readonly TimelineHistoryEntry[]
   }
   return null;
 }
+
+/** A position to stream from: an LSN on a timeline. */
+export interface TimelinePosition {
+  lsn: Lsn;
+  timeline: number;
+}
+
+/**
+ * Where to resume streaming from a server whose history left the resume point's timeline
+ * before that point (the cluster restored from an older backup and promoted: its new timeline
+ * forks behind what the archive already holds of the old one). The server refuses such a start
+ * ("requested starting point ... is not in this server's history"), so streaming goes back to
+ * the start of the segment holding the switch point, on the timeline the server went on with
+ * there. `switches` is the server's history (its TIMELINE_HISTORY for `serverTimeline`).
+ * Any other start is returned as it is (a timeline the server never had is its to refuse).
+ */
+export function resumeOnServerHistory(start: TimelinePosition, serverTimeline: number, switches: readonly TimelineSwitch[],
+  segmentSize: number): TimelinePosition {
+  if (start.timeline >= serverTimeline) return start;
+  const history = timelineHistory(serverTimeline, switches);
+  const entry = history.find((e) => e.timeline === start.timeline);
+  if (entry === undefined || entry.end === null || start.lsn <= entry.end) return start;
+  const timeline = timelineOfLsn(entry.end, history) ?? serverTimeline;
+  return { lsn: entry.end - (entry.end % BigInt(segmentSize)), timeline };
+}

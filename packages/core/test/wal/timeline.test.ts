@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTimelineHistory, timelineHistory, timelineOfLsn } from '../../src/wal/timeline.js';
+import { parseTimelineHistory, resumeOnServerHistory, timelineHistory, timelineOfLsn } from '../../src/wal/timeline.js';
 import { WalFormatError } from '../../src/errors.js';
 
 const HISTORY_3 = '1\t0/3000158\tno recovery target specified\n\n# comment\n2\t0/5000000\tbefore 2025-01-02 03:04:05.123456+00\n';
@@ -47,4 +47,24 @@ test('rejects malformed and out-of-order history files', () => {
     'invalid data in history file "timeline history": "1\t0/2"', 'Timeline IDs must be in increasing sequence.');
   expectError(() => timelineHistory(2, parseTimelineHistory('2\t0/1\n'), { source: '00000002.history' }),
     'invalid data in history file "00000002.history"', "Timeline IDs must be less than child timeline's ID.");
+});
+
+test('resume point: moved back to the segment of the switch point when the server left its timeline before it', () => {
+  const MB = 1024 * 1024;
+  // Server on timeline 3: timeline 1 until 0/3000158, timeline 2 until 0/5000000.
+  const switches = parseTimelineHistory(HISTORY_3);
+  // The archive went on along timeline 2 up to 0/7000000: the server forked at 0/5000000.
+  assert.deepEqual(resumeOnServerHistory({ lsn: 0x7000000n, timeline: 2 }, 3, switches, MB), { lsn: 0x5000000n, timeline: 3 });
+  // On timeline 1 past its switch: back to the segment holding 0/3000158, on timeline 2.
+  assert.deepEqual(resumeOnServerHistory({ lsn: 0x4000000n, timeline: 1 }, 3, switches, MB), { lsn: 0x3000000n, timeline: 2 });
+  // With 64 MB segments that segment starts earlier.
+  assert.deepEqual(resumeOnServerHistory({ lsn: 0x4000000n, timeline: 1 }, 3, switches, 64 * MB), { lsn: 0n, timeline: 2 });
+  // Before or at the switch point: the server streams the old timeline and then switches itself.
+  assert.deepEqual(resumeOnServerHistory({ lsn: 0x3000000n, timeline: 1 }, 3, switches, MB), { lsn: 0x3000000n, timeline: 1 });
+  assert.deepEqual(resumeOnServerHistory({ lsn: 0x5000000n, timeline: 2 }, 3, switches, MB), { lsn: 0x5000000n, timeline: 2 });
+  // The server's own timeline, a newer one, or one it never had: unchanged (the server decides).
+  assert.deepEqual(resumeOnServerHistory({ lsn: 0x9000000n, timeline: 3 }, 3, switches, MB), { lsn: 0x9000000n, timeline: 3 });
+  assert.deepEqual(resumeOnServerHistory({ lsn: 0x9000000n, timeline: 4 }, 3, switches, MB), { lsn: 0x9000000n, timeline: 4 });
+  assert.deepEqual(resumeOnServerHistory({ lsn: 0x9000000n, timeline: 2 }, 3, parseTimelineHistory('1\t0/3000158\tx\n'), MB),
+    { lsn: 0x9000000n, timeline: 2 });
 });
