@@ -260,6 +260,8 @@ async function streamWal(
       statusIntervalSec: start.statusIntervalSeconds > 0 ? start.statusIntervalSeconds : start.synchronous ? 1 : 10,
       synchronous: start.synchronous,
       recordSegments: false,
+      // A cluster restored from an older backup forks behind what the archive holds: follow it.
+      resumeAtFork: true,
       flushPosition: () => sink.acked,
       onServerPosition: (lsn, time) => { server = { lsn, time }; },
       onEvent: (event) => {

@@ -351,6 +351,8 @@ export class WalArchiver {
       statusIntervalSec: wal.synchronous ? 1 : 10,
       synchronous: wal.synchronous,
       recordSegments: false,
+      // A cluster restored from an older backup forks behind what the archive holds: follow it.
+      resumeAtFork: true,
       onDurable: (position) => this.record.setFlushed(position),
       onServerPosition: (lsn) => this.serverStatus(lsn, null),
       onEvent: (event) => {

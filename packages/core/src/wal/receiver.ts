@@ -118,6 +118,11 @@ export interface WalReceiverOptions {
   /** Make every write durable at once and report it (pg_receivewal --synchronous); reports
    * the flush position even without a slot. */
   synchronous?: boolean;
+  /** When the server's timeline forked off the resume point's timeline before that point (a
+   * cluster restored from an older backup and promoted), resume at the fork on the server's
+   * timeline. Off by default: pg_receivewal stops there ("not in this server's history"), and
+   * pgfleet-receivewal does as it does; the fleet's archive, which must follow its cluster, sets it. */
+  resumeAtFork?: boolean;
   /** The flush position to report, for sinks whose durability is confirmed elsewhere; it must
    * never be beyond what is durably stored. Default: what the sink made durable. */
   flushPosition?: () => Lsn;
@@ -158,6 +163,7 @@ export class WalReceiver {
   private readonly sink: WalSink;
   private readonly segmentSize: number;
   private readonly statusIntervalMs: number;
+  private readonly resumeAtFork: boolean;
   private slot: string | null = null;
   private timeline = 0;
   private streamStart: Lsn = 0n;
@@ -191,6 +197,7 @@ export class WalReceiver {
       throw new InternalError('a WAL receiver start needs both startLsn and timeline');
     }
     this.statusIntervalMs = Math.round((options.statusIntervalSec ?? 10) * 1000);
+    this.resumeAtFork = options.resumeAtFork ?? false;
     this.endLsn = options.endLsn === undefined ? null : toLsn(options.endLsn);
   }
 
@@ -307,7 +314,7 @@ export class WalReceiver {
     } else {
       start = await this.findStart(system);
     }
-    if (start.timeline < system.timeline) start = await this.onServerHistory(start, system.timeline);
+    if (this.resumeAtFork && start.timeline < system.timeline) start = await this.onServerHistory(start, system.timeline);
     this.timeline = start.timeline;
     this.streamStart = segmentStartLsn(segmentNumber(start.lsn, this.segmentSize), this.segmentSize);
     this.position = this.streamStart;
