@@ -163,14 +163,7 @@ export {
 export type { CertificateIdentity, PeerPolicy, PeerRole } from './tls/certificate-roles.js';
 
 // The daemons' configuration files: one schema library (zod), one shape of problem
-export {
-  address, commonNames, configError, configProblems, flag, integer, keyPath, list, mapping, oneOf, optional, problem, splitAddress, text, validateConfig,
-} from './config/config-schema.js';
-export type {
-  Address, AddressOptions, ConfigProblem, IntegerOptions, ListOptions, MappingOptions, TextOptions,
-} from './config/config-schema.js';
-export { parseConfigText, readConfigFile } from './config/config-file.js';
-export type { ConfigDocument } from './config/config-file.js';
+export * from './config/index.js';
 
 // The daemons' log (pino): time and level on every line, text or JSON
 export { LOG_FORMATS, LOG_LEVELS, createDaemonLog, errorFields, errorText, silentLog } from './log/daemon-log.js';
