@@ -32,6 +32,7 @@ import type { BackupMetadata } from '../repository/backup-metadata.js';
 import { walDir } from '../repository/layout.js';
 import { summarizeWalArchive, type ArchiveSummary, type TimelineSummary } from './archive-summary.js';
 import type { ClusterWalState } from './wal-state.js';
+import { flushedPositionTime } from './wal-report.js';
 
 export interface WindowPoint {
   lsn: string;
@@ -68,10 +69,7 @@ export interface ArchiveView {
 /** The receiver's durable end and when the server was there (as `pgfleet wal`'s restore window says). */
 export function liveArchiveEnd(live: ClusterWalState | null): ArchiveView['live'] {
   if (live === null || live.timeline === null || live.flushedLsn === null) return null;
-  const time = live.state === 'streaming' && live.lagSeconds !== null
-    ? new Date(Date.now() - live.lagSeconds * 1000).toISOString()
-    : live.lastAckAt;
-  return { timeline: live.timeline, lsn: parseLsn(live.flushedLsn), time };
+  return { timeline: live.timeline, lsn: parseLsn(live.flushedLsn), time: flushedPositionTime(live) };
 }
 
 async function readHistory(root: string, timeline: number): Promise<TimelineHistoryEntry[] | null> {

@@ -40,6 +40,16 @@ export function backupCoveredByArchive(backup: Pick<BackupMetadata, 'endLsn' | '
   return !tl.gaps.some((g) => (parseWalSegmentName(g.to, summary.segmentSize)?.segno ?? 0n) >= needed);
 }
 
+/**
+ * When the server was at the archive's flushed position: now minus the lag while streaming,
+ * else the last acknowledgement (a stopped receiver's lag says nothing about now).
+ */
+export function flushedPositionTime(live: ClusterWalState): string | null {
+  return live.state === 'streaming' && live.lagSeconds !== null
+    ? new Date(Date.now() - live.lagSeconds * 1000).toISOString()
+    : live.lastAckAt;
+}
+
 /** The report of one cluster (see the module comment); `live` is the receiver's snapshot. */
 export async function clusterWalReport(repository: string, cluster: string, live: ClusterWalState): Promise<ClusterWalReport> {
   const summary = await summarizeWalArchive(repository, cluster);
@@ -53,10 +63,7 @@ export async function clusterWalReport(repository: string, cluster: string, live
   if (summary === null || timelines.length === 0) return report;
   const newest = timelines[timelines.length - 1] as (typeof timelines)[number];
   if (newest.endLsn !== null) {
-    const time = live.state === 'streaming' && live.lagSeconds !== null
-      ? new Date(Date.now() - live.lagSeconds * 1000).toISOString()
-      : live.lastAckAt;
-    report.restoreTo = { lsn: newest.endLsn, time };
+    report.restoreTo = { lsn: newest.endLsn, time: flushedPositionTime(live) };
   }
   const catalog = await readClusterCatalog(repository, cluster);
   const oldest = catalog.backups.map((b) => b.metadata).find((b) => backupCoveredByArchive(b, summary));
