@@ -81,7 +81,7 @@ describe('protocol versions between CLI, controller and agents', { timeout: 300_
 
   test('minors differ: backups and restores go through, the copies hold the source\'s data', async () => {
     assert.equal(AGENT_PROTOCOL_VERSION, '2.3');
-    assert.equal(CONTROLLER_PROTOCOL_VERSION, '1.5');
+    assert.equal(CONTROLLER_PROTOCOL_VERSION, '1.6');
     // Controller 2.3 <- agent 2.7.
     const listed = JSON.parse((await cli('today', ['agents', '--json'])).stdout) as Array<{ name: string; compatible: boolean; protocolVersion: string }>;
     const newer = listed.find((a) => a.name === 'newer');
