@@ -131,7 +131,7 @@ export { DirectoryWalSink, TarWalSink, storeWithoutClobbering } from './wal/wal-
 export { TimelineArchiveSink, archiveTimelines, timelineDirectory, writeHistoryFileOnce } from './wal/timeline-archive-sink.js';
 export type { TimelineArchiveSinkOptions } from './wal/timeline-archive-sink.js';
 export { readWalFileContent, walFileCompressionOf } from './wal/wal-file-content.js';
-export { ensurePhysicalSlot, preflightWarnings, probeWalServer } from './wal/slot-probe.js';
+export { archiveStreamDeadlineMs, ensurePhysicalSlot, preflightWarnings, probeWalServer } from './wal/slot-probe.js';
 export { checkSegmentContent } from './wal/segment-header.js';
 export type { SegmentHeaderInfo } from './wal/segment-header.js';
 export type { WalServerProbe } from './wal/slot-probe.js';

@@ -24,7 +24,7 @@
 import { once } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
 import {
-  CancelledError, InternalError, InvalidOptionError, ReplicationConnection, WalReceiver, ensurePhysicalSlot, formatLsn, parseLsn, parseWalSegmentName,
+  CancelledError, InternalError, archiveStreamDeadlineMs, InvalidOptionError, ReplicationConnection, WalReceiver, ensurePhysicalSlot, formatLsn, parseLsn, parseWalSegmentName,
   preflightWarnings, probeWalServer, segmentStartLsn, type Lsn, type ReplicationConnectOptions, type WalSink,
 } from '@pgfleet/core';
 import type { WalStreamEvent, WalStreamRequest__Output, WalStreamStart__Output } from '@pgfleet/proto';
@@ -192,7 +192,7 @@ async function connectionFor(start: WalStreamStart__Output, config: AgentConfig)
   return {
     ...base,
     passwordPrompt: 'never',
-    noProgressTimeoutMs: config.noProgressTimeoutSeconds * 1000,
+    noProgressTimeoutMs: archiveStreamDeadlineMs(config.noProgressTimeoutSeconds * 1000),
     ...(start.applicationName !== '' ? { application_name: start.applicationName } : {}),
     fallback_application_name: 'pgfleet-agent',
   };

@@ -28,7 +28,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  ConnectError, InvalidOptionError, PgFleetError, fileError, fsyncDirectory, ReplicationConnection, TimelineArchiveSink, WalReceiver, ensurePhysicalSlot, errorFields,
+  ConnectError, InvalidOptionError, archiveStreamDeadlineMs, PgFleetError, fileError, fsyncDirectory, ReplicationConnection, TimelineArchiveSink, WalReceiver, ensurePhysicalSlot, errorFields,
   errorText, formatLsn, isErrno, parseLsn, parseWalSegmentName, preflightWarnings, probeWalServer, segmentStartLsn, type DaemonLog, type Lsn,
   type ReplicationConnectOptions, type WalFileCompressionSpec,
 } from '@pgfleet/core';
@@ -311,7 +311,7 @@ export class WalArchiver {
     return {
       connectionString: this.cluster.conninfo,
       passwordPrompt: 'never',
-      noProgressTimeoutMs: this.options.noProgressTimeoutMs ?? 0,
+      noProgressTimeoutMs: archiveStreamDeadlineMs(this.options.noProgressTimeoutMs ?? 0),
       application_name: this.cluster.wal.slot,
       fallback_application_name: 'pgfleet',
     };
