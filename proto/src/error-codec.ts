@@ -30,7 +30,7 @@ import {
   HbaRejectedError, IncompatibleVersionError, InstanceError, InternalError, InvalidOptionError, ManifestError,
   NotAllowedError, NotFoundError, NotSupportedError, PgFleetError,
   PrivilegeError, ProtocolError, ServerError, TooManyConnectionsError, UnsafePathError, VerifyError, WalConflictError, WalFormatError,
-  WalMissingError, type ErrorDetails,
+  WalMissingError, WalRemovedError, type ErrorDetails,
 } from '@pgfleet/core/errors';
 import { MAX_WIRE_HINT_BYTES, MAX_WIRE_MESSAGE_BYTES, boundText } from '@pgfleet/core/wire-limits';
 
@@ -71,6 +71,7 @@ export const ERROR_CLASSES: ReadonlyArray<{ id: string; cls: ErrorClass; status:
   { id: 'wal-missing', cls: WalMissingError, status: grpc.status.DATA_LOSS },
   { id: 'wal-format', cls: WalFormatError, status: grpc.status.DATA_LOSS },
   { id: 'wal-conflict', cls: WalConflictError, status: grpc.status.ALREADY_EXISTS },
+  { id: 'wal-removed', cls: WalRemovedError, status: grpc.status.DATA_LOSS },
   { id: 'cancelled', cls: CancelledError, status: grpc.status.CANCELLED },
   { id: 'internal', cls: InternalError, status: grpc.status.INTERNAL },
 ];

@@ -14,7 +14,7 @@ import { IncompatibleVersionError, InvalidOptionError } from '@pgfleet/core/erro
 /** agent.proto: controller -> agent. */
 export const AGENT_PROTOCOL_VERSION = '2.3';
 /** controller.proto: CLI -> controller. */
-export const CONTROLLER_PROTOCOL_VERSION = '1.5';
+export const CONTROLLER_PROTOCOL_VERSION = '1.6';
 
 export interface ProtocolVersion {
   major: number;

@@ -136,6 +136,14 @@ export class WalMissingError extends PgFleetError {
   readonly id = 'wal-missing';
 }
 
+/** Thrown when a continuous archive's server no longer has WAL the archive still needs: removed
+ * before the archive received it (its slot invalidated by max_slot_wal_keep_size, or dropped).
+ * Retrying cannot help: the archive must resume where the server now is, with a gap. */
+export class WalRemovedError extends PgFleetError {
+  readonly code = 85;
+  readonly id = 'wal-removed';
+}
+
 /** Thrown when the operation was cancelled (signal, caller abort). */
 export class CancelledError extends PgFleetError {
   readonly code = 90;

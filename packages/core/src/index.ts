@@ -123,7 +123,7 @@ export type {
 export type { PrimaryKeepalive, XLogData } from './replication/xlog-stream-messages.js';
 export type { ServerNotice } from './replication/backend-message.js';
 
-export { WalReceiver } from './wal/receiver.js';
+export { WalReceiver, serverStreamingStart } from './wal/receiver.js';
 export type {
   WalReceiverEvent, WalReceiverOptions, WalReceiverResult, WalReservation, WalReservationOptions,
 } from './wal/receiver.js';
@@ -131,10 +131,12 @@ export { DirectoryWalSink, TarWalSink, storeWithoutClobbering } from './wal/wal-
 export { TimelineArchiveSink, archiveTimelines, timelineDirectory, writeHistoryFileOnce } from './wal/timeline-archive-sink.js';
 export type { TimelineArchiveSinkOptions } from './wal/timeline-archive-sink.js';
 export { readWalFileContent, walFileCompressionOf } from './wal/wal-file-content.js';
-export { archiveStreamDeadlineMs, ensurePhysicalSlot, preflightWarnings, probeWalServer } from './wal/slot-probe.js';
+export { archiveStreamDeadlineMs, ensurePhysicalSlot, preflightWarnings, prepareArchiveSlot, probeWalServer } from './wal/slot-probe.js';
+export { archiveSessionError, removedWalEvidence } from './wal/wal-removed.js';
+export type { RemovedWalEvidence } from './wal/wal-removed.js';
 export { checkSegmentContent } from './wal/segment-header.js';
 export type { SegmentHeaderInfo } from './wal/segment-header.js';
-export type { WalServerProbe } from './wal/slot-probe.js';
+export type { ArchiveSlot, WalServerProbe } from './wal/slot-probe.js';
 export type { DirectoryWalSinkOptions, TarWalSinkOptions, WalSink } from './wal/wal-sinks.js';
 export { findStreamingStart } from './wal/streaming-start.js';
 export type { FindStreamingStartOptions, StreamingStart } from './wal/streaming-start.js';

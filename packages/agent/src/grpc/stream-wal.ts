@@ -13,8 +13,11 @@
  * sink (synchronous mode after every message, or before answering a keepalive that asks for a
  * reply) sends a sync_request and waits for the matching WalAck.
  *
- * Before streaming: the physical slot is created (RESERVE_WAL) when missing, and the server is
- * probed (core's probeWalServer) for the preflight warnings sent in `started`; while streaming, a
+ * Before streaming: the physical slot is created (RESERVE_WAL) when missing, or again when the
+ * server invalidated it (core's prepareArchiveSlot), and the server is probed for the preflight
+ * warnings sent in `started`; a session that fails because the server removed WAL the caller
+ * asked for ends with WalRemovedError (core's archiveSessionError), so the caller can resume at
+ * the server's position (an empty start); while streaming, a
  * server_status goes out every few seconds (the server's WAL end and time, and the bytes the
  * slot retains, probed every 30 s). The call ends when the caller cancels or half-closes it
  * (the receiver stops, the open segment stays incomplete), or with the receiver's error (server
@@ -24,8 +27,8 @@
 import { once } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
 import {
-  CancelledError, InternalError, archiveStreamDeadlineMs, InvalidOptionError, ReplicationConnection, WalReceiver, ensurePhysicalSlot, formatLsn, parseLsn, parseWalSegmentName,
-  preflightWarnings, probeWalServer, segmentStartLsn, type Lsn, type ReplicationConnectOptions, type WalSink,
+  CancelledError, InternalError, InvalidOptionError, ReplicationConnection, WalReceiver, archiveSessionError, archiveStreamDeadlineMs, formatLsn, parseLsn,
+  parseWalSegmentName, prepareArchiveSlot, probeWalServer, segmentStartLsn, type Lsn, type ReplicationConnectOptions, type WalSink,
 } from '@pgfleet/core';
 import type { WalStreamEvent, WalStreamRequest__Output, WalStreamStart__Output } from '@pgfleet/proto';
 import type { AgentConfig } from '../config.js';
@@ -237,9 +240,11 @@ async function streamWal(
   try {
     const segmentSize = await conn.walSegmentSize();
     const system = await conn.identifySystem();
-    const created = await ensurePhysicalSlot(conn, start.slot);
-    if (created) context.log(`created replication slot "${start.slot}"`);
-    let probe = await probeWalServer(options, start.slot);
+    const slot = await prepareArchiveSlot(conn, start.slot, options);
+    const created = slot.created;
+    if (slot.recreatedLost) context.log(slot.warnings[0] as string);
+    else if (created) context.log(`created replication slot "${start.slot}"`);
+    let probe = slot.probe;
     const sink = new RemoteWalSink(segmentSize, sender);
     let server: { lsn: Lsn; time: bigint } | null = null;
     let timeline = 0;
@@ -272,7 +277,7 @@ async function streamWal(
             started: {
               startLsn: formatLsn(event.lsn), timeline: event.timeline, segmentSize, systemIdentifier: system.systemId,
               serverVersionNum: conn.serverVersionNum, slot: start.slot, slotCreated: created,
-              warnings: preflightWarnings(probe, { streaming: false }),
+              warnings: slot.warnings,
             },
           }).catch(() => undefined);
           context.log(`streaming WAL from ${formatLsn(event.lsn)} (timeline ${event.timeline}) through slot "${start.slot}"`);
@@ -313,7 +318,8 @@ async function streamWal(
   } catch (err) {
     if (receiver !== null) await receiver.abort();
     else await conn.close().catch(() => undefined);
-    throw err;
+    // WAL the server removed before the archive had it: the caller resumes where the server is.
+    throw archiveSessionError(err);
   } finally {
     clearInterval(statusTimer);
   }

@@ -3,8 +3,9 @@
  * streams (or since when and why not), the received and flushed positions, the lag behind the
  * server in bytes and seconds, what the slot retains on the server, the archive's range per
  * timeline with its gaps, and the restore window (earliest: the end of the oldest backup the
- * archive carries forward; latest: the archive's durable end). `--json` prints an array with
- * the same fields (numbers null when unknown).
+ * archive carries forward; latest: the archive's durable end), and, right below the first line,
+ * an ERROR with its HINT for each stretch of WAL the server removed before the archive received
+ * it. `--json` prints an array with the same fields (numbers null when unknown; `removedWal`).
  */
 import type { Command } from 'commander';
 import type { ClusterWalStatus__Output, ListWalResponse__Output } from '@pgfleet/proto';
@@ -27,6 +28,10 @@ function walJson(c: ClusterWalStatus__Output): object {
       completeSegments: t.completeSegments, partial: text(t.partial), history: t.history, gaps: t.gaps,
     })),
     gaps: c.gaps,
+    removedWal: c.removedWal.map((n) => ({
+      timeline: n.timeline, firstMissing: n.firstMissing, detectedAt: n.detectedAt, resumedAt: text(n.resumedAt), serverError: n.serverError,
+      message: n.message, hint: n.hint,
+    })),
     restoreWindow: {
       earliest: c.restoreFrom ? { lsn: c.restoreFrom.lsn, time: text(c.restoreFrom.time), backupId: text(c.restoreFrom.backupId) } : null,
       latest: c.restoreTo ? { lsn: c.restoreTo.lsn, time: text(c.restoreTo.time) } : null,
@@ -37,6 +42,7 @@ function walJson(c: ClusterWalStatus__Output): object {
 function walText(c: ClusterWalStatus__Output): string {
   const lines = [`cluster "${c.cluster}" (${c.via}): ${c.archive === 'none' ? 'no WAL archive (wal: { archive: none })' : `${c.state} since ${c.since.replace(/\.\d+Z$/, 'Z')}`}`];
   if (c.archive === 'none') return `${lines[0]}\n`;
+  for (const n of c.removedWal) lines.push(`  ERROR:      ${n.message}`, `  HINT:       ${n.hint}`);
   if (c.reason !== '' && c.state !== 'streaming') lines.push(`  why:        ${c.reason}`);
   if (c.stalledSince !== '' && c.state !== 'streaming') lines.push(`  stalled:    not streaming since ${c.stalledSince.replace(/\.\d+Z$/, 'Z')}`);
   lines.push(`  slot:       ${c.slot} (application_name ${c.applicationName}${c.synchronous ? ', synchronous' : ''}), compression ${c.compression}`);

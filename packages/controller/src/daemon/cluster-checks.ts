@@ -7,7 +7,10 @@
  *   wal_level    replica or logical
  *   wal_senders  with -X stream, a second walsender is free while one is held
  *   slot         the archive's slot exists and is active        } from the WAL archive's state
- *   archive      the archive streams, its lag under the limit    }
+ *   archive      the archive streams, its lag under the limit,   }
+ *                and it carries the newest backup to now (no    }
+ *                gap after it: WAL the server removed fails it   }
+ *                until a backup after the gap exists)            }
  *   backup       the newest usable backup is younger than maxAge
  *   drill        the last restore drill passed
  *   repository   a file can be written there, and free space is above minFreeSpace
@@ -92,9 +95,14 @@ async function walChecks(state: ControllerState, cluster: ClusterConfig): Promis
     : s.slotActive ? ok('slot', `replication slot "${s.slotName}" is active`)
       : failed('slot', `replication slot "${s.slotName}" is not active: nothing streams from it${why}`);
   const limit = state.config.checks.maxArchiveLagSeconds;
-  const archive = s.lagSeconds <= limit
-    ? ok('archive', `streaming, ${formatBytes(s.lagBytes)} and ${formatDuration(s.lagSeconds)} behind (limit ${formatDuration(limit)})${s.gaps > 0 ? `; ${s.gaps} gaps` : ''}`)
-    : failed('archive', `the archive is ${formatDuration(s.lagSeconds)} behind the server (${formatBytes(s.lagBytes)}; limit ${formatDuration(limit)})`);
+  const cut = s.newestBackupCut;
+  const archive = s.lagSeconds > limit
+    ? failed('archive', `the archive is ${formatDuration(s.lagSeconds)} behind the server (${formatBytes(s.lagBytes)}; limit ${formatDuration(limit)})`)
+    // Streaming again after a gap is not protection yet: nothing recovers to now until a backup after the gap.
+    : cut !== null
+      ? failed('archive', `the newest backup ${cut.backupId} cannot be recovered past WAL segment ${cut.firstMissing}: ${cut.removedByServer ? 'the server removed it before the archive received it' : 'it is missing from the archive'}`,
+        `Take a new backup ("pgfleet backup ${cluster.name}"): point-in-time recovery to now needs a backup taken after the gap.`)
+      : ok('archive', `streaming, ${formatBytes(s.lagBytes)} and ${formatDuration(s.lagSeconds)} behind (limit ${formatDuration(limit)})${s.gaps > 0 ? `; ${s.gaps} gaps` : ''}`);
   return [slot, archive];
 }
 

@@ -20,6 +20,12 @@ export interface WalArchiveState {
   archiveProblem: string | null;
   /** Missing stretches of WAL in the archive. */
   gaps: number;
+  /**
+   * The newest usable backup's recoverable window ends at a missing segment: point-in-time
+   * recovery to now is impossible until a backup after it exists. `removedByServer`: the
+   * server removed it before the archive received it. Null otherwise.
+   */
+  newestBackupCut: { backupId: string; firstMissing: string; removedByServer: boolean } | null;
   /** The earliest and latest moments a restore can reach (null: none). */
   restoreFrom: Date | null;
   restoreTo: Date | null;

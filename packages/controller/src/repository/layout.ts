@@ -42,6 +42,8 @@ export function expiringDir(repository: string, cluster: string, id: string): st
 }
 
 export const WAL_ARCHIVE_METADATA_FILE = 'archive.json';
+/** The stretches of WAL the server removed before the archive received them (wal/removed-wal.ts). */
+export const WAL_REMOVED_FILE = 'removed.json';
 
 /** The cluster's continuous WAL archive: one directory per timeline below it. */
 export function walDir(repository: string, cluster: string): string {

@@ -21,6 +21,10 @@ function toWire(r: ClusterWalReport): ClusterWalStatus {
     gaps: r.gaps,
     restoreFrom: r.restoreFrom === null ? null : { lsn: r.restoreFrom.lsn, time: r.restoreFrom.time ?? '', backupId: r.restoreFrom.backupId ?? '' },
     restoreTo: r.restoreTo === null ? null : { lsn: r.restoreTo.lsn, time: r.restoreTo.time ?? '', backupId: '' },
+    removedWal: r.removedWal.map((n) => ({
+      timeline: n.timeline, firstMissing: n.firstMissing, detectedAt: n.detectedAt, resumedAt: n.resumedAt ?? '', serverError: n.serverError,
+      message: n.message, hint: n.hint,
+    })),
   };
 }
 

@@ -22,20 +22,29 @@
  * to 10 s (back to 1 s once a session has streamed). Every failure is logged and kept in the
  * cluster's WalStateRecord (`pgfleet wal`); a full repository disk fails the session before
  * anything is acknowledged, and the next session resumes at the start of the newest `.partial`.
+ *
+ * When the server removed WAL the archive still needs (core's WalRemovedError: the slot was
+ * invalidated by max_slot_wal_keep_size, or dropped), retrying can never succeed: the first
+ * segment the archive lacks is recorded in the repository (removed-wal.ts), logged at error
+ * level with a HINT, and the next session, a second later, starts where the server is (the
+ * slot's restart_lsn, else its current position; a lost slot is created again first, by core's
+ * prepareArchiveSlot wherever the receiver runs). The archive then has a gap that `pgfleet wal`
+ * reports until expire removes everything before it.
  */
 
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  ConnectError, InvalidOptionError, archiveStreamDeadlineMs, PgFleetError, fileError, fsyncDirectory, ReplicationConnection, TimelineArchiveSink, WalReceiver, ensurePhysicalSlot, errorFields,
-  errorText, formatLsn, isErrno, parseLsn, parseWalSegmentName, preflightWarnings, probeWalServer, segmentStartLsn, type DaemonLog, type Lsn,
-  type ReplicationConnectOptions, type WalFileCompressionSpec,
+  ConnectError, InvalidOptionError, PgFleetError, fileError, fsyncDirectory, ReplicationConnection, TimelineArchiveSink, WalReceiver, WalRemovedError,
+  archiveSessionError, archiveStreamDeadlineMs, errorFields, errorText, formatLsn, isErrno, parseLsn, parseWalSegmentName, prepareArchiveSlot, probeWalServer,
+  segmentNumber, segmentStartLsn, serverStreamingStart, walSegmentName, type DaemonLog, type Lsn, type ReplicationConnectOptions, type WalFileCompressionSpec,
 } from '@pgfleet/core';
 import type { AgentClient, WalStreamEvent__Output } from '@pgfleet/proto';
 import type { ClusterConfig } from '../config.js';
 import { writeFileAtomic } from '../repository/atomic-write.js';
 import { WAL_ARCHIVE_METADATA_FILE, walDir } from '../repository/layout.js';
+import { noteRemovedWal, noteResumed, removedWalNotice } from './removed-wal.js';
 import type { WalStateRecord } from './wal-state.js';
 
 export interface WalArchiverOptions {
@@ -118,6 +127,8 @@ export class WalArchiver {
   private readonly cluster: ClusterConfig;
   private readonly record: WalStateRecord;
   private overLimitReported = false;
+  /** The server removed WAL the archive needed: the next session starts where the server is. */
+  private resumeAtServer = false;
 
   constructor(private readonly options: WalArchiverOptions) {
     this.cluster = options.cluster;
@@ -153,11 +164,17 @@ export class WalArchiver {
           this.record.setState('connecting', { message: 'the stream ended; reconnecting', code: null });
           this.log('info', 'the stream ended; reconnecting');
         }
-      } catch (err) {
+      } catch (thrown) {
         if (signal.aborted) break;
+        const err = archiveSessionError(thrown);
         streamed ||= this.record.snapshot().state === 'streaming';
-        this.record.setState('failed', { message: errorText(err), code: err instanceof PgFleetError ? err.code : null });
-        this.log('error', `${errorText(err)}; retrying in ${Math.round(delay / 1000)} s`, err);
+        if (err instanceof WalRemovedError) {
+          await this.onWalRemoved(err).catch((e: unknown) => this.log('error', `could not record the WAL the server removed: ${errorText(e)}`, e));
+          delay = retry.min;
+        } else {
+          this.record.setState('failed', { message: errorText(err), code: err instanceof PgFleetError ? err.code : null });
+          this.log('error', `${errorText(err)}; retrying in ${Math.round(delay / 1000)} s`, err);
+        }
         // Whether the slot is still there (dropped, and not created again), for `pgfleet check`.
         if (this.options.agent === null) this.record.setSlotExists((await probeWalServer(this.directOptions(), this.cluster.wal.slot)).slotExists);
       }
@@ -171,11 +188,44 @@ export class WalArchiver {
     }
   }
 
-  private started(info: { systemIdentifier: string; timeline: number; startLsn: Lsn; warnings: string[]; slotCreated: boolean }): void {
+  private async started(info: { systemIdentifier: string; timeline: number; startLsn: Lsn; warnings: string[]; slotCreated: boolean }): Promise<void> {
     this.record.started(info);
     if (info.slotCreated) this.log('info', `created replication slot "${this.cluster.wal.slot}"`);
     for (const w of info.warnings) this.log('warn', w);
     this.log('info', `streaming from ${formatLsn(info.startLsn)} (timeline ${info.timeline}) through slot "${this.cluster.wal.slot}"`);
+    if (!this.resumeAtServer) return;
+    this.resumeAtServer = false;
+    const resumed = await noteResumed(this.options.repository, this.cluster.name, formatLsn(info.startLsn));
+    for (const n of resumed) {
+      this.log('warn', `streaming again from ${formatLsn(info.startLsn)}, where the server is; the archive misses WAL from segment ${n.firstMissing} up to there`);
+    }
+  }
+
+  /**
+   * The server removed WAL the archive needs (see the module comment): records the first segment
+   * the archive lacks (where it would resume), reports it, and has the next session start where
+   * the server is.
+   */
+  private async onWalRemoved(err: WalRemovedError): Promise<void> {
+    const { repository } = this.options;
+    this.resumeAtServer = true;
+    const meta = await readWalArchiveMetadata(repository, this.cluster.name);
+    const resume = meta === null ? null : await new TimelineArchiveSink({
+      root: walDir(repository, this.cluster.name), segmentSize: meta.segmentSize, compression: compressionSpec(this.cluster.wal.compression),
+    }).findStart();
+    if (meta === null || resume === null) {
+      // Nothing archived yet, so nothing is cut off: only where streaming begins changes.
+      this.record.setState('connecting', { message: errorText(err), code: err.code });
+      this.log('warn', `${errorText(err)}; streaming starts where the server is`);
+      return;
+    }
+    const firstMissing = walSegmentName(resume.timeline, segmentNumber(resume.lsn, meta.segmentSize), meta.segmentSize);
+    const note = await noteRemovedWal(repository, this.cluster.name, {
+      timeline: resume.timeline, firstMissing, detectedAt: new Date().toISOString(), serverError: err.message,
+    });
+    const notice = removedWalNotice(this.cluster.name, note);
+    this.record.setState('failed', { message: notice.message, code: err.code });
+    this.log('error', `${notice.message} (${err.message}); streaming resumes where the server is\nHINT: ${notice.hint}`, err);
   }
 
   private serverStatus(lsn: Lsn, retained: number | null): void {
@@ -196,7 +246,7 @@ export class WalArchiver {
     const root = walDir(repository, this.cluster.name);
     const compression = compressionSpec(this.cluster.wal.compression);
     const meta = await readWalArchiveMetadata(repository, this.cluster.name);
-    const resume = meta === null ? null : await new TimelineArchiveSink({ root, segmentSize: meta.segmentSize, compression }).findStart();
+    const resume = meta === null || this.resumeAtServer ? null : await new TimelineArchiveSink({ root, segmentSize: meta.segmentSize, compression }).findStart();
     const session = await agent.streamWal({
       conninfo: this.cluster.conninfo,
       dataDir: '',
@@ -271,7 +321,7 @@ export class WalArchiver {
         compression: compressionSpec(this.cluster.wal.compression), onWarning: (m) => this.log('warn', m),
       });
       const startLsn = parseLsn(s.startLsn);
-      this.started({ systemIdentifier: s.systemIdentifier, timeline: s.timeline, startLsn, warnings: s.warnings, slotCreated: s.slotCreated });
+      await this.started({ systemIdentifier: s.systemIdentifier, timeline: s.timeline, startLsn, warnings: s.warnings, slotCreated: s.slotCreated });
       return { sink: created, received: startLsn };
     }
     if (sink === null) throw new ConnectError(`agent "${this.options.agent?.name}" sent WAL before its stream started`);
@@ -324,16 +374,17 @@ export class WalArchiver {
     const options = this.directOptions();
     const conn = await ReplicationConnection.connect({ ...options, signal: this.abort.signal });
     let receiver: WalReceiver;
-    let probe;
-    let created: boolean;
+    let slot;
     let segmentSize: number;
     let system;
+    let at: { lsn: Lsn; timeline: number } | null = null;
     try {
       segmentSize = await conn.walSegmentSize();
       system = await conn.identifySystem();
       await claimWalArchive(repository, this.cluster.name, { systemIdentifier: system.systemId, segmentSize });
-      created = await ensurePhysicalSlot(conn, wal.slot);
-      probe = await probeWalServer(options, wal.slot);
+      slot = await prepareArchiveSlot(conn, wal.slot, options);
+      // Where the agent's receiver starts when given no start (its sink holds nothing).
+      if (this.resumeAtServer) at = await serverStreamingStart(conn, wal.slot, system);
     } catch (err) {
       await conn.close().catch(() => undefined);
       throw err;
@@ -346,6 +397,7 @@ export class WalArchiver {
     receiver = await WalReceiver.start({
       connect: async () => conn,
       sink,
+      ...(at !== null ? { startLsn: at.lsn, timeline: at.timeline } : {}),
       slot: wal.slot,
       temporarySlot: false,
       statusIntervalSec: wal.synchronous ? 1 : 10,
@@ -367,7 +419,7 @@ export class WalArchiver {
     });
     // Streaming only once the server accepted START_REPLICATION (the receiver's event comes
     // before it: a slot another process holds fails it, and the archive has not streamed).
-    this.started({ systemIdentifier: system.systemId, timeline, startLsn, slotCreated: created, warnings: preflightWarnings(probe, { streaming: false }) });
+    await this.started({ systemIdentifier: system.systemId, timeline, startLsn, slotCreated: slot.created, warnings: slot.warnings });
     const running = receiver;
     let lastProbe = Date.now();
     const timer = setInterval(() => {

@@ -6,6 +6,7 @@
  * Older segments (complete or `.partial`) are removed; history files never are (a restore
  * needs every ancestor's history to follow timelines), and neither is wal/archive.json.
  * Without a kept backup nothing is removed: the archive may be the only copy of that WAL.
+ * A note of WAL the server removed (removed-wal.ts) goes once nothing before its gap is left.
  */
 
 import { readdir, unlink } from 'node:fs/promises';
@@ -15,6 +16,8 @@ import {
 } from '@pgfleet/core';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 import { walDir } from '../repository/layout.js';
+import { summarizeWalArchive } from './archive-summary.js';
+import { pruneRemovedWal } from './removed-wal.js';
 import { readWalArchiveMetadata } from './wal-archiver.js';
 
 export interface WalExpiry {
@@ -55,5 +58,7 @@ export async function expireWal(repository: string, cluster: string, kept: reado
     }
     if (changed) await fsyncDirectory(dir);
   }
+  // WAL the server removed is reported until nothing before it is left.
+  if (!options.dryRun && removed.length > 0) await pruneRemovedWal(repository, cluster, await summarizeWalArchive(repository, cluster));
   return { removed, keptFrom: walSegmentName(kept[0]?.timeline ?? 1, bound, meta.segmentSize) };
 }

@@ -1,6 +1,7 @@
 /**
  * A cluster's WAL archive as `pgfleet wal` reports it: the receiver's live state (wal-state.ts),
- * the archive's range per timeline with its gaps (archive-summary.ts), and the restore window:
+ * the archive's range per timeline with its gaps (archive-summary.ts), the WAL the server removed
+ * before the archive had it (removed-wal.ts), and the restore window:
  *
  * - earliest: the end of the oldest usable backup the archive can carry forward, i.e. whose
  *   timeline holds every segment from the one its backup ended in up to the archive's end on
@@ -16,6 +17,7 @@ import { parseLsn, parseWalSegmentName, segmentNumber } from '@pgfleet/core';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
 import { readClusterCatalog } from '../repository/catalog.js';
 import { summarizeWalArchive, type ArchiveSummary, type TimelineSummary } from './archive-summary.js';
+import { activeRemovedWal, readRemovedWal, type RemovedWalNotice } from './removed-wal.js';
 import type { ClusterWalState } from './wal-state.js';
 
 export interface RestorePoint {
@@ -30,6 +32,8 @@ export interface ClusterWalReport extends ClusterWalState {
   gaps: number;
   restoreFrom: RestorePoint | null;
   restoreTo: RestorePoint | null;
+  /** WAL the server removed before the archive received it, while the archive holds WAL before it (removed-wal.ts). */
+  removedWal: RemovedWalNotice[];
 }
 
 /** Whether the archive carries `backup` forward to its end on the backup's timeline. */
@@ -60,6 +64,7 @@ export async function clusterWalReport(repository: string, cluster: string, live
   }));
   const report: ClusterWalReport = {
     ...live, timelines, gaps: timelines.reduce((n, t) => n + t.gaps.length, 0), restoreFrom: null, restoreTo: null,
+    removedWal: activeRemovedWal(cluster, await readRemovedWal(repository, cluster), summary),
   };
   if (summary === null || timelines.length === 0) return report;
   const newest = timelines[timelines.length - 1] as (typeof timelines)[number];

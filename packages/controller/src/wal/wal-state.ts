@@ -14,7 +14,9 @@
  */
 
 import { formatLsn, type Lsn } from '@pgfleet/core';
-import type { WalArchiveStatusProvider, WalArchiveStatusResult } from '../daemon/wal-archive-status.js';
+import type { WalArchiveState, WalArchiveStatusProvider, WalArchiveStatusResult } from '../daemon/wal-archive-status.js';
+import { readClusterCatalog } from '../repository/catalog.js';
+import { readArchiveView, recoverableWindow } from './recoverable-window.js';
 import { clusterWalReport, type ClusterWalReport } from './wal-report.js';
 
 export type WalReceiverState =
@@ -241,6 +243,17 @@ export class WalStateRegistry implements WalArchiveStatusProvider {
     return live === null ? null : clusterWalReport(this.repository, cluster, live);
   }
 
+  /** Where the newest usable backup's recoverable window ends at a missing segment, if it does. */
+  private async newestBackupCut(cluster: string, report: ClusterWalReport): Promise<WalArchiveState['newestBackupCut']> {
+    const { backups } = await readClusterCatalog(this.repository, cluster);
+    const newest = backups[backups.length - 1]?.metadata;
+    if (newest === undefined) return null;
+    const window = recoverableWindow(newest, await readArchiveView(this.repository, cluster, this.walState(cluster)));
+    if (window.end !== 'gap' || window.firstMissing === null) return null;
+    const firstMissing = window.firstMissing;
+    return { backupId: newest.id, firstMissing, removedByServer: report.removedWal.some((n) => n.firstMissing === firstMissing) };
+  }
+
   /** For checks, status and metrics (daemon/wal-archive-status.ts). */
   async stateOf(cluster: string): Promise<WalArchiveStatusResult> {
     const report = await this.report(cluster);
@@ -257,6 +270,7 @@ export class WalStateRegistry implements WalArchiveStatusProvider {
         slotActive: report.state === 'streaming',
         archiveProblem: report.state === 'streaming' ? null : report.reason,
         gaps: report.gaps,
+        newestBackupCut: await this.newestBackupCut(cluster, report),
         restoreFrom: report.restoreFrom?.time ? new Date(report.restoreFrom.time) : null,
         restoreTo: report.restoreTo?.time ? new Date(report.restoreTo.time) : null,
       },

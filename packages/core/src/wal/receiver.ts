@@ -333,23 +333,7 @@ export class WalReceiver {
   private async findStart(system: { timeline: number; xlogPos: string }): Promise<{ lsn: Lsn; timeline: number }> {
     const stored = await this.sink.findStart?.();
     if (stored !== undefined && stored !== null) return stored;
-    if (this.slot !== null && this.conn.serverVersionNum >= 150000) {
-      const info = await this.conn.readReplicationSlot(this.slot);
-      if (info === null) {
-        throw new NotFoundError(`replication slot "${this.slot}" does not exist`);
-      }
-      if (info.slotType !== 'physical') {
-        throw new ProtocolError(`expected a physical replication slot, got type "${info.slotType}" instead`);
-      }
-      if (info.restartLsn !== null) {
-        const lsn = tryParseLsn(info.restartLsn);
-        if (lsn === null) {
-          throw new ProtocolError(`could not parse restart_lsn "${info.restartLsn}" for replication slot "${this.slot}"`);
-        }
-        return { lsn, timeline: info.restartTimeline ?? system.timeline };
-      }
-    }
-    return { lsn: parseLsn(system.xlogPos), timeline: system.timeline };
+    return serverStreamingStart(this.conn, this.slot, system);
   }
 
   /**
@@ -661,6 +645,32 @@ export class WalReceiver {
     await this.sink.dispose().catch(() => undefined);
     await this.conn.close().catch(() => undefined);
   }
+}
+
+/**
+ * Where streaming starts when the receiver's files say nothing: the slot's restart_lsn (servers
+ * 15+, READ_REPLICATION_SLOT), else the server's current WAL position (IDENTIFY_SYSTEM's).
+ * A continuous archive whose server removed the WAL it needed resumes here too.
+ */
+export async function serverStreamingStart(conn: ReplicationConnection, slot: string | null,
+  system: { timeline: number; xlogPos: string }): Promise<{ lsn: Lsn; timeline: number }> {
+  if (slot !== null && conn.serverVersionNum >= 150000) {
+    const info = await conn.readReplicationSlot(slot);
+    if (info === null) {
+      throw new NotFoundError(`replication slot "${slot}" does not exist`);
+    }
+    if (info.slotType !== 'physical') {
+      throw new ProtocolError(`expected a physical replication slot, got type "${info.slotType}" instead`);
+    }
+    if (info.restartLsn !== null) {
+      const lsn = tryParseLsn(info.restartLsn);
+      if (lsn === null) {
+        throw new ProtocolError(`could not parse restart_lsn "${info.restartLsn}" for replication slot "${slot}"`);
+      }
+      return { lsn, timeline: info.restartTimeline ?? system.timeline };
+    }
+  }
+  return { lsn: parseLsn(system.xlogPos), timeline: system.timeline };
 }
 
 function toLsn(value: Lsn | string): Lsn {

@@ -11,6 +11,9 @@
  *   wal_level "minimal": nothing can be streamed;
  *   no WAL sender or replication slot left (the archive's own already counted);
  *   max_slot_wal_keep_size unset (-1): an archive outage keeps WAL until the server's disk is full.
+ *
+ * prepareArchiveSlot() sets up a continuous archive's slot with it: created when missing, dropped
+ * and created again when the probe finds it invalidated (wal_status "lost").
  */
 
 import pg from 'pg';
@@ -43,13 +46,15 @@ export interface WalServerProbe {
   slotExists: boolean | null;
   /** Bytes of WAL the slot keeps on the server; null when unknown (no slot, no restart_lsn). */
   slotRetainedBytes: bigint | null;
+  /** pg_replication_slots.wal_status ("reserved", "extended", "unreserved", "lost"); null when unknown. */
+  slotWalStatus: string | null;
   /** Why the probe is incomplete; null when it worked. */
   problem: string | null;
 }
 
 const EMPTY: Omit<WalServerProbe, 'problem'> = {
   walLevel: null, maxWalSenders: null, usedWalSenders: null, maxReplicationSlots: null, usedReplicationSlots: null,
-  maxSlotWalKeepSize: null, slotExists: null, slotRetainedBytes: null,
+  maxSlotWalKeepSize: null, slotExists: null, slotRetainedBytes: null, slotWalStatus: null,
 };
 
 function clientConfig(options: ReplicationConnectParams): pg.ClientConfig {
@@ -85,11 +90,14 @@ export async function probeWalServer(options: ReplicationConnectParams, slot: st
       'SELECT (SELECT count(*) FROM pg_stat_replication)::text AS senders, (SELECT count(*) FROM pg_replication_slots)::text AS slots');
     let slotExists: boolean | null = null;
     let retained: bigint | null = null;
+    let walStatus: string | null = null;
     if (slot !== null) {
-      const r = await client.query<{ retained: string | null }>(
-        `SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END - restart_lsn)::text AS retained
+      const r = await client.query<{ retained: string | null; wal_status: string | null }>(
+        `SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END - restart_lsn)::text AS retained,
+                wal_status
            FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
       slotExists = r.rows.length > 0;
+      walStatus = r.rows[0]?.wal_status ?? null;
       const text = r.rows[0]?.retained ?? null;
       retained = text === null ? null : BigInt(text.replace(/\..*$/, ''));
     }
@@ -104,6 +112,7 @@ export async function probeWalServer(options: ReplicationConnectParams, slot: st
       maxSlotWalKeepSize: keep === null ? null : keep === '-1' ? '-1' : `${keep}MB`,
       slotExists,
       slotRetainedBytes: retained,
+      slotWalStatus: walStatus,
       problem: null,
     };
   } catch (err) {
@@ -140,6 +149,45 @@ export function preflightWarnings(probe: WalServerProbe, options: { streaming: b
     out.push('max_slot_wal_keep_size is unset (-1): if the archive stops acknowledging, the slot keeps WAL until the server\'s disk is full; set a limit larger than the longest archive outage you accept');
   }
   return out;
+}
+
+/** What prepareArchiveSlot() did and found. */
+export interface ArchiveSlot {
+  /** The slot was created (it was missing, or lost and created again). */
+  created: boolean;
+  /** The slot existed but the server had invalidated it (wal_status "lost"): it was dropped and created again. */
+  recreatedLost: boolean;
+  /** The probe of the server, after the slot was set up. */
+  probe: WalServerProbe;
+  /** The preflight warnings, with one about the lost slot when there was one. */
+  warnings: string[];
+}
+
+/**
+ * A continuous archive's slot before it streams: created when missing (RESERVE_WAL); when the
+ * server has invalidated it (wal_status "lost": it held more than max_slot_wal_keep_size), it
+ * is useless for good (18 refuses to stream from it, older servers stream without keeping
+ * anything), so it is dropped and created again, reserving WAL from the server's current
+ * redo point. Whatever the archive misses from before that is the server's error to report
+ * when streaming asks for it (wal-removed.ts). `probeOptions` are the SQL probe's keywords;
+ * without SQL access the lost state goes unseen and only that error tells.
+ */
+export async function prepareArchiveSlot(conn: ReplicationConnection, slot: string, probeOptions: ReplicationConnectParams): Promise<ArchiveSlot> {
+  let created = await ensurePhysicalSlot(conn, slot);
+  let probe = await probeWalServer(probeOptions, slot);
+  let recreatedLost = false;
+  if (probe.slotWalStatus === 'lost') {
+    await conn.dropReplicationSlot(slot);
+    await conn.createReplicationSlot(slot, { temporary: false, reserveWal: true });
+    created = true;
+    recreatedLost = true;
+    probe = await probeWalServer(probeOptions, slot);
+  }
+  const warnings = preflightWarnings(probe, { streaming: false });
+  if (recreatedLost) {
+    warnings.unshift(`replication slot "${slot}" had been invalidated by the server (wal_status "lost": it retained more than max_slot_wal_keep_size); it was dropped and created again`);
+  }
+  return { created, recreatedLost, probe, warnings };
 }
 
 /** Creates the archive's physical slot (RESERVE_WAL) unless it exists; true when it was created. */
