@@ -31,7 +31,7 @@ test('same major: any minors work together; another major is IncompatibleVersion
     code: 53, message: 'agent "db1" announced no valid protocol version ("two")', hint: 'Upgrade agent "db1" to a pgfleet release that speaks protocol 2.x.',
   });
   assert.deepEqual(parseProtocolVersion(AGENT_PROTOCOL_VERSION), { major: 2, minor: 3 });
-  assert.deepEqual(parseProtocolVersion(CONTROLLER_PROTOCOL_VERSION), { major: 1, minor: 5 });
+  assert.deepEqual(parseProtocolVersion(CONTROLLER_PROTOCOL_VERSION), { major: 1, minor: 6 });
   assert.equal(speaksAtLeast('2.3', '2.1'), true);
   assert.equal(speaksAtLeast('2.0', '2.1'), false);
   assert.equal(speaksAtLeast('', '2.0'), false);
