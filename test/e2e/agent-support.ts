@@ -64,7 +64,7 @@ interface StartedInstance {
 
 const started = new Map<string, StartedInstance>();
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -32,7 +32,9 @@
 //     are exactly those committed past the archive's end, which is at or past the acknowledged
 //     position; with wal.synchronous and synchronous_standby_names = 'pgfleet_main' none is lost.
 //
-// Versions: PGFLEET_TEST_VERSIONS (the first one; default 15).
+// Versions: PostgreSQL 15 (or the first of PGFLEET_TEST_VERSIONS); wal-versions.test.ts runs the
+// faults (agent, controller, server), the archive's content check and the RPO with
+// wal.synchronous on every other version.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -40,17 +42,18 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { checkSegmentContent, parseWalFileName, readWalFileContent } from '@pgfleet/core';
+import { readWalFileContent } from '@pgfleet/core';
 import {
-  REPO_ROOT, binDir, chownOne, chownR, freePort, isRoot, makeTempDir, restoreTarByHand, runAs, startCluster, startRestored, versionsUnderTest,
+  REPO_ROOT, binDir, chownOne, chownR, freePort, isRoot, makeTempDir, restoreTarByHand, runAs, startCluster, startRestored,
   type TestCluster,
 } from '../harness/index.js';
-import { runAgent, spawnAgent } from './agent-support.js';
-import { waitFor, type RunningTool } from './support/index.js';
+import { runAgent } from './agent-support.js';
+import { formatLsn as fmt, parseLsn as lsnOf, waitFor, type RunningTool } from './support/index.js';
+import {
+  SEGMENT, WAL_ARCHIVE_VERSION as VERSION, agentAddress as listeningAt, checkArchiveWhole as checkWhole, killPostmaster, restartKilled,
+  segmentFiles as segmentFilesIn, serveAgent, stopAgent, walReport as walReportOf, type WalJson,
+} from './support/fleet.js';
 import { runCli, startController, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
-
-const VERSION = versionsUnderTest().includes(15) ? 15 : versionsUnderTest()[0] ?? 15;
-const SEGMENT = 1024 * 1024;
 
 let server: TestCluster;
 let work: string;
@@ -71,15 +74,10 @@ const serverSegments = new Map<string, Buffer>();
 const walRoot = (): string => path.join(repository, 'main', 'wal', '00000001');
 
 async function startAgent(): Promise<void> {
-  agent = spawnAgent(['serve', '--config', agentConfig], { timeoutMs: 900_000 });
-  await waitFor('the agent to listen', () => /listening on 127\.0\.0\.1:[0-9]+/.test(agent.stderrSoFar()), 30_000);
+  agent = await serveAgent(agentConfig, 900_000);
 }
 
-function agentAddress(): string {
-  const m = /listening on (127\.0\.0\.1:[0-9]+)/.exec(agent.stderrSoFar());
-  assert.ok(m, agent.stderrSoFar());
-  return m[1] as string;
-}
+const agentAddress = (): string => listeningAt(agent);
 
 /** Completed segments in the archive (names without suffix). */
 async function archivedSegments(): Promise<string[]> {
@@ -142,8 +140,7 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
   // Before the harness's own cleanup (a root-level hook): the tmpfs must be gone when it removes the directories.
   after(async () => {
     await controller?.stop();
-    if (agent?.child.pid && agent.child.exitCode === null && agent.child.signalCode === null) process.kill(agent.child.pid, 'SIGTERM');
-    await agent?.result.catch(() => undefined);
+    await stopAgent(agent);
     await server?.destroy();
     if (tmpfs !== null) execFileSync('umount', [tmpfs]);
   });
@@ -494,18 +491,12 @@ let walGetCommand: string | null = null;
 
 /** SIGKILL to the postmaster; returns its pid. */
 async function killServer(): Promise<number> {
-  const pid = Number((await readFile(path.join(server.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-  process.kill(pid, 'SIGKILL');
-  return pid;
+  return killPostmaster(server.dataDir);
 }
 
 /** Starts the killed server again on the same port. */
 async function restartServer(pid: number): Promise<void> {
-  await waitFor('the postmaster and its children to end', () => !existsSync(path.join(server.dataDir, 'postmaster.pid')) || !alive(pid), 30_000);
-  await sleep(1000);
-  await runAs(path.join(binDir(VERSION), 'pg_ctl'), ['start', '-w', '-t', '120', '-D', server.dataDir, '-l', path.join(work, 'restarted.log'),
-    '-o', `-p ${server.port} -k ${server.host} -c listen_addresses=127.0.0.1`]);
-  await waitFor('the server to answer', async () => (await server.query('SELECT 1').then(() => true, () => false)), 30_000);
+  await restartKilled(server, pid, path.join(work, 'restarted.log'));
 }
 
 /** One committed row: its COMMIT record ended after commitAfter and at or before commitBy. */
@@ -559,27 +550,12 @@ async function restoreLatest(name: string, table: string): Promise<{ present: Se
   }
 }
 
-function fmt(lsn: bigint): string {
-  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
 async function walReport(): Promise<WalJson> {
-  const r = await runCli(['wal', 'main', '--json'], env);
-  assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as WalJson[])[0] as WalJson;
+  return walReportOf('main', env);
 }
 
 async function waitForStreaming(): Promise<void> {
@@ -592,50 +568,13 @@ async function waitForArchived(segment: string, timeoutMs = 60_000): Promise<voi
 
 /** Every WAL file of the archive's timeline 1 (no history, no temporary files). */
 async function segmentFiles(): Promise<string[]> {
-  return (await readdir(walRoot())).filter((n) => parseWalFileName(n) !== null);
+  return segmentFilesIn(walRoot());
 }
 
-/**
- * The archive is whole: one file per segment (a .partial only for the newest), every complete
- * one a whole, valid segment (equal to the server's copy when it still has one), no gap.
- */
+/** See checkArchiveWhole in support/fleet.ts; compared with the server's pg_wal unless told not to. */
 async function checkArchiveWhole(options: { compareWithServer?: boolean; allowGaps?: boolean } = {}): Promise<void> {
-  const files = await segmentFiles();
-  const bySegment = new Map<string, string[]>();
-  for (const f of files) bySegment.set(f.slice(0, 24), [...(bySegment.get(f.slice(0, 24)) ?? []), f]);
-  const newest = [...bySegment.keys()].sort().at(-1);
-  let compared = 0;
-  for (const [segment, names] of bySegment) {
-    assert.equal(names.length, 1, `one file for ${segment}: ${names.join(', ')}`);
-    const name = names[0] as string;
-    if (name.endsWith('.partial')) {
-      assert.equal(segment, newest, `only the newest segment is partial: ${name}`);
-      continue;
-    }
-    const content = await readWalFileContent(path.join(walRoot(), name), SEGMENT);
-    checkSegmentContent(content, segment, SEGMENT);
-    if (options.compareWithServer !== false && existsSync(path.join(server.dataDir, 'pg_wal', segment))) {
-      const theirs = await readFile(path.join(server.dataDir, 'pg_wal', segment));
-      // A recycled server file carries another segment's header: only same-named live copies compare.
-      if (theirs.readBigUInt64LE(8) === content.readBigUInt64LE(8)) {
-        assert.ok(content.equals(theirs), `${segment} equals the server's`);
-        compared++;
-      }
-    }
-  }
-  if (options.allowGaps !== true) assert.equal((await walReport()).gaps, 0);
-  if (options.compareWithServer !== false) assert.ok(compared > 0, 'some segments were compared with the server\'s');
-}
-
-interface WalJson {
-  cluster: string; state: string; via: string; slot: string; applicationName: string; timeline: number | null; reason: string | null;
-  receivedLsn: string | null; flushedLsn: string | null; serverLsn: string | null; lagBytes: number | null; lagSeconds: number | null;
-  slotRetainedBytes: number | null; warnings: string[]; gaps: number;
-  timelines: Array<{ timeline: number; firstSegment: string; lastSegment: string; gaps: unknown[]; partial: string | null }>;
-  restoreWindow: { earliest: { lsn: string; backupId: string | null } | null; latest: { lsn: string } | null };
-}
-
-function lsnOf(text: string): bigint {
-  const [hi, lo] = text.split('/');
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
+  await checkWhole({
+    walDir: walRoot(), report: walReport, allowGaps: options.allowGaps === true,
+    ...(options.compareWithServer !== false ? { serverDataDir: server.dataDir } : {}),
+  });
 }

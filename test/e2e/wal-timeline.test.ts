@@ -19,22 +19,22 @@
 // Points are pg_current_wal_insert_lsn(): the harness runs with synchronous_commit = off, so the
 // write position may still lie before a commit that has returned.
 //
-// Versions: PostgreSQL 15 (or the first of PGFLEET_TEST_VERSIONS).
+// Versions: PostgreSQL 15 (or the first of PGFLEET_TEST_VERSIONS); wal-versions.test.ts runs the
+// restore-and-promote to timeline 2 and the PITRs on both timelines on every other version.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
-import {
-  binDir, chownOne, chownR, freePort, makeTempDir, runAs, startCluster, versionsUnderTest, type TestCluster,
-} from '../harness/index.js';
-import { spawnAgent } from './agent-support.js';
+import { chownOne, freePort, makeTempDir, startCluster, type TestCluster } from '../harness/index.js';
+import { stopStartedInstance } from './agent-support.js';
 import { waitFor, type RunningTool } from './support/index.js';
+import {
+  WAL_ARCHIVE_VERSION as VERSION, agentAddress, fleetRestore, onPort, serveAgent, stopAgent, waitArchived, writeFleetAgentConfig,
+  type FleetRestore,
+} from './support/fleet.js';
 import { runCli, startController, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
-
-const VERSION = versionsUnderTest().includes(15) ? 15 : versionsUnderTest()[0] ?? 15;
 
 let oldPrimary: TestCluster;
 let work: string;
@@ -48,49 +48,21 @@ let env: NodeJS.ProcessEnv;
 let controllerPort: number;
 /** The promoted server: the cluster's primary from the second test on. */
 let newPrimary: { dataDir: string; port: number } | null = null;
-/** Data directories of the instances the agent started, stopped at the end. */
-const started: string[] = [];
 let backup1 = '';
 let backup2 = '';
 let t1 = '';
 
 const walTimelineDir = (tli: number): string => path.join(repository, 'main', 'wal', tli.toString(16).toUpperCase().padStart(8, '0'));
 
-function fleetConfig(conninfo: string, agentAddress: string): string {
+function fleetConfig(conninfo: string, agentAt: string): string {
   return [
     `listen: 127.0.0.1:${controllerPort}`, `repository: ${repository}`,
     `tls: { ca: ${certs}/ca.crt, cert: ${certs}/controller.crt, key: ${certs}/controller.key }`,
-    'agents:', `  - { name: db1, address: "${agentAddress}" }`,
+    'agents:', `  - { name: db1, address: "${agentAt}" }`,
     'clusters:',
     `  - { name: main, agent: db1, conninfo: "${conninfo}", retention: { full: 5 }, wal: { archive: stream } }`,
     '',
   ].join('\n');
-}
-
-async function onPort<R extends pg.QueryResultRow>(port: number, sql: string): Promise<R[]> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return (await client.query<R>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-const lsnValue = (text: string): bigint => {
-  const [hi, lo] = text.split('/');
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
-};
-
-/** Waits until `pgfleet wal main` reports streaming on `timeline`, flushed at or past `lsn`. */
-async function waitArchived(lsn: string, timeline: number, what: string): Promise<void> {
-  await waitFor(`the archive to hold ${what} (${lsn}, timeline ${timeline})`, async () => {
-    const r = await runCli(['wal', 'main', '--json'], env);
-    if (r.code !== 0) return false;
-    const [w] = JSON.parse(r.stdout) as Array<{ flushedLsn: string | null; timeline: number | null }>;
-    return w?.timeline === timeline && w.flushedLsn != null && lsnValue(w.flushedLsn) >= lsnValue(lsn);
-  }, 120_000);
 }
 
 async function backup(): Promise<string> {
@@ -101,27 +73,9 @@ async function backup(): Promise<string> {
   return id;
 }
 
-interface RestoreResult {
-  dataDir: string;
-  port: number;
-  plan: string;
-  instance: { inRecovery: boolean; timeline: number };
-}
-
 /** `pgfleet restore main --agent db1 -D <root>/<name> ARGS --start --port P --json`; the instance is left running. */
-async function restore(name: string, args: string[]): Promise<RestoreResult> {
-  const dataDir = path.join(root, name);
-  const port = await freePort();
-  const r = await runCli(['restore', 'main', '--agent', 'db1', '-D', dataDir, ...args, '--start', '--port', String(port), '--json'], env, 600_000);
-  if (existsSync(path.join(dataDir, 'postmaster.pid'))) started.push(dataDir);
-  assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}\n${agent.stderrSoFar().slice(-4000)}`);
-  const out = JSON.parse(r.stdout) as { instance: RestoreResult['instance'] | null; pointInTime: { plan: string } | null };
-  assert.ok(out.instance, r.stdout);
-  return { dataDir, port, plan: out.pointInTime?.plan ?? '', instance: out.instance };
-}
-
-async function stopInstance(dataDir: string): Promise<void> {
-  await runAs(path.join(binDir(VERSION), 'pg_ctl'), ['stop', '-w', '-t', '60', '-m', 'fast', '-D', dataDir], { allowFailure: true });
+async function restore(name: string, args: string[]): Promise<FleetRestore> {
+  return fleetRestore({ cluster: 'main', agent: 'db1', dataDir: path.join(root, name), version: VERSION, env, args, agentLog: () => agent.stderrSoFar() });
 }
 
 /** Inserts rows `from`..`to` of table tl, one transaction each ten rows. */
@@ -137,7 +91,7 @@ async function rowIds(port: number): Promise<{ min: number; max: number; count: 
 }
 
 /** The copy is read-write, its new timeline is none of the archive's, and a write succeeds. */
-async function assertReadWrite(copy: RestoreResult, label: string): Promise<void> {
+async function assertReadWrite(copy: FleetRestore, label: string): Promise<void> {
   assert.equal(copy.instance.inRecovery, false, `${label}: promoted`);
   const [s] = await onPort<{ rec: boolean; tli: number }>(copy.port, 'SELECT pg_is_in_recovery() AS rec, (SELECT timeline_id FROM pg_control_checkpoint())::int AS tli');
   assert.equal(s?.rec, false, `${label}: read-write`);
@@ -154,45 +108,20 @@ before(async () => {
   root = path.join(work, 'db1-root');
   await mkdir(root);
   await chownOne(root);
-  // restore_command (wal-get) runs as the PostgreSQL OS user: its own copy of the agent's certificate.
-  const walGetTls = path.join(root, 'wal-get-tls');
-  await mkdir(walGetTls);
-  for (const f of ['ca.crt', 'agent-db1.crt', 'agent-db1.key']) await copyFile(path.join(certs, f), path.join(walGetTls, f));
-  await chownR(walGetTls);
   controllerPort = await freePort();
-  const agentConfig = path.join(work, 'agent.yaml');
-  await writeFile(agentConfig, [
-    'listen: 127.0.0.1:0',
-    `tls: { ca: ${certs}/ca.crt, cert: ${certs}/agent-db1.crt, key: ${certs}/agent-db1.key }`,
-    `allowedRoots: [${JSON.stringify(root)}]`,
-    `pgBin: ${JSON.stringify(binDir(VERSION))}`,
-    'osUser: postgres',
-    'connectUser: postgres',
-    `controller: { address: "127.0.0.1:${controllerPort}", cluster: main, prefetchDir: ${JSON.stringify(path.join(root, 'wal-prefetch'))},`,
-    `  tls: { ca: ${walGetTls}/ca.crt, cert: ${walGetTls}/agent-db1.crt, key: ${walGetTls}/agent-db1.key } }`,
-    '',
-  ].join('\n'));
-  agent = spawnAgent(['serve', '--config', agentConfig], { timeoutMs: 1_800_000 });
-  await waitFor('the agent to listen', () => /listening on 127\.0\.0\.1:[0-9]+/.test(agent.stderrSoFar()), 30_000);
+  const agentConfig = await writeFleetAgentConfig({ work, certs, agent: 'db1', cluster: 'main', root, version: VERSION, controllerPort });
+  agent = await serveAgent(agentConfig);
   repository = path.join(work, 'repo');
   fleetYaml = path.join(work, 'fleet.yaml');
-  await writeFile(fleetYaml, fleetConfig(oldPrimary.connectionString, agentAddress()));
+  await writeFile(fleetYaml, fleetConfig(oldPrimary.connectionString, agentAddress(agent)));
   controller = await startController(fleetYaml);
   env = { PGFLEET_CONTROLLER: controller.address, PGFLEET_CERTS: certs };
 });
 
-function agentAddress(): string {
-  const m = /listening on (127\.0\.0\.1:[0-9]+)/.exec(agent.stderrSoFar());
-  assert.ok(m, agent.stderrSoFar());
-  return m[1] as string;
-}
-
 describe(`WAL archive across a timeline switch (PostgreSQL ${VERSION})`, () => {
   after(async () => {
-    for (const dataDir of started) await stopInstance(dataDir);
     await controller?.stop();
-    if (agent?.child.pid && agent.child.exitCode === null && agent.child.signalCode === null) process.kill(agent.child.pid, 'SIGTERM');
-    await agent?.result.catch(() => undefined);
+    await stopAgent(agent);
     await oldPrimary?.destroy();
   });
 
@@ -204,17 +133,16 @@ describe(`WAL archive across a timeline switch (PostgreSQL ${VERSION})`, () => {
     t1 = (await oldPrimary.query<{ t: string }>('SELECT clock_timestamp()::text AS t')).rows[0]?.t as string;
     await insertRows(oldPrimary.port, 101, 200, 1);
     const end1 = (await oldPrimary.query<{ l: string }>('SELECT pg_current_wal_insert_lsn()::text AS l')).rows[0]?.l as string;
-    await waitArchived(end1, 1, 'the old primary\'s WAL');
+    await waitArchived('main', env, end1, 1, 'the old primary\'s WAL');
     await oldPrimary.stop();
 
     const promoted = await restore('new-primary', ['--target', 'latest']);
-    started.push(promoted.dataDir);
     newPrimary = { dataDir: promoted.dataDir, port: promoted.port };
     assert.equal(promoted.instance.inRecovery, false, 'promoted');
     assert.equal(promoted.instance.timeline, 2, promoted.plan);
     assert.deepEqual(await rowIds(promoted.port), { min: 1, max: 200, count: 200 }, 'every row of timeline 1');
 
-    await writeFile(fleetYaml, fleetConfig(`postgresql://postgres@127.0.0.1:${promoted.port}/postgres`, agentAddress()));
+    await writeFile(fleetYaml, fleetConfig(`postgresql://postgres@127.0.0.1:${promoted.port}/postgres`, agentAddress(agent)));
     controller.child.kill('SIGHUP');
     await waitFor('the controller to reload', () => /configuration reloaded/.test(controller.log()), 30_000);
     await waitFor('slot pgfleet_main active on the new primary', async () => {
@@ -238,19 +166,19 @@ describe(`WAL archive across a timeline switch (PostgreSQL ${VERSION})`, () => {
     const [t2] = await onPort<{ l: string }>(port, 'SELECT pg_current_wal_insert_lsn()::text AS l');
     await insertRows(port, 301, 400, 2);
     const [end2] = await onPort<{ l: string }>(port, 'SELECT pg_current_wal_insert_lsn()::text AS l');
-    await waitArchived(end2?.l as string, 2, 'timeline 2 up to the last row');
+    await waitArchived('main', env, end2?.l as string, 2, 'timeline 2 up to the last row');
 
     const onTwo = await restore('pitr-t2', ['--target-lsn', t2?.l as string]);
     assert.match(onTwo.plan, new RegExp(`backup ${backup2} \\(timeline 2,.*\\(timeline 2\\)`), onTwo.plan);
     assert.deepEqual(await rowIds(onTwo.port), { min: 1, max: 300, count: 300 }, 'timeline 1 and timeline 2 up to T2');
     await assertReadWrite(onTwo, 'PITR to T2');
-    await stopInstance(onTwo.dataDir);
+    await stopStartedInstance(onTwo.dataDir);
 
     const onOne = await restore('pitr-t1', ['--target-time', t1, '--target-timeline', '1']);
     assert.match(onOne.plan, new RegExp(`backup ${backup1} \\(timeline 1,.*\\(timeline 1\\)`), onOne.plan);
     assert.deepEqual(await rowIds(onOne.port), { min: 1, max: 100, count: 100 }, 'timeline 1 up to T1 only');
     await assertReadWrite(onOne, 'PITR to T1');
-    await stopInstance(onOne.dataDir);
+    await stopStartedInstance(onOne.dataDir);
 
     // The new primary kept running and streaming all along.
     assert.deepEqual(await rowIds(port), { min: 1, max: 400, count: 400 });
@@ -258,7 +186,7 @@ describe(`WAL archive across a timeline switch (PostgreSQL ${VERSION})`, () => {
 
   test('a restore to the end of a backup, promoted where the archive already went further on timeline 2, is archived on its own timeline', async () => {
     assert.ok(newPrimary, 'the first test promoted a new primary');
-    await stopInstance(newPrimary.dataDir);
+    await stopStartedInstance(newPrimary.dataDir);
     // No target: the copy stops at the end of backup B2 and forks timeline 3 there, behind the
     // archive's position on timeline 2 (rows 201-400 came after B2).
     const third = await restore('third-primary', ['--backup', backup2, '--mode', 'promote']);
@@ -266,7 +194,7 @@ describe(`WAL archive across a timeline switch (PostgreSQL ${VERSION})`, () => {
     const tli = third.instance.timeline;
     assert.ok(tli > 2, `a new timeline (${tli})`);
     assert.deepEqual(await rowIds(third.port), { min: 1, max: 200, count: 200 }, 'the rows of backup B2');
-    await writeFile(fleetYaml, fleetConfig(`postgresql://postgres@127.0.0.1:${third.port}/postgres`, agentAddress()));
+    await writeFile(fleetYaml, fleetConfig(`postgresql://postgres@127.0.0.1:${third.port}/postgres`, agentAddress(agent)));
     const reloads = controller.log().split('configuration reloaded').length;
     controller.child.kill('SIGHUP');
     await waitFor('the controller to reload', () => controller.log().split('configuration reloaded').length > reloads, 30_000);
@@ -280,7 +208,7 @@ describe(`WAL archive across a timeline switch (PostgreSQL ${VERSION})`, () => {
     const [t3] = await onPort<{ l: string }>(third.port, 'SELECT pg_current_wal_insert_lsn()::text AS l');
     await insertRows(third.port, 1101, 1200, tli);
     const [end3] = await onPort<{ l: string }>(third.port, 'SELECT pg_current_wal_insert_lsn()::text AS l');
-    await waitArchived(end3?.l as string, tli, `timeline ${tli} up to the last row`);
+    await waitArchived('main', env, end3?.l as string, tli, `timeline ${tli} up to the last row`);
 
     const onThree = await restore('pitr-t3', ['--target-lsn', t3?.l as string]);
     assert.match(onThree.plan, new RegExp(`backup ${backup2} \\(timeline 2,.*\\(timeline ${tli}\\)`), onThree.plan);
@@ -288,6 +216,6 @@ describe(`WAL archive across a timeline switch (PostgreSQL ${VERSION})`, () => {
     assert.deepEqual(ids.map((r) => r.id), Array.from({ length: 100 }, (_, i) => 1001 + i), `timeline ${tli} up to T3, no row of timeline 2 after B2`);
     assert.equal((await rowIds(onThree.port)).count, 300);
     await assertReadWrite(onThree, 'PITR to T3');
-    await stopInstance(onThree.dataDir);
+    await stopStartedInstance(onThree.dataDir);
   });
 });

@@ -131,7 +131,7 @@ export { DirectoryWalSink, TarWalSink, storeWithoutClobbering } from './wal/wal-
 export { TimelineArchiveSink, archiveTimelines, timelineDirectory, writeHistoryFileOnce } from './wal/timeline-archive-sink.js';
 export type { TimelineArchiveSinkOptions } from './wal/timeline-archive-sink.js';
 export { readWalFileContent, walFileCompressionOf } from './wal/wal-file-content.js';
-export { ensurePhysicalSlot, preflightWarnings, prepareArchiveSlot, probeWalServer } from './wal/slot-probe.js';
+export { archiveStreamDeadlineMs, ensurePhysicalSlot, preflightWarnings, prepareArchiveSlot, probeWalServer } from './wal/slot-probe.js';
 export { archiveSessionError, removedWalEvidence } from './wal/wal-removed.js';
 export type { RemovedWalEvidence } from './wal/wal-removed.js';
 export { checkSegmentContent } from './wal/segment-header.js';

@@ -27,8 +27,8 @@
 import { once } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
 import {
-  CancelledError, InternalError, InvalidOptionError, ReplicationConnection, WalReceiver, archiveSessionError, formatLsn, parseLsn, parseWalSegmentName,
-  prepareArchiveSlot, probeWalServer, segmentStartLsn, type Lsn, type ReplicationConnectOptions, type WalSink,
+  CancelledError, InternalError, InvalidOptionError, ReplicationConnection, WalReceiver, archiveSessionError, archiveStreamDeadlineMs, formatLsn, parseLsn,
+  parseWalSegmentName, prepareArchiveSlot, probeWalServer, segmentStartLsn, type Lsn, type ReplicationConnectOptions, type WalSink,
 } from '@pgfleet/core';
 import type { WalStreamEvent, WalStreamRequest__Output, WalStreamStart__Output } from '@pgfleet/proto';
 import type { AgentConfig } from '../config.js';
@@ -195,7 +195,7 @@ async function connectionFor(start: WalStreamStart__Output, config: AgentConfig)
   return {
     ...base,
     passwordPrompt: 'never',
-    noProgressTimeoutMs: config.noProgressTimeoutSeconds * 1000,
+    noProgressTimeoutMs: archiveStreamDeadlineMs(config.noProgressTimeoutSeconds * 1000),
     ...(start.applicationName !== '' ? { application_name: start.applicationName } : {}),
     fallback_application_name: 'pgfleet-agent',
   };

@@ -2,7 +2,7 @@
  * `pgfleet wal [CLUSTER] [--json]`: each cluster's continuous WAL archive: whether its receiver
  * streams (or since when and why not), the received and flushed positions, the lag behind the
  * server in bytes and seconds, what the slot retains on the server, the archive's range per
- * timeline with its gaps, and the restore window (earliest: the start of the oldest backup the
+ * timeline with its gaps, and the restore window (earliest: the end of the oldest backup the
  * archive carries forward; latest: the archive's durable end), and, right below the first line,
  * an ERROR with its HINT for each stretch of WAL the server removed before the archive received
  * it. `--json` prints an array with the same fields (numbers null when unknown; `removedWal`).

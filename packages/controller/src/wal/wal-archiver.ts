@@ -37,8 +37,8 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ConnectError, InvalidOptionError, PgFleetError, fileError, fsyncDirectory, ReplicationConnection, TimelineArchiveSink, WalReceiver, WalRemovedError,
-  archiveSessionError, errorFields, errorText, formatLsn, isErrno, parseLsn, parseWalSegmentName, prepareArchiveSlot, probeWalServer, segmentNumber,
-  segmentStartLsn, serverStreamingStart, walSegmentName, type DaemonLog, type Lsn, type ReplicationConnectOptions, type WalFileCompressionSpec,
+  archiveSessionError, archiveStreamDeadlineMs, errorFields, errorText, formatLsn, isErrno, parseLsn, parseWalSegmentName, prepareArchiveSlot, probeWalServer,
+  segmentNumber, segmentStartLsn, serverStreamingStart, walSegmentName, type DaemonLog, type Lsn, type ReplicationConnectOptions, type WalFileCompressionSpec,
 } from '@pgfleet/core';
 import type { AgentClient, WalStreamEvent__Output } from '@pgfleet/proto';
 import type { ClusterConfig } from '../config.js';
@@ -361,7 +361,7 @@ export class WalArchiver {
     return {
       connectionString: this.cluster.conninfo,
       passwordPrompt: 'never',
-      noProgressTimeoutMs: this.options.noProgressTimeoutMs ?? 0,
+      noProgressTimeoutMs: archiveStreamDeadlineMs(this.options.noProgressTimeoutMs ?? 0),
       application_name: this.cluster.wal.slot,
       fallback_application_name: 'pgfleet',
     };

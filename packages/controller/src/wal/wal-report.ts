@@ -3,10 +3,11 @@
  * the archive's range per timeline with its gaps (archive-summary.ts), the WAL the server removed
  * before the archive had it (removed-wal.ts), and the restore window:
  *
- * - earliest: the start of the oldest usable backup the archive can carry forward, i.e. whose
+ * - earliest: the end of the oldest usable backup the archive can carry forward, i.e. whose
  *   timeline holds every segment from the one its backup ended in up to the archive's end on
  *   that timeline (a gap after it cuts the backup off; before it, the backup's pg_wal.tar
- *   covers what it needs);
+ *   covers what it needs). Its end, not its start: recovery from a backup is consistent only
+ *   from there, and a point-in-time restore picks a backup that ends before the target;
  * - latest: the archive's durable end on its newest timeline (the receiver's flushed position
  *   on it, else the end of its newest complete segment), at the time the server was there (now
  *   minus the lag while streaming, else when it was last acknowledged).
@@ -72,6 +73,6 @@ export async function clusterWalReport(repository: string, cluster: string, live
   }
   const catalog = await readClusterCatalog(repository, cluster);
   const oldest = catalog.backups.map((b) => b.metadata).find((b) => backupCoveredByArchive(b, summary));
-  if (oldest !== undefined) report.restoreFrom = { lsn: oldest.startLsn, time: oldest.startedAt, backupId: oldest.id };
+  if (oldest !== undefined) report.restoreFrom = { lsn: oldest.endLsn, time: oldest.finishedAt, backupId: oldest.id };
   return report;
 }

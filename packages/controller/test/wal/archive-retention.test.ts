@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { summarizeWalArchive } from '../../src/wal/archive-summary.js';
 import { expireWal } from '../../src/wal/wal-expire.js';
-import { backupCoveredByArchive } from '../../src/wal/wal-report.js';
+import { backupCoveredByArchive, clusterWalReport } from '../../src/wal/wal-report.js';
+import type { ClusterWalState } from '../../src/wal/wal-state.js';
+import { fakeBackup } from '../repository/fixtures.js';
 
 const MB = 1024 * 1024;
 
@@ -57,4 +59,19 @@ test('expire removes the segments before the oldest kept backup\'s start on ever
   assert.equal(done.keptFrom, '000000020000000000000004');
   assert.deepEqual(await readdir(join(dir, 'c', 'wal', '00000001')), ['000000010000000000000004.lz4.partial']);
   assert.deepEqual((await readdir(join(dir, 'c', 'wal', '00000002'))).sort(), ['00000002.history', '000000020000000000000004.lz4', '000000020000000000000005.lz4']);
+});
+
+test('the restore window starts at the oldest carried backup\'s end, where a restore of it is first consistent', async () => {
+  // fakeBackup's backup runs from 0/2000028 to 0/2000100: segment 0x20 with 1 MB segments.
+  const dir = await repo({ '00000001': ['000000010000000000000020.lz4', '000000010000000000000021.lz4'] });
+  await fakeBackup(dir, 'c', '20250101T000000Z');
+  const live = {
+    cluster: 'c', archive: 'stream', via: 'direct', state: 'failed', since: null, stalledSince: null, slotExists: null, reason: null, reasonCode: null,
+    slot: 'pgfleet_c', applicationName: 'pgfleet_c', synchronous: false, compression: 'lz4', systemIdentifier: '42', timeline: 1,
+    receivedLsn: null, flushedLsn: null, serverLsn: null, lagBytes: null, lagSeconds: null, slotRetainedBytes: null, maxRetainedBytes: null,
+    retainedOverLimit: false, warnings: [], lastAckAt: '2025-01-01T00:10:00.000Z', refusedPushes: [],
+  } as unknown as ClusterWalState;
+  const report = await clusterWalReport(dir, 'c', live);
+  assert.deepEqual(report.restoreFrom, { lsn: '0/2000100', time: '2025-01-01T00:00:01.000Z', backupId: '20250101T000000Z' });
+  assert.deepEqual(report.restoreTo, { lsn: '0/2200000', time: '2025-01-01T00:10:00.000Z' });
 });

@@ -21,6 +21,19 @@ import { ServerError } from '../errors.js';
 import type { ReplicationConnection } from '../replication/connection.js';
 import { resolveConnectParams, type ReplicationConnectParams } from '../replication/connection-options.js';
 
+/**
+ * The no-progress deadline of a continuous archive's replication connection: the configured one,
+ * but never more than PostgreSQL's own wal_receiver_timeout default (60 s). A quiet but healthy
+ * server answers the stream's idle probes with keepalives, so only a server or network that
+ * stopped answering reaches it; a longer deadline (a backup's is 10 minutes) would leave a hung
+ * stream looking healthy, its lag frozen at the last position the server reported, that long.
+ */
+export function archiveStreamDeadlineMs(configuredMs: number): number {
+  return configuredMs > 0 ? Math.min(configuredMs, ARCHIVE_STREAM_DEADLINE_MS) : ARCHIVE_STREAM_DEADLINE_MS;
+}
+
+const ARCHIVE_STREAM_DEADLINE_MS = 60_000;
+
 export interface WalServerProbe {
   walLevel: string | null;
   maxWalSenders: number | null;

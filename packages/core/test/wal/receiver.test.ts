@@ -14,6 +14,7 @@ import { ReplicationConnection } from '../../src/replication/connection.js';
 import type { BaseBackupHandler, BaseBackupOptions, BackupEnd, BackupStart } from '../../src/replication/base-backup-events.js';
 import { WalReceiver, type WalReceiverOptions, type WalReceiverResult } from '../../src/wal/receiver.js';
 import { DirectoryWalSink, TarWalSink, type WalSink } from '../../src/wal/wal-sinks.js';
+import { archiveStreamDeadlineMs } from '../../src/wal/slot-probe.js';
 import { parseLsn, formatLsn } from '../../src/wal/lsn.js';
 import { segmentNumber, walSegmentName } from '../../src/wal/segment.js';
 import type { ChunkKind, Streamer, TarMember } from '../../src/archive/streamer.js';
@@ -301,6 +302,34 @@ describe('WalReceiver as a continuous archive (PostgreSQL 15)', () => {
     await waitFor('the acknowledged position to reach the slot', async () => (await restartLsn()) === acknowledged);
     await receiver.stop();
     await cluster.query("SELECT pg_drop_replication_slot('acked')");
+  });
+
+  test('an archive\'s deadline: a quiet server answers the probes and streams on; a walsender that stopped answering fails the stream', async () => {
+    await cluster.query("SELECT pg_create_physical_replication_slot('hung', true)");
+    const deadlineMs = archiveStreamDeadlineMs(1500);
+    assert.equal(deadlineMs, 1500);
+    assert.equal(archiveStreamDeadlineMs(600_000), 60_000, 'never longer than wal_receiver_timeout\'s default');
+    const receiver = await WalReceiver.start({
+      connection: { ...connection(), application_name: 'hung_archive', noProgressTimeoutMs: deadlineMs },
+      sink: receivewalSink(tmp(), { sync: false }), slot: 'hung', temporarySlot: false, startLsn: await flushLsn(cluster), timeline: 1,
+    });
+    // Twice the deadline without any WAL: the server's answers to the probes keep it alive.
+    await sleep(3 * deadlineMs);
+    assert.equal(receiver.failure, null, 'a quiet healthy server is not a hung one');
+    const pid = (await cluster.query<{ pid: number }>("SELECT pid FROM pg_stat_replication WHERE application_name = 'hung_archive'")).rows[0]?.pid;
+    assert.ok(pid !== undefined, 'the walsender is there');
+    process.kill(pid, 'SIGSTOP');
+    const stoppedAt = Date.now();
+    try {
+      await assert.rejects(receiver.done, /no data from .* for 1\.5 s: the server stopped answering/);
+      const waited = Date.now() - stoppedAt;
+      assert.ok(waited < 3 * deadlineMs, `failed after ${waited} ms`);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor('the walsender to end', async () => (await cluster.query(
+      "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'hung' AND active")).rowCount === 0);
+    await cluster.query("SELECT pg_drop_replication_slot('hung')");
   });
 
   test('synchronous: without a slot, every write is flushed and reported at once', async () => {
