@@ -20,20 +20,17 @@
 // while a restore from B1 to that point refuses, naming X.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import {
   DirectoryWalSink, ReplicationConnection, WalReceiver, WalRemovedError, archiveSessionError, prepareArchiveSlot, serverStreamingStart,
 } from '@pgfleet/core';
-import { binDir, chownOne, chownR, freePort, makeTempDir, startCluster, versionsUnderTest, type TestCluster } from '../harness/index.js';
-import { spawnAgent, trackStartedInstance } from './agent-support.js';
+import { chownOne, freePort, makeTempDir, startCluster, versionsUnderTest, type TestCluster } from '../harness/index.js';
 import { parseLsn, waitFor, type RunningTool } from './support/index.js';
+import { WAL_ARCHIVE_VERSION as FLEET_VERSION, agentAddress, fleetRestore, onPort, serveAgent, stopAgent, writeFleetAgentConfig } from './support/fleet.js';
 import { runCli, startController, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
 
-const FLEET_VERSION = versionsUnderTest().includes(15) ? 15 : versionsUnderTest()[0] ?? 15;
 const SETTINGS = ["max_slot_wal_keep_size = '2MB'", 'max_wal_senders = 10'];
 
 /** Writes a few segments of WAL and checkpoints until `slots` are 'lost'. */
@@ -169,32 +166,18 @@ describe(`the fleet's archive after the server removed WAL it needed (PostgreSQL
     root = path.join(work, 'db1-root');
     await mkdir(root);
     await chownOne(root);
-    // restore_command (wal-get) runs as the PostgreSQL OS user: its own copy of the agent's certificate.
-    const walGetTls = path.join(root, 'wal-get-tls');
-    await mkdir(walGetTls);
-    for (const f of ['ca.crt', 'agent-db1.crt', 'agent-db1.key']) await copyFile(path.join(certs, f), path.join(walGetTls, f));
-    await chownR(walGetTls);
     const controllerPort = await freePort();
-    const agentConfig = path.join(work, 'agent.yaml');
-    await writeFile(agentConfig, [
-      'listen: 127.0.0.1:0', `tls: { ca: ${certs}/ca.crt, cert: ${certs}/agent-db1.crt, key: ${certs}/agent-db1.key }`,
-      `allowedRoots: [${JSON.stringify(root)}]`, `pgBin: ${JSON.stringify(binDir(FLEET_VERSION))}`, 'osUser: postgres', 'connectUser: postgres',
-      `controller: { address: "127.0.0.1:${controllerPort}", cluster: main, prefetchDir: ${JSON.stringify(path.join(root, 'wal-prefetch'))},`,
-      `  tls: { ca: ${walGetTls}/ca.crt, cert: ${walGetTls}/agent-db1.crt, key: ${walGetTls}/agent-db1.key } }`, '',
-    ].join('\n'));
-    agent = spawnAgent(['serve', '--config', agentConfig], { timeoutMs: 600_000 });
-    await waitFor('the agent to listen', () => /listening on 127\.0\.0\.1:[0-9]+/.test(agent.stderrSoFar()), 30_000);
+    agent = await serveAgent(await writeFleetAgentConfig({ work, certs, agent: 'db1', cluster: 'main', root, version: FLEET_VERSION, controllerPort }), 600_000);
     repository = path.join(work, 'repo');
     fleetYaml = path.join(work, 'fleet.yaml');
-    await writeFile(fleetYaml, fleetConfig(/listening on (127\.0\.0\.1:[0-9]+)/.exec(agent.stderrSoFar())?.[1] as string, controllerPort));
+    await writeFile(fleetYaml, fleetConfig(agentAddress(agent), controllerPort));
     controller = await startController(fleetYaml);
     env = { PGFLEET_CONTROLLER: controller.address, PGFLEET_CERTS: certs };
   });
 
   after(async () => {
     await controller?.stop();
-    if (agent?.child.pid && agent.child.exitCode === null && agent.child.signalCode === null) process.kill(agent.child.pid, 'SIGTERM');
-    await agent?.result.catch(() => undefined);
+    await stopAgent(agent);
     await server?.destroy();
   });
 
@@ -280,21 +263,11 @@ describe(`the fleet's archive after the server removed WAL it needed (PostgreSQL
     assert.notEqual(refused.code, 0, refused.stdout);
     assert.match(refused.stderr, new RegExp(`WAL segment "${x}" is missing from the WAL archive`));
 
-    const dataDir = path.join(root, 'after');
-    const port = await freePort();
-    const r = await runCli(['restore', 'main', '--agent', 'db1', '-D', dataDir, '--target-lsn', point, '--start', '--port', String(port), '--json'], env, 300_000);
-    const pidFile = path.join(dataDir, 'postmaster.pid');
-    if (existsSync(pidFile)) trackStartedInstance(dataDir, FLEET_VERSION, Number((await readFile(pidFile, 'utf8')).split('\n')[0]));
-    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
-    const out = JSON.parse(r.stdout) as { instance: { inRecovery: boolean } | null; pointInTime: { plan: string } | null };
-    assert.equal(out.instance?.inRecovery, false, 'promoted');
-    assert.match(out.pointInTime?.plan ?? '', new RegExp(backup2));
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
-    await client.connect();
-    try {
-      assert.deepEqual((await client.query<{ n: number; max: number }>('SELECT count(*)::int AS n, max(id) AS max FROM t')).rows[0], { n: 20, max: 20 });
-    } finally {
-      await client.end();
-    }
+    const copy = await fleetRestore({
+      cluster: 'main', agent: 'db1', dataDir: path.join(root, 'after'), version: FLEET_VERSION, env, args: ['--target-lsn', point], agentLog: () => agent.stderrSoFar(),
+    });
+    assert.match(copy.plan, new RegExp(backup2));
+    assert.equal(copy.instance.inRecovery, false, 'promoted');
+    assert.deepEqual((await onPort<{ n: number; max: number }>(copy.port, 'SELECT count(*)::int AS n, max(id) AS max FROM t'))[0], { n: 20, max: 20 });
   });
 });

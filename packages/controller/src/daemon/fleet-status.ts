@@ -80,6 +80,12 @@ export async function clusterStatus(state: ControllerState, name: string, now: D
     problems.push(`the WAL archive lags ${formatDuration(wal.state.lagSeconds)} behind`);
     level = Math.max(level, 1);
   }
+  const cut = wal.available ? wal.state.newestBackupCut : null;
+  if (cut !== null) {
+    // As `pgfleet check`'s archive check: no point after the gap can be recovered yet.
+    problems.push(`the newest backup ${cut.backupId} cannot be recovered past WAL segment ${cut.firstMissing}${cut.removedByServer ? ' (the server removed it before the archive received it)' : ''}`);
+    level = Math.max(level, 1);
+  }
   const next = state.nextRun(name);
   return {
     name,

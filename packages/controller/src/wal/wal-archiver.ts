@@ -167,11 +167,14 @@ export class WalArchiver {
       } catch (thrown) {
         if (signal.aborted) break;
         const err = archiveSessionError(thrown);
-        streamed ||= this.record.snapshot().state === 'streaming';
         if (err instanceof WalRemovedError) {
-          await this.onWalRemoved(err).catch((e: unknown) => this.log('error', `could not record the WAL the server removed: ${errorText(e)}`, e));
-          delay = retry.min;
+          // At once for a new gap; the same one again (the server's position failing too) backs off.
+          streamed = await this.onWalRemoved(err).catch((e: unknown) => {
+            this.log('error', `could not record the WAL the server removed: ${errorText(e)}`, e);
+            return false;
+          });
         } else {
+          streamed ||= this.record.snapshot().state === 'streaming';
           this.record.setState('failed', { message: errorText(err), code: err instanceof PgFleetError ? err.code : null });
           this.log('error', `${errorText(err)}; retrying in ${Math.round(delay / 1000)} s`, err);
         }
@@ -204,9 +207,9 @@ export class WalArchiver {
   /**
    * The server removed WAL the archive needs (see the module comment): records the first segment
    * the archive lacks (where it would resume), reports it, and has the next session start where
-   * the server is.
+   * the server is. True the first time this gap is found.
    */
-  private async onWalRemoved(err: WalRemovedError): Promise<void> {
+  private async onWalRemoved(err: WalRemovedError): Promise<boolean> {
     const { repository } = this.options;
     this.resumeAtServer = true;
     const meta = await readWalArchiveMetadata(repository, this.cluster.name);
@@ -217,15 +220,15 @@ export class WalArchiver {
       // Nothing archived yet, so nothing is cut off: only where streaming begins changes.
       this.record.setState('connecting', { message: errorText(err), code: err.code });
       this.log('warn', `${errorText(err)}; streaming starts where the server is`);
-      return;
+      return true;
     }
     const firstMissing = walSegmentName(resume.timeline, segmentNumber(resume.lsn, meta.segmentSize), meta.segmentSize);
-    const note = await noteRemovedWal(repository, this.cluster.name, {
-      timeline: resume.timeline, firstMissing, detectedAt: new Date().toISOString(), serverError: err.message,
-    });
+    const detectedAt = new Date().toISOString();
+    const note = await noteRemovedWal(repository, this.cluster.name, { timeline: resume.timeline, firstMissing, detectedAt, serverError: err.message });
     const notice = removedWalNotice(this.cluster.name, note);
     this.record.setState('failed', { message: notice.message, code: err.code });
     this.log('error', `${notice.message} (${err.message}); streaming resumes where the server is\nHINT: ${notice.hint}`, err);
+    return note.resumedAt === null && note.detectedAt === detectedAt;
   }
 
   private serverStatus(lsn: Lsn, retained: number | null): void {
