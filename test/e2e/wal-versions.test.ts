@@ -208,12 +208,23 @@ before(async () => {
 describe(`fleet WAL archive on PostgreSQL ${VERSIONS.join(', ')} under one controller`, { skip: VERSIONS.length === 0 ? 'no version besides wal-archive.test.ts\'s' : false }, () => {
   after(async () => {
     const t0 = Date.now();
-    for (const n of nodes) await n.writer?.stop();
-    await controller?.stop();
-    for (const n of nodes) await stopAgent(n.agent);
-    for (const n of nodes) if (n.primary2) await stopStartedInstance(n.primary2.dataDir);
-    for (const n of nodes) await n.server.destroy();
-    console.log(`# stopped in ${Date.now() - t0} ms`);
+    const took: string[] = [];
+    const step = async (what: string, f: () => Promise<unknown>): Promise<void> => {
+      const t = Date.now();
+      await f();
+      took.push(`${what} ${Date.now() - t} ms`);
+    };
+    await step('writers', () => Promise.all(nodes.map((n) => n.writer?.stop())));
+    await step('controller', async () => controller?.stop());
+    await step('agents', () => Promise.all(nodes.map(async (n) => {
+      const t = Date.now();
+      await stopAgent(n.agent);
+      // The agent ends its calls on SIGTERM; one that waits out its grace period says in its log what it waited for.
+      if (Date.now() - t > 5000) console.log(`# agent ${n.agentName} took ${Date.now() - t} ms to stop:\n${n.agent.stderrSoFar().split('\n').slice(-12).join('\n')}`);
+    })));
+    await step('instances', () => Promise.all(nodes.map(async (n) => n.primary2 && stopStartedInstance(n.primary2.dataDir))));
+    await step('servers', () => Promise.all(nodes.map((n) => n.server.destroy())));
+    console.log(`# stopped in ${Date.now() - t0} ms: ${took.join(', ')}`);
   });
 
   test('kill -9 of each agent, of the controller and of each postmaster while rows are written: no gap, every archived segment is the server\'s', async () => {
