@@ -243,15 +243,22 @@ export class WalStateRegistry implements WalArchiveStatusProvider {
     return live === null ? null : clusterWalReport(this.repository, cluster, live);
   }
 
-  /** Where the newest usable backup's recoverable window ends at a missing segment, if it does. */
+  /**
+   * Where the newest usable backup's recoverable window ends in a hole of the archive (WAL on
+   * both sides of it), if it does. An archive that begins after the backup (switched on later)
+   * is not such a hole: that backup never had WAL to recover with.
+   */
   private async newestBackupCut(cluster: string, report: ClusterWalReport): Promise<WalArchiveState['newestBackupCut']> {
     const { backups } = await readClusterCatalog(this.repository, cluster);
     const newest = backups[backups.length - 1]?.metadata;
     if (newest === undefined) return null;
-    const window = recoverableWindow(newest, await readArchiveView(this.repository, cluster, this.walState(cluster)));
-    if (window.end !== 'gap' || window.firstMissing === null) return null;
-    const firstMissing = window.firstMissing;
-    return { backupId: newest.id, firstMissing, removedByServer: report.removedWal.some((n) => n.firstMissing === firstMissing) };
+    const view = await readArchiveView(this.repository, cluster, this.walState(cluster));
+    const window = recoverableWindow(newest, view);
+    const missing = window.firstMissing;
+    if (window.end !== 'gap' || missing === null) return null;
+    const inHole = report.timelines.some((t) => t.gaps.some((g) => g.from.slice(0, 8) === missing.slice(0, 8) && g.from <= missing && missing <= g.to));
+    if (!inHole) return null;
+    return { backupId: newest.id, firstMissing: missing, removedByServer: report.removedWal.some((n) => n.firstMissing === missing) };
   }
 
   /** For checks, status and metrics (daemon/wal-archive-status.ts). */
