@@ -46,7 +46,7 @@ const STATUS_INTERVAL_MS = 2000;
 const PROBE_INTERVAL_MS = 30_000;
 
 /** Writes events in order, waiting for 'drain'; a caller that takes nothing for `noProgressMs` ends the call. */
-class EventSender {
+export class EventSender {
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
@@ -132,6 +132,8 @@ export class RemoteWalSink implements WalSink {
   /** Everything before it is durable in the caller's archive. */
   acked: Lsn = 0n;
   private waiters: Array<{ lsn: Lsn; resolve: () => void; reject: (err: Error) => void }> = [];
+  /** Set once no WalAck can come any more (the caller is gone or done): sync() fails with it. */
+  private acksEnded: Error | null = null;
 
   constructor(readonly segmentSize: number, private readonly sender: EventSender) {}
 
@@ -153,6 +155,7 @@ export class RemoteWalSink implements WalSink {
     if (this.segment === null) return;
     const position = this.segment.start + BigInt(this.segment.written);
     if (this.acked >= position) return;
+    if (this.acksEnded !== null) throw this.acksEnded;
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ lsn: position, resolve, reject }));
     await this.sender.send({ syncRequest: { position: formatLsn(position) } });
     await done;
@@ -180,6 +183,16 @@ export class RemoteWalSink implements WalSink {
     const ready = this.waiters.filter((w) => w.lsn <= this.acked);
     this.waiters = this.waiters.filter((w) => w.lsn > this.acked);
     for (const w of ready) w.resolve();
+  }
+
+  /**
+   * No acknowledgement will come any more: a sync() waiting for one fails now, and so does any
+   * later one. Without this a receiver stopped in the middle of a sync() (synchronous mode) waits
+   * for ever, and so does the call and the agent's shutdown.
+   */
+  endAcks(err: Error): void {
+    this.acksEnded ??= err;
+    this.failWaiters(err);
   }
 
   failWaiters(err: Error): void {
@@ -305,7 +318,10 @@ async function streamWal(
       }).catch(() => undefined);
     }, STATUS_INTERVAL_MS);
     const running = receiver;
-    const stop = (): void => { void running.stop().catch(() => undefined); };
+    const stop = (): void => {
+      sink.endAcks(new CancelledError('the WAL stream ended before the caller acknowledged what was sent'));
+      void running.stop().catch(() => undefined);
+    };
     context.signal.addEventListener('abort', stop, { once: true });
     void readAcks.then(stop, stop);
     try {
