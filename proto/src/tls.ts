@@ -32,7 +32,13 @@ export async function readTlsFiles(files: TlsFiles, hint?: string): Promise<TlsM
       throw fileError(`could not read ${what}`, file, err, hint);
     }
   };
-  const [ca, cert, key] = await Promise.all([read(files.ca, 'CA certificate'), read(files.cert, 'certificate'), read(files.key, 'private key')]);
+  // Read at once, but reported in a fixed order: with several files missing, the error names
+  // the same one (the CA first) every time, not whichever read failed first.
+  const results = await Promise.allSettled([read(files.ca, 'CA certificate'), read(files.cert, 'certificate'), read(files.key, 'private key')]);
+  const [ca, cert, key] = results.map((r) => {
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
+  }) as [Buffer, Buffer, Buffer];
   return { ca, cert, key };
 }
 
