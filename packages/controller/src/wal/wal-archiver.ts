@@ -224,10 +224,12 @@ export class WalArchiver {
     }
     const firstMissing = walSegmentName(resume.timeline, segmentNumber(resume.lsn, meta.segmentSize), meta.segmentSize);
     const detectedAt = new Date().toISOString();
-    const note = await noteRemovedWal(repository, this.cluster.name, { timeline: resume.timeline, firstMissing, detectedAt, serverError: err.message });
+    // The server's own words, without core's sentence that the notice says again.
+    const serverError = err.message.replace(/^the server removed (WAL segment \S+|WAL) before the archive received it: /, '');
+    const note = await noteRemovedWal(repository, this.cluster.name, { timeline: resume.timeline, firstMissing, detectedAt, serverError });
     const notice = removedWalNotice(this.cluster.name, note);
     this.record.setState('failed', { message: notice.message, code: err.code });
-    this.log('error', `${notice.message} (${err.message}); streaming resumes where the server is\nHINT: ${notice.hint}`, err);
+    this.log('error', `${notice.message} (${serverError}); streaming resumes where the server is\nHINT: ${notice.hint}`, err);
     return note.resumedAt === null && note.detectedAt === detectedAt;
   }
 
