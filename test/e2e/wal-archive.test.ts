@@ -14,6 +14,9 @@
 //     recoverable window from its end to at least the archived position;
 //   - wal-get: an archived segment is written byte for byte (0), a file the archive lacks is
 //     exit 1, and with the controller stopped exit 255 (recovery aborts, never ends early);
+//   - the slot taken by a pg_receivewal while the archive pauses before reconnecting: every
+//     attempt is refused by the server, and `pgfleet wal` never says streaming meanwhile (the
+//     stall time stays, no "streaming from" in the log); streaming again once the slot is free;
 //   - kill -9 of the agent, of the controller and of the PostgreSQL server while WAL is being
 //     written, each restarted: the archive resumes with no gap and no second, different copy of
 //     a segment; every complete segment is whole and equal to the server's;
@@ -37,14 +40,14 @@
 // wal.synchronous on every other version.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readWalFileContent } from '@pgfleet/core';
 import {
-  REPO_ROOT, binDir, chownOne, chownR, freePort, isRoot, makeTempDir, restoreTarByHand, runAs, startCluster, startRestored,
+  REPO_ROOT, binDir, chownOne, chownR, freePort, isRoot, makeTempDir, restoreTarByHand, runAs, startCluster, startRestored, systemBin,
   type TestCluster,
 } from '../harness/index.js';
 import { runAgent } from './agent-support.js';
@@ -262,6 +265,40 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
     // The slot never passes what the archive holds.
     const slot = (await server.query<{ restart_lsn: string }>("SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = 'pgfleet_main'")).rows[0];
     assert.ok(lsnOf(slot?.restart_lsn as string) <= lsnOf(w.flushedLsn as string));
+  });
+
+  test('the slot held by another process: the agent\'s archive is never reported streaming while the server refuses it, and its retries back off', async () => {
+    const slotName = 'pgfleet_main';
+    const dir = await makeTempDir('wal-archive-slot-holder');
+    let holder: ChildProcess | null = null;
+    // End the archive's walsender and take the slot within the archive's pause before it reconnects.
+    await waitFor('pg_receivewal to hold the slot', async () => {
+      await server.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = '${slotName}'`);
+      if (holder === null || holder.exitCode !== null) {
+        holder = spawn(systemBin('pg_receivewal'), ['-D', dir, '-S', slotName, '-d', server.connectionString, '--no-loop'], { stdio: 'ignore' });
+      }
+      const r = await server.query<{ application_name: string }>(
+        `SELECT s.application_name FROM pg_replication_slots r JOIN pg_stat_replication s ON s.pid = r.active_pid WHERE r.slot_name = '${slotName}'`);
+      return r.rows[0]?.application_name === 'pg_receivewal';
+    }, 20_000);
+    try {
+      const starts = (): number => controller.log().split('streaming from').length;
+      const startsBefore = starts();
+      const seen: Array<{ state: string; stalledSince: string | null; reason: string | null }> = [];
+      for (const until = Date.now() + 6000; Date.now() < until; await sleep(250)) {
+        const w = await walReport() as WalJson & { stalledSince: string | null };
+        seen.push({ state: w.state, stalledSince: w.stalledSince, reason: w.reason });
+      }
+      // Each attempt reaches the agent, which starts the session, and the server refuses the slot:
+      // a session counted as streaming would reset the stall and the retry pause every time.
+      assert.ok(seen.every((x) => x.state !== 'streaming'), JSON.stringify(seen));
+      assert.equal(new Set(seen.map((x) => x.stalledSince)).size, 1, JSON.stringify(seen));
+      assert.ok(seen.some((x) => /"pgfleet_main" is active for PID \d+/.test(x.reason ?? '')), JSON.stringify(seen));
+      assert.equal(starts(), startsBefore, 'no "streaming from" in the controller\'s log while the slot is held');
+    } finally {
+      (holder as ChildProcess | null)?.kill();
+    }
+    await waitForStreaming();
   });
 
   test('kill -9 of the agent and of the controller mid-stream: no gap, no second copy with other content', async () => {

@@ -300,22 +300,26 @@ async function streamWal(
         }
       },
     });
+    const sendServerStatus = (s: { lsn: Lsn; time: Date }): void => {
+      void sender.send({
+        serverStatus: {
+          serverLsn: formatLsn(s.lsn), serverTime: s.time.toISOString(),
+          slotRetainedBytes: String(probe.slotRetainedBytes ?? -1n), timeline,
+        },
+      }).catch(() => undefined);
+    };
+    // The server accepted START_REPLICATION: say so at once (`started` went out before it, and
+    // the caller counts the stream as running only from a message that follows acceptance).
+    // Until the server reports a position, IDENTIFY_SYSTEM's is the best known.
+    sendServerStatus(serverPosition(server as { lsn: Lsn; time: bigint } | null) ?? { lsn: parseLsn(system.xlogPos), time: new Date() });
     let lastProbe = Date.now();
     statusTimer = setInterval(() => {
       if (Date.now() - lastProbe >= PROBE_INTERVAL_MS) {
         lastProbe = Date.now();
         void probeWalServer(options, start.slot).then((p) => { probe = p; });
       }
-      const s = server as { lsn: Lsn; time: bigint } | null;
-      if (s === null) return;
-      // Microseconds since 2000-01-01 (PostgreSQL's epoch).
-      const serverTime = new Date(Number(s.time / 1000n) + 946_684_800_000);
-      void sender.send({
-        serverStatus: {
-          serverLsn: formatLsn(s.lsn), serverTime: serverTime.toISOString(),
-          slotRetainedBytes: String(probe.slotRetainedBytes ?? -1n), timeline,
-        },
-      }).catch(() => undefined);
+      const known = serverPosition(server as { lsn: Lsn; time: bigint } | null);
+      if (known !== null) sendServerStatus(known);
     }, STATUS_INTERVAL_MS);
     const running = receiver;
     const stop = (): void => {
@@ -339,4 +343,9 @@ async function streamWal(
   } finally {
     clearInterval(statusTimer);
   }
+}
+
+/** The server's last reported position and its clock (sent in microseconds since 2000-01-01, PostgreSQL's epoch). */
+function serverPosition(reported: { lsn: Lsn; time: bigint } | null): { lsn: Lsn; time: Date } | null {
+  return reported === null ? null : { lsn: reported.lsn, time: new Date(Number(reported.time / 1000n) + 946_684_800_000) };
 }

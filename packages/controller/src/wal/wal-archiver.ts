@@ -121,6 +121,9 @@ function compressionSpec(method: ClusterConfig['wal']['compression']): WalFileCo
   return method === 'none' ? null : { method, level: method === 'gzip' ? -1 : 0 };
 }
 
+/** What a session reports as it begins. */
+interface StartInfo { systemIdentifier: string; timeline: number; startLsn: Lsn; warnings: string[]; slotCreated: boolean }
+
 export class WalArchiver {
   private readonly abort = new AbortController();
   private loop: Promise<void> | null = null;
@@ -129,6 +132,8 @@ export class WalArchiver {
   private overLimitReported = false;
   /** The server removed WAL the archive needed: the next session starts where the server is. */
   private resumeAtServer = false;
+  /** The agent's session has started but the server has not yet been seen accepting it. */
+  private awaitingAcceptance: StartInfo | null = null;
 
   constructor(private readonly options: WalArchiverOptions) {
     this.cluster = options.cluster;
@@ -157,6 +162,7 @@ export class WalArchiver {
     let delay = retry.min;
     while (!signal.aborted) {
       this.record.setState('connecting');
+      this.awaitingAcceptance = null;
       let streamed = false;
       try {
         streamed = this.options.agent !== null ? await this.agentSession(this.options.agent) : await this.directSession();
@@ -191,10 +197,21 @@ export class WalArchiver {
     }
   }
 
-  private async started(info: { systemIdentifier: string; timeline: number; startLsn: Lsn; warnings: string[]; slotCreated: boolean }): Promise<void> {
-    this.record.started(info);
+  /** A session began; `accepted`: the server has accepted START_REPLICATION (else see accepted()). */
+  private async started(info: StartInfo, accepted: boolean): Promise<void> {
+    this.record.started(info, accepted);
     if (info.slotCreated) this.log('info', `created replication slot "${this.cluster.wal.slot}"`);
     for (const w of info.warnings) this.log('warn', w);
+    this.awaitingAcceptance = info;
+    if (accepted) await this.accepted();
+  }
+
+  /** The server accepted the session's START_REPLICATION: the archive streams from here on. */
+  private async accepted(): Promise<void> {
+    const info = this.awaitingAcceptance;
+    if (info === null) return;
+    this.awaitingAcceptance = null;
+    this.record.setState('streaming');
     this.log('info', `streaming from ${formatLsn(info.startLsn)} (timeline ${info.timeline}) through slot "${this.cluster.wal.slot}"`);
     if (!this.resumeAtServer) return;
     this.resumeAtServer = false;
@@ -326,7 +343,9 @@ export class WalArchiver {
         compression: compressionSpec(this.cluster.wal.compression), onWarning: (m) => this.log('warn', m),
       });
       const startLsn = parseLsn(s.startLsn);
-      await this.started({ systemIdentifier: s.systemIdentifier, timeline: s.timeline, startLsn, warnings: s.warnings, slotCreated: s.slotCreated });
+      // The agent sends this before START_REPLICATION: the stream counts as running from the
+      // first message that only an accepted stream produces (a server status, a segment).
+      await this.started({ systemIdentifier: s.systemIdentifier, timeline: s.timeline, startLsn, warnings: s.warnings, slotCreated: s.slotCreated }, false);
       return { sink: created, received: startLsn };
     }
     if (sink === null) throw new ConnectError(`agent "${this.options.agent?.name}" sent WAL before its stream started`);
@@ -334,6 +353,7 @@ export class WalArchiver {
       await sink.writeHistoryFile(event.history.name, event.history.content);
       return {};
     }
+    if (event.segmentBegin || event.data || event.segmentEnd || event.syncRequest || event.serverStatus) await this.accepted();
     if (event.segmentBegin) {
       const id = parseWalSegmentName(event.segmentBegin.name, sink.segmentSize);
       if (id === null) throw new ConnectError(`agent "${this.options.agent?.name}" sent an invalid WAL segment name "${event.segmentBegin.name}"`);
@@ -424,7 +444,7 @@ export class WalArchiver {
     });
     // Streaming only once the server accepted START_REPLICATION (the receiver's event comes
     // before it: a slot another process holds fails it, and the archive has not streamed).
-    await this.started({ systemIdentifier: system.systemId, timeline, startLsn, slotCreated: slot.created, warnings: slot.warnings });
+    await this.started({ systemIdentifier: system.systemId, timeline, startLsn, slotCreated: slot.created, warnings: slot.warnings }, true);
     const running = receiver;
     let lastProbe = Date.now();
     const timer = setInterval(() => {

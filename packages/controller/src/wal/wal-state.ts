@@ -128,7 +128,9 @@ export class WalStateRecord {
     }
   }
 
-  started(info: { systemIdentifier: string; timeline: number; startLsn: Lsn; warnings: string[] }): void {
+  /** A session began; with `accepted` false the server has not yet accepted START_REPLICATION:
+   * the state stays as it is until setState('streaming'). */
+  started(info: { systemIdentifier: string; timeline: number; startLsn: Lsn; warnings: string[] }, accepted = true): void {
     // A start on another timeline may lie behind the old one's position (a new primary forked
     // before it): the positions of the old timeline say nothing about the new one.
     if (this.value.timeline !== null && this.value.timeline !== info.timeline) {
@@ -141,7 +143,7 @@ export class WalStateRecord {
     this.value.slotExists = true;
     if (this.received === null || info.startLsn > this.received) this.received = info.startLsn;
     if (this.flushed === null || info.startLsn > this.flushed) this.flushed = info.startLsn;
-    this.setState('streaming');
+    if (accepted) this.setState('streaming');
   }
 
   /** What a probe of the server found (null: it could not tell). */
