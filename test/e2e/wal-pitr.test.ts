@@ -15,7 +15,9 @@
 // promoted (timeline 2) and written to while the same archive follows it, then a PITR to a
 // point on timeline 2 and one on timeline 1 before the switch.
 // The full set runs on PostgreSQL 15 (or the first version under test); every other version
-// under test gets one restore, to an xid (exclusive), from an lz4 archive of pgfleet-receivewal.
+// under test gets three restores from an lz4 archive of pgfleet-receivewal: to an xid
+// (exclusive), to a commit's time (inclusive) and to a restore point. LSN targets on those
+// versions are wal-versions.test.ts's, through the fleet.
 
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -277,16 +279,23 @@ describe('point-in-time recovery from a local WAL archive (pgfleet-agent restore
   });
 
   for (const version of versions.filter((v) => v !== full)) {
-    test(`PostgreSQL ${version}: to an xid, exclusive, from a pgfleet-receivewal lz4 archive`, async () => {
+    test(`PostgreSQL ${version}: to an xid (exclusive), a time (inclusive) and a restore point, from a pgfleet-receivewal lz4 archive`, async () => {
       const src = await setUp(version, receiveWalBinary(), ['--compress=lz4']);
       try {
-        const rows = await commitRows(() => src.cluster.connect(), range(1, 5), undefined, [2]);
+        const rows = await commitRows(() => src.cluster.connect(), range(1, 5), { after: 3, name: 'before-4' }, [2]);
         await archiveUpToNow(src.cluster, src.archive);
         await stopReceiver(src.receiver);
-        const byXid = await restoreTo(version, src.backup, src.archive, ['--target-xid', rows[3]!.xid, '--target-exclusive']);
-        assert.deepEqual(byXid.ids, [1, 2, 3]);
-        assert.equal(byXid.report.pointInTime?.reached, true);
-        assert.equal(byXid.report.instance?.recoveryState, 'primary');
+        const cases = [
+          { target: ['--target-xid', rows[3]!.xid, '--target-exclusive'], want: [1, 2, 3] },
+          { target: ['--target-time', rows[1]!.commitTime], want: [1, 2] },
+          { target: ['--target-name', 'before-4'], want: [1, 2, 3] },
+        ];
+        for (const c of cases) {
+          const r = await restoreTo(version, src.backup, src.archive, c.target);
+          assert.deepEqual(r.ids, c.want, `rows after ${c.target.join(' ')}`);
+          assert.equal(r.report.pointInTime?.reached, true, JSON.stringify(r.report.pointInTime));
+          assert.equal(r.report.instance?.recoveryState, 'primary');
+        }
       } finally {
         if (src.receiver.child.exitCode === null) src.receiver.killGroup();
         await src.cluster.destroy();
