@@ -37,7 +37,7 @@
 //
 // Versions: PostgreSQL 15 (or the first of PGFLEET_TEST_VERSIONS); wal-versions.test.ts runs the
 // faults (agent, controller, server), the archive's content check and the RPO with
-// wal.synchronous on every other version.
+// wal.synchronous on every version, with a PITR into the agent's outage window.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';

@@ -20,7 +20,7 @@
 // write position may still lie before a commit that has returned.
 //
 // Versions: PostgreSQL 15 (or the first of PGFLEET_TEST_VERSIONS); wal-versions.test.ts runs the
-// restore-and-promote to timeline 2 and the PITRs on both timelines on every other version.
+// restore-and-promote to timeline 2 and the PITRs on both timelines on every version.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';

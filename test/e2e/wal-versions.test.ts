@@ -1,6 +1,5 @@
-// The fleet's continuous WAL archive on every PostgreSQL version under test but the one
-// wal-archive.test.ts and wal-timeline.test.ts run on (15, or the first selected), black box and
-// all at once: one server per version (1 MB WAL segments), one `pgfleet-agent serve` per server,
+// The fleet's continuous WAL archive on every PostgreSQL version under test (13-18), black box
+// and all at once: one server per version (1 MB WAL segments), one `pgfleet-agent serve` per server,
 // ONE `pgfleet serve` archiving every cluster (stream, lz4, wal.synchronous), mutual TLS.
 // Per cluster, concurrently:
 //
@@ -37,7 +36,7 @@ import {
 import { stopStartedInstance } from './agent-support.js';
 import { parseLsn, waitFor, type RunningTool } from './support/index.js';
 import {
-  WAL_ARCHIVE_VERSION, checkArchiveWhole, fleetRestore, killPostmaster, onPort, restartKilled, serveAgent, stopAgent, waitArchived,
+  checkArchiveWhole, fleetRestore, killPostmaster, onPort, restartKilled, serveAgent, stopAgent, waitArchived,
   walReport, writeFleetAgentConfig, type FleetRestore,
 } from './support/fleet.js';
 import { runCli, startController, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
@@ -46,7 +45,9 @@ import { runCli, startController, type ControllerProcess } from '../../packages/
 // it through tsx from the sources costs seconds each time.
 process.env['PGFLEET_AGENT_BIN'] ??= path.join(REPO_ROOT, 'packages', 'agent', 'dist', 'bin', 'pgfleet-agent.js');
 
-const VERSIONS = versionsUnderTest().filter((v) => v !== WAL_ARCHIVE_VERSION);
+// wal-archive.test.ts and wal-timeline.test.ts test 15 in depth; it runs here too, for the
+// PITR into an outage window that only this file makes.
+const VERSIONS = versionsUnderTest();
 /** Rows per batch, and the pause between batches: enough to put points between batches, little load. */
 const BATCH = 10;
 const PAUSE_MS = 40;
@@ -174,7 +175,7 @@ async function waitStreaming(n: Node): Promise<void> {
   await waitFor(`the archive of ${n.cluster} to stream`, async () => (await walReport(n.cluster, env)).state === 'streaming', 60_000);
 }
 
-describe(`fleet WAL archive on PostgreSQL ${VERSIONS.join(', ')} under one controller`, { skip: VERSIONS.length === 0 ? 'no version besides wal-archive.test.ts\'s' : false }, () => {
+describe(`fleet WAL archive on PostgreSQL ${VERSIONS.join(', ')} under one controller`, () => {
   before(async () => {
     const t0 = Date.now();
     work = await makeTempDir('wal-versions');
