@@ -15,12 +15,13 @@
 // b's backup is restored by hand at the end and started.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { makeTempDir, restoreTarByHand, startCluster, startRestored, systemBin, type TestCluster } from '../harness/index.js';
+import { makeTempDir, restoreTarByHand, startCluster, startRestored, type TestCluster } from '../harness/index.js';
 import { serveAgent, stopServedAgent, type ServedAgent } from './agent-support.js';
+import { takeSlot } from './support/fleet.js';
 import { cliJson, runCli, startController, waitFor, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
 
 interface CheckJson {
@@ -261,16 +262,7 @@ describe('pgfleet check', () => {
     await reload({ bArchive: 'stream', maxArchiveLag: '2s' });
     // A pg_receivewal takes the slot while the archive pauses before reconnecting; the
     // archive's attempts then fail (the slot is active for another PID) while B writes WAL.
-    const dir = await makeTempDir('ctl-check-receivewal');
-    await waitFor('pg_receivewal to hold the slot', async () => {
-      await B.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = '${SLOT}'`);
-      if (receivewal === null || receivewal.exitCode !== null) {
-        receivewal = spawn(systemBin('pg_receivewal'), ['-D', dir, '-S', SLOT, '-d', B.connectionString, '--no-loop'], { stdio: 'ignore' });
-      }
-      const holder = await B.query<{ application_name: string }>(
-        `SELECT s.application_name FROM pg_replication_slots r JOIN pg_stat_replication s ON s.pid = r.active_pid WHERE r.slot_name = '${SLOT}'`);
-      return holder.rows[0]?.application_name === 'pg_receivewal';
-    }, 20_000);
+    receivewal = await takeSlot(B, SLOT);
     try {
       // WAL, and no table the restore at the end would miss.
       await B.query("SELECT pg_logical_emit_message(false, 'pgfleet check', repeat('x', 200000))");

@@ -40,21 +40,21 @@
 // wal.synchronous on every version, with a PITR into the agent's outage window.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readWalFileContent } from '@pgfleet/core';
 import {
-  REPO_ROOT, binDir, chownOne, chownR, freePort, isRoot, makeTempDir, restoreTarByHand, runAs, startCluster, startRestored, systemBin,
+  REPO_ROOT, binDir, chownOne, chownR, freePort, isRoot, makeTempDir, restoreTarByHand, runAs, startCluster, startRestored,
   type TestCluster,
 } from '../harness/index.js';
 import { runAgent } from './agent-support.js';
 import { formatLsn as fmt, parseLsn as lsnOf, waitFor, type RunningTool } from './support/index.js';
 import {
   SEGMENT, WAL_ARCHIVE_VERSION as VERSION, agentAddress as listeningAt, checkArchiveWhole as checkWhole, killPostmaster, restartKilled,
-  segmentFiles as segmentFilesIn, serveAgent, stopAgent, walReport as walReportOf, type WalJson,
+  segmentFiles as segmentFilesIn, serveAgent, stopAgent, takeSlot, walReport as walReportOf, type WalJson,
 } from './support/fleet.js';
 import { runCli, startController, type ControllerProcess } from '../../packages/controller/test/support/fleet-processes.js';
 
@@ -268,19 +268,7 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
   });
 
   test('the slot held by another process: the agent\'s archive is never reported streaming while the server refuses it, and its retries back off', async () => {
-    const slotName = 'pgfleet_main';
-    const dir = await makeTempDir('wal-archive-slot-holder');
-    let holder: ChildProcess | null = null;
-    // End the archive's walsender and take the slot within the archive's pause before it reconnects.
-    await waitFor('pg_receivewal to hold the slot', async () => {
-      await server.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = '${slotName}'`);
-      if (holder === null || holder.exitCode !== null) {
-        holder = spawn(systemBin('pg_receivewal'), ['-D', dir, '-S', slotName, '-d', server.connectionString, '--no-loop'], { stdio: 'ignore' });
-      }
-      const r = await server.query<{ application_name: string }>(
-        `SELECT s.application_name FROM pg_replication_slots r JOIN pg_stat_replication s ON s.pid = r.active_pid WHERE r.slot_name = '${slotName}'`);
-      return r.rows[0]?.application_name === 'pg_receivewal';
-    }, 20_000);
+    const holder = await takeSlot(server, 'pgfleet_main');
     try {
       const starts = (): number => controller.log().split('streaming from').length;
       const startsBefore = starts();
@@ -296,7 +284,7 @@ describe(`continuous WAL archive (PostgreSQL ${VERSION})`, () => {
       assert.ok(seen.some((x) => /"pgfleet_main" is active for PID \d+/.test(x.reason ?? '')), JSON.stringify(seen));
       assert.equal(starts(), startsBefore, 'no "streaming from" in the controller\'s log while the slot is held');
     } finally {
-      (holder as ChildProcess | null)?.kill();
+      holder.kill();
     }
     await waitForStreaming();
   });

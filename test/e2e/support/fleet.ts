@@ -1,12 +1,14 @@
 // Shared by the end-to-end tests of the fleet's WAL archive (wal-archive, wal-timeline,
-// wal-versions): which version gets the full set, `pgfleet-agent serve` for a cluster, SQL on a
-// port, kill -9 and restart of a postmaster, `pgfleet wal --json`, the check that the archive is
+// wal-versions, wal-slot-lost, controller-check): which version gets the full set,
+// `pgfleet-agent serve` for a cluster, SQL on a port, kill -9 and restart of a postmaster, a
+// pg_receivewal taking the archive's slot, `pgfleet wal --json`, the check that the archive is
 // whole and equal to the server's bytes, and `pgfleet restore ... --start` whose instances are
 // stopped by agent-support's root-level hook.
 //
 // Not re-exported from ./index.js: it builds on ../agent-support.js, which imports that index.
 
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,13 +16,39 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { checkSegmentContent, parseWalFileName, readWalFileContent } from '@pgfleet/core';
 import {
-  binDir, chownR, freePort, runAs, versionsUnderTest, type PgVersion, type TestCluster,
+  binDir, chownR, freePort, makeTempDir, runAs, systemBin, versionsUnderTest, type PgVersion, type TestCluster,
 } from '../../harness/index.js';
 import { isAlive, spawnAgent, trackStartedInstance } from '../agent-support.js';
 import { runCli } from '../../../packages/controller/test/support/fleet-processes.js';
 import type { RunningTool } from './tools.js';
 import { waitFor } from './wait.js';
 import { parseLsn } from './wal-records.js';
+
+/**
+ * Has a pg_receivewal take the archive's slot from it: the archive's walsender is ended, and
+ * pg_receivewal gets the slot while the archive pauses before reconnecting (tried again until it
+ * holds it). The archive's attempts then fail: the slot is active for another PID. Kill the
+ * returned process to give the slot back.
+ */
+export async function takeSlot(server: Pick<TestCluster, 'query' | 'connectionString'>, slot: string): Promise<ChildProcess> {
+  const dir = await makeTempDir('slot-holder');
+  let holder: ChildProcess | null = null;
+  try {
+    await waitFor('pg_receivewal to hold the slot', async () => {
+      await server.query('SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = $1', [slot]);
+      if (holder === null || holder.exitCode !== null) {
+        holder = spawn(systemBin('pg_receivewal'), ['-D', dir, '-S', slot, '-d', server.connectionString, '--no-loop'], { stdio: 'ignore' });
+      }
+      const r = await server.query<{ application_name: string }>(
+        'SELECT s.application_name FROM pg_replication_slots r JOIN pg_stat_replication s ON s.pid = r.active_pid WHERE r.slot_name = $1', [slot]);
+      return r.rows[0]?.application_name === 'pg_receivewal';
+    }, 20_000);
+  } catch (err) {
+    (holder as ChildProcess | null)?.kill();
+    throw err;
+  }
+  return holder as unknown as ChildProcess;
+}
 
 /** The version wal-archive and wal-timeline run on (15, or the first selected); wal-versions runs the others. */
 export const WAL_ARCHIVE_VERSION: PgVersion = versionsUnderTest().includes(15) ? 15 : versionsUnderTest()[0] ?? 15;
