@@ -6,8 +6,11 @@
 //   - backup B1, then rows written continuously in batches of ids; kill -9 of each agent (a
 //     point P_out taken while it is down: rows keep being committed into the outage window),
 //     restarted; kill -9 of the controller, restarted; kill -9 of each postmaster, restarted; a
-//     point P_restart after that. The archive then holds everything: no gap in `pgfleet wal`,
-//     every complete archived segment equal to the server's;
+//     point P_restart after that; then the repository's disk full (each cluster's archive
+//     directory is a 40 MB tmpfs, root only, filled up): ENOSPC in `pgfleet wal` and the log,
+//     the slot not past what was stored, streaming again once space is back. The archive then
+//     holds everything: no gap in `pgfleet wal`, every complete archived segment equal to the
+//     server's;
 //   - `pgfleet restore --target-lsn P_out --start`: exactly the rows committed before P_out,
 //     read-write, timeline 2; made the cluster's primary (conninfo, SIGHUP): the archive follows
 //     (slot, 00000002.history, timeline-2 segments);
@@ -24,14 +27,15 @@
 // or may not have committed; ids are never reused.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import {
-  REPO_ROOT, chownOne, freePort, makeTempDir, startCluster, versionsUnderTest, type PgVersion, type TestCluster,
+  REPO_ROOT, chownOne, freePort, isRoot, makeTempDir, startCluster, versionsUnderTest, type PgVersion, type TestCluster,
 } from '../harness/index.js';
 import { stopStartedInstance } from './agent-support.js';
 import { parseLsn, waitFor, type RunningTool } from './support/index.js';
@@ -171,6 +175,37 @@ async function assertReadWrite(copy: FleetRestore, above: number, written: strin
   await onPort(copy.port, `CREATE TABLE ${written} (id int)`);
 }
 
+/** Each cluster's WAL archive directory is a tmpfs of its own (root only), for the disk-full step. */
+const tmpfsMounts: string[] = [];
+const TMPFS_SIZE = '40m';
+
+/**
+ * The repository's disk full under a streaming archive: acknowledgements stop with ENOSPC in
+ * `pgfleet wal` and the controller's log, the slot does not pass what was stored, and once space
+ * is back the archive streams again (the caller then checks it whole, without a gap).
+ */
+async function diskFull(n: Node, writer: Writer): Promise<void> {
+  const filler = path.join(repository, n.cluster, 'wal', 'filler');
+  try {
+    execFileSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M'], { stdio: 'ignore' });
+  } catch {
+    // dd ends with "No space left on device": that is the point.
+  }
+  let report: Awaited<ReturnType<typeof walReport>> | undefined;
+  await waitFor(`the archive of ${n.cluster} to fail for want of space`, async () => {
+    await writer.pointAfter(1);
+    report = await walReport(n.cluster, env);
+    return report.state === 'failed' && /No space left on device|ENOSPC/i.test(report.reason ?? '');
+  }, 60_000);
+  assert.match(controller.log(), new RegExp(`cluster "${n.cluster}": WAL archive: .*(No space left on device|ENOSPC)`, 'i'));
+  const [slot] = await n.server.query<{ restart_lsn: string }>(
+    'SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1', [`pgfleet_${n.cluster}`]).then((r) => r.rows);
+  const flushed = report?.flushedLsn;
+  assert.ok(flushed && parseLsn(slot?.restart_lsn as string) <= parseLsn(flushed), `${n.cluster}: the slot ${slot?.restart_lsn} within what was stored, ${flushed}`);
+  await rm(filler);
+  await waitStreaming(n);
+}
+
 async function waitStreaming(n: Node): Promise<void> {
   await waitFor(`the archive of ${n.cluster} to stream`, async () => (await walReport(n.cluster, env)).state === 'streaming', 60_000);
 }
@@ -189,6 +224,12 @@ describe(`fleet WAL archive on PostgreSQL ${VERSIONS.join(', ')} under one contr
       const root = path.join(work, `db${version}-root`);
       await mkdir(root);
       await chownOne(root);
+      if (isRoot()) {
+        const walRoot = path.join(repository, `pg${version}`, 'wal');
+        await mkdir(walRoot, { recursive: true });
+        execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'tmpfs', walRoot]);
+        tmpfsMounts.push(walRoot);
+      }
       const listenPort = await freePort();
       agentPorts.set(`db${version}`, listenPort);
       const agentConfig = await writeFleetAgentConfig({
@@ -227,12 +268,14 @@ describe(`fleet WAL archive on PostgreSQL ${VERSIONS.join(', ')} under one contr
       if (ms >= 10_000) slow.push(`agent ${n.agentName} took ${ms} ms to stop:\n${n.agent.stderrSoFar().split('\n').slice(-12).join('\n')}`);
     })));
     await step('instances', () => Promise.all(nodes.map(async (n) => n.primary2 && stopStartedInstance(n.primary2.dataDir))));
+    // Before the harness's own cleanup (a root-level hook) removes the directories.
+    await step('tmpfs', async () => { for (const m of tmpfsMounts) execFileSync('umount', [m]); });
     await step('servers', () => Promise.all(nodes.map((n) => n.server.destroy())));
     console.log(`# stopped in ${Date.now() - t0} ms: ${took.join(', ')}`);
     assert.deepEqual(slow, [], 'every agent ends its calls at once on SIGTERM');
   });
 
-  test('kill -9 of each agent, of the controller and of each postmaster while rows are written: no gap, every archived segment is the server\'s', async () => {
+  test('kill -9 of each agent, of the controller and of each postmaster, and the repository\'s disk full, while rows are written: no gap, every archived segment is the server\'s', async () => {
     await Promise.all(nodes.map(async (n) => {
       await waitFor(`the archive of ${n.cluster} to start`, () => existsSync(walDir(n, 1)), 60_000);
       await n.server.query('CREATE TABLE w (id int PRIMARY KEY)');
@@ -273,6 +316,7 @@ describe(`fleet WAL archive on PostgreSQL ${VERSIONS.join(', ')} under one contr
       await waitStreaming(n);
       n.pRestart = await writer(n).pointAfter(3);
       await writer(n).pointAfter(3);
+      if (tmpfsMounts.length > 0) await diskFull(n, writer(n));
       await writer(n).stop();
       n.truth = await ids(n.server.port);
       const [s] = await n.server.query<{ name: string }>('SELECT pg_walfile_name(pg_switch_wal()) AS name').then((r) => r.rows);
