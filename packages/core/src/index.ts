@@ -117,6 +117,7 @@ export { MASKED_PASSWORD, maskConninfo } from './replication/conninfo-mask.js';
 export type { ReplicationConnectOptions, ReplicationConnectParams, SslMode } from './replication/connection-options.js';
 
 export { ReplicationStream } from './replication/replication-stream.js';
+export { pgTimestampToDate } from './replication/standby-status.js';
 export type {
   ReplicationStreamEnd, ReplicationStreamHandler, StartReplicationOptions,
 } from './replication/replication-stream.js';

@@ -28,7 +28,7 @@ import { once } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
 import {
   CancelledError, InternalError, InvalidOptionError, ReplicationConnection, WalReceiver, archiveSessionError, archiveStreamDeadlineMs, formatLsn, parseLsn,
-  parseWalSegmentName, prepareArchiveSlot, probeWalServer, segmentStartLsn, type Lsn, type ReplicationConnectOptions, type WalSink,
+  parseWalSegmentName, pgTimestampToDate, prepareArchiveSlot, probeWalServer, segmentStartLsn, type Lsn, type ReplicationConnectOptions, type WalSink,
 } from '@pgfleet/core';
 import type { WalStreamEvent, WalStreamRequest__Output, WalStreamStart__Output } from '@pgfleet/proto';
 import type { AgentConfig } from '../config.js';
@@ -345,7 +345,7 @@ async function streamWal(
   }
 }
 
-/** The server's last reported position and its clock (sent in microseconds since 2000-01-01, PostgreSQL's epoch). */
+/** The server's last reported position and its clock. */
 function serverPosition(reported: { lsn: Lsn; time: bigint } | null): { lsn: Lsn; time: Date } | null {
-  return reported === null ? null : { lsn: reported.lsn, time: new Date(Number(reported.time / 1000n) + 946_684_800_000) };
+  return reported === null ? null : { lsn: reported.lsn, time: pgTimestampToDate(reported.time) };
 }

@@ -26,6 +26,11 @@ export interface StandbyStatusUpdate {
   replyRequested: boolean;
 }
 
+/** A PostgreSQL timestamp (microseconds since 2000-01-01, as a keepalive's send time), as a Date. */
+export function pgTimestampToDate(ts: bigint): Date {
+  return new Date(Number((ts + PG_EPOCH_OFFSET_MICROS) / 1000n));
+}
+
 /** Now, as a PostgreSQL timestamp. */
 export function pgTimestampNow(nowMs: number = Date.now()): bigint {
   return BigInt(Math.floor(nowMs)) * 1000n - PG_EPOCH_OFFSET_MICROS;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  decodeStandbyStatusUpdate, encodeStandbyStatusUpdate, pgTimestampNow,
+  decodeStandbyStatusUpdate, encodeStandbyStatusUpdate, pgTimestampNow, pgTimestampToDate,
 } from '../../src/replication/standby-status.js';
 
 test('encodes the 34-byte layout, big-endian', () => {
@@ -28,4 +28,6 @@ test('PostgreSQL timestamps count microseconds from 2000-01-01 UTC', () => {
   assert.equal(pgTimestampNow(Date.UTC(2000, 0, 1)), 0n);
   assert.equal(pgTimestampNow(Date.UTC(2000, 0, 1, 0, 0, 1)), 1_000_000n);
   assert.equal(pgTimestampNow(0), -946_684_800_000_000n);
+  assert.equal(pgTimestampToDate(1_500_000n).toISOString(), '2000-01-01T00:00:01.500Z');
+  assert.equal(pgTimestampToDate(pgTimestampNow(Date.UTC(2026, 11, 6, 14, 1))).getTime(), Date.UTC(2026, 11, 6, 14, 1));
 });
