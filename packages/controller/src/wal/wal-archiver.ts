@@ -229,17 +229,15 @@ export class WalArchiver {
   private async onWalRemoved(err: WalRemovedError): Promise<boolean> {
     const { repository } = this.options;
     this.resumeAtServer = true;
-    const meta = await readWalArchiveMetadata(repository, this.cluster.name);
-    const resume = meta === null ? null : await new TimelineArchiveSink({
-      root: walDir(repository, this.cluster.name), segmentSize: meta.segmentSize, compression: compressionSpec(this.cluster.wal.compression),
-    }).findStart();
-    if (meta === null || resume === null) {
+    const end = await this.archivedEnd();
+    if (end === null) {
       // Nothing archived yet, so nothing is cut off: only where streaming begins changes.
       this.record.setState('connecting', { message: errorText(err), code: err.code });
       this.log('warn', `${errorText(err)}; streaming starts where the server is`);
       return true;
     }
-    const firstMissing = walSegmentName(resume.timeline, segmentNumber(resume.lsn, meta.segmentSize), meta.segmentSize);
+    const { resume, segmentSize } = end;
+    const firstMissing = walSegmentName(resume.timeline, segmentNumber(resume.lsn, segmentSize), segmentSize);
     const detectedAt = new Date().toISOString();
     // The server's own words, without core's sentence that the notice says again.
     const serverError = err.message.replace(/^the server removed (WAL segment \S+|WAL) before the archive received it: /, '');
@@ -262,13 +260,20 @@ export class WalArchiver {
     }
   }
 
+  /** Where the repository's archive would resume (its newest `.partial`, else past its newest segment), with its segment size; null while it holds nothing. */
+  private async archivedEnd(): Promise<{ resume: { lsn: Lsn; timeline: number }; segmentSize: number } | null> {
+    const { repository } = this.options;
+    const meta = await readWalArchiveMetadata(repository, this.cluster.name);
+    if (meta === null) return null;
+    const resume = await new TimelineArchiveSink({
+      root: walDir(repository, this.cluster.name), segmentSize: meta.segmentSize, compression: compressionSpec(this.cluster.wal.compression),
+    }).findStart();
+    return resume === null ? null : { resume, segmentSize: meta.segmentSize };
+  }
+
   /** One StreamWal call through the cluster's agent; true when it streamed. */
   private async agentSession(agent: AgentClient): Promise<boolean> {
-    const { repository } = this.options;
-    const root = walDir(repository, this.cluster.name);
-    const compression = compressionSpec(this.cluster.wal.compression);
-    const meta = await readWalArchiveMetadata(repository, this.cluster.name);
-    const resume = meta === null || this.resumeAtServer ? null : await new TimelineArchiveSink({ root, segmentSize: meta.segmentSize, compression }).findStart();
+    const resume = this.resumeAtServer ? null : (await this.archivedEnd())?.resume ?? null;
     const session = await agent.streamWal({
       conninfo: this.cluster.conninfo,
       dataDir: '',
