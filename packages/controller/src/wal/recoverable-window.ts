@@ -92,8 +92,10 @@ async function readHistory(root: string, timeline: number): Promise<TimelineHist
 }
 
 /** Reads a cluster's archive summary and timeline histories (see ArchiveView). */
-export async function readArchiveView(repository: string, cluster: string, live: ClusterWalState | null): Promise<ArchiveView> {
-  const summary = await summarizeWalArchive(repository, cluster);
+export async function readArchiveView(repository: string, cluster: string, live: ClusterWalState | null,
+  known?: ArchiveSummary | null): Promise<ArchiveView> {
+  // `known`: the caller has just summarised the archive.
+  const summary = known !== undefined ? known : await summarizeWalArchive(repository, cluster);
   const histories = new Map<number, TimelineHistoryEntry[]>();
   if (summary !== null) {
     const root = walDir(repository, cluster);

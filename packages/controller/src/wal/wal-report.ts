@@ -15,7 +15,7 @@
 
 import { parseLsn, parseWalSegmentName, segmentNumber } from '@pgfleet/core';
 import type { BackupMetadata } from '../repository/backup-metadata.js';
-import { readClusterCatalog } from '../repository/catalog.js';
+import { readClusterCatalog, type ClusterCatalog } from '../repository/catalog.js';
 import { summarizeWalArchive, type ArchiveSummary, type TimelineSummary } from './archive-summary.js';
 import { activeRemovedWal, readRemovedWal, type RemovedWalNotice } from './removed-wal.js';
 import type { ClusterWalState } from './wal-state.js';
@@ -55,9 +55,15 @@ export function flushedPositionTime(live: ClusterWalState): string | null {
     : live.lastAckAt;
 }
 
+/** What a report is computed from, for a caller that needs them too (read once, not twice). */
+export interface WalReportInputs {
+  summary: ArchiveSummary | null;
+  catalog: ClusterCatalog;
+}
+
 /** The report of one cluster (see the module comment); `live` is the receiver's snapshot. */
-export async function clusterWalReport(repository: string, cluster: string, live: ClusterWalState): Promise<ClusterWalReport> {
-  const summary = await summarizeWalArchive(repository, cluster);
+export async function clusterWalReport(repository: string, cluster: string, live: ClusterWalState, inputs?: WalReportInputs): Promise<ClusterWalReport> {
+  const summary = inputs !== undefined ? inputs.summary : await summarizeWalArchive(repository, cluster);
   const timelines = (summary?.timelines ?? []).map(({ firstSegno: _f, lastSegno: _l, ...t }) => ({
     ...t,
     endLsn: live.timeline === t.timeline && live.flushedLsn !== null ? live.flushedLsn : t.completeEndLsn,
@@ -71,7 +77,7 @@ export async function clusterWalReport(repository: string, cluster: string, live
   if (newest.endLsn !== null) {
     report.restoreTo = { lsn: newest.endLsn, time: flushedPositionTime(live) };
   }
-  const catalog = await readClusterCatalog(repository, cluster);
+  const catalog = inputs?.catalog ?? await readClusterCatalog(repository, cluster);
   const oldest = catalog.backups.map((b) => b.metadata).find((b) => backupCoveredByArchive(b, summary));
   if (oldest !== undefined) report.restoreFrom = { lsn: oldest.endLsn, time: oldest.finishedAt, backupId: oldest.id };
   return report;

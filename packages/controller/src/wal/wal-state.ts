@@ -17,7 +17,8 @@ import { formatLsn, type Lsn } from '@pgfleet/core';
 import type { WalArchiveState, WalArchiveStatusProvider, WalArchiveStatusResult } from '../daemon/wal-archive-status.js';
 import { readClusterCatalog } from '../repository/catalog.js';
 import { readArchiveView, recoverableWindow } from './recoverable-window.js';
-import { clusterWalReport, type ClusterWalReport } from './wal-report.js';
+import { summarizeWalArchive } from './archive-summary.js';
+import { clusterWalReport, type ClusterWalReport, type WalReportInputs } from './wal-report.js';
 
 export type WalReceiverState =
   /** Streaming: the session is up. */
@@ -250,11 +251,11 @@ export class WalStateRegistry implements WalArchiveStatusProvider {
    * both sides of it), if it does. An archive that begins after the backup (switched on later)
    * is not such a hole: that backup never had WAL to recover with.
    */
-  private async newestBackupCut(cluster: string, report: ClusterWalReport): Promise<WalArchiveState['newestBackupCut']> {
-    const { backups } = await readClusterCatalog(this.repository, cluster);
+  private async newestBackupCut(cluster: string, live: ClusterWalState, report: ClusterWalReport, inputs: WalReportInputs): Promise<WalArchiveState['newestBackupCut']> {
+    const { backups } = inputs.catalog;
     const newest = backups[backups.length - 1]?.metadata;
     if (newest === undefined) return null;
-    const view = await readArchiveView(this.repository, cluster, this.walState(cluster));
+    const view = await readArchiveView(this.repository, cluster, live, inputs.summary);
     const window = recoverableWindow(newest, view);
     const missing = window.firstMissing;
     if (window.end !== 'gap' || missing === null) return null;
@@ -265,9 +266,14 @@ export class WalStateRegistry implements WalArchiveStatusProvider {
 
   /** For checks, status and metrics (daemon/wal-archive-status.ts). */
   async stateOf(cluster: string): Promise<WalArchiveStatusResult> {
-    const report = await this.report(cluster);
-    if (report === null || report.archive === 'none') return { available: false, reason: 'not configured' };
-    if (report.flushedLsn === null) return { available: false, reason: `not streaming yet${report.reason !== null ? `: ${report.reason}` : ''}` };
+    const live = this.walState(cluster);
+    if (live === null || live.archive === 'none') return { available: false, reason: 'not configured' };
+    if (live.flushedLsn === null) return { available: false, reason: `not streaming yet${live.reason !== null ? `: ${live.reason}` : ''}` };
+    // The archive's summary and the catalog serve both the report and the newest backup's window.
+    const inputs: WalReportInputs = {
+      summary: await summarizeWalArchive(this.repository, cluster), catalog: await readClusterCatalog(this.repository, cluster),
+    };
+    const report = await clusterWalReport(this.repository, cluster, live, inputs);
     return {
       available: true,
       state: {
@@ -279,7 +285,7 @@ export class WalStateRegistry implements WalArchiveStatusProvider {
         slotActive: report.state === 'streaming',
         archiveProblem: report.state === 'streaming' ? null : report.reason,
         gaps: report.gaps,
-        newestBackupCut: await this.newestBackupCut(cluster, report),
+        newestBackupCut: await this.newestBackupCut(cluster, live, report, inputs),
         restoreFrom: report.restoreFrom?.time ? new Date(report.restoreFrom.time) : null,
         restoreTo: report.restoreTo?.time ? new Date(report.restoreTo.time) : null,
       },
