@@ -26,6 +26,7 @@ export type { CompressorOptions } from './archive/compression.js';
 
 export type { DecompressorOptions } from './archive/gzip-decompressor.js';
 export { enableYoungGarbageCollection } from './archive/young-garbage.js';
+export { growHeapForStreaming, STREAMING_HEAP_GROWING_PERCENT } from './archive/heap-growth.js';
 
 export { FileSink } from './archive/file-sink.js';
 export type { FileSinkOptions } from './archive/file-sink.js';

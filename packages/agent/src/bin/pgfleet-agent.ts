@@ -27,6 +27,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 // engine, the gRPC server, pg, the compressors) cost most of a second of CPU each time.
 import type { CertTool } from '@pgfleet/core';
 import { LOG_FORMATS, LOG_LEVELS } from '@pgfleet/core/log-basics';
+import { growHeapForStreaming } from '@pgfleet/core/heap-growth';
 import { enableYoungGarbageCollection } from '@pgfleet/core/young-garbage';
 import { parseRecoveryMode, parseTablespaceMapping } from '../restore/options.js';
 import { AGENT_VERSION } from '../version.js';
@@ -180,6 +181,8 @@ export function buildProgram(): Command {
 async function main(): Promise<void> {
   // Archive stages free their per-block garbage early (core's young-garbage.ts): a program's choice.
   enableYoungGarbageCollection();
+  // Full collections driven by streamed buffers, not by live data (core's heap-growth.ts).
+  growHeapForStreaming();
   try {
     await buildProgram().parseAsync(process.argv);
   } catch (err) {

@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /** The `pgfleet` command (see src/cli/main.ts and src/cli/run-cli.ts). */
-import { enableYoungGarbageCollection } from '@pgfleet/core';
+import { enableYoungGarbageCollection, growHeapForStreaming } from '@pgfleet/core';
 import { runCli } from '../cli/run-cli.js';
 
 // Archive stages free their per-block garbage early (core's young-garbage.ts): a program's choice.
 enableYoungGarbageCollection();
+// Full collections driven by streamed buffers, not by live data (core's heap-growth.ts).
+growHeapForStreaming();
 
 // grpc-js sets the TLS server name to the target host even when it is an IP address, which
 // makes Node print DEP0123 once per process. The certificate is still checked against the
