@@ -17,7 +17,8 @@
  * spec parser but compress like level 0 here.
  */
 
-import { compressSync } from 'lz4-napi';
+import type * as Lz4Napi from 'lz4-napi';
+import { lazyRequire } from '../lazy-require.js';
 import type { BlockParallelOptions } from './block-parallel-compressor.js';
 import { ChainedStreamer } from './chained-streamer.js';
 import { lz4FrameHeader } from './lz4-frame.js';
@@ -29,6 +30,8 @@ export interface Lz4CompressorOptions extends BlockParallelOptions {
   /** Append the xxh32 of all input, as the lz4 tool does by default; PostgreSQL does not. */
   contentChecksum?: boolean;
 }
+
+const lz4 = lazyRequire<typeof Lz4Napi>('lz4-napi');
 
 const BLOCK_SIZE = 1 << 20; // BD block-size id 6
 const UNCOMPRESSED_BIT = 0x80000000;
@@ -85,7 +88,7 @@ export class Lz4Compressor extends ChainedStreamer {
     const block = this.block.subarray(0, this.fill);
     this.checksum?.update(block);
     // lz4-napi prefixes the raw LZ4 block with its uncompressed size (4 bytes, little-endian).
-    const raw = compressSync(block).subarray(4);
+    const raw = lz4().compressSync(block).subarray(4);
     const stored = raw.length < block.length;
     this.sizeField.writeUInt32LE(stored ? raw.length : (block.length | UNCOMPRESSED_BIT) >>> 0, 0);
     await this.next.content(null, this.sizeField, 'unknown');

@@ -8,7 +8,7 @@
  * magic numbers, checksums or block sizes fail with ArchiveFormatError.
  */
 
-import { uncompressSync } from 'lz4-napi';
+import type * as Lz4Napi from 'lz4-napi';
 import { ArchiveFormatError, InternalError } from '../errors.js';
 import { ChainedStreamer } from './chained-streamer.js';
 import type { DecompressorOptions } from './gzip-decompressor.js';
@@ -19,6 +19,9 @@ import {
 } from './lz4-frame.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
 import { Xxh32, xxh32 } from './xxhash32.js';
+import { lazyRequire } from '../lazy-require.js';
+
+const lz4 = lazyRequire<typeof Lz4Napi>('lz4-napi');
 
 const HISTORY = 64 * 1024;
 
@@ -201,7 +204,7 @@ export class Lz4Decompressor extends ChainedStreamer {
           } else {
             try {
               const linked = (frame.flg & FLG_BLOCK_INDEPENDENCE) === 0 && frame.history.length > 0;
-              out = linked ? uncompressSync(packed, frame.history) : uncompressSync(packed);
+              out = linked ? lz4().uncompressSync(packed, frame.history) : lz4().uncompressSync(packed);
             } catch (err) {
               throw new ArchiveFormatError(`could not decompress ${this.label}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
             }

@@ -19,12 +19,15 @@
  * padding is).
  */
 
-import tarStream from 'tar-stream';
+import type TarStream from 'tar-stream';
 import { ArchiveFormatError, InternalError, PgFleetError } from '../errors.js';
 import { ChainedStreamer, EMPTY_BUFFER } from './chained-streamer.js';
 import type { ChunkKind, MemberType, Streamer, TarMember } from './streamer.js';
 import { TAR_BLOCK_SIZE, normalizeMemberName, tarPaddingFor } from './tar-header.js';
 import { YoungGarbageCollector } from './young-garbage.js';
+import { lazyRequire } from '../lazy-require.js';
+
+const tarStream = lazyRequire<typeof TarStream>('tar-stream');
 
 export { normalizeMemberName };
 
@@ -43,7 +46,7 @@ export interface TarParserOptions {
 
 const ZERO_BLOCK = Buffer.alloc(TAR_BLOCK_SIZE);
 
-function memberType(type: tarStream.Header['type'] | null | undefined): MemberType {
+function memberType(type: TarStream.Header['type'] | null | undefined): MemberType {
   switch (type) {
     case 'file':
     case 'contiguous-file':
@@ -60,7 +63,7 @@ function memberType(type: tarStream.Header['type'] | null | undefined): MemberTy
 }
 
 export class TarParser extends ChainedStreamer {
-  private readonly extract: tarStream.Extract;
+  private readonly extract: TarStream.Extract;
   private readonly archiveLabel: string;
   private readonly inputOwned: boolean;
   private failure: unknown = null;
@@ -78,7 +81,7 @@ export class TarParser extends ChainedStreamer {
     super(next);
     this.archiveLabel = options.archiveName === undefined ? 'tar archive' : `tar archive "${options.archiveName}"`;
     this.inputOwned = options.inputOwned === true;
-    this.extract = tarStream.extract();
+    this.extract = tarStream().extract();
     this.extract.on('entry', (header, stream, done) => {
       this.entryWork = this.passEntry(header, stream).then(
         () => done(),
@@ -129,7 +132,7 @@ export class TarParser extends ChainedStreamer {
     await this.entryWork.catch(() => undefined);
   }
 
-  private async passEntry(header: tarStream.Header, stream: AsyncIterable<unknown>): Promise<void> {
+  private async passEntry(header: TarStream.Header, stream: AsyncIterable<unknown>): Promise<void> {
     if (header.name === '') throw new ArchiveFormatError('tar member has empty name');
     const type = memberType(header.type);
     const size = header.size ?? 0;

@@ -7,10 +7,13 @@
  * ~128 kB output buffers, each output buffer awaited by the next streamer.
  */
 
-import binding from 'zstd-napi/binding.js';
+import type * as Binding from 'zstd-napi/binding.js';
 import { InvalidOptionError } from '../errors.js';
 import { ChainedStreamer } from './chained-streamer.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
+import { lazyRequire } from '../lazy-require.js';
+
+const zstd = lazyRequire<typeof Binding>('zstd-napi/binding.js');
 
 export interface ZstdCompressorOptions {
   /** zstd level; 3 (ZSTD_CLEVEL_DEFAULT) by default. */
@@ -21,31 +24,31 @@ export interface ZstdCompressorOptions {
 }
 
 export class ZstdCompressor extends ChainedStreamer {
-  private readonly cctx = new binding.CCtx();
-  private out = Buffer.allocUnsafe(binding.cStreamOutSize());
+  private readonly cctx = new (zstd().CCtx)();
+  private out = Buffer.allocUnsafe(zstd().cStreamOutSize());
 
   constructor(next: Streamer, options: ZstdCompressorOptions = {}) {
     super(next);
     // libzstd clamps levels and worker counts, so with parsed specs this only fails if the
     // library lacks a feature (e.g. built without threads).
-    const set = (param: binding.CParameter, value: number, what: string): void => {
+    const set = (param: Binding.CParameter, value: number, what: string): void => {
       try {
         this.cctx.setParameter(param, value);
       } catch (err) {
         throw new InvalidOptionError(`could not set compression ${what} to ${value}: ${err instanceof Error ? err.message : String(err)}`);
       }
     };
-    set(binding.CParameter.compressionLevel, options.level ?? 3, 'level');
-    if (options.workers !== undefined && options.workers !== null) set(binding.CParameter.nbWorkers, options.workers, 'worker count');
+    set(zstd().CParameter.compressionLevel, options.level ?? 3, 'level');
+    if (options.workers !== undefined && options.workers !== null) set(zstd().CParameter.nbWorkers, options.workers, 'worker count');
     if (options.longDistance !== undefined && options.longDistance !== null) {
-      set(binding.CParameter.enableLongDistanceMatching, options.longDistance ? 1 : 0, 'long-distance mode');
+      set(zstd().CParameter.enableLongDistanceMatching, options.longDistance ? 1 : 0, 'long-distance mode');
     }
   }
 
   async content(_member: TarMember | null, data: Buffer, _kind: ChunkKind): Promise<void> {
     let input = data;
     while (input.length > 0) {
-      const [, produced, consumed] = this.cctx.compressStream2(this.out, input, binding.EndDirective.continue);
+      const [, produced, consumed] = this.cctx.compressStream2(this.out, input, zstd().EndDirective.continue);
       input = input.subarray(consumed);
       await this.emit(produced);
     }
@@ -54,7 +57,7 @@ export class ZstdCompressor extends ChainedStreamer {
   /** Ends a block: everything given so far can be decompressed from the output (ZSTD_e_flush). */
   async flush(): Promise<void> {
     for (;;) {
-      const [remaining, produced] = this.cctx.compressStream2(this.out, Buffer.alloc(0), binding.EndDirective.flush);
+      const [remaining, produced] = this.cctx.compressStream2(this.out, Buffer.alloc(0), zstd().EndDirective.flush);
       await this.emit(produced);
       if (remaining === 0) return;
     }
@@ -62,7 +65,7 @@ export class ZstdCompressor extends ChainedStreamer {
 
   protected override async finalizeSelf(): Promise<void> {
     for (;;) {
-      const [remaining, produced] = this.cctx.compressStream2(this.out, Buffer.alloc(0), binding.EndDirective.end);
+      const [remaining, produced] = this.cctx.compressStream2(this.out, Buffer.alloc(0), zstd().EndDirective.end);
       await this.emit(produced);
       if (remaining === 0) return;
     }

@@ -7,15 +7,18 @@
  * fails with ArchiveFormatError.
  */
 
-import binding from 'zstd-napi/binding.js';
+import type * as Binding from 'zstd-napi/binding.js';
 import { ArchiveFormatError, InternalError } from '../errors.js';
 import { ChainedStreamer } from './chained-streamer.js';
 import type { DecompressorOptions } from './gzip-decompressor.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
+import { lazyRequire } from '../lazy-require.js';
+
+const zstd = lazyRequire<typeof Binding>('zstd-napi/binding.js');
 
 export class ZstdDecompressor extends ChainedStreamer {
-  private readonly dctx = new binding.DCtx();
-  private readonly out = Buffer.allocUnsafe(binding.dStreamOutSize());
+  private readonly dctx = new (zstd().DCtx)();
+  private readonly out = Buffer.allocUnsafe(zstd().dStreamOutSize());
   private readonly label: string;
   /** ZSTD_decompressStream's hint: 0 once a frame is complete and flushed. */
   private frameOpen = false;
@@ -23,7 +26,7 @@ export class ZstdDecompressor extends ChainedStreamer {
   constructor(next: Streamer, options: DecompressorOptions = {}) {
     super(next);
     this.label = options.archiveName === undefined ? 'zstd data' : `"${options.archiveName}"`;
-    this.dctx.setParameter(binding.DParameter.windowLogMax, 31);
+    this.dctx.setParameter(zstd().DParameter.windowLogMax, 31);
   }
 
   async content(member: TarMember | null, data: Buffer, kind: ChunkKind): Promise<void> {

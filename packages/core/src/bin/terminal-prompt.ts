@@ -4,8 +4,12 @@
  * Without a terminal it fails instead of reading the password from a pipe.
  */
 import { openSync, closeSync, readSync, writeSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { AuthenticationError } from '../errors.js';
+import { lazyRequire } from '../lazy-require.js';
+
+// Only a run that asks for a password needs it.
+const childProcess = lazyRequire<typeof ChildProcess>('node:child_process');
 
 export async function promptOnTerminal(prompt: string): Promise<string> {
   let fd: number;
@@ -16,7 +20,7 @@ export async function promptOnTerminal(prompt: string): Promise<string> {
       hint: 'Supply the password with PGPASSWORD or a ~/.pgpass file, or run interactively.',
     });
   }
-  const stty = (arg: string) => spawnSync('stty', [arg], { stdio: [fd, 'ignore', 'ignore'] });
+  const stty = (arg: string) => childProcess().spawnSync('stty', [arg], { stdio: [fd, 'ignore', 'ignore'] });
   try {
     writeSync(fd, prompt);
     stty('-echo');

@@ -16,7 +16,8 @@
  * and created again when the probe finds it invalidated (wal_status "lost").
  */
 
-import pg from 'pg';
+import type pg from 'pg';
+import pgModule from '../replication/pg-module.js';
 import { ServerError } from '../errors.js';
 import type { ReplicationConnection } from '../replication/connection.js';
 import { resolveConnectParams, type ReplicationConnectParams } from '../replication/connection-options.js';
@@ -76,7 +77,7 @@ function clientConfig(options: ReplicationConnectParams): pg.ClientConfig {
 export async function probeWalServer(options: ReplicationConnectParams, slot: string | null): Promise<WalServerProbe> {
   let client: pg.Client;
   try {
-    client = new pg.Client(clientConfig(options));
+    client = new pgModule.Client(clientConfig(options));
   } catch (err) {
     return { ...EMPTY, problem: err instanceof Error ? err.message : String(err) };
   }
