@@ -11,7 +11,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CancelledError, InvalidOptionError, fileError } from '../errors.js';
-import { createDecompressor } from './compression.js';
+import { createDecompressor, decompressedOutputOwned } from './compression.js';
 import { compressionFromFileName, type CompressionMethod } from './compression-spec.js';
 import type { Streamer } from './streamer.js';
 import { TarParser } from './tar-parser.js';
@@ -36,7 +36,9 @@ export async function readArchiveFile(path: string, next: Streamer, options: Rea
       hint: 'Archive names end in .tar, .tar.gz, .tgz, .tar.lz4 or .tar.zst.',
     });
   }
-  const chain = createDecompressor(method, new TarParser(next, { archiveName: name }), { archiveName: name });
+  // The read buffer below is reused: only a decompressor's fresh output may be kept as it is.
+  const parser = new TarParser(next, { archiveName: name, inputOwned: decompressedOutputOwned(method, false) });
+  const chain = createDecompressor(method, parser, { archiveName: name });
   let handle: FileHandle | null = null;
   try {
     try {

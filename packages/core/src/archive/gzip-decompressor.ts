@@ -14,6 +14,11 @@ import type { ChunkKind, Streamer, TarMember } from './streamer.js';
 export interface DecompressorOptions {
   /** Archive name for error messages. */
   archiveName?: string;
+  /**
+   * The caller hands its input buffers over and never writes them again (gRPC messages, fresh
+   * reads): the lz4 decompressor then queues them without a copy. Others ignore it.
+   */
+  inputOwned?: boolean;
 }
 
 export class GzipDecompressor extends ChainedStreamer {

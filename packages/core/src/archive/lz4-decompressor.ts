@@ -91,10 +91,12 @@ export class Lz4Decompressor extends ChainedStreamer {
   private readonly queue = new ByteQueue();
   private stage: Stage = { kind: 'magic' };
   private readonly label: string;
+  private readonly inputOwned: boolean;
 
   constructor(next: Streamer, options: DecompressorOptions = {}) {
     super(next);
     this.label = options.archiveName === undefined ? 'lz4 data' : `"${options.archiveName}"`;
+    this.inputOwned = options.inputOwned === true;
   }
 
   async content(member: TarMember | null, data: Buffer, kind: ChunkKind): Promise<void> {
@@ -102,7 +104,8 @@ export class Lz4Decompressor extends ChainedStreamer {
       throw new InternalError(`lz4 decompressor received a "${kind}" chunk; it expects raw bytes`);
     }
     if (data.length === 0) return;
-    this.queue.push(Buffer.from(data));
+    // Queued input outlives this call: a buffer the caller may reuse is copied.
+    this.queue.push(this.inputOwned ? data : Buffer.from(data));
     await this.drain();
   }
 

@@ -35,6 +35,24 @@ describe('Lz4Decompressor', () => {
     });
   }
 
+  it('copies input it was not handed, and takes over input it was', { skip: !haveCommand('lz4') }, async () => {
+    const frame = run('lz4', ['-c', '-B4', '-BD', input]);
+    // A caller that reuses one buffer (a file read loop) must get the same output...
+    for (const inputOwned of [false, true]) {
+      const out = new Recorder();
+      const lz4 = new Lz4Decompressor(out, { archiveName: 'base.tar.lz4', inputOwned });
+      const reused = Buffer.alloc(50_000);
+      for (let off = 0; off < frame.length; off += reused.length) {
+        const n = frame.copy(reused, 0, off, off + reused.length);
+        // ...a caller handing its buffers over sends fresh ones, never written again.
+        await lz4.content(null, inputOwned ? Buffer.from(reused.subarray(0, n)) : reused.subarray(0, n), 'unknown');
+        if (!inputOwned) reused.fill(0xee);
+      }
+      await lz4.finalize();
+      assert.deepEqual(out.rawBytes(), data, `inputOwned ${inputOwned}`);
+    }
+  });
+
   it('reads concatenated frames and skips skippable frames', async () => {
     const out = new Recorder();
     const ours = new Lz4Compressor(out);
