@@ -30,7 +30,7 @@ export type { ErrorOrigin, FromServiceErrorContext } from './error-codec.js';
 // Channels: TLS, options, the guard of every server call.
 export { clientCredentials, readTlsFiles, serverCredentials } from './tls.js';
 export type { TlsFiles, TlsMaterial } from './tls.js';
-export { CHANNEL_OPTIONS } from './channel-options.js';
+export { CHANNEL_OPTIONS, FLOW_CONTROL_WINDOW_BYTES, widenReceiveWindows } from './channel-options.js';
 export { guardHandlers, peerInterceptor } from './call-guard.js';
 export { routeGrpcLogs } from './grpc-log.js';
 export { DaemonHealth, HEALTH_SERVICE } from './health.js';

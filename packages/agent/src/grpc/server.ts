@@ -27,6 +27,7 @@ import {
 } from '@pgfleet/core';
 import {
   AGENT_PROTOCOL_VERSION, CHANNEL_OPTIONS, DaemonHealth, agentService, checkProtocolCompatibility, guardHandlers, peerInterceptor, readTlsFiles,
+  widenReceiveWindows,
   serverCredentials, toServiceError,
   type AgentHandlers, type AgentInfo, type BackupEvent, type BackupRequest__Output, type DataDirectory, type InstanceRequest__Output,
   type InstanceStatus, type RecoveryMode__Output, type RestoreEvent, type RestoreReport, type RestoreRequest__Output,
@@ -172,6 +173,7 @@ export class AgentServer {
     agent.boundPort = await new Promise<number>((resolve, reject) => {
       agent.server.bindAsync(config.listen, credentials, (err, port) => (err ? reject(new InvalidOptionError(`could not listen on "${config.listen}": ${err.message}`, { cause: err })) : resolve(port)));
     });
+    widenReceiveWindows(agent.server);
     agent.health.serving();
     return agent;
   }

@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ConnectError, createDaemonLog, errorFields, errorText, type DaemonLog, type PeerPolicy } from '@pgfleet/core';
 import {
   AgentClient, CHANNEL_OPTIONS, CONTROLLER_PROTOCOL_VERSION, DaemonHealth, controllerService, guardHandlers, originSuffix, peerInterceptor, readTlsFiles,
+  widenReceiveWindows,
   serverCredentials, walArchiveService, type TlsMaterial,
 } from '@pgfleet/proto';
 import type { FleetConfig } from '../config.js';
@@ -187,6 +188,7 @@ export async function startDaemon(config: FleetConfig, options: StartDaemonOptio
       }
     });
   });
+  widenReceiveWindows(server);
   const address = `${config.listen.host}:${port}`;
   let http: FleetHttpServer | null = null;
   try {
