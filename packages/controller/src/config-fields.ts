@@ -6,7 +6,7 @@
  */
 import { Cron } from 'croner';
 import { z } from 'zod';
-import { problem } from '@pgfleet/core';
+import { problem } from '@pgfleet/core/config';
 
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 const SIZE_UNITS: Record<string, number> = {

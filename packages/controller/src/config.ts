@@ -26,10 +26,11 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseCompressionSpec } from '@pgfleet/core';
 import {
-  address, commonNames, configProblems, flag, integer, list, mapping, oneOf, optional, parseCompressionSpec, parseConfigText, problem, readConfigFile,
+  address, commonNames, configProblems, flag, integer, list, mapping, oneOf, optional, parseConfigText, problem, readConfigFile,
   splitAddress, text, validateConfig, type ConfigDocument, type ConfigProblem,
-} from '@pgfleet/core';
+} from '@pgfleet/core/config';
 import { cronExpression, duration, size, timeZone } from './config-fields.js';
 import { DEFAULT_LISTEN } from './default-listen.js';
 

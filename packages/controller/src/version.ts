@@ -3,7 +3,8 @@
  * its negotiation, is @pgfleet/proto's): the release and the capabilities. Features a peer may
  * lack are tested through its capability list.
  */
-import { PGFLEET_VERSION } from './core-api.js';
+// The narrow entry point: the CLI prints it for --version without loading core's index.
+import { PGFLEET_VERSION } from '@pgfleet/core/version';
 
 export { PGFLEET_VERSION };
 

@@ -166,8 +166,14 @@ export {
 } from './tls/certificate-roles.js';
 export type { CertificateIdentity, PeerPolicy, PeerRole } from './tls/certificate-roles.js';
 
-// The daemons' configuration files: one schema library (zod), one shape of problem
-export * from './config/index.js';
+// The daemons' configuration files: one schema library (zod), one shape of problem. Their
+// functions are @pgfleet/core/config's alone: zod is about 60 ms of the start-up of every
+// program that loads this index (pgfleet-agent restore, the pgfleet CLI), most of which read no
+// configuration.
+export type * from './config/index.js';
+
+// The `pg` module, required on first use (replication/pg-module.ts)
+export { loadPg } from './replication/pg-module.js';
 
 // The daemons' log (pino): time and level on every line, text or JSON
 export { LOG_FORMATS, LOG_LEVELS, createDaemonLog, errorFields, errorText, silentLog } from './log/daemon-log.js';

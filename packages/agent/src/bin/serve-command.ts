@@ -20,7 +20,8 @@
 
 import os from 'node:os';
 import path from 'node:path';
-import { PgFleetError, configError, createDaemonLog, errorFields, errorText, type LogFormat, type LogLevel } from '@pgfleet/core';
+import { PgFleetError, createDaemonLog, errorFields, errorText, type LogFormat, type LogLevel } from '@pgfleet/core';
+import { configError } from '@pgfleet/core/config';
 import { readTlsFiles, routeGrpcLogs, serverCredentials } from '@pgfleet/proto';
 import { checkAgentConfig, loadAgentConfig } from '../config.js';
 import { AgentServer, TLS_FILES_HINT } from '../grpc/server.js';

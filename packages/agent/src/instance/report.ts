@@ -26,8 +26,10 @@
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { CancelledError, InstanceError } from '@pgfleet/core';
+import type pg from 'pg';
+// pg is required when an instance is first connected to: `pgfleet-agent restore` without
+// --start never does (core's loader also spares Node 20 loading undici for pg).
+import { CancelledError, InstanceError, loadPg } from '@pgfleet/core';
 import { runChild } from './child-process.js';
 import { ownerEnv, ownerSpawnIds, type OsOwner } from './owner.js';
 
@@ -96,7 +98,7 @@ function describeTarget(target: ConnectTarget): string {
 export async function connectInstance(target: ConnectTarget): Promise<pg.Client> {
   let lastError: unknown = null;
   for (const database of ['postgres', 'template1']) {
-    const client = new pg.Client({
+    const client = new (loadPg().Client)({
       host: target.socketDir, port: target.port, user: target.user, database,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS, query_timeout: QUERY_TIMEOUT_MS, statement_timeout: QUERY_TIMEOUT_MS,
     });

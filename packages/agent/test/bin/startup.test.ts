@@ -61,3 +61,18 @@ test('wal-get, archive-push and --version load none of the daemon\'s or the rest
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+// `pgfleet-agent restore` needs the restore engine, which loads core's index, but not the
+// libraries only daemons or connections use: pg (until it connects to a started instance),
+// pino, yaml and zod (core requires them on first use, and its index leaves the configuration
+// schemas to @pgfleet/core/config): about 0.1 s of each restore's start-up.
+test('restore loads neither pg nor pino, yaml or zod before it needs them', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pgfleet-agent-startup-'));
+  try {
+    const loaded = modulesLoaded(['restore', '--from', path.join(dir, 'none'), '-D', path.join(dir, 'data'), '--mode', 'none'], 71);
+    assert.ok(loaded.some((f) => f.endsWith('/restore/restore.ts')), 'the hook saw the restore engine load');
+    assert.deepEqual(loaded.filter((f) => /\/node_modules\/(pg|pino|yaml|zod)\//.test(f)), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 /** The `pgfleet` command (see src/cli/main.ts and src/cli/run-cli.ts). */
-import { enableYoungGarbageCollection, growHeapForStreaming } from '@pgfleet/core';
+// Narrow entry points of @pgfleet/core: its index loads pg, pino, zod, yaml and the compressors,
+// which no client command uses (cli/main.ts loads each command's code when it runs).
+import { growHeapForStreaming } from '@pgfleet/core/heap-growth';
+import { enableYoungGarbageCollection } from '@pgfleet/core/young-garbage';
 import { runCli } from '../cli/run-cli.js';
 
 // Archive stages free their per-block garbage early (core's young-garbage.ts): a program's choice.

@@ -7,10 +7,10 @@
  * cluster (in the order given). --json: {backups: [...], failures: [...]} at the end.
  */
 import type { Command } from 'commander';
-import { InvalidOptionError } from '@pgfleet/core';
-import { errorFromId, type BackupClustersEvent__Output } from '@pgfleet/proto';
+import { InvalidOptionError } from '@pgfleet/core/errors';
+import type { BackupClustersEvent__Output } from '@pgfleet/proto';
 import { backupJson, type BackupJson } from './backup-json.js';
-import { connectController, endedWithoutResult, readStream } from './client.js';
+import { connectController, endedWithoutResult, loadWire, readStream } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { formatBytes, formatDuration, printError, printJson } from './output.js';
 import { ProgressLines } from './progress-lines.js';
@@ -28,6 +28,7 @@ export function registerBackup(program: Command, ctx: CommandContext): void {
       }
       const json = opts['json'] === true;
       const conn = await connectController(connectionOptions(opts), ctx.io.env);
+      const { errorFromId } = await loadWire();
       const order = [...clusters];
       const completed: BackupJson[] = [];
       const failures: Array<{ cluster: string; error: { id: string; code: number; message: string; hint: string; raisedFrom?: string } }> = [];

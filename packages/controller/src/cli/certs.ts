@@ -1,6 +1,7 @@
 /** `pgfleet certs init DIR`: a private CA and certificates for the controller, the CLI and agents. */
 import type { Command } from 'commander';
-import { InvalidOptionError, describeCertificates, initCertificates, type CertTool } from '@pgfleet/core';
+import type { CertTool } from '@pgfleet/core';
+import { InvalidOptionError } from '@pgfleet/core/errors';
 import type { CommandContext } from './command-context.js';
 import { printJson } from './output.js';
 
@@ -21,6 +22,8 @@ export function registerCerts(program: Command, ctx: CommandContext): void {
         throw new InvalidOptionError(`invalid value "${opts.tool}" for option --tool`, { hint: 'Use openssl, node or auto.' });
       }
       if (!/^\d+$/.test(opts.days)) throw new InvalidOptionError(`invalid value "${opts.days}" for option --days`);
+      // core's index (pg, pino, the compressors...) only for the command that uses it.
+      const { describeCertificates, initCertificates } = await import('@pgfleet/core');
       const result = await initCertificates({
         dir, agents: opts.agent, hosts: opts.host, days: Number(opts.days), tool: opts.tool as CertTool | 'auto',
       });

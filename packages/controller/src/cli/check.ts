@@ -7,8 +7,7 @@
  */
 import type { Command } from 'commander';
 import type { CheckClustersResponse__Output } from '@pgfleet/proto';
-import { asPgFleetError } from '@pgfleet/proto';
-import { callUnary, connectController } from './client.js';
+import { callUnary, connectController, loadWire } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { printJson } from './output.js';
 
@@ -43,6 +42,7 @@ export function registerCheck(program: Command, ctx: CommandContext): void {
         }
       } catch (err) {
         if (!opts['nagios']) throw err;
+        const { asPgFleetError } = await loadWire();
         ctx.io.stdout(`PGFLEET UNKNOWN - ${oneLine(asPgFleetError(err).message)}\n`);
         ctx.setExitCode(NAGIOS.unknown);
         return;

@@ -7,11 +7,8 @@
  */
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { InvalidOptionError, ProtocolError } from '@pgfleet/core';
-import {
-  CHANNEL_OPTIONS, CONTROLLER_PROTOCOL_VERSION, checkProtocolCompatibility, clientCredentials, controllerServiceClient, fromServiceError,
-  readTlsFiles, type ControllerInfo__Output, type ControllerServiceClient,
-} from '@pgfleet/proto';
+import { InvalidOptionError, ProtocolError } from '@pgfleet/core/errors';
+import type { ControllerInfo__Output, ControllerServiceClient } from '@pgfleet/proto';
 import { DEFAULT_LISTEN } from '../default-listen.js';
 import { PGFLEET_VERSION } from '../version.js';
 
@@ -36,10 +33,22 @@ export interface ControllerConnection {
   close(): void;
 }
 
+type Wire = typeof import('@pgfleet/proto/controller-client');
+let wire: Promise<Wire> | undefined;
+
+/**
+ * gRPC, controller.proto and the error codec, loaded when a command first needs them (about a
+ * third of the CLI's start-up, which --help, --version and `certs` do without).
+ */
+export function loadWire(): Promise<Wire> {
+  return (wire ??= import('@pgfleet/proto/controller-client'));
+}
+
 type UnaryMethod<Req, Res> = (req: Req, callback: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
 
 /** Calls a unary method, mapping failures to catalogue errors naming the controller. */
-export function callUnary<Req, Res>(conn: Pick<ControllerConnection, 'peer' | 'tls'>, method: UnaryMethod<Req, Res>, req: Req, name: string): Promise<Res> {
+export async function callUnary<Req, Res>(conn: Pick<ControllerConnection, 'peer' | 'tls'>, method: UnaryMethod<Req, Res>, req: Req, name: string): Promise<Res> {
+  const { fromServiceError } = await loadWire();
   return new Promise<Res>((resolve, reject) => {
     method(req, (err, res) => (err || res === undefined ? reject(fromServiceError(err, { peer: conn.peer, method: name, tls: conn.tls })) : resolve(res)));
   });
@@ -47,6 +56,7 @@ export function callUnary<Req, Res>(conn: Pick<ControllerConnection, 'peer' | 't
 
 /** Iterates a server stream, mapping failures to catalogue errors naming the controller. */
 export async function* readStream<T>(conn: Pick<ControllerConnection, 'peer' | 'tls'>, stream: grpc.ClientReadableStream<T>, name: string): AsyncGenerator<T> {
+  const { fromServiceError } = await loadWire();
   let received = 0;
   try {
     for await (const item of stream) {
@@ -71,6 +81,7 @@ export function endedWithoutResult(conn: Pick<ControllerConnection, 'peer'>, nam
 export async function connectController(options: ConnectionOptions, env: NodeJS.ProcessEnv = process.env): Promise<ControllerConnection> {
   const address = options.controller ?? env['PGFLEET_CONTROLLER'] ?? DEFAULT_LISTEN;
   const insecure = options.insecure === true || env['PGFLEET_INSECURE'] === '1';
+  const { CHANNEL_OPTIONS, CONTROLLER_PROTOCOL_VERSION, checkProtocolCompatibility, clientCredentials, controllerServiceClient, readTlsFiles } = await loadWire();
   let credentials: grpc.ChannelCredentials;
   if (insecure) {
     credentials = clientCredentials(null);

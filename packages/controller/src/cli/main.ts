@@ -4,8 +4,7 @@
  * (InvalidOptionError) for a usage error.
  */
 import { Command, CommanderError } from 'commander';
-import { InvalidOptionError } from '@pgfleet/core';
-import { asPgFleetError } from '@pgfleet/proto';
+import { InvalidOptionError } from '@pgfleet/core/errors';
 import { PGFLEET_VERSION } from '../version.js';
 import { registerAgents } from './agents.js';
 import { registerBackup } from './backup.js';
@@ -16,6 +15,7 @@ import { registerCheck } from './check.js';
 import { registerClusters } from './clusters.js';
 import type { CommandContext } from './command-context.js';
 import { registerExpire } from './expire.js';
+import { loadWire } from './client.js';
 import { printError, processIo, type CliIo } from './output.js';
 import { registerRestore } from './restore.js';
 import { registerServe } from './serve.js';
@@ -58,6 +58,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       // commander has printed its message already
       return new InvalidOptionError('').code;
     }
+    const { asPgFleetError } = await loadWire();
     const e = asPgFleetError(err);
     printError(io, e);
     return e.code;

@@ -10,10 +10,11 @@
  * The agent's statement of what the copy will be is printed before anything is written.
  */
 import type { Command } from 'commander';
-import {
-  InvalidOptionError, NotSupportedError, parseRecoveryTarget, parseTablespaceMapping, recoveryTargetWire, type RecoveryTargetFlags,
-} from '@pgfleet/core';
-import { speaksAtLeast, type RestoreBackupEvent__Output } from '@pgfleet/proto';
+import { InvalidOptionError, NotSupportedError } from '@pgfleet/core/errors';
+import { parseRecoveryTarget, recoveryTargetWire, type RecoveryTargetFlags } from '@pgfleet/core/recovery-target';
+import { parseTablespaceMapping } from '@pgfleet/core/tablespace-mapping';
+import type { RestoreBackupEvent__Output } from '@pgfleet/proto';
+import { speaksAtLeast } from '@pgfleet/proto/versions';
 import { connectController, endedWithoutResult, readStream } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { formatBytes, formatDuration, formatProgress, printJson } from './output.js';
@@ -21,7 +22,7 @@ import { formatBytes, formatDuration, formatProgress, printJson } from './output
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** pg_basebackup's -T OLDDIR=NEWDIR, with its texts (core's parser). */
-export { parseTablespaceMapping } from '@pgfleet/core';
+export { parseTablespaceMapping } from '@pgfleet/core/tablespace-mapping';
 
 export function registerRestore(program: Command, ctx: CommandContext): void {
   addConnectionOptions(program.command('restore').description('restore a backup through an agent'))

@@ -5,7 +5,7 @@
  * never completes must not look like success. gRPC can leave a call in that state when its
  * connection goes away without a status.
  */
-import { ConnectError } from '@pgfleet/core';
+import { ConnectError } from '@pgfleet/core/errors';
 import { main } from './main.js';
 import { printError, processIo, type CliIo } from './output.js';
 

@@ -2,7 +2,8 @@
  * What `pgfleet serve` runs (serve.ts loads this module only then): the controller daemon until
  * SIGINT/SIGTERM, with SIGHUP reloads, or `--check-config`'s validation.
  */
-import { configError, createDaemonLog, errorFields, errorText, type LogFormat, type LogLevel } from '@pgfleet/core';
+import { createDaemonLog, errorFields, errorText, type LogFormat, type LogLevel } from '@pgfleet/core';
+import { configError } from '@pgfleet/core/config';
 import { asPgFleetError, readTlsFiles, routeGrpcLogs, serverCredentials } from '@pgfleet/proto';
 import { checkFleetConfig, loadFleetConfig } from '../config.js';
 import { TLS_HINT, startDaemon, type RunningDaemon } from '../daemon/daemon.js';

@@ -13,7 +13,7 @@
  * every other command starts without it.
  */
 import { Option, type Command } from 'commander';
-import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '@pgfleet/core';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '@pgfleet/core/log-basics';
 import type { CommandContext } from './command-context.js';
 
 export function registerServe(program: Command, ctx: CommandContext): void {

@@ -6,8 +6,8 @@
  */
 import type { Command } from 'commander';
 import type { BackupDetail__Output } from '@pgfleet/proto';
-import { ProtocolError } from '@pgfleet/core';
-import { formatDuration } from '../daemon/fleet-status.js';
+import { ProtocolError } from '@pgfleet/core/errors';
+import { formatDuration } from '../daemon/age-text.js';
 import { backupJson, recoverableToText, recoverableWindowNote } from './backup-json.js';
 import { callUnary, connectController } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';

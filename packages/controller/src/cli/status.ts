@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { ClusterStatus__Output, FleetStatus__Output } from '@pgfleet/proto';
-import { formatDuration } from '../daemon/fleet-status.js';
+import { formatDuration } from '../daemon/age-text.js';
 import { callUnary, connectController } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';
 import { formatBytes, formatTable, printJson } from './output.js';

@@ -3,7 +3,7 @@
  * backup_manifest, files and WAL. Exit code 0 when it matches, 81 (VerifyError) when not.
  */
 import type { Command } from 'commander';
-import { VerifyError } from '@pgfleet/core';
+import { VerifyError } from '@pgfleet/core/errors';
 import type { VerifyBackupEvent__Output } from '@pgfleet/proto';
 import { connectController, endedWithoutResult, readStream } from './client.js';
 import { addConnectionOptions, connectionOptions, type CommandContext } from './command-context.js';

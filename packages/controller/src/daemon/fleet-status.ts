@@ -10,6 +10,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import type { ClusterStatus, FleetStatus } from '@pgfleet/proto';
+import { formatDuration } from './age-text.js';
 import { readAttempts } from '../repository/attempts.js';
 import { compareBackupIds } from '../repository/backup-id.js';
 import { readClusterCatalog } from '../repository/catalog.js';
@@ -34,15 +35,7 @@ export async function repositorySpace(repository: string): Promise<RepositorySpa
   }
 }
 
-/** "3h 12m" for 11520 s: ages and durations as people read them. */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '-';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
-  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
-}
+export { formatDuration };
 
 function walStatus(wal: WalArchiveStatusResult): NonNullable<ClusterStatus['wal']> {
   if (!wal.available) return { available: false, reason: wal.reason };

@@ -12,12 +12,17 @@
  * below the configured one are dropped. Lines go to stderr synchronously, so that nothing
  * written before an exit is lost.
  */
-import { pino, stdTimeFunctions, type Logger } from 'pino';
+import type * as Pino from 'pino';
 import { PgFleetError } from '../errors.js';
+import { lazyRequire } from '../lazy-require.js';
 import type { LogFormat, LogLevel } from './log-basics.js';
 
 export { LOG_FORMATS, LOG_LEVELS, errorText } from './log-basics.js';
 export type { LogFormat, LogLevel } from './log-basics.js';
+
+// Required when a log is created: programs that load the package's index without running a
+// daemon (pgfleet-agent restore, the pgfleet CLI) do not pay for pino (about 20 ms of start-up).
+const loadPino = lazyRequire<typeof Pino>('pino');
 
 /** Structured fields of one event (JSON only). */
 export type LogFields = Record<string, unknown>;
@@ -64,7 +69,8 @@ export function formatTextLine(json: string): string {
 export function createDaemonLog(options: DaemonLogOptions): DaemonLog {
   const out = options.write ?? ((line: string) => process.stderr.write(line));
   const destination = { write: options.format === 'json' ? out : (line: string) => out(formatTextLine(line)) };
-  const logger: Logger = pino({
+  const { pino, stdTimeFunctions } = loadPino();
+  const logger: Pino.Logger = pino({
     name: options.name,
     level: options.level,
     timestamp: stdTimeFunctions.isoTime,

@@ -18,7 +18,7 @@
 
 import type { Duplex } from 'node:stream';
 import type pg from 'pg';
-import pgModule from './pg-module.js';
+import { loadPg } from './pg-module.js';
 import {
   CancelledError, InternalError, InvalidOptionError, NotSupportedError, PgFleetError, ProtocolError, ServerError,
 } from '../errors.js';
@@ -270,7 +270,7 @@ export class ReplicationConnection {
     // Slab mode needs a socket that reads into our buffers; TLS reads its socket itself.
     const owned = options.recycleReadBuffers === true && tls === false ? new OwnedReadSocket() : null;
     if (owned !== null) config.stream = () => owned.socket;
-    const client = new pgModule.Client(config);
+    const client = new (loadPg().Client)(config);
     const statuses = new Map<string, string>();
     const connection = (client as unknown as { connection: NodeJS.EventEmitter & { stream: Duplex } }).connection;
     const onAbort = (): void => { connection.stream.destroy(); };

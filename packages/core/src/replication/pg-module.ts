@@ -9,13 +9,17 @@
  * global is put back as it was right after (require is synchronous: nothing else runs
  * meanwhile). Where `navigator` exists (Node >= 21) the check never reaches `Response` and `pg`
  * is required as it is.
+ *
+ * It is required on first use, not when this module is loaded: every program that loads the
+ * package's index (pgfleet-agent restore, the pgfleet CLI's daemon) would pay for pg (about
+ * 45 ms of its start-up) whether it connects to a server or not.
  */
 import { createRequire } from 'node:module';
 import type PgModule from 'pg';
 
 const require = createRequire(import.meta.url);
 
-function loadPg(): typeof PgModule {
+function requirePg(): typeof PgModule {
   const g = globalThis as { navigator?: unknown };
   const response = Object.getOwnPropertyDescriptor(globalThis, 'Response');
   if (g.navigator !== undefined || response === undefined || !response.configurable) return require('pg') as typeof PgModule;
@@ -27,5 +31,9 @@ function loadPg(): typeof PgModule {
   }
 }
 
-const pg = loadPg();
-export default pg;
+let pg: typeof PgModule | undefined;
+
+/** The `pg` module, required the first time it is asked for. */
+export function loadPg(): typeof PgModule {
+  return (pg ??= requirePg());
+}

@@ -17,7 +17,7 @@
  */
 
 import type pg from 'pg';
-import pgModule from '../replication/pg-module.js';
+import { loadPg } from '../replication/pg-module.js';
 import { ServerError } from '../errors.js';
 import type { ReplicationConnection } from '../replication/connection.js';
 import { resolveConnectParams, type ReplicationConnectParams } from '../replication/connection-options.js';
@@ -77,7 +77,7 @@ function clientConfig(options: ReplicationConnectParams): pg.ClientConfig {
 export async function probeWalServer(options: ReplicationConnectParams, slot: string | null): Promise<WalServerProbe> {
   let client: pg.Client;
   try {
-    client = new pgModule.Client(clientConfig(options));
+    client = new (loadPg().Client)(clientConfig(options));
   } catch (err) {
     return { ...EMPTY, problem: err instanceof Error ? err.message : String(err) };
   }
