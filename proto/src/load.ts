@@ -2,12 +2,15 @@
  * Loads pgfleet/v1/*.proto at run time with @grpc/proto-loader, with the options the generated
  * types in src/gen assume (scripts/gen.mjs): 64-bit integers as decimal strings, enums as
  * their names, defaults filled in, the name of the set oneof member in a virtual field (e.g.
- * `item: 'spec'`), camelCase field names. Each file is loaded once, on first use.
+ * `item: 'spec'`), camelCase field names. Each file is loaded once, on first use, from the JSON
+ * the build parsed it into (src/gen/descriptors.ts), not from its text.
  */
 
+import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { DESCRIPTORS } from './gen/descriptors.js';
 import type { AgentClient as AgentServiceClient } from './gen/pgfleet/v1/Agent.js';
 import type { ControllerClient as ControllerServiceClient } from './gen/pgfleet/v1/Controller.js';
 import type { WalArchiveClient as WalArchiveServiceClient } from './gen/pgfleet/v1/WalArchive.js';
@@ -31,7 +34,9 @@ const loaded = new Map<string, protoLoader.PackageDefinition>();
 function serviceOf(file: string, name: string): grpc.ServiceDefinition {
   let definition = loaded.get(file);
   if (definition === undefined) {
-    definition = protoLoader.loadSync(file, LOADER_OPTIONS);
+    const json = DESCRIPTORS[basename(file)];
+    if (json === undefined) throw new Error(`no descriptor of "${file}" was generated (scripts/gen.mjs)`);
+    definition = protoLoader.fromJSON(JSON.parse(json) as Parameters<typeof protoLoader.fromJSON>[0], LOADER_OPTIONS);
     loaded.set(file, definition);
   }
   const service = definition[name];
