@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
 import type { Streamer } from '../archive/streamer.js';
 import { TarParser } from '../archive/tar-parser.js';
+import { SyncTarParser } from '../archive/sync-tar-parser.js';
 import { TarArchiver } from '../archive/tar-archiver.js';
 import { RecoveryConfigInjector } from '../archive/recovery-injector.js';
 import { MemberAppender } from '../archive/member-appender.js';
@@ -78,7 +79,8 @@ export class ArchiveChainBuilder {
     if (isBase && o.recoveryText !== null) {
       chain = new RecoveryConfigInjector(chain, { serverVersionNum: o.serverVersionNum, contents: o.recoveryText, groupAccess: o.groupAccess });
     }
-    chain = new TarParser(chain, { archiveName: name });
+    // Parsed in place (no copy per chunk): extraction is the heaviest consumer of the parser.
+    chain = new SyncTarParser(chain, { archiveName: name });
     const method = compressionFromFileName(name) ?? 'none';
     if (method !== 'none') chain = createDecompressor(method, chain);
     return chain;
