@@ -11,6 +11,7 @@ export type { ChunkKind, MemberType, TarMember, Streamer } from './archive/strea
 export { ChainedStreamer, EMPTY_BUFFER } from './archive/chained-streamer.js';
 
 export { TarParser } from './archive/tar-parser.js';
+export { SyncTarParser } from './archive/sync-tar-parser.js';
 export type { TarParserOptions } from './archive/tar-parser.js';
 
 export { checkConfigValue } from './archive/recovery-config.js';

@@ -10,7 +10,7 @@
  * (a stalled client must not hold a cancelled restore or the agent's shutdown).
  */
 
-import { ArchiveFormatError, CancelledError, InvalidOptionError, ProtocolError, TarParser, createDecompressor, decompressedOutputOwned, type Streamer } from '@pgfleet/core';
+import { ArchiveFormatError, CancelledError, InvalidOptionError, ProtocolError, SyncTarParser, createDecompressor, type Streamer } from '@pgfleet/core';
 import { FileStreamReader, type BackupFile__Output, type IncomingFile, type RestoreRequest__Output } from '@pgfleet/proto';
 import { archiveOrder, classifyArchiveName, type ArchiveBegin, type ArchiveInfo, type BackupSource } from '../restore/source.js';
 import { untilAborted, type Stall } from './abortable.js';
@@ -130,8 +130,9 @@ export class StreamBackupSource implements BackupSource {
     for (const info of this.archives) {
       const file = await this.expectBegin(info.name);
       const next = await begin(info);
-      // Each message's chunk is a fresh buffer nobody writes again: handed on without copies.
-      const parser = new TarParser(next, { archiveName: info.name, inputOwned: decompressedOutputOwned(info.compression, true) });
+      // Each message's chunk is a fresh buffer nobody writes again, and the restore's streamers
+      // (manifest check, inspector, extractor) copy what they keep: parsed in place, no copies.
+      const parser = new SyncTarParser(next, { archiveName: info.name });
       const chain: Streamer = createDecompressor(info.compression, parser, { archiveName: info.name, inputOwned: true });
       try {
         let done = 0;

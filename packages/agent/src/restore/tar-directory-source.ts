@@ -58,8 +58,10 @@ export class TarDirectorySource implements BackupSource {
   async stream(begin: ArchiveBegin, progress: (info: ArchiveInfo, bytesDone: number) => void, signal?: AbortSignal): Promise<void> {
     for (const info of this.archives) {
       const next = await begin(info);
+      // The restore's streamers (manifest check, inspector, extractor) copy what they keep.
       await readArchiveFile(path.join(this.location, info.name), next, {
         compression: info.compression,
+        inPlace: true,
         onProgress: (bytes) => progress(info, bytes),
         ...(signal ? { signal } : {}),
       });

@@ -12,6 +12,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { CancelledError, InvalidOptionError, fileError } from '../errors.js';
 import { createDecompressor, decompressedOutputOwned } from './compression.js';
+import { SyncTarParser } from './sync-tar-parser.js';
 import { compressionFromFileName, type CompressionMethod } from './compression-spec.js';
 import type { Streamer } from './streamer.js';
 import { TarParser } from './tar-parser.js';
@@ -25,6 +26,11 @@ export interface ReadArchiveOptions {
   onProgress?: (bytesRead: number) => void;
   /** Stops reading with CancelledError. */
   signal?: AbortSignal;
+  /**
+   * `next` copies whatever it keeps of a chunk past its content() call: the archive is then
+   * parsed in place (SyncTarParser), no chunk copied, instead of through tar-stream.
+   */
+  inPlace?: boolean;
 }
 
 export async function readArchiveFile(path: string, next: Streamer, options: ReadArchiveOptions = {}): Promise<void> {
@@ -37,7 +43,9 @@ export async function readArchiveFile(path: string, next: Streamer, options: Rea
     });
   }
   // The read buffer below is reused: only a decompressor's fresh output may be kept as it is.
-  const parser = new TarParser(next, { archiveName: name, inputOwned: decompressedOutputOwned(method, false) });
+  const parser = options.inPlace === true
+    ? new SyncTarParser(next, { archiveName: name })
+    : new TarParser(next, { archiveName: name, inputOwned: decompressedOutputOwned(method, false) });
   const chain = createDecompressor(method, parser, { archiveName: name });
   let handle: FileHandle | null = null;
   try {

@@ -46,6 +46,25 @@ describe('readArchiveFile', () => {
     }
   });
 
+  it('parses in place, with the same members and bytes, when next copies what it keeps', async () => {
+    const plain = new Recorder();
+    await readArchiveFile(join(dir, 'base.tar'), plain);
+    for (const name of ['base.tar', 'base.tar.gz', 'base.tar.lz4', 'base.tar.zst']) {
+      if (name.endsWith('lz4') && !haveCommand('lz4')) continue;
+      if (name.endsWith('zst') && !haveCommand('zstd')) continue;
+      // Odd chunk sizes split headers and contents at every kind of boundary.
+      for (const chunkSize of [4096, 777]) {
+        const rec = new Recorder();
+        await readArchiveFile(join(dir, name), rec, { chunkSize, inPlace: true });
+        assert.deepEqual(summary(rec), summary(plain), `${name} in ${chunkSize}-byte reads`);
+        assert.equal(rec.archiveTrailers, 1);
+      }
+    }
+    const root = join(dir, 'restored-in-place');
+    await readArchiveFile(join(dir, 'base.tar.lz4'), new DirectoryExtractor({ root }), { chunkSize: 777, inPlace: true });
+    run('diff', ['-r', '--no-dereference', tree, root]);
+  });
+
   it('extracts into a directory', async () => {
     const root = join(dir, 'restored');
     await readArchiveFile(join(dir, 'base.tar.gz'), new DirectoryExtractor({ root }));
