@@ -11,9 +11,14 @@
  * `could not send replication command "X": <server message>`.
  */
 
-import { serialize } from 'pg-protocol';
+import type * as PgProtocol from 'pg-protocol';
 import { ProtocolError, ServerError } from '../errors.js';
+import { lazyRequire } from '../lazy-require.js';
 import type { BackendMessage, FieldDescription, ServerNotice } from './backend-message.js';
+
+// Required on first use (one module for both files; pg shares it): a program that loads the
+// package's index without replicating (pgfleet-agent restore) does not pay for it.
+export const pgProtocol = lazyRequire<typeof PgProtocol>('pg-protocol');
 
 export interface ProtocolIo {
   /** "host:port" or the socket path, for messages. */
@@ -150,7 +155,7 @@ export async function runCommand<T>(io: ProtocolIo, text: string, prefix: string
   run: (io: ProtocolIo, ctx: CommandContext) => Promise<T>): Promise<T> {
   const ctx: CommandContext = { prefix };
   try {
-    io.send(serialize.query(text));
+    io.send(pgProtocol().serialize.query(text));
     return await run(io, ctx);
   } catch (err) {
     if (err instanceof ServerErrorReceived) {

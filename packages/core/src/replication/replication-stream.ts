@@ -24,11 +24,10 @@
  */
 
 import { ProtocolError } from '../errors.js';
-import { serialize } from 'pg-protocol';
 import { formatLsn, tryParseLsn, type Lsn } from '../wal/lsn.js';
 import type { BackendMessage, ServerNotice } from './backend-message.js';
 import {
-  readResultSet, serverErrorFor, textValue, unexpectedMessage, ServerErrorReceived, type ProtocolIo,
+  pgProtocol, readResultSet, serverErrorFor, textValue, unexpectedMessage, ServerErrorReceived, type ProtocolIo,
 } from './protocol-io.js';
 import { encodeStandbyStatusUpdate, pgTimestampNow } from './standby-status.js';
 import { decodeStreamingMessage, type PrimaryKeepalive, type XLogData } from './xlog-stream-messages.js';
@@ -143,7 +142,7 @@ export class ReplicationStream {
   stop(): void {
     if (this.clientDone) return;
     this.clientDone = true;
-    this.io.send(serialize.copyDone());
+    this.io.send(pgProtocol().serialize.copyDone());
   }
 
   /** The position up to which WAL is durably stored, reported as flush (when reportFlush). */
@@ -169,7 +168,7 @@ export class ReplicationStream {
       clientTime: pgTimestampNow(),
       replyRequested,
     });
-    this.io.send(serialize.copyData(update));
+    this.io.send(pgProtocol().serialize.copyData(update));
   }
 
   private async run(first: BackendMessage): Promise<ReplicationStreamEnd> {
@@ -214,7 +213,7 @@ export class ReplicationStream {
             // We did not ask for the end: answer CopyDone so the server can go on.
             this.clientDone = true;
             this.endedByServer = true;
-            this.io.send(serialize.copyDone());
+            this.io.send(pgProtocol().serialize.copyDone());
           }
           break;
         case 'rowDescription': {
