@@ -8,7 +8,7 @@
  * 256 KiB messages, decompressed blocks and tar chunks, a few of which live long enough to be
  * promoted, reached it after some 8 MB: measured in a restore through an agent (323 MB of data,
  * lz4), the agent ran 50 to 140 full collections, each marking the whole heap on the main
- * thread and on V8's helper threads, and spent a quarter of its CPU time in them.
+ * thread and on V8's helper threads, and spent a quarter to a third of its CPU time in them.
  *
  * Letting the heap grow by a fixed factor after each full collection (V8's
  * --heap-growing-percent, read at every collection, so it can be set once the process runs)
