@@ -239,7 +239,11 @@ describe('pgfleet check', () => {
         FOR i IN 1..n LOOP PERFORM pg_create_physical_replication_slot('check_filler_' || i); END LOOP;
       END $$`);
     try {
-      await checkUntil('the slot check to fail', (x) => messageOf(x, 'b', 'slot').includes('does not exist'));
+      // Until the archive has tried to create the slot again, its last error is the termination.
+      await checkUntil('the slot check to fail with the archive\'s failed attempt', (x) => {
+        const message = messageOf(x, 'b', 'slot');
+        return message.includes('does not exist') && message.includes('all replication slots are in use');
+      });
       const { code, results, text } = await check([], env, true);
       assert.equal(code, 1, text);
       assert.deepEqual(statusOf(results, 'b'), { ...HEALTHY_DIRECT, slot: 'failed', archive: 'ok' });
