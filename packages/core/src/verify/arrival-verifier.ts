@@ -29,9 +29,9 @@
  */
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createDecompressor, compressionFromFileName, decompressedOutputOwned } from '../archive/compression.js';
+import { createDecompressor, compressionFromFileName } from '../archive/compression.js';
 import type { ChunkKind, Streamer, TarMember } from '../archive/streamer.js';
-import { TarParser } from '../archive/tar-parser.js';
+import { SyncTarParser } from '../archive/sync-tar-parser.js';
 import { FileIoError, InternalError, PgFleetError, fileError } from '../errors.js';
 import { createChecksum, type Checksum, type ChecksumAlgorithm } from '../manifest/checksum.js';
 import { PG_CONTROL_FILE_SIZE } from '../manifest/control-file.js';
@@ -72,8 +72,8 @@ export interface ArrivalVerifierOptions {
 export interface ObserveOptions {
   /**
    * The caller hands over the buffers it passes to the streamer: none is written again
-   * afterwards (gRPC messages are not; a replication connection's recycled slabs are). The
-   * archive's bytes are then parsed without a copy of each chunk.
+   * afterwards (gRPC messages are not; a replication connection's recycled slabs are). An lz4
+   * archive's bytes are then decompressed without a copy of each chunk.
    */
   inputOwned?: boolean;
 }
@@ -118,9 +118,10 @@ export class ArrivalVerifier {
       archive, algorithm: this.algorithm,
       spool: classified.kind === 'base' ? (segment) => this.spoolFile(segment) : null,
     });
-    // Behind lz4 and gzip the parser's input is the decompressor's fresh output, which it may keep.
-    const inputOwned = decompressedOutputOwned(method, options.inputOwned === true);
-    const chain = createDecompressor(method, new TarParser(observer, { archiveName: name, inputOwned }), { archiveName: name });
+    // Parsed in place: the observer checksums what passes and copies what it keeps (pg_control's
+    // head; spooled WAL is written before content() returns).
+    const parser = new SyncTarParser(observer, { archiveName: name });
+    const chain = createDecompressor(method, parser, { archiveName: name, inputOwned: options.inputOwned === true });
     const guarded = new FailureKeeper(chain, archive);
     this.open.add(guarded);
     return {
