@@ -22,7 +22,7 @@ export {
 export type {
   CompressionLocation, CompressionMethod, CompressionSpec, ParseCompressionOptions,
 } from './archive/compression-spec.js';
-export { createCompressor, createDecompressor, decompressedOutputOwned } from './archive/compression.js';
+export { createCompressor, createDecompressor } from './archive/compression.js';
 export type { CompressorOptions } from './archive/compression.js';
 
 export type { DecompressorOptions } from './archive/gzip-decompressor.js';
