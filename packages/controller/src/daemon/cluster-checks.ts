@@ -25,7 +25,8 @@ import type { ClusterConfig } from '../config.js';
 import { readClusterCatalog } from '../repository/catalog.js';
 import { formatBytes } from '../cli/output.js';
 import { agentByName, type ControllerState } from '../rpc/service-context.js';
-import { NO_DRILLS, formatDuration, repositorySpace } from './fleet-status.js';
+import { formatDuration } from './age-text.js';
+import { NO_DRILLS, repositorySpace } from './fleet-status.js';
 
 export interface CheckOutcome {
   name: string;

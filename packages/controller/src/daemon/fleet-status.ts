@@ -35,8 +35,6 @@ export async function repositorySpace(repository: string): Promise<RepositorySpa
   }
 }
 
-export { formatDuration };
-
 function walStatus(wal: WalArchiveStatusResult): NonNullable<ClusterStatus['wal']> {
   if (!wal.available) return { available: false, reason: wal.reason };
   const s = wal.state;

@@ -8,7 +8,7 @@
  */
 import type { ClusterStatus, FleetStatus } from '@pgfleet/proto';
 import { formatBytes } from '../cli/output.js';
-import { formatDuration } from './fleet-status.js';
+import { formatDuration } from './age-text.js';
 
 export const REFRESH_SECONDS = 30;
 
