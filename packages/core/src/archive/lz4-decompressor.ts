@@ -92,6 +92,8 @@ export class Lz4Decompressor extends ChainedStreamer {
   private stage: Stage = { kind: 'magic' };
   private readonly label: string;
   private readonly inputOwned: boolean;
+  /** A compressed block with lz4-napi's size prefix; reused, as decoding is synchronous. */
+  private packed: Buffer = Buffer.alloc(0);
 
   constructor(next: Streamer, options: DecompressorOptions = {}) {
     super(next);
@@ -197,30 +199,24 @@ export class Lz4Decompressor extends ChainedStreamer {
           const withChecksum = (frame.flg & FLG_BLOCK_CHECKSUM) !== 0;
           if (this.queue.length < size + (withChecksum ? 4 : 0)) return;
           // Room for lz4-napi's 4-byte size prefix (an upper bound: the frame's block maximum).
-          const packed = this.queue.take(size, Buffer.allocUnsafe(4 + size), 4);
+          if (this.packed.length < 4 + frame.blockMax) this.packed = Buffer.allocUnsafe(4 + frame.blockMax);
+          const packed = this.queue.take(size, this.packed, 4).subarray(0, 4 + size);
           packed.writeUInt32LE(frame.blockMax, 0);
           const block = packed.subarray(4);
           if (withChecksum && xxh32(block) !== this.queue.take(4).readUInt32LE(0)) throw this.corrupt('block checksum mismatch');
-          let out: Buffer;
-          if (stored) {
-            out = block;
-          } else {
-            try {
-              const linked = (frame.flg & FLG_BLOCK_INDEPENDENCE) === 0 && frame.history.length > 0;
-              out = linked ? lz4().uncompressSync(packed, frame.history) : lz4().uncompressSync(packed);
-            } catch (err) {
-              throw new ArchiveFormatError(`could not decompress ${this.label}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-            }
-          }
+          const linked = (frame.flg & FLG_BLOCK_INDEPENDENCE) === 0 && frame.history.length > 0;
+          // A stored block is passed on and may be kept: it gets a buffer of its own.
+          const out = stored ? Buffer.from(block) : this.decode(packed, linked ? frame.history : null);
           frame.produced += BigInt(out.length);
           frame.checksum?.update(out);
           if ((frame.flg & FLG_BLOCK_INDEPENDENCE) === 0) {
-            frame.history = out.length >= HISTORY
-              ? Buffer.from(out.subarray(out.length - HISTORY))
-              : Buffer.concat([frame.history, out]).subarray(-HISTORY);
+            // Every block is a buffer of its own that nothing writes again: a view of its tail
+            // serves as the next block's dictionary without a copy.
+            frame.history = out.length >= HISTORY ? out.subarray(out.length - HISTORY) : Buffer.concat([frame.history, out]).subarray(-HISTORY);
           }
           this.stage = { kind: 'block-size', frame };
-          if (out.length > 0) await this.next.content(null, out, 'unknown');
+          if (out.length === 0) break;
+          await this.next.content(null, out, 'unknown');
           break;
         }
         case 'content-checksum': {
@@ -236,6 +232,14 @@ export class Lz4Decompressor extends ChainedStreamer {
           break;
         }
       }
+    }
+  }
+
+  private decode(packed: Buffer, dictionary: Buffer | null): Buffer {
+    try {
+      return dictionary === null ? lz4().uncompressSync(packed) : lz4().uncompressSync(packed, dictionary);
+    } catch (err) {
+      throw new ArchiveFormatError(`could not decompress ${this.label}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -50,6 +51,25 @@ describe('Lz4Decompressor', () => {
       }
       await lz4.finalize();
       assert.deepEqual(out.rawBytes(), data, `inputOwned ${inputOwned}`);
+    }
+  });
+
+  it('never writes again what it handed on: the next streamer may keep it', { skip: !haveCommand('lz4') }, async () => {
+    // Random bytes become stored blocks; the rest linked blocks whose dictionary is the
+    // previous output. A stage that reused either buffer would change what was kept.
+    const withStored = Buffer.concat([data, randomBytes(600_000), data.subarray(0, 400_000)]);
+    const file = join(dir, 'with-stored');
+    writeFileSync(file, withStored);
+    for (const args of [['-B5', '-BD'], ['-B4']]) {
+      const kept: Buffer[] = [];
+      const keeper = {
+        content: async (_m: unknown, chunk: Buffer) => { kept.push(chunk); },
+        finalize: async () => {},
+        dispose: async () => {},
+      };
+      await feed(new Lz4Decompressor(keeper, { archiveName: 'base.tar.lz4' }), run('lz4', ['-c', ...args, file]), 100_000);
+      assert.ok(kept.length > 4, 'several blocks');
+      assert.deepEqual(Buffer.concat(kept), withStored, args.join(' '));
     }
   });
 
