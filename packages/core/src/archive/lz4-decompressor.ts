@@ -4,8 +4,10 @@
  * blocks of 64 KiB..4 MiB, stored (uncompressed) blocks, optional content size, block checksums
  * and content checksum, all verified. The frame is parsed here and each block is decoded with
  * lz4-napi's block decoder; for linked blocks the last 64 KiB of the frame's output is the
- * dictionary. At most one block (<= 4 MiB) is buffered. Input that ends inside a frame, bad
- * magic numbers, checksums or block sizes fail with ArchiveFormatError.
+ * dictionary. At most one block (<= 4 MiB) is buffered. Each decoded block is a fresh native
+ * buffer: a minor collection every few MiB of them frees those handed on (young-garbage.ts),
+ * which V8 would otherwise keep until some 64 MB of them had piled up. Input that ends inside a
+ * frame, bad magic numbers, checksums or block sizes fail with ArchiveFormatError.
  */
 
 import type * as Lz4Napi from 'lz4-napi';
@@ -20,6 +22,7 @@ import {
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
 import { Xxh32, xxh32 } from './xxhash32.js';
 import { lazyRequire } from '../lazy-require.js';
+import { YoungGarbageCollector } from './young-garbage.js';
 
 const lz4 = lazyRequire<typeof Lz4Napi>('lz4-napi');
 
@@ -92,6 +95,7 @@ export class Lz4Decompressor extends ChainedStreamer {
   private stage: Stage = { kind: 'magic' };
   private readonly label: string;
   private readonly inputOwned: boolean;
+  private readonly garbage = new YoungGarbageCollector();
   /** A compressed block with lz4-napi's size prefix; reused, as decoding is synchronous. */
   private packed: Buffer = Buffer.alloc(0);
 
@@ -217,6 +221,8 @@ export class Lz4Decompressor extends ChainedStreamer {
           this.stage = { kind: 'block-size', frame };
           if (out.length === 0) break;
           await this.next.content(null, out, 'unknown');
+          // The block before this one is garbage now (this one stays as the dictionary).
+          this.garbage.add(out.length);
           break;
         }
         case 'content-checksum': {
