@@ -88,7 +88,7 @@ export class ArchiveExtraction {
     };
   }
 
-  /** Every extracted archive's fsyncs (each failure is rethrown by the first). */
+  /** Waits for every extracted archive's fsyncs; throws the first failure. */
   private async synced(): Promise<void> {
     const results = await Promise.allSettled(this.syncs);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
