@@ -19,7 +19,7 @@
 import { ArchiveFormatError, InternalError } from '../errors.js';
 import { ChainedStreamer, EMPTY_BUFFER } from './chained-streamer.js';
 import type { ChunkKind, MemberType, Streamer, TarMember } from './streamer.js';
-import { TAR_BLOCK_SIZE, normalizeMemberName, tarPaddingFor } from './tar-header.js';
+import { TAR_BLOCK_SIZE, normalizeMemberName, tarHeaderChecksum, tarPaddingFor } from './tar-header.js';
 
 export interface SyncTarParserOptions {
   /** Archive name for error messages, e.g. "base.tar". */
@@ -136,7 +136,7 @@ export class SyncTarParser extends ChainedStreamer {
   /** The header block is complete (in this.header). */
   private async onHeader(): Promise<void> {
     const h = this.header;
-    const sum = checksum(h);
+    const sum = tarHeaderChecksum(h);
     // A zero block (the checksum field aside, as tar-stream reads it): skipped.
     if (sum === 8 * 0x20) return;
     if (sum !== readNumber(h, 148, 8) || !hasTarMagic(h)) {
@@ -270,14 +270,6 @@ function memberTypeOf(typeflag: number): MemberType {
 function hasTarMagic(h: Buffer): boolean {
   const magic = h.toString('latin1', 257, 265);
   return magic.startsWith('ustar\0') || magic === 'ustar  \0';
-}
-
-/** Sum of the header's bytes with the checksum field read as spaces. */
-function checksum(h: Buffer): number {
-  let sum = 8 * 0x20;
-  for (let i = 0; i < 148; i++) sum += h[i]!;
-  for (let i = 156; i < TAR_BLOCK_SIZE; i++) sum += h[i]!;
-  return sum;
 }
 
 /** A numeric field: octal (spaces and NULs around it ignored), or GNU base-256 when its first byte has the high bit. */

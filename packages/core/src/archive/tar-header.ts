@@ -107,9 +107,14 @@ export function encodeTarHeader(member: TarMember): Buffer {
   putNumber(h, 329, 8, 0);
   putNumber(h, 337, 8, 0);
 
-  // The checksum counts its own field as eight spaces.
-  let sum = 8 * 0x20;
-  for (let i = 0; i < TAR_BLOCK_SIZE; i++) if (i < 148 || i >= 156) sum += h[i]!;
-  putNumber(h, 148, 8, sum);
+  putNumber(h, 148, 8, tarHeaderChecksum(h));
   return h;
+}
+
+/** A header's checksum: the sum of its bytes, its own checksum field counted as eight spaces. */
+export function tarHeaderChecksum(h: Buffer): number {
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 148; i++) sum += h[i]!;
+  for (let i = 156; i < TAR_BLOCK_SIZE; i++) sum += h[i]!;
+  return sum;
 }
