@@ -122,8 +122,8 @@ export class Lz4Decompressor extends ChainedStreamer {
     }
   }
 
-  private corrupt(reason: string): ArchiveFormatError {
-    return new ArchiveFormatError(`could not decompress ${this.label}: ${reason}`);
+  private corrupt(reason: string, cause?: unknown): ArchiveFormatError {
+    return new ArchiveFormatError(`could not decompress ${this.label}: ${reason}`, { cause });
   }
 
   /** Parses as far as the queued input allows, passing decoded blocks on. */
@@ -245,7 +245,7 @@ export class Lz4Decompressor extends ChainedStreamer {
     try {
       return dictionary === null ? lz4().uncompressSync(packed) : lz4().uncompressSync(packed, dictionary);
     } catch (err) {
-      throw new ArchiveFormatError(`could not decompress ${this.label}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw this.corrupt(err instanceof Error ? err.message : String(err), err);
     }
   }
 
