@@ -11,6 +11,11 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 
 export function lazyRequire<T>(name: string): () => T {
+  return lazy(() => require(name) as T);
+}
+
+/** `load` run the first time the returned function is called, its result kept. */
+export function lazy<T>(load: () => T): () => T {
   let loaded: T | undefined;
-  return () => (loaded ??= require(name) as T);
+  return () => (loaded ??= load());
 }

@@ -16,6 +16,7 @@
  */
 import { createRequire } from 'node:module';
 import type PgModule from 'pg';
+import { lazy } from '../lazy-require.js';
 
 const require = createRequire(import.meta.url);
 
@@ -31,9 +32,5 @@ function requirePg(): typeof PgModule {
   }
 }
 
-let pg: typeof PgModule | undefined;
-
 /** The `pg` module, required the first time it is asked for. */
-export function loadPg(): typeof PgModule {
-  return (pg ??= requirePg());
-}
+export const loadPg: () => typeof PgModule = lazy(requirePg);
