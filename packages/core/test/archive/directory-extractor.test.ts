@@ -7,7 +7,7 @@ import { DirectoryExtractor } from '../../src/archive/directory-extractor.js';
 import { TarParser } from '../../src/archive/tar-parser.js';
 import { TAR_END_OF_ARCHIVE, encodeTarHeader, tarPaddingFor } from '../../src/archive/tar-header.js';
 import type { TarMember } from '../../src/archive/streamer.js';
-import { feed, makeTree, patternBytes, removeDir, run, tempDir } from './helpers.js';
+import { feed, feedReusing, makeTree, patternBytes, removeDir, run, tempDir } from './helpers.js';
 
 function m(name: string, type: TarMember['type'], extra: Partial<TarMember> = {}): TarMember {
   return { name, size: 0, mode: type === 'directory' ? 0o750 : 0o640, uid: 0, gid: 0, mtime: new Date('2024-02-03T04:05:06Z'), type, linkname: null, ...extra };
@@ -290,13 +290,7 @@ describe('DirectoryExtractor', () => {
     for (const step of [1, 100, 16383, 16384, 16385, 40_000, tar.length]) {
       const root = join(dir, `pieces-${step}`);
       const parser = new TarParser(new DirectoryExtractor({ root, blocking: true }));
-      const chunk = Buffer.alloc(step);
-      for (let off = 0; off < tar.length; off += step) {
-        const n = tar.copy(chunk, 0, off, off + step);
-        await parser.content(null, chunk.subarray(0, n), 'unknown');
-        chunk.fill(0xee);
-      }
-      await parser.finalize();
+      await feedReusing(parser, tar, step);
       await parser.dispose();
       assert.deepEqual(readFileSync(join(root, 'f')), content, `step ${step}`);
       assert.equal(readFileSync(join(root, 'g'), 'utf8'), 'tail', `step ${step}`);

@@ -98,6 +98,17 @@ export async function feed(streamer: Streamer, data: Buffer, size = data.length)
   await streamer.finalize();
 }
 
+/** Feeds `data` in `size`-byte pieces through one buffer, overwritten as soon as content() returns, then finalizes. */
+export async function feedReusing(streamer: Streamer, data: Buffer, size: number): Promise<void> {
+  const scratch = Buffer.alloc(size);
+  for (let off = 0; off < data.length; off += size) {
+    const n = data.copy(scratch, 0, off, off + size);
+    await streamer.content(null, scratch.subarray(0, n), 'unknown');
+    scratch.fill(0xa5);
+  }
+  await streamer.finalize();
+}
+
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `pgfleet-${prefix}-`));
 }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { ArchiveFormatError } from '../../src/errors.js';
 import { TarParser, normalizeMemberName } from '../../src/archive/tar-parser.js';
 import { member, parserContract, serverStyleTar } from './tar-parser-contract.js';
-import { Recorder, feed, patternBytes, sha256 } from './helpers.js';
+import { Recorder, feed, feedReusing, patternBytes, sha256 } from './helpers.js';
 
 describe('normalizeMemberName', () => {
   it('strips leading "./" and trailing "/"', () => {
@@ -43,7 +43,7 @@ describe('TarParser', () => {
     const data = patternBytes(300_000, 3);
     const big = serverStyleTar([{ m: member('big', 'file', data.length), data }], { terminated: true });
     const slow = new Recorder({ delay: () => new Promise((r) => setImmediate(r)) });
-    await fx.feedReusing(new TarParser(slow, { inputOwned: true }), big, 65536).catch(() => undefined);
+    await feedReusing(new TarParser(slow, { inputOwned: true }), big, 65536).catch(() => undefined);
     const got = slow.members.find((m) => m.member.name === 'big');
     assert.notEqual(got === undefined ? null : sha256(got.data), sha256(data));
   });
