@@ -9,8 +9,9 @@
  *
  * Each archive's files are fsynced once it is extracted, while the next archive streams: the
  * disk writes one archive back while the next is written. run() resolves only once every fsync
- * has. Waiting for each archive's fsyncs before reading on stalled the whole chain, the
- * controller's stream included, for a fifth of a restore.
+ * has, and rejects only once none is still running. Waiting for each archive's fsyncs before
+ * reading on stalled the whole chain, the controller's stream included, for a fifth of a
+ * restore.
  */
 
 import path from 'node:path';
@@ -40,11 +41,17 @@ export class ArchiveExtraction {
       // The base archive's pg_wal directory member then lands in the WAL staging directory.
       await symlinkOwned(ctx.owner, ctx.walStaging.path, path.join(ctx.dataStaging.path, 'pg_wal'));
     }
-    await ctx.source.stream(
-      (info) => this.beginArchive(info),
-      (info, bytes) => this.progress(info, bytes),
-      ctx.options.signal,
-    );
+    try {
+      await ctx.source.stream(
+        (info) => this.beginArchive(info),
+        (info, bytes) => this.progress(info, bytes),
+        ctx.options.signal,
+      );
+    } catch (err) {
+      // The caller removes the stagings next: no fsync of ours may still be running then.
+      await Promise.allSettled(this.syncs);
+      throw err;
+    }
     ctx.bytesBefore += this.bytesInArchive;
     this.bytesInArchive = 0;
     await this.synced();
