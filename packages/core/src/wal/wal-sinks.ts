@@ -225,8 +225,12 @@ export class DirectoryWalSink implements WalSink {
     const handle = await openFile(path, 'w', this.fileMode);
     this.file = { segment: segmentName, path, handle, position: 0, compressed: null };
     // Pre-allocate the whole segment, as walmethods.c does: a full disk shows up now rather
-    // than in the middle of a segment, and the file has its final size from the start.
+    // than in the middle of a segment, and the file has its final size from the start. The
+    // size is set first, in one call: a receiver killed while it writes the zeros leaves a
+    // file of the segment's size (zeros where it was not written yet), which the next run
+    // takes up, where a short file would stop every later run until someone removed it.
     try {
+      await handle.truncate(this.segmentSize);
       for (let done = 0; done < this.segmentSize; done += PAD_ZEROS.length) {
         const n = Math.min(PAD_ZEROS.length, this.segmentSize - done);
         writeAllSync(handle.fd, PAD_ZEROS.subarray(0, n), done);

@@ -4,8 +4,9 @@
 
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
@@ -201,6 +202,44 @@ test('directory sink, pg_receivewal layout: a full-size .partial is written agai
     message: `write-ahead log file "${join(dir, '000000010000000000000009.partial')}" has 4096 bytes, should be 0 or ${SEG}`,
   });
   await sink.dispose();
+});
+
+test('directory sink, pg_receivewal layout: a receiver killed while it pads a new segment leaves a file the next run takes up', async () => {
+  const dir = tmp();
+  // Large enough that writing its zeros takes long enough to be killed in the middle.
+  const size = 256 * SEG;
+  const file = join(dir, `${seg1}.partial`);
+  const script = `
+    import { DirectoryWalSink } from ${JSON.stringify(new URL('../../src/wal/wal-sinks.ts', import.meta.url).href)};
+    const sink = new DirectoryWalSink({ directory: ${JSON.stringify(dir)}, segmentSize: ${size}, sync: false, markDone: false, partialFiles: true });
+    await sink.open(${JSON.stringify(seg1)});
+    process.stdout.write('padded');
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  // Killed as soon as the file has any size: in the middle of the padding, or right after the
+  // size was set.
+  while (!(existsSync(file) && statSync(file).size > 0) && child.exitCode === null) await new Promise((r) => setImmediate(r));
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL', `the child was to be killed while it padded (it printed "${out}")`);
+  assert.equal(out, '', 'killed before the padding ended');
+  assert.equal(statSync(file).size, size, 'the file has the whole segment\'s size');
+
+  const sink = new DirectoryWalSink({ directory: dir, segmentSize: size, sync: false, markDone: false, partialFiles: true });
+  await sink.open(seg1);
+  await sink.write(0, Buffer.from('resumed'));
+  await sink.close({ complete: false });
+  await sink.dispose();
+  const handle = await open(file);
+  try {
+    const tail = Buffer.alloc(4096, 1);
+    await handle.read(tail, 0, tail.length, size - tail.length);
+    assert.ok(tail.equals(Buffer.alloc(tail.length)), 'what was not written yet reads as zeros');
+  } finally {
+    await handle.close();
+  }
 });
 
 for (const method of ['gzip', 'lz4'] as const) {
