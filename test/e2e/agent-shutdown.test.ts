@@ -22,7 +22,7 @@ import { CancelledError } from '@pgfleet/core';
 import { chownOne, freePort, makeTempDir, startCluster, type TestCluster } from '../harness/index.js';
 import { AgentClient, agentServiceClient, fromServiceError } from '@pgfleet/proto';
 import { entriesOf, serveAgent } from './agent-support.js';
-import { assertSucceeded, describeRun, runBaseBackup, type RunningTool } from './support/index.js';
+import { assertSucceeded, describeRun, runBaseBackup, waitFor, type RunningTool } from './support/index.js';
 
 const GRACE_SECONDS = 20;
 const UNDONE_HINT = 'The restore was undone and nothing of it is left; run it again once the agent is back.';
@@ -42,15 +42,6 @@ function isAlive(pid: number): boolean {
     }
   })();
   return !/^State:\s+Z/m.test(status);
-}
-
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number, context: () => string = () => ''): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out waiting for ${what}\n${context()}`);
 }
 
 interface ServedAgent {

@@ -84,7 +84,8 @@ for (const version of versions) {
         }
         const last = (await cluster.query<{ lsn: string; file: string }>(
           'SELECT lsn::text, pg_walfile_name(lsn) AS file FROM pg_switch_wal() AS lsn')).rows[0]!;
-        await waitFor(`segment ${last.file} in the archive`, () => readdirSync(archive).includes(last.file));
+        await waitFor(`segment ${last.file} in the archive`, () => readdirSync(archive).includes(last.file), 30_000,
+          () => `the archive: ${readdirSync(archive).sort().join(' ')}\nthe receiver:\n${run.stderrSoFar()}`);
         run.child.kill('SIGINT');
         const stopped = await run.result;
         assert.equal(stopped.code, 0, describeRun('receiver after SIGINT', stopped));
