@@ -219,7 +219,8 @@ export class DirectoryWalSink implements WalSink {
     }
     if (existing !== null && existing !== 0) {
       throw new WalFormatError(`write-ahead log file "${path}" has ${existing} byte${existing === 1 ? '' : 's'}, should be 0 or ${this.segmentSize}`, {
-        hint: 'The file was not written by a WAL receiver, or was damaged; move it away and start again.',
+        hint: 'pg_receivewal leaves such a file when it is killed while it fills a new segment with zeros (no WAL is in it yet); '
+          + 'otherwise the file was damaged or not written by a WAL receiver. Move it away and start again.',
       });
     }
     const handle = await openFile(path, 'w', this.fileMode);

@@ -200,6 +200,7 @@ test('directory sink, pg_receivewal layout: a full-size .partial is written agai
   await assert.rejects(sink.open('000000010000000000000009'), {
     name: 'WalFormatError',
     message: `write-ahead log file "${join(dir, '000000010000000000000009.partial')}" has 4096 bytes, should be 0 or ${SEG}`,
+    hint: /^pg_receivewal leaves such a file when it is killed while it fills a new segment with zeros/,
   });
   await sink.dispose();
 });
