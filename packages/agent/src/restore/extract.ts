@@ -8,7 +8,9 @@
  * to pg_wal (or --waldir). The order is the source's contract: base first.
  *
  * Each archive's files are fsynced once it is extracted, while the next archive streams: the
- * disk writes one archive back while the next is written. run() resolves only once every fsync
+ * disk writes one archive back while the next is written. Big files are also started on their
+ * way to disk while they are written (the extractor's writeback): with the kernel's default
+ * thresholds nothing else would write a restore's first gigabytes out until those fsyncs. run() resolves only once every fsync
  * has, and rejects only once none is still running. Waiting for each archive's fsyncs before
  * reading on stalled the whole chain, the controller's stream included, for a fifth of a
  * restore.
@@ -80,8 +82,10 @@ export class ArchiveExtraction {
 
   private extractor(root: string): Streamer {
     const { options, owner } = this.ctx;
-    const extractor = new DirectoryExtractor({ root, owner: owner.chown ? { uid: owner.uid, gid: owner.gid } : null });
-    if (options.sync === false) return extractor;
+    const sync = options.sync !== false;
+    // Its files are fsynced at the end: the disk may as well start on them now.
+    const extractor = new DirectoryExtractor({ root, owner: owner.chown ? { uid: owner.uid, gid: owner.gid } : null, writeback: sync });
+    if (!sync) return extractor;
     return {
       content: (member, data, kind) => extractor.content(member, data, kind),
       finalize: async () => {

@@ -19,6 +19,7 @@ import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, stat, symlink,
 import { fileError } from '../errors.js';
 import { BlockWriter } from './block-writer.js';
 import { IoQueue } from './io-queue.js';
+import { Writeback, WritebackFile } from './writeback.js';
 
 /** An open file being extracted. */
 export interface ExtractHandle {
@@ -54,6 +55,8 @@ export interface ExtractorFs {
   check(): void;
   /** Resolves when every job has run. */
   drain(): Promise<void>;
+  /** Background fdatasyncs started so far (writeback.ts). */
+  readonly writebacks: number;
   /** No job runs after this (those queued are dropped). */
   close(): Promise<void>;
   /** Contents of the file whose open job was run before. */
@@ -62,8 +65,9 @@ export interface ExtractorFs {
   endContents(file: { path: string; handle: ExtractHandle | null }): Promise<void>;
 }
 
-export function createExtractorFs(blocking: boolean): ExtractorFs {
-  return blocking ? new BlockingFs() : new QueuedFs();
+/** `writeback` (queued only): start writing big files out while they are extracted (writeback.ts). */
+export function createExtractorFs(blocking: boolean, writeback = false): ExtractorFs {
+  return blocking ? new BlockingFs() : new QueuedFs(writeback ? new Writeback() : null);
 }
 
 const promiseOps: FsOps = {
@@ -111,7 +115,10 @@ const syncOps: FsOps = {
 };
 
 class QueuedHandle implements ExtractHandle {
-  constructor(readonly handle: FileHandle) {}
+  readonly writeback: WritebackFile;
+  constructor(readonly handle: FileHandle) {
+    this.writeback = new WritebackFile(handle);
+  }
   chmod(mode: number): Promise<void> {
     return this.handle.chmod(mode);
   }
@@ -121,7 +128,8 @@ class QueuedHandle implements ExtractHandle {
   chown(uid: number, gid: number): Promise<void> {
     return this.handle.chown(uid, gid);
   }
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.writeback.quiesce();
     return this.handle.close();
   }
 }
@@ -147,6 +155,7 @@ class BlockingHandle implements ExtractHandle {
 
 class BlockingFs implements ExtractorFs {
   readonly ops = syncOps;
+  readonly writebacks = 0;
   private closed = false;
 
   async run(job: () => Promise<void>, always?: () => void): Promise<void> {
@@ -196,20 +205,30 @@ class QueuedFs implements ExtractorFs {
   private readonly spareSlabs: Slab[] = [];
   private slabCount = 0;
 
+  constructor(private readonly writeback: Writeback | null) {}
+
   run(job: () => Promise<void>, always?: () => void): Promise<void> {
     return this.io.add(job, always);
   }
 
+  get writebacks(): number {
+    return this.writeback?.started ?? 0;
+  }
+
   check(): void {
     this.io.check();
+    this.writeback?.check();
   }
 
-  drain(): Promise<void> {
-    return this.io.drain();
+  async drain(): Promise<void> {
+    await this.io.drain();
+    await this.writeback?.settle();
+    this.writeback?.check();
   }
 
-  close(): Promise<void> {
-    return this.io.close();
+  async close(): Promise<void> {
+    await this.io.close();
+    await this.writeback?.settle();
   }
 
   /** Copies file contents into the write buffers; full buffers are queued for writing. */
@@ -246,7 +265,10 @@ class QueuedFs implements ExtractorFs {
     const end = slab.fill;
     this.segmentStart = end;
     slab.writes++;
-    await this.io.add(() => write(file, slab.buf, start, end), () => {
+    await this.io.add(async () => {
+      await write(file, slab.buf, start, end);
+      this.writeback?.wrote((file.handle as QueuedHandle).writeback, file.path, end - start);
+    }, () => {
       slab.writes--;
       if (slab.retired && slab.writes === 0) this.freeSlab(slab);
     });

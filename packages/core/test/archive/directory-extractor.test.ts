@@ -140,6 +140,30 @@ describe('DirectoryExtractor', () => {
     await assert.rejects(extractor.syncCreated(), { message: `could not fsync "${join(root, 'd/f')}": no such file or directory` });
   });
 
+  it('writeback: big files are fdatasynced in the background as they are written, and come out whole', async () => {
+    const big = patternBytes(40 * 1024 * 1024, 7);
+    const other = patternBytes(20 * 1024 * 1024, 8);
+    const tar = tarOf([{ member: m('big', 'file'), data: big }, { member: m('small', 'file'), data: 'x' }, { member: m('other', 'file'), data: other }]);
+    const fds = readdirSync('/proc/self/fd').length;
+    const counts: Record<string, number> = {};
+    for (const [name, options] of [['sync', { sync: true }], ['writeback', { writeback: true }], ['neither', {}], ['sync-only', { sync: true, writeback: false }]] as const) {
+      const root = join(dir, `writeback-${name}`);
+      const extractor = new DirectoryExtractor({ root, ...options });
+      await feed(new TarParser(extractor), tar, 256 * 1024);
+      if (!('sync' in options)) await extractor.syncCreated();
+      counts[name] = extractor.writebacks;
+      assert.ok(readFileSync(join(root, 'big')).equals(big), name);
+      assert.ok(readFileSync(join(root, 'other')).equals(other), name);
+      assert.equal(readFileSync(join(root, 'small'), 'utf8'), 'x');
+      rmSync(root, { recursive: true });
+    }
+    // One at a time, every 16 MiB of a file: at least one for 40 MiB, at most 2 + 1.
+    for (const name of ['sync', 'writeback']) assert.ok(counts[name]! >= 1 && counts[name]! <= 3, `${name}: ${counts[name]}`);
+    assert.equal(counts.neither, 0);
+    assert.equal(counts['sync-only'], 0);
+    assert.equal(readdirSync('/proc/self/fd').length, fds);
+  });
+
   for (const blocking of [false, true]) it(`gives everything the requested owner${blocking ? ' (blocking)' : ''}`, async () => {
     const tar = tarOf([{ member: m('d', 'directory') }, { member: m('d/f', 'file'), data: 'x' }, { member: m('pg_tblspc/16384', 'symlink', { linkname: '/srv/ts' }) }]);
     const root = join(dir, `owned-${blocking}`);
