@@ -19,7 +19,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ProtocolError, fileError, type Streamer } from '@pgfleet/core';
+import { ProtocolError, Writeback, WritebackFile, fileError, type Streamer } from '@pgfleet/core';
 import type { BackupEvent__Output } from './gen/pgfleet/v1/BackupEvent.js';
 import type { BackupResult__Output } from './gen/pgfleet/v1/BackupResult.js';
 import type { BackupStarted__Output } from './gen/pgfleet/v1/BackupStarted.js';
@@ -205,6 +205,9 @@ export function directoryFiles(dir: string, options: DirectoryFilesOptions = {})
       throw fileError('could not create file', path, err);
     }
     const observer = options.observe?.(file.name) ?? null;
+    // A file fsynced at its end is started on its way to disk while it arrives.
+    const writeback = options.sync !== false ? new Writeback() : null;
+    const flushed = new WritebackFile(handle);
     return {
       async write(chunk) {
         // Written and observed at the same time: the disk and the observer's work overlap.
@@ -214,8 +217,17 @@ export function directoryFiles(dir: string, options: DirectoryFilesOptions = {})
         // Both settle before going on (the handle may be closed right after a failure).
         const settled = await Promise.allSettled([write, observer?.content(null, chunk, 'unknown')]);
         for (const s of settled) if (s.status === 'rejected') throw s.reason;
+        writeback?.wrote(flushed, path, chunk.length);
+        writeback?.check();
       },
       async end() {
+        await flushed.quiesce();
+        try {
+          writeback?.check();
+        } catch (err) {
+          await handle.close();
+          throw err;
+        }
         try {
           if (options.sync !== false) await handle.sync();
         } catch (err) {
@@ -226,6 +238,7 @@ export function directoryFiles(dir: string, options: DirectoryFilesOptions = {})
         await observer?.finalize();
       },
       async abort() {
+        await flushed.quiesce();
         await handle.close().catch(() => {});
         await observer?.dispose().catch(() => {});
       },

@@ -95,6 +95,19 @@ test('file content is the same wherever the data chunks are split', async () => 
   }
 });
 
+test('a file of many megabytes (fdatasynced in the background as it arrives) is written whole', async () => {
+  const dir = await tempDir();
+  const big = Buffer.alloc(40 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+  const chunks: Buffer[] = [];
+  for (let off = 0; off < big.length; off += 256 * 1024) chunks.push(big.subarray(off, off + 256 * 1024));
+  const events = goodStream().map((e) => e);
+  const first = events.findIndex((e) => e.event === 'fileBegin' && e.fileBegin?.name === 'base.tar');
+  events.splice(first, 3, ...fileEvents('base.tar', chunks, { size: big.length }));
+  await receiveAgentBackup(replay(events), { dir, peer: PEER });
+  assert.ok((await readFile(join(dir, 'base.tar'))).equals(big));
+});
+
 async function rejectsWith(events: BackupEvent__Output[], problem: string): Promise<void> {
   const dir = await tempDir();
   await assert.rejects(receiveAgentBackup(replay(events), { dir, peer: PEER }), (err: Error & { code?: number }) => {

@@ -8,7 +8,9 @@
  * compressor's output blocks used to be written while it waited: lz4 backups took 7.9 s instead
  * of 5.2). The copy is cheap next to the kernel's own. With `blocking`, each full buffer is
  * written at once with writeSync instead (no threadpool). A write error fails the next
- * content() or finalize(). finalize() writes the rest, optionally fsyncs and closes.
+ * content() or finalize(). finalize() writes the rest, optionally fsyncs and closes; with
+ * `sync` the file is also fdatasynced in the background every 16 MiB as it is written
+ * (writeback.ts), so that the disk works while the data flows, not only in that fsync.
  * dispose() before a successful finalize() waits for the write in progress, closes the file
  * and, unless told otherwise, removes it, so a failed backup does not leave a half-written
  * archive behind. The directory entry itself is not fsynced: callers that need that fsync the
@@ -18,6 +20,7 @@
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { FileIoError, fileError, isErrno } from '../errors.js';
 import { BLOCKING_WRITE_BYTES, BlockWriter } from './block-writer.js';
+import { Writeback, WritebackFile } from './writeback.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
 
 export interface FileSinkOptions {
@@ -37,6 +40,12 @@ export interface FileSinkOptions {
    * are few (see BackupDestination's `blocking`), but the event loop waits for the disk.
    */
   blocking?: boolean;
+  /**
+   * Start writing the file out while it is written (a background fdatasync every 16 MiB,
+   * writeback.ts), so that the fsync of finalize() finds little left to do. By default on with
+   * `sync` (not with `blocking`).
+   */
+  writeback?: boolean;
 }
 
 /**
@@ -64,6 +73,8 @@ export class FileSink implements Streamer {
   private state: 'open' | 'finalized' | 'disposed' = 'open';
   /** Blocking mode: writes at once, in bufferBytes pieces (block-writer.ts). */
   private readonly blockWriter: BlockWriter | null;
+  private readonly writeback: Writeback | null;
+  private readonly writebackFile: WritebackFile;
 
   private constructor(
     readonly path: string,
@@ -73,6 +84,13 @@ export class FileSink implements Streamer {
     this.bufferBytes = Math.max(512, options.bufferBytes ?? (options.blocking ? BLOCKING_WRITE_BYTES : DEFAULT_BUFFER_BYTES));
     this.maxBuffers = Math.max(1, options.buffers ?? DEFAULT_BUFFERS);
     this.blockWriter = options.blocking ? new BlockWriter(handle.fd, path, this.bufferBytes) : null;
+    this.writeback = (options.writeback ?? (options.sync === true && !options.blocking)) ? new Writeback() : null;
+    this.writebackFile = new WritebackFile(handle);
+  }
+
+  /** Background fdatasyncs started so far (the writeback option). */
+  get writebacks(): number {
+    return this.writeback?.started ?? 0;
   }
 
   /** Creates `path` exclusively and returns a sink writing to it. */
@@ -119,6 +137,7 @@ export class FileSink implements Streamer {
     if (this.blockWriter !== null) this.writeBlocking(() => this.blockWriter?.flush());
     if (this.fill > 0) this.submit();
     await this.chain;
+    await this.writebackFile.quiesce();
     this.throwIfFailed();
     if (this.options.sync) {
       try {
@@ -138,14 +157,16 @@ export class FileSink implements Streamer {
   async dispose(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'disposed';
-    // Never close the descriptor under a write in progress.
+    // Never close the descriptor under a write (or fdatasync) in progress.
     await this.chain;
+    await this.writebackFile.quiesce();
     await this.handle.close().catch(() => {});
     if (this.options.removeOnFailure ?? true) await unlink(this.path).catch(() => {});
   }
 
   private throwIfFailed(): void {
     if (this.failure !== null) throw this.failure;
+    this.writeback?.check();
   }
 
   /** A free buffer; when all are being written, waits for the oldest write. */
@@ -204,5 +225,6 @@ export class FileSink implements Streamer {
       throw fileError('could not write to file', this.path, err);
     }
     this.written += length;
+    this.writeback?.wrote(this.writebackFile, this.path, length);
   }
 }
