@@ -254,11 +254,15 @@ class QueuedFs implements ExtractorFs {
   }
 
   endContents(file: { path: string; handle: ExtractHandle | null }): Promise<void> {
-    return this.queueSegment(file);
+    return this.queueSegment(file, true);
   }
 
-  /** Queues the write of the file's bytes buffered so far. */
-  private async queueSegment(file: { path: string; handle: ExtractHandle | null }): Promise<void> {
+  /**
+   * Queues the write of the file's bytes buffered so far. `last`: the file's final bytes. Its
+   * close follows at once and would wait for an fdatasync started now (the fsync at the end
+   * writes them out anyway), so they start none.
+   */
+  private async queueSegment(file: { path: string; handle: ExtractHandle | null }, last = false): Promise<void> {
     const slab = this.slab;
     if (slab === null || slab.fill === this.segmentStart) return;
     const start = this.segmentStart;
@@ -267,7 +271,7 @@ class QueuedFs implements ExtractorFs {
     slab.writes++;
     await this.io.add(async () => {
       await write(file, slab.buf, start, end);
-      this.writeback?.wrote((file.handle as QueuedHandle).writeback, file.path, end - start);
+      if (!last) this.writeback?.wrote((file.handle as QueuedHandle).writeback, file.path, end - start);
     }, () => {
       slab.writes--;
       if (slab.retired && slab.writes === 0) this.freeSlab(slab);

@@ -41,9 +41,10 @@ export interface FileSinkOptions {
    */
   blocking?: boolean;
   /**
-   * Start writing the file out while it is written (a background fdatasync every 16 MiB,
-   * writeback.ts), so that the fsync of finalize() finds little left to do. By default on with
-   * `sync` (not with `blocking`).
+   * Start writing the file out while it is written (a background fdatasync every 16 MiB on the
+   * threadpool, writeback.ts, in blocking mode too), so that the fsync of finalize(), or the
+   * caller's own at the end, finds little left to do. By default on with `sync`, except in
+   * blocking mode.
    */
   writeback?: boolean;
 }
@@ -119,6 +120,7 @@ export class FileSink implements Streamer {
     this.throwIfFailed();
     if (this.blockWriter !== null) {
       this.writeBlocking(() => this.blockWriter?.append(data));
+      this.writeback?.wrote(this.writebackFile, this.path, data.length);
       return;
     }
     let off = 0;

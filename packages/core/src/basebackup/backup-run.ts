@@ -222,7 +222,8 @@ export class BackupRun {
     if (d.kind === 'sinks') return d.createFile(name);
     if (d.kind !== 'directory') throw new InvalidOptionError(`file "${name}" of the backup has no destination`);
     const path = join(d.path, name);
-    const sink = await FileSink.create(path, { sync: false, blocking: d.blocking ?? true, removeOnFailure: false, mode: this.fileMode });
+    // fsynced at the end of the run (as pg_basebackup does), and started on its way to disk now.
+    const sink = await FileSink.create(path, { sync: false, writeback: this.sync, blocking: d.blocking ?? true, removeOnFailure: false, mode: this.fileMode });
     if (this.sync) this.syncAtEnd.push(() => fsyncFile(path));
     return new BackupFile(sink, () => this.keepData || d.noClean === true);
   }
