@@ -22,7 +22,7 @@
  *   root and parent directories made because the archive did not list them.
  * - With `sync`, finalize() fsyncs every file and directory created, deepest first, then the
  *   root, as pg_basebackup's final fsync_pgdata does. With `writeback` (on with `sync`), big
- *   files are fdatasynced in the background every 16 MiB as they are written, so that the disk
+ *   files are fdatasynced in the background every 32 MiB as they are written, so that the disk
  *   works while the archive flows rather than only in those final fsyncs.
  * - Speed, by default: names are checked at once, in member order, but every file system
  *   operation (mkdir, open, write, utimes, close...) runs in the background, one at a time and
@@ -74,7 +74,7 @@ export interface DirectoryExtractorOptions {
   blocking?: boolean;
   /**
    * Start writing each big file out to disk while it is extracted (a background fdatasync
-   * every 16 MiB, queued mode only), for callers that fsync everything afterwards: `sync`, or
+   * every 32 MiB, queued mode only), for callers that fsync everything afterwards: `sync`, or
    * syncCreated(). By default, on with `sync`. See extractor-fs.ts, Writeback.
    */
   writeback?: boolean;

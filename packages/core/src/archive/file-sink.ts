@@ -9,7 +9,7 @@
  * of 5.2). The copy is cheap next to the kernel's own. With `blocking`, each full buffer is
  * written at once with writeSync instead (no threadpool). A write error fails the next
  * content() or finalize(). finalize() writes the rest, optionally fsyncs and closes; with
- * `sync` the file is also fdatasynced in the background every 16 MiB as it is written
+ * `sync` the file is also fdatasynced in the background every 32 MiB as it is written
  * (writeback.ts), so that the disk works while the data flows, not only in that fsync.
  * dispose() before a successful finalize() waits for the write in progress, closes the file
  * and, unless told otherwise, removes it, so a failed backup does not leave a half-written
@@ -41,7 +41,7 @@ export interface FileSinkOptions {
    */
   blocking?: boolean;
   /**
-   * Start writing the file out while it is written (a background fdatasync every 16 MiB on the
+   * Start writing the file out while it is written (a background fdatasync every 32 MiB on the
    * threadpool, writeback.ts, in blocking mode too), so that the fsync of finalize(), or the
    * caller's own at the end, finds little left to do. By default on with `sync`, except in
    * blocking mode.

@@ -14,7 +14,9 @@
 import type { FileHandle } from 'node:fs/promises';
 import { fileError } from '../errors.js';
 
-export const WRITEBACK_BYTES = 16 * 1024 * 1024;
+// 8 MiB was slower on the bench VM (5.3-5.7 s against 4.2-4.9 s for a restore through an agent):
+// each fdatasync also commits the journal. 16 to 128 MiB measured the same.
+export const WRITEBACK_BYTES = 32 * 1024 * 1024;
 
 /** One file being written, as Writeback sees it. */
 export class WritebackFile {

@@ -12,13 +12,13 @@ describe('Writeback', () => {
   before(() => { dir = tempDir('writeback'); });
   after(() => removeDir(dir));
 
-  it('starts an fdatasync once a file has 16 MiB written since the last one, one at a time', async () => {
+  it('starts an fdatasync once a file has WRITEBACK_BYTES written since the last one, one at a time', async () => {
     const path = join(dir, 'f');
     const handle = await open(path, 'wx', 0o600);
     const writeback = new Writeback();
     const file = new WritebackFile(handle);
     const piece = patternBytes(1024 * 1024, 3);
-    for (let i = 0; i < 15; i++) {
+    for (let i = 1; i < WRITEBACK_BYTES / piece.length; i++) {
       await handle.write(piece);
       writeback.wrote(file, path, piece.length);
     }
