@@ -73,9 +73,9 @@ export interface DirectoryExtractorOptions {
    */
   blocking?: boolean;
   /**
-   * Start writing each big file out to disk while it is extracted (a background fdatasync
-   * every 32 MiB, queued mode only), for callers that fsync everything afterwards: `sync`, or
-   * syncCreated(). By default, on with `sync`. See extractor-fs.ts, Writeback.
+   * Start writing each big file out to disk while it is extracted (a background fdatasync on
+   * the threadpool every 32 MiB, in blocking mode too), for callers that fsync everything
+   * afterwards: `sync`, or syncCreated(). By default, on with `sync`. See writeback.ts.
    */
   writeback?: boolean;
 }

@@ -12,7 +12,7 @@
  * The operations themselves (`ops`) take the same arguments and throw the same errors in both.
  */
 import {
-  chmodSync, chownSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
+  chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fdatasync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
   mkdirSync, openSync, statSync, symlinkSync, type Stats,
 } from 'node:fs';
 import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, stat, symlink, type FileHandle } from 'node:fs/promises';
@@ -59,15 +59,16 @@ export interface ExtractorFs {
   readonly writebacks: number;
   /** No job runs after this (those queued are dropped). */
   close(): Promise<void>;
-  /** Contents of the file whose open job was run before. */
-  append(file: { path: string; handle: ExtractHandle | null }, data: Buffer): Promise<void>;
+  /** Contents of the file whose open job was run before (`member.size` bytes in all). */
+  append(file: { path: string; handle: ExtractHandle | null; member: { size: number } }, data: Buffer): Promise<void>;
   /** The rest of the file's contents is written (or queued) before its close job. */
   endContents(file: { path: string; handle: ExtractHandle | null }): Promise<void>;
 }
 
-/** `writeback` (queued only): start writing big files out while they are extracted (writeback.ts). */
+/** `writeback`: start writing big files out while they are extracted (writeback.ts). */
 export function createExtractorFs(blocking: boolean, writeback = false): ExtractorFs {
-  return blocking ? new BlockingFs() : new QueuedFs(writeback ? new Writeback() : null);
+  const starter = writeback ? new Writeback() : null;
+  return blocking ? new BlockingFs(starter) : new QueuedFs(starter);
 }
 
 const promiseOps: FsOps = {
@@ -136,8 +137,15 @@ class QueuedHandle implements ExtractHandle {
 
 class BlockingHandle implements ExtractHandle {
   readonly writer: BlockWriter;
+  /** Its fdatasyncs run on the threadpool while the calling thread goes on writing. */
+  readonly writeback: WritebackFile;
+  /** Bytes appended so far. */
+  appended = 0;
   constructor(readonly fd: number, path: string) {
     this.writer = new BlockWriter(fd, path);
+    this.writeback = new WritebackFile({
+      datasync: () => new Promise<void>((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
+    });
   }
   async chmod(mode: number): Promise<void> {
     fchmodSync(this.fd, mode);
@@ -149,14 +157,21 @@ class BlockingHandle implements ExtractHandle {
     fchownSync(this.fd, uid, gid);
   }
   async close(): Promise<void> {
+    // Not before an fdatasync queued on the threadpool ran: the number could be another file's.
+    await this.writeback.quiesce();
     closeSync(this.fd);
   }
 }
 
 class BlockingFs implements ExtractorFs {
   readonly ops = syncOps;
-  readonly writebacks = 0;
   private closed = false;
+
+  constructor(private readonly writeback: Writeback | null) {}
+
+  get writebacks(): number {
+    return this.writeback?.started ?? 0;
+  }
 
   async run(job: () => Promise<void>, always?: () => void): Promise<void> {
     if (this.closed) return;
@@ -167,16 +182,26 @@ class BlockingFs implements ExtractorFs {
     }
   }
 
-  check(): void {}
+  check(): void {
+    this.writeback?.check();
+  }
 
-  async drain(): Promise<void> {}
+  async drain(): Promise<void> {
+    await this.writeback?.settle();
+    this.writeback?.check();
+  }
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.writeback?.settle();
   }
 
-  async append(file: { path: string; handle: ExtractHandle | null }, data: Buffer): Promise<void> {
-    (file.handle as BlockingHandle).writer.append(data);
+  async append(file: { path: string; handle: ExtractHandle | null; member: { size: number } }, data: Buffer): Promise<void> {
+    const handle = file.handle as BlockingHandle;
+    handle.writer.append(data);
+    handle.appended += data.length;
+    // The file's last bytes start none: its close, next, would wait for it.
+    if (handle.appended < file.member.size) this.writeback?.wrote(handle.writeback, file.path, data.length);
   }
 
   async endContents(file: { path: string; handle: ExtractHandle | null }): Promise<void> {

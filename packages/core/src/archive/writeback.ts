@@ -11,7 +11,6 @@
  * not report the lost data to a later one.
  */
 
-import type { FileHandle } from 'node:fs/promises';
 import { fileError } from '../errors.js';
 
 // 8 MiB was slower on the bench VM (5.3-5.7 s against 4.2-4.9 s for a restore through an agent):
@@ -26,7 +25,8 @@ export class WritebackFile {
   flushing: Promise<void> | null = null;
   closing = false;
 
-  constructor(readonly handle: FileHandle) {}
+  /** A FileHandle, or anything else whose datasync() fdatasyncs the file. */
+  constructor(readonly handle: { datasync(): Promise<void> }) {}
 
   /** Before the descriptor is closed: no fdatasync starts any more, the running one ends. */
   async quiesce(): Promise<void> {

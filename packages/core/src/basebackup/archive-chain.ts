@@ -43,6 +43,8 @@ export interface ArchiveChainOptions {
   createFile: (name: string) => Promise<Streamer>;
   /** plain: the extractor's fsync at the end of the run. */
   syncAtEnd: (sync: () => Promise<void>) => void;
+  /** plain: that fsync will run, so big files may start on their way to disk as they are written. */
+  writeback: boolean;
   /** The file being written, for progress. */
   onFile: (name: string) => void;
 }
@@ -70,6 +72,7 @@ export class ArchiveChainBuilder {
     const extractor = new DirectoryExtractor({
       root,
       sync: false,
+      writeback: o.writeback,
       blocking: o.blocking,
       mapLinkTarget: (target, member) => (/^pg_tblspc\/[0-9]+$/.test(member.name) ? o.mapLocation(target) : target),
       onFile: (f) => o.onFile(f),

@@ -191,6 +191,7 @@ export class BackupRun {
         return file;
       },
       syncAtEnd: (sync) => this.syncAtEnd.push(sync),
+      writeback: this.sync,
       onFile: (name) => {
         this.progress.filename = name;
       },

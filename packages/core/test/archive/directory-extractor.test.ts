@@ -146,7 +146,11 @@ describe('DirectoryExtractor', () => {
     const tar = tarOf([{ member: m('big', 'file'), data: big }, { member: m('small', 'file'), data: 'x' }, { member: m('other', 'file'), data: other }]);
     const fds = readdirSync('/proc/self/fd').length;
     const counts: Record<string, number> = {};
-    for (const [name, options] of [['sync', { sync: true }], ['writeback', { writeback: true }], ['neither', {}], ['sync-only', { sync: true, writeback: false }]] as const) {
+    const variants = [
+      ['sync', { sync: true }], ['writeback', { writeback: true }], ['blocking', { writeback: true, blocking: true }],
+      ['neither', {}], ['sync-only', { sync: true, writeback: false }], ['blocking-neither', { blocking: true }],
+    ] as const;
+    for (const [name, options] of variants) {
       const root = join(dir, `writeback-${name}`);
       const extractor = new DirectoryExtractor({ root, ...options });
       await feed(new TarParser(extractor), tar, 256 * 1024);
@@ -158,9 +162,8 @@ describe('DirectoryExtractor', () => {
       rmSync(root, { recursive: true });
     }
     // One at a time, every 32 MiB of a file: one for 40 MiB, none for 20 MiB.
-    for (const name of ['sync', 'writeback']) assert.equal(counts[name], 1, name);
-    assert.equal(counts.neither, 0);
-    assert.equal(counts['sync-only'], 0);
+    for (const name of ['sync', 'writeback', 'blocking']) assert.equal(counts[name], 1, name);
+    for (const name of ['neither', 'sync-only', 'blocking-neither']) assert.equal(counts[name], 0, name);
     assert.equal(readdirSync('/proc/self/fd').length, fds);
   });
 
