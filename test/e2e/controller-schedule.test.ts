@@ -161,6 +161,8 @@ describe('scheduled backups', () => {
     const missedStarts = of(secondRun, 'sec', /^backup \S+ started \(direct, missed run\)$/);
     assert.equal(missedStarts.length, 1, secondRun);
     assert.ok(Date.parse(missedStarts[0]?.time ?? '') - restartedAt < 5000);
+    // A tick at the same moment is skipped, not refused as busy.
+    assert.deepEqual(of(secondRun, 'sec', /.*/).filter((e) => e.level === 'error').map((e) => e.msg), [], secondRun);
     // The daily cluster: three days missed, one backup, in the first run only.
     assert.equal(of(firstRun, 'daily', /^backup \S+ started \(direct, missed run\)$/).length, 1, firstRun);
     assert.equal(of(firstRun, 'daily', /^backup \S+ completed/).length, 1);

@@ -30,6 +30,12 @@ const keyOf = (s: ScheduleConfig): string => `${s.full}\u0000${s.timezone ?? ''}
 export class Scheduler {
   private readonly jobs = new Map<string, Job>();
   private readonly running = new Set<Promise<void>>();
+  /**
+   * Clusters one of our runs has claimed, from its check for a backup under way until its
+   * backup has ended: the backup's own lock is taken only after awaits, and a missed run at
+   * start and the first tick would otherwise both pass the check, the second failing as busy.
+   */
+  private readonly claimed = new Set<string>();
   private stopped = false;
 
   constructor(private readonly state: ControllerState) {}
@@ -57,8 +63,11 @@ export class Scheduler {
     for (const c of wanted.values()) {
       if (this.jobs.has(c.name)) continue;
       const schedule = c.schedule as ScheduleConfig;
+      // Paused until a missed run has claimed the cluster, so that it is that run which goes
+      // ahead (a first tick at the same moment is skipped).
       const cron = new Cron(schedule.full, {
         ...(schedule.timezone !== null ? { timezone: schedule.timezone } : {}),
+        paused: true,
         protect: true,
         catch: (err) => this.state.logger.error(`cluster "${c.name}": scheduled backup failed: ${errorText(err)}`, { cluster: c.name }),
       }, async (self: Cron) => {
@@ -66,6 +75,7 @@ export class Scheduler {
       });
       this.jobs.set(c.name, { key: keyOf(schedule), cron });
       await this.catchUp(c, cron, atStart);
+      if (!this.stopped && this.jobs.get(c.name)?.cron === cron) cron.resume();
     }
   }
 
@@ -113,12 +123,18 @@ export class Scheduler {
     if (this.stopped || state.shutdown.aborted) return;
     const cluster = state.config.clusters.find((c) => c.name === name);
     if (cluster === undefined) return;
-    if (state.locks.isLocked(name)) {
+    if (this.claimed.has(name) || state.locks.isLocked(name)) {
       state.logger.info(`cluster "${name}": scheduled backup of ${occurrence.toISOString()} skipped: a backup of it is running`, { cluster: name });
       return;
     }
-    await this.remember(name, occurrence, new Date());
-    const { completed } = await runClusterBackups(state, [name], 1, trigger, state.shutdown);
+    this.claimed.add(name);
+    let completed: number;
+    try {
+      await this.remember(name, occurrence, new Date());
+      ({ completed } = await runClusterBackups(state, [name], 1, trigger, state.shutdown));
+    } finally {
+      this.claimed.delete(name);
+    }
     if (completed === 0 || state.shutdown.aborted) return;
     await state.activity.during('expire', async () => {
       try {
