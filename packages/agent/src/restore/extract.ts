@@ -8,12 +8,12 @@
  * to pg_wal (or --waldir). The order is the source's contract: base first.
  *
  * Each archive's files are fsynced once it is extracted, while the next archive streams: the
- * disk writes one archive back while the next is written. Big files are also started on their
- * way to disk while they are written (the extractor's writeback): with the kernel's default
- * thresholds nothing else would write a restore's first gigabytes out until those fsyncs. run() resolves only once every fsync
+ * disk writes one archive back while the next is written. run() resolves only once every fsync
  * has, and rejects only once none is still running. Waiting for each archive's fsyncs before
  * reading on stalled the whole chain, the controller's stream included, for a fifth of a
- * restore.
+ * restore. Big files are also started on their way to disk while they are written (the
+ * extractor's writeback): with the kernel's default thresholds nothing else would write a
+ * restore's first gigabytes out before those fsyncs.
  */
 
 import path from 'node:path';
