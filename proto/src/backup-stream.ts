@@ -224,14 +224,11 @@ export function directoryFiles(dir: string, options: DirectoryFilesOptions = {})
         await flushed.quiesce();
         try {
           writeback?.check();
-        } catch (err) {
-          await handle.close();
-          throw err;
-        }
-        try {
-          if (options.sync !== false) await handle.sync();
-        } catch (err) {
-          throw fileError('could not fsync file', path, err);
+          if (options.sync !== false) {
+            await handle.sync().catch((err: unknown) => {
+              throw fileError('could not fsync file', path, err);
+            });
+          }
         } finally {
           await handle.close();
         }
