@@ -1,37 +1,39 @@
 /**
  * LZ4 compressor: raw bytes in, ONE standard LZ4 frame out (what `lz4 -d` and PostgreSQL's
- * LZ4F decompressor read). lz4-napi compresses only whole buffers (its frame API has no
- * streaming and no levels), so this writes the frame itself: a header declaring independent
- * blocks of at most 1 MiB, then each input block compressed by lz4-napi (stored raw when
- * compression does not shrink it), then the end mark and, optionally, the content checksum.
+ * LZ4F decompressor read). This writes the frame itself: a header declaring independent blocks
+ * of at most 1 MiB, then each input block compressed with liblz4's block compressor (stored raw
+ * when compression does not shrink it), then the end mark and, optionally, the content
+ * checksum.
  *
- * Blocks are compressed one at a time on the calling thread (compressSync), like
- * pg_basebackup's own LZ4 stage, from one reused input buffer. lz4-napi's asynchronous API ran
- * blocks in parallel on the threadpool, but its allocator (mimalloc) kept what those threads
- * allocated: a 2.2 GB backup peaked at 411 MB RSS (a test of 900 blocks: 355 MB with 4 blocks
- * in flight, 172 MB with one thread, 108 MB with compressSync). Each call still returns a
- * fresh native buffer; a minor GC every 8 MiB frees them (young-garbage.ts): 98 MB peak for
- * the whole backup instead of 166 MB. `maxBlocksInFlight` is accepted and ignored.
+ * The block compressor is the C library's `LZ4_compress_default`, through the `lz4` package's
+ * native binding, not lz4-napi's lz4_flex: on the bench dataset's mixed rows lz4_flex compressed
+ * about 200 MB/s of one core, liblz4 400-500 MB/s, and client-side lz4 is CPU-bound on that
+ * cost. The binding writes into a buffer we own, so no block leaves native garbage behind.
  *
- * lz4-napi (lz4_flex) has only the fast mode: PostgreSQL's levels 1..12 are accepted by the
- * spec parser but compress like level 0 here.
+ * Blocks are compressed one at a time on the calling thread, like pg_basebackup's own LZ4
+ * stage, from one reused input buffer into one reused output buffer. Running them in parallel
+ * on the threadpool (lz4-napi's asynchronous API) did not shorten a backup on two cores, and
+ * its allocator kept what those threads allocated (411 MB RSS for a 2.2 GB backup).
+ * `maxBlocksInFlight` is accepted and ignored.
+ *
+ * Only LZ4's fast mode: PostgreSQL's levels 1..12 are accepted by the spec parser but compress
+ * like level 0 here.
  */
 
-import type * as Lz4Napi from 'lz4-napi';
+import type * as Lz4 from 'lz4';
 import { lazyRequire } from '../lazy-require.js';
 import type { BlockParallelOptions } from './block-parallel-compressor.js';
 import { ChainedStreamer } from './chained-streamer.js';
 import { lz4FrameHeader } from './lz4-frame.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
 import { Xxh32 } from './xxhash32.js';
-import { YoungGarbageCollector } from './young-garbage.js';
 
 export interface Lz4CompressorOptions extends BlockParallelOptions {
   /** Append the xxh32 of all input, as the lz4 tool does by default; PostgreSQL does not. */
   contentChecksum?: boolean;
 }
 
-const lz4 = lazyRequire<typeof Lz4Napi>('lz4-napi');
+const lz4 = lazyRequire<typeof Lz4>('lz4');
 
 const BLOCK_SIZE = 1 << 20; // BD block-size id 6
 const UNCOMPRESSED_BIT = 0x80000000;
@@ -43,12 +45,14 @@ export class Lz4Compressor extends ChainedStreamer {
   private started = false;
   /** Block size field; reused (the next streamer copies what it keeps). */
   private readonly sizeField = Buffer.alloc(4);
-  private readonly garbage = new YoungGarbageCollector();
+  /** Compressed block; reused likewise. */
+  private readonly packed: Buffer;
 
   constructor(next: Streamer, options: Lz4CompressorOptions = {}) {
     super(next);
     // Blocks must not exceed the maximum the header declares.
     this.block = Buffer.allocUnsafe(Math.max(1, Math.min(options.blockSize ?? BLOCK_SIZE, BLOCK_SIZE)));
+    this.packed = Buffer.allocUnsafe(lz4().encodeBound(this.block.length));
     this.checksum = options.contentChecksum ? new Xxh32() : null;
   }
 
@@ -87,14 +91,13 @@ export class Lz4Compressor extends ChainedStreamer {
     await this.start();
     const block = this.block.subarray(0, this.fill);
     this.checksum?.update(block);
-    // lz4-napi prefixes the raw LZ4 block with its uncompressed size (4 bytes, little-endian).
-    const raw = lz4().compressSync(block).subarray(4);
-    const stored = raw.length < block.length;
-    this.sizeField.writeUInt32LE(stored ? raw.length : (block.length | UNCOMPRESSED_BIT) >>> 0, 0);
+    // The output has room for the worst case, so 0 (failure) cannot happen short of a bug.
+    const size = lz4().encodeBlock(block, this.packed);
+    if (size <= 0) throw new Error(`lz4 block compression failed (${size}) for a block of ${block.length} bytes`);
+    const stored = size < block.length;
+    this.sizeField.writeUInt32LE(stored ? size : (block.length | UNCOMPRESSED_BIT) >>> 0, 0);
     await this.next.content(null, this.sizeField, 'unknown');
-    await this.next.content(null, stored ? raw : block, 'unknown');
+    await this.next.content(null, stored ? this.packed.subarray(0, size) : block, 'unknown');
     this.fill = 0;
-    // Each call made a native output buffer that is garbage now.
-    this.garbage.add(block.length);
   }
 }
