@@ -2,7 +2,7 @@
  * A CommonJS package loaded on first use instead of at start-up. A pgfleet-basebackup run
  * loads every module its command line could need before it connects, and each native or
  * stream package costs milliseconds a run that does not use it pays for nothing (tar-stream
- * about 8 ms, lz4-napi 4, zstd-napi 2, in a CPU profile of the start-up); pg_basebackup starts
+ * about 8 ms, zstd-napi 2, in a CPU profile of the start-up); pg_basebackup starts
  * in a few milliseconds. The package is required (synchronously) the first time the returned
  * function is called, and cached as require caches it.
  */

@@ -26,10 +26,10 @@ function modulesLoaded(args: string[], status: number): string[] {
 const HEAVY = [
   /\/agent\/src\/bin\/serve-command\.ts$/, /\/agent\/src\/bin\/restore-command\.ts$/, /\/agent\/src\/restore\/restore\.ts$/,
   /\/agent\/src\/grpc\//, /\/agent\/src\/instance\//, /\/core\/dist\/index\.js$/, /\/proto\/dist\/index\.js$/,
-  /\/node_modules\/pg\//, /\/node_modules\/lz4-napi\//, /\/node_modules\/zstd-napi\//, /\/node_modules\/pino\//,
+  /\/node_modules\/pg\//, /\/node_modules\/lz4\//, /\/node_modules\/zstd-napi\//, /\/node_modules\/pino\//,
 ];
 
-const COMPRESSORS = /\/node_modules\/(lz4-napi|zstd-napi)\//;
+const COMPRESSORS = /\/node_modules\/(lz4|zstd-napi)\//;
 
 const heavy = (loaded: string[], allowed: RegExp | null = null): string[] =>
   loaded.filter((f) => HEAVY.some((p) => p.test(f)) && !(allowed?.test(f) ?? false));

@@ -20,10 +20,9 @@
  * like level 0 here.
  */
 
-import type * as Lz4 from 'lz4';
-import { lazyRequire } from '../lazy-require.js';
 import type { BlockParallelOptions } from './block-parallel-compressor.js';
 import { ChainedStreamer } from './chained-streamer.js';
+import { lz4Package } from './lz4-block.js';
 import { lz4FrameHeader } from './lz4-frame.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
 import { Xxh32 } from './xxhash32.js';
@@ -33,7 +32,6 @@ export interface Lz4CompressorOptions extends BlockParallelOptions {
   contentChecksum?: boolean;
 }
 
-const lz4 = lazyRequire<typeof Lz4>('lz4');
 
 const BLOCK_SIZE = 1 << 20; // BD block-size id 6
 const UNCOMPRESSED_BIT = 0x80000000;
@@ -52,7 +50,7 @@ export class Lz4Compressor extends ChainedStreamer {
     super(next);
     // Blocks must not exceed the maximum the header declares.
     this.block = Buffer.allocUnsafe(Math.max(1, Math.min(options.blockSize ?? BLOCK_SIZE, BLOCK_SIZE)));
-    this.packed = Buffer.allocUnsafe(lz4().encodeBound(this.block.length));
+    this.packed = Buffer.allocUnsafe(lz4Package().encodeBound(this.block.length));
     this.checksum = options.contentChecksum ? new Xxh32() : null;
   }
 
@@ -92,7 +90,7 @@ export class Lz4Compressor extends ChainedStreamer {
     const block = this.block.subarray(0, this.fill);
     this.checksum?.update(block);
     // The output has room for the worst case, so 0 (failure) cannot happen short of a bug.
-    const size = lz4().encodeBlock(block, this.packed);
+    const size = lz4Package().encodeBlock(block, this.packed);
     if (size <= 0) throw new Error(`lz4 block compression failed (${size}) for a block of ${block.length} bytes`);
     const stored = size < block.length;
     this.sizeField.writeUInt32LE(stored ? size : (block.length | UNCOMPRESSED_BIT) >>> 0, 0);

@@ -3,16 +3,17 @@
  * write: one or more concatenated frames (skippable frames are skipped), linked or independent
  * blocks of 64 KiB..4 MiB, stored (uncompressed) blocks, optional content size, block checksums
  * and content checksum, all verified. The frame is parsed here and each block is decoded with
- * lz4-napi's block decoder; for linked blocks the last 64 KiB of the frame's output is the
- * dictionary. At most one block (<= 4 MiB) is buffered. Each decoded block is a fresh native
- * buffer: a minor collection every few MiB of them frees those handed on (young-garbage.ts),
- * which V8 would otherwise keep until some 64 MB of them had piled up. Input that ends inside a
- * frame, bad magic numbers, checksums or block sizes fail with ArchiveFormatError.
+ * liblz4's bounds-checked block decoder (lz4-block.ts); for linked blocks the last 64 KiB of the
+ * frame's output is the dictionary. At most one block (<= 4 MiB) is buffered. Each decoded
+ * block is a fresh buffer, handed on (the next streamer may keep it): a minor collection every
+ * few MiB of them frees those handed on (young-garbage.ts), which V8 would otherwise keep until
+ * some 64 MB of them had piled up. Input that ends inside a frame, bad magic numbers,
+ * checksums, block sizes or blocks fail with ArchiveFormatError.
  */
 
-import type * as Lz4Napi from 'lz4-napi';
 import { ArchiveFormatError, InternalError } from '../errors.js';
 import { ChainedStreamer } from './chained-streamer.js';
+import { decodeLz4Block } from './lz4-block.js';
 import type { DecompressorOptions } from './gzip-decompressor.js';
 import {
   FLG_BLOCK_CHECKSUM, FLG_BLOCK_INDEPENDENCE, FLG_CONTENT_CHECKSUM, FLG_CONTENT_SIZE, FLG_DICT_ID,
@@ -21,10 +22,7 @@ import {
 } from './lz4-frame.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
 import { Xxh32, xxh32 } from './xxhash32.js';
-import { lazyRequire } from '../lazy-require.js';
 import { YoungGarbageCollector } from './young-garbage.js';
-
-const lz4 = lazyRequire<typeof Lz4Napi>('lz4-napi');
 
 const HISTORY = 64 * 1024;
 
@@ -55,6 +53,18 @@ class ByteQueue {
     }
     this.length -= n;
     return target;
+  }
+
+  /**
+   * The next n bytes (n <= length): a view of the queued input when they lie in one chunk,
+   * else copied into spare (at least n bytes). Valid until the queue is next changed.
+   */
+  read(n: number, spare: Buffer): Buffer {
+    const chunk = this.chunks[0]!;
+    if (chunk.length - this.head < n) return this.take(n, spare).subarray(0, n);
+    const view = chunk.subarray(this.head, this.head + n);
+    this.skip(n);
+    return view;
   }
 
   skip(n: number): void {
@@ -96,8 +106,8 @@ export class Lz4Decompressor extends ChainedStreamer {
   private readonly label: string;
   private readonly inputOwned: boolean;
   private readonly garbage = new YoungGarbageCollector();
-  /** A compressed block with lz4-napi's size prefix; reused, as decoding is synchronous. */
-  private packed: Buffer = Buffer.alloc(0);
+  /** A compressed block that spans input chunks; reused, as decoding is synchronous. */
+  private spare: Buffer = Buffer.alloc(0);
 
   constructor(next: Streamer, options: DecompressorOptions = {}) {
     super(next);
@@ -202,15 +212,12 @@ export class Lz4Decompressor extends ChainedStreamer {
           const { frame, size, stored } = stage;
           const withChecksum = (frame.flg & FLG_BLOCK_CHECKSUM) !== 0;
           if (this.queue.length < size + (withChecksum ? 4 : 0)) return;
-          // Room for lz4-napi's 4-byte size prefix (an upper bound: the frame's block maximum).
-          if (this.packed.length < 4 + frame.blockMax) this.packed = Buffer.allocUnsafe(4 + frame.blockMax);
-          const packed = this.queue.take(size, this.packed, 4).subarray(0, 4 + size);
-          packed.writeUInt32LE(frame.blockMax, 0);
-          const block = packed.subarray(4);
+          if (this.spare.length < frame.blockMax) this.spare = Buffer.allocUnsafe(frame.blockMax);
+          const block = this.queue.read(size, this.spare);
           if (withChecksum && xxh32(block) !== this.queue.take(4).readUInt32LE(0)) throw this.corrupt('block checksum mismatch');
           const linked = (frame.flg & FLG_BLOCK_INDEPENDENCE) === 0 && frame.history.length > 0;
           // A stored block is passed on and may be kept: it gets a buffer of its own.
-          const out = stored ? Buffer.from(block) : this.decode(packed, linked ? frame.history : null);
+          const out = stored ? Buffer.from(block) : this.decode(block, frame.blockMax, linked ? frame.history : null);
           frame.produced += BigInt(out.length);
           frame.checksum?.update(out);
           if ((frame.flg & FLG_BLOCK_INDEPENDENCE) === 0) {
@@ -241,12 +248,11 @@ export class Lz4Decompressor extends ChainedStreamer {
     }
   }
 
-  private decode(packed: Buffer, dictionary: Buffer | null): Buffer {
-    try {
-      return dictionary === null ? lz4().uncompressSync(packed) : lz4().uncompressSync(packed, dictionary);
-    } catch (err) {
-      throw this.corrupt(err instanceof Error ? err.message : String(err), err);
-    }
+  private decode(block: Buffer, blockMax: number, dictionary: Buffer | null): Buffer {
+    const out = Buffer.allocUnsafe(blockMax);
+    const n = decodeLz4Block(block, out, dictionary);
+    if (n < 0) throw this.corrupt(`invalid compressed block (liblz4 stopped at byte ${-n - 1} of ${block.length})`);
+    return out.subarray(0, n);
   }
 
   private unshift(head: Buffer): void {

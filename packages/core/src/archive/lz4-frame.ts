@@ -1,8 +1,8 @@
 /**
  * The pieces of the LZ4 frame format (lz4_Frame_format.md) that the lz4 compressor and
  * decompressor share: magic numbers, the frame descriptor (FLG/BD bytes and header checksum)
- * and the block size table. This is the format `lz4` and PostgreSQL (LZ4F_*) read and write,
- * not lz4-napi's size-prefixed block format.
+ * and the block size table. This is the format `lz4` and PostgreSQL (LZ4F_*) read and write;
+ * the blocks inside are liblz4's (lz4-block.ts).
  */
 
 import { xxh32 } from './xxhash32.js';

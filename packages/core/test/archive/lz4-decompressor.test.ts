@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { ArchiveFormatError } from '../../src/errors.js';
 import { Lz4Compressor } from '../../src/archive/lz4-compressor.js';
 import { Lz4Decompressor } from '../../src/archive/lz4-decompressor.js';
+import { lz4FrameHeader } from '../../src/archive/lz4-frame.js';
 import { Recorder, feed, haveCommand, mixedData, removeDir, run, tempDir } from './helpers.js';
 
 async function unlz4(data: Buffer, slice = 65_536 + 17): Promise<Buffer> {
@@ -108,5 +109,26 @@ describe('Lz4Decompressor', () => {
     const badContent = Buffer.from(frame);
     badContent[badContent.length - 1] = badContent[badContent.length - 1]! ^ 0xff;
     await assert.rejects(unlz4(badContent), { message: 'could not decompress "base.tar.lz4": content checksum mismatch' });
+  });
+
+  it('fails on a block that is not valid LZ4, without reading or writing outside it', async () => {
+    const frameOf = (block: Buffer, independent: boolean): Buffer => {
+      const size = Buffer.alloc(4);
+      size.writeUInt32LE(block.length, 0);
+      return Buffer.concat([lz4FrameHeader({ blockSizeId: 4, independent, contentChecksum: false }), size, block, Buffer.alloc(4)]);
+    };
+    // Literal lengths that run past the block's end.
+    const overrun = Buffer.alloc(300, 0xff);
+    await assert.rejects(unlz4(frameOf(overrun, true)), (err: unknown) => {
+      assert.ok(err instanceof ArchiveFormatError);
+      assert.match(err.message, /^could not decompress "base\.tar\.lz4": invalid compressed block \(liblz4 stopped at byte \d+ of 300\)$/);
+      return true;
+    });
+    // One literal, then a match 16 bytes back: before the block's start, with no dictionary
+    // (the first block of a linked frame has none either).
+    const behind = Buffer.from([0x10, 0x61, 0x10, 0x00, 0x00]);
+    for (const independent of [true, false]) {
+      await assert.rejects(unlz4(frameOf(behind, independent)), /invalid compressed block/);
+    }
   });
 });
