@@ -60,8 +60,8 @@ class ByteQueue {
    * else copied into spare (at least n bytes). Valid until the queue is next changed.
    */
   read(n: number, spare: Buffer): Buffer {
-    const chunk = this.chunks[0]!;
-    if (chunk.length - this.head < n) return this.take(n, spare).subarray(0, n);
+    const chunk = this.chunks[0];
+    if (chunk === undefined || chunk.length - this.head < n) return this.take(n, spare).subarray(0, n);
     const view = chunk.subarray(this.head, this.head + n);
     this.skip(n);
     return view;

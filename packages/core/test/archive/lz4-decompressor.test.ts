@@ -130,5 +130,8 @@ describe('Lz4Decompressor', () => {
     for (const independent of [true, false]) {
       await assert.rejects(unlz4(frameOf(behind, independent)), /invalid compressed block/);
     }
+    // A stored block of no bytes, the last of the input but for the end mark: nothing comes out.
+    const emptyStored = Buffer.concat([lz4FrameHeader({ blockSizeId: 4, independent: true, contentChecksum: false }), Buffer.from([0, 0, 0, 0x80])]);
+    assert.deepEqual(await unlz4(Buffer.concat([emptyStored, Buffer.alloc(4)]), 1), Buffer.alloc(0));
   });
 });
