@@ -1,4 +1,4 @@
-# The native part of @pgfleet/core: liblz4's dictionary decoder (native/lz4-dict-decode.c).
+# The native part of @pgfleet/core: liblz4's block functions (native/lz4-block.c).
 # liblz4's source is the copy the lz4 package ships (and builds for itself), so nothing beyond
 # what `npm ci` installs is needed: make, a C compiler and Python for node-gyp.
 {
@@ -7,8 +7,8 @@
   },
   'targets': [
     {
-      'target_name': 'lz4_dict_decode',
-      'sources': ['native/lz4-dict-decode.c'],
+      'target_name': 'lz4_block',
+      'sources': ['native/lz4-block.c'],
       'include_dirs': ['<(lz4_lib)'],
       'defines': ['NAPI_VERSION=8'],
       'cflags': ['-O3'],

@@ -5,10 +5,10 @@
  * when compression does not shrink it), then the end mark and, optionally, the content
  * checksum.
  *
- * The block compressor is the C library's `LZ4_compress_default`, through the `lz4` package's
- * native binding, not lz4-napi's lz4_flex: on the bench dataset's mixed rows lz4_flex compressed
- * about 200 MB/s of one core, liblz4 400-500 MB/s, and client-side lz4 is CPU-bound on that
- * cost. The binding writes into a buffer we own, so no block leaves native garbage behind.
+ * The block compressor is the C library's `LZ4_compress_default` (lz4-block.ts), not lz4-napi's
+ * lz4_flex: on the bench dataset's mixed rows lz4_flex compressed about 200 MB/s of one core,
+ * liblz4 400-500 MB/s, and client-side lz4 is CPU-bound on that cost. It writes into a buffer we
+ * own, so no block leaves native garbage behind.
  *
  * Blocks are compressed one at a time on the calling thread, like pg_basebackup's own LZ4
  * stage, from one reused input buffer into one reused output buffer. Running them in parallel
@@ -22,7 +22,7 @@
 
 import type { BlockParallelOptions } from './block-parallel-compressor.js';
 import { ChainedStreamer } from './chained-streamer.js';
-import { lz4Package } from './lz4-block.js';
+import { encodeLz4Block, lz4CompressBound } from './lz4-block.js';
 import { lz4FrameHeader } from './lz4-frame.js';
 import type { ChunkKind, Streamer, TarMember } from './streamer.js';
 import { Xxh32 } from './xxhash32.js';
@@ -50,7 +50,7 @@ export class Lz4Compressor extends ChainedStreamer {
     super(next);
     // Blocks must not exceed the maximum the header declares.
     this.block = Buffer.allocUnsafe(Math.max(1, Math.min(options.blockSize ?? BLOCK_SIZE, BLOCK_SIZE)));
-    this.packed = Buffer.allocUnsafe(lz4Package().encodeBound(this.block.length));
+    this.packed = Buffer.allocUnsafe(lz4CompressBound(this.block.length));
     this.checksum = options.contentChecksum ? new Xxh32() : null;
   }
 
@@ -90,7 +90,7 @@ export class Lz4Compressor extends ChainedStreamer {
     const block = this.block.subarray(0, this.fill);
     this.checksum?.update(block);
     // The output has room for the worst case, so 0 (failure) cannot happen short of a bug.
-    const size = lz4Package().encodeBlock(block, this.packed);
+    const size = encodeLz4Block(block, this.packed);
     if (size <= 0) throw new Error(`lz4 block compression failed (${size}) for a block of ${block.length} bytes`);
     const stored = size < block.length;
     this.sizeField.writeUInt32LE(stored ? size : (block.length | UNCOMPRESSED_BIT) >>> 0, 0);
