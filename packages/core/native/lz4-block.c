@@ -29,57 +29,58 @@ static int buffer_arg(napi_env env, napi_value value, const char *name, void **d
   return 1;
 }
 
-static napi_value decode_block(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc != 3) {
-    napi_throw_type_error(env, NULL, "decodeBlock takes (src, dst, dict)");
-    return NULL;
+/* Exactly n arguments into argv, else a TypeError naming the call's arguments. */
+static int exact_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *usage) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  if (argc != n) {
+    napi_throw_type_error(env, NULL, usage);
+    return 0;
   }
+  return 1;
+}
+
+/* The source and destination Buffers every block call starts with. */
+static int src_dst_args(napi_env env, napi_value *argv, void **src, size_t *src_len, void **dst, size_t *dst_len) {
+  return buffer_arg(env, argv[0], "src must be a Buffer under 2 GiB", src, src_len) &&
+         buffer_arg(env, argv[1], "dst must be a Buffer under 2 GiB", dst, dst_len);
+}
+
+static napi_value int32_result(napi_env env, int n) {
+  napi_value result;
+  return napi_create_int32(env, n, &result) == napi_ok ? result : NULL;
+}
+
+static napi_value decode_block(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
   void *src, *dst, *dict = NULL;
   size_t src_len, dst_len, dict_len = 0;
-  if (!buffer_arg(env, argv[0], "src must be a Buffer under 2 GiB", &src, &src_len)) return NULL;
-  if (!buffer_arg(env, argv[1], "dst must be a Buffer under 2 GiB", &dst, &dst_len)) return NULL;
+  if (!exact_args(env, info, 3, argv, "decodeBlock takes (src, dst, dict)")) return NULL;
+  if (!src_dst_args(env, argv, &src, &src_len, &dst, &dst_len)) return NULL;
   napi_valuetype type;
   if (napi_typeof(env, argv[2], &type) != napi_ok) return NULL;
   if (type != napi_null && !buffer_arg(env, argv[2], "dict must be a Buffer under 2 GiB or null", &dict, &dict_len)) return NULL;
-  int n = LZ4_decompress_safe_usingDict((const char *)src, (char *)dst, (int)src_len, (int)dst_len, (const char *)dict, (int)dict_len);
-  napi_value result;
-  if (napi_create_int32(env, n, &result) != napi_ok) return NULL;
-  return result;
+  return int32_result(env, LZ4_decompress_safe_usingDict((const char *)src, (char *)dst, (int)src_len, (int)dst_len, (const char *)dict, (int)dict_len));
 }
 
 static napi_value encode_block(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc != 2) {
-    napi_throw_type_error(env, NULL, "encodeBlock takes (src, dst)");
-    return NULL;
-  }
   void *src, *dst;
   size_t src_len, dst_len;
-  if (!buffer_arg(env, argv[0], "src must be a Buffer under 2 GiB", &src, &src_len)) return NULL;
-  if (!buffer_arg(env, argv[1], "dst must be a Buffer under 2 GiB", &dst, &dst_len)) return NULL;
-  int n = LZ4_compress_default((const char *)src, (char *)dst, (int)src_len, (int)dst_len);
-  napi_value result;
-  if (napi_create_int32(env, n, &result) != napi_ok) return NULL;
-  return result;
+  if (!exact_args(env, info, 2, argv, "encodeBlock takes (src, dst)")) return NULL;
+  if (!src_dst_args(env, argv, &src, &src_len, &dst, &dst_len)) return NULL;
+  return int32_result(env, LZ4_compress_default((const char *)src, (char *)dst, (int)src_len, (int)dst_len));
 }
 
 static napi_value encode_bound(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
   int64_t n = -1;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
-  if (argc != 1 || napi_get_value_int64(env, argv[0], &n) != napi_ok || n < 0 || n > LZ4_MAX_INPUT_SIZE) {
+  if (!exact_args(env, info, 1, argv, "encodeBound takes (size)")) return NULL;
+  if (napi_get_value_int64(env, argv[0], &n) != napi_ok || n < 0 || n > LZ4_MAX_INPUT_SIZE) {
     napi_throw_range_error(env, NULL, "encodeBound takes a size from 0 to LZ4_MAX_INPUT_SIZE");
     return NULL;
   }
-  napi_value result;
-  if (napi_create_int32(env, LZ4_compressBound((int)n), &result) != napi_ok) return NULL;
-  return result;
+  return int32_result(env, LZ4_compressBound((int)n));
 }
 
 static int export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
