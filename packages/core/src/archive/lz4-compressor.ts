@@ -20,6 +20,7 @@
  * like level 0 here.
  */
 
+import { InternalError } from '../errors.js';
 import type { BlockParallelOptions } from './block-parallel-compressor.js';
 import { ChainedStreamer } from './chained-streamer.js';
 import { encodeLz4Block, lz4CompressBound } from './lz4-block.js';
@@ -31,7 +32,6 @@ export interface Lz4CompressorOptions extends BlockParallelOptions {
   /** Append the xxh32 of all input, as the lz4 tool does by default; PostgreSQL does not. */
   contentChecksum?: boolean;
 }
-
 
 const BLOCK_SIZE = 1 << 20; // BD block-size id 6
 const UNCOMPRESSED_BIT = 0x80000000;
@@ -91,7 +91,7 @@ export class Lz4Compressor extends ChainedStreamer {
     this.checksum?.update(block);
     // The output has room for the worst case, so 0 (failure) cannot happen short of a bug.
     const size = encodeLz4Block(block, this.packed);
-    if (size <= 0) throw new Error(`lz4 block compression failed (${size}) for a block of ${block.length} bytes`);
+    if (size <= 0) throw new InternalError(`lz4 block compression failed (${size}) for a block of ${block.length} bytes`);
     const stored = size < block.length;
     this.sizeField.writeUInt32LE(stored ? size : (block.length | UNCOMPRESSED_BIT) >>> 0, 0);
     await this.next.content(null, this.sizeField, 'unknown');
