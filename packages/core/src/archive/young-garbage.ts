@@ -3,10 +3,10 @@
  * from a native library for every block (up to 1 MiB per block) makes garbage that V8 only
  * frees at its next collection, and V8 starts one for external memory only after some 64 MB of
  * it has piled up: a 2.2 GB lz4 backup, when each block came back from lz4-napi in a buffer of
- * its own, peaked at 166 MB RSS. Asking for a minor (young-generation) collection every few blocks frees them
- * while they are still young; measured: 98 MB peak with one every 8 MiB, 114 MB every 16 MiB,
- * and no more CPU time than without (a scavenge of the small young generation is well under a
- * millisecond).
+ * its own, peaked at 166 MB RSS. Asking for a minor (young-generation) collection every few
+ * blocks frees them while they are still young; measured: 98 MB peak with one every 8 MiB,
+ * 114 MB every 16 MiB, and no more CPU time than without (a scavenge of the small young
+ * generation is well under a millisecond).
  *
  * V8 exposes `gc` only with --expose-gc, a process-wide setting: a library must not change it
  * behind its host's back, so a program opts in, once, at its start
