@@ -37,7 +37,7 @@ describe('pgfleet-agent serve: Backup', { timeout: 300_000 }, () => {
   let spool: string;
   let agent: RunningTool;
   let client: AgentClient;
-  /** What the agent put in its TMPDIR (tsx, which runs it, keeps its cache there): there must be nothing. */
+  /** What the agent put in its TMPDIR (tsx, when it runs from source, keeps its cache there): there must be nothing. */
   const agentFiles = (names: string[]): string[] => names.filter((n) => !n.startsWith('tsx-'));
   const spooled = async (): Promise<string[]> => agentFiles(await readdir(spool));
 

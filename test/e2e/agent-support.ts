@@ -2,8 +2,8 @@
 // line as a black box, restoring with it, serving it (`pgfleet-agent serve`), stopping the
 // instances it started, hashing directories.
 //
-// The agent runs from its TypeScript sources through tsx (no build step needed), or as the
-// script named by PGFLEET_AGENT_BIN (e.g. packages/agent/dist/bin/pgfleet-agent.js). It is
+// The agent runs built when packages/agent/dist is current, else from its TypeScript sources
+// through tsx (../harness/built-entry.ts), or as the script named by PGFLEET_AGENT_BIN. It is
 // spawned as the current user (root in CI), like an administrator would run it, and makes the
 // restored files belong to the harness's PostgreSQL OS user (--owner).
 //
@@ -19,7 +19,6 @@ import path from 'node:path';
 import { after } from 'node:test';
 import pg from 'pg';
 import {
-  REPO_ROOT,
   binDir,
   freePort,
   makeTempDir,
@@ -28,9 +27,8 @@ import {
   type PgVersion,
   type RunResult,
 } from '../harness/index.js';
+import { commandArgv } from '../harness/built-entry.js';
 import { binaryAt, describeRun, startTool, type RunningTool, type ToolBinary } from './support/index.js';
-
-export const AGENT_SOURCE = path.join(REPO_ROOT, 'packages', 'agent', 'src', 'bin', 'pgfleet-agent.ts');
 
 /** The agent command line under test. */
 export function agentBinary(): ToolBinary {
@@ -39,7 +37,7 @@ export function agentBinary(): ToolBinary {
   return {
     name: 'pgfleet-agent',
     command: process.execPath,
-    prefixArgs: ['--import', 'tsx', AGENT_SOURCE],
+    prefixArgs: commandArgv('agent', 'pgfleet-agent'),
     isPgfleet: true,
     maxServerVersion: 18,
     referenceMajor: undefined,

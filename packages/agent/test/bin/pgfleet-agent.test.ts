@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { commandArgv } from '../../../../test/harness/built-entry.js';
 import { makeDir } from '../helpers/fixtures.js';
 
-const script = fileURLToPath(new URL('../../src/bin/pgfleet-agent.ts', import.meta.url));
+const command = commandArgv('agent', 'pgfleet-agent');
 
 function agent(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), script, ...args], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+  const r = spawnSync(process.execPath, [...command, ...args], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -1,20 +1,19 @@
 // Real processes for the controller's end-to-end tests (test/e2e/controller-*.test.ts): the
 // `pgfleet` CLI run as a separate process, the controller daemon (`pgfleet serve`) as a
 // long-running child that can be stopped or SIGKILLed, and helpers to watch a repository.
-// The CLI runs from source through tsx (always the code under test); PGFLEET_CLI_JS may name a
-// built dist/bin/pgfleet.js instead. Children get the environment minus PG* and PGFLEET_*
+// The CLI runs the code under test: built when dist/ is current, else from source through tsx
+// (test/harness/built-entry.ts); PGFLEET_CLI_JS may name another built dist/bin/pgfleet.js. Children get the environment minus PG* and PGFLEET_*
 // variables plus what the test passes, so a developer's shell cannot leak into a test.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { commandArgv } from '../../../../test/harness/built-entry.js';
 
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
-const CLI_SRC = join(REPO, 'packages/controller/src/bin/pgfleet.ts');
-
 export function cliArgv(): string[] {
   const built = process.env['PGFLEET_CLI_JS'];
-  return built ? [built] : ['--import', 'tsx', CLI_SRC];
+  return built ? [built] : commandArgv('controller', 'pgfleet');
 }
 
 function childEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
