@@ -12,11 +12,9 @@
 // than it. `npm test` builds first (turbo's test task depends on build); running a test file
 // by hand after editing src/ takes the source path until the next build.
 
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { REPO_ROOT } from './versions.js';
 
 const fresh = new Map<string, boolean>();
 
@@ -47,16 +45,9 @@ function isBuilt(packageDir: string): boolean {
  * built from the current sources, else the source through tsx.
  */
 export function commandArgv(pkg: 'agent' | 'controller', name: string): string[] {
-  const packageDir = path.join(REPO, 'packages', pkg);
+  const packageDir = path.join(REPO_ROOT, 'packages', pkg);
   const js = path.join(packageDir, 'dist', 'bin', `${name}.js`);
-  if (isBuilt(packageDir)) {
-    try {
-      statSync(js);
-      return [js];
-    } catch {
-      // a build without this command: fall through to the source
-    }
-  }
+  if (isBuilt(packageDir) && existsSync(js)) return [js];
   // Resolved here, so that the child finds tsx whatever its working directory.
   return ['--import', import.meta.resolve('tsx'), path.join(packageDir, 'src', 'bin', `${name}.ts`)];
 }

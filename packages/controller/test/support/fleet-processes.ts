@@ -2,8 +2,9 @@
 // `pgfleet` CLI run as a separate process, the controller daemon (`pgfleet serve`) as a
 // long-running child that can be stopped or SIGKILLed, and helpers to watch a repository.
 // The CLI runs the code under test: built when dist/ is current, else from source through tsx
-// (test/harness/built-entry.ts); PGFLEET_CLI_JS may name another built dist/bin/pgfleet.js. Children get the environment minus PG* and PGFLEET_*
-// variables plus what the test passes, so a developer's shell cannot leak into a test.
+// (test/harness/built-entry.ts); PGFLEET_CLI_JS may name another built dist/bin/pgfleet.js.
+// Children get the environment minus PG* and PGFLEET_* variables plus what the test passes, so
+// a developer's shell cannot leak into a test.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { commandArgv } from '../../../../test/harness/built-entry.js';
 
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+
 export function cliArgv(): string[] {
   const built = process.env['PGFLEET_CLI_JS'];
   return built ? [built] : commandArgv('controller', 'pgfleet');
