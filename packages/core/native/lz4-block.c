@@ -10,8 +10,12 @@
  * valid block or does not fit into dst; dict (the 64 KiB before the block, or null) through
  * the bounds-checked LZ4_decompress_safe_usingDict, so corrupt input never makes it read or
  * write outside the buffers.
+ * alignmentOffset(buf, alignment) -> how many bytes into buf the first address that is a
+ * multiple of alignment (a power of two) lies: O_DIRECT writes need aligned memory, and
+ * JavaScript cannot see where a Buffer's bytes are (aligned-buffer.ts).
  */
 #include <limits.h>
+#include <stdint.h>
 #include <node_api.h>
 /* liblz4 itself, compiled into this addon: its source comes with the lz4 package (binding.gyp). */
 #include "lz4.c"
@@ -83,6 +87,25 @@ static napi_value encode_bound(napi_env env, napi_callback_info info) {
   return int32_result(env, LZ4_compressBound((int)n));
 }
 
+static napi_value alignment_offset(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  void *data;
+  size_t length;
+  int64_t alignment = 0;
+  if (!exact_args(env, info, 2, argv, "alignmentOffset takes (buf, alignment)")) return NULL;
+  bool ok = false;
+  if (napi_is_buffer(env, argv[0], &ok) != napi_ok || !ok || napi_get_buffer_info(env, argv[0], &data, &length) != napi_ok) {
+    napi_throw_type_error(env, NULL, "buf must be a Buffer");
+    return NULL;
+  }
+  if (napi_get_value_int64(env, argv[1], &alignment) != napi_ok || alignment <= 0 || alignment > (1 << 20) || (alignment & (alignment - 1)) != 0) {
+    napi_throw_range_error(env, NULL, "alignment must be a power of two up to 1 MiB");
+    return NULL;
+  }
+  uintptr_t a = (uintptr_t)alignment;
+  return int32_result(env, (int)((a - ((uintptr_t)data & (a - 1))) & (a - 1)));
+}
+
 static int export_function(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   return napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn) == napi_ok &&
@@ -92,6 +115,7 @@ static int export_function(napi_env env, napi_value exports, const char *name, n
 NAPI_MODULE_INIT() {
   if (!export_function(env, exports, "decodeBlock", decode_block) ||
       !export_function(env, exports, "encodeBlock", encode_block) ||
-      !export_function(env, exports, "encodeBound", encode_bound)) return NULL;
+      !export_function(env, exports, "encodeBound", encode_bound) ||
+      !export_function(env, exports, "alignmentOffset", alignment_offset)) return NULL;
   return exports;
 }

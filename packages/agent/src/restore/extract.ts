@@ -83,8 +83,9 @@ export class ArchiveExtraction {
   private extractor(root: string): Streamer {
     const { options, owner } = this.ctx;
     const sync = options.sync !== false;
-    // Its files are fsynced at the end: the disk may as well start on them now.
-    const extractor = new DirectoryExtractor({ root, owner: owner.chown ? { uid: owner.uid, gid: owner.gid } : null, writeback: sync });
+    // Its files are fsynced at the end: the disk may as well start on them now, and big ones
+    // need not pass through the page cache at all (direct I/O, see DirectoryExtractor).
+    const extractor = new DirectoryExtractor({ root, owner: owner.chown ? { uid: owner.uid, gid: owner.gid } : null, writeback: sync, directIo: sync });
     if (!sync) return extractor;
     return {
       content: (member, data, kind) => extractor.content(member, data, kind),

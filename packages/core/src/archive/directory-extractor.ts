@@ -78,6 +78,13 @@ export interface DirectoryExtractorOptions {
    * afterwards: `sync`, or syncCreated(). By default, on with `sync`. See writeback.ts.
    */
   writeback?: boolean;
+  /**
+   * Write files of DIRECT_IO_MIN_BYTES or more with O_DIRECT, past the page cache (not in
+   * blocking mode): for callers that fsync everything afterwards and will not read the files
+   * back soon, such as a restore. Where the file system refuses it, they are written buffered.
+   * See extractor-fs.ts.
+   */
+  directIo?: boolean;
 }
 
 const SYNC_CONCURRENCY = 8;
@@ -117,7 +124,7 @@ export class DirectoryExtractor implements Streamer {
 
   constructor(private readonly options: DirectoryExtractorOptions) {
     this.root = resolve(options.root);
-    this.fs = createExtractorFs(options.blocking ?? false, options.writeback ?? options.sync ?? false);
+    this.fs = createExtractorFs(options.blocking ?? false, options.writeback ?? options.sync ?? false, options.directIo ?? false);
   }
 
   async content(member: TarMember | null, data: Buffer, kind: ChunkKind): Promise<void> {
@@ -144,6 +151,11 @@ export class DirectoryExtractor implements Streamer {
   /** Background fdatasyncs started so far (the writeback option). */
   get writebacks(): number {
     return this.fs.writebacks;
+  }
+
+  /** Files written with O_DIRECT so far (the directIo option). */
+  get directFiles(): number {
+    return this.fs.directFiles;
   }
 
   async finalize(): Promise<void> {
@@ -292,7 +304,7 @@ export class DirectoryExtractor implements Streamer {
     const { path, member } = file;
     let handle: ExtractHandle;
     try {
-      handle = await this.fs.ops.openExclusive(path, member.mode & 0o777);
+      handle = await this.fs.ops.openExclusive(path, member.mode & 0o777, member.size);
     } catch (err) {
       if (isErrno(err, 'EEXIST')) {
         const st = await this.fs.ops.lstat(path);
