@@ -19,7 +19,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ProtocolError, Writeback, WritebackFile, fileError, type Streamer } from '@pgfleet/core';
+import { DirectFile, ProtocolError, Writeback, WritebackFile, fileError, type Streamer } from '@pgfleet/core';
 import type { BackupEvent__Output } from './gen/pgfleet/v1/BackupEvent.js';
 import type { BackupResult__Output } from './gen/pgfleet/v1/BackupResult.js';
 import type { BackupStarted__Output } from './gen/pgfleet/v1/BackupStarted.js';
@@ -190,55 +190,93 @@ export async function receiveBackupStream(events: AsyncIterable<BackupEvent__Out
 export interface DirectoryFilesOptions {
   /** fsync each file when it ends (default true). */
   sync?: boolean;
+  /**
+   * Write with O_DIRECT, past the page cache (core's direct-io.ts), for files fsynced at their
+   * end and not read back soon (default false; ignored without `sync`).
+   */
+  directIo?: boolean;
   /** A streamer that also receives each file's bytes ('unknown' chunks), e.g. a verifier; finalized at the file's end, disposed when it is cut off. */
   observe?: (name: string) => Streamer;
 }
 
 /** Sinks that write each file into `dir`, created exclusively with mode 0600. */
 export function directoryFiles(dir: string, options: DirectoryFilesOptions = {}): (file: IncomingFile) => Promise<ReceivingFile> {
+  const sync = options.sync !== false;
   return async (file) => {
     const path = join(dir, file.name);
-    let handle: FileHandle;
-    try {
-      handle = await open(path, 'wx', 0o600);
-    } catch (err) {
-      throw fileError('could not create file', path, err);
-    }
     const observer = options.observe?.(file.name) ?? null;
-    // A file fsynced at its end is started on its way to disk while it arrives.
-    const writeback = options.sync !== false ? new Writeback() : null;
-    const flushed = new WritebackFile(handle);
+    const sink = sync && options.directIo === true ? await directSink(path) : await bufferedSink(path, sync);
     return {
       async write(chunk) {
         // Written and observed at the same time: the disk and the observer's work overlap.
-        const write = handle.write(chunk).then(() => {}, (err: unknown) => {
-          throw fileError('could not write to file', path, err);
-        });
-        // Both settle before going on (the handle may be closed right after a failure).
-        const settled = await Promise.allSettled([write, observer?.content(null, chunk, 'unknown')]);
+        // Both settle before going on (the file may be closed right after a failure).
+        const settled = await Promise.allSettled([sink.write(chunk), observer?.content(null, chunk, 'unknown')]);
         for (const s of settled) if (s.status === 'rejected') throw s.reason;
-        writeback?.wrote(flushed, path, chunk.length);
-        writeback?.check();
       },
       async end() {
-        await flushed.quiesce();
         try {
-          writeback?.check();
-          if (options.sync !== false) {
-            await handle.sync().catch((err: unknown) => {
+          await sink.end();
+          if (sync) {
+            await sink.handle().sync().catch((err: unknown) => {
               throw fileError('could not fsync file', path, err);
             });
           }
         } finally {
-          await handle.close();
+          await sink.handle().close();
         }
         await observer?.finalize();
       },
       async abort() {
-        await flushed.quiesce();
-        await handle.close().catch(() => {});
+        await sink.settle();
+        await sink.handle().close().catch(() => {});
         await observer?.dispose().catch(() => {});
       },
     };
   };
+}
+
+/** How directoryFiles writes one file; the caller fsyncs and closes handle() after end(). */
+interface FileWriter {
+  write(chunk: Buffer): Promise<void>;
+  end(): Promise<void>;
+  /** Waits for writes in progress; never throws. */
+  settle(): Promise<void>;
+  handle(): FileHandle;
+}
+
+async function bufferedSink(path: string, sync: boolean): Promise<FileWriter> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'wx', 0o600);
+  } catch (err) {
+    throw fileError('could not create file', path, err);
+  }
+  // A file fsynced at its end is started on its way to disk while it arrives.
+  const writeback = sync ? new Writeback() : null;
+  const flushed = new WritebackFile(handle);
+  return {
+    async write(chunk) {
+      await handle.write(chunk).catch((err: unknown) => {
+        throw fileError('could not write to file', path, err);
+      });
+      writeback?.wrote(flushed, path, chunk.length);
+      writeback?.check();
+    },
+    async end() {
+      await flushed.quiesce();
+      writeback?.check();
+    },
+    settle: () => flushed.quiesce(),
+    handle: () => handle,
+  };
+}
+
+async function directSink(path: string): Promise<FileWriter> {
+  let file: DirectFile;
+  try {
+    file = await DirectFile.create(path, 0o600);
+  } catch (err) {
+    throw fileError('could not create file', path, err);
+  }
+  return { write: (chunk) => file.write(chunk), end: () => file.end(), settle: () => file.settle(), handle: () => file.handle };
 }

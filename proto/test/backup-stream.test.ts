@@ -14,8 +14,8 @@ const PEER = 'agent "db1"';
 const tempDir = (): Promise<string> => mkdtemp(join(os.tmpdir(), 'pgfleet-proto-test-'));
 
 /** The receiver writing into `dir`, as the controller uses it. */
-function receiveAgentBackup(events: AsyncIterable<BackupEvent__Output>, options: { dir: string; peer: string; onProgress?: (p: { doneBytes: number; totalBytes: number; receivedBytes: number }) => void; observe?: (name: string) => Streamer }) {
-  const files: DirectoryFilesOptions = options.observe ? { observe: options.observe } : {};
+function receiveAgentBackup(events: AsyncIterable<BackupEvent__Output>, options: { dir: string; peer: string; onProgress?: (p: { doneBytes: number; totalBytes: number; receivedBytes: number }) => void; observe?: (name: string) => Streamer; directIo?: boolean }) {
+  const files: DirectoryFilesOptions = { ...(options.observe ? { observe: options.observe } : {}), ...(options.directIo ? { directIo: true } : {}) };
   return receiveBackupStream(events, { peer: options.peer, open: directoryFiles(options.dir, files), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
 }
 
@@ -95,7 +95,7 @@ test('file content is the same wherever the data chunks are split', async () => 
   }
 });
 
-test('a file of many megabytes (fdatasynced in the background as it arrives) is written whole', async () => {
+for (const directIo of [false, true]) test(`a file of many megabytes (${directIo ? 'written with O_DIRECT' : 'fdatasynced in the background as it arrives'}) is written whole`, async () => {
   const dir = await tempDir();
   const big = Buffer.alloc(40 * 1024 * 1024);
   for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
@@ -103,9 +103,10 @@ test('a file of many megabytes (fdatasynced in the background as it arrives) is 
   for (let off = 0; off < big.length; off += 256 * 1024) chunks.push(big.subarray(off, off + 256 * 1024));
   const events = goodStream().map((e) => e);
   const first = events.findIndex((e) => e.event === 'fileBegin' && e.fileBegin?.name === 'base.tar');
-  events.splice(first, 3, ...fileEvents('base.tar', chunks, { size: big.length }));
-  await receiveAgentBackup(replay(events), { dir, peer: PEER });
-  assert.ok((await readFile(join(dir, 'base.tar'))).equals(big));
+  events.splice(first, 3, ...fileEvents('base.tar', chunks.map((c) => c.subarray(0, c.length - 5)), { size: big.length - 5 * chunks.length }));
+  await receiveAgentBackup(replay(events), { dir, peer: PEER, directIo });
+  assert.ok((await readFile(join(dir, 'base.tar'))).equals(Buffer.concat(chunks.map((c) => c.subarray(0, c.length - 5)))));
+  assert.deepEqual(await readFile(join(dir, 'backup_manifest')), MANIFEST);
 });
 
 async function rejectsWith(events: BackupEvent__Output[], problem: string): Promise<void> {
@@ -142,7 +143,7 @@ test('grammar violations, bad names and truncation are protocol errors naming th
   await rejectsWith([started, { event: undefined } as BackupEvent__Output], 'event of unknown type (newer agent?)');
 });
 
-test('files interleave: pg_wal.tar arrives while base.tar does, each under its own file id', async () => {
+for (const directIo of [false, true]) test(`files interleave: pg_wal.tar arrives while base.tar does, each under its own file id${directIo ? ' (O_DIRECT)' : ''}`, async () => {
   const dir = await tempDir();
   const wal = Buffer.from('WAL written during the backup');
   const begin = (name: string, fileId: number): BackupEvent__Output => ({
@@ -160,7 +161,7 @@ test('files interleave: pg_wal.tar arrives while base.tar does, each under its o
     end(3),
     result(['base.tar', 'pg_wal.tar', '16400.tar', 'backup_manifest']),
   ];
-  const outcome = await receiveAgentBackup(replay(events), { dir, peer: PEER });
+  const outcome = await receiveAgentBackup(replay(events), { dir, peer: PEER, directIo });
   assert.deepEqual(await readFile(join(dir, 'base.tar')), BASE);
   assert.deepEqual(await readFile(join(dir, 'pg_wal.tar')), wal);
   assert.deepEqual(await readFile(join(dir, 'backup_manifest')), MANIFEST);

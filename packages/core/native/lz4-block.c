@@ -12,7 +12,7 @@
  * write outside the buffers.
  * alignmentOffset(buf, alignment) -> how many bytes into buf the first address that is a
  * multiple of alignment (a power of two) lies: O_DIRECT writes need aligned memory, and
- * JavaScript cannot see where a Buffer's bytes are (aligned-buffer.ts).
+ * JavaScript cannot see where a Buffer's bytes are (direct-io.ts).
  */
 #include <limits.h>
 #include <stdint.h>

@@ -32,6 +32,7 @@ export { growHeapForStreaming, STREAMING_HEAP_GROWING_PERCENT } from './archive/
 export { FileSink } from './archive/file-sink.js';
 export type { FileSinkOptions } from './archive/file-sink.js';
 export { Writeback, WritebackFile } from './archive/writeback.js';
+export { DirectFile } from './archive/direct-io.js';
 export { WritableSink } from './archive/stdout-sink.js';
 export type { WritableSinkOptions } from './archive/stdout-sink.js';
 export { DirectoryExtractor } from './archive/directory-extractor.js';

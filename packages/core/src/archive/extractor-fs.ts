@@ -13,12 +13,12 @@
  * The operations themselves (`ops`) take the same arguments and throw the same errors in both.
  */
 import {
-  chmodSync, chownSync, closeSync, constants, fchmodSync, fchownSync, fdatasync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
+  chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fdatasync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
   mkdirSync, openSync, statSync, symlinkSync, type Stats,
 } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
-import { fileError, isErrno } from '../errors.js';
-import { alignUp, allocAligned } from './aligned-buffer.js';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, open, stat, symlink, type FileHandle } from 'node:fs/promises';
+import { fileError } from '../errors.js';
+import { DIRECT_BUFFER_BYTES, alignUp, allocAligned, openExclusive, writeAt, type DirectTarget } from './direct-io.js';
 import { BlockWriter } from './block-writer.js';
 import { IoQueue } from './io-queue.js';
 import { Writeback, WritebackFile } from './writeback.js';
@@ -91,7 +91,7 @@ const promiseOps: FsOps = {
   symlink: (target, path) => symlink(target, path),
   lutimes: (path, time) => lutimes(path, time, time),
   link: (target, path) => link(target, path),
-  openExclusive: async (path, mode) => new QueuedHandle(await open(path, 'wx', mode), false),
+  openExclusive: async (path, mode) => new QueuedHandle(path, await open(path, 'wx', mode), false),
 };
 
 const syncOps: FsOps = {
@@ -122,12 +122,10 @@ const syncOps: FsOps = {
   openExclusive: async (path, mode) => new BlockingHandle(openSync(path, 'wx', mode), path),
 };
 
-class QueuedHandle implements ExtractHandle {
+class QueuedHandle implements ExtractHandle, DirectTarget {
   readonly writeback: WritebackFile;
-  /** Bytes written so far: where the next write goes. */
   position = 0;
-  /** `direct`: opened with O_DIRECT. */
-  constructor(public handle: FileHandle, public direct: boolean) {
+  constructor(readonly path: string, public handle: FileHandle, public direct: boolean) {
     this.writeback = new WritebackFile({ datasync: () => this.handle.datasync() });
   }
   chmod(mode: number): Promise<void> {
@@ -231,13 +229,11 @@ const MAX_SLABS = 3;
  */
 export const DIRECT_IO_MIN_BYTES = 1024 * 1024;
 /**
- * Write buffers with `directIo`: a direct write costs the device a round trip whatever its
- * size. With 1 MiB ones a restore through an agent on the bench VM spent 4.3-4.5 s in 2,100
- * writes and its main thread waited 2.1-2.2 s for a free buffer; with 4 MiB ones, 3.1-3.3 s
- * in 1,400 writes and 0.6-1.0 s of waiting. A whole number of 4 KiB blocks, and not 4 MiB for
- * the reason SLAB_BYTES is not 1 MiB, should O_DIRECT be refused and the writes go buffered.
+ * Direct-I/O buffers whose extractor is done with them, for the next one: a restore's next
+ * archive starts while the last one's fsyncs run, and new buffers then would add 12 MiB to the
+ * peak until a full collection frees the old ones.
  */
-const DIRECT_SLAB_BYTES = 4 * 1024 * 1024 - 4096;
+const idleDirectBuffers: Buffer[] = [];
 
 /** A write buffer shared by consecutive files; reused once every write from it is done. */
 interface Slab {
@@ -250,15 +246,11 @@ interface Slab {
 type QueuedFile = { path: string; handle: ExtractHandle | null };
 
 /**
- * Direct I/O: a restore writes gigabytes that nobody reads before they are fsynced, and going
- * through the page cache costs the writing thread the copy and, in a virtual machine whose
- * cache was just dropped, the hypervisor's first touch of every page. On the bench VM, 2 GiB
- * took 3.6 s of system CPU buffered (0.5 s once the pages were warm) against 0.1-0.3 s with
- * O_DIRECT, the disk keeping up (1.3 GB/s). So a direct file's data starts at an aligned place
- * in a write buffer (the buffers are aligned, and so is their size), every write but its last
- * is a whole number of 4 KiB blocks, and its last is padded with zeros to one and the file
- * then truncated to its size. Where the file system refuses O_DIRECT (EINVAL, at the open or
- * at a write), that file and every later one are written buffered.
+ * With `directIo` (direct-io.ts: a restore writes gigabytes nobody reads before they are
+ * fsynced) a direct file's data starts at an aligned place in a write buffer (the buffers are
+ * aligned, and so is their size), so that every write but its last is a whole number of 4 KiB
+ * blocks. Where the file system refuses O_DIRECT, that file and every later one are written
+ * buffered.
  */
 class QueuedFs implements ExtractorFs {
   readonly ops: FsOps;
@@ -309,28 +301,24 @@ class QueuedFs implements ExtractorFs {
 
   /**
    * Once every write is done: a restore keeps each archive's extractor until its fsyncs end,
-   * while the next archive streams, and its buffers (12 MiB with direct I/O) need not wait.
+   * while the next archive streams, and its buffers need not wait (direct ones are kept for
+   * the next extractor).
    */
   private releaseSlabs(): void {
+    const slabs = this.slab === null ? this.spareSlabs : [...this.spareSlabs, this.slab];
+    for (const slab of slabs) {
+      if (slab.buf.length === DIRECT_BUFFER_BYTES && idleDirectBuffers.length < MAX_SLABS) idleDirectBuffers.push(slab.buf);
+    }
     this.slab = null;
     this.spareSlabs.length = 0;
     this.slabCount = 0;
   }
 
   private async openExclusive(path: string, mode: number, size: number): Promise<ExtractHandle> {
-    if (this.directIo && size >= DIRECT_IO_MIN_BYTES) {
-      try {
-        const handle = new QueuedHandle(await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, mode), true);
-        this.directFiles++;
-        return handle;
-      } catch (err) {
-        if (!isErrno(err, 'EINVAL')) throw err;
-        // O_EXCL: a file there now is the one this failed open created.
-        this.directIo = false;
-        await unlink(path).catch(() => {});
-      }
-    }
-    return new QueuedHandle(await open(path, 'wx', mode), false);
+    const opened = await openExclusive(path, mode, this.directIo && size >= DIRECT_IO_MIN_BYTES);
+    if (opened.direct) this.directFiles++;
+    else if (this.directIo && size >= DIRECT_IO_MIN_BYTES) this.directIo = false;
+    return new QueuedHandle(path, opened.handle, opened.direct);
   }
 
   /** Copies file contents into the write buffers; full buffers are queued for writing. */
@@ -396,41 +384,13 @@ class QueuedFs implements ExtractorFs {
     if (padded > end) this.skipTo(padded);
     else this.segmentStart = end;
     await this.io.add(async () => {
-      await this.writeSegment(file, slab.buf, start, end, padded);
       const handle = file.handle as QueuedHandle;
+      await writeAt(handle, slab.buf, start, end, padded, () => { this.directIo = false; });
       if (!last && !handle.direct) this.writeback?.wrote(handle.writeback, file.path, end - start);
     }, () => {
       slab.writes--;
       if (slab.retired && slab.writes === 0) this.freeSlab(slab);
     });
-  }
-
-  /** Writes buf[start, end) at the file's position; a direct file writes up to `padded` and is cut back to size. */
-  private async writeSegment(file: QueuedFile, buf: Buffer, start: number, end: number, padded: number): Promise<void> {
-    const handle = file.handle as QueuedHandle;
-    try {
-      if (handle.direct) {
-        try {
-          await writeAll(handle.handle, buf, start, padded, handle.position);
-          handle.position += end - start;
-          if (padded > end) await handle.handle.truncate(handle.position);
-          return;
-        } catch (err) {
-          if (!isErrno(err, 'EINVAL')) throw err;
-          // Refused here after all: this file goes on buffered, from where it was, and so do later ones.
-          this.directIo = false;
-          const buffered = await open(file.path, 'r+');
-          await handle.handle.close().catch(() => {});
-          handle.handle = buffered;
-          handle.direct = false;
-          await buffered.truncate(handle.position);
-        }
-      }
-      await writeAll(handle.handle, buf, start, end, handle.position);
-      handle.position += end - start;
-    } catch (err) {
-      throw fileError('could not write to file', file.path, err);
-    }
   }
 
   private async takeSlab(): Promise<Slab> {
@@ -439,7 +399,8 @@ class QueuedFs implements ExtractorFs {
       if (spare !== undefined) return spare;
       if (this.slabCount < MAX_SLABS) {
         this.slabCount++;
-        return { buf: this.directIo ? allocAligned(DIRECT_SLAB_BYTES) : Buffer.allocUnsafe(SLAB_BYTES), fill: 0, writes: 0, retired: false };
+        const buf = this.directIo ? idleDirectBuffers.pop() ?? allocAligned(DIRECT_BUFFER_BYTES) : Buffer.allocUnsafe(SLAB_BYTES);
+        return { buf, fill: 0, writes: 0, retired: false };
       }
       this.io.check();
       await this.io.progress();
@@ -452,10 +413,4 @@ class QueuedFs implements ExtractorFs {
     slab.retired = false;
     this.spareSlabs.push(slab);
   }
-}
-
-/** Writes all of buf[start, end) at `position`. */
-async function writeAll(handle: FileHandle, buf: Buffer, start: number, end: number, position: number): Promise<void> {
-  let off = start;
-  while (off < end) off += (await handle.write(buf, off, end - off, position + off - start)).bytesWritten;
 }

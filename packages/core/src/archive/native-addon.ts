@@ -1,7 +1,7 @@
 /**
  * @pgfleet/core's own small N-API addon (native/lz4-block.c, built by `npm ci` with node-gyp
  * from the liblz4 source the `lz4` package ships), loaded on first use: liblz4's block functions
- * (lz4-block.ts) and the alignment of a Buffer's memory (aligned-buffer.ts). It loads in about
+ * (lz4-block.ts) and the alignment of a Buffer's memory (direct-io.ts). It loads in about
  * 3 ms.
  */
 
