@@ -204,8 +204,8 @@ export function directoryFiles(dir: string, options: DirectoryFilesOptions = {})
   const sync = options.sync !== false;
   return async (file) => {
     const path = join(dir, file.name);
-    const observer = options.observe?.(file.name) ?? null;
     const sink = sync && options.directIo === true ? await directSink(path) : await bufferedSink(path, sync);
+    const observer = options.observe?.(file.name) ?? null;
     return {
       async write(chunk) {
         // Written and observed at the same time: the disk and the observer's work overlap.

@@ -205,9 +205,10 @@ async function takeThroughAgent(
     manifestChecksums: MANIFEST_CHECKSUMS,
     maxRateKb: cluster.maxRateKb ?? 0,
   }, {
-    // Each file is fsynced when it ends and verified as it arrives (never read back, so it is
-    // written past the page cache). Its chunks are views into gRPC messages, which nothing
-    // writes again: the verifier may keep them without a copy.
+    // Each file is fsynced when it ends and verified as it arrives (the archives are not read
+    // back, so they are written past the page cache; the verifier reads backup_manifest and
+    // pg_wal.tar again, from the disk then). Its chunks are views into gRPC messages, which
+    // nothing writes again: the verifier may keep them without a copy.
     open: directoryFiles(staged.dir, { sync: true, directIo: true, observe: (name) => verifier.observe(name, { inputOwned: true }) }),
     onProgress: (p) => progress('progress', p.doneBytes > 0 ? p.doneBytes : p.receivedBytes, p.totalBytes),
     ...(signal ? { signal } : {}),

@@ -65,8 +65,8 @@ interface StreamOptions {
   source?: { dir: string; result: BaseBackupResult };
   /** Compress the source's data archives (after `mangle`) and name them so. */
   compress?: 'gzip' | 'lz4' | 'zstd';
-  /** Called after a file's file_end was sent. */
-  afterFile?: (name: string) => Promise<void>;
+  /** Called after a file's file_end was sent, with the file's size. */
+  afterFile?: (name: string, size: number) => Promise<void>;
 }
 
 /** An archive compressed as pgfleet-basebackup would have written it. */
@@ -121,7 +121,7 @@ function streamTaken(options: StreamOptions = {}) {
         await write({ progress: { doneBytes: String(sent), totalBytes: String(r.bytes) } });
       }
       await write({ fileEnd: { fileId } });
-      await options.afterFile?.(name);
+      await options.afterFile?.(name, data.length);
     }
     await write({
       result: {
@@ -378,11 +378,18 @@ test('the stored archives are not read again: a byte changed on disk after base.
   const repo = await makeTempDir('ctl-repo');
   let changed = false;
   const { client } = await agentWith(streamTaken({
-    afterFile: async (name) => {
+    afterFile: async (name, size) => {
       if (name !== 'base.tar.gz') return;
       const [staging] = (await readdir(backupsDir(repo, 'db1main'))).filter((n) => n.startsWith('.tmp-'));
       assert.ok(staging);
       const path = join(backupsDir(repo, 'db1main'), staging, name);
+      // file_end was sent, not yet written: the controller holds up to 4 MiB of a file until
+      // its end (direct I/O), and pads its last block until it truncates the file to its size.
+      const deadline = Date.now() + 10_000;
+      while ((await stat(path)).size !== size) {
+        assert.ok(Date.now() < deadline, `the controller never wrote "${name}" whole`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       const data = await readFile(path);
       await writeFile(path, flipByte(data, { name, header: 0, data: 0, size: data.length, end: data.length }));
       changed = true;

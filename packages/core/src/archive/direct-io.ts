@@ -47,7 +47,8 @@ export interface DirectTarget {
  * in the result is false when the file system refused it (the file is then opened buffered).
  */
 export async function openExclusive(path: string, mode: number, direct: boolean): Promise<{ handle: FileHandle; direct: boolean }> {
-  if (direct) {
+  // Linux's flag; elsewhere there is none, and the file is written buffered.
+  if (direct && constants.O_DIRECT !== undefined) {
     try {
       return { handle: await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_DIRECT, mode), direct: true };
     } catch (err) {
@@ -68,26 +69,43 @@ export async function openExclusive(path: string, mode: number, direct: boolean)
 export async function writeAt(target: DirectTarget, buf: Buffer, start: number, end: number, padded: number, onRefused?: () => void): Promise<void> {
   try {
     if (target.direct) {
-      try {
-        await writeAll(target.handle, buf, start, padded, target.position);
+      if (await writeDirect(target.handle, buf, start, padded, target.position)) {
         target.position += end - start;
         if (padded > end) await target.handle.truncate(target.position);
         return;
-      } catch (err) {
-        if (!isErrno(err, 'EINVAL')) throw err;
-        onRefused?.();
-        const buffered = await open(target.path, constants.O_WRONLY | constants.O_NOFOLLOW);
-        await target.handle.close().catch(() => {});
-        target.handle = buffered;
-        target.direct = false;
-        await buffered.truncate(target.position);
       }
+      onRefused?.();
+      await reopenBuffered(target);
     }
     await writeAll(target.handle, buf, start, end, target.position);
     target.position += end - start;
   } catch (err) {
     throw fileError('could not write to file', target.path, err);
   }
+}
+
+/** writeAll with O_DIRECT: false when the file system refused it (EINVAL). */
+async function writeDirect(handle: FileHandle, buf: Buffer, start: number, end: number, position: number): Promise<boolean> {
+  try {
+    await writeAll(handle, buf, start, end, position);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'EINVAL')) return false;
+    throw err;
+  }
+}
+
+/**
+ * The same file opened again without O_DIRECT, through its descriptor (/proc/self/fd), never
+ * its path: the directories above it may belong to someone else by now. What a refused write
+ * may have left past the position is cut off.
+ */
+async function reopenBuffered(target: DirectTarget): Promise<void> {
+  const buffered = await open(`/proc/self/fd/${target.handle.fd}`, constants.O_WRONLY);
+  await target.handle.close().catch(() => {});
+  target.handle = buffered;
+  target.direct = false;
+  await buffered.truncate(target.position);
 }
 
 /** Writes all of buf[start, end) at `position`. */
@@ -120,15 +138,16 @@ export class DirectFile implements DirectTarget {
   private writing: Promise<void> = Promise.resolve();
   private failure: { error: unknown } | null = null;
 
-  private constructor(readonly path: string, public handle: FileHandle, public direct: boolean) {
-    this.buf = allocAligned(DIRECT_BUFFER_BYTES);
-    this.other = allocAligned(DIRECT_BUFFER_BYTES);
+  private constructor(readonly path: string, public handle: FileHandle, public direct: boolean, buffers: [Buffer, Buffer]) {
+    [this.buf, this.other] = buffers;
   }
 
   /** Creates `path` exclusively (buffered where the file system refuses O_DIRECT). */
   static async create(path: string, mode: number): Promise<DirectFile> {
+    // Before the file exists: nothing to undo if they cannot be had.
+    const buffers: [Buffer, Buffer] = [allocAligned(DIRECT_BUFFER_BYTES), allocAligned(DIRECT_BUFFER_BYTES)];
     const opened = await openExclusive(path, mode, true);
-    return new DirectFile(path, opened.handle, opened.direct);
+    return new DirectFile(path, opened.handle, opened.direct, buffers);
   }
 
   async write(chunk: Buffer): Promise<void> {

@@ -4,9 +4,9 @@
  * once:
  *  - queued (the default): each member's operations are a job on an IoQueue, run on the
  *    threadpool one at a time in member order while the archive keeps flowing; file contents
- *    are copied into three ~1 MiB buffers that small files share. An operation's error is
- *    thrown by a later content() or by finalize(). With `directIo`, files of at least
- *    DIRECT_IO_MIN_BYTES are written with O_DIRECT (below).
+ *    are copied into three ~1 MiB buffers that small files share (4 MiB with `directIo`, files
+ *    of at least DIRECT_IO_MIN_BYTES then written with O_DIRECT: below). An operation's error
+ *    is thrown by a later content() or by finalize().
  *  - blocking: each operation is a blocking system call made at once on the calling thread, as
  *    pg_basebackup makes them; contents are written straight from the chunks in 16 KiB pieces
  *    (block-writer.ts). An error is thrown by the call that caused it.
@@ -59,7 +59,7 @@ export interface ExtractorFs {
   drain(): Promise<void>;
   /** Background fdatasyncs started so far (writeback.ts). */
   readonly writebacks: number;
-  /** Files opened with O_DIRECT so far. */
+  /** Files written with O_DIRECT so far (opened so, and not refused at a write). */
   readonly directFiles: number;
   /** No job runs after this (those queued are dropped). */
   close(): Promise<void>;
@@ -268,6 +268,8 @@ class QueuedFs implements ExtractorFs {
    */
   private current: QueuedFile | null = null;
   private currentDirect = false;
+  /** close() was called: an append still running gives up at its next step. */
+  private closed = false;
 
   constructor(private readonly writeback: Writeback | null, private directIo: boolean) {
     this.ops = { ...promiseOps, openExclusive: (path, mode, size) => this.openExclusive(path, mode, size) };
@@ -288,26 +290,28 @@ class QueuedFs implements ExtractorFs {
 
   async drain(): Promise<void> {
     await this.io.drain();
-    this.releaseSlabs();
+    this.releaseSlabs(true);
     await this.writeback?.settle();
     this.writeback?.check();
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await this.io.close();
-    this.releaseSlabs();
+    this.releaseSlabs(false);
     await this.writeback?.settle();
   }
 
   /**
    * Once every write is done: a restore keeps each archive's extractor until its fsyncs end,
-   * while the next archive streams, and its buffers need not wait (direct ones are kept for
-   * the next extractor).
+   * while the next archive streams, and its buffers need not wait. After a complete archive
+   * (`reuse`) direct ones are kept for the next extractor; not after close(), where an append
+   * may still be on its way out.
    */
-  private releaseSlabs(): void {
+  private releaseSlabs(reuse: boolean): void {
     const slabs = this.slab === null ? this.spareSlabs : [...this.spareSlabs, this.slab];
     for (const slab of slabs) {
-      if (slab.buf.length === DIRECT_BUFFER_BYTES && idleDirectBuffers.length < MAX_SLABS) idleDirectBuffers.push(slab.buf);
+      if (reuse && slab.buf.length === DIRECT_BUFFER_BYTES && idleDirectBuffers.length < MAX_SLABS) idleDirectBuffers.push(slab.buf);
     }
     this.slab = null;
     this.spareSlabs.length = 0;
@@ -329,9 +333,11 @@ class QueuedFs implements ExtractorFs {
       if (this.currentDirect && this.slab !== null) this.skipTo(alignUp(this.slab.fill));
     }
     let off = 0;
-    while (off < data.length) {
+    while (off < data.length && !this.closed) {
       if (this.slab === null) {
-        this.slab = await this.takeSlab();
+        const slab = await this.takeSlab();
+        if (this.closed) return;
+        this.slab = slab;
         this.segmentStart = 0;
       }
       const slab = this.slab;
@@ -341,7 +347,7 @@ class QueuedFs implements ExtractorFs {
       off += n;
       if (slab.fill === slab.buf.length) {
         await this.queueSegment(file);
-        this.retireSlab();
+        if (this.slab === slab) this.retireSlab();
       }
     }
   }
@@ -385,7 +391,10 @@ class QueuedFs implements ExtractorFs {
     else this.segmentStart = end;
     await this.io.add(async () => {
       const handle = file.handle as QueuedHandle;
-      await writeAt(handle, slab.buf, start, end, padded, () => { this.directIo = false; });
+      await writeAt(handle, slab.buf, start, end, padded, () => {
+        this.directIo = false;
+        this.directFiles--;
+      });
       if (!last && !handle.direct) this.writeback?.wrote(handle.writeback, file.path, end - start);
     }, () => {
       slab.writes--;
