@@ -318,10 +318,16 @@ class QueuedFs implements ExtractorFs {
     this.slabCount = 0;
   }
 
+  /** Whether a file of `size` bytes is written with O_DIRECT (while the file system allows it). */
+  private wantsDirect(size: number): boolean {
+    return this.directIo && size >= DIRECT_IO_MIN_BYTES;
+  }
+
   private async openExclusive(path: string, mode: number, size: number): Promise<ExtractHandle> {
-    const opened = await openExclusive(path, mode, this.directIo && size >= DIRECT_IO_MIN_BYTES);
+    const wanted = this.wantsDirect(size);
+    const opened = await openExclusive(path, mode, wanted);
     if (opened.direct) this.directFiles++;
-    else if (this.directIo && size >= DIRECT_IO_MIN_BYTES) this.directIo = false;
+    else if (wanted) this.directIo = false;
     return new QueuedHandle(path, opened.handle, opened.direct);
   }
 
@@ -329,7 +335,7 @@ class QueuedFs implements ExtractorFs {
   async append(file: QueuedFile & { member: { size: number } }, data: Buffer): Promise<void> {
     if (file !== this.current) {
       this.current = file;
-      this.currentDirect = this.directIo && file.member.size >= DIRECT_IO_MIN_BYTES;
+      this.currentDirect = this.wantsDirect(file.member.size);
       if (this.currentDirect && this.slab !== null) this.skipTo(alignUp(this.slab.fill));
     }
     let off = 0;
