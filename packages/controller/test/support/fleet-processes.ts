@@ -8,10 +8,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { commandArgv } from '../../../../test/harness/built-entry.js';
+import { REPO_ROOT } from '../../../../test/harness/versions.js';
 
-export const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
+/** The repository's root (the harness's REPO_ROOT), where commands run. */
+export const REPO = REPO_ROOT;
 
 export function cliArgv(): string[] {
   const built = process.env['PGFLEET_CLI_JS'];
