@@ -2,8 +2,8 @@
 // cluster with a tablespace (dataset.ts), in one run.
 //
 // For each variant (variants.ts) and each repetition, both tools back up the same running
-// cluster with the same flags into a fresh directory; their order alternates between
-// repetitions so that neither always runs on a cache or server state the other left. Each
+// cluster with the same flags into a fresh directory; each follows the other in turn
+// (order.ts), so that both run on the cache and server state the other left. Each
 // backup is timed as a whole process with its peak RSS (measure.ts), its output is measured
 // and deleted. A failing backup is recorded and the bench goes on. At the end: a table on
 // stdout and bench-out/latest.{json,md} (plus time-stamped copies). The server is stopped; the
@@ -36,6 +36,7 @@ import { backupArgs, type VariantName } from './variants.js';
 import { runFleetBench } from './fleet.js';
 import { renderFleetMarkdown, renderFleetText } from './fleet-report.js';
 import { selectFleetTools } from './fleet-summary.js';
+import { balancedRounds } from './order.js';
 import { runWalBench } from './wal.js';
 import { renderWalMarkdown, renderWalText } from './wal-report.js';
 
@@ -233,11 +234,10 @@ async function basebackupPart(ctx: RunContext, part: BasebackupPartContext): Pro
   const loadAtStart = os.loadavg()[0] ?? 0;
   const samples: Sample[] = [];
   for (const [index, variant] of opts.variants.entries()) {
-    for (let run = 1; run <= opts.runs; run++) {
-      // Alternate who goes first, and shift by variant so that no tool always opens a variant.
-      const order: ToolId[] = (run + index) % 2 === 1 ? [...TOOLS] : [...TOOLS].reverse();
+    // Shifted by variant, so that no tool always opens a variant.
+    for (const [r, order] of balancedRounds(TOOLS, opts.runs, index).entries()) {
       for (const [position, tool] of order.entries()) {
-        const sample = await backupOnce(ctx, tool, variant, run, position + 1);
+        const sample = await backupOnce(ctx, tool, variant, r + 1, position + 1);
         samples.push(sample);
         log(describe(sample));
       }

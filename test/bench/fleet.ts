@@ -20,7 +20,8 @@
 // fleet-daemons.ts for the daemons and the server). Backups: the previous backup of the same
 // cluster (or pgBackRest repository) is removed first, so each run is a full backup and its
 // stored size is that backup's; restores restore the last backup taken. The order of the tools
-// rotates between runs. Failures are recorded and the bench goes on.
+// changes between runs so that each tool follows each other tool about equally often
+// (order.ts). Failures are recorded and the bench goes on.
 //
 // Differences that remain: pgBackRest reads the data directory itself (archive-check off: its
 // backups hold no WAL); pgfleet streams through a walsender (whose CPU is the "server" column),
@@ -41,6 +42,7 @@ import {
 } from './fleet-summary.js';
 import { measure, type Measurement } from './measure.js';
 import { outputSize } from './output-size.js';
+import { balancedRounds } from './order.js';
 import { dropPageCache } from './page-cache.js';
 import { ensurePgbackrest, pgbackrestConfig, STANZA, type InstalledPgbackrest } from './pgbackrest.js';
 import { errorSummary, formatSeconds } from './report.js';
@@ -347,12 +349,10 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
         const tools = selected[job].filter((t) => isPgfleet(t) || fleet?.pgbackrest !== null);
         if (tools.length === 0) continue;
         if (job === 'restore') await prepareRestores(fleet, tools, c);
-        for (let run = 1; run <= opts.runs; run++) {
-          // Rotate who goes first, shifted by compression, so that no tool always opens.
-          const shift = (run - 1 + ci) % tools.length;
-          const order = [...tools.slice(shift), ...tools.slice(0, shift)];
+        // Shifted by compression, so that no tool always opens a job.
+        for (const [r, order] of balancedRounds(tools, opts.runs, ci).entries()) {
           for (const [i, tool] of order.entries()) {
-            const sample = await runJob(fleet, job, tool, c, run, i + 1);
+            const sample = await runJob(fleet, job, tool, c, r + 1, i + 1);
             samples.push(sample);
             opts.log(describe(sample));
           }
