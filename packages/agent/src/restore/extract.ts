@@ -5,7 +5,12 @@
  * the tablespace links); as soon as the tablespaces' original locations are known they are
  * planned (prepare.ts prepareTablespaces), before any tablespace data is written. Tablespace
  * archives go to their own staging directories (in-place ones into the data directory's), WAL
- * to pg_wal (or --waldir). The order is the source's contract: base first.
+ * to pg_wal (or --waldir). The source begins the base archive first and may begin others while
+ * it streams: an external tablespace's archive is let in once the tablespaces are planned (its
+ * own staging directory exists then), an in-place tablespace's or the WAL archive once the base
+ * archive is complete (they land in directories it creates). A source that reads archive files
+ * extracts the base and tablespace archives at once that way (tar-directory-source.ts): while
+ * one waits for the disk, the other decompresses.
  *
  * Each archive's files are fsynced once it is extracted, while the next archive streams: the
  * disk writes one archive back while the next is written. run() resolves only once every fsync
@@ -17,7 +22,7 @@
  */
 
 import path from 'node:path';
-import { ArchiveFormatError, DirectoryExtractor, InternalError, NotSupportedError, type Streamer } from '@pgfleet/core';
+import { ArchiveFormatError, CancelledError, DirectoryExtractor, InternalError, NotSupportedError, type Streamer } from '@pgfleet/core';
 import { installationFor } from '../instance/pg-install.js';
 import type { RestoreContext } from './context.js';
 import { BaseArchiveInspector, type BaseArchiveFacts, type RememberedFile } from './inspect.js';
@@ -28,12 +33,29 @@ import type { RestoreVerification } from './verification.js';
 
 const PROGRESS_STEP = 4 * 1024 * 1024;
 
+/** A promise with its settlers; a rejection nobody awaits is not reported as unhandled. */
+function milestone(): { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
 export class ArchiveExtraction {
   private seenBase = false;
   private readonly seenTablespaces = new Set<number>();
-  private bytesInArchive = 0;
+  /** Source bytes consumed so far, per archive being or having been extracted. */
+  private readonly bytesIn = new Map<string, number>();
   private lastProgress = 0;
   private readonly syncs: Promise<void>[] = [];
+  /** The tablespaces are planned (prepareTablespaces): external tablespace archives may start. */
+  private readonly planned = milestone();
+  /** The base archive is extracted: the WAL and in-place tablespace archives may start. */
+  private readonly baseDone = milestone();
 
   constructor(private readonly ctx: RestoreContext, private readonly verification: RestoreVerification) {}
 
@@ -54,8 +76,8 @@ export class ArchiveExtraction {
       await Promise.allSettled(this.syncs);
       throw err;
     }
-    ctx.bytesBefore += this.bytesInArchive;
-    this.bytesInArchive = 0;
+    ctx.bytesBefore += this.bytesRead();
+    this.bytesIn.clear();
     await this.synced();
     if (!this.seenBase) throw new ArchiveFormatError(`the backup in "${ctx.source.location}" has no base archive`);
     for (const t of ctx.tablespacePlan()) {
@@ -72,9 +94,15 @@ export class ArchiveExtraction {
     }
   }
 
+  private bytesRead(): number {
+    let n = 0;
+    for (const bytes of this.bytesIn.values()) n += bytes;
+    return n;
+  }
+
   private progress(info: ArchiveInfo, bytes: number): void {
-    this.bytesInArchive = bytes;
-    const done = this.ctx.bytesBefore + bytes;
+    this.bytesIn.set(info.name, bytes);
+    const done = this.ctx.bytesBefore + this.bytesRead();
     if (done - this.lastProgress < PROGRESS_STEP) return;
     this.lastProgress = done;
     this.ctx.emit({ type: 'progress', phase: 'extract', file: info.name, bytesDone: done, bytesTotal: this.ctx.bytesTotal });
@@ -110,22 +138,15 @@ export class ArchiveExtraction {
   private async beginArchive(info: ArchiveInfo): Promise<Streamer> {
     const ctx = this.ctx;
     ctx.checkCancelled();
-    ctx.bytesBefore += this.bytesInArchive;
-    this.bytesInArchive = 0;
-    ctx.emit({ type: 'progress', phase: 'extract', file: info.name, bytesDone: ctx.bytesBefore, bytesTotal: ctx.bytesTotal });
-    if (info.kind === 'base') {
-      if (this.seenBase) throw new ArchiveFormatError(`the backup has a second base archive "${info.name}"`);
-      this.seenBase = true;
-      const inspector = new BaseArchiveInspector(
-        this.extractor(ctx.dataStaging.path),
-        (name, facts) => this.onBaseFile(name, facts),
-        (facts) => prepareTablespaces(ctx, facts),
-      );
-      ctx.facts = inspector.facts;
-      return this.verification.wrap(info, inspector);
-    }
+    this.bytesIn.set(info.name, 0);
+    ctx.emit({ type: 'progress', phase: 'extract', file: info.name, bytesDone: ctx.bytesBefore + this.bytesRead(), bytesTotal: ctx.bytesTotal });
+    if (info.kind === 'base') return this.beginBase(info);
     if (!this.seenBase) throw new ArchiveFormatError(`archive "${info.name}" came before the base archive`);
-    if (info.kind === 'wal') return this.extractor(ctx.walRoot());
+    if (info.kind === 'wal') {
+      await this.baseDone.promise;
+      return this.extractor(ctx.walRoot());
+    }
+    await this.planned.promise;
     const target = ctx.tablespacePlan().find((t) => t.oid === info.oid);
     if (!target) throw new InternalError(`no plan for tablespace archive "${info.name}"`);
     if (this.seenTablespaces.has(target.oid)) {
@@ -133,8 +154,44 @@ export class ArchiveExtraction {
     }
     this.seenTablespaces.add(target.oid);
     const staging = ctx.tablespaceStagings.get(target.oid);
-    const root = target.kind === 'external' && staging ? staging.path : path.join(ctx.dataStaging.path, 'pg_tblspc', String(target.oid));
-    return this.verification.wrap(info, this.extractor(root));
+    if (target.kind === 'external' && staging) return this.verification.wrap(info, this.extractor(staging.path));
+    await this.baseDone.promise;
+    return this.verification.wrap(info, this.extractor(path.join(ctx.dataStaging.path, 'pg_tblspc', String(target.oid))));
+  }
+
+  /** The base archive's chain; its milestones fail when it ends without being finalized. */
+  private beginBase(info: ArchiveInfo): Streamer {
+    const ctx = this.ctx;
+    if (this.seenBase) throw new ArchiveFormatError(`the backup has a second base archive "${info.name}"`);
+    this.seenBase = true;
+    const inspector = new BaseArchiveInspector(
+      this.extractor(ctx.dataStaging.path),
+      (name, facts) => this.onBaseFile(name, facts),
+      async (facts) => {
+        await prepareTablespaces(ctx, facts);
+        this.planned.resolve();
+      },
+    );
+    ctx.facts = inspector.facts;
+    const chain = this.verification.wrap(info, inspector);
+    let finalized = false;
+    return {
+      content: (member, data, kind) => chain.content(member, data, kind),
+      finalize: async () => {
+        await chain.finalize();
+        finalized = true;
+        this.planned.resolve();
+        this.baseDone.resolve();
+      },
+      dispose: async () => {
+        if (!finalized) {
+          const stopped = new CancelledError(`the base archive "${info.name}" was not extracted`);
+          this.planned.reject(stopped);
+          this.baseDone.reject(stopped);
+        }
+        await chain.dispose();
+      },
+    };
   }
 
   private async onBaseFile(name: RememberedFile, facts: BaseArchiveFacts): Promise<void> {

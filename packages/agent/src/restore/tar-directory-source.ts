@@ -2,12 +2,13 @@
  * A backup directory in pg_basebackup's tar layout (pg_basebackup -F t or pgfleet-basebackup):
  * base.tar, <oid>.tar and pg_wal.tar, each uncompressed, gzip (.tar.gz or .tgz), lz4 or zstd,
  * plus backup_manifest. Other files (backup.json, notes) are ignored. Two archives of the same
- * kind (base.tar and base.tar.gz) are refused as ambiguous.
+ * kind (base.tar and base.tar.gz) are refused as ambiguous. The base archive and the tablespace
+ * archives are read at the same time (stream()).
  */
 
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidOptionError, fileError, isErrno, readArchiveFile } from '@pgfleet/core';
+import { CancelledError, InvalidOptionError, fileError, isErrno, readArchiveFile, type Streamer } from '@pgfleet/core';
 import { archiveOrder, classifyArchiveName, type ArchiveBegin, type ArchiveInfo, type BackupSource } from './source.js';
 
 export class TarDirectorySource implements BackupSource {
@@ -55,16 +56,40 @@ export class TarDirectorySource implements BackupSource {
     }
   }
 
+  /**
+   * Two lanes: the base archive, and beside it the others in order (tablespaces by OID, then
+   * WAL); each of those begins when the engine lets it (extract.ts). A failure stops the other
+   * lane; the error thrown is the one that is not a consequence of that stop.
+   */
   async stream(begin: ArchiveBegin, progress: (info: ArchiveInfo, bytesDone: number) => void, signal?: AbortSignal): Promise<void> {
-    for (const info of this.archives) {
-      const next = await begin(info);
+    const [base, ...rest] = this.archives;
+    if (base === undefined) return;
+    const stop = new AbortController();
+    const stopped = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    const read = async (info: ArchiveInfo, next: Streamer): Promise<void> => {
       // The restore's streamers (manifest check, inspector, extractor) copy what they keep.
       await readArchiveFile(path.join(this.location, info.name), next, {
         compression: info.compression,
         inPlace: true,
         onProgress: (bytes) => progress(info, bytes),
-        ...(signal ? { signal } : {}),
+        signal: stopped,
       });
-    }
+    };
+    const lane = (work: () => Promise<void>): Promise<void> => work().catch((error: unknown) => {
+      stop.abort(error);
+      throw error;
+    });
+    const baseChain = await begin(base);
+    const lanes = await Promise.allSettled([
+      lane(() => read(base, baseChain)),
+      lane(async () => {
+        for (const info of rest) {
+          if (stopped.aborted) throw new CancelledError(`reading archive "${info.name}" was cancelled`);
+          await read(info, await begin(info));
+        }
+      }),
+    ]);
+    const errors = lanes.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    if (errors.length > 0) throw errors.find((e) => !(e instanceof CancelledError)) ?? errors[0];
   }
 }

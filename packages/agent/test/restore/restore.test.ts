@@ -178,6 +178,21 @@ describe('restoreBackup: refusals and failures leave nothing behind', () => {
     await expectNothingLeft(root, ['backup', 'busy-ts']);
   });
 
+  test('a damaged tablespace archive while the base archive streams beside it, or a damaged base archive while the tablespace archive waits: nothing left', async () => {
+    const root = await makeDir();
+    for (const damaged of ['16384.tar', 'base.tar']) {
+      const backup = path.join(root, 'backup');
+      await craftTarBackup(backup, { tablespaces: new Map([[16384, '/old/ts1']]) });
+      // A tar header whose checksum is wrong, where the archive's first member should be.
+      await writeFile(path.join(backup, damaged), Buffer.alloc(1024, 0x41));
+      await assert.rejects(restore(backup, { dataDir: path.join(root, 'data'), mode: 'none', tablespaceMappings: [{ oldDir: '/old/ts1', newDir: path.join(root, 'ts1') }] }),
+        (err: unknown) => err instanceof ArchiveFormatError && err.message.includes(`"${damaged}"`), damaged);
+      await expectNothingLeft(root, ['backup']);
+      const { rm } = await import('node:fs/promises');
+      await rm(backup, { recursive: true });
+    }
+  });
+
   test('a tablespace archive missing, no backup_label, an escaping member', async () => {
     const root = await makeDir();
     const backup = path.join(root, 'backup');
