@@ -72,7 +72,7 @@ function headline(report: FleetBenchReport): string[] {
   const d = report.dataset;
   return [
     `dataset ${d.key}: ${formatBytes(d.totalBytes)} (main directory ${formatBytes(d.mainBytes)} + tablespace ts1 ${formatBytes(d.tablespaceBytes)})`,
-    `runs: ${report.runs} per tool, job and compression; medians (peak RSS: max); each tool follows each other tool in turn; page cache ${report.pageCache}`,
+    `runs: ${report.runs} per tool, job and compression after one job not counted (warm-up); medians (peak RSS: max); each tool follows each other tool in turn; page cache ${report.pageCache}`,
     `pgBackRest: ${report.pgbackrest === null ? 'not run (see below)' : `${report.pgbackrest.command} (${report.pgbackrest.version})` +
       `${report.pgbackrest.installedByBench ? ', installed by this bench run (apt-get install pgbackrest)' : ''}`}`,
     `machine: ${report.cpus} CPUs, ${formatBytes(report.memoryBytes)} RAM, load average ${report.loadAverage.start.toFixed(2)} at start, ` +

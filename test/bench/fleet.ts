@@ -344,13 +344,22 @@ export async function runFleetBench(opts: FleetBenchOptions): Promise<FleetBench
     const selected = opts.tools ?? FLEET_TOOLS;
     if (!FLEET_JOBS.some((job) => selected[job].some((t) => !isPgfleet(t)))) notes.push('pgBackRest not picked (--fleet-tools)');
     else if (fleet.pgbackrest === null) notes.push(opts.pgbackrest ? 'pgBackRest could not be installed: its columns are missing' : 'pgBackRest skipped (--no-pgbackrest)');
+    let warmedUp = false;
     for (const job of FLEET_JOBS) {
       for (const [ci, c] of compressions.entries()) {
         const tools = selected[job].filter((t) => isPgfleet(t) || fleet?.pgbackrest !== null);
         if (tools.length === 0) continue;
         if (job === 'restore') await prepareRestores(fleet, tools, c);
         // Shifted by compression, so that no tool always opens a job.
-        for (const [r, order] of balancedRounds(tools, opts.runs, ci).entries()) {
+        const rounds = balancedRounds(tools, opts.runs, ci);
+        const opener = rounds[0]?.[0];
+        if (!warmedUp && opener !== undefined) {
+          // The first job of the part took up to twice as long as the same job later, whichever
+          // tool ran it: it is run once more first, and not counted.
+          warmedUp = true;
+          opts.log(`${describe(await runJob(fleet, job, opener, c, 0, 0))} (warm-up, not counted)`);
+        }
+        for (const [r, order] of rounds.entries()) {
           for (const [i, tool] of order.entries()) {
             const sample = await runJob(fleet, job, tool, c, r + 1, i + 1);
             samples.push(sample);

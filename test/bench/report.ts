@@ -133,7 +133,7 @@ function headline(report: BenchReport): string[] {
   const lines = [
     `dataset ${d.key}: ${formatBytes(d.sizes.totalBytes)} = main directory ${formatBytes(d.sizes.mainBytes)} ` +
       `(pgbench scale ${d.scale}) + tablespace ts1 ${formatBytes(d.sizes.tablespaceBytes)} (${d.eventsRows} rows)`,
-    `runs: ${report.runs} per tool and variant, median time, max peak RSS; each tool follows the other in turn; page cache ${report.pageCache}`,
+    `runs: ${report.runs} per tool and variant after one backup not counted (warm-up), median time, max peak RSS; each tool follows the other in turn; page cache ${report.pageCache}`,
     `peak RSS from ${report.rssSource === 'gnu-time' ? 'GNU time %M (max over the process and its children)' : '/proc VmHWM polled every 50 ms'}`,
     `pg_basebackup: ${report.pgBasebackup.command} (${report.pgBasebackup.version})`,
     `pgfleet: ${report.pgfleet.command} (${report.pgfleet.version})` +
