@@ -130,11 +130,14 @@ export class StreamBackupSource implements BackupSource {
     for (const info of this.archives) {
       const file = await this.expectBegin(info.name);
       const next = await begin(info);
-      // Each message's chunk is a fresh buffer nobody writes again, and the restore's streamers
-      // (manifest check, inspector, extractor) copy what they keep: parsed in place, no copies.
-      const parser = new SyncTarParser(next, { archiveName: info.name });
-      const chain: Streamer = createDecompressor(info.compression, parser, { archiveName: info.name, inputOwned: true });
+      // Disposed at the end whatever part of the chain could be made, `next` included.
+      let chain: Streamer = next;
       try {
+        // Each message's chunk is a fresh buffer nobody writes again, and the restore's streamers
+        // (manifest check, inspector, extractor) copy what they keep: parsed in place, no copies.
+        const parser = new SyncTarParser(next, { archiveName: info.name });
+        chain = parser;
+        chain = createDecompressor(info.compression, parser, { archiveName: info.name, inputOwned: true });
         let done = 0;
         await this.readData(file, info.size, async (data) => {
           if (signal?.aborted) throw new CancelledError('the restore was cancelled');

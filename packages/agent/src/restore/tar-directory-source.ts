@@ -59,7 +59,7 @@ export class TarDirectorySource implements BackupSource {
   /**
    * Two lanes: the base archive, and beside it the others in order (tablespaces by OID, then
    * WAL); each of those begins when the engine lets it (extract.ts). A failure stops the other
-   * lane; the error thrown is the one that is not a consequence of that stop.
+   * lane; the error thrown is the first that is not a consequence of that stop.
    */
   async stream(begin: ArchiveBegin, progress: (info: ArchiveInfo, bytesDone: number) => void, signal?: AbortSignal): Promise<void> {
     const [base, ...rest] = this.archives;
@@ -75,13 +75,20 @@ export class TarDirectorySource implements BackupSource {
         signal: stopped,
       });
     };
+    // In the order they happened: the first that is not a consequence of the stop is thrown.
+    const errors: unknown[] = [];
     const lane = (work: () => Promise<void>): Promise<void> => work().catch((error: unknown) => {
+      errors.push(error);
       stop.abort(error);
-      throw error;
     });
     const baseChain = await begin(base);
-    const lanes = await Promise.allSettled([
-      lane(() => read(base, baseChain)),
+    await Promise.all([
+      // The base archive's chain is disposed on any failure: that is what releases the other
+      // lane if it waits for the base archive (readArchiveFile does it too; twice is harmless).
+      lane(() => read(base, baseChain).catch(async (error: unknown) => {
+        await baseChain.dispose().catch(() => {});
+        throw error;
+      })),
       lane(async () => {
         for (const info of rest) {
           if (stopped.aborted) throw new CancelledError(`reading archive "${info.name}" was cancelled`);
@@ -89,7 +96,6 @@ export class TarDirectorySource implements BackupSource {
         }
       }),
     ]);
-    const errors = lanes.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
     if (errors.length > 0) throw errors.find((e) => !(e instanceof CancelledError)) ?? errors[0];
   }
 }

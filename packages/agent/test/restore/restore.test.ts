@@ -9,13 +9,15 @@ import { chmod, lstat, mkdir, readdir, readFile, readlink, stat, symlink, writeF
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
-  ArchiveFormatError, CancelledError, DirectoryNotEmptyError, InvalidOptionError, NotAllowedError, UnsafePathError, VerifyError, computeChecksum, writeManifest,
+  ArchiveFormatError, CancelledError, DirectoryNotEmptyError, InvalidOptionError, NotAllowedError, UnsafePathError, VerifyError, computeChecksum, readArchiveFile, writeManifest,
+  type Streamer,
 } from '@pgfleet/core';
 import { openBackupDirectory } from '../../src/restore/layout.js';
 import type { RestoreEvent, RestoreOptions } from '../../src/restore/options.js';
 import { resolveOwner } from '../../src/instance/owner.js';
 import { PROMOTE_BLOCK_BEGIN } from '../../src/restore/recovery.js';
 import { restoreBackup } from '../../src/restore/restore.js';
+import type { BackupSource } from '../../src/restore/source.js';
 import { processAlive } from '../../src/instance/status.js';
 import { BACKUP_LABEL, craftTarBackup, makeDir, makeTar } from '../helpers/fixtures.js';
 
@@ -135,6 +137,63 @@ describe('restoreBackup (tar layout)', () => {
     assert.equal(report.tablespaces[0]?.location, path.join(root, 'ts1'));
     assert.equal(await readlink(path.join(dataDir, 'pg_tblspc', '16384')), path.join(root, 'ts1'));
     assert.ok(!existsSync(path.join(dataDir, 'tablespace_map')), 'no map is invented');
+  });
+});
+
+describe('restoreBackup: archives begun at once', () => {
+  /**
+   * The source `from`, except that stream() begins every archive at once: the engine's begin()
+   * must hold back what may not be written yet. Logs when base.tar's chain is finalized and
+   * when each other archive's begin() returned.
+   */
+  async function eagerSource(from: string, log: string[]): Promise<BackupSource> {
+    const source = await openBackupDirectory(from);
+    return {
+      layout: source.layout, location: source.location, archives: source.archives,
+      tablespaceLocations: source.tablespaceLocations, dataDirectoryMode: source.dataDirectoryMode,
+      readManifest: () => source.readManifest(),
+      async stream(begin) {
+        const [base, ...rest] = source.archives;
+        assert.ok(base);
+        const baseChain = await begin(base);
+        const logged: Streamer = {
+          content: (member, data, kind) => baseChain.content(member, data, kind),
+          finalize: async () => {
+            await baseChain.finalize();
+            log.push(`finalized ${base.name}`);
+          },
+          dispose: () => baseChain.dispose(),
+        };
+        await Promise.all([
+          readArchiveFile(path.join(from, base.name), logged, { inPlace: true }),
+          ...rest.map(async (info) => {
+            const next = await begin(info);
+            log.push(`begun ${info.name}`);
+            await readArchiveFile(path.join(from, info.name), next, { inPlace: true });
+          }),
+        ]);
+      },
+    };
+  }
+
+  test('pg_wal.tar and an in-place tablespace archive begin only once base.tar is extracted; the restore is whole', async () => {
+    const root = await makeDir();
+    for (const inPlace of [false, true]) {
+      const backup = path.join(root, `backup-${inPlace}`);
+      await craftTarBackup(backup, { tablespaces: new Map([[16384, '/old/ts1']]), withMap: !inPlace });
+      const dataDir = path.join(root, `data-${inPlace}`);
+      const log: string[] = [];
+      await restoreBackup(await eagerSource(backup, log), {
+        sync: false, owner: owner.name, dataDir, mode: 'none',
+        ...(inPlace ? {} : { tablespaceMappings: [{ oldDir: '/old/ts1', newDir: path.join(root, 'ts1') }] }),
+      });
+      const baseDone = log.indexOf('finalized base.tar');
+      assert.ok(baseDone >= 0 && log.indexOf('begun pg_wal.tar') > baseDone, log.join(', '));
+      if (inPlace) assert.ok(log.indexOf('begun 16384.tar') > baseDone, log.join(', '));
+      assert.ok(existsSync(path.join(dataDir, 'pg_wal', '000000010000000000000002')));
+      const tablespace = inPlace ? path.join(dataDir, 'pg_tblspc', '16384') : path.join(root, 'ts1');
+      assert.equal(await readFile(path.join(tablespace, 'PG_15_202209061', '1', '1234'), 'utf8'), 'relation of tablespace 16384\n');
+    }
   });
 });
 

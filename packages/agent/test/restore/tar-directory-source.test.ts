@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { ArchiveFormatError, CancelledError, InvalidOptionError } from '@pgfleet/core';
+import { ArchiveFormatError, CancelledError, InvalidOptionError, type Streamer } from '@pgfleet/core';
 import { openBackupDirectory } from '../../src/restore/layout.js';
 import { TarDirectorySource } from '../../src/restore/tar-directory-source.js';
 import { craftTarBackup, makeDir, RecordingStreamer } from '../helpers/fixtures.js';
@@ -77,6 +77,28 @@ describe('TarDirectorySource', () => {
     assert.ok(log.includes('dispose 16384.tar.gz') && log.includes('dispose base.tar.gz'), log.join(', '));
     assert.ok(!log.includes('begin pg_wal.tar.gz'));
     assert.ok(!log.includes('finalize 16384.tar.gz'));
+  });
+
+  test('a damaged tablespace archive while a large base archive still streams: base is stopped, the tablespace\'s error is thrown', async () => {
+    const dir = await makeDir();
+    await craftTarBackup(dir, { tablespaces: new Map([[16384, '/a']]), extra: [{ name: 'big', body: Buffer.alloc(48 * 1024 * 1024, 3) }] });
+    await writeFile(path.join(dir, '16384.tar'), Buffer.alloc(1024, 0x41));
+    const source = await TarDirectorySource.open(dir);
+    assert.ok(source);
+    const log: string[] = [];
+    // Sinks that keep nothing: base.tar is large.
+    const begin = async (info: { name: string }): Promise<Streamer> => {
+      log.push(`begin ${info.name}`);
+      return {
+        content: async () => undefined,
+        finalize: async () => { log.push(`finalize ${info.name}`); },
+        dispose: async () => { log.push(`dispose ${info.name}`); },
+      };
+    };
+    await assert.rejects(source.stream(begin, () => undefined), (err: unknown) => err instanceof ArchiveFormatError && err.message.includes('"16384.tar"'));
+    assert.ok(!log.includes('finalize base.tar'), log.join(', '));
+    assert.ok(log.includes('dispose base.tar') && log.includes('dispose 16384.tar'), log.join(', '));
+    assert.ok(!log.includes('begin pg_wal.tar'));
   });
 
   test('a failing begin of the base archive starts nothing; a cancelled stream throws CancelledError', async () => {

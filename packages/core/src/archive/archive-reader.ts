@@ -42,13 +42,17 @@ export async function readArchiveFile(path: string, next: Streamer, options: Rea
       hint: 'Archive names end in .tar, .tar.gz, .tgz, .tar.lz4 or .tar.zst.',
     });
   }
-  // The read buffer below is reused: only a decompressor's fresh output may be kept as it is.
-  const parser = options.inPlace === true
-    ? new SyncTarParser(next, { archiveName: name })
-    : new TarParser(next, { archiveName: name, inputOwned: decompressedOutputOwned(method, false) });
-  const chain = createDecompressor(method, parser, { archiveName: name });
+  // Whatever part of the chain exists is disposed at the end, `next` included, even when a
+  // stage could not be made (a decompressor whose binding fails to load).
+  let chain: Streamer = next;
   let handle: FileHandle | null = null;
   try {
+    // The read buffer below is reused: only a decompressor's fresh output may be kept as it is.
+    const parser = options.inPlace === true
+      ? new SyncTarParser(next, { archiveName: name })
+      : new TarParser(next, { archiveName: name, inputOwned: decompressedOutputOwned(method, false) });
+    chain = parser;
+    chain = createDecompressor(method, parser, { archiveName: name });
     try {
       handle = await open(path, 'r');
     } catch (err) {
