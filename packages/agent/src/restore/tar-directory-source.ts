@@ -83,12 +83,9 @@ export class TarDirectorySource implements BackupSource {
     });
     const baseChain = await begin(base);
     await Promise.all([
-      // The base archive's chain is disposed on any failure: that is what releases the other
-      // lane if it waits for the base archive (readArchiveFile does it too; twice is harmless).
-      lane(() => read(base, baseChain).catch(async (error: unknown) => {
-        await baseChain.dispose().catch(() => {});
-        throw error;
-      })),
+      // readArchiveFile disposes the base archive's chain however it ends: that is what
+      // releases the other lane if it waits for the base archive.
+      lane(() => read(base, baseChain)),
       lane(async () => {
         for (const info of rest) {
           if (stopped.aborted) throw new CancelledError(`reading archive "${info.name}" was cancelled`);
