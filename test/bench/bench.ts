@@ -233,16 +233,16 @@ async function basebackupPart(ctx: RunContext, part: BasebackupPartContext): Pro
   const { startedAt, outDir, pgBasebackup, pgfleet, gnuTime, info, pageCache } = part;
   const loadAtStart = os.loadavg()[0] ?? 0;
   const samples: Sample[] = [];
-  const first = opts.variants[0];
-  const opener = balancedRounds(TOOLS, 1)[0]?.[0];
-  if (first !== undefined && opener !== undefined) {
-    // The first backup after the dataset is ready took up to twice as long as the same backup
-    // later, whichever tool ran it: it is run once, and not counted.
-    log(`${describe(await backupOnce(ctx, opener, first, 0, 0))} (warm-up, not counted)`);
-  }
   for (const [index, variant] of opts.variants.entries()) {
     // Shifted by variant, so that no tool always opens a variant.
-    for (const [r, order] of balancedRounds(TOOLS, opts.runs, index).entries()) {
+    const rounds = balancedRounds(TOOLS, opts.runs, index);
+    const opener = rounds[0]?.[0];
+    if (index === 0 && opener !== undefined) {
+      // The first backup after the dataset is ready took up to twice as long as the same backup
+      // later, whichever tool ran it: it is run once more first, and not counted.
+      log(`${describe(await backupOnce(ctx, opener, variant, 0, 0))} (warm-up, not counted)`);
+    }
+    for (const [r, order] of rounds.entries()) {
       for (const [position, tool] of order.entries()) {
         const sample = await backupOnce(ctx, tool, variant, r + 1, position + 1);
         samples.push(sample);
