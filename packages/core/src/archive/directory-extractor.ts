@@ -158,6 +158,11 @@ export class DirectoryExtractor implements Streamer {
     return this.fs.directFiles;
   }
 
+  /** The most O_DIRECT writes that ran at once so far (the directIo option). */
+  get mostDirectWritesAtOnce(): number {
+    return this.fs.mostDirectWritesAtOnce;
+  }
+
   async finalize(): Promise<void> {
     if (this.file !== null) throw new InternalError(`archive ended while "${this.file.path}" was being extracted`);
     await this.fs.drain();

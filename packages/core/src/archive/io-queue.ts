@@ -28,6 +28,11 @@ export class IoQueue {
     if (this.failure !== null) throw this.failure.error;
   }
 
+  /** Jobs queued or running. */
+  get pending(): number {
+    return this.queued;
+  }
+
   /** Whether a job failed. */
   get failed(): boolean {
     return this.failure !== null;

@@ -184,6 +184,8 @@ describe('DirectoryExtractor', () => {
       // big-odd, spans-buffers, aligned, huge; and no background fdatasync for the 40 MiB one.
       assert.equal(extractor.directFiles, 4);
       assert.equal(extractor.writebacks, 0);
+      // The big files' full buffers were written two at a time, never more.
+      assert.equal(extractor.mostDirectWritesAtOnce, 2);
       run('diff', ['-r', tree, root]);
       for (const [name, size] of sizes) assert.equal(statSync(join(root, name)).size, size, name);
     }
@@ -192,6 +194,35 @@ describe('DirectoryExtractor', () => {
     await feed(new TarParser(buffered), tar, 65_537);
     assert.equal(buffered.directFiles, 0);
     assert.equal(buffered.writebacks, 1);
+  });
+
+  it('directIo: a write that fails while another runs fails the extraction, naming the file, and leaves no descriptor open', () => {
+    // File size limit 20 MiB: the 40 MiB file's writes past it fail (EFBIG; node ignores SIGXFSZ)
+    // once several of its 4 MiB buffers are on their way at once.
+    const root = join(dir, 'direct-efbig');
+    const script = `
+      import { DirectoryExtractor } from ${JSON.stringify(new URL('../../src/archive/directory-extractor.ts', import.meta.url).href)};
+      import { TarParser } from ${JSON.stringify(new URL('../../src/archive/tar-parser.ts', import.meta.url).href)};
+      import { readFileSync, readdirSync } from 'node:fs';
+      const tar = readFileSync(0);
+      const fds = readdirSync('/proc/self/fd').length;
+      const extractor = new DirectoryExtractor({ root: ${JSON.stringify(root)}, sync: true, directIo: true });
+      const parser = new TarParser(extractor);
+      try {
+        for (let off = 0; off < tar.length; off += 1 << 20) await parser.content(null, tar.subarray(off, off + (1 << 20)), 'unknown');
+        await parser.finalize();
+        console.log('extracted');
+      } catch (err) {
+        await parser.dispose();
+        console.log(JSON.stringify({ message: err.message, atOnce: extractor.mostDirectWritesAtOnce, fdsLeft: readdirSync('/proc/self/fd').length - fds }));
+      }
+    `;
+    const tar = tarOf([{ member: m('small', 'file'), data: 'x' }, { member: m('huge', 'file'), data: patternBytes(40 * 1024 * 1024, 3) }]);
+    const out = run('prlimit', [`--fsize=${20 * 1024 * 1024}`, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { input: tar });
+    const result = JSON.parse(out.toString().trim()) as { message: string; atOnce: number; fdsLeft: number };
+    assert.equal(result.message, `could not write to file "${join(root, 'huge')}": file too large`);
+    assert.equal(result.atOnce, 2);
+    assert.equal(result.fdsLeft, 0);
   });
 
   for (const blocking of [false, true]) it(`gives everything the requested owner${blocking ? ' (blocking)' : ''}`, async () => {
