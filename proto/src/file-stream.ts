@@ -18,7 +18,7 @@
  *   caller's rules (Backup and Restore differ), and so are the error messages' prefix.
  */
 
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { fileError, type ChunkKind, type Streamer, type TarMember } from '@pgfleet/core';
 import type { FileBegin } from './gen/pgfleet/v1/FileBegin.js';
 import type { FileBegin__Output } from './gen/pgfleet/v1/FileBegin.js';
@@ -29,6 +29,45 @@ import type { FileEnd__Output } from './gen/pgfleet/v1/FileEnd.js';
 
 /** Data messages are coalesced to about this size (64 KiB - 1 MiB is what gRPC likes). */
 export const CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Reads of a file being sent (sendFile) that run ahead of the sending. With one read ahead (a
+ * read stream's), the controller sending a stored backup to an agent on the bench VM waited
+ * 1.6-2.3 s for reads of a 503 MB archive, each read queued on the disk behind the agent's
+ * writes of the restore; with eight, 0.6-0.9 s. 2 MiB per file being sent.
+ */
+export const READ_AHEAD_CHUNKS = 8;
+
+/**
+ * The file at `path` in chunks of `chunkBytes` (each a fresh buffer), with up to `depth` reads
+ * running at once at increasing positions. A read shorter than asked is the end of the file:
+ * a file that still has bytes past it changed while it was read, which is an error. Errors name
+ * the file; leaving the loop early waits for the reads on their way, then closes the file.
+ */
+async function* readAhead(path: string, chunkBytes: number, depth: number): AsyncGenerator<Buffer> {
+  const handle = await open(path, 'r').catch((err: unknown) => { throw fileError('could not open file', path, err); });
+  const reads: Array<Promise<Buffer>> = [];
+  let position = 0;
+  const readNext = (): void => {
+    const buf = Buffer.allocUnsafe(chunkBytes);
+    reads.push(handle.read(buf, 0, chunkBytes, position).then(({ bytesRead }) => buf.subarray(0, bytesRead)));
+    position += chunkBytes;
+  };
+  try {
+    for (let i = 0; i < depth; i++) readNext();
+    let ended = false;
+    while (reads.length > 0) {
+      const chunk = await (reads.shift() as Promise<Buffer>).catch((err: unknown) => { throw fileError('could not read file', path, err); });
+      if (ended && chunk.length > 0) throw fileError('could not read file', path, new Error('file changed size while it was being read'));
+      if (chunk.length > 0) yield chunk;
+      if (chunk.length < chunkBytes) ended = true;
+      else if (!ended) readNext();
+    }
+  } finally {
+    await Promise.allSettled(reads);
+    await handle.close();
+  }
+}
 
 /** One message of a file stream, as BackupEvent and RestoreRequest both spell it. */
 export type FileFrame = { fileBegin: FileBegin } | { data: FileData } | { fileEnd: FileEnd };
@@ -69,23 +108,10 @@ export class FileStreamWriter {
    */
   async sendFile(path: string, file: FileAnnouncement, options: { onChunk?: (sent: number) => void; signal?: AbortSignal } = {}): Promise<number> {
     const out = await this.begin(file);
-    const chunks = createReadStream(path, { highWaterMark: this.chunkBytes, ...(options.signal ? { signal: options.signal } : {}) })[Symbol.asyncIterator]();
-    for (;;) {
-      let chunk: Buffer | undefined;
-      try {
-        chunk = (await chunks.next()).value as Buffer | undefined;
-      } catch (err) {
-        if (options.signal?.aborted) throw options.signal.reason;
-        throw fileError('could not read file', path, err);
-      }
-      if (chunk === undefined) break;
-      try {
-        // A read stream hands out a new buffer for every read: it can be sent as it is.
-        await out.writeOwned(chunk);
-      } catch (err) {
-        await chunks.return?.();
-        throw err;
-      }
+    // Every chunk read is a new buffer: it can be sent as it is.
+    for await (const chunk of readAhead(path, this.chunkBytes, READ_AHEAD_CHUNKS)) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      await out.writeOwned(chunk);
       options.onChunk?.(out.bytes);
     }
     await out.finalize();

@@ -2,6 +2,7 @@
 // file from disk; the reader checks ids, open files and names, and counts bytes. Files of one
 // writer interleave and each arrives whole at the reader.
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +62,30 @@ test('sendFile sends a file from disk in chunks; a file that cannot be read is a
   assert.equal(seen.at(-1), body.length);
   assert.deepEqual((frames[0] as { fileBegin: { size: string } }).fileBegin.size, String(body.length));
   await assert.rejects(writer.sendFile(join(dir, 'missing'), { name: 'x' }), (err: unknown) =>
-    err instanceof FileIoError && err.message === `could not read file "${join(dir, 'missing')}": no such file or directory`);
+    err instanceof FileIoError && err.message === `could not open file "${join(dir, 'missing')}": no such file or directory`);
+});
+
+test('sendFile reads ahead: files past the reads in flight, of a whole number of chunks, empty, arrive whole in order; a failed send closes the file', async () => {
+  const dir = await mkdtemp(join(os.tmpdir(), 'pgfleet-proto-test-'));
+  const sizes = [0, 1, 30_000, 30_000 * 10, 30_000 * 20 + 5];
+  for (const [i, size] of sizes.entries()) {
+    const body = Buffer.alloc(size);
+    for (let k = 0; k < size; k++) body[k] = (k * 7 + i) & 0xff;
+    await writeFile(join(dir, `f${i}`), body);
+    const { writer, frames } = recording(30_000);
+    assert.equal(await writer.sendFile(join(dir, `f${i}`), { name: `f${i}`, size }), size);
+    assert.deepEqual(read(frames).get(`f${i}`) ?? Buffer.alloc(0), body, `size ${size}`);
+    // Chunks of the full size but the last: no read was split.
+    const lengths = frames.flatMap((f) => ('data' in f ? [(f.data as { chunk: Buffer }).chunk.length] : []));
+    assert.ok(lengths.slice(0, -1).every((n) => n === 30_000), `size ${size}: ${lengths.join(',')}`);
+  }
+  const fds = readdirSync('/proc/self/fd').length;
+  let sent = 0;
+  const failing = new FileStreamWriter(async (f) => {
+    if ('data' in f && ++sent === 3) throw new Error('the transport broke');
+  }, 30_000);
+  await assert.rejects(failing.sendFile(join(dir, `f${sizes.length - 1}`), { name: 'x' }), { message: 'the transport broke' });
+  assert.equal(readdirSync('/proc/self/fd').length, fds);
 });
 
 test('the reader: one open file at most when asked, a name once, data and end only for an open id', () => {
