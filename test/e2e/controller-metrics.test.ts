@@ -1,7 +1,8 @@
 // The controller's HTTP listener, seen by real clients: PostgreSQL 15 server A behind a
 // `pgfleet-agent serve` (cluster "a", backed up), a second cluster "fresh" on the same server
 // with no backup, `pgfleet serve` with `http: { listen: 127.0.0.1:0 }`.
-//   - /metrics carries exactly the metric names of the documentation;
+//   - /metrics carries exactly the pgfleet_* metric names of the documentation, and the
+//     daemon's own process_* and nodejs_* metrics;
 //   - a real Prometheus (Debian's /usr/bin/prometheus, started here on a free port with a
 //     temporary configuration and storage) scrapes it every second; through Prometheus's HTTP
 //     API the test reads pgfleet_backup_last_success_age_seconds (growing with time) and
@@ -115,7 +116,13 @@ describe('metrics and status page', () => {
     assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     const text = await res.text();
     const names = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1] as string);
-    assert.deepEqual([...names].sort(), [...METRIC_NAMES].sort());
+    assert.deepEqual(names.filter((n) => n.startsWith('pgfleet_')).sort(), [...METRIC_NAMES].sort());
+    assert.deepEqual(names.filter((n) => !/^(pgfleet|process|nodejs)_/.test(n)), []);
+    for (const n of ['process_resident_memory_bytes', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes', 'nodejs_gc_duration_seconds']) {
+      assert.ok(names.includes(n), n);
+    }
+    const rss = Number(/^process_resident_memory_bytes (\d+)$/m.exec(text)?.[1]);
+    assert.ok(rss > 20e6 && rss < 1e9, `the daemon's resident memory: ${rss} bytes`);
     assert.match(text, /^pgfleet_backup_last_success_age_seconds\{cluster="a"\} \d+(\.\d+)?(e[-+]?\d+)?$/m);
     assert.ok(!/pgfleet_backup_last_success_age_seconds\{cluster="fresh"\}/.test(text), 'no age for a cluster without a backup');
     assert.match(text, /^pgfleet_agent_up\{agent="db1"\} 1$/m);

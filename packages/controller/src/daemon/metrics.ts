@@ -4,8 +4,11 @@
  * seconds, not timestamps, so that a dashboard needs no arithmetic. A figure that does not
  * exist has no sample (a cluster without a usable backup has no age; without a WAL archive
  * there are no pgfleet_wal_* samples; without drills no drill age): never a made-up value.
+ * Beside them, prom-client's process_* and nodejs_* metrics of the daemon itself (its resident
+ * memory, CPU, heap, event loop lag, garbage collections), under the names dashboards for
+ * Node.js processes expect: a daemon that runs for months is watched for its memory too.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ControllerState } from '../rpc/service-context.js';
 import { OPERATION_KINDS } from './fleet-activity.js';
 import { clusterStatus, repositorySpace } from './fleet-status.js';
@@ -19,6 +22,7 @@ export interface FleetMetrics {
 
 export function createFleetMetrics(state: ControllerState): FleetMetrics {
   const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
   const gauge = (name: string, help: string, labelNames: string[]): Gauge => new Gauge({ name, help, labelNames, registers: [registry] });
   const cluster = ['cluster'];
   const lastAge = gauge('pgfleet_backup_last_success_age_seconds', 'Seconds since the newest usable backup of the cluster finished', cluster);
