@@ -115,7 +115,8 @@ async function backupOnce(ctx: RunContext, tool: ToolId, variant: VariantName, r
   const result = await measure({
     command: spec.command,
     args: [...spec.args, ...backupArgs(variant, target)],
-    env: ctx.cluster.env,
+    // The harness's environment connects over TCP; PGHOST a directory means its Unix socket.
+    env: ctx.opts.connect === 'socket' ? { ...ctx.cluster.env, PGHOST: ctx.cluster.host } : ctx.cluster.env,
     cwd: base,
     timeoutMs: ctx.opts.timeoutS * 1000,
   });
@@ -276,6 +277,7 @@ async function basebackupPart(ctx: RunContext, part: BasebackupPartContext): Pro
     dataset: info,
     runs: opts.runs,
     pageCache,
+    connect: opts.connect,
     rssSource: gnuTime ? 'gnu-time' : 'proc-poll',
     rows,
     samples,

@@ -15,6 +15,7 @@ test('defaults: 2.2 GB, 3 runs, every variant, drop caches, pgbackrest when inst
     variants: ['tar', 'plain', 'gzip', 'lz4', 'zstd'],
     pgfleetCmd: undefined,
     dropCaches: true,
+    connect: 'tcp',
     pgbackrest: true,
     timeoutS: 1800,
     wal: true,
@@ -92,6 +93,13 @@ test('bad values are errors that name the flag', () => {
   });
   assert.throws(() => parseBenchOptions(['--variants', ','], {}), { message: '--variants names no variant' });
   assert.throws(() => parseBenchOptions(['--nope'], {}), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
+  assert.throws(() => parseBenchOptions(['--connect', 'pipe'], {}), { message: '--connect: "pipe" is not one of tcp, socket' });
+});
+
+test('--connect: the basebackup part over TCP by default, over the Unix socket when asked', () => {
+  assert.equal(parseBenchOptions([], {}).connect, 'tcp');
+  assert.equal(parseBenchOptions(['--connect', 'socket'], {}).connect, 'socket');
+  assert.equal(parseBenchOptions(['--connect', 'tcp'], {}).connect, 'tcp');
 });
 
 test('the fleet part\'s subset: --fleet-jobs, --fleet-compressions, --fleet-tools (pgbackrest = both process-max)', () => {

@@ -35,6 +35,8 @@ export interface BenchOptions {
   /** Replaces `node packages/core/dist/bin/pgfleet-basebackup.js` (split on whitespace). */
   pgfleetCmd: string | undefined;
   dropCaches: boolean;
+  /** How the basebackup part's tools reach the server: TCP to 127.0.0.1 or its Unix socket. */
+  connect: BenchConnect;
   /** Also run pgbackrest when it is installed. */
   pgbackrest: boolean;
   /** Kill one backup after this many seconds and record it as failed. */
@@ -85,6 +87,8 @@ Options:
   --pgfleet-cmd CMD  command used instead of pgfleet-basebackup (env PGFLEET_BENCH_CMD),
                      e.g. /usr/lib/postgresql/15/bin/pg_basebackup to test the bench itself
   --no-drop-caches   do not drop the page cache before each measurement
+  --connect HOW      how pg_basebackup and pgfleet-basebackup reach the server: tcp
+                     (127.0.0.1, the default) or socket (its Unix socket directory)
   --no-pgbackrest    do not run pgbackrest even if it is installed
   --timeout-s N      give up on one backup after N seconds (default ${DEFAULT_TIMEOUT_S})
   --fleet-only       run only the fleet part: pgfleet backup/restore through the repository
@@ -167,6 +171,15 @@ function parseFleetSubset(values: { [flag: string]: string | boolean | undefined
   };
 }
 
+export const BENCH_CONNECTS = ['tcp', 'socket'] as const;
+export type BenchConnect = (typeof BENCH_CONNECTS)[number];
+
+function parseConnect(text: string | undefined): BenchConnect {
+  if (text === undefined) return 'tcp';
+  if ((BENCH_CONNECTS as readonly string[]).includes(text)) return text as BenchConnect;
+  throw new Error(`--connect: "${text}" is not one of ${BENCH_CONNECTS.join(', ')}`);
+}
+
 export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const { values } = parseArgs({
     args: [...argv],
@@ -183,6 +196,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
       'out-dir': { type: 'string' },
       'pgfleet-cmd': { type: 'string' },
       'no-drop-caches': { type: 'boolean' },
+      connect: { type: 'string' },
       'no-pgbackrest': { type: 'boolean' },
       'timeout-s': { type: 'string' },
       'wal-only': { type: 'boolean' },
@@ -215,6 +229,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     variants: values.variants === undefined ? [...VARIANT_NAMES] : parseVariants(values.variants),
     pgfleetCmd,
     dropCaches: values['no-drop-caches'] !== true,
+    connect: parseConnect(values.connect),
     pgbackrest: values['no-pgbackrest'] !== true,
     timeoutS: values['timeout-s'] === undefined ? DEFAULT_TIMEOUT_S : positiveNumber('--timeout-s', values['timeout-s'], { integer: false }),
     wal: values['no-wal'] !== true,

@@ -111,3 +111,11 @@ test('a substituted pgfleet command is flagged in the headline', () => {
   report.pgfleet.substituted = true;
   assert.match(renderText(report), /^pgfleet: .* -- SUBSTITUTED, not pgfleet-basebackup$/m);
 });
+
+test('the notes say how both tools reached the server', () => {
+  const report = makeReport(samples);
+  assert.match(renderText(report), /^connection: TCP to 127\.0\.0\.1$/m);
+  report.connect = 'socket';
+  assert.match(renderText(report), /^connection: the server's Unix socket \(--connect socket\)$/m);
+  assert.match(renderMarkdown(report), /^- connection: the server's Unix socket \(--connect socket\)$/m);
+});

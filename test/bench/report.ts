@@ -8,6 +8,7 @@
 
 import type { DatasetInfo } from './dataset.js';
 import type { RssSource } from './measure.js';
+import type { BenchConnect } from './options.js';
 import type { Sample, TargetCheck, ToolSummary, VariantRow } from './summary.js';
 import { VARIANTS } from './variants.js';
 
@@ -43,6 +44,8 @@ export interface BenchReport extends RunHeader {
     | 'dropped before each backup'
     | 'kept between backups (--no-drop-caches)'
     | 'kept between backups (drop_caches not permitted)';
+  /** How both tools reached the server (absent in reports from before the option). */
+  connect?: BenchConnect;
   rssSource: RssSource;
   rows: VariantRow[];
   samples: Sample[];
@@ -157,6 +160,7 @@ function notes(report: BenchReport): string[] {
     'compression = dataset size / output size (output includes WAL and backup_manifest); ratio = pgfleet time / pg_basebackup time',
   );
   lines.push(`flags: ${report.rows.map((r) => `${r.variant}: ${VARIANTS[r.variant].flags}`).join('; ')}`);
+  lines.push(`connection: ${report.connect === 'socket' ? 'the server\'s Unix socket (--connect socket)' : 'TCP to 127.0.0.1'}`);
   for (const extra of report.extra.results) {
     lines.push(
       extra.ok
