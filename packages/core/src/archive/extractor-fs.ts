@@ -305,8 +305,13 @@ class QueuedFs implements ExtractorFs {
 
   /** Waits for the direct writes running now; throws the first one's failure. */
   private async writesDone(): Promise<void> {
-    while (this.writing.size > 0) await Promise.all(this.writing);
+    await this.settleWrites();
     this.checkWrites();
+  }
+
+  /** Waits for the direct writes running now, and any they make room for; never throws. */
+  private async settleWrites(): Promise<void> {
+    while (this.writing.size > 0) await Promise.all(this.writing);
   }
 
   private checkWrites(): void {
@@ -334,7 +339,7 @@ class QueuedFs implements ExtractorFs {
   async close(): Promise<void> {
     this.closed = true;
     await this.io.close();
-    while (this.writing.size > 0) await Promise.all(this.writing);
+    await this.settleWrites();
     this.releaseSlabs(false);
     await this.writeback?.settle();
   }
